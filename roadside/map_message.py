@@ -1,0 +1,95 @@
+"""MapData for one intersection, built from the scenario's corridor geometry (YD/T 3709 Map*).
+
+Each intersection is a Node with four inbound Links (two along the corridor, two on the cross
+street).  A link carries its width, two RoadPoints (upstream end, stop line), a speed limit, the
+through Movement with the phase that serves it, and one Lane per lane with its maneuvers and
+connection.  Links from outside the scenario start at virtual nodes numbered 60000 and up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from v2x import messages
+from v2x.roads import CROSS_PHASE, LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M, Corridor
+from v2x.scenario import Scenario
+
+CROSS_ARM_M = 150.0
+CORRIDOR_SPEED_LIMIT_MPS = 50 / 3.6
+CROSS_SPEED_LIMIT_MPS = 40 / 3.6
+VIRTUAL_NODE_BASE = 60000
+
+_STRAIGHT_LEFT = (bytes([0b11000000, 0]), 12)  # maneuverStraightAllowed, maneuverLeftAllowed
+_STRAIGHT_RIGHT = (bytes([0b10100000, 0]), 12)  # maneuverStraightAllowed, maneuverRightAllowed
+_VEHICLE_LANE = {"laneType": ("vehicle", (b"\x00", 8))}
+
+
+def _node_ref(region: int, node_id: int) -> dict[str, int]:
+    return {"region": region, "id": node_id}
+
+
+def _offset(corr: Corridor, ref_lat: float, ref_lon: float, xy: np.ndarray) -> dict[str, Any]:
+    lat, lon = corr.frame.to_latlon(xy[0], xy[1])
+    return {"posOffset": {"offsetLL": messages.offset_ll(float(lat) - ref_lat, float(lon) - ref_lon)}}
+
+
+def map_data(scenario: Scenario, corr: Corridor, index: int, msg_cnt: int, moy: int) -> dict[str, Any]:
+    """The MapData an RSU at intersection ``index`` broadcasts."""
+    inter = scenario.intersections[index]
+    centre = corr.points[index + 1]
+    prev_pt, next_pt = corr.points[index], corr.points[index + 2]
+    along = (next_pt - prev_pt) / np.linalg.norm(next_pt - prev_pt)
+    normal = np.array([-along[1], along[0]])
+    n = len(scenario.intersections)
+
+    def neighbour(k: int, arm: int) -> dict[str, int]:
+        if 0 <= k < n:
+            other = scenario.intersections[k]
+            return _node_ref(other.region, other.id)
+        return _node_ref(inter.region, VIRTUAL_NODE_BASE + (index * 4 + arm) % 5000)
+
+    # (arm number, unit vector from centre to the upstream end, arm length, upstream node, downstream node, phase, limit)
+    arms = [
+        (0, -along, float(np.linalg.norm(centre - prev_pt)), neighbour(index - 1, 0), neighbour(index + 1, 1), MAIN_PHASE, CORRIDOR_SPEED_LIMIT_MPS),
+        (1, along, float(np.linalg.norm(next_pt - centre)), neighbour(index + 1, 1), neighbour(index - 1, 0), MAIN_PHASE, CORRIDOR_SPEED_LIMIT_MPS),
+        (2, normal, CROSS_ARM_M, neighbour(-1, 2), neighbour(-1, 3), CROSS_PHASE, CROSS_SPEED_LIMIT_MPS),
+        (3, -normal, CROSS_ARM_M, neighbour(-1, 3), neighbour(-1, 2), CROSS_PHASE, CROSS_SPEED_LIMIT_MPS),
+    ]
+    lanes_n = inter.lanes_per_direction
+    links = []
+    for arm, out, length, upstream, downstream, phase, limit in arms:
+        right = np.array([out[1], -out[0]]) * -1  # inbound traffic drives towards the centre; keep right
+        lanes = []
+        for j in range(lanes_n):
+            lanes.append(
+                {
+                    "laneID": arm * 10 + j + 1,
+                    "laneWidth": int(LANE_WIDTH_M * 100),
+                    "laneAttributes": _VEHICLE_LANE,
+                    "maneuvers": _STRAIGHT_LEFT if j == 0 and lanes_n > 1 else _STRAIGHT_RIGHT,
+                    "connectsTo": [{"remoteIntersection": downstream, "phaseId": phase}],
+                }
+            )
+        lateral = right * (LANE_WIDTH_M * lanes_n / 2)
+        links.append(
+            {
+                "upstreamNodeId": upstream,
+                "speedLimits": [{"type": "vehicleMaxSpeed", "speed": messages.speed_units(limit)}],
+                "linkWidth": int(LANE_WIDTH_M * 100 * lanes_n),
+                "points": [
+                    _offset(corr, inter.lat, inter.lon, centre + out * length + lateral),
+                    _offset(corr, inter.lat, inter.lon, centre + out * STOP_LINE_SETBACK_M + lateral),
+                ],
+                "movements": [{"remoteIntersection": downstream, "phaseId": phase}],
+                "lanes": lanes,
+            }
+        )
+    node = {
+        "name": inter.name,
+        "id": _node_ref(inter.region, inter.id),
+        "refPos": messages.position3d(inter.lat, inter.lon),
+        "inLinks": links,
+    }
+    return {"msgCnt": msg_cnt, "timeStamp": moy, "nodes": [node]}

@@ -1,0 +1,59 @@
+"""SPAT for one intersection from its fixed-time signal plan (YD/T 3709 SignalPhaseAndTiming).
+
+Each phase lists its current light state and the next two, with TimeCountingDown timing in
+TimeMark units (0.1 s) relative to now: startTime 0 for the active state.  A fixed-time plan
+knows its end times exactly, so minEndTime = maxEndTime = likelyEndTime with confidence 100 %.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from v2x.roads import CROSS_PHASE, MAIN_PHASE, phase_states
+from v2x.scenario import Intersection
+
+FIXED_TIME_OPERATION = (bytes([0b00000100, 0]), 16)  # IntersectionStatusObject bit 5
+FULL_CONFIDENCE = 200  # Confidence unit 0.5 %
+
+
+def _timemark(seconds: float) -> int:
+    return max(0, min(36000, int(round(seconds * 10))))
+
+
+def spat(inter: Intersection, t_s: float, msg_cnt: int, moy: int, dsecond: int) -> dict[str, Any]:
+    """The SPAT an RSU broadcasts ``t_s`` seconds after the run started."""
+    phases = []
+    for phase_id in (MAIN_PHASE, CROSS_PHASE):
+        states = []
+        for state in phase_states(inter.signal, phase_id, t_s):
+            end = _timemark(state.end_in_s)
+            states.append(
+                {
+                    "light": state.light,
+                    "timing": (
+                        "counting",
+                        {
+                            "startTime": _timemark(state.start_in_s),
+                            "minEndTime": end,
+                            "maxEndTime": end,
+                            "likelyEndTime": end,
+                            "timeConfidence": FULL_CONFIDENCE,
+                        },
+                    ),
+                }
+            )
+        phases.append({"id": phase_id, "phaseStates": states})
+    return {
+        "msgCnt": msg_cnt,
+        "moy": moy,
+        "timeStamp": dsecond,
+        "intersections": [
+            {
+                "intersectionId": {"region": inter.region, "id": inter.id},
+                "status": FIXED_TIME_OPERATION,
+                "moy": moy,
+                "timeStamp": dsecond,
+                "phases": phases,
+            }
+        ],
+    }

@@ -1,0 +1,141 @@
+"""A real MQTT broker process for a run or a test, on a loopback port.
+
+Mosquitto (Debian package, installed in /usr/sbin) is preferred.  Its default
+``max_queued_messages 1000`` silently discards messages for a subscriber that falls behind, at
+QoS 1 as well as QoS 0, so the configuration written here lifts the queue limits: a slow ingest
+gets back-pressure, never loss.  Without Mosquitto the embedded rumqttd of the ``iotcore`` wheel
+is used when installed (``pip install .[embedded-broker]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from v2x.transport import BrokerAddress
+
+MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be found or started; the message says what to do."""
+
+
+def find_mosquitto() -> str | None:
+    """Path of the mosquitto binary (Debian installs it in sbin, which is not on a user's PATH)."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return next((p for p in MOSQUITTO_CANDIDATES if os.access(p, os.X_OK)), None)
+
+
+def iotcore_available() -> bool:
+    try:
+        import iotcore  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def mosquitto_config(port: int, host: str = "127.0.0.1") -> str:
+    """Mosquitto configuration for a harness broker: loopback listener, nothing dropped."""
+    return "\n".join(
+        [
+            f"listener {port} {host}",
+            "allow_anonymous true",
+            "persistence false",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            # Default 1000: beyond it messages for a slow subscriber are discarded silently.
+            "max_queued_messages 0",
+            "max_queued_bytes 0",
+            "max_inflight_messages 100",
+            "set_tcp_nodelay true",
+            "",
+        ]
+    )
+
+
+@dataclass
+class RunningBroker:
+    """A broker process started by :func:`start_broker`."""
+
+    address: BrokerAddress
+    kind: str  # "mosquitto" or "iotcore"
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait_until_listening(address: BrokerAddress, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BrokerError(f"broker exited with code {process.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection((address.host, address.port), timeout=0.2):
+            return
+        time.sleep(0.01)
+    process.kill()
+    raise BrokerError(f"broker did not accept connections on {address.url} within {timeout_s} s")
+
+
+def start_broker(workdir: Path, port: int | None = None, host: str = "127.0.0.1", kind: str | None = None) -> RunningBroker:
+    """Start a broker listening on ``host:port`` (a free port if None); logs go to ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port(host)
+    address = BrokerAddress(host, port)
+    log_path = workdir / "broker.log"
+    mosquitto = find_mosquitto()
+    if kind in (None, "mosquitto") and mosquitto:
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(mosquitto_config(port, host))
+        conf.chmod(0o644)  # mosquitto started as root drops to its own user and must read this
+        cmd = [mosquitto, "-c", str(conf)]
+        kind = "mosquitto"
+    elif kind in (None, "iotcore") and iotcore_available():
+        cmd = [sys.executable, "-c", "from iotcore._serve import main; main()", f'{{"listen": "{host}", "port": {port}}}']
+        kind = "iotcore"
+    else:
+        raise BrokerError(
+            "no MQTT broker available: install Mosquitto (apt-get install mosquitto), "
+            "or the embedded broker (pip install 'xiqing-v2x[embedded-broker]'), or pass --broker mqtt://host:port"
+        )
+    log = open(log_path, "wb")  # noqa: SIM115 - stays open for the life of the process
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE)
+    _wait_until_listening(address, process, log_path, timeout_s=10.0)
+    return RunningBroker(address, kind, process, log_path)
+
+
+@contextlib.contextmanager
+def running_broker(workdir: Path, port: int | None = None, kind: str | None = None) -> Iterator[RunningBroker]:
+    """Context manager form of :func:`start_broker`."""
+    broker = start_broker(workdir, port, kind=kind)
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -1,0 +1,288 @@
+"""The Day-I message set (YD/T 3709-2020 / T/CSAE 53-2020) as UPER MessageFrames.
+
+Builders take physical units (degrees, m/s, metres) and return the asn1tools value of the
+message; :func:`encode` wraps it in a MessageFrame.  :func:`read_bsm` turns a decoded BSM back
+into physical units.  The schema is our own module ``asn1/XiqingDayI.asn``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import asn1tools
+
+ASN1_DIR = resources.files("v2x") / "asn1"
+
+
+class MessageType(str, enum.Enum):
+    """Day-I message types with their MessageFrame alternative, AID and topic segment."""
+
+    BSM = "BSM"
+    MAP = "MAP"
+    SPAT = "SPAT"
+    RSI = "RSI"
+    RSM = "RSM"
+
+    @property
+    def frame_choice(self) -> str:
+        return _FRAME_CHOICE[self]
+
+    @property
+    def aid(self) -> int:
+        """AID of the regular (non-event) message: GB/T 45315 table 7 for BSM; MAP, SPAT,
+        RSI and RSM values as used by deployed stacks (compliance.md 3.8)."""
+        return _AID[self]
+
+    @property
+    def frame_index(self) -> int:
+        """Index of the alternative in the MessageFrame CHOICE (UPER)."""
+        return _FRAME_INDEX[self]
+
+
+_FRAME_CHOICE = {
+    MessageType.BSM: "bsmFrame",
+    MessageType.MAP: "mapFrame",
+    MessageType.RSM: "rsmFrame",
+    MessageType.SPAT: "spatFrame",
+    MessageType.RSI: "rsiFrame",
+}
+_FRAME_INDEX = {t: i for i, t in enumerate(_FRAME_CHOICE)}
+_BY_CHOICE = {v: k for k, v in _FRAME_CHOICE.items()}
+_AID = {
+    MessageType.BSM: 111,
+    MessageType.MAP: 3618,
+    MessageType.SPAT: 3619,
+    MessageType.RSI: 3620,
+    MessageType.RSM: 3623,
+}
+BSM_EVENT_AID = 112
+MESSAGE_TYPE_BY_INDEX = {i: t for t, i in _FRAME_INDEX.items()}
+
+# Unit scales of YD/T 3709 data elements.
+LATLON_UNIT = 1e-7  # Latitude / Longitude: 1e-7 degree
+SPEED_UNIT = 0.02  # Speed: 0.02 m/s
+HEADING_UNIT = 0.0125  # Heading: 0.0125 degree
+ACCEL_UNIT = 0.01  # Acceleration: 0.01 m/s^2
+YAW_UNIT = 0.01  # YawRate: 0.01 degree/s
+SPEED_UNAVAILABLE = 8191
+
+# BasicVehicleClass codes of T/CSAE 53 (J2735 numbering) for the fleet kinds we simulate.
+VEHICLE_CLASS_CSAE53 = {
+    "car": 10,  # passenger-Vehicle-TypeUnknown
+    "bus": 54,  # transit-LocalBus
+    "sanitation_truck": 26,  # truck-Vehicle-TypeOther
+    "logistics_van": 20,  # lightTruck-Vehicle-TypeUnknown
+}
+
+
+@lru_cache(maxsize=None)
+def message_set() -> asn1tools.compiler.Specification:
+    """The compiled Day-I message set (UPER)."""
+    return asn1tools.compile_files([str(ASN1_DIR / "XiqingDayI.asn")], "uper")
+
+
+def encode(msg_type: MessageType, content: dict[str, Any]) -> bytes:
+    """UPER-encode ``content`` as the ``msg_type`` alternative of a MessageFrame."""
+    return message_set().encode("MessageFrame", (msg_type.frame_choice, content), check_constraints=True)
+
+
+def decode(frame: bytes) -> tuple[MessageType, dict[str, Any]]:
+    """Decode a UPER MessageFrame into its type and content."""
+    choice, content = message_set().decode("MessageFrame", frame)
+    return _BY_CHOICE[choice], content
+
+
+def latlon(deg: float) -> int:
+    """Degrees to Latitude/Longitude units (1e-7 degree)."""
+    return int(round(deg / LATLON_UNIT))
+
+
+def speed_units(mps: float) -> int:
+    """m/s to Speed units (0.02 m/s), clamped to 0..8190 (8191 = unavailable)."""
+    return max(0, min(8190, int(round(mps / SPEED_UNIT))))
+
+
+def heading_units(deg: float) -> int:
+    """Degrees clockwise from north to Heading units (0.0125 degree), 0..28799."""
+    return int(round((deg % 360.0) / HEADING_UNIT)) % 28800
+
+
+def position3d(lat_deg: float, lon_deg: float) -> dict[str, int]:
+    """A Position3D without elevation (GB/T 45315 forbids elevation in BSM)."""
+    return {"lat": latlon(lat_deg), "long": latlon(lon_deg)}
+
+
+def offset_ll(dlat_deg: float, dlon_deg: float) -> tuple[str, dict[str, int]]:
+    """The smallest PositionOffsetLL alternative that holds the offset (units 1e-7 degree)."""
+    dlat, dlon = latlon(dlat_deg), latlon(dlon_deg)
+    biggest = max(abs(dlat), abs(dlon))
+    for name, bits in (
+        ("position-LL1", 12),
+        ("position-LL2", 14),
+        ("position-LL3", 16),
+        ("position-LL4", 18),
+        ("position-LL5", 22),
+        ("position-LL6", 24),
+    ):
+        if biggest < 2 ** (bits - 1):
+            return name, {"lon": dlon, "lat": dlat}
+    return "position-LatLon", {"lon": latlon(dlon_deg), "lat": latlon(dlat_deg)}
+
+
+@dataclass(frozen=True)
+class PathPoint:
+    """One PathHistory crumb: offset from the current position and time before now."""
+
+    dlat_deg: float
+    dlon_deg: float
+    age_s: float
+    speed_mps: float | None = None
+
+
+def bsm(
+    *,
+    msg_cnt: int,
+    vehicle_id: bytes,
+    sec_mark: int,
+    lat_deg: float,
+    lon_deg: float,
+    speed_mps: float,
+    heading_deg: float,
+    width_m: float,
+    length_m: float,
+    vehicle_class: int,
+    accel_long_mps2: float = 0.0,
+    accel_lat_mps2: float = 0.0,
+    yaw_rate_dps: float = 0.0,
+    steering_deg: float = 0.0,
+    brake_pedal_on: bool = False,
+    transmission: str = "forwardGears",
+    semi_major_m: float = 1.0,
+    semi_minor_m: float = 0.8,
+    path_history: list[PathPoint] | None = None,
+    radius_of_curve_m: float | None = None,
+) -> dict[str, Any]:
+    """A BasicSafetyMessage carrying the GB/T 45315 table 6 mandatory fields.
+
+    Elevation and elevation confidence are left out (GB/T 45315 "不选").  Path prediction is
+    always present; a straight path (or speed < 1 m/s) is radius 32767 with confidence 200
+    (GB/T 45315 7.3.2.17).
+    """
+    if radius_of_curve_m is None or speed_mps < 1.0 or abs(radius_of_curve_m) > 2500:
+        prediction = {"radiusOfCurve": 32767, "confidence": 200}
+    else:
+        prediction = {"radiusOfCurve": int(round(radius_of_curve_m * 10)), "confidence": 160}
+    safety: dict[str, Any] = {"pathPrediction": prediction}
+    if path_history:
+        crumbs = []
+        for p in path_history:
+            crumb: dict[str, Any] = {
+                "llvOffset": {"offsetLL": offset_ll(p.dlat_deg, p.dlon_deg)},
+                "timeOffset": max(1, min(65535, int(round(p.age_s * 100)))),
+            }
+            if p.speed_mps is not None:
+                crumb["speed"] = speed_units(p.speed_mps)
+            crumbs.append(crumb)
+        safety["pathHistory"] = {"crumbData": crumbs}
+    wheel_bits = 0b01111000 if brake_pedal_on else 0
+    return {
+        "msgCnt": msg_cnt,
+        "id": vehicle_id,
+        "secMark": sec_mark,
+        "timeConfidence": "time-000-001",
+        "pos": position3d(lat_deg, lon_deg),
+        "posAccuracy": {
+            "semiMajor": min(254, int(round(semi_major_m / 0.05))),
+            "semiMinor": min(254, int(round(semi_minor_m / 0.05))),
+            "orientation": 0,
+        },
+        "posConfidence": {"pos": "a1m"},
+        "transmission": transmission,
+        "speed": speed_units(speed_mps),
+        "heading": heading_units(heading_deg),
+        "angle": max(-126, min(126, int(round(steering_deg / 1.5)))),
+        "motionCfd": {"speedCfd": "prec0-1ms", "headingCfd": "prec01deg", "steerCfd": "prec1deg"},
+        "accelSet": {
+            "long": max(-2000, min(2000, int(round(accel_long_mps2 / ACCEL_UNIT)))),
+            "lat": max(-2000, min(2000, int(round(accel_lat_mps2 / ACCEL_UNIT)))),
+            "vert": 0,
+            "yaw": max(-32767, min(32767, int(round(yaw_rate_dps / YAW_UNIT)))),
+        },
+        "brakes": {
+            "brakePadel": "on" if brake_pedal_on else "off",
+            "wheelBrakes": (bytes([wheel_bits]), 5),
+            "traction": "on",
+            "abs": "on",
+            "scs": "on",
+            "brakeBoost": "off",
+            "auxBrakes": "off",
+        },
+        "size": {"width": int(round(width_m * 100)), "length": int(round(length_m * 100))},
+        "vehicleClass": {"classification": vehicle_class},
+        "safetyExt": safety,
+    }
+
+
+@dataclass(frozen=True)
+class BsmFields:
+    """BSM core fields in physical units, as stored in telemetry rows."""
+
+    msg_cnt: int
+    vehicle_id: str  # hex of the 8-byte temporary id
+    sec_mark: int
+    lat_deg: float
+    lon_deg: float
+    elevation_present: bool
+    speed_mps: float | None
+    heading_deg: float
+    transmission: int
+    accel_long_mps2: float
+    accel_lat_mps2: float
+    yaw_rate_dps: float
+    width_m: float
+    length_m: float
+    vehicle_class: int
+
+
+_TRANSMISSION = ["neutral", "park", "forwardGears", "reverseGears", "reserved1", "reserved2", "reserved3", "unavailable"]
+
+
+def read_bsm(content: dict[str, Any]) -> BsmFields:
+    """Physical-unit view of a decoded BasicSafetyMessage."""
+    speed = content["speed"]
+    return BsmFields(
+        msg_cnt=content["msgCnt"],
+        vehicle_id=content["id"].hex(),
+        sec_mark=content["secMark"],
+        lat_deg=content["pos"]["lat"] * LATLON_UNIT,
+        lon_deg=content["pos"]["long"] * LATLON_UNIT,
+        elevation_present="elevation" in content["pos"],
+        speed_mps=None if speed == SPEED_UNAVAILABLE else speed * SPEED_UNIT,
+        heading_deg=content["heading"] * HEADING_UNIT,
+        transmission=_TRANSMISSION.index(content["transmission"]),
+        accel_long_mps2=content["accelSet"]["long"] * ACCEL_UNIT,
+        accel_lat_mps2=content["accelSet"]["lat"] * ACCEL_UNIT,
+        yaw_rate_dps=content["accelSet"]["yaw"] * YAW_UNIT,
+        width_m=content["size"]["width"] / 100,
+        length_m=content["size"]["length"] / 100,
+        vehicle_class=content["vehicleClass"]["classification"],
+    )
+
+
+def msg_cnt_of(content: dict[str, Any]) -> int:
+    """msgCnt of any Day-I message (every one of the five carries it)."""
+    return int(content["msgCnt"])
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (spherical Earth, R = 6371008.8 m)."""
+    r = 6371008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))

@@ -1,0 +1,71 @@
+"""The run directory: the one place the stages of a run exchange files.
+
+    RUN/scenario.yaml            the validated scenario, defaults filled in
+    RUN/run.json                 versions, broker, start/end, exit status of each stage
+    RUN/pki/                     root CA and device certificates (v2x.security.pki)
+    RUN/published/<sim>.json     what each simulator generated and published, per device
+    RUN/ingest/progress.json     received/stored counts, rewritten after every batch
+    RUN/ingest/summary.json      final ingest counts and broker events
+    RUN/telemetry/msg_type=X/    Parquet, one file per flushed batch
+    RUN/logs/                    stderr of each process
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old or the new file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def scenario(self) -> Path:
+        return self.root / "scenario.yaml"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def published(self) -> Path:
+        return self.root / "published"
+
+    @property
+    def ingest(self) -> Path:
+        return self.root / "ingest"
+
+    @property
+    def telemetry(self) -> Path:
+        return self.root / "telemetry"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def create(self) -> RunDir:
+        for p in (self.root, self.published, self.ingest, self.telemetry, self.logs):
+            p.mkdir(parents=True, exist_ok=True)
+        return self

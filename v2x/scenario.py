@@ -1,0 +1,160 @@
+"""Scenario files: what a run simulates, validated before anything starts.
+
+A scenario is YAML.  :func:`load_scenario` returns a :class:`Scenario` or raises
+:class:`ScenarioError` whose message names each bad field and its problem.
+Built-in scenarios ship in ``v2x/scenarios/`` and are listed by :func:`builtin_scenarios`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van"]
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Strict):
+    """The pilot zone and the optional prefix put in front of every MQTT topic."""
+
+    name: str = "xiqing"
+    topic_prefix: str = Field(default="", pattern=r"^([A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*)?$")
+
+
+class SignalPlan(_Strict):
+    """Fixed-time two-phase plan: phase 1 serves the corridor, phase 2 the cross street."""
+
+    main_green_s: float = Field(default=20.0, gt=0, le=300)
+    cross_green_s: float = Field(default=15.0, gt=0, le=300)
+    yellow_s: float = Field(default=3.0, ge=0, le=10)
+    all_red_s: float = Field(default=2.0, ge=0, le=10)
+    offset_s: float = Field(default=0.0, ge=0)
+
+    @property
+    def cycle_s(self) -> float:
+        return self.main_green_s + self.cross_green_s + 2 * (self.yellow_s + self.all_red_s)
+
+
+class Intersection(_Strict):
+    """A signalised intersection with its roadside unit."""
+
+    id: int = Field(ge=1, le=65535, description="NodeID (YD/T 3709); 0..255 are reserved for tests")
+    region: int = Field(default=1, ge=0, le=65535)
+    name: str = Field(min_length=1, max_length=63)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    rsu_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    lanes_per_direction: int = Field(default=2, ge=1, le=4)
+    signal: SignalPlan = SignalPlan()
+
+
+class FleetGroup(_Strict):
+    kind: VehicleKind
+    count: int = Field(ge=1, le=5000)
+
+
+class BrokerSettings(_Strict):
+    """``url`` None: ``v2x run`` starts a broker for the run."""
+
+    url: str | None = Field(default=None, pattern=r"^mqtts?://[^:/]+(:\d+)?/?$")
+    qos: Literal[0, 1] = 1
+
+
+class Security(_Strict):
+    suite: Literal["ecdsa-p256-sha256"] = "ecdsa-p256-sha256"
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+    description: str = ""
+    seed: int = Field(default=1, ge=0)
+    duration_s: float = Field(gt=0, le=86400)
+    approach_length_m: float = Field(default=250.0, ge=50, le=2000)
+    zone: Zone = Zone()
+    intersections: list[Intersection] = Field(min_length=1, max_length=32)
+    fleet: list[FleetGroup] = Field(default_factory=list)
+    broker: BrokerSettings = BrokerSettings()
+    security: Security = Security()
+
+    @field_validator("intersections")
+    @classmethod
+    def _unique_ids(cls, value: list[Intersection]) -> list[Intersection]:
+        for attr in ("id", "rsu_id"):
+            seen = [getattr(i, attr) for i in value]
+            dupes = sorted({str(x) for x in seen if seen.count(x) > 1})
+            if dupes:
+                raise ValueError(f"intersection {attr} must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+    @model_validator(mode="after")
+    def _spacing(self) -> Scenario:
+        from v2x.messages import distance_m
+
+        for a, b in zip(self.intersections, self.intersections[1:]):
+            d = distance_m(a.lat, a.lon, b.lat, b.lon)
+            if not 60 <= d <= 5000:
+                raise ValueError(f"intersections {a.id} and {b.id} are {d:.0f} m apart; must be 60..5000 m")
+        return self
+
+    @property
+    def vehicle_count(self) -> int:
+        return sum(g.count for g in self.fleet)
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Validate YAML text; raises :class:`ScenarioError` naming every bad field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{source}: invalid scenario\n{_format_errors(exc)}") from None
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Name -> path of the scenarios shipped with the package."""
+    folder = resources.files("v2x") / "scenarios"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a built-in scenario by name, or a scenario file by path."""
+    builtins = builtin_scenarios()
+    path = builtins.get(str(name_or_path)) or Path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(
+            f"no scenario file {path} and no built-in scenario of that name (built-in: {', '.join(sorted(builtins))})"
+        ) from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_scenario(text, str(path))
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """YAML of a validated scenario (all defaults filled in), as recorded in a run directory."""
+    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,124 @@
+"""Crypto backends: one interface per algorithm suite.
+
+A suite fixes the hash (HashAlgorithm), the signature scheme (Signature alternative) and the key
+type (PublicVerificationKey alternative) used in YD/T 3957 structures.  Today: ECDSA P-256 with
+SHA-256 (the 1609.2 suite, our "sim" profile).  SM2 with SM3 (the GB/T 45315 national profile)
+plugs in as another implementation of :class:`CryptoBackend`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+
+class CryptoBackend(Protocol):
+    """What the sign and verify services need from an algorithm suite."""
+
+    name: str
+    hash_algorithm: str  # HashAlgorithm value
+    issuer_choice: str  # IssuerIdentifier alternative for certificates this suite issues
+    key_choice: str  # PublicVerificationKey alternative
+    signature_choice: str  # Signature alternative
+
+    def hash(self, data: bytes) -> bytes: ...
+
+    def generate_private_key(self) -> Any: ...
+
+    def public_key_value(self, private_key: Any) -> tuple[str, Any]:
+        """The EccP256CurvePoint value of the key's public half."""
+        ...
+
+    def load_public_key(self, point: tuple[str, Any]) -> Any: ...
+
+    def sign(self, private_key: Any, data: bytes) -> tuple[bytes, bytes]:
+        """Sign ``data`` (hashed inside the scheme); returns (r, s) as 32-byte big-endian."""
+        ...
+
+    def verify(self, public_key: Any, data: bytes, r: bytes, s: bytes) -> bool: ...
+
+    def signature_value(self, r: bytes, s: bytes) -> tuple[str, dict[str, Any]]: ...
+
+    def private_key_pem(self, private_key: Any) -> bytes: ...
+
+    def load_private_key_pem(self, pem: bytes) -> Any: ...
+
+
+class EcdsaP256Sha256:
+    """ECDSA over NIST P-256 with SHA-256, through pyca/cryptography (IEEE 1609.2 5.3.1)."""
+
+    name = "ecdsa-p256-sha256"
+    hash_algorithm = "sha256"
+    issuer_choice = "sha256AndDigest"
+    key_choice = "ecdsaNistP256"
+    signature_choice = "ecdsaNistP256Signature"
+
+    def hash(self, data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    def generate_private_key(self) -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def public_key_value(self, private_key: ec.EllipticCurvePrivateKey) -> tuple[str, bytes]:
+        point = private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+        )
+        return ("compressed-y-0" if point[0] == 2 else "compressed-y-1"), point[1:]
+
+    def load_public_key(self, point: tuple[str, Any]) -> ec.EllipticCurvePublicKey:
+        kind, value = point
+        if kind == "compressed-y-0":
+            encoded = b"\x02" + value
+        elif kind == "compressed-y-1":
+            encoded = b"\x03" + value
+        elif kind == "uncompressed":
+            encoded = b"\x04" + value["x"] + value["y"]
+        else:
+            raise ValueError(f"cannot use an EccP256CurvePoint of kind {kind} as a verification key")
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), encoded)
+
+    def sign(self, private_key: ec.EllipticCurvePrivateKey, data: bytes) -> tuple[bytes, bytes]:
+        r, s = decode_dss_signature(private_key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big"), s.to_bytes(32, "big")
+
+    def verify(self, public_key: ec.EllipticCurvePublicKey, data: bytes, r: bytes, s: bytes) -> bool:
+        der = encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
+        try:
+            public_key.verify(der, data, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+    def signature_value(self, r: bytes, s: bytes) -> tuple[str, dict[str, Any]]:
+        return self.signature_choice, {"rSig": ("x-only", r), "sSig": s}
+
+    def private_key_pem(self, private_key: ec.EllipticCurvePrivateKey) -> bytes:
+        return private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def load_private_key_pem(self, pem: bytes) -> ec.EllipticCurvePrivateKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("not an EC private key")
+        return key
+
+
+BACKENDS: dict[str, CryptoBackend] = {EcdsaP256Sha256.name: EcdsaP256Sha256()}
+BACKEND_BY_HASH: dict[str, CryptoBackend] = {b.hash_algorithm: b for b in BACKENDS.values()}
+
+
+def signature_rs(signature: tuple[str, dict[str, Any]]) -> tuple[bytes, bytes]:
+    """(r, s) of a decoded Signature value; r of ECDSA must be an x-only or compressed point."""
+    kind, value = signature
+    r = value["rSig"]
+    if isinstance(r, tuple):
+        if r[0] not in ("x-only", "compressed-y-0", "compressed-y-1"):
+            raise ValueError(f"unsupported rSig form {r[0]}")
+        r = r[1]
+    return r, value["sSig"]

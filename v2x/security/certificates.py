@@ -1,0 +1,147 @@
+"""YD/T 3957 explicit certificates (COER): issue, encode, parse, HashedId8.
+
+Issuing follows IEEE 1609.2 6.4.3 as kept by YD/T 3957: the issuer signs
+``H(H(tbsCertificate) || H(issuer certificate))``; a self-signed root uses ``H("")`` for the
+second hash.  A certificate's HashedId8 is the low-order 8 bytes of the hash of its COER
+encoding (IEEE 1609.2 6.3.1), HashedId3 the low-order 3 bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import asn1tools
+
+from v2x import clock
+from v2x.messages import ASN1_DIR
+from v2x.security.backend import CryptoBackend, signature_rs
+
+CHINA_M49 = 156
+
+
+@lru_cache(maxsize=None)
+def security_types() -> asn1tools.compiler.Specification:
+    """The compiled YD/T 3957 security types (C-OER)."""
+    return asn1tools.compile_files([str(ASN1_DIR / "XiqingSecurity.asn")], "oer")
+
+
+def hashed_id8(backend: CryptoBackend, certificate: bytes) -> bytes:
+    """HashedId8 of a COER certificate: low-order 8 bytes of its hash."""
+    return backend.hash(certificate)[-8:]
+
+
+def signing_input(backend: CryptoBackend, tbs: bytes, signer_certificate: bytes) -> bytes:
+    """IEEE 1609.2 5.3.1 data input: H(tbs) || H(signer certificate, or empty if self-signed)."""
+    return backend.hash(tbs) + backend.hash(signer_certificate)
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """The facts of a certificate that verification needs, from its COER bytes."""
+
+    encoded: bytes
+    hashed_id8: bytes
+    issuer: str  # "self" or hex HashedId8 of the issuer
+    name: str | None
+    valid_from_us: int  # Unix µs
+    valid_until_us: int
+    app_aids: frozenset[int]
+    is_ca: bool
+    public_key: tuple[str, Any]
+    tbs: bytes
+    signature: tuple[bytes, bytes]
+
+
+_DURATION_S = {
+    "microseconds": 1e-6,
+    "milliseconds": 1e-3,
+    "seconds": 1,
+    "minutes": 60,
+    "hours": 3600,
+    "sixtyHours": 216000,
+    "years": 31556952,
+}
+
+
+def parse_certificate(backend: CryptoBackend, encoded: bytes) -> CertificateInfo:
+    """Decode a COER certificate; raises ValueError with the reason if it is not usable."""
+    spec = security_types()
+    try:
+        cert = spec.decode("Certificate", encoded)
+    except Exception as exc:  # asn1tools raises several error types
+        raise ValueError(f"certificate does not decode: {exc}") from exc
+    if spec.encode("Certificate", cert) != encoded:
+        raise ValueError("certificate is not canonical COER")
+    if cert["type"] != "explicit" or "signature" not in cert:
+        raise ValueError("only explicit certificates with a signature are supported")
+    tbs = cert["toBeSigned"]
+    kind, key = tbs["verifyKeyIndicator"]
+    if kind != "verificationKey" or key[0] != backend.key_choice:
+        raise ValueError(f"verification key {key[0] if kind == 'verificationKey' else kind} does not match suite")
+    issuer_kind, issuer_value = cert["issuer"]
+    issuer = "self" if issuer_kind == "self" else issuer_value.hex()
+    start = clock.unix_s_from_time32(tbs["validityPeriod"]["start"]) * 1_000_000
+    unit, count = tbs["validityPeriod"]["duration"]
+    id_kind, id_value = tbs["id"]
+    return CertificateInfo(
+        encoded=encoded,
+        hashed_id8=hashed_id8(backend, encoded),
+        issuer=issuer,
+        name=id_value if id_kind == "name" else None,
+        valid_from_us=start,
+        valid_until_us=start + int(count * _DURATION_S[unit] * 1_000_000),
+        app_aids=frozenset(p["aid"] for p in tbs.get("appPermissions", [])),
+        is_ca="certIssuePermissions" in tbs,
+        public_key=key[1],
+        tbs=spec.encode("ToBeSignedCertificate", tbs),
+        signature=signature_rs(cert["signature"]),
+    )
+
+
+def issue_certificate(
+    backend: CryptoBackend,
+    *,
+    subject_key: Any,
+    issuer_key: Any,
+    issuer_certificate: bytes | None,
+    name: str | None,
+    valid_from_unix_s: float,
+    validity_hours: int,
+    app_aids: list[int] | None = None,
+    is_ca: bool = False,
+) -> bytes:
+    """Issue an explicit certificate; ``issuer_certificate=None`` makes it self-signed."""
+    spec = security_types()
+    tbs: dict[str, Any] = {
+        "id": ("name", name) if name is not None else ("none", None),
+        "cracaId": b"\x00\x00\x00",
+        "crlSeries": 1,
+        "validityPeriod": {
+            "start": clock.time32_from_unix_s(valid_from_unix_s),
+            "duration": ("hours", validity_hours),
+        },
+        "region": ("identifiedRegion", [("countryOnly", CHINA_M49)]),
+        "verifyKeyIndicator": ("verificationKey", (backend.key_choice, backend.public_key_value(subject_key))),
+    }
+    if app_aids:
+        tbs["appPermissions"] = [{"aid": aid} for aid in app_aids]
+    if is_ca:
+        tbs["certIssuePermissions"] = [{"subjectPermissions": ("all", None)}]
+    tbs_bytes = spec.encode("ToBeSignedCertificate", tbs)
+    if issuer_certificate is None:
+        issuer = ("self", backend.hash_algorithm)
+        data = signing_input(backend, tbs_bytes, b"")
+    else:
+        issuer = (backend.issuer_choice, hashed_id8(backend, issuer_certificate))
+        data = signing_input(backend, tbs_bytes, issuer_certificate)
+    r, s = backend.sign(issuer_key, data)
+    cert = {
+        "version": 3,
+        "type": "explicit",
+        "issuer": issuer,
+        "toBeSigned": tbs,
+        "signature": backend.signature_value(r, s),
+    }
+    return spec.encode("Certificate", cert)

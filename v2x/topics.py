@@ -1,0 +1,55 @@
+"""MQTT topics: the RSU-to-cloud convention of T/ITS 0117 as mapped to MQTT by OpenV2X.
+
+``V2X/RSU/{rsuId}/{MAP|SPAT|RSI|RSM}/UP`` and ``V2X/OBU/{obuId}/BSM/UP``, optionally behind a
+zone prefix (``xiqing/V2X/...``).  The payload is the raw COER ``V2XSecData``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from v2x.messages import MessageType
+
+RSU_MESSAGES = frozenset({MessageType.MAP, MessageType.SPAT, MessageType.RSI, MessageType.RSM})
+OBU_MESSAGES = frozenset({MessageType.BSM})
+
+
+@dataclass(frozen=True)
+class UplinkTopic:
+    device_kind: str  # "RSU" or "OBU"
+    device_id: str
+    msg_type: MessageType
+
+
+def _join(prefix: str, rest: str) -> str:
+    return f"{prefix.strip('/')}/{rest}" if prefix.strip("/") else rest
+
+
+def uplink(device_kind: str, device_id: str, msg_type: MessageType, prefix: str = "") -> str:
+    """The topic a device publishes ``msg_type`` on."""
+    allowed = RSU_MESSAGES if device_kind == "RSU" else OBU_MESSAGES if device_kind == "OBU" else frozenset()
+    if msg_type not in allowed:
+        raise ValueError(f"a {device_kind} does not publish {msg_type.value}")
+    return _join(prefix, f"V2X/{device_kind}/{device_id}/{msg_type.value}/UP")
+
+
+def subscription(prefix: str = "") -> str:
+    """The filter the ingest subscribes to: every uplink under the prefix."""
+    return _join(prefix, "V2X/#")
+
+
+def parse_uplink(topic: str, prefix: str = "") -> UplinkTopic | None:
+    """Parse an uplink topic; None if it does not follow the convention."""
+    p = prefix.strip("/")
+    if p:
+        if not topic.startswith(p + "/"):
+            return None
+        topic = topic[len(p) + 1 :]
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != "V2X" or parts[4] != "UP" or parts[1] not in ("RSU", "OBU") or not parts[2]:
+        return None
+    try:
+        msg_type = MessageType(parts[3])
+    except ValueError:
+        return None
+    return UplinkTopic(parts[1], parts[2], msg_type)

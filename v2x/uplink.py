@@ -1,0 +1,158 @@
+"""A device's uplink: sign a MessageFrame, publish it on the device's topic, count it.
+
+Simulated RSUs and OBUs both publish through :class:`Uplink`, so what a simulator reports as
+published is counted in one place, the same way for every device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+
+from v2x import clock, topics, transport
+from v2x.messages import MessageType
+from v2x.rundir import RunDir, write_json_atomic
+from v2x.scenario import Scenario, load_scenario
+from v2x.security import Signer
+from v2x.transport import BrokerAddress
+
+
+@dataclass
+class Uplink:
+    """Publishes signed frames of one device."""
+
+    device_kind: str
+    device_id: str
+    signer: Signer
+    prefix: str = ""
+    qos: int = 1
+    client: aiomqtt.Client | None = None
+    generated: Counter[str] = field(default_factory=Counter)
+    published: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    async def send(self, msg_type: MessageType, frame: bytes, *, aid: int | None = None, event: bool = False) -> None:
+        """Sign ``frame`` now (generationTime = now) and publish it; failures are counted."""
+        generation_time64 = clock.time64_from_unix_us(clock.now_unix_us())
+        spdu = self.signer.sign(frame, aid if aid is not None else msg_type.aid, generation_time64, event=event)
+        self.generated[msg_type.value] += 1
+        if self.client is None:
+            self.failed[msg_type.value] += 1
+            return
+        try:
+            await self.client.publish(topics.uplink(self.device_kind, self.device_id, msg_type, self.prefix), spdu, qos=self.qos)
+        except aiomqtt.MqttError as exc:
+            self.failed[msg_type.value] += 1
+            if len(self.errors) < 20:
+                self.errors.append(f"{time.strftime('%H:%M:%S')} {exc}")
+            raise
+        self.published[msg_type.value] += 1
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "kind": self.device_kind,
+            "generated": dict(self.generated),
+            "published": dict(self.published),
+            "failed": dict(self.failed),
+            "errors": self.errors,
+        }
+
+
+async def sleep_until(unix_s: float) -> None:
+    """Sleep until a wall-clock instant (no-op if it has passed)."""
+    delay = unix_s - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A periodic message of a device: ``build(k)`` returns the UPER frame of the k-th message."""
+
+    msg_type: MessageType
+    period_s: float
+    offset_s: float
+    build: Callable[[int], bytes]
+
+
+async def run_device(
+    address: BrokerAddress, uplink: Uplink, streams: list[Stream], start_at: float, duration_s: float
+) -> None:
+    """Publish ``streams`` on wall-clock schedule from ``start_at`` for ``duration_s``.
+
+    Message k of a stream is due at ``start_at + offset + k * period``.  If the broker goes
+    away the device keeps generating (its msgCnt keeps counting, as on the air), counts every
+    frame it could not publish, and reconnects.
+    """
+    end = start_at + duration_s
+    lost = asyncio.Event()
+
+    async def stream_task(stream: Stream) -> None:
+        k = 0
+        while (due := start_at + stream.offset_s + k * stream.period_s) < end:
+            await sleep_until(due)
+            try:
+                await uplink.send(stream.msg_type, stream.build(k))
+            except aiomqtt.MqttError:
+                lost.set()
+            k += 1
+
+    producers = asyncio.gather(*(stream_task(s) for s in streams))
+    try:
+        while not producers.done():
+            try:
+                async with transport.client(address, f"{uplink.device_kind}-{uplink.device_id}") as connected:
+                    uplink.client = connected
+                    lost.clear()
+                    waiter = asyncio.ensure_future(lost.wait())
+                    await asyncio.wait([producers, waiter], return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+            except aiomqtt.MqttError as exc:
+                if len(uplink.errors) < 20:
+                    uplink.errors.append(f"{time.strftime('%H:%M:%S')} connect: {exc}")
+            uplink.client = None
+            if not producers.done():
+                await asyncio.sleep(0.5)
+    finally:
+        uplink.client = None
+        await producers
+
+
+Device = tuple[Uplink, list[Stream]]
+
+
+async def run_devices(address: BrokerAddress, devices: list[Device], start_at: float, duration_s: float) -> None:
+    """Run every device's streams concurrently."""
+    await asyncio.gather(*(run_device(address, up, streams, start_at, duration_s) for up, streams in devices))
+
+
+def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir, float], list[Device]], argv: list[str] | None = None) -> int:
+    """Entry point of a simulator process (``python -m roadside`` / ``python -m vehicles``).
+
+    Reads the run's scenario and PKI, publishes from ``--start-at`` for the scenario duration and
+    writes ``RUN/published/<name>.json`` with generated, published and failed counts per device.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m {name}", description=f"{name} simulator of a v2x run")
+    parser.add_argument("--run", required=True, type=Path, help="run directory made by `v2x run`")
+    parser.add_argument("--broker", required=True, help="mqtt://host:port")
+    parser.add_argument("--start-at", type=float, default=None, help="Unix time of simulation time 0")
+    args = parser.parse_args(argv)
+    run = RunDir(args.run)
+    scenario = load_scenario(run.scenario)
+    start_at = args.start_at if args.start_at is not None else time.time() + 0.5
+    devices = build_devices(scenario, run, start_at)
+    asyncio.run(run_devices(BrokerAddress.parse(args.broker), devices, start_at, scenario.duration_s))
+    report = {up.device_id: up.summary() for up, _ in devices}
+    totals: Counter[str] = Counter()
+    for up, _ in devices:
+        totals.update({f"{k}.{t}": n for k, c in (("generated", up.generated), ("published", up.published), ("failed", up.failed)) for t, n in c.items()})
+    write_json_atomic(run.published / f"{name}.json", {"simulator": name, "devices": report, "totals": dict(totals)})
+    return 0

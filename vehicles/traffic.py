@@ -1,0 +1,149 @@
+"""Vehicle motion along the corridor, all vehicles' state in numpy arrays.
+
+The model advances in fixed 100 ms ticks (the BSM period, GB/T 45315 7.3.1) and is a pure
+function of the seed and the tick number, so a scenario replays identically.  Each vehicle
+tracks its desired speed, slows for a leader in its lane (1.5 s headway) and stops at the stop
+line when its phase is not green; at the end of the corridor it turns round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from v2x import roads
+from v2x.messages import VEHICLE_CLASS_CSAE53
+from v2x.roads import LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M
+from v2x.scenario import Scenario
+
+TICK_S = 0.1
+MAX_ACCEL = 2.0  # m/s^2
+MAX_DECEL = 4.0
+COMFORT_DECEL = 2.5
+HEADWAY_S = 1.5
+STANDSTILL_GAP_M = 4.0
+HISTORY_EVERY_TICKS = 10
+HISTORY_POINTS = 10
+
+# kind: desired speed m/s, width m, length m
+KINDS = {
+    "car": (13.0, 1.8, 4.7),
+    "bus": (11.0, 2.5, 12.0),
+    "sanitation_truck": (3.0, 2.3, 8.0),
+    "logistics_van": (9.0, 2.0, 5.5),
+}
+
+
+@dataclass(frozen=True)
+class VehicleState:
+    lat_deg: float
+    lon_deg: float
+    heading_deg: float
+    speed_mps: float
+    accel_mps2: float
+    yaw_rate_dps: float
+    braking: bool
+
+
+class Traffic:
+    """The fleet of a scenario; :meth:`advance_to` moves it to a tick."""
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator):
+        self.scenario = scenario
+        self.corridor = roads.corridor(scenario)
+        kinds = [g.kind for g in scenario.fleet for _ in range(g.count)]
+        n = len(kinds)
+        self.kinds = kinds
+        self.ids = [bytes(rng.integers(0, 256, 8, dtype=np.uint8)) for _ in range(n)]
+        self.msg_cnt0 = rng.integers(0, 128, n)
+        self.phase_offset_s = rng.uniform(0.0, TICK_S, n)
+        spec = np.array([KINDS[k] for k in kinds]).reshape(n, 3)
+        self.desired = spec[:, 0] * rng.uniform(0.85, 1.1, n)
+        self.width, self.length = spec[:, 1], spec[:, 2]
+        self.vehicle_class = np.array([VEHICLE_CLASS_CSAE53[k] for k in kinds], dtype=int)
+        self.direction = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+        lanes = max(1, min(i.lanes_per_direction for i in scenario.intersections))
+        self.lane = rng.integers(0, lanes, n)
+        self.s = rng.uniform(0.0, self.corridor.length, n)
+        self.v = self.desired * rng.uniform(0.3, 1.0, n)
+        self.a = np.zeros(n)
+        self.tick = 0
+        self.heading = self._locate()[2]
+        self.prev_heading = self.heading.copy()
+        self.history: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def _lane_offset(self) -> np.ndarray:
+        return LANE_WIDTH_M * (self.lane + 0.5)
+
+    def _locate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.corridor.locate(self.s, self.direction, self._lane_offset())
+
+    def _signal_limit(self, t_s: float) -> np.ndarray:
+        """Speed that still allows stopping at the next stop line where the light is not green."""
+        limit = np.full(len(self), np.inf)
+        for k, inter in enumerate(self.corridor.intersections):
+            light, _ = roads.light_at(inter.signal, MAIN_PHASE, t_s)
+            if light == "protected-green":
+                continue
+            stop = self.corridor.intersection_stations[k] - self.direction * STOP_LINE_SETBACK_M
+            d = (stop - self.s) * self.direction
+            ahead = (d > 0) & (d < 120.0)
+            # Amber: go on if the stop line cannot be reached comfortably.
+            can_stop = d > self.v**2 / (2 * MAX_DECEL) if light == "yellow" else np.ones(len(self), bool)
+            hold = ahead & can_stop
+            v_stop = np.sqrt(np.maximum(0.0, 2 * COMFORT_DECEL * (d - 1.0)))
+            limit = np.where(hold, np.minimum(limit, v_stop), limit)
+        return limit
+
+    def _leader_limit(self) -> np.ndarray:
+        limit = np.full(len(self), np.inf)
+        key = self.direction * 10 + self.lane
+        pos = self.s * self.direction
+        for group in np.unique(key):
+            idx = np.flatnonzero(key == group)
+            order = idx[np.argsort(pos[idx])]
+            gaps = pos[order[1:]] - pos[order[:-1]] - self.length[order[1:]]
+            limit[order[:-1]] = np.maximum(0.0, (gaps - STANDSTILL_GAP_M) / HEADWAY_S)
+        return limit
+
+    def step(self) -> None:
+        t_s = self.tick * TICK_S
+        target = np.minimum(self.desired, np.minimum(self._signal_limit(t_s), self._leader_limit()))
+        self.a = np.clip((target - self.v) / TICK_S, -MAX_DECEL, MAX_ACCEL)
+        self.v = np.maximum(0.0, self.v + self.a * TICK_S)
+        self.s = self.s + self.direction * self.v * TICK_S
+        turn = (self.s <= 0.0) | (self.s >= self.corridor.length)
+        self.s = np.clip(self.s, 0.0, self.corridor.length)
+        self.direction = np.where(turn, -self.direction, self.direction)
+        self.tick += 1
+        self.prev_heading = self.heading
+        lat, lon, self.heading = self._locate()
+        if self.tick % HISTORY_EVERY_TICKS == 0:
+            self.history.append((lat, lon, self.v.copy(), self.tick * TICK_S))
+            del self.history[:-HISTORY_POINTS]
+
+    def advance_to(self, tick: int) -> None:
+        while self.tick < tick:
+            self.step()
+
+    def state(self, i: int) -> VehicleState:
+        lat, lon, heading = self._locate()
+        dh = (self.heading[i] - self.prev_heading[i] + 180.0) % 360.0 - 180.0
+        return VehicleState(
+            lat_deg=float(lat[i]),
+            lon_deg=float(lon[i]),
+            heading_deg=float(heading[i]),
+            speed_mps=float(self.v[i]),
+            accel_mps2=float(self.a[i]),
+            yaw_rate_dps=float(np.clip(dh / TICK_S, -300, 300)),
+            braking=bool(self.a[i] < -0.5),
+        )
+
+    def path_history(self, i: int, lat: float, lon: float) -> list[tuple[float, float, float, float]]:
+        """Crumbs (dlat, dlon, age s, speed) newest first, relative to the current position."""
+        now = self.tick * TICK_S
+        return [(float(h[0][i]) - lat, float(h[1][i]) - lon, now - h[3], float(h[2][i])) for h in reversed(self.history)]
