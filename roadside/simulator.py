@@ -46,7 +46,7 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stre
     ]
 
 
-def build_rsus(scenario: Scenario, run: RunDir, start_at: float) -> list[Device]:
+def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:
     """One uplink per RSU, signing with the RSU's application certificate from the run PKI."""
     rng = random.Random(f"{scenario.seed}/roadside")
     backend = BACKENDS[scenario.security.suite]

@@ -71,3 +71,13 @@ def minute_of_the_year(unix_us: int) -> int:
     seconds = unix_us // 1_000_000
     year = time.gmtime(seconds).tm_year
     return int((seconds - calendar.timegm((year, 1, 1, 0, 0, 0))) // 60)
+
+
+def unix_us_from_time64_array(t64: "np.ndarray") -> "np.ndarray":
+    """Vectorised :func:`unix_us_from_time64` for an int64 array (values < 0 stay -1)."""
+    import numpy as np
+
+    thresholds = np.array([time64_from_unix_us(t * 1_000_000) for t in _LEAP_SECONDS_SINCE_2004], dtype=np.int64)
+    leaps = np.searchsorted(thresholds, t64, side="right")
+    out = t64 + EPOCH_2004_UNIX * 1_000_000 - leaps.astype(np.int64) * 1_000_000
+    return np.where(t64 < 0, -1, out)

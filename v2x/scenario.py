@@ -111,6 +111,15 @@ class Scenario(_Strict):
     def vehicle_count(self) -> int:
         return sum(g.count for g in self.fleet)
 
+    def obu_ids(self) -> list[str]:
+        """Device ids of the fleet's OBUs, in fleet order (topic segment and PKI name)."""
+        return [obu_id(i) for i in range(self.vehicle_count)]
+
+
+def obu_id(index: int) -> str:
+    """Device id of the index-th vehicle of a scenario."""
+    return f"OBU-{index + 1:04d}"
+
 
 def _format_errors(exc: ValidationError) -> str:
     lines = []

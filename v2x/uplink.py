@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -84,18 +85,23 @@ class Stream:
 
 
 async def run_device(
-    address: BrokerAddress, uplink: Uplink, streams: list[Stream], start_at: float, duration_s: float
+    address: BrokerAddress,
+    uplink: Uplink,
+    streams: list[Stream],
+    start: asyncio.Future[float],
+    duration_s: float,
+    connected: asyncio.Event | None = None,
 ) -> None:
-    """Publish ``streams`` on wall-clock schedule from ``start_at`` for ``duration_s``.
+    """Connect, then publish ``streams`` on a wall-clock schedule once ``start`` is known.
 
-    Message k of a stream is due at ``start_at + offset + k * period``.  If the broker goes
-    away the device keeps generating (its msgCnt keeps counting, as on the air), counts every
-    frame it could not publish, and reconnects.
+    Message k of a stream is due at ``start + offset + k * period``.  If the broker goes away
+    the device keeps generating (its msgCnt keeps counting, as on the air), counts every frame
+    it could not publish, and reconnects.
     """
-    end = start_at + duration_s
     lost = asyncio.Event()
 
-    async def stream_task(stream: Stream) -> None:
+    async def stream_task(stream: Stream, start_at: float) -> None:
+        end = start_at + duration_s
         k = 0
         while (due := start_at + stream.offset_s + k * stream.period_s) < end:
             await sleep_until(due)
@@ -105,12 +111,18 @@ async def run_device(
                 lost.set()
             k += 1
 
-    producers = asyncio.gather(*(stream_task(s) for s in streams))
+    async def produce() -> None:
+        start_at = await start
+        await asyncio.gather(*(stream_task(s, start_at) for s in streams))
+
+    producers = asyncio.ensure_future(produce())
     try:
         while not producers.done():
             try:
-                async with transport.client(address, f"{uplink.device_kind}-{uplink.device_id}") as connected:
-                    uplink.client = connected
+                async with transport.client(address, f"{uplink.device_kind}-{uplink.device_id}") as session:
+                    uplink.client = session
+                    if connected is not None:
+                        connected.set()
                     lost.clear()
                     waiter = asyncio.ensure_future(lost.wait())
                     await asyncio.wait([producers, waiter], return_when=asyncio.FIRST_COMPLETED)
@@ -129,12 +141,34 @@ async def run_device(
 Device = tuple[Uplink, list[Stream]]
 
 
-async def run_devices(address: BrokerAddress, devices: list[Device], start_at: float, duration_s: float) -> None:
-    """Run every device's streams concurrently."""
-    await asyncio.gather(*(run_device(address, up, streams, start_at, duration_s) for up, streams in devices))
+async def run_devices(
+    address: BrokerAddress, devices: list[Device], duration_s: float, start_at: float | None = None, connect_timeout_s: float = 30.0
+) -> None:
+    """Run every device's streams concurrently.
+
+    With ``start_at`` None the start handshake is used: once every device is connected (or
+    ``connect_timeout_s`` passed) print ``READY`` and read ``GO <unix time>`` from stdin, so all
+    simulators of a run share one time zero.
+    """
+    loop = asyncio.get_running_loop()
+    start: asyncio.Future[float] = loop.create_future()
+    connected = [asyncio.Event() for _ in devices]
+    running = asyncio.gather(*(run_device(address, up, st, start, duration_s, ev) for (up, st), ev in zip(devices, connected)))
+    if start_at is not None:
+        start.set_result(start_at)
+    else:
+        try:
+            await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in connected)), connect_timeout_s)
+        except TimeoutError:
+            pass
+        print("READY", flush=True)
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        parts = line.split()
+        start.set_result(float(parts[1]) if len(parts) == 2 and parts[0] == "GO" else time.time())
+    await running
 
 
-def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir, float], list[Device]], argv: list[str] | None = None) -> int:
+def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[Device]], argv: list[str] | None = None) -> int:
     """Entry point of a simulator process (``python -m roadside`` / ``python -m vehicles``).
 
     Reads the run's scenario and PKI, publishes from ``--start-at`` for the scenario duration and
@@ -143,13 +177,12 @@ def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir, float],
     parser = argparse.ArgumentParser(prog=f"python -m {name}", description=f"{name} simulator of a v2x run")
     parser.add_argument("--run", required=True, type=Path, help="run directory made by `v2x run`")
     parser.add_argument("--broker", required=True, help="mqtt://host:port")
-    parser.add_argument("--start-at", type=float, default=None, help="Unix time of simulation time 0")
+    parser.add_argument("--start-at", type=float, default=None, help="Unix time of simulation time 0 (default: READY/GO handshake on stdio)")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     scenario = load_scenario(run.scenario)
-    start_at = args.start_at if args.start_at is not None else time.time() + 0.5
-    devices = build_devices(scenario, run, start_at)
-    asyncio.run(run_devices(BrokerAddress.parse(args.broker), devices, start_at, scenario.duration_s))
+    devices = build_devices(scenario, run)
+    asyncio.run(run_devices(BrokerAddress.parse(args.broker), devices, scenario.duration_s, args.start_at))
     report = {up.device_id: up.summary() for up, _ in devices}
     totals: Counter[str] = Counter()
     for up, _ in devices:

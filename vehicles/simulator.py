@@ -11,16 +11,11 @@ import numpy as np
 from v2x import clock, messages
 from v2x.messages import MessageType, PathPoint
 from v2x.rundir import RunDir
-from v2x.scenario import Scenario
+from v2x.scenario import Scenario, obu_id
 from v2x.security import BACKENDS, Signer, load_credential
 from v2x.uplink import Device, Stream, Uplink
 
 from vehicles.traffic import TICK_S, Traffic
-
-
-def obu_id(index: int) -> str:
-    """Device id of the index-th vehicle (topic segment and PKI name)."""
-    return f"OBU-{index + 1:04d}"
 
 
 def bsm_stream(traffic: Traffic, i: int) -> Stream:
@@ -52,7 +47,7 @@ def bsm_stream(traffic: Traffic, i: int) -> Stream:
     return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build)
 
 
-def build_vehicles(scenario: Scenario, run: RunDir, start_at: float) -> list[Device]:
+def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
     """One uplink per vehicle, signing with its certificate from the run PKI."""
     traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
     backend = BACKENDS[scenario.security.suite]

@@ -1,0 +1,172 @@
+"""Ingest: subscribe to every uplink, batch, decode, verify and write telemetry Parquet.
+
+Works the same for a simulated run and for real devices on a zone broker.  The subscription is
+QoS 1 on a persistent session (clean_session false), so if the connection drops the broker
+keeps our messages and we resume; every disconnect is recorded in ``ingest/summary.json``.
+
+Run as a process: ``python -m pipeline.ingest --run RUN --broker mqtt://host:port``.  It prints
+``READY`` once subscribed and stops cleanly (final batch flushed) on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+
+from v2x import clock, topics, transport
+from v2x.rundir import RunDir, write_json_atomic
+from v2x.security import BACKENDS, CertificateStore, Verifier
+from v2x.transport import BrokerAddress
+
+from pipeline import kernels
+from pipeline.batch import BatchProcessor, Received
+from pipeline.store import TelemetryWriter
+
+FLUSH_INTERVAL_S = 0.5
+MAX_BATCH = 20_000
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    by_type: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+    events: list[dict[str, str]] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "stored_by_type": dict(self.by_type),
+            "rejected": self.rejected,
+            "events": self.events,
+            "started_at": self.started_at,
+            "updated_at": time.time(),
+        }
+
+
+def verifier_from_trust(trust_files: list[Path], suite: str = "ecdsa-p256-sha256") -> Verifier | None:
+    """A verifier trusting the given root certificates (None if there are none)."""
+    if not trust_files:
+        return None
+    return Verifier(CertificateStore(BACKENDS[suite], [p.read_bytes() for p in trust_files]))
+
+
+async def ingest(
+    address: BrokerAddress,
+    run: RunDir,
+    *,
+    verifier: Verifier | None,
+    topic_prefix: str = "",
+    stop: asyncio.Event,
+    on_ready: callable | None = None,  # type: ignore[valid-type]
+    client_id: str = "xiqing-v2x-ingest",
+) -> IngestStats:
+    """Ingest until ``stop`` is set, then flush what was received and return the counts."""
+    run.create()
+    stats = IngestStats()
+    processor = BatchProcessor(verifier, topic_prefix)
+    writer = TelemetryWriter(run.telemetry)
+    pending = Received()
+    arrived = asyncio.Event()
+
+    def flush_sync(batch: Received) -> None:
+        for msg_type, table in processor.process(batch).items():
+            writer.write(msg_type, table)
+            stats.by_type[msg_type] += table.num_rows
+            stats.rejected += table.num_rows - sum(table.column("decode_ok").to_pylist())
+        stats.stored = writer.rows_written
+        write_json_atomic(run.ingest / "progress.json", stats.as_dict())
+
+    async def flusher() -> None:
+        nonlocal pending
+        while True:
+            done = stop.is_set()
+            if len(pending):
+                batch, pending = pending, Received()
+                await asyncio.to_thread(flush_sync, batch)
+            if done:
+                return
+            try:
+                await asyncio.wait_for(arrived.wait(), FLUSH_INTERVAL_S)
+            except TimeoutError:
+                pass
+            arrived.clear()
+            await asyncio.sleep(0 if len(pending) >= MAX_BATCH else FLUSH_INTERVAL_S / 5)
+
+    async def receive() -> None:
+        ready_sent = False
+        while not stop.is_set():
+            try:
+                async with transport.client(address, client_id, clean_session=False) as c:
+                    await c.subscribe(topics.subscription(topic_prefix), qos=1)
+                    if not ready_sent:
+                        ready_sent = True
+                        if on_ready:
+                            on_ready()
+                    async for message in c.messages:
+                        payload = message.payload
+                        frame = bytes(payload) if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
+                        pending.add(str(message.topic), frame, clock.now_unix_us())
+                        stats.received += 1
+                        if len(pending) >= MAX_BATCH:
+                            arrived.set()
+            except aiomqtt.MqttError as exc:
+                stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "broker_disconnected", "detail": str(exc)})
+                write_json_atomic(run.ingest / "progress.json", stats.as_dict())
+                await asyncio.sleep(1.0)
+
+    flush_task = asyncio.create_task(flusher())
+    receive_task = asyncio.create_task(receive())
+    await stop.wait()
+    receive_task.cancel()
+    try:
+        await receive_task
+    except asyncio.CancelledError:
+        pass
+    arrived.set()
+    await flush_task
+    write_json_atomic(run.ingest / "summary.json", stats.as_dict())
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.ingest", description="Ingest V2X uplinks into a run directory")
+    parser.add_argument("--run", required=True, type=Path, help="run directory to write")
+    parser.add_argument("--broker", required=True, help="mqtt://host:port")
+    parser.add_argument("--prefix", default="", help="zone topic prefix")
+    parser.add_argument("--trust", action="append", type=Path, default=[], help="trusted root certificate (COER); repeatable")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    args = parser.parse_args(argv)
+    run = RunDir(args.run)
+    trust = args.trust or ([run.pki / "root-ca.oer"] if (run.pki / "root-ca.oer").exists() else [])
+    address = BrokerAddress.parse(args.broker)
+    kernels.warm_up()
+
+    async def _main() -> IngestStats:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        if args.duration:
+            loop.call_later(args.duration, stop.set)
+        return await ingest(address, run, verifier=verifier_from_trust(trust), topic_prefix=args.prefix, stop=stop,
+                            on_ready=lambda: print("READY", flush=True))
+
+    stats = asyncio.run(_main())
+    print(f"ingest: received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Run a scenario end to end: broker, ingest, RSU and vehicle simulators, in separate processes.
+
+Each stage is its own process talking only through the broker and the run directory (the data
+flows one way: devices -> broker -> ingest -> Parquet -> report), so this module starts
+``python -m pipeline.ingest``, ``python -m roadside`` and ``python -m vehicles`` by name and
+imports none of them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from v2x import __version__
+from v2x.broker import start_broker
+from v2x.messages import BSM_EVENT_AID, MessageType
+from v2x.rundir import RunDir, read_json, write_json_atomic
+from v2x.scenario import Scenario, dump_scenario
+from v2x.security import BACKENDS, DeviceRequest, create_pki
+
+RSU_AIDS = [MessageType.MAP.aid, MessageType.SPAT.aid, MessageType.RSI.aid, MessageType.RSM.aid]
+OBU_AIDS = [MessageType.BSM.aid, BSM_EVENT_AID]
+DRAIN_TIMEOUT_S = 15.0
+SIMULATORS = ("roadside", "vehicles")
+
+
+class RunError(RuntimeError):
+    """A stage of the run failed; the message names it and points at its log."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: RunDir
+    published: int
+    received: int
+    stored: int
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "xiqing-v2x": __version__}
+    for dist in ("numba", "numpy", "asn1tools", "pyarrow", "duckdb", "cryptography", "aiomqtt", "pydantic"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``python ARGS``: stdin/stdout are the READY/GO handshake, stderr goes to ``log``."""
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=log.open("ab"), stdin=subprocess.PIPE)
+
+
+def _await_ready(proc: subprocess.Popen[bytes], name: str, log: Path) -> None:
+    line = proc.stdout.readline() if proc.stdout else b""
+    if line.strip() != b"READY":
+        proc.kill()
+        raise RunError(f"{name} did not become ready (exit code {proc.poll()}); see {log}")
+
+
+def _published_total(run: RunDir) -> int:
+    total = 0
+    for name in SIMULATORS:
+        path = run.published / f"{name}.json"
+        if path.exists():
+            total += sum(n for k, n in read_json(path)["totals"].items() if k.startswith("published."))
+    return total
+
+
+def _progress(run: RunDir) -> dict[str, int]:
+    path = run.ingest / "progress.json"
+    return read_json(path) if path.exists() else {"received": 0, "stored": 0}
+
+
+def new_run_dir(scenario: Scenario, runs_dir: Path) -> RunDir:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root = runs_dir / f"{scenario.name}-{stamp}"
+    k = 1
+    while root.exists():
+        k += 1
+        root = runs_dir / f"{scenario.name}-{stamp}-{k}"
+    return RunDir(root).create()
+
+
+def run_scenario(
+    scenario: Scenario,
+    runs_dir: Path = Path("runs"),
+    *,
+    broker_url: str | None = None,
+    run_dir: Path | None = None,
+    status: Callable[[str], None] = lambda _msg: None,
+) -> RunResult:
+    """Run ``scenario`` and return its run directory with published/received/stored counts."""
+    run = RunDir(run_dir).create() if run_dir else new_run_dir(scenario, runs_dir)
+    run.scenario.write_text(dump_scenario(scenario), encoding="utf-8")
+    manifest: dict[str, object] = {"scenario": scenario.name, "versions": _versions(), "started_at": time.time()}
+    write_json_atomic(run.manifest, manifest)
+
+    status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")
+    devices = [DeviceRequest(i.rsu_id, RSU_AIDS) for i in scenario.intersections]
+    devices += [DeviceRequest(obu, OBU_AIDS) for obu in scenario.obu_ids()]
+    create_pki(run.pki, devices, backend=BACKENDS[scenario.security.suite], valid_from_unix_s=time.time())
+
+    url = broker_url or scenario.broker.url
+    broker = None
+    if url is None:
+        broker = start_broker(run.root / "broker")
+        url = broker.address.url
+        status(f"started {broker.kind} broker on {url}")
+    manifest["broker"] = {"url": url, "started_by_run": broker is not None, "kind": broker.kind if broker else "external"}
+    write_json_atomic(run.manifest, manifest)
+
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        ingest = _spawn(
+            ["-m", "pipeline.ingest", "--run", str(run.root), "--broker", url, "--prefix", scenario.zone.topic_prefix],
+            run.logs / "ingest.log",
+        )
+        processes.append(ingest)
+        status("starting ingest (numba kernels load or compile)")
+        _await_ready(ingest, "ingest", run.logs / "ingest.log")
+
+        sims = {name: _spawn(["-m", name, "--run", str(run.root), "--broker", url], run.logs / f"{name}.log") for name in SIMULATORS}
+        processes.extend(sims.values())
+        for name, proc in sims.items():
+            _await_ready(proc, f"{name} simulator", run.logs / f"{name}.log")
+        start_at = time.time() + 0.5
+        for proc in sims.values():
+            assert proc.stdin is not None
+            proc.stdin.write(f"GO {start_at!r}\n".encode())
+            proc.stdin.close()
+        status(f"running {scenario.name} for {scenario.duration_s:g} s")
+        for name, proc in sims.items():
+            code = proc.wait(timeout=scenario.duration_s + 120)
+            if code != 0:
+                raise RunError(f"{name} simulator exited with {code}; see {run.logs / (name + '.log')}")
+
+        published = _published_total(run)
+        status(f"draining: {published} frames published")
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while _progress(run)["received"] < published and time.monotonic() < deadline and ingest.poll() is None:
+            time.sleep(0.1)
+        ingest.terminate()
+        if ingest.wait(timeout=60) != 0:
+            raise RunError(f"ingest exited with {ingest.returncode}; see {run.logs / 'ingest.log'}")
+        summary = read_json(run.ingest / "summary.json")
+    finally:
+        for proc in processes:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if broker:
+            broker.stop()
+    manifest["ended_at"] = time.time()
+    manifest["counts"] = {"published": published, "received": summary["received"], "stored": summary["stored"]}
+    write_json_atomic(run.manifest, manifest)
+    return RunResult(run, published, summary["received"], summary["stored"])
