@@ -18,7 +18,7 @@ from pathlib import Path
 import aiomqtt
 
 from v2x import clock, topics, transport
-from v2x.messages import MessageType
+from v2x.messages import MessageType, message_set
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario import Scenario, load_scenario
 from v2x.security import Signer
@@ -182,6 +182,7 @@ def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[D
     run = RunDir(args.run)
     scenario = load_scenario(run.scenario)
     devices = build_devices(scenario, run)
+    message_set()  # compile the schema before READY, or the first messages go out late in a burst
     asyncio.run(run_devices(BrokerAddress.parse(args.broker), devices, scenario.duration_s, args.start_at))
     report = {up.device_id: up.summary() for up, _ in devices}
     totals: Counter[str] = Counter()

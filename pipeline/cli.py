@@ -1,0 +1,92 @@
+"""`v2x report`, `v2x sql` and `v2x ingest`: thin click commands over pipeline library calls.
+
+They are registered with the `v2x` CLI through the ``v2x.commands`` entry-point group
+(pyproject.toml), so the v2x package never imports the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from v2x.rundir import RunDir
+from v2x.transport import BrokerAddress
+
+from pipeline import kernels
+from pipeline.ingest import ingest as run_ingest
+from pipeline.ingest import verifier_from_trust
+from pipeline.report import build_report, render_terminal, to_json
+from pipeline.views import connect
+
+
+@click.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True)
+@click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="compliance profile YAML")
+def report(run: Path, fmt: str, profile: Path | None) -> None:
+    """Compliance report of RUN (a run directory)."""
+    try:
+        data = build_report(run, profile)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(to_json(data))
+    else:
+        render_terminal(data, Console())
+
+
+@click.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("query")
+def sql(run: Path, query: str) -> None:
+    """Run QUERY over RUN's views (messages, bsm, published)."""
+    try:
+        con = connect(run)
+        cur = con.execute(query)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # duckdb.Error and friends: show the SQL error, not a traceback
+        raise click.ClickException(f"query failed: {exc}") from None
+    if cur.description is None:
+        return
+    table = Table()
+    for col in cur.description:
+        table.add_column(col[0])
+    for row in cur.fetchall():
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+@click.command()
+@click.option("--broker", required=True, help="mqtt://host:port of the zone broker")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="run directory to write")
+@click.option("--prefix", default="", help="zone topic prefix")
+@click.option("--trust", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="trusted root certificate (COER)")
+@click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
+def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], duration: float | None) -> None:
+    """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`)."""
+    try:
+        address = BrokerAddress.parse(broker)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--broker") from None
+    kernels.warm_up()
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        if duration:
+            loop.call_later(duration, stop.set)
+        stats = await run_ingest(address, RunDir(out), verifier=verifier_from_trust(list(trust)), topic_prefix=prefix, stop=stop,
+                                 on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True))
+        click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)
+
+    asyncio.run(_main())
+    sys.exit(0)

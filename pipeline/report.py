@@ -1,0 +1,190 @@
+"""The compliance report of a run: metrics per message type from DuckDB, checked against a profile.
+
+Metrics per message type and overall: messages, senders, per-sender rate (Hz, from the
+generationTime span of each sender's valid messages), latency p50/p95/p99 (received_at -
+generationTime), PDR from msgCnt gaps (GB/T 45315 Annex C: received / (received + missing)),
+authentication success rate, and published vs received vs stored.  Each profile check gives
+PASS, FAIL (std/derived basis) or WARN (policy/unverified basis), or N/A without data.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from v2x.rundir import RunDir, read_json
+
+from pipeline.views import connect
+
+REPORT_VERSION = 1
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+FAILING_BASES = ("std", "derived")
+
+METRICS_SQL = """
+WITH valid AS (
+    SELECT * FROM messages WHERE decode_ok
+), per_sender AS (
+    SELECT msg_type, sender_id, count(*) AS n,
+           (epoch_us(max(generated_at)) - epoch_us(min(generated_at))) / 1e6 AS span_s
+    FROM valid WHERE auth = 'success' GROUP BY ALL
+), rates AS (
+    SELECT msg_type, min((n - 1) / span_s) AS rate_hz_min, median((n - 1) / span_s) AS rate_hz_median
+    FROM per_sender WHERE n > 1 AND span_s > 0 GROUP BY ALL
+), totals AS (
+    SELECT msg_type,
+           count(*) AS stored,
+           count(*) FILTER (WHERE decode_ok) AS decoded,
+           count(*) FILTER (WHERE NOT decode_ok) AS rejected,
+           count(DISTINCT sender_id) FILTER (WHERE decode_ok) AS senders,
+           quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE decode_ok) AS latency,
+           max(latency_ms) FILTER (WHERE decode_ok) AS latency_max_ms,
+           sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
+           count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted,
+           count(*) FILTER (WHERE duplicate) AS duplicates,
+           count(*) FILTER (WHERE auth = 'success') AS auth_ok
+    FROM messages GROUP BY ALL
+)
+SELECT t.*, r.rate_hz_min, r.rate_hz_median FROM totals t LEFT JOIN rates r USING (msg_type) ORDER BY msg_type
+"""
+
+
+def load_profile(path: Path | None = None) -> dict[str, Any]:
+    """The compliance profile: a user's YAML file, or the shipped ``xiqing`` profile."""
+    text = path.read_text(encoding="utf-8") if path else (resources.files("pipeline") / "profiles" / "xiqing.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _published(run: RunDir) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for path in run.published.glob("*.json"):
+        for key, n in read_json(path)["totals"].items():
+            kind, msg_type = key.split(".", 1)
+            if kind == "published":
+                out[msg_type] = out.get(msg_type, 0) + n
+    return out
+
+
+def _metrics(row: dict[str, Any], published: int | None) -> dict[str, Any]:
+    lat = row["latency"] or [None, None, None]
+    counted, missing = row["counted"], row["missing"] or 0
+    return {
+        "msg_type": row["msg_type"],
+        "published": published,
+        "stored": row["stored"],
+        "decoded": row["decoded"],
+        "rejected": row["rejected"],
+        "senders": row["senders"],
+        "rate_hz_min": row["rate_hz_min"],
+        "rate_hz_median": row["rate_hz_median"],
+        "latency_p50_ms": lat[0],
+        "latency_p95_ms": lat[1],
+        "latency_p99_ms": lat[2],
+        "latency_max_ms": row["latency_max_ms"],
+        "missing": int(missing),
+        "duplicates": row["duplicates"],
+        "pdr": counted / (counted + missing) if counted else None,
+        "auth_success_rate": row["auth_ok"] / row["stored"] if row["stored"] else None,
+        "stored_over_published": row["stored"] / published if published else None,
+    }
+
+
+def _check(check: dict[str, Any], value: float | None) -> dict[str, Any]:
+    if value is None:
+        verdict = "N/A"
+    elif _OPS[check["op"]](value, check["threshold"]):
+        verdict = "PASS"
+    else:
+        verdict = "FAIL" if check["basis"] in FAILING_BASES else "WARN"
+    return {**check, "value": value, "verdict": verdict}
+
+
+def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, Any]:
+    """Everything `v2x report` shows, as plain data (the JSON format is exactly this)."""
+    run = RunDir(Path(run_dir))
+    profile = load_profile(profile_path)
+    published = _published(run)
+    con = connect(run.root)
+    cur = con.execute(METRICS_SQL)
+    names = [d[0] for d in cur.description]
+    types = [_metrics(dict(zip(names, r)), published.get(r[0])) for r in cur.fetchall()]
+    ingest = read_json(run.ingest / "summary.json") if (run.ingest / "summary.json").exists() else {}
+    total_published = sum(published.values()) if published else None
+    total_stored = sum(t["stored"] for t in types)
+    overall = {
+        "msg_type": "ALL",
+        "published": total_published,
+        "received": ingest.get("received"),
+        "stored": total_stored,
+        "rejected": sum(t["rejected"] for t in types),
+        "senders": con.execute("SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok").fetchone()[0],
+        "stored_over_published": total_stored / total_published if total_published else None,
+        "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored if total_stored else None,
+    }
+    by_type = {t["msg_type"]: t for t in types} | {"ALL": overall}
+    checks = [_check(c, by_type.get(c["msg_type"], {}).get(c["metric"])) for c in profile["checks"]]
+    verdicts = [c["verdict"] for c in checks]
+    manifest = read_json(run.manifest) if run.manifest.exists() else {}
+    return {
+        "report_version": REPORT_VERSION,
+        "run": str(run.root),
+        "scenario": manifest.get("scenario"),
+        "profile": {"name": profile["profile"], "version": profile["version"]},
+        "verdict": "FAIL" if "FAIL" in verdicts else "PASS",
+        "summary": {v: verdicts.count(v) for v in ("PASS", "FAIL", "WARN", "N/A")},
+        "overall": overall,
+        "message_types": types,
+        "checks": checks,
+        "ingest_events": ingest.get("events", []),
+    }
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False, default=str)
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_terminal(report: dict[str, Any], console: Any) -> None:
+    """Rich tables: verdict summary first, then metrics per type, then every check."""
+    from rich.table import Table
+
+    colour = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "N/A": "dim"}
+    s = report["summary"]
+    console.print(
+        f"[bold]Compliance report[/] {report['scenario'] or ''}  profile {report['profile']['name']} v{report['profile']['version']}  "
+        f"verdict [{colour[report['verdict']]}]{report['verdict']}[/]  "
+        f"({s['PASS']} pass, {s['FAIL']} fail, {s['WARN']} warn, {s['N/A']} n/a)"
+    )
+    o = report["overall"]
+    console.print(f"published {_fmt(o['published'])}  received {_fmt(o['received'])}  stored {_fmt(o['stored'])}  rejected {o['rejected']}")
+    t = Table(title="Per message type")
+    for col in ("type", "published", "stored", "senders", "rate Hz (min/median)", "latency p50/p95/p99 ms", "PDR", "auth ok", "rejected"):
+        t.add_column(col, justify="right")
+    for m in report["message_types"]:
+        t.add_row(
+            m["msg_type"], _fmt(m["published"]), str(m["stored"]), str(m["senders"]),
+            f"{_fmt(m['rate_hz_min'], 2)} / {_fmt(m['rate_hz_median'], 2)}",
+            f"{_fmt(m['latency_p50_ms'])} / {_fmt(m['latency_p95_ms'])} / {_fmt(m['latency_p99_ms'])}",
+            _fmt(m["pdr"], 4), _fmt(m["auth_success_rate"], 4), str(m["rejected"]),
+        )
+    console.print(t)
+    c = Table(title="Checks")
+    for col in ("check", "value", "threshold", "verdict", "basis", "source"):
+        c.add_column(col)
+    for chk in report["checks"]:
+        c.add_row(chk["id"], _fmt(chk["value"], 3), f"{chk['op']} {chk['threshold']}", f"[{colour[chk['verdict']]}]{chk['verdict']}[/]",
+                  chk["basis"], chk["source"])
+    console.print(c)
+    for event in report["ingest_events"]:
+        console.print(f"[yellow]ingest event[/] {event}")
