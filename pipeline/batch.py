@@ -16,6 +16,7 @@ import pyarrow as pa
 from v2x import clock, topics
 from v2x.messages import ACCEL_UNIT, HEADING_UNIT, LATLON_UNIT, MESSAGE_TYPE_BY_INDEX, SPEED_UNAVAILABLE, SPEED_UNIT, YAW_UNIT
 from v2x.security import Verdict, Verifier
+from v2x.security.certificates import security_types
 
 from pipeline import kernels
 from pipeline.reference import DecodedFrame, FrameError, decode_frame
@@ -100,6 +101,20 @@ class BatchProcessor:
         self.topic_prefix = topic_prefix
         self._sender_index: dict[tuple[str, str], int] = {}
         self._last_cnt = np.full(1024, -1, dtype=np.int16)
+        self._certificates: dict[bytes, bool] = {}
+
+    def _certificate_decodes(self, encoded: bytes) -> bool:
+        """Whether a signer certificate span is exactly one canonical COER certificate (cached)."""
+        ok = self._certificates.get(encoded)
+        if ok is None:
+            spec = security_types()
+            try:
+                ok = spec.encode("Certificate", spec.decode("Certificate", encoded)) == encoded
+            except Exception:
+                ok = False
+            if len(self._certificates) < 100_000:
+                self._certificates[encoded] = ok
+        return ok
 
     def _sender_ids(self, keys: list[tuple[str, str]]) -> np.ndarray:
         ids = np.empty(len(keys), dtype=np.int64)
@@ -121,6 +136,10 @@ class BatchProcessor:
         p = kernels.parse_batch(buf, offsets)
         reject: list[str | None] = [None] * n
         decoded: dict[int, DecodedFrame] = {}
+        raw = buf.tobytes()
+        for i in np.flatnonzero((p.status == kernels.OK) & (p.signer_kind == kernels.SIGNER_CERTIFICATE)):
+            if not self._certificate_decodes(raw[p.signer_start[i] : p.signer_end[i]]):
+                p.status[i] = kernels.BAD_SIGNER
         for i in np.flatnonzero(p.status != kernels.OK):
             try:
                 decoded[i] = decode_frame(batch.frames[i])

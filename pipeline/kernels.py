@@ -5,7 +5,9 @@ carries, without building Python objects: the envelope header (content, hashId, 
 generationTime, where the ToBeSignedData, signer and signature lie) and, for BSM, the core
 fields up to vehicleClass.  Every frame ends with a status; frames with a structure the fast
 path does not walk (header extensions, encryption keys in the header) get ``FALLBACK`` and are
-decoded by :mod:`pipeline.reference` with asn1tools.  Tests require both paths to agree.
+decoded by :mod:`pipeline.reference` with asn1tools.  A certificate signer is not walked: its
+span is found from the fixed-size signature that closes the frame, and the batch stage confirms
+that it decodes (once per distinct certificate).  Tests require both paths to agree.
 
 :func:`msg_cnt_gaps` computes, per sender, the msgCnt values missing between consecutive
 messages (modulo 128, GB/T 45315 Annex C), with state kept across batches.
@@ -370,6 +372,13 @@ def parse_frames(buf, offsets, status, content, hash_id, aid, generation_time, t
                     status[i] = BAD_SIGNATURE
                     continue
                 signer_end[i] = p
+                # Tentative span: a certificate starts with its preamble (signature present),
+                # version 3 and type explicit, and itself ends with a 66-byte signature.  The
+                # batch stage confirms it decodes.
+                cs = signer_start[i]
+                if p - cs < 70 or buf[cs] != 0x80 or buf[cs + 1] != 3 or buf[cs + 2] != 0 or not (buf[p - 66] == 0x80 or buf[p - 66] == 0x81 or buf[p - 66] == 0x84):
+                    status[i] = BAD_SIGNER
+                    continue
             elif stag == 0x82:
                 signer_kind[i] = SIGNER_SELF
             elif stag == 0x83:
