@@ -65,10 +65,14 @@ def decode_frame(data: bytes) -> DecodedFrame:
     """Decode a V2XSecData and its MessageFrame; raises :class:`FrameError` with the reason."""
     spec = security_types()
     try:
-        sec = spec.decode("V2XSecData", data)
+        sec = spec.decode("V2XSecData", data, check_constraints=True)
     except Exception as exc:
         raise FrameError(f"V2XSecData does not decode: {exc}") from None
-    if spec.encode("V2XSecData", sec) != data:
+    try:
+        canonical = spec.encode("V2XSecData", sec) == data
+    except Exception as exc:  # e.g. an unknown extension alternative decodes as (None, None)
+        raise FrameError(f"V2XSecData uses an unknown or invalid alternative: {exc}") from None
+    if not canonical:
         raise FrameError("V2XSecData is not canonical C-OER (or has trailing bytes)")
     kind, body = sec["content"]
     if kind == "unsecuredData":
@@ -110,7 +114,7 @@ def decode_frame(data: bytes) -> DecodedFrame:
     else:
         raise FrameError(f"V2XSecData content {kind} is neither unsecuredData nor signedData")
     try:
-        msg_type, content = messages.decode(out.payload)
+        msg_type, content = messages.decode(out.payload, check_constraints=True)
     except Exception as exc:
         raise FrameError(f"MessageFrame does not decode: {exc}") from None
     out.msg_type = msg_type

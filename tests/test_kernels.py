@@ -81,7 +81,7 @@ def test_fast_path_equals_asn1tools_on_corpus(pki):
 def test_fast_path_equals_asn1tools_on_generated_bsm(cnt, sec, lat, lon, elev, speed, heading, along, yaw, width, length, cls, options):
     pos = {"lat": lat, "long": lon} | ({"elevation": elev} if elev is not None else {})
     bsm = {"msgCnt": cnt, "id": os.urandom(8), "secMark": sec, "pos": pos, "transmission": "park", "speed": speed, "heading": heading,
-           "accelSet": {"long": along, "lat": -along, "vert": 5, "yaw": yaw}, "brakes": {},
+           "accelSet": {"long": along, "lat": max(-2000, -along), "vert": 5, "yaw": yaw}, "brakes": {},
            "size": {"width": width, "length": length}, "vehicleClass": {"classification": cls}}
     if "timeConfidence" in options:
         bsm["timeConfidence"] = "time-000-001"

@@ -91,9 +91,9 @@ def encode(msg_type: MessageType, content: dict[str, Any]) -> bytes:
     return message_set().encode("MessageFrame", (msg_type.frame_choice, content), check_constraints=True)
 
 
-def decode(frame: bytes) -> tuple[MessageType, dict[str, Any]]:
+def decode(frame: bytes, *, check_constraints: bool = False) -> tuple[MessageType, dict[str, Any]]:
     """Decode a UPER MessageFrame into its type and content."""
-    choice, content = message_set().decode("MessageFrame", frame)
+    choice, content = message_set().decode("MessageFrame", frame, check_constraints=check_constraints)
     return _BY_CHOICE[choice], content
 
 
