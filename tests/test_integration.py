@@ -1,0 +1,105 @@
+"""End to end through a real Mosquitto broker on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import subprocess
+import sys
+
+import aiomqtt
+import duckdb
+import ecdsa
+import pytest
+
+from v2x.rundir import RunDir
+from v2x.run import run_scenario
+from v2x.scenario import parse_scenario
+
+from pipeline.ingest import ingest
+from pipeline.report import build_report
+from tests.test_scenario import GOOD
+
+pytestmark = pytest.mark.broker
+
+
+def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
+    scenario = parse_scenario(GOOD.replace("count: 2", "count: 4"))
+    result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url)
+    assert result.published == result.received == result.stored == 4 * 30 + 2 * 30 + 2 * 3
+
+    report = build_report(result.run.root)
+    assert report["verdict"] == "PASS"
+    types = {m["msg_type"]: m for m in report["message_types"]}
+    assert set(types) == {"BSM", "MAP", "SPAT"}
+    assert types["BSM"]["senders"] == 4 and types["BSM"]["stored"] == 120
+    assert 9.9 <= types["BSM"]["rate_hz_min"] <= 10.1 and 9.9 <= types["SPAT"]["rate_hz_min"] <= 10.1
+    assert types["BSM"]["pdr"] == 1.0 and types["BSM"]["auth_success_rate"] == 1.0
+    assert 0 <= types["BSM"]["latency_p99_ms"] <= 100
+
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT msg_type, sender_id, received_at, generated_at, latency_ms, msg_cnt, auth, frame, lat, lon, speed_mps, heading_deg "
+        f"FROM read_parquet('{result.run.telemetry}/**/*.parquet', hive_partitioning = true)"
+    ).fetchall()
+    assert len(rows) == result.stored
+    sec, msgs = reference_modules["ydt3957"], reference_modules["ydt3709"]
+    certificates = {}
+    for msg_type, sender, _, _, _, msg_cnt, auth, frame, lat, lon, speed, heading in rows:
+        assert auth == "success"
+        signed = sec.decode("V2XSecData", frame)["content"][1]
+        choice, content = msgs.decode("MessageFrame", signed["tbsData"]["payload"]["data"]["content"][1])
+        assert choice == {"BSM": "bsmFrame", "MAP": "mapFrame", "SPAT": "spatFrame"}[msg_type]
+        assert content["msgCnt"] == msg_cnt
+        kind, signer = signed["signer"]
+        if kind == "certificate":
+            certificates[sender] = sec.encode("CertificateBase", signer[0])
+        cert = certificates.get(sender) or open(RunDir(result.run.root).pki / "devices" / f"{sender}.oer", "rb").read()
+        key = sec.decode("CertificateBase", cert)["toBeSigned"]["verifyKeyIndicator"][1][1]
+        vk = ecdsa.VerifyingKey.from_string((b"\x02" if key[0] == "compressed-y-0" else b"\x03") + key[1], curve=ecdsa.NIST256p)
+        data = hashlib.sha256(sec.encode("ToBeSignedData", signed["tbsData"])).digest() + hashlib.sha256(cert).digest()
+        sig = signed["signature"][1]
+        assert vk.verify(sig["rSig"][1] + sig["sSig"], data, hashfunc=hashlib.sha256)
+        if msg_type == "BSM":
+            assert lat == pytest.approx(content["pos"]["lat"] * 1e-7) and lon == pytest.approx(content["pos"]["long"] * 1e-7)
+            assert speed == pytest.approx(content["speed"] * 0.02) and heading == pytest.approx(content["heading"] * 0.0125)
+            assert "elevation" not in content["pos"]
+
+
+def test_garbage_frames_are_stored_with_reason(mosquitto, tmp_path):
+    run = RunDir(tmp_path / "run")
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        ready = asyncio.Event()
+        task = asyncio.create_task(ingest(mosquitto.address, run, verifier=None, stop=stop, on_ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 30)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.address.port) as c:
+            await c.publish("V2X/OBU/OBU-9/BSM/UP", b"\x03\x81garbage", qos=1)
+            await c.publish("V2X/RSU/RSU-9/SPAT/UP", b"", qos=1)
+            await c.publish("not/a/v2x/topic", b"\x00\x01", qos=1)
+        await asyncio.sleep(1.5)
+        stop.set()
+        stats = await task
+        assert stats.received == 2  # the subscription is V2X/#: the third topic is not ours
+
+    asyncio.run(scenario())
+    rows = duckdb.connect().execute(
+        f"SELECT msg_type, sender_id, decode_ok, auth, reject_reason, frame FROM read_parquet('{run.telemetry}/**/*.parquet', hive_partitioning = true) ORDER BY msg_type"
+    ).fetchall()
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [("BSM", "OBU-9", False, "malformed"), ("SPAT", "RSU-9", False, "malformed")]
+    assert "out of data" in rows[0][4] and rows[0][5] == b"\x03\x81garbage"
+    assert "truncated" in rows[1][4]
+
+
+def test_cli_run_starts_its_own_broker_and_prints_report(tmp_path):
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(GOOD.replace("duration_s: 3", "duration_s: 2"))
+    proc = subprocess.run([sys.executable, "-m", "v2x.cli", "run", str(scenario), "--runs-dir", str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=300, env={"COLUMNS": "200", **__import__("os").environ})
+    assert proc.returncode == 0, proc.stderr
+    assert "started mosquitto broker" in proc.stderr
+    assert "verdict PASS" in proc.stdout and "BSM.latency_p99" in proc.stdout
+    run_dir = next((tmp_path / "runs").iterdir())
+    sql = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run_dir), "SELECT count(*) AS n FROM bsm"], capture_output=True, text=True)
+    assert sql.returncode == 0 and "40" in sql.stdout
