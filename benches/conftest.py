@@ -1,0 +1,54 @@
+"""Benchmark fixtures and the ratio summary.
+
+``pytest benches --benchmark-enable`` measures with a batch of 100,000 frames (override with
+``V2X_BENCH_FRAMES``).  Without ``--benchmark-enable`` (the project's default) each benchmark
+runs once on a small batch and only its correctness checks count: that keeps the benchmarks
+working as part of the test suite.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from benches.frames import bench_pki
+
+FULL_BATCH = 100_000
+SMOKE_BATCH = 2_000
+
+# (group, implementation) -> seconds per frame, filled by the benchmarks of this session.
+PER_FRAME_S: dict[tuple[str, str], float] = {}
+
+
+@pytest.fixture(scope="session")
+def batch_size(request: pytest.FixtureRequest) -> int:
+    if not request.config.getoption("benchmark_enable"):
+        return SMOKE_BATCH
+    return int(os.environ.get("V2X_BENCH_FRAMES", FULL_BATCH))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bench_pki(tmp_path_factory.mktemp("pki"), vehicles=20)
+
+
+def record(benchmark, group: str, implementation: str, frames: int) -> None:
+    """Keep the mean time per frame of a finished benchmark for the summary."""
+    if benchmark.stats is not None:
+        PER_FRAME_S[(group, implementation)] = benchmark.stats.stats.mean / frames
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    groups = sorted({group for group, _ in PER_FRAME_S})
+    if not groups:
+        return
+    terminalreporter.section("decode throughput (same process)")
+    for group in groups:
+        base = PER_FRAME_S.get((group, "asn1tools"))
+        for (g, impl), per_frame in sorted(PER_FRAME_S.items()):
+            if g != group:
+                continue
+            ratio = f"  {base / per_frame:8.1f}x asn1tools" if base and impl != "asn1tools" else ""
+            terminalreporter.write_line(f"{group:<16} {impl:<10} {1 / per_frame:14,.0f} msgs/s{ratio}")
