@@ -1,0 +1,90 @@
+"""hypothesis strategies for any type of the project's ASN.1 module, derived from its parse tree.
+
+Every value generated satisfies the type's constraints, so it encodes; sizes and integers are
+drawn with their bounds favoured (SEQUENCE OF lengths at SIZE lower and upper bound, integers
+at min and max), and each OPTIONAL member is present or absent independently.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import asn1tools
+from hypothesis import strategies as st
+
+from v2x.messages import ASN1_DIR
+
+MODULE = "XiqingDayI"
+MAX_LIST = 4  # SEQUENCE OF lengths above this are drawn only at the upper bound (keeps examples small)
+
+
+@cache
+def _types() -> dict[str, Any]:
+    return asn1tools.parse_files([str(ASN1_DIR / "XiqingDayI.asn")])[MODULE]["types"]
+
+
+def _bounds(spec: Any) -> tuple[int, int]:
+    (first, *rest) = [x for x in spec if x is not None]
+    if isinstance(first, (list, tuple)):
+        return first[0], first[1]
+    return first, first
+
+
+def _sizes(lo: int, hi: int) -> st.SearchStrategy[int]:
+    inner = st.integers(lo, min(hi, lo + MAX_LIST))
+    return st.one_of(st.just(lo), st.just(hi), inner) if hi > lo else st.just(lo)
+
+
+def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.just(lo), st.just(hi), st.integers(lo, hi))
+
+
+def strategy(type_name: str) -> st.SearchStrategy[Any]:
+    """A strategy for values of the named type (asn1tools Python representation)."""
+    return _strategy(_types()[type_name])
+
+
+def _strategy(t: dict[str, Any]) -> st.SearchStrategy[Any]:
+    kind = t["type"]
+    if kind in _types():
+        inner = _types()[kind]
+        merged = {**inner, **{k: v for k, v in t.items() if k not in ("type", "name", "optional")}}
+        return _strategy(merged)
+    if kind == "INTEGER":
+        lo, hi = t["restricted-to"][0]
+        return _integers(lo, hi)
+    if kind == "ENUMERATED":
+        return st.sampled_from([v[0] for v in t["values"] if v is not None])
+    if kind == "BOOLEAN":
+        return st.booleans()
+    if kind == "BIT STRING":
+        n, _ = _bounds(t["size"])
+        return st.integers(0, (1 << n) - 1).map(lambda v, n=n: ((v << (-n % 8)).to_bytes((n + 7) // 8, "big"), n))
+    if kind == "OCTET STRING":
+        lo, hi = _bounds(t["size"])
+        return _sizes(lo, hi).flatmap(lambda k: st.binary(min_size=k, max_size=k))
+    if kind == "IA5String":
+        lo, hi = _bounds(t["size"])
+        return _sizes(lo, hi).flatmap(lambda k: st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=k, max_size=k))
+    if kind == "SEQUENCE OF":
+        lo, hi = _bounds(t["size"])
+        element = _strategy(t["element"])
+        return _sizes(lo, hi).flatmap(lambda k: st.lists(element, min_size=k, max_size=k))
+    if kind == "CHOICE":
+        members = [m for m in t["members"] if m is not None]
+        return st.one_of([_strategy(m).map(lambda v, name=m["name"]: (name, v)) for m in members])
+    if kind == "SEQUENCE":
+        members = [m for m in t["members"] if m is not None]
+        parts = {m["name"]: (_strategy(m), m.get("optional", False)) for m in members}
+
+        @st.composite
+        def sequence(draw):
+            out = {}
+            for name, (s, optional) in parts.items():
+                if not optional or draw(st.booleans()):
+                    out[name] = draw(s)
+            return out
+
+        return sequence()
+    raise TypeError(f"no strategy for ASN.1 type {kind}")
