@@ -14,11 +14,12 @@ import numpy as np
 import pyarrow as pa
 
 from v2x import clock, topics
-from v2x.messages import ACCEL_UNIT, HEADING_UNIT, LATLON_UNIT, MESSAGE_TYPE_BY_INDEX, SPEED_UNAVAILABLE, SPEED_UNIT, YAW_UNIT
+from v2x.messages import MessageType, ACCEL_UNIT, HEADING_UNIT, LATLON_UNIT, MESSAGE_TYPE_BY_INDEX, SPEED_UNAVAILABLE, SPEED_UNIT, YAW_UNIT
 from v2x.security import Verdict, Verifier
 from v2x.security.certificates import security_types
 
-from pipeline import kernels
+from pipeline import kernels, map_rsi, uper
+from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.reference import DecodedFrame, FrameError, decode_frame
 
 UNKNOWN_TYPE = "UNKNOWN"
@@ -26,6 +27,7 @@ _SIGNER_KIND = {0: "digest", 1: "certificate", 2: "self", 3: "x509"}
 
 SCHEMA = pa.schema(
     [
+        ("rx_seq", pa.int64()),
         ("received_at", pa.timestamp("us", tz="UTC")),
         ("generated_at", pa.timestamp("us", tz="UTC")),
         ("latency_ms", pa.float64()),
@@ -63,6 +65,12 @@ SCHEMA = pa.schema(
 
 
 @dataclass
+class BatchOutput:
+    telemetry: dict[str, pa.Table]  # message type -> one row per received frame
+    tables: dict[str, pa.Table]  # content table name -> rows keyed by rx_seq
+
+
+@dataclass
 class Received:
     """Frames received since the last batch, in arrival order."""
 
@@ -96,9 +104,10 @@ def _fill_from_reference(p: kernels.Parsed, i: int, d: DecodedFrame) -> None:
 class BatchProcessor:
     """Turns batches into rows; keeps per-sender msgCnt state across batches."""
 
-    def __init__(self, verifier: Verifier | None, topic_prefix: str = ""):
+    def __init__(self, verifier: Verifier | None, topic_prefix: str = "", first_rx_seq: int = 0):
         self.verifier = verifier
         self.topic_prefix = topic_prefix
+        self.next_rx_seq = first_rx_seq
         self._sender_index: dict[tuple[str, str], int] = {}
         self._last_cnt = np.full(1024, -1, dtype=np.int16)
         self._certificates: dict[bytes, bool] = {}
@@ -129,9 +138,12 @@ class BatchProcessor:
             self._last_cnt = grown
         return ids
 
-    def process(self, batch: Received) -> dict[str, pa.Table]:
-        """Rows of a batch, grouped by message type (``UNKNOWN`` when neither frame nor topic says)."""
+    def process(self, batch: Received) -> BatchOutput:
+        """Rows of a batch, grouped by message type (``UNKNOWN`` when neither frame nor topic
+        says), and the content tables of the frames that decode."""
         n = len(batch)
+        rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
+        self.next_rx_seq += n
         buf, offsets = kernels.frames_to_buffer(batch.frames)
         p = kernels.parse_batch(buf, offsets)
         reject: list[str | None] = [None] * n
@@ -146,6 +158,7 @@ class BatchProcessor:
                 _fill_from_reference(p, i, decoded[i])
             except FrameError as exc:
                 reject[i] = f"{kernels.STATUS_TEXT.get(int(p.status[i]), 'error')}: {exc}"
+        tables = self._contents(batch.frames, buf, p, decoded, reject, rx_seq)
 
         # Topic: who sent it, and the type it claims when the frame itself cannot say.
         parsed_topics = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
@@ -175,6 +188,7 @@ class BatchProcessor:
         has_gen = generated >= 0
         is_bsm = ok & (p.msg_index == 0)
         columns = {
+            "rx_seq": pa.array(rx_seq),
             "received_at": pa.array(received, pa.timestamp("us", tz="UTC")),
             "generated_at": pa.array(generated, pa.timestamp("us", tz="UTC"), mask=~has_gen),
             "latency_ms": pa.array((received - generated) / 1000.0, mask=~has_gen),
@@ -210,7 +224,70 @@ class BatchProcessor:
         }
         table = pa.table(columns, schema=SCHEMA)
         types = np.array(msg_type)
-        return {t: table.filter(pa.array(types == t)) for t in sorted(set(msg_type))}
+        telemetry = {t: table.filter(pa.array(types == t)) for t in sorted(set(msg_type))}
+        return BatchOutput(telemetry, tables)
+
+    def _contents(
+        self, frames: list[bytes], buf: np.ndarray, p: kernels.Parsed, decoded: dict[int, DecodedFrame],
+        reject: list[str | None], rx_seq: np.ndarray,
+    ) -> dict[str, pa.Table]:
+        """Decode message contents: numba for BSM/SPAT/RSM (asn1tools where it steps aside or to
+        name the reason of a reject), asn1tools for MAP and RSI."""
+        tables: dict[str, pa.Table] = {}
+        ok = (p.status == kernels.OK) & np.array([r is None for r in reject], dtype=np.bool_)
+
+        def reference(i: int) -> DecodedFrame | None:
+            if i not in decoded:
+                try:
+                    decoded[i] = decode_frame(frames[i])
+                except FrameError as exc:
+                    reject[i] = str(exc)
+                    return None
+            return decoded[i]
+
+        for msg_type, dec in FAST_PATH.items():
+            of_type = np.flatnonzero(ok & (p.msg_index == msg_type.frame_index))
+            if not of_type.size:
+                continue
+            fast = np.array([i for i in of_type if i not in decoded], dtype=np.int64)
+            got = decode_contents(dec, buf, p.payload_start[fast], p.payload_end[fast])
+            good = got.status == uper.OK
+            kept = good[got.children[:, 0]] if len(got.children) else np.zeros(0, dtype=np.bool_)
+            rows, seqs = [got.rows[good]], [rx_seq[fast[good]]]
+            kids, kid_seqs = [got.children[kept]], [rx_seq[fast[got.children[kept, 0]]]]
+            slow = [int(i) for i in of_type if i in decoded]
+            for k in np.flatnonzero(~good):
+                i = int(fast[k])
+                if got.status[k] != uper.FALLBACK and reference(i) is None:
+                    reject[i] = f"{uper.STATUS_TEXT[int(got.status[k])]}: {reject[i]}"
+                elif reference(i) is not None:
+                    slow.append(i)
+            for i in slow:
+                row, children = dec.reference(decoded[i].message)
+                rows.append(np.array([row], dtype=np.int64))
+                seqs.append(rx_seq[[i]])
+                if children:
+                    kids.append(np.array(children, dtype=np.int64))
+                    kid_seqs.append(np.full(len(children), rx_seq[i]))
+            tables[msg_type.value.lower()] = to_arrow(dec.columns, np.vstack(rows), np.concatenate(seqs))
+            tables[dec.child_table] = to_arrow(dec.child_columns, np.vstack(kids), np.concatenate(kid_seqs))
+
+        lanes, movements, items = [], [], []
+        for i in np.flatnonzero(ok & ((p.msg_index == MessageType.MAP.frame_index) | (p.msg_index == MessageType.RSI.frame_index))):
+            d = reference(int(i))
+            if d is None:
+                continue
+            seq = {"rx_seq": int(rx_seq[i])}
+            if d.msg_type is MessageType.MAP:
+                ls, ms = map_rsi.map_rows(d.message)
+                lanes += [{**seq, **r} for r in ls]
+                movements += [{**seq, **r} for r in ms]
+            else:
+                items += [{**seq, **r} for r in map_rsi.rsi_rows(d.message)]
+        for name, records in (("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
+            if records:
+                tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])
+        return tables
 
     def _verify(
         self, batch: Received, buf: np.ndarray, p: kernels.Parsed, decoded: dict[int, DecodedFrame], reject: list[str | None]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from v2x.messages import MessageType
 
@@ -19,6 +20,7 @@ from pipeline import reference_rows
 from pipeline.decode_bsm import BSM_COLUMNS, PATH_POINT_COLUMNS, decode_bsm
 from pipeline.decode_rsm import PARTICIPANT_COLUMNS, RSM_COLUMNS, decode_rsm
 from pipeline.decode_spat import PHASE_STATE_COLUMNS, SPAT_COLUMNS, decode_spat
+from pipeline.uper import ABSENT
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,24 @@ def decode_contents(decoder: ContentDecoder, buf: np.ndarray, starts: np.ndarray
         if found <= capacity:
             return Contents(rows, status, children[:found])
         capacity = found
+
+
+def _id_hex(hi: np.ndarray, lo: np.ndarray) -> pa.Array:
+    absent = hi == ABSENT
+    values = (hi.astype(np.uint64) << np.uint64(32)) | (lo.astype(np.uint64) & np.uint64(0xFFFFFFFF))
+    return pa.array([None if a else f"{v:016x}" for v, a in zip(values.tolist(), absent.tolist())], pa.string())
+
+
+def to_arrow(columns: tuple[str, ...], matrix: np.ndarray, rx_seq: np.ndarray) -> pa.Table:
+    """An int64 row matrix as an Arrow table keyed by ``rx_seq``: ABSENT becomes NULL, the
+    ``id_hi``/``id_lo`` halves become one hex ``id``, a nested table's ``row`` is dropped."""
+    out: dict[str, pa.Array] = {"rx_seq": pa.array(rx_seq, pa.int64())}
+    for k, name in enumerate(columns):
+        if name == "row" or name == "id_lo":
+            continue
+        if name == "id_hi":
+            out["id"] = _id_hex(matrix[:, k], matrix[:, k + 1])
+            continue
+        col = matrix[:, k]
+        out[name] = pa.array(col, pa.int64(), mask=col == ABSENT)
+    return pa.table(out)

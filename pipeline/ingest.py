@@ -75,14 +75,15 @@ async def ingest(
     """Ingest until ``stop`` is set, then flush what was received and return the counts."""
     run.create()
     stats = IngestStats()
-    processor = BatchProcessor(verifier, topic_prefix)
-    writer = TelemetryWriter(run.telemetry)
+    writer = TelemetryWriter(run.telemetry, run.tables)
+    processor = BatchProcessor(verifier, topic_prefix, first_rx_seq=writer.next_rx_seq)
     pending = Received()
     arrived = asyncio.Event()
 
     def flush_sync(batch: Received) -> None:
-        for msg_type, table in processor.process(batch).items():
-            writer.write(msg_type, table)
+        output = processor.process(batch)
+        writer.write(output.telemetry, output.tables)
+        for msg_type, table in output.telemetry.items():
             stats.by_type[msg_type] += table.num_rows
             stats.rejected += table.num_rows - sum(table.column("decode_ok").to_pylist())
         stats.stored = writer.rows_written

@@ -39,6 +39,7 @@ class DecodedFrame:
     msg_type: MessageType | None = None
     msg_cnt: int | None = None
     bsm: dict[str, int] | None = None
+    message: dict[str, Any] | None = None  # the decoded message (asn1tools representation)
 
 
 def bsm_raw(content: dict[str, Any]) -> dict[str, int]:
@@ -118,6 +119,7 @@ def decode_frame(data: bytes) -> DecodedFrame:
     except Exception as exc:
         raise FrameError(f"MessageFrame does not decode: {exc}") from None
     out.msg_type = msg_type
+    out.message = content
     out.msg_cnt = messages.msg_cnt_of(content)
     if msg_type is MessageType.BSM:
         out.bsm = bsm_raw(content)

@@ -6,7 +6,9 @@
     RUN/published/<sim>.json     what each simulator generated and published, per device
     RUN/ingest/progress.json     received/stored counts, rewritten after every batch
     RUN/ingest/summary.json      final ingest counts and broker events
-    RUN/telemetry/msg_type=X/    Parquet, one file per flushed batch
+    RUN/telemetry/msg_type=X/    Parquet, one row per received frame, one file per flushed batch
+    RUN/tables/<table>/          Parquet, message content (BSM fields, SPAT phase states, ...),
+                                 joined to telemetry by rx_seq
     RUN/logs/                    stderr of each process
 """
 
@@ -60,6 +62,10 @@ class RunDir:
     @property
     def telemetry(self) -> Path:
         return self.root / "telemetry"
+
+    @property
+    def tables(self) -> Path:
+        return self.root / "tables"
 
     @property
     def logs(self) -> Path:
