@@ -14,11 +14,12 @@ import numpy as np
 import pyarrow as pa
 
 from v2x import clock, topics
-from v2x.messages import MessageType, ACCEL_UNIT, HEADING_UNIT, LATLON_UNIT, MESSAGE_TYPE_BY_INDEX, SPEED_UNAVAILABLE, SPEED_UNIT, YAW_UNIT
+from v2x.messages import MessageType, message_set, ACCEL_UNIT, HEADING_UNIT, LATLON_UNIT, MESSAGE_TYPE_BY_INDEX, SPEED_UNAVAILABLE, SPEED_UNIT, YAW_UNIT
 from v2x.security import Verdict, Verifier
 from v2x.security.certificates import security_types
 
 from pipeline import kernels, map_rsi, uper
+from pipeline import content
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.reference import DecodedFrame, FrameError, decode_frame
 
@@ -62,6 +63,15 @@ SCHEMA = pa.schema(
         ("frame", pa.binary()),
     ]
 )
+
+
+def warm_up() -> None:
+    """Compile every numba kernel and the asn1tools schemas before traffic arrives, so the first
+    batch is not late (a compile holds the GIL and would stall the receive loop)."""
+    kernels.warm_up()
+    content.warm_up()
+    message_set()
+    security_types()
 
 
 @dataclass

@@ -86,3 +86,11 @@ def to_arrow(columns: tuple[str, ...], matrix: np.ndarray, rx_seq: np.ndarray) -
         col = matrix[:, k]
         out[name] = pa.array(col, pa.int64(), mask=col == ABSENT)
     return pa.table(out)
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every content decoder; compiling is driven by argument
+    types, so a zero buffer is enough."""
+    buf = np.zeros(64, dtype=np.uint8)
+    for decoder in FAST_PATH.values():
+        decode_contents(decoder, buf, np.array([0]), np.array([64]))

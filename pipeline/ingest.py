@@ -26,8 +26,8 @@ from v2x.rundir import RunDir, write_json_atomic
 from v2x.security import BACKENDS, CertificateStore, Verifier
 from v2x.transport import BrokerAddress
 
-from pipeline import kernels
-from pipeline.batch import BatchProcessor, Received
+
+from pipeline.batch import BatchProcessor, Received, warm_up
 from pipeline.store import TelemetryWriter
 
 FLUSH_INTERVAL_S = 0.5
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     run = RunDir(args.run)
     trust = args.trust or ([run.pki / "root-ca.oer"] if (run.pki / "root-ca.oer").exists() else [])
     address = BrokerAddress.parse(args.broker)
-    kernels.warm_up()
+    warm_up()
 
     async def _main() -> IngestStats:
         stop = asyncio.Event()

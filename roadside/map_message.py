@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from v2x import messages
+from v2x import messages, roads
 from v2x.roads import CROSS_PHASE, LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M, Corridor
 from v2x.scenario import Scenario
 
@@ -38,10 +38,8 @@ def _offset(corr: Corridor, ref_lat: float, ref_lon: float, xy: np.ndarray) -> d
 def map_data(scenario: Scenario, corr: Corridor, index: int, msg_cnt: int, moy: int) -> dict[str, Any]:
     """The MapData an RSU at intersection ``index`` broadcasts."""
     inter = scenario.intersections[index]
-    centre = corr.points[index + 1]
+    centre, along, normal = roads.intersection_axes(corr, index)
     prev_pt, next_pt = corr.points[index], corr.points[index + 2]
-    along = (next_pt - prev_pt) / np.linalg.norm(next_pt - prev_pt)
-    normal = np.array([-along[1], along[0]])
     n = len(scenario.intersections)
 
     def neighbour(k: int, arm: int) -> dict[str, int]:

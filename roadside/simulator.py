@@ -1,13 +1,17 @@
-"""The RSUs of a scenario: one per intersection, MAP at 1 Hz and SPAT at 10 Hz.
+"""The RSUs of a scenario: one per intersection, MAP 1 Hz, SPAT 10 Hz, RSM 10 Hz, RSI 1 or 10 Hz.
 
-Rates: SPAT 10 Hz serves RLVW (100 ms, T/CSAE 53 table via compliance.md 7); MAP 1 Hz is
-deployment practice.  Streams start at a seeded offset inside their period so that RSUs do not
-all transmit at the same instant.
+Rates (compliance.md 7 and 8): SPAT 10 Hz serves RLVW and RSM 10 Hz VRUCW (100 ms, T/CSAE 53);
+RSI goes out at 10 Hz when it carries a hazard event (HLW) and 1 Hz otherwise (SLW/IVS); MAP
+1 Hz is deployment practice.  An RSU without traffic events or signs sends no RSI.  Streams
+start at a seeded offset inside their period so that RSUs do not all transmit at the same
+instant.
 """
 
 from __future__ import annotations
 
 import random
+
+import numpy as np
 
 from v2x import clock, messages, roads
 from v2x.messages import MessageType
@@ -17,18 +21,30 @@ from v2x.security import BACKENDS, Signer, load_credential
 from v2x.uplink import Device, Stream, Uplink
 
 from roadside.map_message import map_data
+from roadside.rsi_message import rsi
+from roadside.sensing import RoadsideSensing
 from roadside.spat_message import spat
+from vehicles.traffic import Traffic
 
 MAP_PERIOD_S = 1.0
 SPAT_PERIOD_S = 0.1
+RSM_PERIOD_S = 0.1
+RSI_PERIOD_S = 1.0
+RSI_HAZARD_PERIOD_S = 0.1
 
 
 def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stream]:
-    """MAP and SPAT streams of the RSU at intersection ``index``; msgCnt starts at random."""
+    """MAP, SPAT, RSM and RSI streams of the RSU at intersection ``index``; msgCnt starts at random."""
     corr = roads.corridor(scenario)
     inter = scenario.intersections[index]
-    map_cnt0, spat_cnt0 = rng.randrange(128), rng.randrange(128)
-    map_offset, spat_offset = rng.uniform(0, MAP_PERIOD_S), rng.uniform(0, SPAT_PERIOD_S)
+    map_cnt0, spat_cnt0, rsm_cnt0, rsi_cnt0 = (rng.randrange(128) for _ in range(4))
+    map_offset, spat_offset, rsm_offset = rng.uniform(0, MAP_PERIOD_S), rng.uniform(0, SPAT_PERIOD_S), rng.uniform(0, RSM_PERIOD_S)
+    rsi_period = RSI_HAZARD_PERIOD_S if any(item.hazard for item in inter.traffic_info) else RSI_PERIOD_S
+    rsi_offset = rng.uniform(0, rsi_period)
+    traffic = Traffic(scenario, np.random.default_rng(scenario.seed))  # the vehicles' own world model
+    sensing = RoadsideSensing(scenario, index, traffic, np.random.default_rng([scenario.seed, index]))
+    start_moy = clock.minute_of_the_year(clock.now_unix_us())
+    end_moy = min(527039, start_moy + int(scenario.duration_s // 60) + 1)
 
     def build_map(k: int) -> bytes:
         now = clock.now_unix_us()
@@ -40,10 +56,24 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stre
         content = spat(inter, t_s, (spat_cnt0 + k) % 128, clock.minute_of_the_year(now), clock.dsecond(now))
         return messages.encode(MessageType.SPAT, content)
 
-    return [
+    def build_rsm(k: int) -> bytes:
+        now = clock.now_unix_us()
+        content = sensing.rsm(rsm_offset + k * RSM_PERIOD_S, (rsm_cnt0 + k) % 128, clock.dsecond(now))
+        return messages.encode(MessageType.RSM, content)
+
+    def build_rsi(k: int) -> bytes:
+        now = clock.now_unix_us()
+        content = rsi(scenario, corr, index, (rsi_cnt0 + k) % 128, clock.minute_of_the_year(now), start_moy, end_moy)
+        return messages.encode(MessageType.RSI, content)
+
+    streams = [
         Stream(MessageType.MAP, MAP_PERIOD_S, map_offset, build_map),
         Stream(MessageType.SPAT, SPAT_PERIOD_S, spat_offset, build_spat),
+        Stream(MessageType.RSM, RSM_PERIOD_S, rsm_offset, build_rsm),
     ]
+    if inter.traffic_info:
+        streams.append(Stream(MessageType.RSI, rsi_period, rsi_offset, build_rsi))
+    return streams
 
 
 def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:

@@ -41,7 +41,7 @@ def test_embedded_broker_is_the_fallback_without_mosquitto(tmp_path, monkeypatch
         result = run_scenario(scenario, tmp_path, broker_url=b.address.url)
     finally:
         b.stop()
-    assert result.published == result.received == result.stored == 2 * 30 + 2 * 30 + 2 * 3
+    assert result.published == result.received == result.stored == 2 * 30 + 2 * 30 + 2 * 30 + 2 * 3  # BSM, SPAT, RSM, MAP
 
 
 def test_no_broker_at_all_is_a_clear_error(tmp_path, monkeypatch):

@@ -10,28 +10,41 @@ import sys
 import aiomqtt
 import duckdb
 import ecdsa
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from v2x.rundir import RunDir
 from v2x.run import run_scenario
 from v2x.scenario import parse_scenario
 
+from v2x.messages import MessageType
+
+from pipeline.content import FAST_PATH, to_arrow
 from pipeline.ingest import ingest
+from pipeline.map_rsi import map_rows, rsi_rows
 from pipeline.report import build_report
 from tests.test_scenario import GOOD
 
 pytestmark = pytest.mark.broker
 
 
+WITH_RSI = GOOD.replace("count: 2", "count: 4").replace(
+    "rsu_id: RSU-B}",
+    "rsu_id: RSU-B, traffic_info: [{kind: event, code: 401, description: road works}, {kind: sign, code: 38}]}",
+)
+
+
 def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
-    scenario = parse_scenario(GOOD.replace("count: 2", "count: 4"))
+    scenario = parse_scenario(WITH_RSI)
     result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url)
-    assert result.published == result.received == result.stored == 4 * 30 + 2 * 30 + 2 * 3
+    # BSM 4 x 10 Hz, SPAT and RSM 2 x 10 Hz, MAP 2 x 1 Hz, RSI 1 x 1 Hz, for 3 s
+    assert result.published == result.received == result.stored == 4 * 30 + 2 * 30 + 2 * 30 + 2 * 3 + 3
 
     report = build_report(result.run.root)
     assert report["verdict"] == "PASS"
     types = {m["msg_type"]: m for m in report["message_types"]}
-    assert set(types) == {"BSM", "MAP", "SPAT"}
+    assert set(types) == {"BSM", "MAP", "SPAT", "RSM", "RSI"}
     assert types["BSM"]["senders"] == 4 and types["BSM"]["stored"] == 120
     assert 9.9 <= types["BSM"]["rate_hz_min"] <= 10.1 and 9.9 <= types["SPAT"]["rate_hz_min"] <= 10.1
     assert types["BSM"]["pdr"] == 1.0 and types["BSM"]["auth_success_rate"] == 1.0
@@ -49,7 +62,7 @@ def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
         assert auth == "success"
         signed = sec.decode("V2XSecData", frame)["content"][1]
         choice, content = msgs.decode("MessageFrame", signed["tbsData"]["payload"]["data"]["content"][1])
-        assert choice == {"BSM": "bsmFrame", "MAP": "mapFrame", "SPAT": "spatFrame"}[msg_type]
+        assert choice == {"BSM": "bsmFrame", "MAP": "mapFrame", "SPAT": "spatFrame", "RSM": "rsmFrame", "RSI": "rsiFrame"}[msg_type]
         assert content["msgCnt"] == msg_cnt
         kind, signer = signed["signer"]
         if kind == "certificate":
@@ -103,3 +116,50 @@ def test_cli_run_starts_its_own_broker_and_prints_report(tmp_path):
     run_dir = next((tmp_path / "runs").iterdir())
     sql = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run_dir), "SELECT count(*) AS n FROM bsm"], capture_output=True, text=True)
     assert sql.returncode == 0 and "40" in sql.stdout
+
+
+def test_stored_tables_equal_an_independent_reference_decode(mosquitto, tmp_path, reference_modules):
+    """Frames of all five types, decoded with the CSAE 53 reference copy (not our module),
+    give the field values stored in the content tables."""
+    result = run_scenario(parse_scenario(WITH_RSI), tmp_path, broker_url=mosquitto.address.url)
+    con = duckdb.connect()
+
+    def table(name: str) -> dict[int, list[dict]]:
+        rows: dict[int, list[dict]] = {}
+        for r in pq.read_table(result.run.tables / name).to_pylist():
+            rows.setdefault(r["rx_seq"], []).append(r)
+        return rows
+
+    names = ["bsm", "bsm_path_points", "spat", "spat_phase_states", "rsm", "rsm_participants", "map_lanes", "map_movements", "rsi_items"]
+    stored = {name: table(name) for name in names}
+    frames = con.execute(
+        f"SELECT rx_seq, msg_type, frame FROM read_parquet('{result.run.telemetry}/**/*.parquet', hive_partitioning = true)"
+    ).fetchall()
+    sec, msgs = reference_modules["ydt3957"], reference_modules["csae53_vss"]
+    seen = set()
+    for rx_seq, msg_type, frame in frames:
+        signed = sec.decode("V2XSecData", frame)["content"][1]
+        _, content = msgs.decode("MessageFrame", signed["tbsData"]["payload"]["data"]["content"][1])
+        seen.add(msg_type)
+        if msg_type in ("BSM", "SPAT", "RSM"):
+            decoder = FAST_PATH[MessageType(msg_type)]
+            row, kids = decoder.reference(content)
+            assert stored[msg_type.lower()][rx_seq] == to_arrow(decoder.columns, np.array([row]), np.array([rx_seq])).to_pylist()
+            if kids:
+                expected = to_arrow(decoder.child_columns, np.array(kids), np.full(len(kids), rx_seq)).to_pylist()
+                assert stored[decoder.child_table][rx_seq] == expected
+            else:
+                assert rx_seq not in stored[decoder.child_table]
+        elif msg_type == "MAP":
+            lanes, movements = map_rows(content)
+            assert stored["map_lanes"][rx_seq] == [{"rx_seq": rx_seq, **r} for r in lanes]
+            assert stored["map_movements"][rx_seq] == [{"rx_seq": rx_seq, **r} for r in movements]
+        else:
+            assert stored["rsi_items"][rx_seq] == [{"rx_seq": rx_seq, **r} for r in rsi_rows(content)]
+    assert seen == {"BSM", "MAP", "SPAT", "RSM", "RSI"}
+    # The RSM carries the RSU itself first and the vehicles it sees with their BSM ids.
+    bsm_ids = {r[0]["id"] for r in stored["bsm"].values()}
+    participants = [p for ps in stored["rsm_participants"].values() for p in ps]
+    assert all(ps[0]["ptc_type"] == 4 and ps[0]["ptc_id"] == 0 for ps in stored["rsm_participants"].values())
+    assert {p["id"] for p in participants if p["source"] == 2} <= bsm_ids
+    assert {p["ptc_type"] for p in participants} >= {1, 3, 4}

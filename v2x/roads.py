@@ -76,6 +76,15 @@ class Corridor:
         return lat, lon, heading
 
 
+def intersection_axes(corr: Corridor, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre (local metres) of intersection ``index``, unit vector along the corridor, and the
+    unit normal pointing along the cross street (left of the corridor direction)."""
+    centre = corr.points[index + 1]
+    prev_pt, next_pt = corr.points[index], corr.points[index + 2]
+    along = (next_pt - prev_pt) / np.linalg.norm(next_pt - prev_pt)
+    return centre, along, np.array([-along[1], along[0]])
+
+
 def corridor(scenario: Scenario) -> Corridor:
     """Build the corridor through the scenario's intersections, extended at both ends."""
     first = scenario.intersections[0]

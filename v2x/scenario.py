@@ -46,6 +46,40 @@ class SignalPlan(_Strict):
         return self.main_green_s + self.cross_green_s + 2 * (self.yellow_s + self.all_red_s)
 
 
+class RoadsideSensors(_Strict):
+    """What the RSU's roadside sensors see and report in RSM (YD/T 3709 RSM, T/CSAE 159).
+
+    Connected vehicles in range are reported from their BSMs (source v2x, with their id);
+    pedestrians on the crosswalks and cyclists are seen by video and lidar, unconnected vehicles
+    on the cross street by microwave radar.  At most 15 are reported (ParticipantList holds 16,
+    one of them the RSU itself).
+    """
+
+    range_m: float = Field(default=150.0, gt=0, le=1000)
+    pedestrians: int = Field(default=2, ge=0, le=8)
+    cyclists: int = Field(default=1, ge=0, le=8)
+    unconnected_vehicles: int = Field(default=1, ge=0, le=8)
+    position_noise_m: float = Field(default=0.3, ge=0, le=10, description="1-sigma error of sensor-detected positions")
+
+
+class TrafficInfo(_Strict):
+    """A traffic event (RTEData) or sign (RTSData) the RSU broadcasts in RSI.
+
+    ``code`` is the eventType of GB/T 29100-2012 for an event, the signType of GB 5768.2 for a
+    sign.  The item sits ``distance_m`` upstream of the intersection on the corridor approach;
+    its reference path runs from there to the stop line.
+    """
+
+    kind: Literal["event", "sign"]
+    code: int = Field(ge=0, le=65535)
+    distance_m: float = Field(default=80.0, ge=0, le=2000)
+    radius_m: float = Field(default=30.0, ge=0, le=6553)
+    description: str | None = Field(default=None, min_length=1, max_length=512, pattern=r"^[\x20-\x7e]+$")
+    source: Literal["unknown", "police", "government", "meteorological", "internet", "detection"] = "detection"
+    priority: int = Field(default=3, ge=0, le=7, description="RSIPriority, 0 lowest .. 7 highest")
+    hazard: bool = Field(default=False, description="a hazard event (HLW): RSI goes out at 10 Hz instead of 1 Hz")
+
+
 class Intersection(_Strict):
     """A signalised intersection with its roadside unit."""
 
@@ -57,6 +91,8 @@ class Intersection(_Strict):
     rsu_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
     lanes_per_direction: int = Field(default=2, ge=1, le=4)
     signal: SignalPlan = SignalPlan()
+    sensors: RoadsideSensors = RoadsideSensors()
+    traffic_info: list[TrafficInfo] = Field(default_factory=list, max_length=8)
 
 
 class FleetGroup(_Strict):

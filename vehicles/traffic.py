@@ -130,6 +130,10 @@ class Traffic:
         while self.tick < tick:
             self.step()
 
+    def positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Latitude, longitude and heading of every vehicle now."""
+        return self._locate()
+
     def state(self, i: int) -> VehicleState:
         lat, lon, heading = self._locate()
         dh = (self.heading[i] - self.prev_heading[i] + 180.0) % 360.0 - 180.0

@@ -1,0 +1,163 @@
+"""The roadside sensors of one RSU and the RSM they feed (YD/T 3709 RSM, T/CSAE 159-2020).
+
+The world is the scenario's: connected vehicles come from the same seeded traffic model the
+vehicle simulator runs (so an RSM entry with source ``v2x`` carries the vehicle's BSM id);
+pedestrians walk to and fro across the four crosswalks at 1.3 m/s, cyclists ride along the
+corridor's kerb at 4 m/s, unconnected vehicles cross on the cross street at 8 m/s.  Every
+participant within ``range_m`` of the RSU is reported, nearest first, up to 15; the RSU's own
+entry (ptcType rsu, ptcId 0, source selfinfo) comes first.  Detected participants keep their
+ptcId (1..255, unique within the RSU) while they stay in view.  Sensor-detected positions get
+Gaussian noise of ``position_noise_m``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from v2x import messages, roads
+from v2x.messages import VEHICLE_CLASS_CSAE53
+from v2x.roads import LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
+from v2x.scenario import Scenario
+
+from roadside.identity import rsu_octets
+from vehicles.traffic import TICK_S, Traffic
+
+MAX_DETECTED = 15
+WALK_MPS, CYCLE_MPS, CROSS_TRAFFIC_MPS = 1.3, 4.0, 8.0
+CROSS_TRAFFIC_SPAN_M = 300.0
+
+
+@dataclass(frozen=True)
+class Participant:
+    key: str  # stable identity of the object, for ptcId assignment
+    ptc_type: str  # ParticipantType
+    source: str  # SourceType
+    x: float  # local metres (corridor frame)
+    y: float
+    speed_mps: float
+    heading_deg: float
+    width_m: float
+    length_m: float
+    vehicle_id: bytes | None = None
+    vehicle_class: int | None = None
+
+
+def _heading(dx: float, dy: float) -> float:
+    return float(np.degrees(np.arctan2(dx, dy)) % 360.0)
+
+
+def _shuttle(t_s: float, span_m: float, speed: float, phase: float) -> tuple[float, float]:
+    """Position in [0, span] and direction (+1/-1) of something going to and fro."""
+    d = (phase * 2 * span_m + speed * t_s) % (2 * span_m)
+    return (d, 1.0) if d <= span_m else (2 * span_m - d, -1.0)
+
+
+class RoadsideSensing:
+    """Everything the sensors of the RSU at intersection ``index`` see, tick by tick."""
+
+    def __init__(self, scenario: Scenario, index: int, traffic: Traffic, rng: np.random.Generator):
+        self.scenario = scenario
+        self.index = index
+        self.inter = scenario.intersections[index]
+        self.corr: Corridor = traffic.corridor
+        self.traffic = traffic
+        self.rng = rng
+        self.centre, self.along, self.normal = roads.intersection_axes(self.corr, index)
+        s = self.inter.sensors
+        self.ped_phase = rng.uniform(0, 1, s.pedestrians)
+        self.ped_crossing = rng.integers(0, 4, s.pedestrians)
+        self.bike_phase = rng.uniform(0, 1, s.cyclists)
+        self.car_phase = rng.uniform(0, 1, s.unconnected_vehicles)
+        self._ptc_ids: dict[str, int] = {}
+        self._next_id = 1
+
+    def _world(self, t_s: float) -> list[Participant]:
+        s = self.inter.sensors
+        half_road = LANE_WIDTH_M * self.inter.lanes_per_direction
+        out: list[Participant] = []
+        for k in range(s.pedestrians):
+            crossing = int(self.ped_crossing[k])
+            axis, across = (self.along, self.normal) if crossing < 2 else (self.normal, self.along)
+            side = 1.0 if crossing % 2 == 0 else -1.0
+            d, sign = _shuttle(t_s, 2 * half_road, WALK_MPS, self.ped_phase[k])
+            xy = self.centre + axis * side * (STOP_LINE_SETBACK_M - 4.0) + across * (d - half_road)
+            v = across * sign
+            out.append(Participant(f"ped{k}", "pedestrian", "video", *xy, WALK_MPS, _heading(*v), 0.5, 0.5))
+        for k in range(s.cyclists):
+            d, sign = _shuttle(t_s, 2 * s.range_m, CYCLE_MPS, self.bike_phase[k])
+            xy = self.centre + self.along * (d - s.range_m) - self.normal * (half_road + 1.0)
+            out.append(Participant(f"bike{k}", "non-motor", "lidar", *xy, CYCLE_MPS, _heading(*(self.along * sign)), 0.6, 1.8))
+        for k in range(s.unconnected_vehicles):
+            d, sign = _shuttle(t_s, CROSS_TRAFFIC_SPAN_M, CROSS_TRAFFIC_MPS, self.car_phase[k])
+            lane = (LANE_WIDTH_M / 2) * (1 if sign > 0 else -1)
+            xy = self.centre + self.normal * (d - CROSS_TRAFFIC_SPAN_M / 2) + self.along * lane
+            out.append(Participant(f"car{k}", "motor", "microwaveRadar", *xy, CROSS_TRAFFIC_MPS, _heading(*(self.normal * sign)), 1.8, 4.6,
+                                   vehicle_class=VEHICLE_CLASS_CSAE53["car"]))
+        self.traffic.advance_to(int(round(t_s / TICK_S)))
+        lat, lon, heading = self.traffic.positions()
+        for i in range(len(self.traffic)):
+            x, y = self.corr.frame.to_local(float(lat[i]), float(lon[i]))
+            out.append(Participant(f"obu{i}", "motor", "v2x", x, y, float(self.traffic.v[i]), float(heading[i]),
+                                   float(self.traffic.width[i]), float(self.traffic.length[i]), self.traffic.ids[i],
+                                   int(self.traffic.vehicle_class[i])))
+        return out
+
+    def _ptc_id(self, key: str, in_use: set[int]) -> int:
+        """A ptcId in 1..255 kept while the object stays in view (T/CSAE 159)."""
+        pid = self._ptc_ids.get(key)
+        if pid is None or pid in in_use:
+            while self._next_id in in_use or self._next_id in self._ptc_ids.values():
+                self._next_id = self._next_id % 255 + 1
+            pid = self._ptc_ids[key] = self._next_id
+            self._next_id = self._next_id % 255 + 1
+        return pid
+
+    def detect(self, t_s: float) -> list[tuple[int, Participant]]:
+        """(ptcId, participant) of what is in range at ``t_s``, nearest first."""
+        rng_m = self.inter.sensors.range_m
+        seen = [(float(np.hypot(p.x - self.centre[0], p.y - self.centre[1])), p) for p in self._world(t_s)]
+        seen = sorted(((d, p) for d, p in seen if d <= rng_m), key=lambda dp: dp[0])[:MAX_DETECTED]
+        keys = {p.key for _, p in seen}
+        for key in [k for k in self._ptc_ids if k not in keys]:
+            del self._ptc_ids[key]  # out of view: its ptcId may be reused later
+        in_use: set[int] = set()
+        out = []
+        for _, p in seen:
+            pid = self._ptc_id(p.key, in_use)
+            in_use.add(pid)
+            out.append((pid, p))
+        return out
+
+    def rsm(self, t_s: float, msg_cnt: int, dsecond: int) -> dict[str, Any]:
+        """The RSM at ``t_s`` seconds since the run start."""
+        inter = self.inter
+        noise = inter.sensors.position_noise_m
+
+        def entry(pid: int, p: Participant | None) -> dict[str, Any]:
+            if p is None:  # the RSU itself
+                return {"ptcType": "rsu", "ptcId": 0, "source": "selfinfo", "secMark": dsecond,
+                        "pos": {"offsetLL": messages.offset_ll(0.0, 0.0)}, "posConfidence": {"pos": "a1m"},
+                        "speed": 0, "heading": 0, "size": {"width": 50, "length": 50}}
+            x, y = p.x, p.y
+            if p.source != "v2x" and noise > 0:
+                x, y = x + self.rng.normal(0, noise), y + self.rng.normal(0, noise)
+            lat, lon = self.corr.frame.to_latlon(x, y)
+            e: dict[str, Any] = {
+                "ptcType": p.ptc_type, "ptcId": pid, "source": p.source, "secMark": dsecond,
+                "pos": {"offsetLL": messages.offset_ll(float(lat) - inter.lat, float(lon) - inter.lon)},
+                "posConfidence": {"pos": "a1m" if p.source == "v2x" else "a2m"},
+                "speed": messages.speed_units(p.speed_mps), "heading": messages.heading_units(p.heading_deg),
+                "size": {"width": int(round(p.width_m * 100)), "length": int(round(p.length_m * 100))},
+            }
+            if p.vehicle_id is not None:
+                e["id"] = p.vehicle_id
+            if p.vehicle_class is not None:
+                e["vehicleClass"] = {"classification": p.vehicle_class}
+            return e
+
+        participants = [entry(0, None)] + [entry(pid, p) for pid, p in self.detect(t_s)]
+        return {"msgCnt": msg_cnt, "id": rsu_octets(inter.rsu_id), "refPos": messages.position3d(inter.lat, inter.lon),
+                "participants": participants}
