@@ -1,8 +1,17 @@
 """DuckDB views over a run directory: the SQL interface analysts and the report share.
 
-``messages``   every stored row (telemetry Parquet, msg_type from the Hive partition)
-``bsm``        the BSM rows
-``published``  per simulated device and message type: generated, published, failed
+``messages``           every stored row (telemetry Parquet, msg_type from the Hive partition)
+``bsm``                every BSM field, raw ASN.1 values, plus lat_deg/lon_deg/speed_mps/heading_deg
+``bsm_path_points``    one row per PathHistoryPoint
+``spat``               SPAT header fields; ``spat_phase_states`` one row per phase state
+``rsm``                RSM header; ``rsm_participants`` one row per participant
+``map_lanes``          one row per lane; ``map_movements`` one row per movement/connection with phaseId
+``rsi_items``          one row per traffic event or sign
+``published``          per simulated device and message type: generated, published, failed
+
+Every content view carries ``rx_seq`` (the key of the ``messages`` row) and the message's
+``sender_id``, ``received_at`` and ``auth``.  Enumerations are stored as their index; the views
+add their names (``light_name``, ``ptc_type_name``, ``source_name``).
 """
 
 from __future__ import annotations
@@ -26,6 +35,27 @@ def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int]]:
     return rows
 
 
+CONTENT_TABLES = ("bsm", "bsm_path_points", "spat", "spat_phase_states", "rsm", "rsm_participants", "map_lanes", "map_movements", "rsi_items")
+
+_LIGHT = ["unavailable", "dark", "flashing-red", "red", "flashing-green", "permissive-green", "protected-green", "yellow", "flashing-yellow"]
+_PTC_TYPE = ["unknown", "motor", "non-motor", "pedestrian", "rsu"]
+_SOURCE = ["unknown", "selfinfo", "v2x", "video", "microwaveRadar", "loop", "lidar", "integrated"]
+
+
+def _names(values: list[str], column: str, alias: str) -> str:
+    return f", {values!r}[c.{column} + 1] AS {alias}"
+
+
+# Physical units and enumeration names added by the views (YD/T 3709 units).
+DERIVED = {
+    "bsm": ", c.lat * 1e-7 AS lat_deg, c.lon * 1e-7 AS lon_deg, CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps, "
+    "c.heading * 0.0125 AS heading_deg",
+    "spat_phase_states": _names(_LIGHT, "light", "light_name") + ", c.likely_end_time / 10.0 AS likely_end_s",
+    "rsm_participants": _names(_PTC_TYPE, "ptc_type", "ptc_type_name") + _names(_SOURCE, "source", "source_name")
+    + ", CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps",
+}
+
+
 def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the run's views; raises FileNotFoundError if it has no telemetry."""
     run = RunDir(Path(run_dir))
@@ -34,7 +64,18 @@ def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     glob = str(run.telemetry / "**" / "*.parquet").replace("'", "''")
     con.execute(f"CREATE VIEW messages AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)")
-    con.execute("CREATE VIEW bsm AS SELECT * FROM messages WHERE msg_type = 'BSM'")
+    for name in CONTENT_TABLES:
+        folder = run.tables / name
+        if any(folder.glob("*.parquet")):
+            files = str(folder / "*.parquet").replace("'", "''")
+            source = f"read_parquet('{files}', union_by_name = true)"
+        else:  # keep every view defined, empty, so queries do not fail on a run without that type
+            source = "(SELECT NULL::BIGINT AS rx_seq WHERE false)"
+        extra = DERIVED.get(name, "")
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT c.*, m.sender_id, m.received_at, m.auth{extra} "
+            f"FROM {source} c JOIN messages m USING (rx_seq)"
+        )
     con.execute("CREATE TABLE published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, published BIGINT, failed BIGINT)")
     rows = _published_rows(run)
     if rows:

@@ -81,3 +81,44 @@ def test_nested_capacity_grows_when_a_batch_has_many_children():
     got = decode_batch(MessageType.RSM, frames)
     assert got.children.shape[0] == 48 and sorted(set(got.children[:, 0].tolist())) == [0, 1, 2]
     assert_rows_equal(MessageType.RSM, frames)
+
+
+def _agrees_or_rejects(msg_type: MessageType, frame: bytes) -> None:
+    """The decoder never crashes; it accepts a frame only if asn1tools decodes it to the same rows."""
+    got = decode_batch(msg_type, [frame])
+    try:
+        ref_type, content = messages.decode(frame, check_constraints=True)
+    except Exception:
+        assert got.status[0] != OK, "numba accepted a frame asn1tools rejects"
+        return
+    if got.status[0] == OK and ref_type is msg_type:
+        row, kids = FAST_PATH[msg_type].reference(content)
+        assert got.rows[0].tolist() == row
+        assert [k[1:] for k in got.children.tolist()] == [k[1:] for k in kids]
+
+
+@pytest.mark.parametrize("msg_type", list(FAST_PATH))
+def test_truncated_and_bit_flipped_messages_are_rejected_or_identical(msg_type):
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(strategy(TYPE_NAME[msg_type]), st.data())
+    def check(content, data):
+        frame = messages.encode(msg_type, content)
+        cut = data.draw(st.integers(1, len(frame)))
+        _agrees_or_rejects(msg_type, frame[:cut])
+        bit = data.draw(st.integers(4, len(frame) * 8 - 1))  # keep the MessageFrame choice
+        flipped = bytearray(frame)
+        flipped[bit // 8] ^= 0x80 >> (bit % 8)
+        _agrees_or_rejects(msg_type, bytes(flipped))
+
+    check()
+
+
+@pytest.mark.parametrize("msg_type", list(FAST_PATH))
+def test_random_bytes_never_crash_the_decoders(msg_type):
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(min_size=1, max_size=300))
+    def check(raw):
+        frame = bytes([raw[0] & 0x0F | (msg_type.frame_index << 4)]) + raw[1:]  # a frame of this type
+        _agrees_or_rejects(msg_type, frame)
+
+    check()
