@@ -32,6 +32,7 @@ from pipeline.store import TelemetryWriter
 
 FLUSH_INTERVAL_S = 0.5
 MAX_BATCH = 20_000
+RECONNECT_DELAY_S = 0.5
 
 
 @dataclass
@@ -111,6 +112,8 @@ async def ingest(
             try:
                 async with transport.client(address, client_id, clean_session=False) as c:
                     await c.subscribe(topics.subscription(topic_prefix), qos=1)
+                    if stats.events and stats.events[-1]["event"] == "broker_disconnected":
+                        stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "broker_reconnected", "detail": address.url})
                     if not ready_sent:
                         ready_sent = True
                         if on_ready:
@@ -125,7 +128,7 @@ async def ingest(
             except aiomqtt.MqttError as exc:
                 stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "broker_disconnected", "detail": str(exc)})
                 write_json_atomic(run.ingest / "progress.json", stats.as_dict())
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(RECONNECT_DELAY_S)
 
     flush_task = asyncio.create_task(flusher())
     receive_task = asyncio.create_task(receive())

@@ -10,7 +10,7 @@
 ``published``          per simulated device and message type: generated, published, failed
 
 Every content view carries ``rx_seq`` (the key of the ``messages`` row) and the message's
-``sender_id``, ``received_at`` and ``auth``.  Enumerations are stored as their index; the views
+``sender_id``, ``received_at``, ``latency_ms`` and ``auth``.  Enumerations are stored as their index; the views
 add their names (``light_name``, ``ptc_type_name``, ``source_name``).
 """
 
@@ -73,7 +73,7 @@ def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
             source = "(SELECT NULL::BIGINT AS rx_seq WHERE false)"
         extra = DERIVED.get(name, "")
         con.execute(
-            f"CREATE VIEW {name} AS SELECT c.*, m.sender_id, m.received_at, m.auth{extra} "
+            f"CREATE VIEW {name} AS SELECT c.*, m.sender_id, m.received_at, m.latency_ms, m.auth{extra} "
             f"FROM {source} c JOIN messages m USING (rx_seq)"
         )
     con.execute("CREATE TABLE published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, published BIGINT, failed BIGINT)")
