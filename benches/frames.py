@@ -12,19 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
-from v2x import clock
+from v2x import clock, messages
 from v2x.messages import MessageType
 from v2x.scenario import load_scenario, obu_id
 from v2x.security import DeviceRequest, Signer, create_pki, load_credential
 
+from roadside.sensing import RoadsideSensing
+from roadside.spat_message import spat
 from vehicles.simulator import bsm_stream
 from vehicles.traffic import Traffic
 
-BSM_PER_VEHICLE = 50
+FRAMES_PER_DEVICE = 50
+RSU = "RSU-BENCH"
 
 
 def bench_pki(directory: Path, vehicles: int) -> Path:
-    create_pki(directory, [DeviceRequest(obu_id(i), [111, 112]) for i in range(vehicles)], valid_from_unix_s=time.time())
+    devices = [DeviceRequest(obu_id(i), [111, 112]) for i in range(vehicles)] + [DeviceRequest(RSU, [3618, 3619, 3620, 3623])]
+    create_pki(directory, devices, valid_from_unix_s=time.time())
     return directory
 
 
@@ -40,12 +44,29 @@ def signed_bsms(pki: Path, vehicles: int = 20) -> list[bytes]:
     signers = [Signer(load_credential(pki, obu_id(i))) for i in range(count)]
     streams = [bsm_stream(traffic, i) for i in range(count)]
     frames = []
-    for k in range(BSM_PER_VEHICLE):  # the fleet advances tick by tick
+    for k in range(FRAMES_PER_DEVICE):  # the fleet advances tick by tick
         for signer, stream in zip(signers, streams):
             frames.append(signer.sign(stream.build(k + 30), MessageType.BSM.aid, t0 + k * 100_000))
     return frames
 
 
+def signed_rsu_frames(pki: Path, msg_type: MessageType, count: int = 200) -> list[bytes]:
+    """SPAT or RSM of the demo scenario's first RSU at 10 Hz, signed."""
+    scenario = load_scenario("demo")
+    inter = scenario.intersections[0]
+    signer = Signer(load_credential(pki, RSU))
+    sensing = RoadsideSensing(scenario, 0, Traffic(scenario, np.random.default_rng(scenario.seed)), np.random.default_rng(1))
+    t0 = clock.time64_from_unix_us(clock.now_unix_us())
+    frames = []
+    for k in range(count):
+        t_s = 3.0 + 0.1 * k
+        if msg_type is MessageType.SPAT:
+            content = spat(inter, t_s, k % 128, 470000, (k * 100) % 60000)
+        else:
+            content = sensing.rsm(t_s, k % 128, (k * 100) % 60000)
+        frames.append(signer.sign(messages.encode(msg_type, content), msg_type.aid, t0 + k * 100_000))
+    return frames
+
+
 def repeat_to(frames: list[bytes], n: int) -> list[bytes]:
     return [frames[k % len(frames)] for k in range(n)]
-

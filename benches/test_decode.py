@@ -1,20 +1,24 @@
-"""Decoding a batch of signed BSMs: the numba fast path against asn1tools in the same process.
+"""Decoding batches of signed frames: the numba fast path against asn1tools in the same process.
 
-Both sides produce the same information: the YD/T 3957 envelope header and the BSM fields.
-asn1tools is given its fastest form (plain decode, no constraint checks, no re-encoding).
+Both sides produce the same information: the YD/T 3957 envelope header and every field of the
+message (for BSM, SPAT and RSM).  The numba side is what the ingest runs: the envelope kernel
+over the flat buffer, then the message's content decoder over the payload spans.  asn1tools is
+given its fastest form (plain decode, no constraint checks, no re-encoding).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from v2x import messages
+from v2x.messages import MessageType
 from v2x.security.certificates import security_types
 
 from benches.conftest import record
-from benches.frames import repeat_to, signed_bsms
+from benches.frames import repeat_to, signed_bsms, signed_rsu_frames
 from pipeline import kernels
-from pipeline.reference import bsm_raw
+from pipeline.content import FAST_PATH, decode_contents, warm_up
 
 
 def asn1tools_decode(frames: list[bytes]) -> list[dict]:
@@ -28,25 +32,40 @@ def asn1tools_decode(frames: list[bytes]) -> list[dict]:
     return out
 
 
+def numba_decode(msg_type: MessageType, buf: np.ndarray, offsets: np.ndarray):
+    parsed = kernels.parse_batch(buf, offsets)
+    return parsed, decode_contents(FAST_PATH[msg_type], buf, parsed.payload_start, parsed.payload_end)
+
+
 @pytest.fixture(scope="module")
-def bsm_frames(pki, batch_size) -> list[bytes]:
-    return repeat_to(signed_bsms(pki), batch_size)
+def batches(pki, batch_size) -> dict[MessageType, list[bytes]]:
+    return {
+        MessageType.BSM: repeat_to(signed_bsms(pki), batch_size),
+        MessageType.SPAT: repeat_to(signed_rsu_frames(pki, MessageType.SPAT), batch_size),
+        MessageType.RSM: repeat_to(signed_rsu_frames(pki, MessageType.RSM), batch_size),
+    }
 
 
-def test_bsm_numba(benchmark, bsm_frames, batch_size):
-    frames = bsm_frames
+@pytest.mark.parametrize("msg_type", list(FAST_PATH), ids=lambda t: t.value)
+def test_numba(benchmark, batches, batch_size, msg_type):
+    frames = batches[msg_type]
     buf, offsets = kernels.frames_to_buffer(frames)
     kernels.warm_up()
-    parsed = benchmark.pedantic(kernels.parse_batch, args=(buf, offsets), rounds=20, warmup_rounds=2)
-    record(benchmark, "BSM signed", "numba", batch_size)
-    assert (parsed.status == kernels.OK).all()
-    # Same field values as asn1tools on a sample spread over the batch.
-    for i in range(0, batch_size, max(1, batch_size // 200)):
-        expected = bsm_raw(asn1tools_decode([frames[i]])[0])
-        assert {name: getattr(parsed, name)[i] for name in expected} == expected
+    warm_up()
+    parsed, contents = benchmark.pedantic(numba_decode, args=(msg_type, buf, offsets), rounds=10, warmup_rounds=1)
+    record(benchmark, f"{msg_type.value} signed", "numba", batch_size)
+    assert (parsed.status == kernels.OK).all() and (contents.status == kernels.OK).all()
+    # Every field equals the asn1tools decode, on a sample spread over the batch.
+    decoder = FAST_PATH[msg_type]
+    children = contents.children
+    for i in range(0, batch_size, max(1, batch_size // 100)):
+        row, kids = decoder.reference(asn1tools_decode([frames[i]])[0])
+        assert contents.rows[i].tolist() == row
+        assert [k[1:] for k in children[children[:, 0] == i].tolist()] == [k[1:] for k in kids]
 
 
-def test_bsm_asn1tools(benchmark, bsm_frames, batch_size):
-    decoded = benchmark.pedantic(asn1tools_decode, args=(bsm_frames,), rounds=1, warmup_rounds=0)
-    record(benchmark, "BSM signed", "asn1tools", batch_size)
+@pytest.mark.parametrize("msg_type", list(FAST_PATH), ids=lambda t: t.value)
+def test_asn1tools(benchmark, batches, batch_size, msg_type):
+    decoded = benchmark.pedantic(asn1tools_decode, args=(batches[msg_type],), rounds=1, warmup_rounds=0)
+    record(benchmark, f"{msg_type.value} signed", "asn1tools", batch_size)
     assert len(decoded) == batch_size

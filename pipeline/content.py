@@ -20,23 +20,22 @@ from pipeline import reference_rows
 from pipeline.decode_bsm import BSM_COLUMNS, PATH_POINT_COLUMNS, decode_bsm
 from pipeline.decode_rsm import PARTICIPANT_COLUMNS, RSM_COLUMNS, decode_rsm
 from pipeline.decode_spat import PHASE_STATE_COLUMNS, SPAT_COLUMNS, decode_spat
-from pipeline.uper import ABSENT
+from pipeline.uper import ABSENT, padded
 
 
 @dataclass(frozen=True)
 class ContentDecoder:
-    kernel: Callable[..., int]
+    kernel: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]  # (buf, starts, ends) -> rows, status, children
     columns: tuple[str, ...]
     child_table: str
     child_columns: tuple[str, ...]
     reference: Callable[[dict[str, Any]], tuple[list[int], list[list[int]]]]
-    children_per_message: int  # first guess of the nested-table capacity
 
 
 FAST_PATH: dict[MessageType, ContentDecoder] = {
-    MessageType.BSM: ContentDecoder(decode_bsm, BSM_COLUMNS, "bsm_path_points", PATH_POINT_COLUMNS, reference_rows.bsm_rows, 6),
-    MessageType.SPAT: ContentDecoder(decode_spat, SPAT_COLUMNS, "spat_phase_states", PHASE_STATE_COLUMNS, reference_rows.spat_rows, 8),
-    MessageType.RSM: ContentDecoder(decode_rsm, RSM_COLUMNS, "rsm_participants", PARTICIPANT_COLUMNS, reference_rows.rsm_rows, 8),
+    MessageType.BSM: ContentDecoder(decode_bsm, BSM_COLUMNS, "bsm_path_points", PATH_POINT_COLUMNS, reference_rows.bsm_rows),
+    MessageType.SPAT: ContentDecoder(decode_spat, SPAT_COLUMNS, "spat_phase_states", PHASE_STATE_COLUMNS, reference_rows.spat_rows),
+    MessageType.RSM: ContentDecoder(decode_rsm, RSM_COLUMNS, "rsm_participants", PARTICIPANT_COLUMNS, reference_rows.rsm_rows),
 }
 
 
@@ -55,16 +54,11 @@ def decode_contents(decoder: ContentDecoder, buf: np.ndarray, starts: np.ndarray
     Children of a message whose status is not OK may be partly written; callers keep only the
     children of OK rows.
     """
-    n = starts.size
-    rows = np.empty((n, len(decoder.columns)), dtype=np.int64)
-    status = np.zeros(n, dtype=np.int8)
-    capacity = max(1, n * decoder.children_per_message)
-    while True:
-        children = np.empty((capacity, len(decoder.child_columns)), dtype=np.int64)
-        found = decoder.kernel(buf, starts.astype(np.int64), ends.astype(np.int64), rows, status, children)
-        if found <= capacity:
-            return Contents(rows, status, children[:found])
-        capacity = found
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    buf = padded(buf, int(ends.max()) if ends.size else 0)
+    rows, status, children = decoder.kernel(buf, starts, ends)
+    return Contents(rows, status, children)
 
 
 def _id_hex(hi: np.ndarray, lo: np.ndarray) -> pa.Array:

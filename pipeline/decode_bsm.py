@@ -15,10 +15,6 @@ from pipeline import uper
 from pipeline.uper import (
     ABSENT,
     FALLBACK,
-    LIMIT,
-    OK,
-    POS,
-    STATUS,
     acceleration4way,
     bits,
     count,
@@ -26,13 +22,16 @@ from pipeline.uper import (
     extensible_enumerated,
     fail,
     flag,
+    grow,
     integer,
     motion_confidence,
     no_extension,
     octets8,
     offset_llv,
+    optional,
     position3d,
     position_confidence,
+    status_of,
     vehicle_class,
     vehicle_size,
 )
@@ -64,127 +63,121 @@ P_ROW, P_OFFSET, P_TIME = 0, 2, 7
 # BrakeSystemStatus components: (bits, number of root values; 0 = a BIT STRING of that many bits)
 _BRAKE_BITS = (2, 5, 2, 2, 2, 2, 2)
 _BRAKE_VALUES = (3, 0, 4, 4, 4, 3, 4)
-
-
-@nb.njit(inline="always")
-def _bit_string_ext(buf, base, st, n):
-    """BIT STRING (SIZE(n, ...)): an extended size falls back to asn1tools."""
-    no_extension(buf, base, st)
-    return bits(buf, base, st, n)
+MAX_POINTS = 23  # PathHistoryPointList SIZE(1..23)
 
 
 @nb.njit(cache=True)
-def _bsm(buf, base, st, out, i, points, n_points):
-    if flag(buf, base, st):
-        fail(st, FALLBACK)  # extension additions of the BSM root
-        return n_points
-    opt = bits(buf, base, st, 7)
-    out[i, C_CNT] = bits(buf, base, st, 7)
-    octets8(buf, base, st, out, i, C_ID)
-    out[i, C_SEC] = bits(buf, base, st, 16)
-    out[i, C_TCONF] = enumerated(buf, base, st, 6, 40) if opt & 64 else ABSENT
-    position3d(buf, base, st, out, i, C_POS)
-    if opt & 32:
-        out[i, C_ACC] = bits(buf, base, st, 8)
-        out[i, C_ACC + 1] = bits(buf, base, st, 8)
-        out[i, C_ACC + 2] = bits(buf, base, st, 16)
-    else:
-        out[i, C_ACC] = out[i, C_ACC + 1] = out[i, C_ACC + 2] = ABSENT
+def _bsm(buf, base, limit, out, i, points, n_points):
+    """Decode one BSM into out[i] and points[n_points:]; returns (pos, n_points)."""
+    ext, pos = flag(buf, base, limit, 4)  # after the MessageFrame extension bit and choice index
+    if ext:
+        return fail(pos, FALLBACK), n_points  # extension additions of the BSM root
+    opt, pos = bits(buf, base, limit, pos, 7)
+    out[i, C_CNT], pos = bits(buf, base, limit, pos, 7)
+    pos = octets8(buf, base, limit, pos, out, i, C_ID)
+    out[i, C_SEC], pos = bits(buf, base, limit, pos, 16)
+    out[i, C_TCONF] = ABSENT
+    if opt & 64:
+        out[i, C_TCONF], pos = enumerated(buf, base, limit, pos, 6, 40)
+    pos = position3d(buf, base, limit, pos, out, i, C_POS)
+    out[i, C_ACC], pos = optional(buf, base, limit, pos, opt & 32, 8)
+    out[i, C_ACC + 1], pos = optional(buf, base, limit, pos, opt & 32, 8)
+    out[i, C_ACC + 2], pos = optional(buf, base, limit, pos, opt & 32, 16)
     if opt & 16:
-        position_confidence(buf, base, st, out, i, C_PCONF)
+        pos = position_confidence(buf, base, limit, pos, out, i, C_PCONF)
     else:
         out[i, C_PCONF] = out[i, C_PCONF + 1] = ABSENT
-    out[i, C_TRANS] = bits(buf, base, st, 3)
-    out[i, C_SPEED] = bits(buf, base, st, 13)
-    out[i, C_HEADING] = integer(buf, base, st, 15, 0, 28800)
-    out[i, C_ANGLE] = integer(buf, base, st, 8, -126, 127) if opt & 8 else ABSENT
+    out[i, C_TRANS], pos = bits(buf, base, limit, pos, 3)
+    out[i, C_SPEED], pos = bits(buf, base, limit, pos, 13)
+    out[i, C_HEADING], pos = integer(buf, base, limit, pos, 15, 0, 28800)
+    out[i, C_ANGLE] = ABSENT
+    if opt & 8:
+        out[i, C_ANGLE], pos = integer(buf, base, limit, pos, 8, -126, 127)
     if opt & 4:
-        motion_confidence(buf, base, st, out, i, C_MCONF)
+        pos = motion_confidence(buf, base, limit, pos, out, i, C_MCONF)
     else:
         out[i, C_MCONF] = out[i, C_MCONF + 1] = out[i, C_MCONF + 2] = ABSENT
-    acceleration4way(buf, base, st, out, i, C_ACCEL)
-    bopt = bits(buf, base, st, 7)
+    pos = acceleration4way(buf, base, limit, pos, out, i, C_ACCEL)
+    bopt, pos = bits(buf, base, limit, pos, 7)
     for k in range(7):
+        out[i, C_BRAKES + k] = ABSENT
         if (bopt >> (6 - k)) & 1:
             if _BRAKE_VALUES[k]:
-                out[i, C_BRAKES + k] = enumerated(buf, base, st, _BRAKE_BITS[k], _BRAKE_VALUES[k])
+                out[i, C_BRAKES + k], pos = enumerated(buf, base, limit, pos, _BRAKE_BITS[k], _BRAKE_VALUES[k])
             else:
-                out[i, C_BRAKES + k] = bits(buf, base, st, _BRAKE_BITS[k])
-        else:
-            out[i, C_BRAKES + k] = ABSENT
-    vehicle_size(buf, base, st, out, i, C_SIZE)
-    vehicle_class(buf, base, st, out, i, C_CLASS)
-    for k in range(C_SAFETY, C_EMERGENCY):
+                out[i, C_BRAKES + k], pos = bits(buf, base, limit, pos, _BRAKE_BITS[k])
+    pos = vehicle_size(buf, base, limit, pos, out, i, C_SIZE)
+    pos = vehicle_class(buf, base, limit, pos, out, i, C_CLASS)
+    for k in range(C_SAFETY, C_EMERGENCY + 4):
         out[i, k] = ABSENT
     out[i, C_SAFETY] = 0
+    out[i, C_EMERGENCY] = 0
     if opt & 2:
         out[i, C_SAFETY] = 1
-        no_extension(buf, base, st)
-        sopt = bits(buf, base, st, 4)
+        pos = no_extension(buf, base, limit, pos)
+        sopt, pos = bits(buf, base, limit, pos, 4)
         if sopt & 8:
-            out[i, C_SAFETY + 1] = _bit_string_ext(buf, base, st, 13)
+            pos = no_extension(buf, base, limit, pos)  # VehicleEventFlags SIZE(13, ...)
+            out[i, C_SAFETY + 1], pos = bits(buf, base, limit, pos, 13)
         if sopt & 4:
-            no_extension(buf, base, st)
-            hopt = bits(buf, base, st, 2)
+            pos = no_extension(buf, base, limit, pos)
+            hopt, pos = bits(buf, base, limit, pos, 2)
             if hopt & 2:
-                fail(st, FALLBACK)  # initialPosition (FullPositionVector) is left to asn1tools
-                return n_points
+                return fail(pos, FALLBACK), n_points  # initialPosition (FullPositionVector): asn1tools
             if hopt & 1:
-                out[i, C_SAFETY + 3] = bits(buf, base, st, 8)
-            n = count(buf, base, st, 5, 1, 23)
+                out[i, C_SAFETY + 3], pos = bits(buf, base, limit, pos, 8)
+            n, pos = count(buf, base, limit, pos, 5, 1, 23)
             out[i, C_SAFETY + 2] = n
-            if st[STATUS] != OK:
-                return n_points
+            if pos >= uper.ERR:
+                return pos, n_points
             for k in range(n):
-                no_extension(buf, base, st)
-                popt = bits(buf, base, st, 3)
-                j = n_points if n_points < points.shape[0] else points.shape[0] - 1
+                j = n_points
+                pos = no_extension(buf, base, limit, pos)
+                popt, pos = bits(buf, base, limit, pos, 3)
                 points[j, P_ROW] = i
                 points[j, P_ROW + 1] = k
-                offset_llv(buf, base, st, points, j, P_OFFSET)
-                points[j, P_TIME] = integer(buf, base, st, 16, 1, 65535)
-                points[j, P_TIME + 1] = bits(buf, base, st, 13) if popt & 4 else ABSENT
+                pos = offset_llv(buf, base, limit, pos, points, j, P_OFFSET)
+                points[j, P_TIME], pos = integer(buf, base, limit, pos, 16, 1, 65535)
+                points[j, P_TIME + 1], pos = optional(buf, base, limit, pos, popt & 4, 13)
                 if popt & 2:
-                    position_confidence(buf, base, st, points, j, P_TIME + 2)
+                    pos = position_confidence(buf, base, limit, pos, points, j, P_TIME + 2)
                 else:
                     points[j, P_TIME + 2] = points[j, P_TIME + 3] = ABSENT
-                points[j, P_TIME + 4] = integer(buf, base, st, 8, 0, 240) if popt & 1 else ABSENT
+                points[j, P_TIME + 4] = ABSENT
+                if popt & 1:
+                    points[j, P_TIME + 4], pos = integer(buf, base, limit, pos, 8, 0, 240)
                 n_points += 1
         if sopt & 2:
-            no_extension(buf, base, st)
-            out[i, C_SAFETY + 4] = integer(buf, base, st, 16, -32767, 32767)
-            out[i, C_SAFETY + 5] = integer(buf, base, st, 8, 0, 200)
+            pos = no_extension(buf, base, limit, pos)
+            out[i, C_SAFETY + 4], pos = integer(buf, base, limit, pos, 16, -32767, 32767)
+            out[i, C_SAFETY + 5], pos = integer(buf, base, limit, pos, 8, 0, 200)
         if sopt & 1:
-            out[i, C_SAFETY + 6] = _bit_string_ext(buf, base, st, 9)
-    for k in range(C_EMERGENCY, C_EMERGENCY + 4):
-        out[i, k] = ABSENT
-    out[i, C_EMERGENCY] = 0
+            pos = no_extension(buf, base, limit, pos)  # ExteriorLights SIZE(9, ...)
+            out[i, C_SAFETY + 6], pos = bits(buf, base, limit, pos, 9)
     if opt & 1:
         out[i, C_EMERGENCY] = 1
-        no_extension(buf, base, st)
-        eopt = bits(buf, base, st, 3)
+        pos = no_extension(buf, base, limit, pos)
+        eopt, pos = bits(buf, base, limit, pos, 3)
         if eopt & 4:
-            out[i, C_EMERGENCY + 1] = extensible_enumerated(buf, base, st, 3, 7)
+            out[i, C_EMERGENCY + 1], pos = extensible_enumerated(buf, base, limit, pos, 3, 7)
         if eopt & 2:
-            out[i, C_EMERGENCY + 2] = enumerated(buf, base, st, 2, 4)
+            out[i, C_EMERGENCY + 2], pos = enumerated(buf, base, limit, pos, 2, 4)
         if eopt & 1:
-            out[i, C_EMERGENCY + 3] = enumerated(buf, base, st, 3, 8)
-    return n_points
+            out[i, C_EMERGENCY + 3], pos = enumerated(buf, base, limit, pos, 3, 8)
+    return pos, n_points
 
 
 @nb.njit(cache=True)
-def decode_bsm(buf, starts, ends, out, status, points):
-    """Decode the MessageFrames buf[starts[i]:ends[i]] (all bsmFrame) into ``out`` and ``points``.
-
-    Returns the number of path points found; if it exceeds ``points.shape[0]`` the caller
-    enlarges ``points`` and decodes again.
-    """
-    st = np.zeros(3, dtype=np.int64)
+def decode_bsm(buf, starts, ends):
+    """Decode the bsmFrame MessageFrames buf[starts[i]:ends[i]] (buf padded, see
+    :func:`pipeline.uper.padded`): returns (rows, status, path points)."""
+    n = starts.size
+    out = np.empty((n, len(BSM_COLUMNS)), dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
+    points = np.empty((max(64, 6 * n), len(PATH_POINT_COLUMNS)), dtype=np.int64)
     n_points = 0
-    for i in range(starts.size):
-        st[POS] = 4  # MessageFrame extension bit and choice index
-        st[LIMIT] = (ends[i] - starts[i]) * 8
-        st[STATUS] = OK
-        n_points = _bsm(buf, starts[i], st, out, i, points, n_points)
-        status[i] = st[STATUS]
-    return n_points
+    for i in range(n):
+        points = grow(points, n_points + MAX_POINTS)
+        pos, n_points = _bsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, points, n_points)
+        status[i] = status_of(pos)
+    return out, status, points[:n_points]

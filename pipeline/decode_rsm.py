@@ -13,25 +13,24 @@ import numpy as np
 from pipeline import uper
 from pipeline.uper import (
     ABSENT,
+    ERR,
     FALLBACK,
-    LIMIT,
-    OK,
-    POS,
-    STATUS,
     acceleration4way,
     bits,
     count,
-    enumerated,
     extensible_enumerated,
     fail,
     flag,
+    grow,
     integer,
     motion_confidence,
     no_extension,
     octets8,
     offset_llv,
+    optional,
     position3d,
     position_confidence,
+    status_of,
     vehicle_class,
     vehicle_size,
 )
@@ -52,66 +51,73 @@ P_ID, P_SEC, P_OFFSET, P_PCONF, P_TRANS = _P["id_hi"], _P["sec_mark"], _P["offse
 P_MCONF, P_ACCEL, P_SIZE, P_CLASS = _P["speed_confidence"], _P["accel_long"], _P["width"], _P["vehicle_class"]
 
 
+MAX_PARTICIPANTS = 16
+
+
 @nb.njit(cache=True)
-def _rsm(buf, base, st, out, i, parts, n_parts):
-    if flag(buf, base, st):
-        fail(st, FALLBACK)
-        return n_parts
-    out[i, 0] = bits(buf, base, st, 7)
-    octets8(buf, base, st, out, i, 1)
-    position3d(buf, base, st, out, i, 3)
-    n = count(buf, base, st, 4, 1, 16)
+def _rsm(buf, base, limit, out, i, parts, n_parts):
+    """Decode one RSM into out[i] and parts[n_parts:]; returns (pos, n_parts)."""
+    ext, pos = flag(buf, base, limit, 4)
+    if ext:
+        return fail(pos, FALLBACK), n_parts
+    out[i, 0], pos = bits(buf, base, limit, pos, 7)
+    pos = octets8(buf, base, limit, pos, out, i, 1)
+    pos = position3d(buf, base, limit, pos, out, i, 3)
+    n, pos = count(buf, base, limit, pos, 4, 1, 16)
     out[i, 6] = n
-    if st[STATUS] != OK:
-        return n_parts
+    if pos >= ERR:
+        return pos, n_parts
     for k in range(n):
-        j = n_parts if n_parts < parts.shape[0] else parts.shape[0] - 1
-        no_extension(buf, base, st)
-        opt = bits(buf, base, st, 6)  # id, transmission, angle, motionCfd, accelSet, vehicleClass
+        j = n_parts
+        pos = no_extension(buf, base, limit, pos)
+        opt, pos = bits(buf, base, limit, pos, 6)  # id, transmission, angle, motionCfd, accelSet, vehicleClass
         parts[j, 0] = i
         parts[j, 1] = k
-        parts[j, 2] = extensible_enumerated(buf, base, st, 3, 5)
-        parts[j, 3] = bits(buf, base, st, 16)
-        parts[j, 4] = extensible_enumerated(buf, base, st, 3, 8)
+        parts[j, 2], pos = extensible_enumerated(buf, base, limit, pos, 3, 5)
+        parts[j, 3], pos = bits(buf, base, limit, pos, 16)
+        parts[j, 4], pos = extensible_enumerated(buf, base, limit, pos, 3, 8)
         if opt & 32:
-            octets8(buf, base, st, parts, j, P_ID)
+            pos = octets8(buf, base, limit, pos, parts, j, P_ID)
         else:
             parts[j, P_ID] = parts[j, P_ID + 1] = ABSENT
-        parts[j, P_SEC] = bits(buf, base, st, 16)
-        offset_llv(buf, base, st, parts, j, P_OFFSET)
-        position_confidence(buf, base, st, parts, j, P_PCONF)
-        parts[j, P_TRANS] = bits(buf, base, st, 3) if opt & 16 else ABSENT
-        parts[j, P_TRANS + 1] = bits(buf, base, st, 13)
-        parts[j, P_TRANS + 2] = integer(buf, base, st, 15, 0, 28800)
-        parts[j, P_TRANS + 3] = integer(buf, base, st, 8, -126, 127) if opt & 8 else ABSENT
+        parts[j, P_SEC], pos = bits(buf, base, limit, pos, 16)
+        pos = offset_llv(buf, base, limit, pos, parts, j, P_OFFSET)
+        pos = position_confidence(buf, base, limit, pos, parts, j, P_PCONF)
+        parts[j, P_TRANS], pos = optional(buf, base, limit, pos, opt & 16, 3)
+        parts[j, P_TRANS + 1], pos = bits(buf, base, limit, pos, 13)
+        parts[j, P_TRANS + 2], pos = integer(buf, base, limit, pos, 15, 0, 28800)
+        parts[j, P_TRANS + 3] = ABSENT
+        if opt & 8:
+            parts[j, P_TRANS + 3], pos = integer(buf, base, limit, pos, 8, -126, 127)
         if opt & 4:
-            motion_confidence(buf, base, st, parts, j, P_MCONF)
+            pos = motion_confidence(buf, base, limit, pos, parts, j, P_MCONF)
         else:
             parts[j, P_MCONF] = parts[j, P_MCONF + 1] = parts[j, P_MCONF + 2] = ABSENT
         if opt & 2:
-            acceleration4way(buf, base, st, parts, j, P_ACCEL)
+            pos = acceleration4way(buf, base, limit, pos, parts, j, P_ACCEL)
         else:
             for c in range(4):
                 parts[j, P_ACCEL + c] = ABSENT
-        vehicle_size(buf, base, st, parts, j, P_SIZE)
+        pos = vehicle_size(buf, base, limit, pos, parts, j, P_SIZE)
         if opt & 1:
-            vehicle_class(buf, base, st, parts, j, P_CLASS)
+            pos = vehicle_class(buf, base, limit, pos, parts, j, P_CLASS)
         else:
             parts[j, P_CLASS] = parts[j, P_CLASS + 1] = ABSENT
         n_parts += 1
-    return n_parts
+    return pos, n_parts
 
 
 @nb.njit(cache=True)
-def decode_rsm(buf, starts, ends, out, status, parts):
-    """Decode the rsmFrame MessageFrames buf[starts[i]:ends[i]]; returns the participant count
-    (the caller enlarges ``parts`` and decodes again if it exceeds the capacity)."""
-    st = np.zeros(3, dtype=np.int64)
+def decode_rsm(buf, starts, ends):
+    """Decode the rsmFrame MessageFrames buf[starts[i]:ends[i]] (buf padded): returns
+    (rows, status, participants)."""
+    n = starts.size
+    out = np.empty((n, len(RSM_COLUMNS)), dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
+    parts = np.empty((max(64, 8 * n), len(PARTICIPANT_COLUMNS)), dtype=np.int64)
     n_parts = 0
-    for i in range(starts.size):
-        st[POS] = 4
-        st[LIMIT] = (ends[i] - starts[i]) * 8
-        st[STATUS] = OK
-        n_parts = _rsm(buf, starts[i], st, out, i, parts, n_parts)
-        status[i] = st[STATUS]
-    return n_parts
+    for i in range(n):
+        parts = grow(parts, n_parts + MAX_PARTICIPANTS)
+        pos, n_parts = _rsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, parts, n_parts)
+        status[i] = status_of(pos)
+    return out, status, parts[:n_parts]

@@ -14,19 +14,19 @@ import numpy as np
 
 from pipeline.uper import (
     ABSENT,
+    ERR,
     FALLBACK,
-    LIMIT,
-    OK,
-    POS,
-    STATUS,
     bits,
     count,
     enumerated,
     extensible_enumerated,
     fail,
     flag,
+    grow,
     integer,
     no_extension,
+    optional,
+    status_of,
 )
 
 SPAT_COLUMNS = ("msg_cnt", "moy", "time_stamp", "has_name", "intersections")
@@ -36,94 +36,102 @@ PHASE_STATE_COLUMNS = (
     "min_end_time", "max_end_time", "likely_end_time", "timing_confidence", "next_start_time", "next_duration",
 )
 _HEAD = 8  # columns of PHASE_STATE_COLUMNS taken from the intersection
+MAX_STATES = 32 * 16 * 16  # intersections x phases x phase states
 
 
 @nb.njit(inline="always")
-def _timemark(buf, base, st):
-    return integer(buf, base, st, 16, 0, 36001)
+def _timemark(buf, base, limit, pos, present):
+    if present:
+        return integer(buf, base, limit, pos, 16, 0, 36001)
+    return ABSENT, pos
 
 
 @nb.njit(cache=True)
-def _spat(buf, base, st, out, i, states, n_states, head):
-    if flag(buf, base, st):
-        fail(st, FALLBACK)
-        return n_states
-    opt = bits(buf, base, st, 3)
-    out[i, 0] = bits(buf, base, st, 7)
-    out[i, 1] = integer(buf, base, st, 20, 0, 527040) if opt & 4 else ABSENT
-    out[i, 2] = bits(buf, base, st, 16) if opt & 2 else ABSENT
+def _spat(buf, base, limit, out, i, states, n_states, head):
+    """Decode one SPAT into out[i] and states[n_states:]; returns (pos, n_states)."""
+    ext, pos = flag(buf, base, limit, 4)
+    if ext:
+        return fail(pos, FALLBACK), n_states
+    opt, pos = bits(buf, base, limit, pos, 3)
+    out[i, 0], pos = bits(buf, base, limit, pos, 7)
+    out[i, 1] = ABSENT
+    if opt & 4:
+        out[i, 1], pos = integer(buf, base, limit, pos, 20, 0, 527040)
+    out[i, 2], pos = optional(buf, base, limit, pos, opt & 2, 16)
     out[i, 3] = 0
     if opt & 1:
         out[i, 3] = 1
-        n = bits(buf, base, st, 6) + 1  # IA5String (SIZE(1..63)), 7 bits per character
-        for _ in range(n):
-            bits(buf, base, st, 7)
-    n_inter = count(buf, base, st, 5, 1, 32)
+        n, pos = bits(buf, base, limit, pos, 6)  # IA5String (SIZE(1..63)): length - 1, 7 bits per character
+        for _ in range(n + 1):
+            _, pos = bits(buf, base, limit, pos, 7)
+    n_inter, pos = count(buf, base, limit, pos, 5, 1, 32)
     out[i, 4] = n_inter
-    if st[STATUS] != OK:
-        return n_states
+    if pos >= ERR:
+        return pos, n_states
     for x in range(n_inter):
-        no_extension(buf, base, st)
-        iopt = bits(buf, base, st, 3)
+        pos = no_extension(buf, base, limit, pos)
+        iopt, pos = bits(buf, base, limit, pos, 3)
         head[0] = i
         head[1] = x
-        head[2] = bits(buf, base, st, 16) if flag(buf, base, st) else ABSENT
-        head[3] = bits(buf, base, st, 16)
-        head[4] = bits(buf, base, st, 16)
-        head[5] = integer(buf, base, st, 20, 0, 527040) if iopt & 4 else ABSENT
-        head[6] = bits(buf, base, st, 16) if iopt & 2 else ABSENT
-        head[7] = enumerated(buf, base, st, 6, 40) if iopt & 1 else ABSENT
-        n_phases = count(buf, base, st, 4, 1, 16)
-        if st[STATUS] != OK:
-            return n_states
+        has_region, pos = flag(buf, base, limit, pos)
+        head[2], pos = optional(buf, base, limit, pos, has_region, 16)
+        head[3], pos = bits(buf, base, limit, pos, 16)
+        head[4], pos = bits(buf, base, limit, pos, 16)
+        head[5] = ABSENT
+        if iopt & 4:
+            head[5], pos = integer(buf, base, limit, pos, 20, 0, 527040)
+        head[6], pos = optional(buf, base, limit, pos, iopt & 2, 16)
+        head[7] = ABSENT
+        if iopt & 1:
+            head[7], pos = enumerated(buf, base, limit, pos, 6, 40)
+        n_phases, pos = count(buf, base, limit, pos, 4, 1, 16)
+        if pos >= ERR:
+            return pos, n_states
         for p in range(n_phases):
-            phase_id = bits(buf, base, st, 8)
-            n_ps = count(buf, base, st, 4, 1, 16)
-            if st[STATUS] != OK:
-                return n_states
+            phase_id, pos = bits(buf, base, limit, pos, 8)
+            n_ps, pos = count(buf, base, limit, pos, 4, 1, 16)
+            if pos >= ERR:
+                return pos, n_states
             for k in range(n_ps):
-                j = n_states if n_states < states.shape[0] else states.shape[0] - 1
+                j = n_states
                 for c in range(_HEAD):
                     states[j, c] = head[c]
                 states[j, 8] = p
                 states[j, 9] = phase_id
                 states[j, 10] = k
-                no_extension(buf, base, st)
-                has_timing = flag(buf, base, st)
-                states[j, 11] = extensible_enumerated(buf, base, st, 4, 9)
+                pos = no_extension(buf, base, limit, pos)
+                has_timing, pos = flag(buf, base, limit, pos)
+                states[j, 11], pos = extensible_enumerated(buf, base, limit, pos, 4, 9)
                 for c in range(12, 20):
                     states[j, c] = ABSENT
                 if has_timing:
-                    no_extension(buf, base, st)  # TimeChangeDetails CHOICE extension bit
-                    states[j, 12] = bits(buf, base, st, 1)
-                    topt = bits(buf, base, st, 5)
-                    states[j, 13] = _timemark(buf, base, st)
-                    if topt & 16:
-                        states[j, 14] = _timemark(buf, base, st)
-                    if topt & 8:
-                        states[j, 15] = _timemark(buf, base, st)
-                    states[j, 16] = _timemark(buf, base, st)
+                    pos = no_extension(buf, base, limit, pos)  # TimeChangeDetails CHOICE extension bit
+                    states[j, 12], pos = bits(buf, base, limit, pos, 1)
+                    topt, pos = bits(buf, base, limit, pos, 5)
+                    states[j, 13], pos = _timemark(buf, base, limit, pos, True)
+                    states[j, 14], pos = _timemark(buf, base, limit, pos, topt & 16)
+                    states[j, 15], pos = _timemark(buf, base, limit, pos, topt & 8)
+                    states[j, 16], pos = _timemark(buf, base, limit, pos, True)
                     if topt & 4:
-                        states[j, 17] = integer(buf, base, st, 8, 0, 200)
-                    if topt & 2:
-                        states[j, 18] = _timemark(buf, base, st)
-                    if topt & 1:
-                        states[j, 19] = _timemark(buf, base, st)
+                        states[j, 17], pos = integer(buf, base, limit, pos, 8, 0, 200)
+                    states[j, 18], pos = _timemark(buf, base, limit, pos, topt & 2)
+                    states[j, 19], pos = _timemark(buf, base, limit, pos, topt & 1)
                 n_states += 1
-    return n_states
+    return pos, n_states
 
 
 @nb.njit(cache=True)
-def decode_spat(buf, starts, ends, out, status, states):
-    """Decode the spatFrame MessageFrames buf[starts[i]:ends[i]]; returns the phase-state count
-    (the caller enlarges ``states`` and decodes again if it exceeds the capacity)."""
-    st = np.zeros(3, dtype=np.int64)
+def decode_spat(buf, starts, ends):
+    """Decode the spatFrame MessageFrames buf[starts[i]:ends[i]] (buf padded): returns
+    (rows, status, phase states)."""
+    n = starts.size
+    out = np.empty((n, len(SPAT_COLUMNS)), dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
+    states = np.empty((max(MAX_STATES, 8 * n), len(PHASE_STATE_COLUMNS)), dtype=np.int64)
     head = np.zeros(_HEAD, dtype=np.int64)
     n_states = 0
-    for i in range(starts.size):
-        st[POS] = 4
-        st[LIMIT] = (ends[i] - starts[i]) * 8
-        st[STATUS] = OK
-        n_states = _spat(buf, starts[i], st, out, i, states, n_states, head)
-        status[i] = st[STATUS]
-    return n_states
+    for i in range(n):
+        states = grow(states, n_states + MAX_STATES)
+        pos, n_states = _spat(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, states, n_states, head)
+        status[i] = status_of(pos)
+    return out, status, states[:n_states]

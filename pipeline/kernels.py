@@ -18,38 +18,25 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-# Status codes (one per frame).  0 = parsed; FALLBACK = valid-looking but outside the fast path.
-OK = 0
-FALLBACK = 1
-TRUNCATED = 2
-BAD_VERSION = 3
-UNSUPPORTED_CONTENT = 4
-NO_PAYLOAD_DATA = 5
-BAD_INNER_DATA = 6
-BAD_SIGNER = 7
-BAD_SIGNATURE = 8
-TRAILING_BYTES = 9
-UPER_TRUNCATED = 10
-UNKNOWN_MESSAGE = 11
-BAD_ENUM = 12
-BAD_LENGTH = 13
-
-STATUS_TEXT = {
-    OK: "ok",
-    FALLBACK: "outside fast path",
-    TRUNCATED: "V2XSecData truncated",
-    BAD_VERSION: "V2XSecData protocolVersion is not 3",
-    UNSUPPORTED_CONTENT: "V2XSecData content is neither unsecuredData nor signedData",
-    NO_PAYLOAD_DATA: "SignedDataPayload carries no data",
-    BAD_INNER_DATA: "payload data is not a version-3 unsecuredData",
-    BAD_SIGNER: "SignerIdentifier malformed",
-    BAD_SIGNATURE: "Signature malformed or of an unsupported kind",
-    TRAILING_BYTES: "bytes after the end of V2XSecData",
-    UPER_TRUNCATED: "MessageFrame truncated",
-    UNKNOWN_MESSAGE: "MessageFrame alternative is not a Day-I message",
-    BAD_ENUM: "enumerated value out of range",
-    BAD_LENGTH: "length determinant out of range",
-}
+# Status codes (one per frame) are shared with the content decoders.
+from pipeline.uper import (
+    BAD_ENUM,
+    BAD_INNER_DATA,
+    BAD_LENGTH,
+    BAD_SIGNATURE,
+    BAD_SIGNER,
+    BAD_VERSION,
+    FALLBACK,
+    NO_PAYLOAD_DATA,
+    OK,
+    PADDING,
+    STATUS_TEXT,
+    TRAILING_BYTES,
+    TRUNCATED,
+    UNKNOWN_MESSAGE,
+    UNSUPPORTED_CONTENT,
+    UPER_TRUNCATED,
+)
 
 CONTENT_UNSECURED = 0
 CONTENT_SIGNED = 1
@@ -460,11 +447,12 @@ def msg_cnt_gaps(sender, msg_cnt, last_cnt, gaps, duplicate):
 
 
 def frames_to_buffer(frames: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate frames into the flat buffer and offsets the kernels take."""
+    """Concatenate frames into the flat buffer and offsets the kernels take (the buffer ends
+    with the padding the UPER readers need, see :func:`pipeline.uper.padded`)."""
     lengths = np.fromiter((len(f) for f in frames), dtype=np.int64, count=len(frames))
     offsets = np.zeros(len(frames) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    buf = np.frombuffer(b"".join(frames), dtype=np.uint8) if frames else np.zeros(0, np.uint8)
+    buf = np.frombuffer(b"".join(frames) + bytes(PADDING), dtype=np.uint8)
     return buf, offsets
 
 

@@ -1,9 +1,14 @@
 """numba primitives for reading ASN.1 UPER (ITU-T X.691) straight from a byte buffer.
 
-A reader is a small int64 state array ``st``: ``st[POS]`` the bit position after ``base``,
-``st[LIMIT]`` the number of bits available, ``st[STATUS]`` the first problem met (``OK`` while
-none).  After a problem every read returns 0 and the status stays the first one, so a decoder
-can read on without checking after every field and look at ``st[STATUS]`` at the end.
+A decoder threads one integer through its reads: the bit position ``pos`` after byte ``base``;
+every read returns ``(value, new pos)``.  A problem (data past ``limit`` bits, a value outside
+its constraint, an extension to leave to asn1tools) turns ``pos`` into ``ERR + status``; every
+later read then returns 0 and keeps it, so a decoder reads on without checking after every
+field and looks at ``status_of(pos)`` at the end.  Keeping the state in a scalar lets LLVM hold
+it in a register.
+
+Reads load 8 bytes at once, so the buffer must have 8 readable bytes after the last frame
+(:func:`padded`).
 
 The shared data frames of YD/T 3709 (Position3D, PositionOffsetLLV, PositionConfidenceSet,
 MotionConfidenceSet, AccelerationSet4Way, VehicleSize, VehicleClassification) are decoded here
@@ -20,10 +25,6 @@ import numba as nb
 import numpy as np
 
 ABSENT = np.iinfo(np.int64).min
-
-POS = 0
-LIMIT = 1
-STATUS = 2
 
 # Status codes of a frame (shared with the envelope kernels).
 OK = 0
@@ -63,97 +64,117 @@ STATUS_TEXT = {
 }
 
 
-def reader(start_bit: int = 0, limit_bits: int = 0) -> np.ndarray:
-    st = np.zeros(3, dtype=np.int64)
-    st[POS] = start_bit
-    st[LIMIT] = limit_bits
-    return st
+ERR = np.int64(1) << np.int64(40)  # positions at or beyond ERR carry a status
+PADDING = 8
 
 
-@nb.njit(inline="always")
-def fail(st, status):
-    """Record ``status`` unless a problem was already recorded."""
-    if st[STATUS] == OK:
-        st[STATUS] = status
+def padded(buf: np.ndarray, end: int) -> np.ndarray:
+    """``buf`` itself if it has PADDING readable bytes after ``end``, else a padded copy."""
+    if buf.size >= end + PADDING:
+        return buf
+    out = np.zeros(end + PADDING, dtype=np.uint8)
+    out[: min(buf.size, end + PADDING)] = buf[: end + PADDING]
+    return out
 
 
-@nb.njit(inline="always")
-def bits(buf, base, st, n):
-    """Read an n-bit (1 <= n <= 32) unsigned field, MSB first."""
-    pos = st[POS]
-    if st[STATUS] != OK:
-        return np.int64(0)
-    if pos + n > st[LIMIT]:
-        st[STATUS] = UPER_TRUNCATED
-        return np.int64(0)
-    first = base + (pos >> 3)
-    last = base + ((pos + n - 1) >> 3)
-    v = np.uint64(0)
-    for k in range(first, last + 1):
-        v = (v << np.uint64(8)) | np.uint64(buf[k])
-    v = (v >> np.uint64(7 - ((pos + n - 1) & 7))) & ((np.uint64(1) << np.uint64(n)) - np.uint64(1))
-    st[POS] = pos + n
-    return np.int64(v)
+@nb.njit(cache=True)
+def fail(pos, status):
+    """``pos`` carrying ``status``, unless it already carries one."""
+    return pos if pos >= ERR else ERR + status
 
 
-@nb.njit(inline="always")
-def flag(buf, base, st):
-    return bits(buf, base, st, 1) == 1
+@nb.njit(cache=True)
+def status_of(pos):
+    return np.int8(pos - ERR) if pos >= ERR else np.int8(OK)
 
 
-@nb.njit(inline="always")
-def integer(buf, base, st, n, lo, hi):
+@nb.njit(cache=True)
+def bits(buf, base, limit, pos, n):
+    """Read an n-bit (1 <= n <= 32) unsigned field, MSB first: (value, pos)."""
+    if pos + n > limit:
+        return np.int64(0), fail(pos, UPER_TRUNCATED)
+    b = base + (pos >> 3)
+    w = np.uint64(0)
+    for k in range(8):
+        w = (w << np.uint64(8)) | np.uint64(buf[b + k])
+    return np.int64((w << np.uint64(pos & 7)) >> np.uint64(64 - n)), pos + n
+
+
+@nb.njit(cache=True)
+def flag(buf, base, limit, pos):
+    v, pos = bits(buf, base, limit, pos, 1)
+    return v == 1, pos
+
+
+@nb.njit(cache=True)
+def integer(buf, base, limit, pos, n, lo, hi):
     """Constrained whole number lo..hi in n bits (X.691 11.5.7); OUT_OF_RANGE above hi."""
-    v = bits(buf, base, st, n) + lo
+    v, pos = bits(buf, base, limit, pos, n)
+    v += lo
     if v > hi:
-        fail(st, OUT_OF_RANGE)
-    return v
+        pos = fail(pos, OUT_OF_RANGE)
+    return v, pos
 
 
-@nb.njit(inline="always")
-def enumerated(buf, base, st, n, count):
+@nb.njit(cache=True)
+def enumerated(buf, base, limit, pos, n, count):
     """Root index of a non-extensible ENUMERATED with ``count`` values."""
-    v = bits(buf, base, st, n)
+    v, pos = bits(buf, base, limit, pos, n)
     if v >= count:
-        fail(st, BAD_ENUM)
-    return v
+        pos = fail(pos, BAD_ENUM)
+    return v, pos
 
 
-@nb.njit(inline="always")
-def extensible_enumerated(buf, base, st, n, count):
+@nb.njit(cache=True)
+def extensible_enumerated(buf, base, limit, pos, n, count):
     """Root index of an extensible ENUMERATED; an extension value falls back to asn1tools."""
-    if flag(buf, base, st):
-        fail(st, FALLBACK)
-        return np.int64(0)
-    return enumerated(buf, base, st, n, count)
+    ext, pos = flag(buf, base, limit, pos)
+    if ext:
+        return np.int64(0), fail(pos, FALLBACK)
+    return enumerated(buf, base, limit, pos, n, count)
 
 
-@nb.njit(inline="always")
-def no_extension(buf, base, st):
-    """The extension bit of an extensible SEQUENCE/CHOICE: set means asn1tools decides."""
-    if flag(buf, base, st):
-        fail(st, FALLBACK)
+@nb.njit(cache=True)
+def no_extension(buf, base, limit, pos):
+    """The extension bit of an extensible SEQUENCE/CHOICE/BIT STRING: set means asn1tools decides."""
+    ext, pos = flag(buf, base, limit, pos)
+    return fail(pos, FALLBACK) if ext else pos
 
 
-@nb.njit(inline="always")
-def count(buf, base, st, n, lo, hi):
+@nb.njit(cache=True)
+def count(buf, base, limit, pos, n, lo, hi):
     """Length of a SEQUENCE OF (SIZE(lo..hi)) (X.691 20.6)."""
-    v = bits(buf, base, st, n) + lo
+    v, pos = bits(buf, base, limit, pos, n)
+    v += lo
     if v > hi:
-        fail(st, BAD_LENGTH)
-    return v
+        pos = fail(pos, BAD_LENGTH)
+    return v, pos
 
 
-@nb.njit(inline="always")
-def octets8(buf, base, st, out, i, c):
+@nb.njit(cache=True)
+def octets8(buf, base, limit, pos, out, i, c):
     """OCTET STRING (SIZE(8)) as two 32-bit halves into columns c, c+1."""
-    out[i, c] = bits(buf, base, st, 32)
-    out[i, c + 1] = bits(buf, base, st, 32)
+    out[i, c], pos = bits(buf, base, limit, pos, 32)
+    out[i, c + 1], pos = bits(buf, base, limit, pos, 32)
+    return pos
 
 
-@nb.njit(inline="always")
-def optional(present, value):
-    return value if present else ABSENT
+@nb.njit(cache=True)
+def optional(buf, base, limit, pos, present, n):
+    """An optional field of n bits: (value or ABSENT, pos)."""
+    if present:
+        return bits(buf, base, limit, pos, n)
+    return ABSENT, pos
+
+
+@nb.njit
+def grow(rows, needed):
+    """``rows`` with room for at least ``needed`` rows (doubling)."""
+    if needed <= rows.shape[0]:
+        return rows
+    new = np.empty((max(needed, 2 * rows.shape[0]), rows.shape[1]), dtype=rows.dtype)
+    new[: rows.shape[0]] = rows
+    return new
 
 
 # --- shared data frames (YD/T 3709 DefPosition, DefMotion, VehSize, VehClass) -------------
@@ -161,12 +182,15 @@ def optional(present, value):
 POSITION3D_COLUMNS = ("lat", "lon", "elevation")
 
 
-@nb.njit(inline="always")
-def position3d(buf, base, st, out, i, c):
-    has_elev = flag(buf, base, st)
-    out[i, c] = integer(buf, base, st, 31, -900000000, 900000001)
-    out[i, c + 1] = integer(buf, base, st, 32, -1799999999, 1800000001)
-    out[i, c + 2] = integer(buf, base, st, 16, -4096, 61439) if has_elev else ABSENT
+@nb.njit(cache=True)
+def position3d(buf, base, limit, pos, out, i, c):
+    has_elev, pos = flag(buf, base, limit, pos)
+    out[i, c], pos = integer(buf, base, limit, pos, 31, -900000000, 900000001)
+    out[i, c + 1], pos = integer(buf, base, limit, pos, 32, -1799999999, 1800000001)
+    out[i, c + 2] = ABSENT
+    if has_elev:
+        out[i, c + 2], pos = integer(buf, base, limit, pos, 16, -4096, 61439)
+    return pos
 
 
 # PositionOffsetLL alternatives: bits per coordinate (LL1..LL6, then LatLon).
@@ -176,89 +200,97 @@ _VERT_BITS = (7, 8, 9, 10, 11, 12)
 OFFSET_LLV_COLUMNS = ("offset_kind", "offset_lon", "offset_lat", "vert_kind", "vert")
 
 
-@nb.njit(inline="always")
-def offset_llv(buf, base, st, out, i, c):
+@nb.njit(cache=True)
+def offset_llv(buf, base, limit, pos, out, i, c):
     """PositionOffsetLLV: columns kind (choice index 0..6), lon, lat, vertical kind, vertical."""
-    has_v = flag(buf, base, st)
-    kind = bits(buf, base, st, 3)
+    has_v, pos = flag(buf, base, limit, pos)
+    kind, pos = bits(buf, base, limit, pos, 3)
     out[i, c] = kind
     if kind < 6:
         n = _OFFSET_BITS[kind]
         half = np.int64(1) << (n - 1)
-        out[i, c + 1] = bits(buf, base, st, n) - half
-        out[i, c + 2] = bits(buf, base, st, n) - half
-    elif kind == 6:
-        out[i, c + 1] = integer(buf, base, st, 32, -1799999999, 1800000001)
-        out[i, c + 2] = integer(buf, base, st, 31, -900000000, 900000001)
-    else:
-        fail(st, BAD_ENUM)
+        v, pos = bits(buf, base, limit, pos, n)
+        out[i, c + 1] = v - half
+        v, pos = bits(buf, base, limit, pos, n)
+        out[i, c + 2] = v - half
+    else:  # 6: Position-LLmD-64b; 7 cannot occur with 7 alternatives in 3 bits... but may in bad data
+        if kind > 6:
+            pos = fail(pos, BAD_ENUM)
+        out[i, c + 1], pos = integer(buf, base, limit, pos, 32, -1799999999, 1800000001)
+        out[i, c + 2], pos = integer(buf, base, limit, pos, 31, -900000000, 900000001)
+    out[i, c + 3] = ABSENT
+    out[i, c + 4] = ABSENT
     if has_v:
-        vk = bits(buf, base, st, 3)
+        vk, pos = bits(buf, base, limit, pos, 3)
         out[i, c + 3] = vk
         if vk < 6:
             n = _VERT_BITS[vk]
-            out[i, c + 4] = bits(buf, base, st, n) - (np.int64(1) << (n - 1))
-        elif vk == 6:
-            out[i, c + 4] = integer(buf, base, st, 16, -4096, 61439)
+            v, pos = bits(buf, base, limit, pos, n)
+            out[i, c + 4] = v - (np.int64(1) << (n - 1))
         else:
-            fail(st, BAD_ENUM)
-    else:
-        out[i, c + 3] = ABSENT
-        out[i, c + 4] = ABSENT
+            if vk > 6:
+                pos = fail(pos, BAD_ENUM)
+            out[i, c + 4], pos = integer(buf, base, limit, pos, 16, -4096, 61439)
+    return pos
 
 
 POSITION_CONFIDENCE_COLUMNS = ("pos_confidence", "elevation_confidence")
 
 
-@nb.njit(inline="always")
-def position_confidence(buf, base, st, out, i, c):
-    has_elev = flag(buf, base, st)
-    out[i, c] = bits(buf, base, st, 4)
-    out[i, c + 1] = bits(buf, base, st, 4) if has_elev else ABSENT
+@nb.njit(cache=True)
+def position_confidence(buf, base, limit, pos, out, i, c):
+    has_elev, pos = flag(buf, base, limit, pos)
+    out[i, c], pos = bits(buf, base, limit, pos, 4)
+    out[i, c + 1], pos = optional(buf, base, limit, pos, has_elev, 4)
+    return pos
 
 
 MOTION_CONFIDENCE_COLUMNS = ("speed_confidence", "heading_confidence", "steer_confidence")
 
 
-@nb.njit(inline="always")
-def motion_confidence(buf, base, st, out, i, c):
-    opt = bits(buf, base, st, 3)
-    out[i, c] = bits(buf, base, st, 3) if opt & 4 else ABSENT
-    out[i, c + 1] = bits(buf, base, st, 3) if opt & 2 else ABSENT
-    out[i, c + 2] = bits(buf, base, st, 2) if opt & 1 else ABSENT
+@nb.njit(cache=True)
+def motion_confidence(buf, base, limit, pos, out, i, c):
+    opt, pos = bits(buf, base, limit, pos, 3)
+    out[i, c], pos = optional(buf, base, limit, pos, opt & 4, 3)
+    out[i, c + 1], pos = optional(buf, base, limit, pos, opt & 2, 3)
+    out[i, c + 2], pos = optional(buf, base, limit, pos, opt & 1, 2)
+    return pos
 
 
 ACCELERATION_COLUMNS = ("accel_long", "accel_lat", "accel_vert", "yaw_rate")
 
 
-@nb.njit(inline="always")
-def acceleration4way(buf, base, st, out, i, c):
-    out[i, c] = integer(buf, base, st, 12, -2000, 2001)
-    out[i, c + 1] = integer(buf, base, st, 12, -2000, 2001)
-    out[i, c + 2] = integer(buf, base, st, 8, -127, 127)
-    out[i, c + 3] = integer(buf, base, st, 16, -32767, 32767)
+@nb.njit(cache=True)
+def acceleration4way(buf, base, limit, pos, out, i, c):
+    out[i, c], pos = integer(buf, base, limit, pos, 12, -2000, 2001)
+    out[i, c + 1], pos = integer(buf, base, limit, pos, 12, -2000, 2001)
+    out[i, c + 2], pos = integer(buf, base, limit, pos, 8, -127, 127)
+    out[i, c + 3], pos = integer(buf, base, limit, pos, 16, -32767, 32767)
+    return pos
 
 
 VEHICLE_SIZE_COLUMNS = ("width", "length", "height")
 
 
-@nb.njit(inline="always")
-def vehicle_size(buf, base, st, out, i, c):
-    has_height = flag(buf, base, st)
-    out[i, c] = bits(buf, base, st, 10)
-    out[i, c + 1] = bits(buf, base, st, 12)
-    out[i, c + 2] = bits(buf, base, st, 7) if has_height else ABSENT
+@nb.njit(cache=True)
+def vehicle_size(buf, base, limit, pos, out, i, c):
+    has_height, pos = flag(buf, base, limit, pos)
+    out[i, c], pos = bits(buf, base, limit, pos, 10)
+    out[i, c + 1], pos = bits(buf, base, limit, pos, 12)
+    out[i, c + 2], pos = optional(buf, base, limit, pos, has_height, 7)
+    return pos
 
 
 VEHICLE_CLASS_COLUMNS = ("vehicle_class", "fuel_type")
 
 
-@nb.njit(inline="always")
-def vehicle_class(buf, base, st, out, i, c):
-    no_extension(buf, base, st)
-    has_fuel = flag(buf, base, st)
-    out[i, c] = bits(buf, base, st, 8)
-    out[i, c + 1] = bits(buf, base, st, 4) if has_fuel else ABSENT
+@nb.njit(cache=True)
+def vehicle_class(buf, base, limit, pos, out, i, c):
+    pos = no_extension(buf, base, limit, pos)
+    has_fuel, pos = flag(buf, base, limit, pos)
+    out[i, c], pos = bits(buf, base, limit, pos, 8)
+    out[i, c + 1], pos = optional(buf, base, limit, pos, has_fuel, 4)
+    return pos
 
 
 def column_index(columns: tuple[str, ...]) -> dict[str, int]:
