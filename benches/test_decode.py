@@ -17,7 +17,7 @@ from v2x.security.certificates import security_types
 
 from benches.conftest import record
 from benches.frames import repeat_to, signed_bsms, signed_rsu_frames
-from pipeline import kernels
+from pipeline import envelope
 from pipeline.content import FAST_PATH, decode_contents, warm_up
 
 
@@ -33,7 +33,7 @@ def asn1tools_decode(frames: list[bytes]) -> list[dict]:
 
 
 def numba_decode(msg_type: MessageType, buf: np.ndarray, offsets: np.ndarray):
-    parsed = kernels.parse_batch(buf, offsets)
+    parsed = envelope.parse_batch(buf, offsets)
     return parsed, decode_contents(FAST_PATH[msg_type], buf, parsed.payload_start, parsed.payload_end)
 
 
@@ -49,12 +49,12 @@ def batches(pki, batch_size) -> dict[MessageType, list[bytes]]:
 @pytest.mark.parametrize("msg_type", list(FAST_PATH), ids=lambda t: t.value)
 def test_numba(benchmark, batches, batch_size, msg_type):
     frames = batches[msg_type]
-    buf, offsets = kernels.frames_to_buffer(frames)
-    kernels.warm_up()
+    buf, offsets = envelope.frames_to_buffer(frames)
+    envelope.warm_up()
     warm_up()
     parsed, contents = benchmark.pedantic(numba_decode, args=(msg_type, buf, offsets), rounds=10, warmup_rounds=1)
     record(benchmark, f"{msg_type.value} signed", "numba", batch_size)
-    assert (parsed.status == kernels.OK).all() and (contents.status == kernels.OK).all()
+    assert (parsed.status == envelope.OK).all() and (contents.status == envelope.OK).all()
     # Every field equals the asn1tools decode, on a sample spread over the batch.
     decoder = FAST_PATH[msg_type]
     children = contents.children

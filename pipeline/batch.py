@@ -18,9 +18,11 @@ from v2x.messages import MessageType, message_set, ACCEL_UNIT, HEADING_UNIT, LAT
 from v2x.security import Verdict, Verifier
 from v2x.security.certificates import security_types
 
-from pipeline import kernels, map_rsi, uper
+from pipeline import envelope, map_rsi, uper
 from pipeline import content
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
+from pipeline.decode_bsm import BSM_COLUMNS
+from pipeline.uper import ABSENT
 from pipeline.reference import DecodedFrame, FrameError, decode_frame
 
 UNKNOWN_TYPE = "UNKNOWN"
@@ -65,10 +67,53 @@ SCHEMA = pa.schema(
 )
 
 
+_BSM = {name: k for k, name in enumerate(BSM_COLUMNS)}
+# telemetry column: (BSM column, scale to physical units, Arrow type)
+_BSM_CORE = {
+    "sec_mark": ("sec_mark", None, pa.int32()),
+    "lat": ("lat", LATLON_UNIT, pa.float64()),
+    "lon": ("lon", LATLON_UNIT, pa.float64()),
+    "speed_mps": ("speed", SPEED_UNIT, pa.float64()),
+    "heading_deg": ("heading", HEADING_UNIT, pa.float64()),
+    "transmission": ("transmission", None, pa.int8()),
+    "accel_long_mps2": ("accel_long", ACCEL_UNIT, pa.float64()),
+    "accel_lat_mps2": ("accel_lat", ACCEL_UNIT, pa.float64()),
+    "yaw_rate_dps": ("yaw_rate", YAW_UNIT, pa.float64()),
+    "width_m": ("width", 0.01, pa.float64()),
+    "length_m": ("length", 0.01, pa.float64()),
+    "vehicle_class": ("vehicle_class", None, pa.int16()),
+}
+
+
+def _bsm_core(n: int, ok: np.ndarray, frames: np.ndarray, rows: np.ndarray) -> dict[str, pa.Array]:
+    """The BSM core columns of the telemetry rows (physical units; NULL for other types)."""
+    keep = ok[frames]
+    frames, rows = frames[keep], rows[keep]
+    out: dict[str, pa.Array] = {}
+    ids = [None] * n
+    for i, hi, lo in zip(frames.tolist(), rows[:, _BSM["id_hi"]].tolist(), rows[:, _BSM["id_lo"]].tolist()):
+        ids[i] = f"{hi:08x}{lo:08x}"
+    out["vehicle_id"] = pa.array(ids, pa.string())
+    for name, (column, scale, arrow_type) in _BSM_CORE.items():
+        values = np.zeros(n, dtype=np.int64)
+        mask = np.ones(n, dtype=np.bool_)
+        values[frames] = rows[:, _BSM[column]]
+        mask[frames] = rows[:, _BSM[column]] == ABSENT
+        if column == "speed":
+            mask |= values == SPEED_UNAVAILABLE
+        out[name] = pa.array(values * scale if scale else values, arrow_type, mask=mask)
+    elevation = np.zeros(n, dtype=np.bool_)
+    elevation[frames] = rows[:, _BSM["elevation"]] != ABSENT
+    has = np.zeros(n, dtype=np.bool_)
+    has[frames] = True
+    out["elevation_present"] = pa.array(elevation, mask=~has)
+    return out
+
+
 def warm_up() -> None:
     """Compile every numba kernel and the asn1tools schemas before traffic arrives, so the first
     batch is not late (a compile holds the GIL and would stall the receive loop)."""
-    kernels.warm_up()
+    envelope.warm_up()
     content.warm_up()
     message_set()
     security_types()
@@ -97,18 +142,15 @@ class Received:
         return len(self.frames)
 
 
-def _fill_from_reference(p: kernels.Parsed, i: int, d: DecodedFrame) -> None:
+def _fill_from_reference(p: envelope.Parsed, i: int, d: DecodedFrame) -> None:
     """Write an asn1tools decode into row i of the kernel columns (fallback path)."""
-    p.status[i] = kernels.OK
-    p.content[i] = kernels.CONTENT_SIGNED if d.content == "signed" else kernels.CONTENT_UNSECURED
+    p.status[i] = envelope.OK
+    p.content[i] = envelope.CONTENT_SIGNED if d.content == "signed" else envelope.CONTENT_UNSECURED
     p.msg_index[i] = d.msg_type.frame_index if d.msg_type else -1
     p.msg_cnt[i] = d.msg_cnt if d.msg_cnt is not None else -1
     if d.aid is not None:
         p.aid[i] = d.aid
     p.generation_time[i] = d.generation_time if d.generation_time is not None else -1
-    if d.bsm:
-        for name, value in d.bsm.items():
-            getattr(p, name)[i] = value
 
 
 class BatchProcessor:
@@ -154,34 +196,34 @@ class BatchProcessor:
         n = len(batch)
         rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
         self.next_rx_seq += n
-        buf, offsets = kernels.frames_to_buffer(batch.frames)
-        p = kernels.parse_batch(buf, offsets)
+        buf, offsets = envelope.frames_to_buffer(batch.frames)
+        p = envelope.parse_batch(buf, offsets)
         reject: list[str | None] = [None] * n
         decoded: dict[int, DecodedFrame] = {}
         raw = buf.tobytes()
-        for i in np.flatnonzero((p.status == kernels.OK) & (p.signer_kind == kernels.SIGNER_CERTIFICATE)):
+        for i in np.flatnonzero((p.status == envelope.OK) & (p.signer_kind == envelope.SIGNER_CERTIFICATE)):
             if not self._certificate_decodes(raw[p.signer_start[i] : p.signer_end[i]]):
-                p.status[i] = kernels.BAD_SIGNER
-        for i in np.flatnonzero(p.status != kernels.OK):
+                p.status[i] = envelope.BAD_SIGNER
+        for i in np.flatnonzero(p.status != envelope.OK):
             try:
                 decoded[i] = decode_frame(batch.frames[i])
                 _fill_from_reference(p, i, decoded[i])
             except FrameError as exc:
-                reject[i] = f"{kernels.STATUS_TEXT.get(int(p.status[i]), 'error')}: {exc}"
-        tables = self._contents(batch.frames, buf, p, decoded, reject, rx_seq)
+                reject[i] = f"{uper.STATUS_TEXT.get(int(p.status[i]), 'error')}: {exc}"
+        tables, bsm_frames, bsm_rows = self._contents(batch.frames, buf, p, decoded, reject, rx_seq)
 
         # Topic: who sent it, and the type it claims when the frame itself cannot say.
         parsed_topics = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
         msg_type = [
             MESSAGE_TYPE_BY_INDEX[int(p.msg_index[i])].value
-            if p.status[i] == kernels.OK and p.msg_index[i] >= 0
+            if p.status[i] == envelope.OK and p.msg_index[i] >= 0
             else (parsed_topics[i].msg_type.value if parsed_topics[i] else UNKNOWN_TYPE)
             for i in range(n)
         ]
         sender = [t.device_id if t else None for t in parsed_topics]
         kind = [t.device_kind if t else None for t in parsed_topics]
         for i, t in enumerate(parsed_topics):
-            if t is not None and p.status[i] == kernels.OK and t.msg_type.value != msg_type[i]:
+            if t is not None and p.status[i] == envelope.OK and t.msg_type.value != msg_type[i]:
                 reject[i] = f"topic says {t.msg_type.value} but the frame is {msg_type[i]}"
 
         auth, auth_reason, signer, signer_kind = self._verify(batch, buf, p, decoded, reject)
@@ -191,12 +233,11 @@ class BatchProcessor:
         dup = np.zeros(n, dtype=np.bool_)
         cnt = np.where(ok, p.msg_cnt, -1).astype(np.int16)
         sender_ids = self._sender_ids([(sender[i] or "?", msg_type[i]) for i in range(n)])
-        kernels.msg_cnt_gaps(sender_ids, cnt, self._last_cnt, gaps, dup)
+        envelope.msg_cnt_gaps(sender_ids, cnt, self._last_cnt, gaps, dup)
 
         received = np.array(batch.received_us, dtype=np.int64)
         generated = np.where(ok, clock.unix_us_from_time64_array(p.generation_time), -1)
         has_gen = generated >= 0
-        is_bsm = ok & (p.msg_index == 0)
         columns = {
             "rx_seq": pa.array(rx_seq),
             "received_at": pa.array(received, pa.timestamp("us", tz="UTC")),
@@ -216,20 +257,7 @@ class BatchProcessor:
             "decode_ok": pa.array(ok),
             "reject_reason": pa.array(reject, pa.string()),
             "frame_size": pa.array(np.diff(offsets).astype(np.int32)),
-            "vehicle_id": pa.array([f"{v:016x}" if b else None for v, b in zip(p.vehicle_id.tolist(), is_bsm)], pa.string()),
-            "sec_mark": pa.array(p.sec_mark, mask=~is_bsm),
-            "lat": pa.array(p.lat * LATLON_UNIT, mask=~is_bsm),
-            "lon": pa.array(p.lon * LATLON_UNIT, mask=~is_bsm),
-            "elevation_present": pa.array(p.elevation_present, mask=~is_bsm),
-            "speed_mps": pa.array(p.speed * SPEED_UNIT, mask=~is_bsm | (p.speed == SPEED_UNAVAILABLE)),
-            "heading_deg": pa.array(p.heading * HEADING_UNIT, mask=~is_bsm),
-            "transmission": pa.array(p.transmission, mask=~is_bsm),
-            "accel_long_mps2": pa.array(p.accel_long * ACCEL_UNIT, mask=~is_bsm),
-            "accel_lat_mps2": pa.array(p.accel_lat * ACCEL_UNIT, mask=~is_bsm),
-            "yaw_rate_dps": pa.array(p.yaw_rate * YAW_UNIT, mask=~is_bsm),
-            "width_m": pa.array(p.width / 100.0, mask=~is_bsm),
-            "length_m": pa.array(p.length / 100.0, mask=~is_bsm),
-            "vehicle_class": pa.array(p.vehicle_class.astype(np.int16), mask=~is_bsm),
+            **_bsm_core(n, ok, bsm_frames, bsm_rows),
             "frame": pa.array(batch.frames, pa.binary()),
         }
         table = pa.table(columns, schema=SCHEMA)
@@ -238,13 +266,15 @@ class BatchProcessor:
         return BatchOutput(telemetry, tables)
 
     def _contents(
-        self, frames: list[bytes], buf: np.ndarray, p: kernels.Parsed, decoded: dict[int, DecodedFrame],
+        self, frames: list[bytes], buf: np.ndarray, p: envelope.Parsed, decoded: dict[int, DecodedFrame],
         reject: list[str | None], rx_seq: np.ndarray,
-    ) -> dict[str, pa.Table]:
+    ) -> tuple[dict[str, pa.Table], np.ndarray, np.ndarray]:
         """Decode message contents: numba for BSM/SPAT/RSM (asn1tools where it steps aside or to
-        name the reason of a reject), asn1tools for MAP and RSI."""
+        name the reason of a reject), asn1tools for MAP and RSI.  Returns the content tables and,
+        for the telemetry rows, the batch indices of the BSMs with their rows."""
         tables: dict[str, pa.Table] = {}
-        ok = (p.status == kernels.OK) & np.array([r is None for r in reject], dtype=np.bool_)
+        bsm_frames, bsm_rows = np.zeros(0, np.int64), np.zeros((0, len(BSM_COLUMNS)), np.int64)
+        ok = (p.status == envelope.OK) & np.array([r is None for r in reject], dtype=np.bool_)
 
         def reference(i: int) -> DecodedFrame | None:
             if i not in decoded:
@@ -279,7 +309,11 @@ class BatchProcessor:
                 if children:
                     kids.append(np.array(children, dtype=np.int64))
                     kid_seqs.append(np.full(len(children), rx_seq[i]))
-            tables[msg_type.value.lower()] = to_arrow(dec.columns, np.vstack(rows), np.concatenate(seqs))
+            frames_of_rows = np.concatenate([fast[good], np.array(slow, dtype=np.int64)])
+            rows_matrix = np.vstack(rows)
+            if msg_type is MessageType.BSM:
+                bsm_frames, bsm_rows = frames_of_rows, rows_matrix
+            tables[msg_type.value.lower()] = to_arrow(dec.columns, rows_matrix, np.concatenate(seqs))
             tables[dec.child_table] = to_arrow(dec.child_columns, np.vstack(kids), np.concatenate(kid_seqs))
 
         lanes, movements, items = [], [], []
@@ -297,10 +331,10 @@ class BatchProcessor:
         for name, records in (("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
             if records:
                 tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])
-        return tables
+        return tables, bsm_frames, bsm_rows
 
     def _verify(
-        self, batch: Received, buf: np.ndarray, p: kernels.Parsed, decoded: dict[int, DecodedFrame], reject: list[str | None]
+        self, batch: Received, buf: np.ndarray, p: envelope.Parsed, decoded: dict[int, DecodedFrame], reject: list[str | None]
     ) -> tuple[list[str], list[str | None], list[str | None], list[str | None]]:
         n = len(batch)
         auth: list[str] = [Verdict.MALFORMED.value] * n
@@ -312,7 +346,7 @@ class BatchProcessor:
             if reject[i] is not None:
                 reason[i] = reject[i]
                 continue
-            if p.content[i] == kernels.CONTENT_UNSECURED:
+            if p.content[i] == envelope.CONTENT_UNSECURED:
                 auth[i], reason[i] = Verdict.UNSIGNED_MESSAGE.value, "unsecuredData: no signature"
                 continue
             d = decoded.get(i)
@@ -320,7 +354,7 @@ class BatchProcessor:
                 parts = (d.hash_id, d.tbs, d.signer_kind, d.signer, d.r, d.s)
             else:
                 parts = (
-                    kernels.HASH_NAMES[p.hash_id[i]] if 0 <= p.hash_id[i] < 3 else f"hash#{p.hash_id[i]}",
+                    envelope.HASH_NAMES[p.hash_id[i]] if 0 <= p.hash_id[i] < 3 else f"hash#{p.hash_id[i]}",
                     raw[p.tbs_start[i] : p.tbs_end[i]],
                     _SIGNER_KIND[int(p.signer_kind[i])],
                     raw[p.signer_start[i] : p.signer_end[i]],

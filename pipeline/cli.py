@@ -18,7 +18,7 @@ from rich.table import Table
 from v2x.rundir import RunDir
 from v2x.transport import BrokerAddress
 
-from pipeline import kernels
+from pipeline.batch import warm_up
 from pipeline.ingest import ingest as run_ingest
 from pipeline.ingest import verifier_from_trust
 from pipeline.report import build_report, render_terminal, to_json
@@ -75,7 +75,7 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], duratio
         address = BrokerAddress.parse(broker)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--broker") from None
-    kernels.warm_up()
+    warm_up()
 
     async def _main() -> None:
         stop = asyncio.Event()

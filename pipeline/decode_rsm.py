@@ -114,7 +114,7 @@ def decode_rsm(buf, starts, ends):
     n = starts.size
     out = np.empty((n, len(RSM_COLUMNS)), dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
-    parts = np.empty((max(64, 8 * n), len(PARTICIPANT_COLUMNS)), dtype=np.int64)
+    parts = np.empty((max(64, 12 * n), len(PARTICIPANT_COLUMNS)), dtype=np.int64)
     n_parts = 0
     for i in range(n):
         parts = grow(parts, n_parts + MAX_PARTICIPANTS)

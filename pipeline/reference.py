@@ -1,8 +1,7 @@
 """Reference decoding of a received frame with asn1tools (our YD/T 3957 + YD/T 3709 modules).
 
 Used where the numba fast path steps aside (status FALLBACK), to give the precise reason for a
-rejected frame, and by the tests as the oracle the kernels must agree with.  Field values are
-the raw integers the kernels produce.
+rejected frame, and by the tests as the oracle the envelope kernel must agree with.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from v2x.security.backend import signature_rs
 from v2x.security.certificates import security_types
 
 _HASH = ("sha256", "sha384", "sm3")
-_TRANSMISSION = ("neutral", "park", "forwardGears", "reverseGears", "reserved1", "reserved2", "reserved3", "unavailable")
 
 
 class FrameError(ValueError):
@@ -38,28 +36,7 @@ class DecodedFrame:
     s: bytes | None = None
     msg_type: MessageType | None = None
     msg_cnt: int | None = None
-    bsm: dict[str, int] | None = None
     message: dict[str, Any] | None = None  # the decoded message (asn1tools representation)
-
-
-def bsm_raw(content: dict[str, Any]) -> dict[str, int]:
-    """The BSM core fields as the kernels return them (raw integer units)."""
-    return {
-        "vehicle_id": int.from_bytes(content["id"], "big"),
-        "sec_mark": content["secMark"],
-        "lat": content["pos"]["lat"],
-        "lon": content["pos"]["long"],
-        "elevation_present": "elevation" in content["pos"],
-        "speed": content["speed"],
-        "heading": content["heading"],
-        "transmission": _TRANSMISSION.index(content["transmission"]),
-        "accel_long": content["accelSet"]["long"],
-        "accel_lat": content["accelSet"]["lat"],
-        "yaw_rate": content["accelSet"]["yaw"],
-        "width": content["size"]["width"],
-        "length": content["size"]["length"],
-        "vehicle_class": content["vehicleClass"]["classification"],
-    }
 
 
 def decode_frame(data: bytes) -> DecodedFrame:
@@ -121,6 +98,4 @@ def decode_frame(data: bytes) -> DecodedFrame:
     out.msg_type = msg_type
     out.message = content
     out.msg_cnt = messages.msg_cnt_of(content)
-    if msg_type is MessageType.BSM:
-        out.bsm = bsm_raw(content)
     return out

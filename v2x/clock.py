@@ -11,6 +11,8 @@ All functions take Unix time (UTC seconds or microseconds) so callers can pass a
 
 from __future__ import annotations
 
+import numpy as np
+
 import calendar
 import time
 
@@ -73,9 +75,8 @@ def minute_of_the_year(unix_us: int) -> int:
     return int((seconds - calendar.timegm((year, 1, 1, 0, 0, 0))) // 60)
 
 
-def unix_us_from_time64_array(t64: "np.ndarray") -> "np.ndarray":
+def unix_us_from_time64_array(t64: np.ndarray) -> np.ndarray:
     """Vectorised :func:`unix_us_from_time64` for an int64 array (values < 0 stay -1)."""
-    import numpy as np
 
     thresholds = np.array([time64_from_unix_us(t * 1_000_000) for t in _LEAP_SECONDS_SINCE_2004], dtype=np.int64)
     leaps = np.searchsorted(thresholds, t64, side="right")

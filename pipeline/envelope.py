@@ -1,9 +1,10 @@
 """numba kernels over a batch of received frames: one flat uint8 buffer plus offsets.
 
-:func:`parse_frames` walks each YD/T 3957 ``V2XSecData`` (C-OER) and the UPER MessageFrame it
-carries, without building Python objects: the envelope header (content, hashId, aid,
-generationTime, where the ToBeSignedData, signer and signature lie) and, for BSM, the core
-fields up to vehicleClass.  Every frame ends with a status; frames with a structure the fast
+:func:`parse_frames` walks each YD/T 3957 ``V2XSecData`` (C-OER) without building Python
+objects: the envelope header (content, hashId, aid, generationTime, where the ToBeSignedData,
+payload, signer and signature lie), then the UPER MessageFrame's choice and the msgCnt every
+Day-I message starts with.  The message content is read by :mod:`pipeline.content`.  Every
+frame ends with a status; frames with a structure the fast
 path does not walk (header extensions, encryption keys in the header) get ``FALLBACK`` and are
 decoded by :mod:`pipeline.reference` with asn1tools.  A certificate signer is not walked: its
 span is found from the fixed-size signature that closes the frame, and the batch stage confirms
@@ -20,7 +21,6 @@ import numpy as np
 
 # Status codes (one per frame) are shared with the content decoders.
 from pipeline.uper import (
-    BAD_ENUM,
     BAD_INNER_DATA,
     BAD_LENGTH,
     BAD_SIGNATURE,
@@ -30,7 +30,6 @@ from pipeline.uper import (
     NO_PAYLOAD_DATA,
     OK,
     PADDING,
-    STATUS_TEXT,
     TRAILING_BYTES,
     TRUNCATED,
     UNKNOWN_MESSAGE,
@@ -48,8 +47,6 @@ HASH_NAMES = ("sha256", "sha384", "sm3")
 SIGNATURE_ECDSA_P256 = 0
 SIGNATURE_ECDSA_BRAINPOOL_P256 = 1
 SIGNATURE_SM2 = 4
-
-BSM_INDEX = 0
 
 
 class Parsed:
@@ -73,20 +70,6 @@ class Parsed:
         "s_start": np.int64,
         "msg_index": np.int8,
         "msg_cnt": np.int16,
-        "vehicle_id": np.uint64,
-        "sec_mark": np.int32,
-        "lat": np.int64,
-        "lon": np.int64,
-        "elevation_present": np.bool_,
-        "speed": np.int32,
-        "heading": np.int32,
-        "transmission": np.int8,
-        "accel_long": np.int32,
-        "accel_lat": np.int32,
-        "yaw_rate": np.int32,
-        "width": np.int32,
-        "length": np.int32,
-        "vehicle_class": np.int32,
     }
 
     def __init__(self, n: int):
@@ -129,104 +112,8 @@ def _bits(buf, base, limit_bits, pos, n):
 
 
 @nb.njit(cache=True)
-def _parse_bsm(buf, base, limit, pos, i, o_cnt, o_id, o_sec, o_lat, o_lon, o_elev, o_speed, o_heading, o_trans,
-               o_along, o_alat, o_yaw, o_width, o_length, o_class):
-    """Core BSM fields (YD/T 3709 BasicSafetyMessage root, up to vehicleClass); returns status."""
-    ext = _bits(buf, base, limit, pos, 1)
-    opt = _bits(buf, base, limit, pos + 1, 7)
-    pos += 8
-    if opt < 0:
-        return UPER_TRUNCATED
-    has_tconf = (opt >> 6) & 1
-    has_pacc = (opt >> 5) & 1
-    has_pconf = (opt >> 4) & 1
-    has_angle = (opt >> 3) & 1
-    has_mcfd = (opt >> 2) & 1
-    o_cnt[i] = _bits(buf, base, limit, pos, 7)
-    pos += 7
-    hi = _bits(buf, base, limit, pos, 32)
-    lo = _bits(buf, base, limit, pos + 32, 32)
-    pos += 64
-    if hi < 0 or lo < 0:
-        return UPER_TRUNCATED
-    o_id[i] = (np.uint64(hi) << np.uint64(32)) | np.uint64(lo)
-    o_sec[i] = _bits(buf, base, limit, pos, 16)
-    pos += 16
-    if has_tconf:
-        v = _bits(buf, base, limit, pos, 6)
-        if v > 39:
-            return BAD_ENUM
-        pos += 6
-    elev = _bits(buf, base, limit, pos, 1)
-    pos += 1
-    lat = _bits(buf, base, limit, pos, 31)
-    lon = _bits(buf, base, limit, pos + 31, 32)
-    pos += 63
-    if lat < 0 or lon < 0 or elev < 0:
-        return UPER_TRUNCATED
-    o_lat[i] = lat - 900000000
-    o_lon[i] = lon - 1799999999
-    o_elev[i] = elev == 1
-    if elev == 1:
-        pos += 16
-    if has_pacc:
-        pos += 32
-    if has_pconf:
-        e = _bits(buf, base, limit, pos, 1)
-        pos += 5 + (4 if e == 1 else 0)
-    o_trans[i] = _bits(buf, base, limit, pos, 3)
-    o_speed[i] = _bits(buf, base, limit, pos + 3, 13)
-    o_heading[i] = _bits(buf, base, limit, pos + 16, 15)
-    pos += 31
-    if o_heading[i] > 28800:
-        return BAD_ENUM
-    if has_angle:
-        pos += 8
-    if has_mcfd:
-        m = _bits(buf, base, limit, pos, 3)
-        pos += 3 + 3 * ((m >> 2) & 1) + 3 * ((m >> 1) & 1) + 2 * (m & 1)
-    along = _bits(buf, base, limit, pos, 12)
-    alat = _bits(buf, base, limit, pos + 12, 12)
-    vert = _bits(buf, base, limit, pos + 24, 8)
-    yaw = _bits(buf, base, limit, pos + 32, 16)
-    pos += 48
-    if yaw < 0:
-        return UPER_TRUNCATED
-    if along > 4001 or alat > 4001 or vert > 254 or yaw > 65534:
-        return BAD_ENUM
-    o_along[i] = along - 2000
-    o_alat[i] = alat - 2000
-    o_yaw[i] = yaw - 32767
-    bopt = _bits(buf, base, limit, pos, 7)
-    pos += 7
-    if bopt < 0:
-        return UPER_TRUNCATED
-    # brakePadel 2, wheelBrakes 5, traction 2, abs 2, scs 2, brakeBoost 2, auxBrakes 2 bits
-    widths = (2, 5, 2, 2, 2, 2, 2)
-    maxima = (2, 31, 3, 3, 3, 2, 3)
-    for k in range(7):
-        if (bopt >> (6 - k)) & 1:
-            v = _bits(buf, base, limit, pos, widths[k])
-            if v > maxima[k]:
-                return BAD_ENUM
-            pos += widths[k]
-    sopt = _bits(buf, base, limit, pos, 1)
-    o_width[i] = _bits(buf, base, limit, pos + 1, 10)
-    o_length[i] = _bits(buf, base, limit, pos + 11, 12)
-    pos += 23 + (7 if sopt == 1 else 0)
-    cext = _bits(buf, base, limit, pos, 1)
-    copt = _bits(buf, base, limit, pos + 1, 1)
-    o_class[i] = _bits(buf, base, limit, pos + 2, 8)
-    pos += 10 + (4 if copt == 1 else 0)
-    if pos > limit or o_class[i] < 0 or cext < 0 or ext < 0:
-        return UPER_TRUNCATED
-    return OK
-
-
-@nb.njit(cache=True)
-def _parse_frame(buf, base, end, i, msg_index, msg_cnt, o_id, o_sec, o_lat, o_lon, o_elev, o_speed, o_heading, o_trans,
-                 o_along, o_alat, o_yaw, o_width, o_length, o_class):
-    """UPER MessageFrame header, msgCnt of every Day-I message, BSM core fields."""
+def _parse_frame(buf, base, end, i, msg_index, msg_cnt):
+    """UPER MessageFrame header and the msgCnt every Day-I message starts with."""
     limit = (end - base) * 8
     ext = _bits(buf, base, limit, 0, 1)
     idx = _bits(buf, base, limit, 1, 3)
@@ -235,12 +122,9 @@ def _parse_frame(buf, base, end, i, msg_index, msg_cnt, o_id, o_sec, o_lat, o_lo
     if ext == 1 or idx > 4:
         return UNKNOWN_MESSAGE
     msg_index[i] = idx
-    if idx == BSM_INDEX:
-        return _parse_bsm(buf, base, limit, 4, i, msg_cnt, o_id, o_sec, o_lat, o_lon, o_elev, o_speed, o_heading,
-                          o_trans, o_along, o_alat, o_yaw, o_width, o_length, o_class)
-    # Extension bit plus the optional-field bitmap that precedes msgCnt:
+    # Extension bit plus the optional-field bitmap that precedes msgCnt: BSM {7 optional fields},
     # MAP {timeStamp}, RSM {}, SPAT {moy, timeStamp, name}, RSI {moy, rtes, rtss}.
-    skip = 4 + 1 + (1, 0, 3, 3)[idx - 1]
+    skip = 4 + 1 + (7, 1, 0, 3, 3)[idx]
     c = _bits(buf, base, limit, skip, 7)
     if c < 0:
         return UPER_TRUNCATED
@@ -251,8 +135,7 @@ def _parse_frame(buf, base, end, i, msg_index, msg_cnt, o_id, o_sec, o_lat, o_lo
 @nb.njit(cache=True)
 def parse_frames(buf, offsets, status, content, hash_id, aid, generation_time, tbs_start, tbs_end, payload_start,
                  payload_end, signer_kind, signer_start, signer_end, signature_kind, r_start, s_start, msg_index,
-                 msg_cnt, o_id, o_sec, o_lat, o_lon, o_elev, o_speed, o_heading, o_trans, o_along, o_alat, o_yaw,
-                 o_width, o_length, o_class):
+                 msg_cnt):
     """Parse frame i = buf[offsets[i]:offsets[i+1]] for every i (see module docstring)."""
     for i in range(offsets.size - 1):
         p = offsets[i]
@@ -412,9 +295,7 @@ def parse_frames(buf, offsets, status, content, hash_id, aid, generation_time, t
         else:
             status[i] = UNSUPPORTED_CONTENT
             continue
-        status[i] = _parse_frame(buf, payload_start[i], payload_end[i], i, msg_index, msg_cnt, o_id, o_sec, o_lat,
-                                 o_lon, o_elev, o_speed, o_heading, o_trans, o_along, o_alat, o_yaw, o_width,
-                                 o_length, o_class)
+        status[i] = _parse_frame(buf, payload_start[i], payload_end[i], i, msg_index, msg_cnt)
 
 
 def parse_batch(buf: np.ndarray, offsets: np.ndarray) -> Parsed:
