@@ -17,25 +17,27 @@ import pyarrow as pa
 from v2x.messages import MessageType
 
 from pipeline import reference_rows
-from pipeline.decode_bsm import BSM_COLUMNS, PATH_POINT_COLUMNS, decode_bsm
-from pipeline.decode_rsm import PARTICIPANT_COLUMNS, RSM_COLUMNS, decode_rsm
-from pipeline.decode_spat import PHASE_STATE_COLUMNS, SPAT_COLUMNS, decode_spat
+from pipeline.decode_bsm import BSM_COLUMNS, MAX_POINTS, PATH_POINT_COLUMNS, decode_bsm
+from pipeline.decode_rsm import MAX_PARTICIPANTS, PARTICIPANT_COLUMNS, RSM_COLUMNS, decode_rsm
+from pipeline.decode_spat import MAX_STATES, PHASE_STATE_COLUMNS, SPAT_COLUMNS, decode_spat
 from pipeline.uper import ABSENT, padded
 
 
 @dataclass(frozen=True)
 class ContentDecoder:
-    kernel: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]  # (buf, starts, ends) -> rows, status, children
+    kernel: Callable[..., int]  # (buf, starts, ends, rows, status, children) -> number of children
     columns: tuple[str, ...]
     child_table: str
     child_columns: tuple[str, ...]
     reference: Callable[[dict[str, Any]], tuple[list[int], list[list[int]]]]
+    max_children: int  # most nested rows one message can have (its SEQUENCE OF bounds)
+    children_guess: int  # nested rows to allocate per message (the kernel asks for more if needed)
 
 
 FAST_PATH: dict[MessageType, ContentDecoder] = {
-    MessageType.BSM: ContentDecoder(decode_bsm, BSM_COLUMNS, "bsm_path_points", PATH_POINT_COLUMNS, reference_rows.bsm_rows),
-    MessageType.SPAT: ContentDecoder(decode_spat, SPAT_COLUMNS, "spat_phase_states", PHASE_STATE_COLUMNS, reference_rows.spat_rows),
-    MessageType.RSM: ContentDecoder(decode_rsm, RSM_COLUMNS, "rsm_participants", PARTICIPANT_COLUMNS, reference_rows.rsm_rows),
+    MessageType.BSM: ContentDecoder(decode_bsm, BSM_COLUMNS, "bsm_path_points", PATH_POINT_COLUMNS, reference_rows.bsm_rows, MAX_POINTS, MAX_POINTS),
+    MessageType.SPAT: ContentDecoder(decode_spat, SPAT_COLUMNS, "spat_phase_states", PHASE_STATE_COLUMNS, reference_rows.spat_rows, MAX_STATES, 16),
+    MessageType.RSM: ContentDecoder(decode_rsm, RSM_COLUMNS, "rsm_participants", PARTICIPANT_COLUMNS, reference_rows.rsm_rows, MAX_PARTICIPANTS, MAX_PARTICIPANTS),
 }
 
 
@@ -57,8 +59,18 @@ def decode_contents(decoder: ContentDecoder, buf: np.ndarray, starts: np.ndarray
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
     buf = padded(buf, int(ends.max()) if ends.size else 0)
-    rows, status, children = decoder.kernel(buf, starts, ends)
-    return Contents(rows, status, children)
+    n = starts.size
+    rows = np.empty((n, len(decoder.columns)), dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
+    # Allocated with numpy (not inside the kernel): large numpy arrays get transparent huge
+    # pages, which makes first-touch page faults much cheaper.  Untouched capacity costs nothing.
+    capacity = n * decoder.children_guess + decoder.max_children
+    while True:
+        children = np.empty((capacity, len(decoder.child_columns)), dtype=np.int64)
+        found = decoder.kernel(buf, starts, ends, rows, status, children)
+        if found + decoder.max_children <= capacity:
+            return Contents(rows, status, children[:found])
+        capacity = found + decoder.max_children
 
 
 def _id_hex(hi: np.ndarray, lo: np.ndarray) -> pa.Array:

@@ -9,7 +9,6 @@ same rows from an asn1tools decode; the tests require equality.
 from __future__ import annotations
 
 import numba as nb
-import numpy as np
 
 from pipeline import uper
 from pipeline.uper import (
@@ -22,7 +21,6 @@ from pipeline.uper import (
     extensible_enumerated,
     fail,
     flag,
-    grow,
     integer,
     motion_confidence,
     no_extension,
@@ -168,16 +166,18 @@ def _bsm(buf, base, limit, out, i, points, n_points):
 
 
 @nb.njit(cache=True)
-def decode_bsm(buf, starts, ends):
+def decode_bsm(buf, starts, ends, out, status, points):
     """Decode the bsmFrame MessageFrames buf[starts[i]:ends[i]] (buf padded, see
-    :func:`pipeline.uper.padded`): returns (rows, status, path points)."""
-    n = starts.size
-    out = np.empty((n, len(BSM_COLUMNS)), dtype=np.int64)
-    status = np.zeros(n, dtype=np.int8)
-    points = np.empty((max(64, 6 * n), len(PATH_POINT_COLUMNS)), dtype=np.int64)
+    :func:`pipeline.uper.padded`) into ``out``, ``status`` and ``points``; returns the number of
+    path points, which may exceed ``points``' capacity (then the caller enlarges it and calls
+    again)."""
     n_points = 0
-    for i in range(n):
-        points = grow(points, n_points + MAX_POINTS)
-        pos, n_points = _bsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, points, n_points)
+    spare = points.shape[0] - MAX_POINTS  # past this, write into a scratch tail and only count
+    for i in range(starts.size):
+        if n_points <= spare:
+            pos, n_points = _bsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, points, n_points)
+        else:
+            pos, extra = _bsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, points, spare)
+            n_points += extra - spare
         status[i] = status_of(pos)
-    return out, status, points[:n_points]
+    return n_points

@@ -8,7 +8,6 @@ equal :func:`pipeline.reference_rows.rsm_rows`.
 from __future__ import annotations
 
 import numba as nb
-import numpy as np
 
 from pipeline import uper
 from pipeline.uper import (
@@ -21,7 +20,6 @@ from pipeline.uper import (
     extensible_enumerated,
     fail,
     flag,
-    grow,
     integer,
     motion_confidence,
     no_extension,
@@ -108,16 +106,16 @@ def _rsm(buf, base, limit, out, i, parts, n_parts):
 
 
 @nb.njit(cache=True)
-def decode_rsm(buf, starts, ends):
-    """Decode the rsmFrame MessageFrames buf[starts[i]:ends[i]] (buf padded): returns
-    (rows, status, participants)."""
-    n = starts.size
-    out = np.empty((n, len(RSM_COLUMNS)), dtype=np.int64)
-    status = np.zeros(n, dtype=np.int8)
-    parts = np.empty((max(64, 12 * n), len(PARTICIPANT_COLUMNS)), dtype=np.int64)
+def decode_rsm(buf, starts, ends, out, status, parts):
+    """Decode the rsmFrame MessageFrames buf[starts[i]:ends[i]] (buf padded) into ``out``,
+    ``status`` and ``parts``; returns the number of participants (see :func:`decode_bsm`)."""
     n_parts = 0
-    for i in range(n):
-        parts = grow(parts, n_parts + MAX_PARTICIPANTS)
-        pos, n_parts = _rsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, parts, n_parts)
+    spare = parts.shape[0] - MAX_PARTICIPANTS
+    for i in range(starts.size):
+        if n_parts <= spare:
+            pos, n_parts = _rsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, parts, n_parts)
+        else:
+            pos, extra = _rsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, parts, spare)
+            n_parts += extra - spare
         status[i] = status_of(pos)
-    return out, status, parts[:n_parts]
+    return n_parts

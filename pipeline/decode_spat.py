@@ -22,7 +22,6 @@ from pipeline.uper import (
     extensible_enumerated,
     fail,
     flag,
-    grow,
     integer,
     no_extension,
     optional,
@@ -121,17 +120,17 @@ def _spat(buf, base, limit, out, i, states, n_states, head):
 
 
 @nb.njit(cache=True)
-def decode_spat(buf, starts, ends):
-    """Decode the spatFrame MessageFrames buf[starts[i]:ends[i]] (buf padded): returns
-    (rows, status, phase states)."""
-    n = starts.size
-    out = np.empty((n, len(SPAT_COLUMNS)), dtype=np.int64)
-    status = np.zeros(n, dtype=np.int8)
-    states = np.empty((max(MAX_STATES, 8 * n), len(PHASE_STATE_COLUMNS)), dtype=np.int64)
+def decode_spat(buf, starts, ends, out, status, states):
+    """Decode the spatFrame MessageFrames buf[starts[i]:ends[i]] (buf padded) into ``out``,
+    ``status`` and ``states``; returns the number of phase states (see :func:`decode_bsm`)."""
     head = np.zeros(_HEAD, dtype=np.int64)
     n_states = 0
-    for i in range(n):
-        states = grow(states, n_states + MAX_STATES)
-        pos, n_states = _spat(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, states, n_states, head)
+    spare = states.shape[0] - MAX_STATES
+    for i in range(starts.size):
+        if n_states <= spare:
+            pos, n_states = _spat(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, states, n_states, head)
+        else:
+            pos, extra = _spat(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, states, spare, head)
+            n_states += extra - spare
         status[i] = status_of(pos)
-    return out, status, states[:n_states]
+    return n_states

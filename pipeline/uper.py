@@ -167,16 +167,6 @@ def optional(buf, base, limit, pos, present, n):
     return ABSENT, pos
 
 
-@nb.njit
-def grow(rows, needed):
-    """``rows`` with room for at least ``needed`` rows (doubling)."""
-    if needed <= rows.shape[0]:
-        return rows
-    new = np.empty((max(needed, 2 * rows.shape[0]), rows.shape[1]), dtype=rows.dtype)
-    new[: rows.shape[0]] = rows
-    return new
-
-
 # --- shared data frames (YD/T 3709 DefPosition, DefMotion, VehSize, VehClass) -------------
 
 POSITION3D_COLUMNS = ("lat", "lon", "elevation")

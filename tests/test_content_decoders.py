@@ -73,8 +73,8 @@ def test_generated_messages_decode_identically(msg_type):
     check()
 
 
-def test_nested_capacity_grows_when_a_batch_has_many_children():
-    # 16 participants per RSM is above the first-guess capacity of 8 per message.
+def test_rsm_with_the_most_participants_decodes():
+    # ParticipantList SIZE(1..16): the upper bound, in every message of the batch.
     content = rsm()
     content["participants"] = [dict(content["participants"][0], ptcId=k) for k in range(16)]
     frames = [messages.encode(MessageType.RSM, content)] * 3
@@ -122,3 +122,20 @@ def test_random_bytes_never_crash_the_decoders(msg_type):
         _agrees_or_rejects(msg_type, frame)
 
     check()
+
+
+def test_nested_rows_past_the_first_guess_are_all_kept():
+    # SPAT allocates 16 phase states per message at first; 2 intersections x 16 phases x 2 states
+    # need 64, so the decoder asks for more and runs again.
+    content = spat_corpus_message()
+    inter = content["intersections"][0]
+    big = dict(inter, phases=[{"id": k + 1, "phaseStates": inter["phases"][0]["phaseStates"][:2]} for k in range(16)])
+    content["intersections"] = [big, dict(big, intersectionId={"id": 7})]
+    frames = [messages.encode(MessageType.SPAT, content)] * 5
+    got = decode_batch(MessageType.SPAT, frames)
+    assert got.children.shape[0] == 5 * 64
+    assert_rows_equal(MessageType.SPAT, frames)
+
+
+def spat_corpus_message():
+    return next(c for t, c in corpus() if t is MessageType.SPAT)
