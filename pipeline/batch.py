@@ -18,7 +18,7 @@ from v2x.messages import MessageType, message_set, ACCEL_UNIT, HEADING_UNIT, LAT
 from v2x.security import Verdict, Verifier
 from v2x.security.certificates import security_types
 
-from pipeline import envelope, map_rsi, uper
+from pipeline import envelope, map_rsi, uper, validation
 from pipeline import content
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.decode_bsm import BSM_COLUMNS
@@ -261,6 +261,9 @@ class BatchProcessor:
             "frame": pa.array(batch.frames, pa.binary()),
         }
         table = pa.table(columns, schema=SCHEMA)
+        violations = validation.message_violations({"messages": table, **tables})
+        if violations.num_rows:
+            tables["violations"] = violations
         types = np.array(msg_type)
         telemetry = {t: table.filter(pa.array(types == t)) for t in sorted(set(msg_type))}
         return BatchOutput(telemetry, tables)

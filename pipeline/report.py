@@ -21,7 +21,7 @@ from v2x.rundir import RunDir, read_json
 
 from pipeline.views import connect
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 FAILING_BASES = ("std", "derived")
 
@@ -103,6 +103,24 @@ def _check(check: dict[str, Any], value: float | None) -> dict[str, Any]:
     return {**check, "value": value, "verdict": verdict}
 
 
+FIELD_CHECKS_SQL = """
+SELECT c.name, c.msg_type, c.basis, c.source, c.scope, count(DISTINCT v.rx_seq) AS messages, min(v.detail) AS example
+FROM field_checks c LEFT JOIN violations v ON v.check_name = c.name
+GROUP BY ALL ORDER BY c.msg_type, c.name
+"""
+
+
+def _field_checks(con: Any, by_type: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One check per named field check (pipeline.validation): messages in violation <= 0."""
+    out = []
+    for name, msg_type, basis, source, scope, messages, example in con.execute(FIELD_CHECKS_SQL).fetchall():
+        checked = by_type.get(msg_type, {}).get("decoded")
+        entry = {"id": name, "msg_type": msg_type, "metric": "messages_in_violation", "op": "<=", "threshold": 0,
+                 "basis": basis, "source": source, "kind": "field", "scope": scope, "example": example}
+        out.append(_check(entry, messages if checked else None))
+    return out
+
+
 def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, Any]:
     """Everything `v2x report` shows, as plain data (the JSON format is exactly this)."""
     run = RunDir(Path(run_dir))
@@ -127,6 +145,7 @@ def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, A
     }
     by_type = {t["msg_type"]: t for t in types} | {"ALL": overall}
     checks = [_check(c, by_type.get(c["msg_type"], {}).get(c["metric"])) for c in profile["checks"]]
+    checks += _field_checks(con, by_type)
     verdicts = [c["verdict"] for c in checks]
     manifest = read_json(run.manifest) if run.manifest.exists() else {}
     return {
@@ -183,8 +202,19 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
     for col in ("check", "value", "threshold", "verdict", "basis", "source"):
         c.add_column(col)
     for chk in report["checks"]:
+        if chk.get("kind") == "field":
+            continue
         c.add_row(chk["id"], _fmt(chk["value"], 3), f"{chk['op']} {chk['threshold']}", f"[{colour[chk['verdict']]}]{chk['verdict']}[/]",
                   chk["basis"], chk["source"])
     console.print(c)
+    f = Table(title="Field checks (messages in violation; v2x sql RUN \"SELECT * FROM violations\")")
+    for col in ("check", "messages", "verdict", "basis", "first example"):
+        f.add_column(col)
+    for chk in report["checks"]:
+        if chk.get("kind") != "field":
+            continue
+        f.add_row(chk["id"], _fmt(chk["value"]), f"[{colour[chk['verdict']]}]{chk['verdict']}[/]", chk["basis"],
+                  chk["example"] or "")
+    console.print(f)
     for event in report["ingest_events"]:
         console.print(f"[yellow]ingest event[/] {event}")

@@ -8,6 +8,9 @@
 ``map_lanes``          one row per lane; ``map_movements`` one row per movement/connection with phaseId
 ``rsi_items``          one row per traffic event or sign
 ``published``          per simulated device and message type: generated, published, failed
+``field_checks``       the named field checks (:mod:`pipeline.validation`): name, msg_type, basis, source, scope
+``violations``         one row per violation: stored message checks plus the run checks, with
+                       msg_type, sender_id, basis and source
 
 Every content view carries ``rx_seq`` (the key of the ``messages`` row) and the message's
 ``sender_id``, ``received_at``, ``latency_ms`` and ``auth``.  Enumerations are stored as their index; the views
@@ -23,6 +26,8 @@ import duckdb
 
 from v2x.rundir import RunDir
 
+from pipeline.validation import CHECKS, union_sql
+
 
 def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int]]:
     rows = []
@@ -35,6 +40,7 @@ def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int]]:
     return rows
 
 
+VIOLATIONS_TABLE = "violations"
 CONTENT_TABLES = ("bsm", "bsm_path_points", "spat", "spat_phase_states", "rsm", "rsm_participants", "map_lanes", "map_movements", "rsi_items")
 
 _LIGHT = ["unavailable", "dark", "flashing-red", "red", "flashing-green", "permissive-green", "protected-green", "yellow", "flashing-yellow"]
@@ -54,6 +60,21 @@ DERIVED = {
     "rsm_participants": _names(_PTC_TYPE, "ptc_type", "ptc_type_name") + _names(_SOURCE, "source", "source_name")
     + ", CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps",
 }
+
+
+def _violations(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
+    con.execute("CREATE TABLE field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)")
+    con.executemany("INSERT INTO field_checks VALUES (?, ?, ?, ?, ?)", [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS])
+    folder = run.tables / VIOLATIONS_TABLE
+    if any(folder.glob("*.parquet")):
+        stored = f"SELECT rx_seq, check_name, detail FROM read_parquet('{str(folder / '*.parquet').replace(chr(39), chr(39) * 2)}')"
+    else:
+        stored = "SELECT NULL::BIGINT AS rx_seq, NULL::VARCHAR AS check_name, NULL::VARCHAR AS detail WHERE false"
+    run_checks = union_sql([c for c in CHECKS if c.scope == "run"])
+    con.execute(
+        f"CREATE VIEW violations AS SELECT v.rx_seq, m.msg_type, m.sender_id, v.check_name, c.basis, v.detail, c.source "
+        f"FROM ({stored} UNION ALL {run_checks}) v JOIN field_checks c ON c.name = v.check_name JOIN messages m USING (rx_seq)"
+    )
 
 
 def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -76,6 +97,7 @@ def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
             f"CREATE VIEW {name} AS SELECT c.*, m.sender_id, m.received_at, m.latency_ms, m.auth{extra} "
             f"FROM {source} c JOIN messages m USING (rx_seq)"
         )
+    _violations(con, run)
     con.execute("CREATE TABLE published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, published BIGINT, failed BIGINT)")
     rows = _published_rows(run)
     if rows:

@@ -13,7 +13,7 @@ import random
 
 import numpy as np
 
-from v2x import clock, messages, roads
+from v2x import clock, faults, messages, roads
 from v2x.messages import MessageType
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario
@@ -54,17 +54,17 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stre
         now = clock.now_unix_us()
         t_s = spat_offset + k * SPAT_PERIOD_S
         content = spat(inter, t_s, (spat_cnt0 + k) % 128, clock.minute_of_the_year(now), clock.dsecond(now))
-        return messages.encode(MessageType.SPAT, content)
+        return messages.encode(MessageType.SPAT, faults.inject(scenario.faults, MessageType.SPAT, index, k, content))
 
     def build_rsm(k: int) -> bytes:
         now = clock.now_unix_us()
         content = sensing.rsm(rsm_offset + k * RSM_PERIOD_S, (rsm_cnt0 + k) % 128, clock.dsecond(now))
-        return messages.encode(MessageType.RSM, content)
+        return messages.encode(MessageType.RSM, faults.inject(scenario.faults, MessageType.RSM, index, k, content))
 
     def build_rsi(k: int) -> bytes:
         now = clock.now_unix_us()
         content = rsi(scenario, corr, index, (rsi_cnt0 + k) % 128, clock.minute_of_the_year(now), start_moy, end_moy)
-        return messages.encode(MessageType.RSI, content)
+        return messages.encode(MessageType.RSI, faults.inject(scenario.faults, MessageType.RSI, index, k, content))
 
     streams = [
         Stream(MessageType.MAP, MAP_PERIOD_S, map_offset, build_map),

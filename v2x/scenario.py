@@ -111,6 +111,20 @@ class Security(_Strict):
     suite: Literal["ecdsa-p256-sha256"] = "ecdsa-p256-sha256"
 
 
+FaultKind = Literal[
+    "bsm_speed_unavailable", "bsm_elevation", "bsm_missing_angle", "bsm_missing_pos_accuracy",
+    "spat_likely_after_max", "rsm_without_self", "rsm_duplicate_ptc_id", "rsi_priority_low_bits",
+]
+
+
+class Fault(_Strict):
+    """A deliberate defect injected into some messages (see :mod:`v2x.faults`)."""
+
+    kind: FaultKind
+    devices: int = Field(default=1, ge=1, description="the first N devices sending that message type carry it")
+    every: int = Field(default=10, ge=1, description="every n-th message of those devices, starting with the first")
+
+
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
     description: str = ""
@@ -122,6 +136,7 @@ class Scenario(_Strict):
     fleet: list[FleetGroup] = Field(default_factory=list)
     broker: BrokerSettings = BrokerSettings()
     security: Security = Security()
+    faults: list[Fault] = Field(default_factory=list)
 
     @field_validator("intersections")
     @classmethod

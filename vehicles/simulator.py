@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from v2x import clock, messages
+from v2x import clock, faults, messages
 from v2x.messages import MessageType, PathPoint
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario, obu_id
@@ -42,7 +42,7 @@ def bsm_stream(traffic: Traffic, i: int) -> Stream:
             brake_pedal_on=st.braking,
             path_history=crumbs[:5],
         )
-        return messages.encode(MessageType.BSM, content)
+        return messages.encode(MessageType.BSM, faults.inject(traffic.scenario.faults, MessageType.BSM, i, k, content))
 
     return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build)
 
