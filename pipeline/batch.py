@@ -306,7 +306,11 @@ class BatchProcessor:
                 elif reference(i) is not None:
                     slow.append(i)
             for i in slow:
-                row, children = dec.reference(decoded[i].message)
+                try:
+                    row, children = dec.reference(decoded[i].message)
+                except (KeyError, TypeError, ValueError) as exc:  # a shape our schema edition does not know
+                    reject[i] = f"{msg_type.value} content not understood: {exc!r}"
+                    continue
                 rows.append(np.array([row], dtype=np.int64))
                 seqs.append(rx_seq[[i]])
                 if children:
@@ -325,12 +329,19 @@ class BatchProcessor:
             if d is None:
                 continue
             seq = {"rx_seq": int(rx_seq[i])}
+            try:
+                if d.msg_type is MessageType.MAP:
+                    ls, ms = map_rsi.map_rows(d.message)
+                else:
+                    rs = map_rsi.rsi_rows(d.message)
+            except (KeyError, TypeError, ValueError) as exc:
+                reject[int(i)] = f"{d.msg_type.value} content not understood: {exc!r}"
+                continue
             if d.msg_type is MessageType.MAP:
-                ls, ms = map_rsi.map_rows(d.message)
                 lanes += [{**seq, **r} for r in ls]
                 movements += [{**seq, **r} for r in ms]
             else:
-                items += [{**seq, **r} for r in map_rsi.rsi_rows(d.message)]
+                items += [{**seq, **r} for r in rs]
         for name, records in (("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
             if records:
                 tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])

@@ -29,8 +29,12 @@ def _enum_index(type_name: str) -> dict[str, int]:
     return dict(message_set().types[type_name].type.root_data_to_index)
 
 
-def enum(type_name: str, value: str) -> int:
-    return _enum_index(type_name)[value]
+EXTENSION_VALUE = -1  # an enumeration value added by a later edition: asn1tools decodes it as None
+
+
+def enum(type_name: str, value: str | None) -> int:
+    """Root index of an enumeration value; EXTENSION_VALUE for a value beyond our edition."""
+    return EXTENSION_VALUE if value is None else _enum_index(type_name)[value]
 
 
 def bit_string(value: tuple[bytes, int]) -> int:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from v2x import messages
 from v2x.messages import MessageType
 
-from pipeline.content import FAST_PATH, decode_contents
+from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.uper import FALLBACK, OK, STATUS_TEXT
 from tests.asn1_strategies import strategy
 from tests.corpus import corpus, rsm
@@ -139,3 +139,66 @@ def test_nested_rows_past_the_first_guess_are_all_kept():
 
 def spat_corpus_message():
     return next(c for t, c in corpus() if t is MessageType.SPAT)
+
+
+# --- extension additions: a newer sender's message, decoded with our (older) schema -----------
+
+def _extended_message_set():
+    """Our module with extension additions after the ``...`` of BSM, SPAT, RSM and LightState,
+    as a later edition of the standard could add them."""
+    import asn1tools
+
+    from v2x.messages import ASN1_DIR
+
+    text = (ASN1_DIR / "XiqingDayI.asn").read_text(encoding="utf-8")
+    additions = {
+        "    emergencyExt    VehicleEmergencyExtensions OPTIONAL,\n    ...\n": "    emergencyExt    VehicleEmergencyExtensions OPTIONAL,\n    ...,\n    futureBsmField INTEGER (0..1000) OPTIONAL\n",
+        "    intersections  IntersectionStateList,\n    ...\n": "    intersections  IntersectionStateList,\n    ...,\n    futureSpatField IA5String (SIZE(1..20)) OPTIONAL\n",
+        "    participants  ParticipantList,\n    ...\n": "    participants  ParticipantList,\n    ...,\n    futureRsmField BOOLEAN OPTIONAL\n",
+        "flashing-yellow (8), ...": "flashing-yellow (8), ..., future-light (9)",
+    }
+    for old, new in additions.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return asn1tools.compile_string(text, "uper")
+
+
+@pytest.mark.parametrize(
+    "msg_type,addition",
+    [
+        (MessageType.BSM, {"futureBsmField": 999}),
+        (MessageType.SPAT, {"futureSpatField": "next edition"}),
+        (MessageType.RSM, {"futureRsmField": True}),
+        (MessageType.SPAT, "future-light"),
+    ],
+)
+def test_extension_additions_fall_back_to_asn1tools_and_land_in_the_tables(msg_type, addition):
+    from pipeline.batch import BatchProcessor, Received
+    from v2x import clock
+    from v2x.security import unsecured
+
+    content = next(c for t, c in corpus() if t is msg_type)
+    if addition == "future-light":
+        content["intersections"][0]["phases"][0]["phaseStates"][0]["light"] = "future-light"
+    else:
+        content = {**content, **addition}
+    frame = _extended_message_set().encode("MessageFrame", (msg_type.frame_choice, content))
+    assert decode_batch(msg_type, [frame]).status[0] == FALLBACK
+    known_type, known = messages.decode(frame)  # our schema skips the unknown addition
+    assert known_type is msg_type
+
+    batch = Received()
+    topic = "V2X/OBU/OBU-1/BSM/UP" if msg_type is MessageType.BSM else f"V2X/RSU/RSU-1/{msg_type.value}/UP"
+    batch.add(topic, unsecured(frame), clock.now_unix_us())
+    out = BatchProcessor(None).process(batch)
+    assert out.telemetry[msg_type.value].column("decode_ok").to_pylist() == [True]
+    decoder = FAST_PATH[msg_type]
+    if addition == "future-light":
+        # A light state of a later edition: asn1tools decodes it as None; stored as -1, the rest as sent.
+        states = out.tables[decoder.child_table].to_pylist()
+        assert [s["light"] for s in states][0] == -1 and all(s["light"] >= 0 for s in states[1:])
+        return
+    row, kids = decoder.reference(known)
+    stored = out.tables[msg_type.value.lower()].to_pylist()[0]
+    assert stored == to_arrow(decoder.columns, np.array([row]), np.array([stored["rx_seq"]])).to_pylist()[0]
+    assert out.tables[decoder.child_table].num_rows == len(kids)
