@@ -1,9 +1,11 @@
-"""One ingest batch: received frames in, telemetry rows out (one Arrow table per message type).
+"""One ingest batch: received frames in; telemetry rows (one Arrow table per message type) and
+content tables out.
 
-Per frame: parse (numba fast path, asn1tools where it steps aside), verify the signature, compute
-latency = received_at - generationTime and the msgCnt gap since the sender's previous message.
-Frames that do not decode or verify become rows too, with ``reject_reason`` / ``auth`` saying
-why; nothing received is dropped.
+Per frame: parse the envelope (numba), decode the content (numba for BSM/SPAT/RSM, asn1tools for
+MAP/RSI and wherever the fast path steps aside), verify the signature, compute latency =
+received_at - generationTime and the msgCnt gap since the sender's previous message, and run the
+message field checks.  Frames that do not decode or verify become rows too, with
+``reject_reason`` / ``auth`` saying why; nothing received is dropped.
 """
 
 from __future__ import annotations
@@ -14,16 +16,25 @@ import numpy as np
 import pyarrow as pa
 
 from v2x import clock, topics
-from v2x.messages import MessageType, message_set, ACCEL_UNIT, HEADING_UNIT, LATLON_UNIT, MESSAGE_TYPE_BY_INDEX, SPEED_UNAVAILABLE, SPEED_UNIT, YAW_UNIT
+from v2x.messages import (
+    ACCEL_UNIT,
+    HEADING_UNIT,
+    LATLON_UNIT,
+    MESSAGE_TYPE_BY_INDEX,
+    SPEED_UNAVAILABLE,
+    SPEED_UNIT,
+    YAW_UNIT,
+    MessageType,
+    message_set,
+)
 from v2x.security import Verdict, Verifier
 from v2x.security.certificates import security_types
 
-from pipeline import envelope, map_rsi, uper, validation
-from pipeline import content
+from pipeline import content, envelope, map_rsi, uper, validation
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.decode_bsm import BSM_COLUMNS
-from pipeline.uper import ABSENT
 from pipeline.reference import DecodedFrame, FrameError, decode_frame
+from pipeline.uper import ABSENT
 
 UNKNOWN_TYPE = "UNKNOWN"
 _SIGNER_KIND = {0: "digest", 1: "certificate", 2: "self", 3: "x509"}
