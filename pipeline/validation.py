@@ -71,6 +71,13 @@ CHECKS: tuple[FieldCheck, ...] = (
                "  SELECT b.rx_seq, b.sec_mark, (epoch_ms(m.generated_at) % 60000)::BIGINT AS g FROM bsm b JOIN messages m USING (rx_seq)"
                "  WHERE m.generated_at IS NOT NULL AND b.sec_mark < 60000)"
                " WHERE abs(((sec_mark - g) % 60000 + 90000) % 60000 - 30000) > 150"),
+    FieldCheck("SPAT.timestamp_freshness", "SPAT", "policy",
+               "SPAT timeStamp (DSecond) within 150 ms of the SPDU generationTime (the BSM rule of GB/T 45315 7.3.2.3, applied by policy)",
+               "message", ("spat", "messages"),
+               "SELECT rx_seq, 'timeStamp ' || time_stamp || ' vs generationTime ' || g || ' ms in the minute' AS detail FROM ("
+               "  SELECT s.rx_seq, s.time_stamp, (epoch_ms(m.generated_at) % 60000)::BIGINT AS g FROM spat s JOIN messages m USING (rx_seq)"
+               "  WHERE m.generated_at IS NOT NULL AND s.time_stamp < 60000)"
+               " WHERE abs(((time_stamp - g) % 60000 + 90000) % 60000 - 30000) > 150"),
     FieldCheck("SPAT.timing_order", "SPAT", "policy",
                "YD/T 3709 TimeCountingDown semantics: minEndTime <= likelyEndTime <= maxEndTime (36001 unknown)",
                "message", ("spat_phase_states",),
