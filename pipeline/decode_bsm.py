@@ -34,6 +34,14 @@ from pipeline.uper import (
     vehicle_size,
 )
 
+# PathHistory.initialPosition (FullPositionVector), prefixed: utcTime (DDateTime), pos, heading,
+# transmission, speed, posAccuracy (a PositionConfidenceSet), timeConfidence, motionCfd
+INITIAL_POSITION_COLUMNS = tuple(
+    "initial_" + c
+    for c in ("year", "month", "day", "hour", "minute", "second", "offset", *uper.POSITION3D_COLUMNS, "heading", "transmission",
+              "speed", *uper.POSITION_CONFIDENCE_COLUMNS, "time_confidence", *uper.MOTION_CONFIDENCE_COLUMNS)
+)
+
 BSM_COLUMNS = (
     "msg_cnt", "id_hi", "id_lo", "sec_mark", "time_confidence",
     *uper.POSITION3D_COLUMNS,
@@ -47,6 +55,7 @@ BSM_COLUMNS = (
     *uper.VEHICLE_CLASS_COLUMNS,
     "safety_ext", "events", "path_points", "gnss_status", "radius_of_curve", "prediction_confidence", "lights",
     "emergency_ext", "response_type", "siren_use", "lights_use",
+    *INITIAL_POSITION_COLUMNS,
 )
 PATH_POINT_COLUMNS = ("row", "point", *uper.OFFSET_LLV_COLUMNS, "time_offset", "speed", *uper.POSITION_CONFIDENCE_COLUMNS, "heading")
 
@@ -56,12 +65,51 @@ C_ACC, C_PCONF, C_TRANS, C_ANGLE = _C["semi_major"], _C["pos_confidence"], _C["t
 C_MCONF, C_ACCEL, C_BRAKES, C_SIZE, C_CLASS = _C["speed_confidence"], _C["accel_long"], _C["brake_pedal"], _C["width"], _C["vehicle_class"]
 C_SAFETY, C_EMERGENCY = _C["safety_ext"], _C["emergency_ext"]
 C_SPEED, C_HEADING = _C["speed"], _C["heading"]
+C_INITIAL = _C["initial_year"]
 P_ROW, P_OFFSET, P_TIME = 0, 2, 7
 
 # BrakeSystemStatus components: (bits, number of root values; 0 = a BIT STRING of that many bits)
 _BRAKE_BITS = (2, 5, 2, 2, 2, 2, 2)
 _BRAKE_VALUES = (3, 0, 4, 4, 4, 3, 4)
 MAX_POINTS = 23  # PathHistoryPointList SIZE(1..23)
+
+
+# DDateTime components (YD/T 3709 DefTime): (bits, lower bound, upper bound)
+_DATE_TIME = ((12, 0, 4095), (4, 0, 12), (5, 0, 31), (5, 0, 31), (6, 0, 60), (16, 0, 65535), (11, -840, 840))
+
+
+@nb.njit(cache=True)
+def full_position_vector(buf, base, limit, pos, out, i, c):
+    """FullPositionVector (YD/T 3709 DefPosition) into the 19 columns from c."""
+    pos = no_extension(buf, base, limit, pos)
+    opt, pos = bits(buf, base, limit, pos, 7)
+    if opt & 64:
+        dopt, pos = bits(buf, base, limit, pos, 7)
+        for k in range(7):
+            out[i, c + k] = ABSENT
+            if (dopt >> (6 - k)) & 1:
+                out[i, c + k], pos = integer(buf, base, limit, pos, _DATE_TIME[k][0], _DATE_TIME[k][1], _DATE_TIME[k][2])
+    else:
+        for k in range(7):
+            out[i, c + k] = ABSENT
+    pos = position3d(buf, base, limit, pos, out, i, c + 7)
+    out[i, c + 10] = ABSENT
+    if opt & 32:
+        out[i, c + 10], pos = integer(buf, base, limit, pos, 15, 0, 28800)
+    out[i, c + 11], pos = optional(buf, base, limit, pos, opt & 16, 3)
+    out[i, c + 12], pos = optional(buf, base, limit, pos, opt & 8, 13)
+    if opt & 4:
+        pos = position_confidence(buf, base, limit, pos, out, i, c + 13)
+    else:
+        out[i, c + 13] = out[i, c + 14] = ABSENT
+    out[i, c + 15] = ABSENT
+    if opt & 2:
+        out[i, c + 15], pos = enumerated(buf, base, limit, pos, 6, 40)
+    if opt & 1:
+        pos = motion_confidence(buf, base, limit, pos, out, i, c + 16)
+    else:
+        out[i, c + 16] = out[i, c + 17] = out[i, c + 18] = ABSENT
+    return pos
 
 
 @nb.njit(cache=True)
@@ -106,7 +154,7 @@ def _bsm(buf, base, limit, out, i, points, n_points):
                 out[i, C_BRAKES + k], pos = bits(buf, base, limit, pos, _BRAKE_BITS[k])
     pos = vehicle_size(buf, base, limit, pos, out, i, C_SIZE)
     pos = vehicle_class(buf, base, limit, pos, out, i, C_CLASS)
-    for k in range(C_SAFETY, C_EMERGENCY + 4):
+    for k in range(C_SAFETY, C_INITIAL + len(INITIAL_POSITION_COLUMNS)):
         out[i, k] = ABSENT
     out[i, C_SAFETY] = 0
     out[i, C_EMERGENCY] = 0
@@ -121,7 +169,7 @@ def _bsm(buf, base, limit, out, i, points, n_points):
             pos = no_extension(buf, base, limit, pos)
             hopt, pos = bits(buf, base, limit, pos, 2)
             if hopt & 2:
-                return fail(pos, FALLBACK), n_points  # initialPosition (FullPositionVector): asn1tools
+                pos = full_position_vector(buf, base, limit, pos, out, i, C_INITIAL)
             if hopt & 1:
                 out[i, C_SAFETY + 3], pos = bits(buf, base, limit, pos, 8)
             n, pos = count(buf, base, limit, pos, 5, 1, 23)

@@ -1,6 +1,6 @@
 """The numba decoders' rows, produced from an asn1tools decode instead.
 
-Used where the fast path steps aside (extensions, initialPosition, ...) so that such frames
+Used where the fast path steps aside (extension additions of a later edition) so that such frames
 land in the same tables, and by the tests as the oracle the numba decoders must equal: same
 columns, raw ASN.1 values, ``ABSENT`` for optional fields not sent, enumerations as their root
 index, BIT STRINGs as integers.
@@ -90,6 +90,19 @@ def vehicle_class(c: dict[str, Any] | None) -> Row:
     return [c["classification"], _opt(c, "fuelType")] if c else [ABSENT, ABSENT]
 
 
+_DATE_TIME = ("year", "month", "day", "hour", "minute", "second", "offset")
+
+
+def full_position_vector(f: dict[str, Any] | None) -> Row:
+    if f is None:
+        return [ABSENT] * 19
+    utc = f.get("utcTime", {})
+    return [*(_opt(utc, k) for k in _DATE_TIME), *position3d(f["pos"]), _opt(f, "heading"),
+            _opt(f, "transmission", lambda v: enum("TransmissionState", v)), _opt(f, "speed"),
+            *position_confidence(f.get("posAccuracy")), _opt(f, "timeConfidence", lambda v: enum("TimeConfidence", v)),
+            *motion_confidence(f.get("motionCfd"))]
+
+
 _BRAKES = (
     ("brakePadel", "BrakePedalStatus"), ("wheelBrakes", None), ("traction", "TractionControlStatus"),
     ("abs", "AntiLockBrakeStatus"), ("scs", "StabilityControlStatus"), ("brakeBoost", "BrakeBoostApplied"),
@@ -130,6 +143,8 @@ def bsm_rows(b: dict[str, Any]) -> tuple[Row, list[Row]]:
     else:
         row += [1, _opt(e, "responseType", lambda v: enum("ResponseType", v)), _opt(e, "sirenUse", lambda v: enum("SirenInUse", v)),
                 _opt(e, "lightsUse", lambda v: enum("LightbarInUse", v))]
+    initial = (s or {}).get("pathHistory", {}).get("initialPosition")
+    row += full_position_vector(initial)
     assert len(row) == len(BSM_COLUMNS) and all(len(p) == len(PATH_POINT_COLUMNS) for p in points)
     return row, points
 

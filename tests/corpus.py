@@ -34,7 +34,17 @@ def bsm_variants() -> list[dict[str, Any]]:
         "brakes": {}, "size": {"width": 0, "length": 4095, "height": 127}, "vehicleClass": {"classification": 255, "fuelType": 15},
     }
     emergency = dict(messages.bsm(**{**base, "vehicle_class": 62}), emergencyExt={"responseType": "emergency", "sirenUse": "inUse", "lightsUse": "inUse"})
-    return [messages.bsm(**base), full, minimal, emergency]
+    # PathHistory.initialPosition: every field at a bound, and the position alone
+    initial = messages.bsm(**base, path_history=[PathPoint(0.0001, 0.0, 0.5, 10.0)])
+    initial["safetyExt"]["pathHistory"]["initialPosition"] = {
+        "utcTime": {"year": 4095, "month": 12, "day": 31, "hour": 31, "minute": 60, "second": 65535, "offset": -840},
+        "pos": {"lat": 390851234, "long": 1170712345, "elevation": 61439}, "heading": 28800, "transmission": "reverseGears",
+        "speed": 0, "posAccuracy": {"pos": "a1cm", "elevation": "elev-000-01"}, "timeConfidence": "time-000-000-000-000-01",
+        "motionCfd": {"speedCfd": "prec0-01ms", "headingCfd": "prec0-0125deg", "steerCfd": "prec0-02deg"},
+    }
+    bare_initial = messages.bsm(**base, path_history=[PathPoint(0.0001, 0.0, 0.5, 10.0)])
+    bare_initial["safetyExt"]["pathHistory"]["initialPosition"] = {"utcTime": {"offset": 840}, "pos": {"lat": -900000000, "long": -1799999999}}
+    return [messages.bsm(**base), full, minimal, emergency, initial, bare_initial]
 
 
 def rsi() -> dict[str, Any]:
