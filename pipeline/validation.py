@@ -95,6 +95,14 @@ CHECKS: tuple[FieldCheck, ...] = (
                "message", ("rsm_participants",),
                "SELECT rx_seq, 'ptcId ' || ptc_id || ' x' || count(*) AS detail FROM rsm_participants WHERE ptc_type <> 4 "
                "GROUP BY rx_seq, ptc_id HAVING count(*) > 1 OR ptc_id NOT BETWEEN 1 AND 255"),
+    FieldCheck("RSM.participant_age", "RSM", "policy",
+               "compliance profile: a participant's secMark is at most 100 ms (the VRUCW latency budget) before the RSU's own "
+               "entry and not more than 150 ms after it; no normative value read",
+               "message", ("rsm_participants",),
+               "SELECT p.rx_seq, 'ptcId ' || p.ptc_id || ' secMark ' || p.sec_mark || ' vs RSU ' || r.sec_mark AS detail "
+               "FROM rsm_participants p JOIN rsm_participants r ON r.rx_seq = p.rx_seq AND r.ptc_type = 4 AND r.ptc_id = 0 "
+               "WHERE p.ptc_type <> 4 AND p.sec_mark < 60000 AND r.sec_mark < 60000 "
+               "AND ((r.sec_mark - p.sec_mark) % 60000 + 90000) % 60000 - 30000 NOT BETWEEN -150 AND 100"),
     FieldCheck("RSI.priority_low_bits", "RSI", "std", "YD/T 3709 RSIPriority: the lower five bits are 0", "message", ("rsi_items",),
                "SELECT DISTINCT rx_seq, kind || ' ' || item_id || ' priority ' || priority AS detail FROM rsi_items WHERE priority & 31 <> 0"),
     FieldCheck("RSI.time_window", "RSI", "policy", "RSITimeDetails: startTime not after endTime", "message", ("rsi_items",),
@@ -104,6 +112,20 @@ CHECKS: tuple[FieldCheck, ...] = (
                "SELECT DISTINCT rx_seq, 'node ' || node_id || ' lane ' || lane_id AS detail FROM map_lanes WHERE lane_id IN (0, 255)"),
     FieldCheck("MAP.node_id_test_range", "MAP", "policy", "YD/T 3709 NodeID: 0..255 are reserved for testing", "message", ("map_lanes",),
                "SELECT DISTINCT rx_seq, 'node ' || node_id AS detail FROM map_lanes WHERE node_id <= 255"),
+    FieldCheck("MAP.lane_id_unique", "MAP", "policy",
+               "YD/T 3709 ConnectingLane names a lane by its LaneID, so lane IDs are unique within a link", "message", ("map_lanes",),
+               "SELECT rx_seq, 'node ' || node_id || ' link ' || link || ' lane ' || lane_id || ' x' || count(*) AS detail "
+               "FROM map_lanes GROUP BY rx_seq, node_region, node_id, link, lane_id HAVING count(*) > 1"),
+    FieldCheck("MAP.connection_target", "MAP", "policy",
+               "YD/T 3709 Movement/Connection: remoteIntersection is the downstream node; where its MAP is received it has an "
+               "inbound link from this node, holding the connectingLane if one is named",
+               "run", ("map_movements", "map_lanes"),
+               "SELECT DISTINCT m.rx_seq, 'node ' || m.node_id || ' -> ' || m.remote_id || coalesce(' lane ' || m.connecting_lane, '') "
+               "|| ': no such inbound link' AS detail FROM map_movements m "
+               "WHERE EXISTS (SELECT 1 FROM map_lanes l WHERE l.node_id = m.remote_id AND l.node_region IS NOT DISTINCT FROM m.remote_region) "
+               "AND NOT EXISTS (SELECT 1 FROM map_lanes l WHERE l.node_id = m.remote_id AND l.node_region IS NOT DISTINCT FROM m.remote_region "
+               "AND l.upstream_id = m.node_id AND l.upstream_region IS NOT DISTINCT FROM m.node_region "
+               "AND (m.connecting_lane IS NULL OR l.lane_id = m.connecting_lane))"),
     FieldCheck("SPAT.phase_in_map", "SPAT", "policy",
                "compliance profile: every SPAT phaseId is referenced by a MAP movement or connection of that intersection",
                "run", ("spat_phase_states", "map_movements"),

@@ -23,9 +23,13 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from v2x.rundir import RunDir
 
+from pipeline import map_rsi
+from pipeline.content import FAST_PATH, to_arrow
 from pipeline.validation import CHECKS, union_sql
 
 
@@ -62,6 +66,17 @@ DERIVED = {
 }
 
 
+def empty_content_table(name: str) -> pa.Table:
+    """A content table with no rows and the columns the ingest writes, for runs without that type."""
+    if name in map_rsi.SCHEMAS:
+        return map_rsi.SCHEMAS[name].empty_table()
+    for msg_type, dec in FAST_PATH.items():
+        for table, columns in ((msg_type.value.lower(), dec.columns), (dec.child_table, dec.child_columns)):
+            if table == name:
+                return to_arrow(columns, np.empty((0, len(columns)), np.int64), np.empty(0, np.int64))
+    raise KeyError(name)
+
+
 def _violations(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
     con.execute("CREATE TABLE field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)")
     con.executemany("INSERT INTO field_checks VALUES (?, ?, ?, ?, ?)", [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS])
@@ -90,8 +105,9 @@ def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
         if any(folder.glob("*.parquet")):
             files = str(folder / "*.parquet").replace("'", "''")
             source = f"read_parquet('{files}', union_by_name = true)"
-        else:  # keep every view defined, empty, so queries do not fail on a run without that type
-            source = "(SELECT NULL::BIGINT AS rx_seq WHERE false)"
+        else:  # keep every view defined, empty and with its columns, on a run without that type
+            con.register(f"_empty_{name}", empty_content_table(name))
+            source = f"_empty_{name}"
         extra = DERIVED.get(name, "")
         con.execute(
             f"CREATE VIEW {name} AS SELECT c.*, m.sender_id, m.received_at, m.latency_ms, m.auth{extra} "

@@ -158,6 +158,9 @@ class RoadsideSensing:
                 e["vehicleClass"] = {"classification": p.vehicle_class}
             return e
 
-        participants = [entry(0, None)] + [entry(pid, p) for pid, p in self.detect(t_s)]
+        seen = self.detect(t_s - inter.sensors.latency_ms / 1000)
+        self_entry = entry(0, None)
+        dsecond = (dsecond - inter.sensors.latency_ms) % 60000
+        participants = [self_entry] + [entry(pid, p) for pid, p in seen]
         return {"msgCnt": msg_cnt, "id": rsu_octets(inter.rsu_id), "refPos": messages.position3d(inter.lat, inter.lon),
                 "participants": participants}

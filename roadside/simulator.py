@@ -46,25 +46,25 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stre
     start_moy = clock.minute_of_the_year(clock.now_unix_us())
     end_moy = min(527039, start_moy + int(scenario.duration_s // 60) + 1)
 
+    def encoded(msg_type: MessageType, k: int, content: dict) -> bytes:
+        return messages.encode(msg_type, faults.inject(scenario.faults, msg_type, index, k, content))
+
     def build_map(k: int) -> bytes:
-        now = clock.now_unix_us()
-        return messages.encode(MessageType.MAP, map_data(scenario, corr, index, (map_cnt0 + k) % 128, clock.minute_of_the_year(now)))
+        moy = clock.minute_of_the_year(clock.now_unix_us())
+        return encoded(MessageType.MAP, k, map_data(scenario, corr, index, (map_cnt0 + k) % 128, moy))
 
     def build_spat(k: int) -> bytes:
         now = clock.now_unix_us()
         t_s = spat_offset + k * SPAT_PERIOD_S
-        content = spat(inter, t_s, (spat_cnt0 + k) % 128, clock.minute_of_the_year(now), clock.dsecond(now))
-        return messages.encode(MessageType.SPAT, faults.inject(scenario.faults, MessageType.SPAT, index, k, content))
+        return encoded(MessageType.SPAT, k, spat(inter, t_s, (spat_cnt0 + k) % 128, clock.minute_of_the_year(now), clock.dsecond(now)))
 
     def build_rsm(k: int) -> bytes:
-        now = clock.now_unix_us()
-        content = sensing.rsm(rsm_offset + k * RSM_PERIOD_S, (rsm_cnt0 + k) % 128, clock.dsecond(now))
-        return messages.encode(MessageType.RSM, faults.inject(scenario.faults, MessageType.RSM, index, k, content))
+        dsecond = clock.dsecond(clock.now_unix_us())
+        return encoded(MessageType.RSM, k, sensing.rsm(rsm_offset + k * RSM_PERIOD_S, (rsm_cnt0 + k) % 128, dsecond))
 
     def build_rsi(k: int) -> bytes:
-        now = clock.now_unix_us()
-        content = rsi(scenario, corr, index, (rsi_cnt0 + k) % 128, clock.minute_of_the_year(now), start_moy, end_moy)
-        return messages.encode(MessageType.RSI, faults.inject(scenario.faults, MessageType.RSI, index, k, content))
+        moy = clock.minute_of_the_year(clock.now_unix_us())
+        return encoded(MessageType.RSI, k, rsi(scenario, corr, index, (rsi_cnt0 + k) % 128, moy, start_moy, end_moy))
 
     streams = [
         Stream(MessageType.MAP, MAP_PERIOD_S, map_offset, build_map),

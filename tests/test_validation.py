@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
+import asn1tools
 import duckdb
 import pytest
 
 from v2x import clock, faults, messages
-from v2x.messages import MessageType
+from v2x.messages import ASN1_DIR, MessageType
+from v2x.rundir import RunDir
 from v2x.run import run_scenario
 from v2x.scenario import Fault, load_scenario
 from v2x.security import unsecured
 
+from pipeline import views
 from pipeline.batch import BatchProcessor, Received
 from pipeline.report import build_report
+from pipeline.store import TelemetryWriter
 from pipeline.validation import CHECKS
 from tests.conftest import REPO
 from tests.corpus import corpus
@@ -27,33 +32,54 @@ EXPECTED = {
     "spat_likely_after_max": "SPAT.timing_order",
     "rsm_without_self": "RSM.self_entry",
     "rsm_duplicate_ptc_id": "RSM.ptc_id_unique",
+    "rsm_stale_participant": "RSM.participant_age",
     "rsi_priority_low_bits": "RSI.priority_low_bits",
+    "map_duplicate_lane_id": "MAP.lane_id_unique",
+    "map_unknown_connecting_lane": "MAP.connection_target",
 }
 TOPIC = {MessageType.BSM: "V2X/OBU/OBU-1/BSM/UP"} | {t: f"V2X/RSU/RSU-1/{t.value}/UP" for t in MessageType if t is not MessageType.BSM}
 
 
-def violations_of(contents: list[tuple[MessageType, dict]]) -> list[tuple[int, str, str]]:
+def received_frames(frames: list[tuple[MessageType, bytes]]) -> Received:
     batch = Received()
     now = clock.now_unix_us()
-    for msg_type, content in contents:
-        batch.add(TOPIC[msg_type], unsecured(messages.encode(msg_type, content)), now)
-    out = BatchProcessor(None).process(batch)
-    table = out.tables.get("violations")
-    return sorted(table.to_pylist(), key=lambda r: r["rx_seq"]) if table is not None else []
+    for msg_type, frame in frames:
+        batch.add(TOPIC[msg_type], unsecured(frame), now)
+    return batch
+
+
+def received(contents: list[tuple[MessageType, dict]]) -> Received:
+    return received_frames([(t, messages.encode(t, c)) for t, c in contents])
+
+
+def write_run(root: Path, contents: list[tuple[MessageType, dict]]) -> Path:
+    """A run directory holding ``contents`` as the ingest stores them."""
+    run = RunDir(root)
+    out = BatchProcessor(None).process(received(contents))
+    TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
+    return root
+
+
+def violations_of(contents: list[tuple[MessageType, dict]], root: Path) -> list[tuple[int, str, str]]:
+    """Violations of message and run checks, as the ``violations`` view of their run has them."""
+    con = views.connect(write_run(root, contents))
+    return [dict(zip(("rx_seq", "check_name", "detail"), r)) for r in con.execute("SELECT rx_seq, check_name, detail FROM violations ORDER BY rx_seq, check_name").fetchall()]
 
 
 def clean_corpus() -> list[tuple[MessageType, dict]]:
-    # The corpus's first (typical) BSM, SPAT, RSI and RSM are clean; its other BSMs probe limits.
+    # The corpus's first (typical) BSM, its MAPs, first SPAT, RSI and RSM are clean; its other
+    # BSMs probe limits, and its SPATs are minutes apart (no countdown to follow).
     items = corpus()
-    return [items[0]] + [(t, c) for t, c in items if t is not MessageType.BSM and t is not MessageType.MAP]
+    first_spat = next(item for item in items if item[0] is MessageType.SPAT)
+    return [items[0], first_spat] + [(t, c) for t, c in items if t not in (MessageType.BSM, MessageType.SPAT)]
 
 
-def test_clean_messages_have_no_violations():
-    assert violations_of(clean_corpus()) == []
+def test_clean_messages_have_no_violations(tmp_path):
+    assert violations_of(clean_corpus(), tmp_path) == []
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
-def test_each_fault_is_flagged_by_its_check_only(kind):
+def test_each_fault_is_flagged_by_its_check_only(kind, tmp_path):
     target, _ = faults.FAULTS[kind]
     contents = []
     for msg_type, content in clean_corpus():
@@ -61,10 +87,36 @@ def test_each_fault_is_flagged_by_its_check_only(kind):
         if msg_type is target:
             faults.inject([Fault(kind=kind)], msg_type, 0, 0, content)
         contents.append((msg_type, content))
-    found = violations_of(contents)
+    found = violations_of(contents, tmp_path)
     faulted = sum(1 for t, _ in contents if t is target)
     assert [v["check_name"] for v in found] == [EXPECTED[kind]] * faulted, found
     assert all(v["detail"] for v in found)
+
+
+def test_a_run_with_bsm_only_has_every_view_and_a_report(tmp_path):
+    # Real devices may send one message type only; every view and run check still works.
+    root = write_run(tmp_path, [item for item in corpus() if item[0] is MessageType.BSM])
+    con = views.connect(root)
+    for name in views.CONTENT_TABLES:
+        columns = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
+        assert "rx_seq" in columns and len(columns) > 6, name
+    assert con.execute("SELECT count(*) FROM map_lanes").fetchone() == (0,)
+    checks = {c["id"]: c for c in build_report(root)["checks"] if c.get("kind") == "field"}
+    assert checks["BSM.speed_range"]["verdict"] == "FAIL" and checks["SPAT.phase_in_map"]["verdict"] == "N/A"
+
+
+def test_map_beyond_its_asn1_structure_limits_is_a_stored_reject():
+    # PointList SIZE(2..31): 33 points still fit the 5-bit length field, so only the constraint
+    # check of the decode stands between such a MAP and the tables.
+    content = copy.deepcopy(next(c for t, c in corpus() if t is MessageType.MAP))
+    link = content["nodes"][0]["inLinks"][0]
+    link["points"] = [link["points"][0]] * 33
+    loose = asn1tools.compile_files([str(ASN1_DIR / "XiqingDayI.asn")], "uper")
+    frame = loose.encode("MessageFrame", ("mapFrame", content), check_constraints=False)
+    out = BatchProcessor(None).process(received_frames([(MessageType.MAP, frame)]))
+    rows = out.telemetry["MAP"].to_pylist()
+    assert len(rows) == 1 and rows[0]["reject_reason"] and "33" in rows[0]["reject_reason"]
+    assert "map_lanes" not in out.tables or out.tables["map_lanes"].num_rows == 0
 
 
 def test_every_check_is_documented_with_basis_and_source():
@@ -86,6 +138,8 @@ def test_fault_scenario_report_names_each_fault_and_a_clean_run_none(mosquitto, 
     assert flagged["BSM.mandatory_fields"] == 9  # vehicle 0, every 7th: k = 0, 7, ..., 56
     assert flagged["SPAT.timing_order"] == 6
     assert flagged["RSI.priority_low_bits"] == report_count(result.run.root, "RSI")
+    assert flagged["MAP.lane_id_unique"] == 3  # RSU 0, MAP 1 Hz for 6 s: k = 0, 2, 4
+    assert flagged["MAP.connection_target"] == 2  # k = 0, 3
     assert report["verdict"] == "FAIL"
 
     clean = scenario.model_copy(update={"faults": [], "name": "clean"})

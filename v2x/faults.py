@@ -49,6 +49,26 @@ def _duplicate_ptc_id(c: Content) -> None:
         c["participants"][2]["ptcId"] = c["participants"][1]["ptcId"]
 
 
+def _stale_participant(c: Content) -> None:
+    if len(c["participants"]) > 1:
+        p = c["participants"][1]
+        p["secMark"] = (p["secMark"] - 500) % 60000  # half a second old when the RSM is built
+
+
+def _duplicate_lane_id(c: Content) -> None:
+    lanes = c["nodes"][0]["inLinks"][0]["lanes"]
+    if len(lanes) > 1:
+        lanes[1]["laneID"] = lanes[0]["laneID"]
+
+
+def _unknown_connecting_lane(c: Content) -> None:
+    for node in c["nodes"]:
+        for link in node.get("inLinks", []):
+            for lane in link["lanes"]:
+                for connection in lane.get("connectsTo", []):
+                    connection["connectingLane"] = {"lane": 254}  # no lane of the downstream link has this ID
+
+
 def _priority_low_bits(c: Content) -> None:
     for item in c.get("rtes", []) + c.get("rtss", []):
         item["priority"] = bytes([item.get("priority", b"\x00")[0] | 0x01])
@@ -62,7 +82,10 @@ FAULTS: dict[str, tuple[MessageType, Callable[[Content], None]]] = {
     "spat_likely_after_max": (MessageType.SPAT, _likely_after_max),
     "rsm_without_self": (MessageType.RSM, _drop_self_entry),
     "rsm_duplicate_ptc_id": (MessageType.RSM, _duplicate_ptc_id),
+    "rsm_stale_participant": (MessageType.RSM, _stale_participant),
     "rsi_priority_low_bits": (MessageType.RSI, _priority_low_bits),
+    "map_duplicate_lane_id": (MessageType.MAP, _duplicate_lane_id),
+    "map_unknown_connecting_lane": (MessageType.MAP, _unknown_connecting_lane),
 }
 
 

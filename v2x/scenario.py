@@ -60,6 +60,8 @@ class RoadsideSensors(_Strict):
     cyclists: int = Field(default=1, ge=0, le=8)
     unconnected_vehicles: int = Field(default=1, ge=0, le=8)
     position_noise_m: float = Field(default=0.3, ge=0, le=10, description="1-sigma error of sensor-detected positions")
+    latency_ms: int = Field(default=50, ge=0, le=1000,
+                            description="detection to RSM: participants are reported as seen this long ago (their secMark)")
 
 
 class TrafficInfo(_Strict):
@@ -113,7 +115,8 @@ class Security(_Strict):
 
 FaultKind = Literal[
     "bsm_speed_unavailable", "bsm_elevation", "bsm_missing_angle", "bsm_missing_pos_accuracy",
-    "spat_likely_after_max", "rsm_without_self", "rsm_duplicate_ptc_id", "rsi_priority_low_bits",
+    "spat_likely_after_max", "rsm_without_self", "rsm_duplicate_ptc_id", "rsm_stale_participant", "rsi_priority_low_bits",
+    "map_duplicate_lane_id", "map_unknown_connecting_lane",
 ]
 
 
