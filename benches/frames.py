@@ -27,7 +27,7 @@ RSU = "RSU-BENCH"
 
 
 def bench_pki(directory: Path, vehicles: int) -> Path:
-    devices = [DeviceRequest(obu_id(i), [111, 112]) for i in range(vehicles)] + [DeviceRequest(RSU, [3618, 3619, 3620, 3623])]
+    devices = [DeviceRequest(obu_id(i), [111, 112]) for i in range(vehicles)] + [DeviceRequest(RSU, [3618, 3619, 3620, 3623], kind="rsu")]
     create_pki(directory, devices, valid_from_unix_s=time.time())
     return directory
 

@@ -28,6 +28,7 @@ from v2x.messages import (
     message_set,
 )
 from v2x.security import Verdict, Verifier
+from v2x.security.verify import ReplayWindow, Verification
 from v2x.security.certificates import security_types
 
 from pipeline import content, envelope, map_rsi, uper, validation
@@ -169,6 +170,7 @@ class BatchProcessor:
 
     def __init__(self, verifier: Verifier | None, topic_prefix: str = "", first_rx_seq: int = 0):
         self.verifier = verifier
+        self._replays = ReplayWindow()
         self.topic_prefix = topic_prefix
         self.next_rx_seq = first_rx_seq
         self._sender_index: dict[tuple[str, str], int] = {}
@@ -394,7 +396,9 @@ class BatchProcessor:
             gen = int(p.generation_time[i])
             v = self.verifier.verify(
                 hash_id=hash_id, tbs=tbs, signer_kind=skind, signer=sbytes, aid=int(p.aid[i]),
-                generation_time64=gen if gen >= 0 else None, r=r, s=s,
+                generation_time64=gen if gen >= 0 else None, r=r, s=s, received_us=batch.received_us[i],
             )
+            if v.verdict is Verdict.SUCCESS and self._replays.seen_before(r + s, batch.received_us[i]):
+                v = Verification(Verdict.DUPLICATE_MESSAGE, "signature already received (replay)", v.signer)
             auth[i], reason[i], signer[i] = v.verdict.value, v.reason, v.signer
         return auth, reason, signer, signer_kind

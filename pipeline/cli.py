@@ -20,7 +20,7 @@ from v2x.transport import BrokerAddress
 
 from pipeline.batch import warm_up
 from pipeline.ingest import ingest as run_ingest
-from pipeline.ingest import verifier_from_trust
+from pipeline.ingest import verifier_from_files, verifier_from_pki
 from pipeline.report import build_report, render_terminal, to_json
 from pipeline.views import connect
 
@@ -68,13 +68,22 @@ def sql(run: Path, query: str) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="run directory to write")
 @click.option("--prefix", default="", help="zone topic prefix")
 @click.option("--trust", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="trusted root certificate (COER)")
+@click.option("--ca", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA certificate under a trusted root (COER)")
+@click.option("--crl", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="signed CRL to apply")
+@click.option("--pki", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="trust a PKI directory (its root, CAs and CRL) instead of --trust/--ca/--crl")
 @click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
-def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], duration: float | None) -> None:
+def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tuple[Path, ...], crl: Path | None, pki: Path | None,
+           duration: float | None) -> None:
     """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`)."""
     try:
         address = BrokerAddress.parse(broker)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--broker") from None
+    try:
+        verifier = verifier_from_pki(pki) if pki else verifier_from_files(list(trust), list(ca), crl)
+    except ValueError as exc:
+        raise click.ClickException(f"trust store: {exc}") from None
     warm_up()
 
     async def _main() -> None:
@@ -84,7 +93,7 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], duratio
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         if duration:
             loop.call_later(duration, stop.set)
-        stats = await run_ingest(address, RunDir(out), verifier=verifier_from_trust(list(trust)), topic_prefix=prefix, stop=stop,
+        stats = await run_ingest(address, RunDir(out), verifier=verifier, topic_prefix=prefix, stop=stop,
                                  on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True))
         click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)
 

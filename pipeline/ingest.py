@@ -11,6 +11,7 @@ Run as a process: ``python -m pipeline.ingest --run RUN --broker mqtt://host:por
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import signal
 import sys
@@ -23,7 +24,7 @@ import aiomqtt
 
 from v2x import clock, topics, transport
 from v2x.rundir import RunDir, write_json_atomic
-from v2x.security import BACKENDS, CertificateStore, Verifier
+from v2x.security import CertificateStore, Verifier
 from v2x.transport import BrokerAddress
 
 
@@ -43,6 +44,7 @@ class IngestStats:
     rejected: int = 0
     events: list[dict[str, str]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
+    crl: dict[str, object] | None = None  # the CRL applied (CrlStatus), if any
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -51,16 +53,29 @@ class IngestStats:
             "stored_by_type": dict(self.by_type),
             "rejected": self.rejected,
             "events": self.events,
+            "crl": self.crl,
             "started_at": self.started_at,
             "updated_at": time.time(),
         }
 
 
-def verifier_from_trust(trust_files: list[Path], suite: str = "ecdsa-p256-sha256") -> Verifier | None:
-    """A verifier trusting the given root certificates (None if there are none)."""
-    if not trust_files:
+def verifier_from_files(trust: list[Path], cas: list[Path] = (), crl: Path | None = None) -> Verifier | None:
+    """A verifier trusting the root certificates ``trust``, holding the CA certificates ``cas``
+    and applying the signed CRL ``crl``; None without trust anchors."""
+    if not trust:
         return None
-    return Verifier(CertificateStore(BACKENDS[suite], [p.read_bytes() for p in trust_files]))
+    store = CertificateStore([p.read_bytes() for p in trust], [p.read_bytes() for p in cas])
+    if crl is not None:
+        store.load_crl(crl.read_bytes())
+    return Verifier(store)
+
+
+def verifier_from_pki(pki: Path) -> Verifier | None:
+    """The verifier of a PKI directory (root, its CAs, its CRL if one was written)."""
+    if not (pki / "root-ca.oer").exists():
+        return None
+    crl = pki / "crl.oer"
+    return verifier_from_files([pki / "root-ca.oer"], sorted((pki / "ca").glob("*.oer")), crl if crl.exists() else None)
 
 
 async def ingest(
@@ -78,6 +93,8 @@ async def ingest(
     stats = IngestStats()
     writer = TelemetryWriter(run.telemetry, run.tables)
     processor = BatchProcessor(verifier, topic_prefix, first_rx_seq=writer.next_rx_seq)
+    crl = verifier.store.crl if verifier else None
+    stats.crl = dataclasses.asdict(crl) if crl else None
     pending = Received()
     arrived = asyncio.Event()
 
@@ -150,10 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", required=True, help="mqtt://host:port")
     parser.add_argument("--prefix", default="", help="zone topic prefix")
     parser.add_argument("--trust", action="append", type=Path, default=[], help="trusted root certificate (COER); repeatable")
+    parser.add_argument("--ca", action="append", type=Path, default=[], help="CA certificate under a trusted root (COER); repeatable")
+    parser.add_argument("--crl", type=Path, default=None, help="signed CRL (COER SecuredCrl) to apply")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
-    trust = args.trust or ([run.pki / "root-ca.oer"] if (run.pki / "root-ca.oer").exists() else [])
+    verifier = verifier_from_files(args.trust, args.ca, args.crl) if args.trust else verifier_from_pki(run.pki)
     address = BrokerAddress.parse(args.broker)
     warm_up()
 
@@ -164,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         if args.duration:
             loop.call_later(args.duration, stop.set)
-        return await ingest(address, run, verifier=verifier_from_trust(trust), topic_prefix=args.prefix, stop=stop,
+        return await ingest(address, run, verifier=verifier, topic_prefix=args.prefix, stop=stop,
                             on_ready=lambda: print("READY", flush=True))
 
     stats = asyncio.run(_main())

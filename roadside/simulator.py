@@ -17,7 +17,7 @@ from v2x import clock, faults, messages, roads
 from v2x.messages import MessageType
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario
-from v2x.security import BACKENDS, Signer, load_credential
+from v2x.security import Signer, load_credential
 from v2x.uplink import Device, Stream, Uplink
 
 from roadside.map_message import map_data
@@ -79,10 +79,9 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stre
 def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:
     """One uplink per RSU, signing with the RSU's application certificate from the run PKI."""
     rng = random.Random(f"{scenario.seed}/roadside")
-    backend = BACKENDS[scenario.security.suite]
     devices: list[Device] = []
     for index, inter in enumerate(scenario.intersections):
-        signer = Signer(load_credential(run.pki, inter.rsu_id, backend))
+        signer = Signer(load_credential(run.pki, inter.rsu_id))
         uplink = Uplink("RSU", inter.rsu_id, signer, scenario.zone.topic_prefix, scenario.broker.qos)
         devices.append((uplink, rsu_streams(scenario, index, rng)))
     return devices

@@ -37,12 +37,17 @@ def reference_modules() -> dict[str, asn1tools.compiler.Specification]:
     }
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("pki")
+SUITES = ("sm2-sm3", "ecdsa-p256-sha256")
+
+
+@pytest.fixture(scope="session", params=SUITES)
+def pki(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PKI (root, ECA, PCA, ACA) with a vehicle OBU-1 (two pseudonyms) and an RSU-1, once per suite."""
+    d = tmp_path_factory.mktemp(f"pki-{request.param}")
     create_pki(
         d,
-        [DeviceRequest("OBU-1", [111, 112]), DeviceRequest("RSU-1", [3618, 3619, 3620, 3623])],
+        [DeviceRequest("OBU-1", [111, 112], kind="vehicle", pseudonyms=2), DeviceRequest("RSU-1", [3618, 3619, 3620, 3623], kind="rsu")],
+        suite=request.param,
         valid_from_unix_s=time.time(),
     )
     return d

@@ -37,7 +37,7 @@ def test_minimal_bsm_matches_published_golden_bytes():
 
 
 def test_security_types_encode_like_ydt3957_reference(reference_modules, pki):
-    cert = (pki / "devices" / "OBU-1.oer").read_bytes()
+    cert = (pki / "devices" / "OBU-1" / "pseudonym-0.oer").read_bytes()
     value = security_types().decode("Certificate", cert)
     assert reference_modules["ydt3957"].encode("CertificateBase", value) == cert
     assert reference_modules["ydt3957"].decode("CertificateBase", cert) == value

@@ -18,7 +18,7 @@ from v2x.scenario import obu_id, parse_scenario
 from v2x.security import DeviceRequest, create_pki
 from v2x.uplink import run_devices
 
-from pipeline.ingest import ingest, verifier_from_trust
+from pipeline.ingest import ingest, verifier_from_pki
 from tests.test_scenario import GOOD
 from vehicles.simulator import build_vehicles
 
@@ -64,7 +64,7 @@ def test_broker_going_away_mid_run_is_recorded_and_survived(mosquitto, tmp_path)
     async def play() -> tuple[dict, float]:
         stop = asyncio.Event()
         ready = asyncio.Event()
-        verifier = verifier_from_trust([run.pki / "root-ca.oer"])
+        verifier = verifier_from_pki(run.pki)
         task = asyncio.create_task(ingest(address, run, verifier=verifier, stop=stop, on_ready=ready.set))
         await asyncio.wait_for(ready.wait(), 30)
         sim = asyncio.create_task(run_devices(address, devices, scenario.duration_s, start_at=time.time() + 0.5))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import subprocess
 import sys
 
 import aiomqtt
 import duckdb
-import ecdsa
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -17,6 +15,7 @@ import pytest
 from v2x.rundir import RunDir
 from v2x.run import run_scenario
 from v2x.scenario import parse_scenario
+from v2x.security import load_credential
 
 from v2x.messages import MessageType
 
@@ -24,6 +23,7 @@ from pipeline.content import FAST_PATH, to_arrow
 from pipeline.ingest import ingest
 from pipeline.map_rsi import map_rows, rsi_rows
 from pipeline.report import build_report
+from tests.independent import verify_spdu
 from tests.test_scenario import GOOD
 
 pytestmark = pytest.mark.broker
@@ -67,12 +67,8 @@ def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
         kind, signer = signed["signer"]
         if kind == "certificate":
             certificates[sender] = sec.encode("CertificateBase", signer[0])
-        cert = certificates.get(sender) or open(RunDir(result.run.root).pki / "devices" / f"{sender}.oer", "rb").read()
-        key = sec.decode("CertificateBase", cert)["toBeSigned"]["verifyKeyIndicator"][1][1]
-        vk = ecdsa.VerifyingKey.from_string((b"\x02" if key[0] == "compressed-y-0" else b"\x03") + key[1], curve=ecdsa.NIST256p)
-        data = hashlib.sha256(sec.encode("ToBeSignedData", signed["tbsData"])).digest() + hashlib.sha256(cert).digest()
-        sig = signed["signature"][1]
-        assert vk.verify(sig["rSig"][1] + sig["sSig"], data, hashfunc=hashlib.sha256)
+        cert = certificates.get(sender) or load_credential(RunDir(result.run.root).pki, sender).certificate
+        assert verify_spdu(frame, cert, reference_modules, tmp_path)  # SM2 with OpenSSL, outside the project
         if msg_type == "BSM":
             assert lat == pytest.approx(content["pos"]["lat"] * 1e-7) and lon == pytest.approx(content["pos"]["long"] * 1e-7)
             assert speed == pytest.approx(content["speed"] * 0.02) and heading == pytest.approx(content["heading"] * 0.0125)

@@ -17,6 +17,8 @@ from rich.table import Table
 from v2x.broker import BrokerError
 from v2x.run import RunError, run_scenario
 from v2x.scenario import ScenarioError, builtin_scenarios, load_scenario
+from v2x.security import BACKENDS, DEFAULT_SUITE, DeviceRequest
+from v2x.security import pki as pki_dir
 
 
 class _Cli(click.Group):
@@ -71,6 +73,94 @@ def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, s
         if report is None:
             raise click.ClickException("the report command is not installed (pip install the project)")
         ctx.invoke(report, run=result.run.root, fmt="terminal", profile=None)
+
+
+@main.group()
+def pki() -> None:
+    """Manage a PKI directory: root CA, enrolment/pseudonym/application CAs, devices, CRL."""
+
+
+@pki.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--suite", type=click.Choice(sorted(BACKENDS)), default=DEFAULT_SUITE, show_default=True)
+def pki_init(directory: Path, suite: str) -> None:
+    """Create the root CA and the ECA, PCA and ACA in DIRECTORY."""
+    try:
+        pki_dir.init_pki(directory, suite=suite)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_certificates(directory)
+
+
+@pki.command("issue")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("device_id")
+@click.option("--kind", type=click.Choice(["vehicle", "rsu"]), default="vehicle", show_default=True)
+@click.option("--aid", "aids", type=int, multiple=True, help="AID to grant (default: BSM 111/112 for a vehicle, MAP/SPAT/RSI/RSM for an RSU)")
+@click.option("--pseudonyms", type=click.IntRange(1, 100), default=3, show_default=True, help="pseudonym certificates of a vehicle")
+@click.option("--validity-hours", type=click.IntRange(1), default=168, show_default=True)
+def pki_issue(directory: Path, device_id: str, kind: str, aids: tuple[int, ...], pseudonyms: int, validity_hours: int) -> None:
+    """Issue DEVICE_ID's enrolment certificate and its pseudonym (vehicle) or application (RSU) certificates."""
+    default = [111, 112] if kind == "vehicle" else [3618, 3619, 3620, 3623]
+    try:
+        creds = pki_dir.issue(directory, DeviceRequest(device_id, list(aids) or default, kind=kind, pseudonyms=pseudonyms),
+                              validity_hours=validity_hours)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for c in creds:
+        click.echo(f"{device_id}/{c.name}  HashedId8 {c.hashed_id8.hex()}")
+
+
+@pki.command("revoke")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("target")
+@click.option("--reason", default="unspecified", show_default=True)
+def pki_revoke(directory: Path, target: str, reason: str) -> None:
+    """Revoke TARGET (a device id, or a certificate's hex HashedId8); `v2x pki crl` publishes it."""
+    try:
+        revoked = pki_dir.revoke(directory, target, reason=reason)
+    except (KeyError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    click.echo(f"revoked {len(revoked)} certificate(s): {', '.join(revoked)}")
+
+
+@pki.command("crl")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def pki_crl(directory: Path) -> None:
+    """Sign a CRL of everything revoked (YD/T 3957, AID 3628) into DIRECTORY/crl.oer."""
+    try:
+        path = pki_dir.write_crl(directory)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    shown = pki_dir.describe(directory)
+    click.echo(f"wrote {path}: {len(shown['revoked'])} revoked certificate(s)")
+
+
+@pki.command("show")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def pki_show(directory: Path, as_json: bool) -> None:
+    """List the certificates of DIRECTORY with issuer, validity and AIDs, and the revocations."""
+    if as_json:
+        import json
+
+        click.echo(json.dumps(pki_dir.describe(directory), indent=2))
+        return
+    _print_certificates(directory)
+
+
+def _print_certificates(directory: Path) -> None:
+    try:
+        shown = pki_dir.describe(directory)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    revoked = {r["hashed_id8"] for r in shown["revoked"]}
+    table = Table("file", "HashedId8", "issuer", "valid until", "AIDs", title=f"PKI {directory} ({shown['suite']})")
+    for c in shown["certificates"]:
+        aids = f"issues {c['issue_aids']}" if c["ca"] else ", ".join(map(str, c["app_aids"])) or "-"
+        mark = " [red]revoked[/]" if c["hashed_id8"] in revoked else ""
+        table.add_row(c["file"], c["hashed_id8"] + mark, c["issuer"], c["valid_until"], aids)
+    Console().print(table)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from v2x.broker import start_broker
 from v2x.messages import BSM_EVENT_AID, MessageType
 from v2x.rundir import RunDir, read_json, write_json_atomic
 from v2x.scenario import Scenario, dump_scenario
-from v2x.security import BACKENDS, DeviceRequest, create_pki
+from v2x.security import DeviceRequest, create_pki
 
 RSU_AIDS = [MessageType.MAP.aid, MessageType.SPAT.aid, MessageType.RSI.aid, MessageType.RSM.aid]
 OBU_AIDS = [MessageType.BSM.aid, BSM_EVENT_AID]
@@ -103,9 +103,9 @@ def run_scenario(
     write_json_atomic(run.manifest, manifest)
 
     status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")
-    devices = [DeviceRequest(i.rsu_id, RSU_AIDS) for i in scenario.intersections]
-    devices += [DeviceRequest(obu, OBU_AIDS) for obu in scenario.obu_ids()]
-    create_pki(run.pki, devices, backend=BACKENDS[scenario.security.suite], valid_from_unix_s=time.time())
+    devices = [DeviceRequest(i.rsu_id, RSU_AIDS, kind="rsu") for i in scenario.intersections]
+    devices += [DeviceRequest(obu, OBU_AIDS, kind="vehicle") for obu in scenario.obu_ids()]
+    create_pki(run.pki, devices, suite=scenario.security.suite, valid_from_unix_s=time.time())
 
     url = broker_url or scenario.broker.url
     broker = None

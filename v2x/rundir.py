@@ -4,6 +4,7 @@
     RUN/run.json                 versions, broker, start/end, exit status of each stage
     RUN/pki/                     root CA and device certificates (v2x.security.pki)
     RUN/published/<sim>.json     what each simulator generated and published, per device
+    RUN/attacks/<sim>.json       every injected attack frame: device, kind, expected verdict, SHA-256
     RUN/ingest/progress.json     received/stored counts, rewritten after every batch
     RUN/ingest/summary.json      final ingest counts and broker events
     RUN/telemetry/msg_type=X/    Parquet, one row per received frame, one file per flushed batch
@@ -56,6 +57,10 @@ class RunDir:
         return self.root / "published"
 
     @property
+    def attacks(self) -> Path:
+        return self.root / "attacks"
+
+    @property
     def ingest(self) -> Path:
         return self.root / "ingest"
 
@@ -72,6 +77,6 @@ class RunDir:
         return self.root / "logs"
 
     def create(self) -> RunDir:
-        for p in (self.root, self.published, self.ingest, self.telemetry, self.logs):
+        for p in (self.root, self.published, self.attacks, self.ingest, self.telemetry, self.logs):
             p.mkdir(parents=True, exist_ok=True)
         return self

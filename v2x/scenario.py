@@ -110,7 +110,7 @@ class BrokerSettings(_Strict):
 
 
 class Security(_Strict):
-    suite: Literal["ecdsa-p256-sha256"] = "ecdsa-p256-sha256"
+    suite: Literal["sm2-sm3", "ecdsa-p256-sha256"] = "sm2-sm3"
 
 
 FaultKind = Literal[
@@ -118,6 +118,22 @@ FaultKind = Literal[
     "spat_likely_after_max", "rsm_without_self", "rsm_duplicate_ptc_id", "rsm_stale_participant", "rsi_priority_low_bits",
     "map_duplicate_lane_id", "map_unknown_connecting_lane",
 ]
+
+
+AttackKind = Literal[
+    "forged_signature", "replay", "expired_certificate", "revoked_certificate", "foreign_ca", "wrong_aid", "clock_skew", "unsigned",
+]
+
+
+class Attack(_Strict):
+    """A security attack carried by the first ``devices`` vehicles or RSUs (v2x.attacks):
+    every ``every``-th message of each, from its first, is replaced (or, for ``replay``,
+    re-sent 300 ms later)."""
+
+    kind: AttackKind
+    target: Literal["vehicle", "rsu"] = "vehicle"
+    devices: int = Field(default=1, ge=1)
+    every: int = Field(default=10, ge=1)
 
 
 class Fault(_Strict):
@@ -140,6 +156,7 @@ class Scenario(_Strict):
     broker: BrokerSettings = BrokerSettings()
     security: Security = Security()
     faults: list[Fault] = Field(default_factory=list)
+    attacks: list[Attack] = Field(default_factory=list)
 
     @field_validator("intersections")
     @classmethod

@@ -18,6 +18,7 @@ from pathlib import Path
 import aiomqtt
 
 from v2x import clock, topics, transport
+from v2x.attacks import REPLAY_DELAY_S, AttackPlan
 from v2x.messages import MessageType, message_set
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario import Scenario, load_scenario
@@ -40,10 +41,43 @@ class Uplink:
     failed: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
+    attack: AttackPlan | None = None
+    _sent: int = 0
+    _replays: set[asyncio.Task[None]] = field(default_factory=set)
+
     async def send(self, msg_type: MessageType, frame: bytes, *, aid: int | None = None, event: bool = False) -> None:
-        """Sign ``frame`` now (generationTime = now) and publish it; failures are counted."""
+        """Sign ``frame`` now (generationTime = now) and publish it; failures are counted.  If
+        the device carries attacks (v2x.attacks), a due one replaces or replays the frame."""
         generation_time64 = clock.time64_from_unix_us(clock.now_unix_us())
-        spdu = self.signer.sign(frame, aid if aid is not None else msg_type.aid, generation_time64, event=event)
+        aid = aid if aid is not None else msg_type.aid
+        due = self.attack.due(self._sent) if self.attack else []
+        self._sent += 1
+        forged = [kind for kind in due if kind != "replay"]
+        if self.attack and forged:
+            spdu = self.attack.forge(forged[0], self.signer, frame, aid, generation_time64)
+            self.attack.record(forged[0], msg_type.value, spdu)
+        else:
+            spdu = self.signer.sign(frame, aid, generation_time64, event=event)
+        await self._publish(msg_type, spdu)
+        if self.attack and "replay" in due and not forged:
+            self.attack.record("replay", msg_type.value, spdu)
+            task = asyncio.get_running_loop().create_task(self._replay(msg_type, spdu))
+            self._replays.add(task)
+            task.add_done_callback(self._replays.discard)
+
+    async def _replay(self, msg_type: MessageType, spdu: bytes) -> None:
+        await asyncio.sleep(REPLAY_DELAY_S)
+        try:
+            await self._publish(msg_type, spdu)
+        except aiomqtt.MqttError:
+            pass  # counted as failed
+
+    async def drain(self) -> None:
+        """Wait for replays still scheduled."""
+        while self._replays:
+            await asyncio.gather(*self._replays)
+
+    async def _publish(self, msg_type: MessageType, spdu: bytes) -> None:
         self.generated[msg_type.value] += 1
         if self.client is None:
             self.failed[msg_type.value] += 1
@@ -114,6 +148,7 @@ async def run_device(
     async def produce() -> None:
         start_at = await start
         await asyncio.gather(*(stream_task(s, start_at) for s in streams))
+        await uplink.drain()
 
     producers = asyncio.ensure_future(produce())
     try:
@@ -189,4 +224,7 @@ def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[D
     for up, _ in devices:
         totals.update({f"{k}.{t}": n for k, c in (("generated", up.generated), ("published", up.published), ("failed", up.failed)) for t, n in c.items()})
     write_json_atomic(run.published / f"{name}.json", {"simulator": name, "devices": report, "totals": dict(totals)})
+    attacks = [{"device_id": up.device_id, **entry} for up, _ in devices if up.attack for entry in up.attack.ledger]
+    if attacks:
+        write_json_atomic(run.attacks / f"{name}.json", attacks)
     return 0

@@ -12,7 +12,7 @@ from v2x import clock, faults, messages
 from v2x.messages import MessageType, PathPoint
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario, obu_id
-from v2x.security import BACKENDS, Signer, load_credential
+from v2x.security import Signer, load_credential
 from v2x.uplink import Device, Stream, Uplink
 
 from vehicles.traffic import TICK_S, Traffic
@@ -50,10 +50,9 @@ def bsm_stream(traffic: Traffic, i: int) -> Stream:
 def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
     """One uplink per vehicle, signing with its certificate from the run PKI."""
     traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
-    backend = BACKENDS[scenario.security.suite]
     devices: list[Device] = []
     for i in range(len(traffic)):
-        signer = Signer(load_credential(run.pki, obu_id(i), backend))
+        signer = Signer(load_credential(run.pki, obu_id(i)))
         uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix, scenario.broker.qos)
         devices.append((uplink, [bsm_stream(traffic, i)]))
     return devices

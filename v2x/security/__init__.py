@@ -1,8 +1,9 @@
 """Security: YD/T 3957 envelope, certificates, PKI, sign and verify services."""
 
-from v2x.security.backend import BACKENDS, CryptoBackend, EcdsaP256Sha256
-from v2x.security.pki import Credential, DeviceRequest, create_pki, load_credential, load_trust_anchors
-from v2x.security.sign import Signer, unsecured
+from v2x.security.backend import BACKENDS, DEFAULT_SUITE, CryptoBackend, EcdsaP256Sha256
+from v2x.security.pki import DeviceRequest, create_pki, load_credential, load_credentials, load_trust_anchors
+from v2x.security.sign import Credential, Signer, unsecured
+from v2x.security.sm2 import Sm2Sm3
 from v2x.security.verify import CertificateStore, Verdict, Verification, Verifier
 
 __all__ = [
@@ -10,14 +11,17 @@ __all__ = [
     "CertificateStore",
     "Credential",
     "CryptoBackend",
+    "DEFAULT_SUITE",
     "DeviceRequest",
     "EcdsaP256Sha256",
     "Signer",
+    "Sm2Sm3",
     "Verdict",
     "Verification",
     "Verifier",
     "create_pki",
     "load_credential",
+    "load_credentials",
     "load_trust_anchors",
     "unsecured",
 ]

@@ -1,9 +1,9 @@
 """Crypto backends: one interface per algorithm suite.
 
 A suite fixes the hash (HashAlgorithm), the signature scheme (Signature alternative) and the key
-type (PublicVerificationKey alternative) used in YD/T 3957 structures.  Today: ECDSA P-256 with
-SHA-256 (the 1609.2 suite, our "sim" profile).  SM2 with SM3 (the GB/T 45315 national profile)
-plugs in as another implementation of :class:`CryptoBackend`.
+type (PublicVerificationKey alternative) used in YD/T 3957 structures: SM2 with SM3 (the GB/T
+45315 national profile, :mod:`v2x.security.sm2`) and ECDSA P-256 with SHA-256 (the IEEE 1609.2
+suite).  A certificate's key type says which suite verifies it (``BACKEND_BY_KEY``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+from v2x.security.sm2 import Sm2Sm3
 
 
 class CryptoBackend(Protocol):
@@ -109,8 +111,10 @@ class EcdsaP256Sha256:
         return key
 
 
-BACKENDS: dict[str, CryptoBackend] = {EcdsaP256Sha256.name: EcdsaP256Sha256()}
+BACKENDS: dict[str, CryptoBackend] = {Sm2Sm3.name: Sm2Sm3(), EcdsaP256Sha256.name: EcdsaP256Sha256()}
 BACKEND_BY_HASH: dict[str, CryptoBackend] = {b.hash_algorithm: b for b in BACKENDS.values()}
+BACKEND_BY_KEY: dict[str, CryptoBackend] = {b.key_choice: b for b in BACKENDS.values()}
+DEFAULT_SUITE = Sm2Sm3.name  # GB/T 45315: the national profile
 
 
 def signature_rs(signature: tuple[str, dict[str, Any]]) -> tuple[bytes, bytes]:

@@ -3,7 +3,8 @@
 Issuing follows IEEE 1609.2 6.4.3 as kept by YD/T 3957: the issuer signs
 ``H(H(tbsCertificate) || H(issuer certificate))``; a self-signed root uses ``H("")`` for the
 second hash.  A certificate's HashedId8 is the low-order 8 bytes of the hash of its COER
-encoding (IEEE 1609.2 6.3.1), HashedId3 the low-order 3 bytes.
+encoding (IEEE 1609.2 6.3.1), HashedId10 (what a hash-based CRL lists) the low-order 10 bytes;
+the hash is the one of the certificate's own suite (SM3 for an SM2 key, SHA-256 for P-256).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asn1tools
 
 from v2x import clock
 from v2x.messages import ASN1_DIR
-from v2x.security.backend import CryptoBackend, signature_rs
+from v2x.security.backend import BACKEND_BY_KEY, CryptoBackend, signature_rs
 
 CHINA_M49 = 156
 
@@ -32,6 +33,11 @@ def hashed_id8(backend: CryptoBackend, certificate: bytes) -> bytes:
     return backend.hash(certificate)[-8:]
 
 
+def hashed_id10(backend: CryptoBackend, certificate: bytes) -> bytes:
+    """HashedId10 of a COER certificate: low-order 10 bytes of its hash (CRL entries)."""
+    return backend.hash(certificate)[-10:]
+
+
 def signing_input(backend: CryptoBackend, tbs: bytes, signer_certificate: bytes) -> bytes:
     """IEEE 1609.2 5.3.1 data input: H(tbs) || H(signer certificate, or empty if self-signed)."""
     return backend.hash(tbs) + backend.hash(signer_certificate)
@@ -42,6 +48,7 @@ class CertificateInfo:
     """The facts of a certificate that verification needs, from its COER bytes."""
 
     encoded: bytes
+    backend: CryptoBackend  # the suite of its verification key
     hashed_id8: bytes
     issuer: str  # "self" or hex HashedId8 of the issuer
     name: str | None
@@ -49,6 +56,7 @@ class CertificateInfo:
     valid_until_us: int
     app_aids: frozenset[int]
     is_ca: bool
+    issue_aids: frozenset[int] | None  # AIDs a CA may grant (certIssuePermissions); None = all
     public_key: tuple[str, Any]
     tbs: bytes
     signature: tuple[bytes, bytes]
@@ -65,7 +73,17 @@ _DURATION_S = {
 }
 
 
-def parse_certificate(backend: CryptoBackend, encoded: bytes) -> CertificateInfo:
+def _issue_aids(tbs: dict[str, Any]) -> frozenset[int] | None:
+    aids: set[int] = set()
+    for group in tbs.get("certIssuePermissions", []):
+        kind, value = group["subjectPermissions"]
+        if kind == "all":
+            return None
+        aids.update(p["aid"] for p in value)
+    return frozenset(aids)
+
+
+def parse_certificate(encoded: bytes) -> CertificateInfo:
     """Decode a COER certificate; raises ValueError with the reason if it is not usable."""
     spec = security_types()
     try:
@@ -78,8 +96,9 @@ def parse_certificate(backend: CryptoBackend, encoded: bytes) -> CertificateInfo
         raise ValueError("only explicit certificates with a signature are supported")
     tbs = cert["toBeSigned"]
     kind, key = tbs["verifyKeyIndicator"]
-    if kind != "verificationKey" or key[0] != backend.key_choice:
-        raise ValueError(f"verification key {key[0] if kind == 'verificationKey' else kind} does not match suite")
+    if kind != "verificationKey" or key[0] not in BACKEND_BY_KEY:
+        raise ValueError(f"verification key {key[0] if kind == 'verificationKey' else kind} is of no supported suite")
+    backend = BACKEND_BY_KEY[key[0]]
     issuer_kind, issuer_value = cert["issuer"]
     issuer = "self" if issuer_kind == "self" else issuer_value.hex()
     start = clock.unix_s_from_time32(tbs["validityPeriod"]["start"]) * 1_000_000
@@ -87,6 +106,7 @@ def parse_certificate(backend: CryptoBackend, encoded: bytes) -> CertificateInfo
     id_kind, id_value = tbs["id"]
     return CertificateInfo(
         encoded=encoded,
+        backend=backend,
         hashed_id8=hashed_id8(backend, encoded),
         issuer=issuer,
         name=id_value if id_kind == "name" else None,
@@ -94,6 +114,7 @@ def parse_certificate(backend: CryptoBackend, encoded: bytes) -> CertificateInfo
         valid_until_us=start + int(count * _DURATION_S[unit] * 1_000_000),
         app_aids=frozenset(p["aid"] for p in tbs.get("appPermissions", [])),
         is_ca="certIssuePermissions" in tbs,
+        issue_aids=_issue_aids(tbs),
         public_key=key[1],
         tbs=spec.encode("ToBeSignedCertificate", tbs),
         signature=signature_rs(cert["signature"]),
@@ -111,8 +132,10 @@ def issue_certificate(
     validity_hours: int,
     app_aids: list[int] | None = None,
     is_ca: bool = False,
+    issue_aids: list[int] | None = None,
 ) -> bytes:
-    """Issue an explicit certificate; ``issuer_certificate=None`` makes it self-signed."""
+    """Issue an explicit certificate; ``issuer_certificate=None`` makes it self-signed.  A CA
+    (``is_ca``) may grant ``issue_aids`` (all AIDs when None)."""
     spec = security_types()
     tbs: dict[str, Any] = {
         "id": ("name", name) if name is not None else ("none", None),
@@ -128,7 +151,8 @@ def issue_certificate(
     if app_aids:
         tbs["appPermissions"] = [{"aid": aid} for aid in app_aids]
     if is_ca:
-        tbs["certIssuePermissions"] = [{"subjectPermissions": ("all", None)}]
+        subject = ("all", None) if issue_aids is None else ("explicit", [{"aid": aid} for aid in issue_aids])
+        tbs["certIssuePermissions"] = [{"subjectPermissions": subject}]
     tbs_bytes = spec.encode("ToBeSignedCertificate", tbs)
     if issuer_certificate is None:
         issuer = ("self", backend.hash_algorithm)
