@@ -165,6 +165,9 @@ def _fill_from_reference(p: envelope.Parsed, i: int, d: DecodedFrame) -> None:
     p.generation_time[i] = d.generation_time if d.generation_time is not None else -1
 
 
+AUTHENTIC = frozenset({Verdict.SUCCESS.value, "not_verified", Verdict.UNSIGNED_MESSAGE.value})  # not refuted by verification
+
+
 class BatchProcessor:
     """Turns batches into rows; keeps per-sender msgCnt state across batches."""
 
@@ -242,11 +245,14 @@ class BatchProcessor:
         auth, auth_reason, signer, signer_kind = self._verify(batch, buf, p, decoded, reject)
 
         ok = np.array([r is None for r in reject])
+        # msgCnt continuity (PDR, GB/T 45315 Annex C) follows the frames that may be believed:
+        # a replay or a forgery carries someone's msgCnt but is not a message of that sender.
+        authentic = ok & np.array([a in AUTHENTIC for a in auth])
         gaps = np.full(n, -1, dtype=np.int16)
         dup = np.zeros(n, dtype=np.bool_)
         cnt = np.where(ok, p.msg_cnt, -1).astype(np.int16)
         sender_ids = self._sender_ids([(sender[i] or "?", msg_type[i]) for i in range(n)])
-        envelope.msg_cnt_gaps(sender_ids, cnt, self._last_cnt, gaps, dup)
+        envelope.msg_cnt_gaps(sender_ids, np.where(authentic, cnt, -1).astype(np.int16), self._last_cnt, gaps, dup)
 
         received = np.array(batch.received_us, dtype=np.int64)
         generated = np.where(ok, clock.unix_us_from_time64_array(p.generation_time), -1)

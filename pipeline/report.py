@@ -21,7 +21,7 @@ from v2x.rundir import RunDir, read_json
 
 from pipeline.views import connect
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 FAILING_BASES = ("std", "derived")
 
@@ -41,8 +41,8 @@ WITH valid AS (
            count(*) FILTER (WHERE decode_ok) AS decoded,
            count(*) FILTER (WHERE NOT decode_ok) AS rejected,
            count(DISTINCT sender_id) FILTER (WHERE decode_ok) AS senders,
-           quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE decode_ok) AS latency,
-           max(latency_ms) FILTER (WHERE decode_ok) AS latency_max_ms,
+           quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency,
+           max(latency_ms) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency_max_ms,
            sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
            count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted,
            count(*) FILTER (WHERE duplicate) AS duplicates,
@@ -121,6 +121,42 @@ def _field_checks(con: Any, by_type: dict[str, dict[str, Any]]) -> list[dict[str
     return out
 
 
+ATTACK_SOURCES = {
+    "forged_signature": "YD/T 3957 6.1.9.3: the signature must verify",
+    "replay": "GB/T 45315 7.4.3.4: replayed SPDUs are discarded",
+    "expired_certificate": "YD/T 3957 6.1.9.3: generationTime within the certificate's validity period",
+    "revoked_certificate": "YD/T 3957 (CRL, AID 3628): certificates on the CRL are rejected",
+    "foreign_ca": "YD/T 3957 6.1.9.3: the issuer chains to a trusted CA",
+    "wrong_aid": "YD/T 3957 6.1.9.3: the header AID is in the certificate's appPermissions",
+    "clock_skew": "GB/T 45315 7.4.3.4: generationTime within [receive - 1 s, receive]",
+    "unsigned": "GB/T 45315 7.4.3: every SPDU is signedData",
+}
+def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The security section (frames per class and verdict, the CRL in force) and one check per
+    injected attack class: every such frame got its verdict."""
+    by_class: dict[str, dict[str, Any]] = {}
+    for cls, expected, auth, n in con.execute(
+        "SELECT class, expected, auth, count(*) AS n FROM frame_security GROUP BY 1, 2, 3 ORDER BY (class <> 'honest'), class, auth"
+    ).fetchall():
+        entry = by_class.setdefault(cls, {"class": cls, "expected": expected, "frames": 0, "as_expected": 0, "verdicts": {}})
+        entry["frames"] += n
+        entry["verdicts"][auth] = n
+        entry["as_expected"] += n if auth == expected else 0
+    injected = con.execute("SELECT attack, count(*) FROM attacks GROUP BY ALL").fetchall()
+    checks = []
+    for attack, count in sorted(injected):
+        entry = by_class.get(attack, {"frames": 0, "as_expected": 0})
+        entry["injected"] = count
+        rate = entry["as_expected"] / count if count else None
+        checks.append(_check({"id": f"security.{attack}", "msg_type": "ALL", "metric": "injected_frames_with_expected_verdict",
+                              "op": ">=", "threshold": 1.0, "basis": "std", "source": ATTACK_SOURCES.get(attack, ""),
+                              "kind": "security"}, rate))
+    crl = ingest.get("crl")
+    if crl:
+        crl = {**crl, "age_s": round(ingest.get("started_at", 0) - crl["issued_unix_s"], 1)}
+    return {"classes": list(by_class.values()), "crl": crl}, checks
+
+
 def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, Any]:
     """Everything `v2x report` shows, as plain data (the JSON format is exactly this)."""
     run = RunDir(Path(run_dir))
@@ -146,6 +182,8 @@ def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, A
     by_type = {t["msg_type"]: t for t in types} | {"ALL": overall}
     checks = [_check(c, by_type.get(c["msg_type"], {}).get(c["metric"])) for c in profile["checks"]]
     checks += _field_checks(con, by_type)
+    security, security_checks = _security(con, ingest)
+    checks += security_checks
     verdicts = [c["verdict"] for c in checks]
     manifest = read_json(run.manifest) if run.manifest.exists() else {}
     return {
@@ -158,6 +196,7 @@ def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, A
         "overall": overall,
         "message_types": types,
         "checks": checks,
+        "security": security,
         "ingest_events": ingest.get("events", []),
     }
 
@@ -203,7 +242,7 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
         c.add_column(col)
     for chk in report["checks"]:
         if chk.get("kind") == "field":
-            continue
+            continue  # in the field-check table
         c.add_row(chk["id"], _fmt(chk["value"], 3), f"{chk['op']} {chk['threshold']}", f"[{colour[chk['verdict']]}]{chk['verdict']}[/]",
                   chk["basis"], chk["source"])
     console.print(c)
@@ -216,5 +255,17 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
         f.add_row(chk["id"], _fmt(chk["value"]), f"[{colour[chk['verdict']]}]{chk['verdict']}[/]", chk["basis"],
                   chk["example"] or "")
     console.print(f)
+    sec = report["security"]
+    st = Table(title="Security: frames by class and verdict (v2x sql RUN \"SELECT * FROM frame_security\")")
+    for col in ("class", "expected", "frames", "as expected", "verdicts"):
+        st.add_column(col)
+    for entry in sec["classes"]:
+        ok = entry["as_expected"] == entry["frames"]
+        st.add_row(entry["class"], entry["expected"], str(entry["frames"]), f"[{'green' if ok else 'bold red'}]{entry['as_expected']}[/]",
+                   ", ".join(f"{k} {v}" for k, v in entry["verdicts"].items()))
+    console.print(st)
+    if sec["crl"]:
+        crl = sec["crl"]
+        console.print(f"CRL serial {crl['serial']} from {crl['craca']}: {crl['entries']} entries, {crl['age_s']:.0f} s old when the ingest started")
     for event in report["ingest_events"]:
         console.print(f"[yellow]ingest event[/] {event}")

@@ -133,12 +133,13 @@ CHECKS: tuple[FieldCheck, ...] = (
                "FROM spat_phase_states s WHERE s.node_id IN (SELECT node_id FROM map_movements) AND NOT EXISTS "
                "(SELECT 1 FROM map_movements m WHERE m.node_id = s.node_id AND m.phase_id = s.phase_id)"),
     FieldCheck("SPAT.countdown_monotonic", "SPAT", "policy",
-               "compliance profile: the current state's likelyEndTime does not go up between consecutive SPATs (1 tick allowed)",
+               "compliance profile: the current state's likelyEndTime does not go up between consecutive SPATs (1 tick allowed; "
+               "frames failing verification, such as replays, are left out)",
                "run", ("spat_phase_states",),
                "SELECT rx_seq, 'node ' || node_id || ' phase ' || phase_id || ': likely end ' || prev || ' -> ' || likely_end_time AS detail "
                "FROM (SELECT rx_seq, sender_id, node_id, phase_id, light, likely_end_time, "
                "  lag(likely_end_time) OVER w AS prev, lag(light) OVER w AS prev_light "
-               "  FROM spat_phase_states WHERE state = 0 AND timing_kind = 0 "
+               "  FROM spat_phase_states WHERE state = 0 AND timing_kind = 0 AND auth IN ('success', 'not_verified', 'unsigned_message') "
                "  WINDOW w AS (PARTITION BY sender_id, node_id, phase_id ORDER BY received_at, rx_seq)) "
                "WHERE light = prev_light AND likely_end_time <> 36001 AND prev <> 36001 AND likely_end_time > prev + 1"),
     FieldCheck("RSM.v2x_id_matches_bsm", "RSM", "unverified",

@@ -11,6 +11,8 @@
 ``field_checks``       the named field checks (:mod:`pipeline.validation`): name, msg_type, basis, source, scope
 ``violations``         one row per violation: stored message checks plus the run checks, with
                        msg_type, sender_id, basis and source
+``attacks``            the attack frames a scenario injected (device, attack, expected verdict, sha256)
+``frame_security``     every frame with its class (``honest`` or the attack), expected and actual verdict
 
 Every content view carries ``rx_seq`` (the key of the ``messages`` row) and the message's
 ``sender_id``, ``received_at``, ``latency_ms`` and ``auth``.  Enumerations are stored as their index; the views
@@ -92,6 +94,30 @@ def _violations(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
     )
 
 
+ATTACKS_SCHEMA = pa.schema([("device_id", pa.string()), ("attack", pa.string()), ("msg_type", pa.string()), ("expected", pa.string()),
+                            ("sha256", pa.string())])
+
+
+def _security(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
+    """``attacks``: the attack frames the simulators injected (RUN/attacks); ``frame_security``:
+    every stored frame with its class (``honest`` or the attack kind), expected and actual verdict.
+    A replay has the bytes of an honest frame: the first copy received is the honest one."""
+    rows = []
+    for path in sorted(run.attacks.glob("*.json")) if run.attacks.is_dir() else []:
+        rows += [{k: entry.get(k) for k in ATTACKS_SCHEMA.names} for entry in json.loads(path.read_text())]
+    con.register("_attacks", pa.Table.from_pylist(rows, schema=ATTACKS_SCHEMA))
+    con.execute("CREATE TABLE attacks AS SELECT * FROM _attacks")
+    con.execute(
+        "CREATE VIEW frame_security AS "
+        "WITH f AS (SELECT rx_seq, msg_type, sender_id, auth, auth_reason, sha256(frame) AS sha, "
+        "  row_number() OVER (PARTITION BY sha256(frame) ORDER BY rx_seq) AS copy FROM messages), "
+        "a AS (SELECT DISTINCT attack, expected, sha256 FROM attacks) "
+        "SELECT f.rx_seq, f.msg_type, f.sender_id, coalesce(a.attack, 'honest') AS class, coalesce(a.expected, 'success') AS expected, "
+        "f.auth, f.auth_reason, f.auth = coalesce(a.expected, 'success') AS as_expected "
+        "FROM f LEFT JOIN a ON a.sha256 = f.sha AND (a.attack <> 'replay' OR f.copy > 1)"
+    )
+
+
 def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the run's views; raises FileNotFoundError if it has no telemetry."""
     run = RunDir(Path(run_dir))
@@ -114,6 +140,7 @@ def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
             f"FROM {source} c JOIN messages m USING (rx_seq)"
         )
     _violations(con, run)
+    _security(con, run)
     con.execute("CREATE TABLE published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, published BIGINT, failed BIGINT)")
     rows = _published_rows(run)
     if rows:

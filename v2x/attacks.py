@@ -80,7 +80,7 @@ class AttackPlan:
 
     def due(self, k: int) -> list[str]:
         """The attack kinds due on the device's k-th message (of any stream)."""
-        return [a.kind for a in self.attacks if k % a.every == 0]
+        return [a.kind for a in self.attacks if k >= a.first and (k - a.first) % a.every == 0]
 
     def record(self, kind: str, msg_type: str, spdu: bytes) -> None:
         self.ledger.append({"attack": kind, "msg_type": msg_type, "expected": EXPECTED_VERDICT[kind],

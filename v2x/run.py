@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from v2x import __version__
+from v2x import __version__, attacks
 from v2x.broker import start_broker
 from v2x.messages import BSM_EVENT_AID, MessageType
 from v2x.rundir import RunDir, read_json, write_json_atomic
@@ -106,6 +106,8 @@ def run_scenario(
     devices = [DeviceRequest(i.rsu_id, RSU_AIDS, kind="rsu") for i in scenario.intersections]
     devices += [DeviceRequest(obu, OBU_AIDS, kind="vehicle") for obu in scenario.obu_ids()]
     create_pki(run.pki, devices, suite=scenario.security.suite, valid_from_unix_s=time.time())
+    if scenario.attacks:
+        attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})
 
     url = broker_url or scenario.broker.url
     broker = None

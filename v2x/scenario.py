@@ -127,13 +127,14 @@ AttackKind = Literal[
 
 class Attack(_Strict):
     """A security attack carried by the first ``devices`` vehicles or RSUs (v2x.attacks):
-    every ``every``-th message of each, from its first, is replaced (or, for ``replay``,
-    re-sent 300 ms later)."""
+    every ``every``-th message of each, from message ``first``, is replaced (or, for
+    ``replay``, re-sent 300 ms later).  When two attacks fall on one message the first listed wins."""
 
     kind: AttackKind
     target: Literal["vehicle", "rsu"] = "vehicle"
     devices: int = Field(default=1, ge=1)
     every: int = Field(default=10, ge=1)
+    first: int = Field(default=0, ge=0)
 
 
 class Fault(_Strict):

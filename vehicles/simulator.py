@@ -12,6 +12,7 @@ from v2x import clock, faults, messages
 from v2x.messages import MessageType, PathPoint
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario, obu_id
+from v2x.attacks import AttackPlan
 from v2x.security import Signer, load_credential
 from v2x.uplink import Device, Stream, Uplink
 
@@ -53,6 +54,7 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
     devices: list[Device] = []
     for i in range(len(traffic)):
         signer = Signer(load_credential(run.pki, obu_id(i)))
-        uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix, scenario.broker.qos)
+        uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix, scenario.broker.qos,
+                        attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root))
         devices.append((uplink, [bsm_stream(traffic, i)]))
     return devices

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from v2x.security.curve_point import from_sec1, sec1
 from v2x.security.sm2 import Sm2Sm3
 
 
@@ -70,18 +71,10 @@ class EcdsaP256Sha256:
         point = private_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
         )
-        return ("compressed-y-0" if point[0] == 2 else "compressed-y-1"), point[1:]
+        return from_sec1(point)
 
     def load_public_key(self, point: tuple[str, Any]) -> ec.EllipticCurvePublicKey:
-        kind, value = point
-        if kind == "compressed-y-0":
-            encoded = b"\x02" + value
-        elif kind == "compressed-y-1":
-            encoded = b"\x03" + value
-        elif kind == "uncompressed":
-            encoded = b"\x04" + value["x"] + value["y"]
-        else:
-            raise ValueError(f"cannot use an EccP256CurvePoint of kind {kind} as a verification key")
+        encoded = sec1(point)
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), encoded)
 
     def sign(self, private_key: ec.EllipticCurvePrivateKey, data: bytes) -> tuple[bytes, bytes]:

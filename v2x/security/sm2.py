@@ -20,6 +20,8 @@ from typing import Any
 import gmalglib
 from gmalglib.sm2 import SM2
 
+from v2x.security.curve_point import from_sec1, sec1
+
 SM2_USER_ID = b"1234567812345678"
 
 # DER of PKCS#8 PrivateKeyInfo { version 0, AlgorithmIdentifier { id-ecPublicKey, SM2 curve },
@@ -66,19 +68,10 @@ class Sm2Sm3:
         return Sm2PrivateKey(secret, public)
 
     def public_key_value(self, private_key: Sm2PrivateKey) -> tuple[str, bytes]:
-        point = gmalglib.sm2_convert_pk(private_key.public, "compress")
-        return ("compressed-y-0" if point[0] == 2 else "compressed-y-1"), point[1:]
+        return from_sec1(gmalglib.sm2_convert_pk(private_key.public, "compress"))
 
     def load_public_key(self, point: tuple[str, Any]) -> SM2:
-        kind, value = point
-        if kind == "compressed-y-0":
-            encoded = b"\x02" + value
-        elif kind == "compressed-y-1":
-            encoded = b"\x03" + value
-        elif kind == "uncompressed":
-            encoded = b"\x04" + value["x"] + value["y"]
-        else:
-            raise ValueError(f"cannot use an EccP256CurvePoint of kind {kind} as a verification key")
+        encoded = sec1(point)
         if not gmalglib.sm2_is_pk_valid(encoded):
             raise ValueError("verification key is not a point on the SM2 curve")
         return SM2(pk=encoded, uid=SM2_USER_ID)
