@@ -1,16 +1,19 @@
-"""Attack injection through the broker: every injected frame gets its verdict, no honest frame
-gets anything but success, and the report fails the run while its security checks pass."""
+"""Security through the broker: every injected attack frame gets its verdict, no honest frame
+gets anything but success, and a scenario can run on an existing PKI with its CRL."""
 
 from __future__ import annotations
 
 import pytest
 
 from v2x.attacks import EXPECTED_VERDICT
-from v2x.run import run_scenario
-from v2x.scenario import load_scenario
+from v2x.run import RunError, run_scenario
+from v2x.scenario import load_scenario, obu_id, parse_scenario
+from v2x.security import DeviceRequest, load_credentials
+from v2x.security.pki import init_pki, issue, revoke, write_crl
 
 from pipeline.report import build_report
 from pipeline.views import connect
+from tests.test_scenario import GOOD
 
 
 @pytest.mark.broker
@@ -45,3 +48,29 @@ def test_every_attack_class_gets_its_verdict_and_honest_frames_succeed(mosquitto
     assert report["security"]["crl"]["entries"] == 4 and report["security"]["crl"]["serial"] == 1
     honest = next(c for c in report["security"]["classes"] if c["class"] == "honest")
     assert honest["as_expected"] == honest["frames"]
+
+
+@pytest.mark.broker
+def test_a_scenario_runs_on_an_existing_pki_and_applies_its_crl(mosquitto, tmp_path):
+    zone = tmp_path / "zone-pki"
+    init_pki(zone, suite="sm2-sm3")
+    rsu = issue(zone, DeviceRequest("RSU-A", [3618, 3619, 3620, 3623], kind="rsu"))[0]
+    issue(zone, DeviceRequest(obu_id(1), [111, 112]))
+    revoke(zone, obu_id(1), reason="keyCompromise")
+    write_crl(zone)
+    before = sorted(p.name for p in (zone / "devices").iterdir())
+
+    scenario = parse_scenario(GOOD + f"security: {{pki: '{zone}'}}\n")
+    result = run_scenario(scenario, tmp_path / "run", broker_url=mosquitto.address.url)
+    assert sorted(p.name for p in (zone / "devices").iterdir()) == before  # the source PKI is untouched
+    assert load_credentials(result.run.pki, "RSU-A")[0].certificate == rsu.certificate  # its certificate is used
+    con = connect(result.run.root)
+    verdicts = dict(con.execute("SELECT sender_id || ' ' || auth, count(*) FROM messages GROUP BY ALL").fetchall())
+    assert set(verdicts) == {"RSU-A success", "RSU-B success", f"{obu_id(0)} success", f"{obu_id(1)} revoked_certificate"}
+    assert build_report(result.run.root)["security"]["crl"]["entries"] == 2
+
+    mismatch = parse_scenario(GOOD + f"security: {{pki: '{zone}', suite: ecdsa-p256-sha256}}\n")
+    with pytest.raises(RunError, match="sm2-sm3 PKI"):
+        run_scenario(mismatch, tmp_path / "run2", broker_url=mosquitto.address.url)
+    with pytest.raises(RunError, match="not a PKI directory"):
+        run_scenario(parse_scenario(GOOD + f"security: {{pki: '{tmp_path}'}}\n"), tmp_path / "run3", broker_url=mosquitto.address.url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from v2x.messages import BSM_EVENT_AID, MessageType
 from v2x.rundir import RunDir, read_json, write_json_atomic
 from v2x.scenario import Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
+from v2x.security.pki import issue, suite_of
 
 RSU_AIDS = [MessageType.MAP.aid, MessageType.SPAT.aid, MessageType.RSI.aid, MessageType.RSM.aid]
 OBU_AIDS = [MessageType.BSM.aid, BSM_EVENT_AID]
@@ -88,6 +90,24 @@ def new_run_dir(scenario: Scenario, runs_dir: Path) -> RunDir:
     return RunDir(root).create()
 
 
+def prepare_pki(run: RunDir, scenario: Scenario, devices: list[DeviceRequest]) -> None:
+    """The run's PKI: a new one, or a copy of ``security.pki`` completed with the devices it lacks."""
+    source = scenario.security.pki
+    if source is None:
+        create_pki(run.pki, devices, suite=scenario.security.suite, valid_from_unix_s=time.time())
+        return
+    try:
+        suite = suite_of(Path(source)).name
+    except FileNotFoundError as exc:
+        raise RunError(f"security.pki: {exc}") from None
+    if suite != scenario.security.suite:
+        raise RunError(f"security.pki {source} is a {suite} PKI but the scenario's suite is {scenario.security.suite}")
+    shutil.copytree(source, run.pki)
+    for device in devices:
+        if not (run.pki / "devices" / device.device_id).is_dir():
+            issue(run.pki, device)
+
+
 def run_scenario(
     scenario: Scenario,
     runs_dir: Path = Path("runs"),
@@ -105,7 +125,7 @@ def run_scenario(
     status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")
     devices = [DeviceRequest(i.rsu_id, RSU_AIDS, kind="rsu") for i in scenario.intersections]
     devices += [DeviceRequest(obu, OBU_AIDS, kind="vehicle") for obu in scenario.obu_ids()]
-    create_pki(run.pki, devices, suite=scenario.security.suite, valid_from_unix_s=time.time())
+    prepare_pki(run, scenario, devices)
     if scenario.attacks:
         attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})
 
