@@ -20,6 +20,8 @@ SMOKE_BATCH = 2_000
 
 # (group, implementation) -> seconds per frame, filled by the benchmarks of this session.
 PER_FRAME_S: dict[tuple[str, str], float] = {}
+# (suite, what) -> frames/s of signature verification, filled by test_verify.
+VERIFY_RATE: dict[tuple[str, str], float] = {}
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +43,7 @@ def record(benchmark, group: str, implementation: str, frames: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    _verify_summary(terminalreporter)
     groups = sorted({group for group, _ in PER_FRAME_S})
     if not groups:
         return
@@ -52,3 +55,17 @@ def pytest_terminal_summary(terminalreporter) -> None:
                 continue
             ratio = f"  {base / per_frame:8.1f}x asn1tools" if base and impl != "asn1tools" else ""
             terminalreporter.write_line(f"{group:<16} {impl:<10} {1 / per_frame:14,.0f} msgs/s{ratio}")
+
+
+def _verify_summary(terminalreporter) -> None:
+    if not VERIFY_RATE:
+        return
+    terminalreporter.section("verify throughput (same process)")
+    for suite in sorted({suite for suite, _ in VERIFY_RATE}):
+        raw = VERIFY_RATE.get((suite, "raw, 1 core"))
+        for (s, what), rate in sorted(VERIFY_RATE.items()):
+            if s != suite:
+                continue
+            workers = int(what.split()[1]) if what.startswith("ingest") else 0
+            ratio = f"  {rate / raw:5.2f}x raw, {rate / raw / workers:5.2f} per worker" if raw and workers else ""
+            terminalreporter.write_line(f"{suite:<18} {what:<18} {rate:10,.0f} frames/s{ratio}")

@@ -15,7 +15,7 @@ import numpy as np
 from v2x import clock, messages
 from v2x.messages import MessageType
 from v2x.scenario import load_scenario, obu_id
-from v2x.security import DeviceRequest, Signer, create_pki, load_credential
+from v2x.security import DEFAULT_SUITE, DeviceRequest, Signer, create_pki, load_credential
 
 from roadside.sensing import RoadsideSensing
 from roadside.spat_message import spat
@@ -26,13 +26,13 @@ FRAMES_PER_DEVICE = 50
 RSU = "RSU-BENCH"
 
 
-def bench_pki(directory: Path, vehicles: int) -> Path:
+def bench_pki(directory: Path, vehicles: int, suite: str = DEFAULT_SUITE) -> Path:
     devices = [DeviceRequest(obu_id(i), [111, 112]) for i in range(vehicles)] + [DeviceRequest(RSU, [3618, 3619, 3620, 3623], kind="rsu")]
-    create_pki(directory, devices, valid_from_unix_s=time.time())
+    create_pki(directory, devices, suite=suite, valid_from_unix_s=time.time() - 60)
     return directory
 
 
-def signed_bsms(pki: Path, vehicles: int = 20) -> list[bytes]:
+def signed_bsms(pki: Path, vehicles: int = 20, per_vehicle: int = FRAMES_PER_DEVICE) -> list[bytes]:
     """Typical BSMs of the demo scenario (path history, brakes, accuracies), signed at 10 Hz.
 
     Certificate and digest signers alternate as on the air (full certificate every 450 ms).
@@ -44,7 +44,7 @@ def signed_bsms(pki: Path, vehicles: int = 20) -> list[bytes]:
     signers = [Signer(load_credential(pki, obu_id(i))) for i in range(count)]
     streams = [bsm_stream(traffic, i) for i in range(count)]
     frames = []
-    for k in range(FRAMES_PER_DEVICE):  # the fleet advances tick by tick
+    for k in range(per_vehicle):  # the fleet advances tick by tick
         for signer, stream in zip(signers, streams):
             frames.append(signer.sign(stream.build(k + 30), MessageType.BSM.aid, t0 + k * 100_000))
     return frames

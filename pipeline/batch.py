@@ -28,7 +28,8 @@ from v2x.messages import (
     message_set,
 )
 from v2x.security import Verdict, Verifier
-from v2x.security.verify import ReplayWindow, Verification
+from v2x.security.verify import PendingSignature, ReplayWindow, Verification
+from v2x.security.workers import SignatureWorkers
 from v2x.security.certificates import security_types
 
 from pipeline import content, envelope, map_rsi, uper, validation
@@ -169,10 +170,13 @@ AUTHENTIC = frozenset({Verdict.SUCCESS.value, "not_verified", Verdict.UNSIGNED_M
 
 
 class BatchProcessor:
-    """Turns batches into rows; keeps per-sender msgCnt state across batches."""
+    """Turns batches into rows; keeps per-sender msgCnt state across batches.  Signatures are
+    verified by ``signature_workers`` (inline if None)."""
 
-    def __init__(self, verifier: Verifier | None, topic_prefix: str = "", first_rx_seq: int = 0):
+    def __init__(self, verifier: Verifier | None, topic_prefix: str = "", first_rx_seq: int = 0,
+                 signature_workers: SignatureWorkers | None = None):
         self.verifier = verifier
+        self.signature_workers = signature_workers or SignatureWorkers(0)
         self._replays = ReplayWindow()
         self.topic_prefix = topic_prefix
         self.next_rx_seq = first_rx_seq
@@ -375,11 +379,17 @@ class BatchProcessor:
         signer: list[str | None] = [None] * n
         signer_kind: list[str | None] = [None] * n
         raw = buf.tobytes()
+        pending: list[tuple[int, PendingSignature]] = []
+        signatures = self.signature_workers.batch()
+        content_kind, hash_ids, signer_kinds, aids, generation = (
+            p.content.tolist(), p.hash_id.tolist(), p.signer_kind.tolist(), p.aid.tolist(), p.generation_time.tolist())
+        tbs_start, tbs_end, signer_start, signer_end, r_start, s_start = (
+            p.tbs_start.tolist(), p.tbs_end.tolist(), p.signer_start.tolist(), p.signer_end.tolist(), p.r_start.tolist(), p.s_start.tolist())
         for i in range(n):
             if reject[i] is not None:
                 reason[i] = reject[i]
                 continue
-            if p.content[i] == envelope.CONTENT_UNSECURED:
+            if content_kind[i] == envelope.CONTENT_UNSECURED:
                 auth[i], reason[i] = Verdict.UNSIGNED_MESSAGE.value, "unsecuredData: no signature"
                 continue
             d = decoded.get(i)
@@ -387,24 +397,33 @@ class BatchProcessor:
                 parts = (d.hash_id, d.tbs, d.signer_kind, d.signer, d.r, d.s)
             else:
                 parts = (
-                    envelope.HASH_NAMES[p.hash_id[i]] if 0 <= p.hash_id[i] < 3 else f"hash#{p.hash_id[i]}",
-                    raw[p.tbs_start[i] : p.tbs_end[i]],
-                    _SIGNER_KIND[int(p.signer_kind[i])],
-                    raw[p.signer_start[i] : p.signer_end[i]],
-                    raw[p.r_start[i] : p.r_start[i] + 32],
-                    raw[p.s_start[i] : p.s_start[i] + 32],
+                    envelope.HASH_NAMES[hash_ids[i]] if 0 <= hash_ids[i] < 3 else f"hash#{hash_ids[i]}",
+                    raw[tbs_start[i] : tbs_end[i]],
+                    _SIGNER_KIND[signer_kinds[i]],
+                    raw[signer_start[i] : signer_end[i]],
+                    raw[r_start[i] : r_start[i] + 32],
+                    raw[s_start[i] : s_start[i] + 32],
                 )
             hash_id, tbs, skind, sbytes, r, s = parts
             signer_kind[i] = skind
             if self.verifier is None:
                 auth[i], reason[i] = "not_verified", "no trust anchors configured"
                 continue
-            gen = int(p.generation_time[i])
-            v = self.verifier.verify(
-                hash_id=hash_id, tbs=tbs, signer_kind=skind, signer=sbytes, aid=int(p.aid[i]),
+            gen = generation[i]
+            checked = self.verifier.check(
+                hash_id=hash_id, tbs=tbs, signer_kind=skind, signer=sbytes, aid=aids[i],
                 generation_time64=gen if gen >= 0 else None, r=r, s=s, received_us=batch.received_us[i],
             )
-            if v.verdict is Verdict.SUCCESS and self._replays.seen_before(r + s, batch.received_us[i]):
+            if isinstance(checked, PendingSignature):
+                pending.append((i, checked))
+                signatures.add(checked.job)
+            else:
+                auth[i], reason[i], signer[i] = checked.verdict.value, checked.reason, checked.signer
+        # The signatures were verified in parallel with the loop above; the replay window goes
+        # in arrival order.
+        for (i, job), ok in zip(pending, signatures.results()):
+            v = self.verifier.conclude(job, ok)
+            if ok and self._replays.seen_before(job.signature, batch.received_us[i]):
                 v = Verification(Verdict.DUPLICATE_MESSAGE, "signature already received (replay)", v.signer)
             auth[i], reason[i], signer[i] = v.verdict.value, v.reason, v.signer
         return auth, reason, signer, signer_kind

@@ -73,8 +73,10 @@ def sql(run: Path, query: str) -> None:
 @click.option("--pki", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="trust a PKI directory (its root, CAs and CRL) instead of --trust/--ca/--crl")
 @click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
+@click.option("--verify-workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="parallel signature verifiers: threads for ECDSA, processes for SM2 (0: inline)")
 def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tuple[Path, ...], crl: Path | None, pki: Path | None,
-           duration: float | None) -> None:
+           duration: float | None, verify_workers: int) -> None:
     """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`)."""
     try:
         address = BrokerAddress.parse(broker)
@@ -94,7 +96,8 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tup
         if duration:
             loop.call_later(duration, stop.set)
         stats = await run_ingest(address, RunDir(out), verifier=verifier, topic_prefix=prefix, stop=stop,
-                                 on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True))
+                                 on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True),
+                                 verify_workers=verify_workers)
         click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)
 
     asyncio.run(_main())

@@ -25,6 +25,7 @@ import aiomqtt
 from v2x import clock, topics, transport
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.security import CertificateStore, Verifier
+from v2x.security.workers import SignatureWorkers
 from v2x.transport import BrokerAddress
 
 
@@ -87,12 +88,19 @@ async def ingest(
     stop: asyncio.Event,
     on_ready: callable | None = None,  # type: ignore[valid-type]
     client_id: str = "xiqing-v2x-ingest",
+    verify_workers: int = 0,
 ) -> IngestStats:
-    """Ingest until ``stop`` is set, then flush what was received and return the counts."""
+    """Ingest until ``stop`` is set, then flush what was received and return the counts.
+
+    ``verify_workers`` > 0 verifies signatures in that many parallel workers (threads or
+    processes by suite, :class:`~v2x.security.workers.SignatureWorkers`); 0 verifies inline.
+    """
     run.create()
     stats = IngestStats()
     writer = TelemetryWriter(run.telemetry, run.tables)
-    processor = BatchProcessor(verifier, topic_prefix, first_rx_seq=writer.next_rx_seq)
+    signature_workers = SignatureWorkers(verify_workers if verifier else 0)
+    await asyncio.to_thread(signature_workers.start, verifier.store.suites if verifier else [])
+    processor = BatchProcessor(verifier, topic_prefix, first_rx_seq=writer.next_rx_seq, signature_workers=signature_workers)
     crl = verifier.store.crl if verifier else None
     stats.crl = dataclasses.asdict(crl) if crl else None
     pending = Received()
@@ -156,7 +164,10 @@ async def ingest(
     except asyncio.CancelledError:
         pass
     arrived.set()
-    await flush_task
+    try:
+        await flush_task
+    finally:
+        signature_workers.close()
     write_json_atomic(run.ingest / "summary.json", stats.as_dict())
     return stats
 
@@ -170,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ca", action="append", type=Path, default=[], help="CA certificate under a trusted root (COER); repeatable")
     parser.add_argument("--crl", type=Path, default=None, help="signed CRL (COER SecuredCrl) to apply")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--verify-workers", type=int, default=0, help="parallel signature verifiers (0: inline)")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     verifier = verifier_from_files(args.trust, args.ca, args.crl) if args.trust else verifier_from_pki(run.pki)
@@ -184,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.duration:
             loop.call_later(args.duration, stop.set)
         return await ingest(address, run, verifier=verifier, topic_prefix=args.prefix, stop=stop,
-                            on_ready=lambda: print("READY", flush=True))
+                            on_ready=lambda: print("READY", flush=True), verify_workers=args.verify_workers)
 
     stats = asyncio.run(_main())
     print(f"ingest: received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", file=sys.stderr)

@@ -208,3 +208,30 @@ def test_issue_adds_a_device_to_an_existing_pki(pki, tmp_path):
     creds = issue(work, DeviceRequest("BUS-7", [111], pseudonyms=3))
     assert [c.name for c in creds] == ["pseudonym-0", "pseudonym-1", "pseudonym-2"]
     assert verify(Verifier(store_of(work)), Signer(creds[2]).sign(FRAME, 111, now64())).verdict is Verdict.SUCCESS
+
+
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_signature_workers_agree_with_inline_verification(pki, mode):
+    """Parallel workers (either kind) return, job for job, what the inline verify returns;
+    a key that is not a curve point fails its job instead of stopping the batch."""
+    from v2x.security.workers import SignatureWorkers, verify_jobs
+
+    verifier = Verifier(store_of(pki))
+    signer = Signer(load_credential(pki, "OBU-1"))
+    t0, rx = now64(), now_us()
+    jobs = []
+    for k in range(70):
+        d = decode_frame(signer.sign(FRAME, 111, t0 + k))
+        s = bytes([d.s[0] ^ 1]) + d.s[1:] if k % 9 == 4 else d.s
+        pending = verifier.check(hash_id=d.hash_id, tbs=d.tbs, signer_kind=d.signer_kind, signer=d.signer, aid=d.aid,
+                                 generation_time64=d.generation_time, r=d.r, s=s, received_us=rx)
+        jobs.append(pending.job)
+    suite, key, data, r, s = jobs[0]
+    jobs.append((suite, b"\x02" + b"\xff" * 32, data, r, s))  # x beyond the field: not a point
+    inline = verify_jobs(jobs)
+    assert inline == [k % 9 != 4 for k in range(70)] + [False]
+    with SignatureWorkers(2, mode) as workers:
+        assert workers.uses_processes(suite) == (mode == "processes")
+        assert workers.verify(jobs) == inline
+        assert workers.verify(jobs[:1]) == [True]
+        assert workers.verify([]) == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import bisect
 import calendar
 import time
 
@@ -31,7 +32,7 @@ _LEAP_SECONDS_SINCE_2004 = (
 
 def leap_seconds_since_2004(unix_s: float) -> int:
     """Leap seconds inserted between 2004-01-01 and ``unix_s``."""
-    return sum(1 for t in _LEAP_SECONDS_SINCE_2004 if unix_s >= t)
+    return bisect.bisect_right(_LEAP_SECONDS_SINCE_2004, unix_s)
 
 
 def now_unix_us() -> int:

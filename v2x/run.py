@@ -141,7 +141,8 @@ def run_scenario(
     processes: list[subprocess.Popen[bytes]] = []
     try:
         ingest = _spawn(
-            ["-m", "pipeline.ingest", "--run", str(run.root), "--broker", url, "--prefix", scenario.zone.topic_prefix],
+            ["-m", "pipeline.ingest", "--run", str(run.root), "--broker", url, "--prefix", scenario.zone.topic_prefix,
+             "--verify-workers", str(scenario.security.verify_workers)],
             run.logs / "ingest.log",
         )
         processes.append(ingest)

@@ -112,10 +112,12 @@ class BrokerSettings(_Strict):
 class Security(_Strict):
     """``suite``: SM2/SM3 (GB/T 45315 national profile) or ECDSA P-256/SHA-256.  ``pki``: an
     existing PKI directory (``v2x pki init``) to use instead of a new one; the run works on a
-    copy, issuing certificates only for devices it does not hold yet, and applies its CRL."""
+    copy, issuing certificates only for devices it does not hold yet, and applies its CRL.
+    ``verify_workers``: signature verifiers the ingest runs in parallel (0: inline)."""
 
     suite: Literal["sm2-sm3", "ecdsa-p256-sha256"] = "sm2-sm3"
     pki: str | None = None
+    verify_workers: int = Field(default=0, ge=0, le=64)
 
 
 FaultKind = Literal[

@@ -6,6 +6,7 @@ zone prefix (``xiqing/V2X/...``).  The payload is the raw COER ``V2XSecData``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from v2x.messages import MessageType
@@ -38,6 +39,7 @@ def subscription(prefix: str = "") -> str:
     return _join(prefix, "V2X/#")
 
 
+@functools.lru_cache(maxsize=65_536)  # a zone has one topic per device and message type
 def parse_uplink(topic: str, prefix: str = "") -> UplinkTopic | None:
     """Parse an uplink topic; None if it does not follow the convention."""
     p = prefix.strip("/")

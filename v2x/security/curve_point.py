@@ -18,6 +18,10 @@ def sec1(point: tuple[str, Any]) -> bytes:
     raise ValueError(f"cannot use an EccP256CurvePoint of kind {kind} as a verification key")
 
 
-def from_sec1(encoded: bytes) -> tuple[str, bytes]:
-    """The compressed EccP256CurvePoint of a 33-byte SEC 1 point."""
+def from_sec1(encoded: bytes) -> tuple[str, Any]:
+    """The EccP256CurvePoint of an SEC 1 point (33 bytes compressed, 65 uncompressed)."""
+    if len(encoded) == 65 and encoded[0] == 4:
+        return "uncompressed", {"x": encoded[1:33], "y": encoded[33:]}
+    if len(encoded) != 33 or encoded[0] not in (2, 3):
+        raise ValueError("not an SEC 1 point of a 256-bit curve")
     return ("compressed-y-0" if encoded[0] == 2 else "compressed-y-1"), encoded[1:]

@@ -23,6 +23,8 @@ from typing import Any
 from v2x import clock
 from v2x.security.backend import signature_rs
 from v2x.security.certificates import CertificateInfo, hashed_id10, parse_certificate, security_types, signing_input
+from v2x.security.curve_point import sec1
+from v2x.security.workers import SignatureJob
 
 CRL_AID = 3628
 PAST_WINDOW_US = 1_000_000  # GB/T 45315 7.4.3.4: generationTime not before receive - 1 s
@@ -72,8 +74,10 @@ class CertificateStore:
     def __init__(self, trust_anchors: list[bytes], ca_certificates: list[bytes] = ()):
         self._known: dict[bytes, CertificateInfo] = {}
         self._failed: dict[bytes, Verification] = {}
+        self._admitted: dict[bytes, CertificateInfo | Verification] = {}  # by COER encoding
         self._keys: dict[bytes, Any] = {}
         self._revoked: set[bytes] = set()
+        self._revocation: dict[bytes, bool] = {}  # HashedId8 -> is_revoked, for the CRL in force
         self.crl: CrlStatus | None = None
         for encoded in trust_anchors:
             info = parse_certificate(encoded)
@@ -84,6 +88,11 @@ class CertificateStore:
             admitted = self.admit(encoded)
             if isinstance(admitted, Verification) or not admitted.is_ca:
                 raise ValueError(f"CA certificate does not chain to a trust anchor: {getattr(admitted, 'reason', 'not a CA')}")
+
+    @property
+    def suites(self) -> list[str]:
+        """The algorithm suites of the trusted roots, hence of every certificate that can verify."""
+        return sorted({info.backend.name for info in self._known.values() if info.issuer == "self"})
 
     def lookup(self, digest: bytes) -> CertificateInfo | None:
         return self._known.get(digest)
@@ -100,6 +109,15 @@ class CertificateStore:
 
     def admit(self, encoded: bytes) -> CertificateInfo | Verification:
         """Check a certificate received as signer (chain to a trusted CA); cache the result."""
+        cached = self._admitted.get(encoded)
+        if cached is not None:
+            return cached
+        outcome = self._admit(encoded)
+        if len(self._admitted) < 1_000_000:
+            self._admitted[encoded] = outcome
+        return outcome
+
+    def _admit(self, encoded: bytes) -> CertificateInfo | Verification:
         try:
             info = parse_certificate(encoded)
         except ValueError as exc:
@@ -129,7 +147,13 @@ class CertificateStore:
         return verification
 
     def is_revoked(self, info: CertificateInfo) -> bool:
-        """The certificate or a CA above it is on the CRL in force."""
+        """The certificate or a CA above it is on the CRL in force (cached per certificate)."""
+        revoked = self._revocation.get(info.hashed_id8)
+        if revoked is None:
+            revoked = self._revocation[info.hashed_id8] = self._chain_revoked(info)
+        return revoked
+
+    def _chain_revoked(self, info: CertificateInfo) -> bool:
         while True:
             if hashed_id10(info.backend, info.encoded) in self._revoked:
                 return True
@@ -173,18 +197,38 @@ class CertificateStore:
         if kind != "fullHashCrl":
             raise ValueError(f"{kind} CRLs are not supported")
         self._revoked = {e["id"] for e in body["entries"]}
+        self._revocation.clear()
         self.crl = CrlStatus(info.hashed_id8.hex(), body["crlSerial"], clock.unix_s_from_time32(contents["issueDate"]),
                              clock.unix_s_from_time32(contents["nextCrl"]), len(body["entries"]))
         return self.crl
 
 
+@dataclass(frozen=True)
+class PendingSignature:
+    """An SPDU that passed every check but the signature: the stateless job left to do."""
+
+    info: CertificateInfo  # the signer certificate
+    job: SignatureJob  # (suite, SEC 1 key, IEEE 1609.2 5.3.1 signing input, r, s)
+
+    @property
+    def signature(self) -> bytes:
+        return self.job[3] + self.job[4]
+
+
 class Verifier:
-    """Checks signer, certificate validity and revocation, time, AID permission and signature of SPDUs."""
+    """Checks signer, certificate validity and revocation, time, AID permission and signature of SPDUs.
+
+    :meth:`verify` does it all for one SPDU.  For a batch, :meth:`check` does the checks that
+    need the store (in frame order) and returns a :class:`PendingSignature` for
+    :class:`~v2x.security.workers.SignatureWorkers`; :meth:`conclude` turns its result into the
+    verdict.
+    """
 
     def __init__(self, store: CertificateStore):
         self.store = store
+        self._signer_parts: dict[bytes, tuple[str, bytes, bytes]] = {}  # HashedId8 -> suite, SEC 1 key, H(cert)
 
-    def verify(
+    def check(
         self,
         *,
         hash_id: str,
@@ -196,9 +240,8 @@ class Verifier:
         r: bytes,
         s: bytes,
         received_us: int | None = None,
-    ) -> Verification:
-        """Verify one signed SPDU given its parts (``signer`` = digest or certificate bytes);
-        ``received_us`` (Unix µs) enables the generationTime window."""
+    ) -> Verification | PendingSignature:
+        """Every check but the signature: the failure verdict, or the signature left to verify."""
         if signer_kind == "digest":
             info = self.store.lookup(signer)
             if info is None:
@@ -234,10 +277,30 @@ class Verifier:
                 return Verification(Verdict.INVALID_TIMESTAMP, f"generated {-age_us / 1000:.0f} ms after receipt (in the future)", hid)
         if aid not in info.app_aids:
             return Verification(Verdict.PERMISSION_DENIED, f"AID {aid} not in certificate appPermissions {sorted(info.app_aids)}", hid)
-        data = signing_input(backend, tbs, info.encoded)
-        if not backend.verify(self.store.public_key(info), data, r, s):
+        parts = self._signer_parts.get(info.hashed_id8)
+        if parts is None:
+            parts = self._signer_parts[info.hashed_id8] = (backend.name, sec1(info.public_key), backend.hash(info.encoded))
+        suite, key, certificate_hash = parts
+        return PendingSignature(info, (suite, key, backend.hash(tbs) + certificate_hash, r, s))
+
+    @staticmethod
+    def conclude(pending: PendingSignature, signature_ok: bool) -> Verification:
+        """The verdict of an SPDU whose checks passed, given whether its signature verified."""
+        hid = pending.info.hashed_id8.hex()
+        if not signature_ok:
             return Verification(Verdict.FALSE_SIGNATURE, "signature does not verify", hid)
         return Verification(Verdict.SUCCESS, None, hid)
+
+    def verify(self, **spdu: Any) -> Verification:
+        """Verify one signed SPDU given its parts (the keyword arguments of :meth:`check`;
+        ``signer`` = digest or certificate bytes; ``received_us`` (Unix µs) enables the
+        generationTime window)."""
+        checked = self.check(**spdu)
+        if isinstance(checked, Verification):
+            return checked
+        info = checked.info
+        _, _, data, r, s = checked.job
+        return self.conclude(checked, info.backend.verify(self.store.public_key(info), data, r, s))
 
 
 class ReplayWindow:
