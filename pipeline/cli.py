@@ -20,7 +20,7 @@ from v2x.transport import BrokerAddress
 
 from pipeline.batch import warm_up
 from pipeline.ingest import ingest as run_ingest
-from pipeline.ingest import verifier_from_files, verifier_from_pki
+from pipeline.ingest import client_tls, verifier_from_files, verifier_from_pki
 from pipeline.report import build_report, render_terminal, to_json
 from pipeline.views import connect
 
@@ -75,8 +75,11 @@ def sql(run: Path, query: str) -> None:
 @click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
 @click.option("--verify-workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="parallel signature verifiers: threads for ECDSA, processes for SM2 (0: inline)")
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA of an mqtts:// broker (PEM)")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="client certificate for mqtts:// (PEM)")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="its private key (PEM)")
 def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tuple[Path, ...], crl: Path | None, pki: Path | None,
-           duration: float | None, verify_workers: int) -> None:
+           duration: float | None, verify_workers: int, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None) -> None:
     """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`)."""
     try:
         address = BrokerAddress.parse(broker)
@@ -86,6 +89,12 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tup
         verifier = verifier_from_pki(pki) if pki else verifier_from_files(list(trust), list(ca), crl)
     except ValueError as exc:
         raise click.ClickException(f"trust store: {exc}") from None
+    try:
+        tls = client_tls(tls_ca, tls_cert, tls_key)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if address.tls and tls is None:
+        raise click.UsageError("an mqtts:// broker needs --tls-ca, --tls-cert and --tls-key")
     warm_up()
 
     async def _main() -> None:
@@ -97,7 +106,7 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tup
             loop.call_later(duration, stop.set)
         stats = await run_ingest(address, RunDir(out), verifier=verifier, topic_prefix=prefix, stop=stop,
                                  on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True),
-                                 verify_workers=verify_workers)
+                                 verify_workers=verify_workers, tls=tls)
         click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)
 
     asyncio.run(_main())

@@ -23,6 +23,7 @@ from pathlib import Path
 import aiomqtt
 
 from v2x import clock, topics, transport
+from v2x.broker_access import ClientTls
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.security import CertificateStore, Verifier
 from v2x.security.workers import SignatureWorkers
@@ -79,6 +80,16 @@ def verifier_from_pki(pki: Path) -> Verifier | None:
     return verifier_from_files([pki / "root-ca.oer"], sorted((pki / "ca").glob("*.oer")), crl if crl.exists() else None)
 
 
+def client_tls(ca: Path | None, cert: Path | None, key: Path | None) -> ClientTls | None:
+    """The TLS identity given as three files, or None if none is given; ValueError if only some are."""
+    given = [p for p in (ca, cert, key) if p is not None]
+    if not given:
+        return None
+    if len(given) != 3:
+        raise ValueError("TLS needs all of CA, client certificate and key")
+    return ClientTls(ca, cert, key)  # type: ignore[arg-type]
+
+
 async def ingest(
     address: BrokerAddress,
     run: RunDir,
@@ -89,11 +100,13 @@ async def ingest(
     on_ready: callable | None = None,  # type: ignore[valid-type]
     client_id: str = "xiqing-v2x-ingest",
     verify_workers: int = 0,
+    tls: ClientTls | None = None,
 ) -> IngestStats:
     """Ingest until ``stop`` is set, then flush what was received and return the counts.
 
     ``verify_workers`` > 0 verifies signatures in that many parallel workers (threads or
     processes by suite, :class:`~v2x.security.workers.SignatureWorkers`); 0 verifies inline.
+    ``tls`` is the ingest's client certificate for an ``mqtts`` broker.
     """
     run.create()
     stats = IngestStats()
@@ -135,7 +148,7 @@ async def ingest(
         ready_sent = False
         while not stop.is_set():
             try:
-                async with transport.client(address, client_id, clean_session=False) as c:
+                async with transport.client(address, client_id, clean_session=False, tls=tls) as c:
                     await c.subscribe(topics.subscription(topic_prefix), qos=1)
                     if stats.events and stats.events[-1]["event"] == "broker_disconnected":
                         stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "broker_reconnected", "detail": address.url})
@@ -182,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crl", type=Path, default=None, help="signed CRL (COER SecuredCrl) to apply")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--verify-workers", type=int, default=0, help="parallel signature verifiers (0: inline)")
+    parser.add_argument("--tls-ca", type=Path, help="CA of an mqtts broker")
+    parser.add_argument("--tls-cert", type=Path, help="the ingest's client certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="its private key (PEM)")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     verifier = verifier_from_files(args.trust, args.ca, args.crl) if args.trust else verifier_from_pki(run.pki)
@@ -196,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.duration:
             loop.call_later(args.duration, stop.set)
         return await ingest(address, run, verifier=verifier, topic_prefix=args.prefix, stop=stop,
-                            on_ready=lambda: print("READY", flush=True), verify_workers=args.verify_workers)
+                            on_ready=lambda: print("READY", flush=True), verify_workers=args.verify_workers,
+                            tls=client_tls(args.tls_ca, args.tls_cert, args.tls_key))
 
     stats = asyncio.run(_main())
     print(f"ingest: received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", file=sys.stderr)

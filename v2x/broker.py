@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from v2x.broker_access import BrokerAccess
 from v2x.transport import BrokerAddress
 
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
@@ -52,17 +53,41 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def mosquitto_config(port: int, host: str = "127.0.0.1") -> str:
-    """Mosquitto configuration for a harness broker: loopback listener, nothing dropped."""
+def mosquitto_config(port: int, host: str = "127.0.0.1", access: BrokerAccess | None = None) -> str:
+    """Mosquitto configuration for a harness broker: loopback listener, nothing dropped.
+
+    With ``access`` the listener is TLS only, every client must present a certificate of the
+    access CA whose Common Name becomes its username, and the ACL limits each one to its own
+    topics (mosquitto.conf(5): require_certificate, use_identity_as_username, acl_file).
+    """
+    if access is None:
+        security = ["allow_anonymous true"]
+    else:
+        security = [
+            f"cafile {access.ca_file}",
+            f"certfile {access.server_cert}",
+            f"keyfile {access.server_key}",
+            "tls_version tlsv1.2",
+            "require_certificate true",
+            "use_identity_as_username true",
+            "allow_anonymous false",
+            f"acl_file {access.acl_file}",
+        ]
+        if os.geteuid() == 0:
+            # Started as root, Mosquitto would switch to the "mosquitto" user before reading the
+            # key and ACL, which live in the caller's (often 0700) run directory.  Keep the
+            # identity of whoever started the harness, as a non-root start does.
+            security.append("user root")
     return "\n".join(
         [
             f"listener {port} {host}",
-            "allow_anonymous true",
+            *security,
             "persistence false",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
             "log_type notice",
+            "log_type information",  # connections, with the authenticated username
             # Default 1000: beyond it messages for a slow subscriber are discarded silently.
             "max_queued_messages 0",
             "max_queued_bytes 0",
@@ -104,16 +129,21 @@ def _wait_until_listening(address: BrokerAddress, process: subprocess.Popen[byte
     raise BrokerError(f"broker did not accept connections on {address.url} within {timeout_s} s")
 
 
-def start_broker(workdir: Path, port: int | None = None, host: str = "127.0.0.1", kind: str | None = None) -> RunningBroker:
-    """Start a broker listening on ``host:port`` (a free port if None); logs go to ``workdir``."""
+def start_broker(
+    workdir: Path, port: int | None = None, host: str = "127.0.0.1", kind: str | None = None, access: BrokerAccess | None = None
+) -> RunningBroker:
+    """Start a broker listening on ``host:port`` (a free port if None); logs go to ``workdir``.
+    With ``access`` (Mosquitto only) the listener is TLS with client certificates and an ACL."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
-    address = BrokerAddress(host, port)
+    address = BrokerAddress(host, port, tls=access is not None)
     log_path = workdir / "broker.log"
     mosquitto = find_mosquitto()
+    if access is not None and not (kind in (None, "mosquitto") and mosquitto):
+        raise BrokerError("broker access control (TLS, client certificates, ACL) needs Mosquitto: apt-get install mosquitto")
     if kind in (None, "mosquitto") and mosquitto:
         conf = workdir / "mosquitto.conf"
-        conf.write_text(mosquitto_config(port, host))
+        conf.write_text(mosquitto_config(port, host, access))
         conf.chmod(0o644)  # mosquitto started as root drops to its own user and must read this
         cmd = [mosquitto, "-c", str(conf)]
         kind = "mosquitto"
@@ -132,9 +162,9 @@ def start_broker(workdir: Path, port: int | None = None, host: str = "127.0.0.1"
 
 
 @contextlib.contextmanager
-def running_broker(workdir: Path, port: int | None = None, kind: str | None = None) -> Iterator[RunningBroker]:
+def running_broker(workdir: Path, port: int | None = None, kind: str | None = None, access: BrokerAccess | None = None) -> Iterator[RunningBroker]:
     """Context manager form of :func:`start_broker`."""
-    broker = start_broker(workdir, port, kind=kind)
+    broker = start_broker(workdir, port, kind=kind, access=access)
     try:
         yield broker
     finally:

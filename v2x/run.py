@@ -20,6 +20,8 @@ from pathlib import Path
 
 from v2x import __version__, attacks
 from v2x.broker import start_broker
+from v2x.broker_access import INGEST_CLIENT, create_broker_access
+from v2x.transport import BrokerAddress
 from v2x.messages import BSM_EVENT_AID, MessageType
 from v2x.rundir import RunDir, read_json, write_json_atomic
 from v2x.scenario import Scenario, dump_scenario
@@ -130,11 +132,21 @@ def run_scenario(
         attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})
 
     url = broker_url or scenario.broker.url
+    if url is not None and BrokerAddress.parse(url).tls:
+        raise RunError(f"{url}: v2x run connects its devices to an external broker over plain MQTT only; "
+                       "use broker.tls for a TLS broker started by the run")
     broker = None
+    access = None
+    ingest_tls: list[str] = []
     if url is None:
-        broker = start_broker(run.root / "broker")
+        if scenario.broker.tls:
+            access = create_broker_access(run.broker_access, {d.device_id: "RSU" if d.kind == "rsu" else "OBU" for d in devices},
+                                          topic_prefix=scenario.zone.topic_prefix)
+            reader = access.client(INGEST_CLIENT)
+            ingest_tls = ["--tls-ca", str(reader.ca_file), "--tls-cert", str(reader.cert_file), "--tls-key", str(reader.key_file)]
+        broker = start_broker(run.root / "broker", access=access)
         url = broker.address.url
-        status(f"started {broker.kind} broker on {url}")
+        status(f"started {broker.kind} broker on {url}" + (" (TLS, client certificates, topic ACL)" if access else ""))
     manifest["broker"] = {"url": url, "started_by_run": broker is not None, "kind": broker.kind if broker else "external"}
     write_json_atomic(run.manifest, manifest)
 
@@ -142,7 +154,7 @@ def run_scenario(
     try:
         ingest = _spawn(
             ["-m", "pipeline.ingest", "--run", str(run.root), "--broker", url, "--prefix", scenario.zone.topic_prefix,
-             "--verify-workers", str(scenario.security.verify_workers)],
+             "--verify-workers", str(scenario.security.verify_workers), *ingest_tls],
             run.logs / "ingest.log",
         )
         processes.append(ingest)

@@ -103,10 +103,19 @@ class FleetGroup(_Strict):
 
 
 class BrokerSettings(_Strict):
-    """``url`` None: ``v2x run`` starts a broker for the run."""
+    """``url`` None: ``v2x run`` starts a broker for the run.  ``tls``: that broker listens
+    with TLS only, each device and the ingest connect with their own client certificate, and a
+    topic ACL lets a device publish only on its own uplink topics (v2x.broker_access)."""
 
     url: str | None = Field(default=None, pattern=r"^mqtts?://[^:/]+(:\d+)?/?$")
     qos: Literal[0, 1] = 1
+    tls: bool = False
+
+    @model_validator(mode="after")
+    def _tls_needs_own_broker(self) -> BrokerSettings:
+        if self.tls and self.url is not None:
+            raise ValueError("broker.tls sets up the broker v2x run starts; it cannot be combined with broker.url")
+        return self
 
 
 class Security(_Strict):

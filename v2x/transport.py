@@ -7,32 +7,42 @@ from urllib.parse import urlparse
 
 import aiomqtt
 
+from v2x.broker_access import ClientTls
+
 DEFAULT_PORT = 1883
+DEFAULT_TLS_PORT = 8883
 
 
 @dataclass(frozen=True)
 class BrokerAddress:
     host: str
     port: int = DEFAULT_PORT
+    tls: bool = False  # mqtts: TLS with a client certificate
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
-        """Parse ``mqtt://host[:port]``; raises ValueError with the reason."""
+        """Parse ``mqtt://host[:port]`` or ``mqtts://host[:port]``; raises ValueError with the reason."""
         parsed = urlparse(url)
-        if parsed.scheme != "mqtt" or not parsed.hostname:
-            raise ValueError(f"broker URL must look like mqtt://host:port, got {url!r}")
-        return cls(parsed.hostname, parsed.port or DEFAULT_PORT)
+        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+            raise ValueError(f"broker URL must look like mqtt://host:port or mqtts://host:port, got {url!r}")
+        tls = parsed.scheme == "mqtts"
+        return cls(parsed.hostname, parsed.port or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT), tls)
 
 
-def client(address: BrokerAddress, identifier: str, *, clean_session: bool = True, max_inflight: int = 100) -> aiomqtt.Client:
-    """An aiomqtt client for ``address`` (MQTT 3.1.1)."""
+def client(
+    address: BrokerAddress, identifier: str, *, clean_session: bool = True, max_inflight: int = 100, tls: ClientTls | None = None
+) -> aiomqtt.Client:
+    """An aiomqtt client for ``address`` (MQTT 3.1.1); ``tls`` is required for an mqtts address."""
+    if address.tls and tls is None:
+        raise ValueError(f"{address.url} needs TLS client credentials (CA, certificate, key)")
     c = aiomqtt.Client(
         address.host,
         address.port,
+        tls_context=tls.context() if address.tls and tls else None,
         identifier=identifier,
         clean_session=clean_session,
         max_inflight_messages=max_inflight,

@@ -19,6 +19,7 @@ import aiomqtt
 
 from v2x import clock, topics, transport
 from v2x.attacks import REPLAY_DELAY_S, AttackPlan
+from v2x.broker_access import BrokerAccess, ClientTls
 from v2x.messages import MessageType, message_set
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario import Scenario, load_scenario
@@ -42,6 +43,7 @@ class Uplink:
     errors: list[str] = field(default_factory=list)
 
     attack: AttackPlan | None = None
+    tls: ClientTls | None = None  # the device's broker client certificate (mqtts brokers)
     _sent: int = 0
     _replays: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -154,7 +156,7 @@ async def run_device(
     try:
         while not producers.done():
             try:
-                async with transport.client(address, f"{uplink.device_kind}-{uplink.device_id}") as session:
+                async with transport.client(address, f"{uplink.device_kind}-{uplink.device_id}", tls=uplink.tls) as session:
                     uplink.client = session
                     if connected is not None:
                         connected.set()
@@ -211,14 +213,19 @@ def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[D
     """
     parser = argparse.ArgumentParser(prog=f"python -m {name}", description=f"{name} simulator of a v2x run")
     parser.add_argument("--run", required=True, type=Path, help="run directory made by `v2x run`")
-    parser.add_argument("--broker", required=True, help="mqtt://host:port")
+    parser.add_argument("--broker", required=True, help="mqtt://host:port, or mqtts://host:port with the run's broker-access/")
     parser.add_argument("--start-at", type=float, default=None, help="Unix time of simulation time 0 (default: READY/GO handshake on stdio)")
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     scenario = load_scenario(run.scenario)
+    address = BrokerAddress.parse(args.broker)
     devices = build_devices(scenario, run)
+    if address.tls:
+        access = BrokerAccess(run.broker_access)
+        for uplink, _ in devices:
+            uplink.tls = access.client(uplink.device_id)
     message_set()  # compile the schema before READY, or the first messages go out late in a burst
-    asyncio.run(run_devices(BrokerAddress.parse(args.broker), devices, scenario.duration_s, args.start_at))
+    asyncio.run(run_devices(address, devices, scenario.duration_s, args.start_at))
     report = {up.device_id: up.summary() for up, _ in devices}
     totals: Counter[str] = Counter()
     for up, _ in devices:
