@@ -180,7 +180,7 @@ class BatchProcessor:
         self._replays = ReplayWindow()
         self.topic_prefix = topic_prefix
         self.next_rx_seq = first_rx_seq
-        self._sender_index: dict[tuple[str, str], int] = {}
+        self._sender_index: dict[tuple[str, str, str | None, str | None], int] = {}
         self._last_cnt = np.full(1024, -1, dtype=np.int16)
         self._certificates: dict[bytes, bool] = {}
 
@@ -197,7 +197,7 @@ class BatchProcessor:
                 self._certificates[encoded] = ok
         return ok
 
-    def _sender_ids(self, keys: list[tuple[str, str]]) -> np.ndarray:
+    def _sender_ids(self, keys: list[tuple[str, str, str | None, str | None]]) -> np.ndarray:
         ids = np.empty(len(keys), dtype=np.int64)
         for i, key in enumerate(keys):
             idx = self._sender_index.get(key)
@@ -249,13 +249,17 @@ class BatchProcessor:
         auth, auth_reason, signer, signer_kind = self._verify(batch, buf, p, decoded, reject)
 
         ok = np.array([r is None for r in reject])
+        bsm_core = _bsm_core(n, ok, bsm_frames, bsm_rows)
         # msgCnt continuity (PDR, GB/T 45315 Annex C) follows the frames that may be believed:
         # a replay or a forgery carries someone's msgCnt but is not a message of that sender.
+        # A sender is segmented by (temporary id, certificate): msgCnt restarts at random on a
+        # pseudonym change (GB/T 45315 7.4.5), which is not loss.
         authentic = ok & np.array([a in AUTHENTIC for a in auth])
         gaps = np.full(n, -1, dtype=np.int16)
         dup = np.zeros(n, dtype=np.bool_)
         cnt = np.where(ok, p.msg_cnt, -1).astype(np.int16)
-        sender_ids = self._sender_ids([(sender[i] or "?", msg_type[i]) for i in range(n)])
+        vehicle_ids = bsm_core["vehicle_id"].to_pylist()
+        sender_ids = self._sender_ids([(sender[i] or "?", msg_type[i], vehicle_ids[i], signer[i]) for i in range(n)])
         envelope.msg_cnt_gaps(sender_ids, np.where(authentic, cnt, -1).astype(np.int16), self._last_cnt, gaps, dup)
 
         received = np.array(batch.received_us, dtype=np.int64)
@@ -280,7 +284,7 @@ class BatchProcessor:
             "decode_ok": pa.array(ok),
             "reject_reason": pa.array(reject, pa.string()),
             "frame_size": pa.array(np.diff(offsets).astype(np.int32)),
-            **_bsm_core(n, ok, bsm_frames, bsm_rows),
+            **bsm_core,
             "frame": pa.array(batch.frames, pa.binary()),
         }
         table = pa.table(columns, schema=SCHEMA)

@@ -142,6 +142,47 @@ CHECKS: tuple[FieldCheck, ...] = (
                "  FROM spat_phase_states WHERE state = 0 AND timing_kind = 0 AND auth IN ('success', 'not_verified', 'unsigned_message') "
                "  WINDOW w AS (PARTITION BY sender_id, node_id, phase_id ORDER BY received_at, rx_seq)) "
                "WHERE light = prev_light AND likely_end_time <> 36001 AND prev <> 36001 AND likely_end_time > prev + 1"),
+    FieldCheck("BSM.event_certificate", "BSM", "std",
+               "GB/T 45315 7.4.3.5: a BSM with an event flag set carries the full certificate", "message", ("messages", "bsm"),
+               "SELECT b.rx_seq, 'events ' || b.events || ' signed with a digest' AS detail FROM bsm b JOIN messages m USING (rx_seq) "
+               "WHERE coalesce(b.events, 0) <> 0 AND m.signer_kind = 'digest'"),
+    FieldCheck("BSM.event_aid", "BSM", "policy",
+               "GB/T 45315 AIDs: regular BSM 111 (113 emergency vehicle), event BSM 112 (114); an event BSM is read as one "
+               "with an event flag set", "message", ("messages", "bsm"),
+               "SELECT b.rx_seq, 'AID ' || m.aid || CASE WHEN coalesce(b.events, 0) <> 0 THEN ' with' ELSE ' without' END "
+               "|| ' event flags' AS detail FROM bsm b JOIN messages m USING (rx_seq) "
+               "WHERE (coalesce(b.events, 0) <> 0 AND m.aid IN (111, 113)) OR (coalesce(b.events, 0) = 0 AND m.aid IN (112, 114))"),
+    FieldCheck("BSM.certificate_interval", "BSM", "std",
+               "GB/T 45315 7.4.3.5: the full certificate again once 450 ms have passed since the last one (judged where no "
+               "message of that certificate was lost in between)", "run", ("messages",),
+               "SELECT rx_seq, 'digest signer ' || round(since_ms) || ' ms after the last full certificate' AS detail FROM ("
+               "  SELECT rx_seq, signer_kind, "
+               "    epoch_us(generated_at) / 1000.0 - max(CASE WHEN signer_kind = 'certificate' THEN epoch_us(generated_at) / 1000.0 END) OVER w AS since_ms, "
+               "    lost - max(CASE WHEN signer_kind = 'certificate' THEN lost END) OVER w AS lost_since "
+               "  FROM (SELECT *, sum(coalesce(msg_cnt_gap, 0)) OVER (PARTITION BY sender_id, signer ORDER BY generated_at, rx_seq) AS lost "
+               "        FROM messages WHERE msg_type = 'BSM' AND auth = 'success') "
+               "  WINDOW w AS (PARTITION BY sender_id, signer ORDER BY generated_at, rx_seq)) "
+               "WHERE signer_kind = 'digest' AND since_ms >= 450 AND lost_since = 0"),
+    FieldCheck("BSM.pseudonym_change", "BSM", "std",
+               "GB/T 45315 7.4.5: the temporary id changes with the pseudonym certificate and only with it", "run", ("messages", "bsm"),
+               "SELECT rx_seq, CASE WHEN signer <> prev_signer THEN 'new certificate ' || signer || ' kept id ' || id "
+               "  ELSE 'id ' || prev_id || ' -> ' || id || ' under the same certificate ' || signer END AS detail FROM ("
+               "  SELECT b.rx_seq, b.id, m.signer, lag(b.id) OVER w AS prev_id, lag(m.signer) OVER w AS prev_signer "
+               "  FROM bsm b JOIN messages m USING (rx_seq) WHERE m.auth = 'success' "
+               "  WINDOW w AS (PARTITION BY m.sender_id ORDER BY m.generated_at, b.rx_seq)) "
+               "WHERE (signer <> prev_signer AND id = prev_id) OR (signer = prev_signer AND id <> prev_id)"),
+    FieldCheck("BSM.pseudonym_lifetime", "BSM", "std",
+               "GB/T 45315 7.4.5: a pseudonym is used at most 300 s unless the vehicle is within 2100 m (+/- 100 m) of where it "
+               "took it or an event flag is set (1 s allowed for the change)", "run", ("messages", "bsm"),
+               "SELECT rx_seq, 'certificate ' || signer || ' used ' || round(used_s) || ' s, now ' || round(moved_m) "
+               "|| ' m from where it was first seen' AS detail FROM ("
+               "  SELECT b.rx_seq, b.events, m.signer, "
+               "    (epoch_us(m.generated_at) - epoch_us(first_value(m.generated_at) OVER w)) / 1e6 AS used_s, "
+               "    111320 * sqrt(power((b.lat - first_value(b.lat) OVER w) * 1e-7, 2) "
+               "      + power((b.lon - first_value(b.lon) OVER w) * 1e-7 * cos(radians(b.lat * 1e-7)), 2)) AS moved_m "
+               "  FROM bsm b JOIN messages m USING (rx_seq) WHERE m.auth = 'success' "
+               "  WINDOW w AS (PARTITION BY m.sender_id, m.signer ORDER BY m.generated_at, b.rx_seq)) "
+               "WHERE used_s > 301 AND moved_m >= 2200 AND coalesce(events, 0) = 0"),
     FieldCheck("RSM.v2x_id_matches_bsm", "RSM", "unverified",
                "T/CSAE 159-2020: a participant reported from V2X carries the id of that vehicle's BSM", "run",
                ("rsm_participants", "bsm"),

@@ -51,3 +51,13 @@ def test_cli_reports_bad_scenario_without_traceback(tmp_path):
     assert "fleet.0.count" in proc.stderr and "Traceback" not in proc.stderr
     missing = subprocess.run([sys.executable, "-m", "v2x.cli", "run", "no-such-scenario"], capture_output=True, text=True)
     assert missing.returncode == 1 and "built-in: attacks, demo, faults" in missing.stderr
+
+
+def test_readme_scenario_example_is_a_valid_scenario():
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    example = readme.split("### A scenario file")[1].split("```yaml")[1].split("```")[0]
+    scenario = parse_scenario(example)
+    assert scenario.name == "my-corridor" and scenario.security.pseudonyms.max_s == 300
+    assert scenario.fleet[2].hazard_lights and not scenario.broker.tls

@@ -144,6 +144,18 @@ class PathPoint:
     speed_mps: float | None = None
 
 
+EVENT_FLAG_BITS = 13  # VehicleEventFlags SIZE(13, ...)
+
+
+def event_flag_bits(mask: int) -> bytes:
+    """The BIT STRING octets of a VehicleEventFlags mask (bit 0 is the first, most significant bit)."""
+    value = 0
+    for k in range(EVENT_FLAG_BITS):
+        if mask >> k & 1:
+            value |= 1 << (15 - k)
+    return value.to_bytes(2, "big")
+
+
 def bsm(
     *,
     msg_cnt: int,
@@ -166,8 +178,12 @@ def bsm(
     semi_minor_m: float = 0.8,
     path_history: list[PathPoint] | None = None,
     radius_of_curve_m: float | None = None,
+    events: int = 0,
 ) -> dict[str, Any]:
     """A BasicSafetyMessage carrying the GB/T 45315 table 6 mandatory fields.
+
+    ``events`` is a mask of VehicleEventFlags bit numbers (bit k set = flag k, e.g. 1 << 7 for
+    eventHardBraking); when non-zero safetyExt.events carries them (13 bits, YD/T 3709).
 
     Elevation and elevation confidence are left out (GB/T 45315 "不选").  Path prediction is
     always present; a straight path (or speed < 1 m/s) is radius 32767 with confidence 200
@@ -178,6 +194,8 @@ def bsm(
     else:
         prediction = {"radiusOfCurve": int(round(radius_of_curve_m * 10)), "confidence": 160}
     safety: dict[str, Any] = {"pathPrediction": prediction}
+    if events:
+        safety["events"] = (event_flag_bits(events), EVENT_FLAG_BITS)
     if path_history:
         crumbs = []
         for p in path_history:

@@ -126,7 +126,7 @@ def run_scenario(
 
     status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")
     devices = [DeviceRequest(i.rsu_id, RSU_AIDS, kind="rsu") for i in scenario.intersections]
-    devices += [DeviceRequest(obu, OBU_AIDS, kind="vehicle") for obu in scenario.obu_ids()]
+    devices += [DeviceRequest(obu, OBU_AIDS, kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates) for obu in scenario.obu_ids()]
     prepare_pki(run, scenario, devices)
     if scenario.attacks:
         attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})

@@ -98,8 +98,12 @@ class Intersection(_Strict):
 
 
 class FleetGroup(_Strict):
+    """``hazard_lights``: the group drives with hazard lights on (VehicleEventFlags
+    eventHazardLights in every BSM), as sanitation trucks at work do."""
+
     kind: VehicleKind
     count: int = Field(ge=1, le=5000)
+    hazard_lights: bool = False
 
 
 class BrokerSettings(_Strict):
@@ -118,6 +122,17 @@ class BrokerSettings(_Strict):
         return self
 
 
+class Pseudonyms(_Strict):
+    """Pseudonym certificates per vehicle and the change rule of GB/T 45315 7.4.5: a pseudonym
+    is used at most ``max_s`` (300 s), but kept while the vehicle is within
+    ``min_distance_m`` (2100 m) of where it took it, or while an event flag is set.  Lower values
+    than the standard's are for tests that want changes within a short run."""
+
+    certificates: int = Field(default=4, ge=1, le=100)
+    max_s: float = Field(default=300.0, gt=0)
+    min_distance_m: float = Field(default=2100.0, ge=0)
+
+
 class Security(_Strict):
     """``suite``: SM2/SM3 (GB/T 45315 national profile) or ECDSA P-256/SHA-256.  ``pki``: an
     existing PKI directory (``v2x pki init``) to use instead of a new one; the run works on a
@@ -127,6 +142,7 @@ class Security(_Strict):
     suite: Literal["sm2-sm3", "ecdsa-p256-sha256"] = "sm2-sm3"
     pki: str | None = None
     verify_workers: int = Field(default=0, ge=0, le=64)
+    pseudonyms: Pseudonyms = Pseudonyms()
 
 
 FaultKind = Literal[

@@ -111,13 +111,24 @@ async def sleep_until(unix_s: float) -> None:
 
 
 @dataclass(frozen=True)
+class Payload:
+    """A UPER frame with how to sign it: the header AID (None: the message type's) and whether
+    an event flag is set (full certificate, GB/T 45315 7.4.3.5)."""
+
+    frame: bytes
+    aid: int | None = None
+    event: bool = False
+
+
+@dataclass(frozen=True)
 class Stream:
-    """A periodic message of a device: ``build(k)`` returns the UPER frame of the k-th message."""
+    """A periodic message of a device: ``build(k)`` returns the k-th message, a UPER frame or
+    a :class:`Payload`."""
 
     msg_type: MessageType
     period_s: float
     offset_s: float
-    build: Callable[[int], bytes]
+    build: Callable[[int], bytes | Payload]
 
 
 async def run_device(
@@ -141,8 +152,10 @@ async def run_device(
         k = 0
         while (due := start_at + stream.offset_s + k * stream.period_s) < end:
             await sleep_until(due)
+            built = stream.build(k)
+            payload = built if isinstance(built, Payload) else Payload(built)
             try:
-                await uplink.send(stream.msg_type, stream.build(k))
+                await uplink.send(stream.msg_type, payload.frame, aid=payload.aid, event=payload.event)
             except aiomqtt.MqttError:
                 lost.set()
             k += 1

@@ -1,10 +1,14 @@
 """The vehicles of a scenario: one OBU each, BSM every 100 ms (GB/T 45315 7.3.1).
 
-msgCnt starts at a random value and increments by one modulo 128 per BSM (GB/T 45315 7.3.2.1);
-the temporary id is random and constant for the run (one certificate per vehicle for now).
+msgCnt starts at a random value and increments by one modulo 128 per BSM (GB/T 45315 7.3.2.1).
+Each OBU signs with one of its pseudonym certificates and changes it, with a new temporary id
+and msgCnt, when the traffic model says (GB/T 45315 7.4.5, :mod:`vehicles.traffic`).  A BSM
+with an event flag set goes out with AID 112 (event BSM) and the full certificate.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
@@ -13,17 +17,23 @@ from v2x.messages import MessageType, PathPoint
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario, obu_id
 from v2x.attacks import AttackPlan
-from v2x.security import Signer, load_credential
-from v2x.uplink import Device, Stream, Uplink
+from v2x.messages import BSM_EVENT_AID
+from v2x.security import Credential, Signer, load_credentials
+from v2x.uplink import Device, Payload, Stream, Uplink
 
 from vehicles.traffic import TICK_S, Traffic
 
 
-def bsm_stream(traffic: Traffic, i: int) -> Stream:
-    """The BSM stream of vehicle ``i``: message k describes the fleet at tick k."""
+def bsm_stream(traffic: Traffic, i: int, signer: Signer | None = None, pseudonyms: list[Credential] = ()) -> Stream:
+    """The BSM stream of vehicle ``i``: message k describes the fleet at tick k.  With
+    ``signer`` and the vehicle's ``pseudonyms``, the signer follows the vehicle's pseudonym."""
+    in_use = [-1]
 
-    def build(k: int) -> bytes:
+    def build(k: int) -> Payload:
         traffic.advance_to(k)
+        if signer is not None and pseudonyms and traffic.pseudonym[i] != in_use[0]:
+            in_use[0] = int(traffic.pseudonym[i])
+            signer.use(pseudonyms[in_use[0] % len(pseudonyms)])
         st = traffic.state(i)
         now = clock.now_unix_us()
         crumbs = [PathPoint(dlat, dlon, age, spd) for dlat, dlon, age, spd in traffic.path_history(i, st.lat_deg, st.lon_deg)]
@@ -42,8 +52,11 @@ def bsm_stream(traffic: Traffic, i: int) -> Stream:
             yaw_rate_dps=st.yaw_rate_dps,
             brake_pedal_on=st.braking,
             path_history=crumbs[:5],
+            events=int(traffic.events[i]),
         )
-        return messages.encode(MessageType.BSM, faults.inject(traffic.scenario.faults, MessageType.BSM, i, k, content))
+        frame = messages.encode(MessageType.BSM, faults.inject(traffic.scenario.faults, MessageType.BSM, i, k, content))
+        event = bool(traffic.events[i])
+        return Payload(frame, BSM_EVENT_AID if event else None, event)
 
     return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build)
 
@@ -53,8 +66,12 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
     traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
     devices: list[Device] = []
     for i in range(len(traffic)):
-        signer = Signer(load_credential(run.pki, obu_id(i)))
+        pseudonyms = load_credentials(run.pki, obu_id(i))
+        if len(pseudonyms) < scenario.security.pseudonyms.certificates:
+            print(f"warning: {obu_id(i)} has {len(pseudonyms)} pseudonym certificates in the PKI, the scenario asks for "
+                  f"{scenario.security.pseudonyms.certificates}; it cycles through those it has", file=sys.stderr)
+        signer = Signer(pseudonyms[int(traffic.pseudonym[i]) % len(pseudonyms)])
         uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix, scenario.broker.qos,
                         attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root))
-        devices.append((uplink, [bsm_stream(traffic, i)]))
+        devices.append((uplink, [bsm_stream(traffic, i, signer, pseudonyms)]))
     return devices

@@ -4,6 +4,16 @@ The model advances in fixed 100 ms ticks (the BSM period, GB/T 45315 7.3.1) and 
 function of the seed and the tick number, so a scenario replays identically.  Each vehicle
 tracks its desired speed, slows for a leader in its lane (1.5 s headway) and stops at the stop
 line when its phase is not green; at the end of the corridor it turns round.
+
+The model also carries what the OBU's identity depends on, so that the vehicle simulator and
+the roadside sensors (which report the vehicle's temporary id in RSM) agree on it:
+
+* event flags (VehicleEventFlags): hazard lights for groups that drive with them, hard braking
+  when the deceleration reaches 0.4 g (SAE J2735's threshold; no GB value read);
+* pseudonyms (GB/T 45315 7.4.5): a random one of the vehicle's certificates at boot; a change
+  once one has been used ``max_s`` unless the vehicle is within ``min_distance_m`` of where it
+  took it or an event flag is set; on a change a new random temporary id and msgCnt, and the
+  path history starts again.
 """
 
 from __future__ import annotations
@@ -25,6 +35,10 @@ HEADWAY_S = 1.5
 STANDSTILL_GAP_M = 4.0
 HISTORY_EVERY_TICKS = 10
 HISTORY_POINTS = 10
+HARD_BRAKING_MPS2 = 0.4 * 9.80665
+EVENT_HAZARD_LIGHTS = 0  # VehicleEventFlags bit numbers (YD/T 3709)
+EVENT_HARD_BRAKING = 7
+METRES_PER_DEGREE = 111_320.0
 
 # kind: desired speed m/s, width m, length m
 KINDS = {
@@ -69,9 +83,19 @@ class Traffic:
         self.v = self.desired * rng.uniform(0.3, 1.0, n)
         self.a = np.zeros(n)
         self.tick = 0
-        self.heading = self._locate()[2]
+        lat, lon, self.heading = self._locate()
         self.prev_heading = self.heading.copy()
         self.history: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+        self.hazard_lights = np.array([g.hazard_lights for g in scenario.fleet for _ in range(g.count)], dtype=bool).reshape(n)
+        self.events = self._events()
+
+        # Pseudonyms: a generator of their own, so that changes do not disturb the motion draws.
+        policy = scenario.security.pseudonyms
+        self._privacy = np.random.default_rng([scenario.seed, 745])
+        self.pseudonym = self._privacy.integers(0, policy.certificates, n)  # certificate index in use
+        self.pseudonym_changes = np.zeros(n, dtype=int)
+        self.pseudonym_since_tick = np.zeros(n, dtype=int)
+        self.change_lat, self.change_lon = lat.copy(), lon.copy()
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -125,6 +149,30 @@ class Traffic:
         if self.tick % HISTORY_EVERY_TICKS == 0:
             self.history.append((lat, lon, self.v.copy(), self.tick * TICK_S))
             del self.history[:-HISTORY_POINTS]
+        self.events = self._events()
+        self._change_pseudonyms(lat, lon)
+
+    def _events(self) -> np.ndarray:
+        """VehicleEventFlags of every vehicle now, as bit masks (bit k = flag k)."""
+        return (self.hazard_lights.astype(int) << EVENT_HAZARD_LIGHTS) | ((self.a <= -HARD_BRAKING_MPS2).astype(int) << EVENT_HARD_BRAKING)
+
+    def _change_pseudonyms(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        """GB/T 45315 7.4.5: change the pseudonym of every vehicle whose rule says so, now."""
+        policy = self.scenario.security.pseudonyms
+        if policy.certificates < 2:
+            return  # nothing to change to
+        used_s = (self.tick - self.pseudonym_since_tick) * TICK_S
+        dy = (lat - self.change_lat) * METRES_PER_DEGREE
+        dx = (lon - self.change_lon) * METRES_PER_DEGREE * np.cos(np.radians(lat))
+        due = (used_s >= policy.max_s) & (np.hypot(dx, dy) >= policy.min_distance_m) & (self.events == 0)
+        for i in np.flatnonzero(due):
+            step = int(self._privacy.integers(1, policy.certificates))
+            self.pseudonym[i] = (self.pseudonym[i] + step) % policy.certificates
+            self.ids[i] = bytes(self._privacy.integers(0, 256, 8, dtype=np.uint8))
+            self.msg_cnt0[i] = (int(self._privacy.integers(0, 128)) - self.tick) % 128
+            self.pseudonym_changes[i] += 1
+            self.pseudonym_since_tick[i] = self.tick
+            self.change_lat[i], self.change_lon[i] = lat[i], lon[i]
 
     def advance_to(self, tick: int) -> None:
         while self.tick < tick:
@@ -148,6 +196,8 @@ class Traffic:
         )
 
     def path_history(self, i: int, lat: float, lon: float) -> list[tuple[float, float, float, float]]:
-        """Crumbs (dlat, dlon, age s, speed) newest first, relative to the current position."""
+        """Crumbs (dlat, dlon, age s, speed) newest first, relative to the current position;
+        none from before the vehicle's last pseudonym change (GB/T 45315 7.4.5)."""
         now = self.tick * TICK_S
-        return [(float(h[0][i]) - lat, float(h[1][i]) - lon, now - h[3], float(h[2][i])) for h in reversed(self.history)]
+        since = self.pseudonym_since_tick[i] * TICK_S
+        return [(float(h[0][i]) - lat, float(h[1][i]) - lon, now - h[3], float(h[2][i])) for h in reversed(self.history) if h[3] > since]
