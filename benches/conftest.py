@@ -66,6 +66,6 @@ def _verify_summary(terminalreporter) -> None:
         for (s, what), rate in sorted(VERIFY_RATE.items()):
             if s != suite:
                 continue
-            workers = int(what.split()[1]) if what.startswith("ingest") else 0
+            workers = int(what.split()[1]) if what.split()[0] in ("ingest,", "pool,") else 0
             ratio = f"  {rate / raw:5.2f}x raw, {rate / raw / workers:5.2f} per worker" if raw and workers else ""
-            terminalreporter.write_line(f"{suite:<18} {what:<18} {rate:10,.0f} frames/s{ratio}")
+            terminalreporter.write_line(f"{suite:<18} {what:<22} {rate:10,.0f} frames/s{ratio}")

@@ -10,6 +10,7 @@ message field checks.  Frames that do not decode or verify become rows too, with
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,8 +29,8 @@ from v2x.messages import (
     message_set,
 )
 from v2x.security import Verdict, Verifier
-from v2x.security.verify import PendingSignature, ReplayWindow, Verification
-from v2x.security.workers import SignatureWorkers
+from v2x.security.verify import PendingSignature, ReplayWindow, Spdus
+from v2x.security.workers import SignatureBatch, SignatureWorkers
 from v2x.security.certificates import security_types
 
 from pipeline import content, envelope, map_rsi, uper, validation
@@ -39,6 +40,7 @@ from pipeline.reference import DecodedFrame, FrameError, decode_frame
 from pipeline.uper import ABSENT
 
 UNKNOWN_TYPE = "UNKNOWN"
+_TYPE_NAME = {i: t.value for i, t in MESSAGE_TYPE_BY_INDEX.items()}
 _SIGNER_KIND = {0: "digest", 1: "certificate", 2: "self", 3: "x509"}
 
 SCHEMA = pa.schema(
@@ -166,6 +168,32 @@ def _fill_from_reference(p: envelope.Parsed, i: int, d: DecodedFrame) -> None:
     p.generation_time[i] = d.generation_time if d.generation_time is not None else -1
 
 
+def _spdus(raw: bytes, p: envelope.Parsed, signed: list[int], decoded: dict[int, DecodedFrame], received_us: list[int]) -> Spdus:
+    """The parts the verify service takes, for the signed frames ``signed``: sliced from the
+    batch buffer at the kernel's offsets, or from the asn1tools decode where the kernel stepped aside."""
+    at = np.array(signed, dtype=np.int64)
+    tbs_start, tbs_end, signer_start, signer_end = (p.tbs_start[at].tolist(), p.tbs_end[at].tolist(),
+                                                    p.signer_start[at].tolist(), p.signer_end[at].tolist())
+    spdus = Spdus(
+        hash_id=[envelope.HASH_NAMES[h] if 0 <= h < 3 else f"hash#{h}" for h in p.hash_id[at].tolist()],
+        tbs=[raw[a:b] for a, b in zip(tbs_start, tbs_end)],
+        signer_kind=[_SIGNER_KIND.get(k, "unknown") for k in p.signer_kind[at].tolist()],
+        signer=[raw[a:b] for a, b in zip(signer_start, signer_end)],
+        aid=p.aid[at].tolist(),
+        generation_time64=p.generation_time[at].tolist(),
+        r=[raw[a : a + 32] for a in p.r_start[at].tolist()],
+        s=[raw[a : a + 32] for a in p.s_start[at].tolist()],
+        received_us=[received_us[i] for i in signed],
+    )
+    for k, i in enumerate(signed):
+        d = decoded.get(i)
+        if d is not None:
+            spdus.hash_id[k], spdus.tbs[k], spdus.signer_kind[k], spdus.signer[k] = d.hash_id, d.tbs, d.signer_kind, d.signer
+            spdus.aid[k], spdus.r[k], spdus.s[k] = d.aid, d.r, d.s
+            spdus.generation_time64[k] = -1 if d.generation_time is None else d.generation_time
+    return spdus
+
+
 AUTHENTIC = frozenset({Verdict.SUCCESS.value, "not_verified", Verdict.UNSIGNED_MESSAGE.value})  # not refuted by verification
 
 
@@ -183,6 +211,7 @@ class BatchProcessor:
         self._sender_index: dict[tuple[str, str, str | None, str | None], int] = {}
         self._last_cnt = np.full(1024, -1, dtype=np.int16)
         self._certificates: dict[bytes, bool] = {}
+        self._checks = validation.checks_connection()
 
     def _certificate_decodes(self, encoded: bytes) -> bool:
         """Whether a signer certificate span is exactly one canonical COER certificate (cached)."""
@@ -213,6 +242,23 @@ class BatchProcessor:
     def process(self, batch: Received) -> BatchOutput:
         """Rows of a batch, grouped by message type (``UNKNOWN`` when neither frame nor topic
         says), and the content tables of the frames that decode."""
+        return self.finish(self.begin(batch))
+
+    def process_stream(self, batches: Iterable[Received]) -> Iterator[BatchOutput]:
+        """:meth:`process` for consecutive batches, in order, one batch ahead: batch k+1 is
+        decoded and checked while the signature workers verify batch k."""
+        ahead: BatchInProgress | None = None
+        for batch in batches:
+            begun = self.begin(batch)
+            if ahead is not None:
+                yield self.finish(ahead)
+            ahead = begun
+        if ahead is not None:
+            yield self.finish(ahead)
+
+    def begin(self, batch: Received) -> BatchInProgress:
+        """First half of :meth:`process`: decode, check and send the signatures to the workers.
+        Batches must begin, and then finish, in arrival order."""
         n = len(batch)
         rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
         self.next_rx_seq += n
@@ -230,26 +276,34 @@ class BatchProcessor:
                 _fill_from_reference(p, i, decoded[i])
             except FrameError as exc:
                 reject[i] = f"{uper.STATUS_TEXT.get(int(p.status[i]), 'error')}: {exc}"
+        verifying = self._start_verify(batch, raw, p, decoded)
         tables, bsm_frames, bsm_rows = self._contents(batch.frames, buf, p, decoded, reject, rx_seq)
 
         # Topic: who sent it, and the type it claims when the frame itself cannot say.
         parsed_topics = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
+        status, msg_index = p.status.tolist(), p.msg_index.tolist()
+        topic_type = [t.msg_type.value if t else None for t in parsed_topics]
         msg_type = [
-            MESSAGE_TYPE_BY_INDEX[int(p.msg_index[i])].value
-            if p.status[i] == envelope.OK and p.msg_index[i] >= 0
-            else (parsed_topics[i].msg_type.value if parsed_topics[i] else UNKNOWN_TYPE)
+            _TYPE_NAME[msg_index[i]] if status[i] == envelope.OK and msg_index[i] >= 0 else (topic_type[i] or UNKNOWN_TYPE)
             for i in range(n)
         ]
         sender = [t.device_id if t else None for t in parsed_topics]
         kind = [t.device_kind if t else None for t in parsed_topics]
-        for i, t in enumerate(parsed_topics):
-            if t is not None and p.status[i] == envelope.OK and t.msg_type.value != msg_type[i]:
-                reject[i] = f"topic says {t.msg_type.value} but the frame is {msg_type[i]}"
+        for i, claimed in enumerate(topic_type):
+            if claimed is not None and status[i] == envelope.OK and claimed != msg_type[i]:
+                reject[i] = f"topic says {claimed} but the frame is {msg_type[i]}"
+        return BatchInProgress(batch, rx_seq, offsets, p, reject, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind)
 
-        auth, auth_reason, signer, signer_kind = self._verify(batch, buf, p, decoded, reject)
+    def finish(self, begun: BatchInProgress) -> BatchOutput:
+        """Second half of :meth:`process`: verdicts, msgCnt continuity and the rows."""
+        batch, rx_seq, offsets, p, reject, tables, msg_type, sender, kind = (
+            begun.batch, begun.rx_seq, begun.offsets, begun.parsed, begun.reject, begun.tables, begun.msg_type, begun.sender, begun.kind)
+        n = len(batch)
+        verified = self._finish_verify(begun.verifying, batch.received_us, reject)
+        auth, auth_reason, signer, signer_kind = verified.auth, verified.reason, verified.signer, verified.signer_kind
 
-        ok = np.array([r is None for r in reject])
-        bsm_core = _bsm_core(n, ok, bsm_frames, bsm_rows)
+        ok = np.array([r is None for r in reject], dtype=np.bool_)
+        bsm_core = _bsm_core(n, ok, begun.bsm_frames, begun.bsm_rows)
         # msgCnt continuity (PDR, GB/T 45315 Annex C) follows the frames that may be believed:
         # a replay or a forgery carries someone's msgCnt but is not a message of that sender.
         # A sender is segmented by (temporary id, certificate): msgCnt restarts at random on a
@@ -288,7 +342,7 @@ class BatchProcessor:
             "frame": pa.array(batch.frames, pa.binary()),
         }
         table = pa.table(columns, schema=SCHEMA)
-        violations = validation.message_violations({"messages": table, **tables})
+        violations = validation.message_violations({"messages": table, **tables}, self._checks)
         if violations.num_rows:
             tables["violations"] = violations
         types = np.array(msg_type)
@@ -374,60 +428,88 @@ class BatchProcessor:
                 tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])
         return tables, bsm_frames, bsm_rows
 
-    def _verify(
-        self, batch: Received, buf: np.ndarray, p: envelope.Parsed, decoded: dict[int, DecodedFrame], reject: list[str | None]
-    ) -> tuple[list[str], list[str | None], list[str | None], list[str | None]]:
+    def _start_verify(self, batch: Received, raw: bytes, p: envelope.Parsed, decoded: dict[int, DecodedFrame]) -> _Verifying:
+        """Check every signed frame the envelope parser accepted (in frame order, against the
+        store) and hand the signatures left to verify to the workers, which verify them while
+        the caller decodes contents."""
         n = len(batch)
-        auth: list[str] = [Verdict.MALFORMED.value] * n
-        reason: list[str | None] = [None] * n
-        signer: list[str | None] = [None] * n
-        signer_kind: list[str | None] = [None] * n
-        raw = buf.tobytes()
-        pending: list[tuple[int, PendingSignature]] = []
-        signatures = self.signature_workers.batch()
-        content_kind, hash_ids, signer_kinds, aids, generation = (
-            p.content.tolist(), p.hash_id.tolist(), p.signer_kind.tolist(), p.aid.tolist(), p.generation_time.tolist())
-        tbs_start, tbs_end, signer_start, signer_end, r_start, s_start = (
-            p.tbs_start.tolist(), p.tbs_end.tolist(), p.signer_start.tolist(), p.signer_end.tolist(), p.r_start.tolist(), p.s_start.tolist())
+        v = _Verifying([Verdict.MALFORMED.value] * n, [None] * n, [None] * n, [None] * n)
+        content_kind, status = p.content.tolist(), p.status.tolist()
+        signed: list[int] = []
         for i in range(n):
-            if reject[i] is not None:
-                reason[i] = reject[i]
+            if status[i] != envelope.OK:
                 continue
             if content_kind[i] == envelope.CONTENT_UNSECURED:
-                auth[i], reason[i] = Verdict.UNSIGNED_MESSAGE.value, "unsecuredData: no signature"
-                continue
-            d = decoded.get(i)
-            if d is not None:
-                parts = (d.hash_id, d.tbs, d.signer_kind, d.signer, d.r, d.s)
+                v.auth[i], v.reason[i] = Verdict.UNSIGNED_MESSAGE.value, "unsecuredData: no signature"
             else:
-                parts = (
-                    envelope.HASH_NAMES[hash_ids[i]] if 0 <= hash_ids[i] < 3 else f"hash#{hash_ids[i]}",
-                    raw[tbs_start[i] : tbs_end[i]],
-                    _SIGNER_KIND[signer_kinds[i]],
-                    raw[signer_start[i] : signer_end[i]],
-                    raw[r_start[i] : r_start[i] + 32],
-                    raw[s_start[i] : s_start[i] + 32],
-                )
-            hash_id, tbs, skind, sbytes, r, s = parts
-            signer_kind[i] = skind
-            if self.verifier is None:
-                auth[i], reason[i] = "not_verified", "no trust anchors configured"
-                continue
-            gen = generation[i]
-            checked = self.verifier.check(
-                hash_id=hash_id, tbs=tbs, signer_kind=skind, signer=sbytes, aid=aids[i],
-                generation_time64=gen if gen >= 0 else None, r=r, s=s, received_us=batch.received_us[i],
-            )
+                signed.append(i)
+        spdus = _spdus(raw, p, signed, decoded, batch.received_us)
+        for i, kind in zip(signed, spdus.signer_kind):
+            v.signer_kind[i] = kind
+        if self.verifier is None:
+            for i in signed:
+                v.auth[i], v.reason[i] = "not_verified", "no trust anchors configured"
+            return v
+        v.signatures = self.signature_workers.batch()
+        for i, checked in zip(signed, self.verifier.check_batch(spdus)):
             if isinstance(checked, PendingSignature):
-                pending.append((i, checked))
-                signatures.add(checked.job)
+                v.pending.append(i)
+                v.jobs.append(checked)
+                v.signatures.add(checked.job)
             else:
-                auth[i], reason[i], signer[i] = checked.verdict.value, checked.reason, checked.signer
-        # The signatures were verified in parallel with the loop above; the replay window goes
-        # in arrival order.
-        for (i, job), ok in zip(pending, signatures.results()):
-            v = self.verifier.conclude(job, ok)
-            if ok and self._replays.seen_before(job.signature, batch.received_us[i]):
-                v = Verification(Verdict.DUPLICATE_MESSAGE, "signature already received (replay)", v.signer)
-            auth[i], reason[i], signer[i] = v.verdict.value, v.reason, v.signer
-        return auth, reason, signer, signer_kind
+                v.auth[i], v.reason[i], v.signer[i] = checked.verdict.value, checked.reason, checked.signer
+        v.signatures.submit()
+        return v
+
+    def _finish_verify(self, v: _Verifying, received_us: list[int], reject: list[str | None]) -> _Verifying:
+        """The verdicts, once the workers are done: a frame rejected while decoding is
+        ``malformed`` with the reason; the replay window goes in arrival order."""
+        if v.signatures is not None:
+            success, duplicate = Verdict.SUCCESS.value, Verdict.DUPLICATE_MESSAGE.value
+            conclude, seen_before = self.verifier.conclude, self._replays.seen_before
+            for i, job, ok in zip(v.pending, v.jobs, v.signatures.results()):
+                if reject[i] is not None:
+                    continue
+                verdict = conclude(job, ok)
+                v.signer[i] = verdict.signer
+                if not ok:
+                    v.auth[i], v.reason[i] = verdict.verdict.value, verdict.reason
+                elif seen_before(job.signature, received_us[i]):
+                    v.auth[i], v.reason[i] = duplicate, "signature already received (replay)"
+                else:
+                    v.auth[i] = success
+        for i in (k for k, r in enumerate(reject) if r is not None):
+            v.auth[i], v.reason[i], v.signer[i] = Verdict.MALFORMED.value, reject[i], None
+        return v
+
+
+@dataclass
+class BatchInProgress:
+    """A batch between :meth:`BatchProcessor.begin` and :meth:`BatchProcessor.finish`."""
+
+    batch: Received
+    rx_seq: np.ndarray
+    offsets: np.ndarray
+    parsed: envelope.Parsed
+    reject: list[str | None]
+    verifying: _Verifying
+    tables: dict[str, pa.Table]
+    bsm_frames: np.ndarray
+    bsm_rows: np.ndarray
+    msg_type: list[str]
+    sender: list[str | None]
+    kind: list[str | None]
+
+
+@dataclass
+class _Verifying:
+    """Verification of one batch under way: per frame verdict, reason, signer (HashedId8 hex)
+    and signer kind, and the signatures in the workers."""
+
+    auth: list[str]
+    reason: list[str | None]
+    signer: list[str | None]
+    signer_kind: list[str | None]
+    pending: list[int] = field(default_factory=list)  # frames whose signature is in the workers
+    jobs: list[PendingSignature] = field(default_factory=list)
+    signatures: SignatureBatch | None = None

@@ -30,7 +30,7 @@ from v2x.security.workers import SignatureWorkers
 from v2x.transport import BrokerAddress
 
 
-from pipeline.batch import BatchProcessor, Received, warm_up
+from pipeline.batch import BatchInProgress, BatchOutput, BatchProcessor, Received, warm_up
 from pipeline.store import TelemetryWriter
 
 FLUSH_INTERVAL_S = 0.5
@@ -119,8 +119,7 @@ async def ingest(
     pending = Received()
     arrived = asyncio.Event()
 
-    def flush_sync(batch: Received) -> None:
-        output = processor.process(batch)
+    def write(output: BatchOutput) -> None:
         writer.write(output.telemetry, output.tables)
         for msg_type, table in output.telemetry.items():
             stats.by_type[msg_type] += table.num_rows
@@ -128,15 +127,28 @@ async def ingest(
         stats.stored = writer.rows_written
         write_json_atomic(run.ingest / "progress.json", stats.as_dict())
 
+    def flush_sync(batch: Received | None, ahead: BatchInProgress | None) -> BatchInProgress | None:
+        """Begin the new batch, then finish and write the one ahead of it (the workers verify
+        the new batch's signatures meanwhile); returns the new batch in progress."""
+        begun = processor.begin(batch) if batch is not None else None
+        if ahead is not None:
+            write(processor.finish(ahead))
+        return begun
+
     async def flusher() -> None:
         nonlocal pending
+        ahead: BatchInProgress | None = None
         while True:
             done = stop.is_set()
+            batch = None
             if len(pending):
                 batch, pending = pending, Received()
-                await asyncio.to_thread(flush_sync, batch)
-            if done:
+            if batch is not None or ahead is not None:
+                ahead = await asyncio.to_thread(flush_sync, batch, ahead)
+            if done and ahead is None:
                 return
+            if done:
+                continue
             try:
                 await asyncio.wait_for(arrived.wait(), FLUSH_INTERVAL_S)
             except TimeoutError:

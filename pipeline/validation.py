@@ -203,13 +203,24 @@ def union_sql(checks: list[FieldCheck]) -> str:
     )
 
 
-def message_violations(tables: dict[str, pa.Table]) -> pa.Table:
-    """Violations of the message checks among one batch's tables (``messages`` and content)."""
+def checks_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for :func:`message_violations`, to keep across batches: one thread,
+    since a batch is small and the ingest's other cores verify signatures."""
+    return duckdb.connect(config={"threads": 1})
+
+
+def message_violations(tables: dict[str, pa.Table], con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+    """Violations of the message checks among one batch's tables (``messages`` and content),
+    in ``con`` (see :func:`checks_connection`; a new one if None)."""
     checks = [c for c in CHECKS if c.scope == "message" and all(t in tables for t in c.tables)]
     if not checks:
         return VIOLATIONS_SCHEMA.empty_table()
-    con = duckdb.connect()
+    con = con or checks_connection()
     for name, table in tables.items():
         con.register(name, table)
-    result = con.sql(union_sql(checks)).to_arrow_table()
+    try:
+        result = con.sql(union_sql(checks)).to_arrow_table()
+    finally:
+        for name in tables:
+            con.unregister(name)
     return result.cast(VIOLATIONS_SCHEMA)

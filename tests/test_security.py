@@ -18,7 +18,8 @@ from v2x.security import CertificateStore, DeviceRequest, Signer, Verdict, Verif
 from v2x.security.certificates import issue_certificate, parse_certificate
 from v2x.security.pki import describe, issue, load_ca_certificates, load_trust_anchors, revoke, suite_of, write_crl
 from v2x.security.sm2 import SM2_USER_ID
-from v2x.security.verify import ReplayWindow
+from v2x.security.verify import ReplayWindow, Spdus, Verification
+from v2x.security.workers import verify_jobs
 
 from pipeline.reference import decode_frame
 from tests.corpus import bsm_variants
@@ -147,6 +148,47 @@ def test_verdicts(pki, tmp_path):
     alien = Signer(load_credential(foreign, "OBU-X")).sign(FRAME, 111, t)
     assert verify(verifier, alien, now).verdict is Verdict.INCONSISTENT_CHAIN
     assert decode_frame(unsecured(FRAME)).content == "unsecured"
+
+
+def test_a_batch_gets_the_verdicts_of_one_spdu_at_a_time(pki, tmp_path):
+    """check_batch (each signer checked once, time checks vectorised) agrees with checking the
+    same SPDUs one by one, in order: a digest before its certificate in the same batch is not
+    found, the same digest after it resolves."""
+    first, second = load_credentials(pki, "OBU-1")
+    now = now_us()
+    t = clock.time64_from_unix_us(now)
+    signer = Signer(first)
+    digest_early = Signer(first)
+    digest_early._last_full_certificate_us = t - 500_000  # a digest before the certificate went out
+    create_pki(tmp_path / "foreign", [DeviceRequest("OBU-X", [111])], suite=suite_of(pki).name, valid_from_unix_s=time.time())
+    spdus = [
+        digest_early.sign(FRAME, 111, t - 500_000),
+        signer.sign(FRAME, 111, t - 400_000),  # certificate
+        signer.sign(FRAME, 111, t - 300_000),  # digest, now known
+        signer.sign(FRAME, 3619, t - 200_000),  # AID not granted
+        Signer(first).sign(FRAME, 111, t + 200 * 3600 * 1_000_000),  # certificate expired
+        Signer(first).sign(FRAME, 111, t - 1_200_000),  # stale
+        Signer(first).sign(FRAME, 111, t + 300_000),  # in the future
+        Signer(load_credential(tmp_path / "foreign", "OBU-X")).sign(FRAME, 111, t),  # foreign CA
+        Signer(second).sign(FRAME, 111, t),  # the second pseudonym's certificate
+    ]
+    spdus.insert(3, spdus[2][:-1] + bytes([spdus[2][-1] ^ 0x55]))  # forged
+    decoded = [decode_frame(x) for x in spdus]
+
+    def one_at_a_time(verifier: Verifier) -> list:
+        return [verifier.verify(hash_id=d.hash_id, tbs=d.tbs, signer_kind=d.signer_kind, signer=d.signer, aid=d.aid,
+                                generation_time64=d.generation_time, r=d.r, s=d.s, received_us=now) for d in decoded]
+
+    batch_verifier = Verifier(store_of(pki))
+    checked = batch_verifier.check_batch(Spdus(
+        [d.hash_id for d in decoded], [d.tbs for d in decoded], [d.signer_kind for d in decoded], [d.signer for d in decoded],
+        [d.aid for d in decoded], [d.generation_time for d in decoded], [d.r for d in decoded], [d.s for d in decoded],
+        [now] * len(decoded)))
+    batch = [c if isinstance(c, Verification) else batch_verifier.conclude(c, verify_jobs([c.job])[0]) for c in checked]
+    assert batch == one_at_a_time(Verifier(store_of(pki)))
+    assert [v.verdict for v in batch] == [
+        Verdict.SIGNER_CERTIFICATE_NOT_FOUND, Verdict.SUCCESS, Verdict.SUCCESS, Verdict.FALSE_SIGNATURE, Verdict.PERMISSION_DENIED,
+        Verdict.INVALID_CERTIFICATE, Verdict.INVALID_TIMESTAMP, Verdict.INVALID_TIMESTAMP, Verdict.INCONSISTENT_CHAIN, Verdict.SUCCESS]
 
 
 def test_a_ca_cannot_grant_aids_beyond_its_permissions(pki):

@@ -128,3 +128,35 @@ def test_traffic_model_changes_pseudonyms_by_the_rule():
     lat, lon, _ = traffic.positions()
     # crumbs are taken every second: the cars changed at 2.0 s and have none since, the truck keeps its two
     assert [len(traffic.path_history(i, float(lat[i]), float(lon[i]))) for i in range(4)] == [0, 0, 0, 2]
+
+
+def test_batches_one_ahead_give_the_rows_of_batches_one_by_one(pki, t0):
+    """process_stream (batch k+1 checked while batch k's signatures are verified, here by two
+    worker threads) gives exactly the rows of processing each batch in turn: verdicts,
+    replays across batches, digests resolved by a certificate of an earlier batch, msgCnt gaps."""
+    from v2x.security.workers import SignatureWorkers
+
+    spdus = stream(Signer(load_credentials(pki, "OBU-1")[0]), t0, range(30))
+    received = [clock.unix_us_from_time64(t64) + 2_000 for _, t64 in spdus]
+    spdus, received = spdus[:12] + spdus[13:], received[:12] + received[13:]  # one lost: a gap
+    spdus.append(spdus[22])  # replayed 50 ms later, in the next batch
+    received.append(received[-1] + 50_000)
+    batches = []
+    for start in range(0, len(spdus), 8):
+        batch = Received()
+        for (spdu, _), rx in zip(spdus[start : start + 8], received[start : start + 8]):
+            batch.add("V2X/OBU/OBU-1/BSM/UP", spdu, rx)
+        batches.append(batch)
+    one_by_one = BatchProcessor(verifier_from_pki(pki))
+    expected = [one_by_one.process(b).telemetry["BSM"] for b in batches]
+    with SignatureWorkers(2, mode="threads") as workers:
+        ahead = BatchProcessor(verifier_from_pki(pki), signature_workers=workers)
+        got = [out.telemetry["BSM"] for out in ahead.process_stream(batches)]
+    assert [t.to_pylist() for t in got] == [t.to_pylist() for t in expected]
+    auth = [a for t in got for a in t.column("auth").to_pylist()]
+    reasons = [r for t in got for r in t.column("auth_reason").to_pylist()]
+    assert auth == ["success"] * (len(spdus) - 1) + ["duplicate_message"], reasons
+    kinds = [k for t in got for k in t.column("signer_kind").to_pylist()]
+    assert kinds[8:10] == ["digest", "digest"]  # batch 2 opens with digests of batch 1's certificate
+    gaps = [g for t in got for g in t.column("msg_cnt_gap").to_pylist()]
+    assert gaps[12] == 1 and gaps.count(1) == 1  # the lost frame

@@ -74,11 +74,16 @@ class SignatureWorkers:
         self.mode = mode
         self._threads: ThreadPoolExecutor | None = None
         self._processes: ProcessPoolExecutor | None = None
+        self._by_suite = {suite: self._needs_processes(suite) for suite in BACKENDS}
 
-    def uses_processes(self, suite: str) -> bool:
+    def _needs_processes(self, suite: str) -> bool:
         if self.mode != "auto":
             return self.mode == "processes"
         return not getattr(BACKENDS[suite], "releases_gil", False)
+
+    def uses_processes(self, suite: str) -> bool:
+        """Whether jobs of ``suite`` go to processes (else threads)."""
+        return self._by_suite[suite]
 
     def _executor(self, processes: bool) -> Executor:
         if processes:
@@ -139,7 +144,7 @@ class SignatureBatch:
         if self._workers.workers == 0:
             self._inline.append(job)
             return
-        processes = self._workers.uses_processes(job[0])
+        processes = self._workers._by_suite[job[0]]
         chunk = self._open.setdefault(processes, [])
         chunk.append((self._count, job))
         self._count += 1
@@ -152,12 +157,16 @@ class SignatureBatch:
             pool = self._workers._executor(processes)
             self._submitted.append(([k for k, _ in chunk], pool.submit(verify_jobs, [job for _, job in chunk])))
 
+    def submit(self) -> None:
+        """Send the jobs of the chunks not yet full to the workers (no more jobs are coming)."""
+        for processes in list(self._open):
+            self._submit(processes)
+
     def results(self) -> list[bool]:
         """Whether each job's signature verifies, in the order added (waits for the workers)."""
         if self._workers.workers == 0:
             return verify_jobs(self._inline)
-        for processes in list(self._open):
-            self._submit(processes)
+        self.submit()
         out = [False] * self._count
         for indices, future in self._submitted:
             for k, ok in zip(indices, future.result()):
