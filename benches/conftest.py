@@ -22,6 +22,8 @@ SMOKE_BATCH = 2_000
 PER_FRAME_S: dict[tuple[str, str], float] = {}
 # (suite, what) -> frames/s of signature verification, filled by test_verify.
 VERIFY_RATE: dict[tuple[str, str], float] = {}
+# (what, messages in the run) -> seconds (best round), filled by test_report.
+REPORT_SECONDS: dict[tuple[str, int], float] = {}
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +46,7 @@ def record(benchmark, group: str, implementation: str, frames: int) -> None:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     _verify_summary(terminalreporter)
+    _report_summary(terminalreporter)
     groups = sorted({group for group, _ in PER_FRAME_S})
     if not groups:
         return
@@ -69,3 +72,13 @@ def _verify_summary(terminalreporter) -> None:
             workers = int(what.split()[1]) if what.split()[0] in ("ingest,", "pool,") else 0
             ratio = f"  {rate / raw:5.2f}x raw, {rate / raw / workers:5.2f} per worker" if raw and workers else ""
             terminalreporter.write_line(f"{suite:<18} {what:<22} {rate:10,.0f} frames/s{ratio}")
+
+
+def _report_summary(terminalreporter) -> None:
+    if not REPORT_SECONDS:
+        return
+    terminalreporter.section("report generation (same process)")
+    floor = {n: s for (what, n), s in REPORT_SECONDS.items() if what == "floor scan"}
+    for (what, n), seconds in sorted(REPORT_SECONDS.items()):
+        ratio = f"  {seconds / floor[n]:5.1f}x the floor scan" if what != "floor scan" and n in floor else ""
+        terminalreporter.write_line(f"{what:<12} {n:>12,} messages {seconds:8.2f} s{ratio}")

@@ -7,6 +7,7 @@ They are registered with the `v2x` CLI through the ``v2x.commands`` entry-point 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -21,24 +22,107 @@ from v2x.transport import BrokerAddress
 from pipeline.batch import warm_up
 from pipeline.ingest import ingest as run_ingest
 from pipeline.ingest import client_tls, verifier_from_files, verifier_from_pki
+from pipeline.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
 from pipeline.report import build_report, render_terminal, to_json
+from pipeline.report_junit import to_junit
+from pipeline.report_markdown import diff_to_markdown, to_markdown
 from pipeline.views import connect
 
 
-@click.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True)
-@click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="compliance profile YAML")
-def report(run: Path, fmt: str, profile: Path | None) -> None:
-    """Compliance report of RUN (a run directory)."""
+RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+PROFILE_OPTION = click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                              help="compliance profile YAML (default: the shipped xiqing profile)")
+FORMATS = {"json": to_json, "junit": to_junit, "markdown": to_markdown}
+
+
+def _build(run: Path, profile: Path | None) -> dict:
     try:
-        data = build_report(run, profile)
+        return build_report(run, profile)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
-    if fmt == "json":
-        click.echo(to_json(data))
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
     else:
-        render_terminal(data, Console())
+        output.write_text(text, encoding="utf-8")
+
+
+@click.command()
+@click.argument("run", type=RUN_DIR)
+@click.option("--format", "fmt", type=click.Choice(["terminal", *FORMATS]), default="terminal", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to this file instead of stdout")
+@PROFILE_OPTION
+def report(run: Path, fmt: str, output: Path | None, profile: Path | None) -> None:
+    """Compliance report of RUN (a run directory): terminal tables, JSON, JUnit XML or Markdown."""
+    data = _build(run, profile)
+    if fmt == "terminal":
+        render_terminal(data, Console(file=output.open("w", encoding="utf-8") if output else None))
+    else:
+        _emit(FORMATS[fmt](data), output)
+
+
+class _GateError(click.ClickException):
+    exit_code = EXIT_ERROR
+
+
+@click.command()
+@click.argument("run", type=RUN_DIR)
+@PROFILE_OPTION
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="also write the JUnit XML report here")
+def gate(run: Path, profile: Path | None, junit: Path | None) -> None:
+    """Exit 1 when any check of RUN FAILs (std or derived basis), printing why; 0 when none
+    does; 2 when no report can be made."""
+    try:
+        data = build_report(run, profile)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise _GateError(f"no report: {exc}") from None
+    if junit:
+        junit.write_text(to_junit(data), encoding="utf-8")
+    failed = failures(data)
+    s = data["summary"]
+    click.echo(f"{data['verdict']}: {s['PASS']} pass, {s['FAIL']} fail, {s['WARN']} warn, {s['N/A']} n/a ({run})")
+    for check in failed:
+        click.echo(f"FAIL {failure_line(check)}")
+    sys.exit(EXIT_FAIL if failed else EXIT_PASS)
+
+
+@click.command()
+@click.argument("run_a", type=RUN_DIR)
+@click.argument("run_b", type=RUN_DIR)
+@PROFILE_OPTION
+@click.option("--format", "fmt", type=click.Choice(["terminal", "json", "markdown"]), default="terminal", show_default=True)
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.05, show_default=True,
+              help="relative change of a value below which it counts as the same")
+def diff(run_a: Path, run_b: Path, profile: Path | None, fmt: str, tolerance: float) -> None:
+    """Compare RUN_A (before) and RUN_B (after) check by check; exit 1 on a regression (a verdict
+    worse in B, or a new FAIL), 2 when a report cannot be made."""
+    try:
+        changes = diff_reports(build_report(run_a, profile), build_report(run_b, profile), tolerance)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise _GateError(f"no report: {exc}") from None
+    if fmt == "json":
+        click.echo(json.dumps({"run_a": str(run_a), "run_b": str(run_b), "regressions": len(regressions(changes)),
+                               "checks": [c.as_dict() for c in changes]}, indent=2))
+    elif fmt == "markdown":
+        click.echo(diff_to_markdown(changes, str(run_a), str(run_b)), nl=False)
+    else:
+        table = Table(title=f"A = {run_a}   B = {run_b}")
+        for col in ("check", "change", "A", "B", "value A", "value B"):
+            table.add_column(col)
+        colour = {"regression": "bold red", "new_warning": "yellow", "worse": "yellow", "no_data": "yellow", "fixed": "green", "better": "green"}
+        for c in changes:
+            if c.change != "same":
+                table.add_row(c.id, f"[{colour.get(c.change, 'default')}]{c.change}[/]", c.verdict_a or "-", c.verdict_b or "-",
+                              _number(c.value_a), _number(c.value_b))
+        Console().print(table)
+        click.echo(f"{len(regressions(changes))} regression(s), {sum(c.change != 'same' for c in changes)} change(s)")
+    sys.exit(EXIT_FAIL if regressions(changes) else EXIT_PASS)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 @click.command()

@@ -1,0 +1,157 @@
+"""Gate, diff, JUnit and Markdown outputs of the compliance report, on run directories made from
+signed BSMs with chosen latency and loss, through the ingest's batch stage and Parquet writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from junitparser import Failure, JUnitXml, Skipped
+
+from v2x import clock, messages
+from v2x.cli import main as v2x
+from v2x.messages import MessageType
+from v2x.rundir import RunDir, write_json_atomic
+from v2x.security import Signer, load_credentials
+
+from pipeline.batch import BatchProcessor, Received
+from pipeline.gate import diff_reports, failures, regressions
+from pipeline.ingest import verifier_from_pki
+from pipeline.report import build_report
+from pipeline.report_junit import to_junit
+from pipeline.report_markdown import diff_to_markdown, to_markdown
+from pipeline.store import TelemetryWriter
+
+LAT, LON = 39.085, 117.056
+IMPAIRED_FAILS = {"BSM.pdr", "BSM.rate", "BSM.latency_p99"}
+
+
+def generated_run(root: Path, pki: Path, *, seconds: float = 4.0, latency_ms: float = 20.0, lose_every: int = 0,
+                  late_every: int = 0, late_ms: float = 0.0) -> Path:
+    """A run directory of one vehicle's signed BSMs at 10 Hz, received ``latency_ms`` after
+    generation; every ``lose_every``-th message lost on the way, every ``late_every``-th
+    ``late_ms`` late.  Published counts include the lost messages."""
+    signer = Signer(load_credentials(pki, "OBU-1")[0])
+    start_us = clock.now_unix_us() - int(seconds * 1e6) - 5_000_000
+    batch = Received()
+    ticks = int(seconds * 10)
+    for k in range(ticks):
+        gen_us = start_us + k * 100_000
+        content = messages.bsm(msg_cnt=k % 128, vehicle_id=b"\x01" * 8, sec_mark=clock.dsecond(gen_us), lat_deg=LAT,
+                               lon_deg=LON + k * 1e-5, speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
+        spdu = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us))
+        if lose_every and k % lose_every == lose_every - 1:
+            continue
+        delay_ms = latency_ms + (late_ms if late_every and k % late_every == late_every - 1 else 0.0)
+        batch.add("V2X/OBU/OBU-1/BSM/UP", spdu, gen_us + int(delay_ms * 1000))
+    run = RunDir(root)
+    run.create()
+    out = BatchProcessor(verifier_from_pki(pki)).process(batch)
+    TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
+    write_json_atomic(run.published / "vehicles.json", {
+        "simulator": "vehicles", "devices": {"OBU-1": {"generated": {"BSM": ticks}, "published": {"BSM": ticks}, "failed": {}}},
+        "totals": {"generated.BSM": ticks, "published.BSM": ticks}})
+    return root
+
+
+@pytest.fixture
+def clean(pki, tmp_path) -> Path:
+    return generated_run(tmp_path / "clean", pki)
+
+
+@pytest.fixture
+def impaired(pki, tmp_path) -> Path:
+    """1 message in 8 lost (PDR 0.875, 8.75 Hz received) and 1 in 20 150 ms late (p99 > 100 ms,
+    p95 still 20 ms)."""
+    return generated_run(tmp_path / "impaired", pki, lose_every=8, late_every=20, late_ms=150.0)
+
+
+def test_a_clean_run_passes_and_an_impaired_one_fails_exactly_its_checks(clean, impaired):
+    good = build_report(clean)
+    assert good["verdict"] == "PASS" and failures(good) == []
+    bad = build_report(impaired)
+    assert bad["verdict"] == "FAIL"
+    failed = {c["id"]: c for c in failures(bad)}
+    assert set(failed) == IMPAIRED_FAILS
+    assert "Annex C" in failed["BSM.pdr"]["source"] and "100 ms" in failed["BSM.latency_p99"]["source"]
+    assert failed["BSM.pdr"]["value"] == pytest.approx(35 / 39)  # the 5th loss is the last message: no later msgCnt shows it
+    by_id = {c["id"]: c for c in bad["checks"]}
+    assert by_id["BSM.latency_p95"]["verdict"] == "PASS"  # 5 % late: p95 is still the 20 ms of the rest
+    assert by_id["run.delivery"]["verdict"] == "WARN"  # lost frames, a policy check: warns, cannot fail
+
+
+def test_gate_exit_codes_and_reasons(clean, impaired, tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(v2x, ["gate", str(clean)])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("PASS")
+    failed = runner.invoke(v2x, ["gate", str(impaired), "--junit", str(tmp_path / "gate.xml")])
+    assert failed.exit_code == 1
+    reasons = [line for line in failed.output.splitlines() if line.startswith("FAIL ")]
+    assert {line.split()[1].rstrip(":") for line in reasons} == IMPAIRED_FAILS
+    assert any("GB/T 45315" in line and "pdr" in line for line in reasons)
+    assert JUnitXml.fromfile(str(tmp_path / "gate.xml")).failures == len(IMPAIRED_FAILS)
+    (tmp_path / "empty").mkdir()
+    broken = runner.invoke(v2x, ["gate", str(tmp_path / "empty")])
+    assert broken.exit_code == 2 and "no report" in broken.output
+    bad_profile = tmp_path / "profile.yaml"
+    bad_profile.write_text("profile: x\nversion: 1\nchecks:\n  - {id: a.b}\n")
+    assert runner.invoke(v2x, ["gate", str(clean), "--profile", str(bad_profile)]).exit_code == 2
+
+
+def test_junit_parses_with_one_testcase_per_check(impaired, tmp_path):
+    report = build_report(impaired)
+    path = tmp_path / "report.xml"
+    path.write_text(to_junit(report), encoding="utf-8")
+    xml = JUnitXml.fromfile(str(path))
+    cases = {case.name: case for suite in xml for case in suite}
+    assert set(cases) == {c["id"] for c in report["checks"]}
+    assert xml.tests == len(report["checks"])
+    failed = {name for name, case in cases.items() if any(isinstance(r, Failure) for r in case.result)}
+    assert failed == IMPAIRED_FAILS
+    skipped = {name for name, case in cases.items() if any(isinstance(r, Skipped) for r in case.result)}
+    assert skipped == {c["id"] for c in report["checks"] if c["verdict"] == "N/A"} and "SPAT.rate" in skipped
+    message = next(r for r in cases["BSM.latency_p99"].result if isinstance(r, Failure)).message
+    assert "<= 100" in message and "T/CSAE 53" in message
+
+
+def test_markdown_puts_the_verdict_and_failures_first(impaired, clean):
+    text = to_markdown(build_report(impaired))
+    assert text.startswith("## Compliance: **FAIL**")
+    failing = text.split("### Failing checks", 1)[1].split("###", 1)[0]
+    assert {line.split("|")[1].strip() for line in failing.splitlines() if line.startswith("| BSM.")} == IMPAIRED_FAILS
+    assert "<details>" in text
+    assert to_markdown(build_report(clean)).startswith("## Compliance: **PASS**")
+
+
+def test_diff_flags_the_regressions_of_an_impaired_run(clean, impaired):
+    changes = diff_reports(build_report(clean), build_report(impaired))
+    assert {c.id for c in regressions(changes)} == IMPAIRED_FAILS
+    by_id = {c.id: c for c in changes}
+    assert by_id["run.delivery"].change == "new_warning"  # PASS -> WARN: shown, but a WARN does not close the gate
+    assert by_id["BSM.latency_p95"].change == "same" and by_id["BSM.auth"].change == "same"
+    back = diff_reports(build_report(impaired), build_report(clean))
+    assert regressions(back) == [] and {c.id for c in back if c.change == "fixed"} >= IMPAIRED_FAILS
+    assert diff_to_markdown(changes, "a", "b").startswith("## Run comparison: **REGRESSION**")
+
+
+def test_diff_cli_exit_codes_and_json(clean, impaired):
+    runner = CliRunner()
+    assert runner.invoke(v2x, ["diff", str(clean), str(clean)]).exit_code == 0
+    result = runner.invoke(v2x, ["diff", str(clean), str(impaired), "--format", "json"])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["regressions"] == len(IMPAIRED_FAILS)
+
+
+def test_report_formats_write_files(impaired, tmp_path):
+    runner = CliRunner()
+    for fmt, check in (("json", lambda t: json.loads(t)["verdict"] == "FAIL"),
+                       ("markdown", lambda t: t.startswith("## Compliance")),
+                       ("junit", lambda t: t.startswith("<?xml"))):
+        out = tmp_path / f"report.{fmt}"
+        result = runner.invoke(v2x, ["report", str(impaired), "--format", fmt, "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        assert check(out.read_text(encoding="utf-8"))
