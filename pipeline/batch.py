@@ -33,7 +33,7 @@ from v2x.security.verify import PendingSignature, ReplayWindow, Spdus
 from v2x.security.workers import SignatureBatch, SignatureWorkers
 from v2x.security.certificates import security_types
 
-from pipeline import content, envelope, map_rsi, uper, validation
+from pipeline import content, envelope, map_rsi, signer_rules, uper, validation
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.decode_bsm import BSM_COLUMNS
 from pipeline.reference import DecodedFrame, FrameError, decode_frame
@@ -130,6 +130,7 @@ def warm_up() -> None:
     batch is not late (a compile holds the GIL and would stall the receive loop)."""
     envelope.warm_up()
     content.warm_up()
+    signer_rules.warm_up()
     message_set()
     security_types()
 
@@ -212,6 +213,7 @@ class BatchProcessor:
         self._last_cnt = np.full(1024, -1, dtype=np.int16)
         self._certificates: dict[bytes, bool] = {}
         self._checks = validation.checks_connection()
+        self._sender_rules = signer_rules.SenderRules()
 
     def _certificate_decodes(self, encoded: bytes) -> bool:
         """Whether a signer certificate span is exactly one canonical COER certificate (cached)."""
@@ -343,11 +345,33 @@ class BatchProcessor:
         }
         table = pa.table(columns, schema=SCHEMA)
         violations = validation.message_violations({"messages": table, **tables}, self._checks)
+        stream_violations = self._judge_streams(rx_seq, sender_ids, msg_type, auth, sender, signer, signer_kind, generated, gaps,
+                                                begun.bsm_frames, begun.bsm_rows)
+        if stream_violations.num_rows:
+            violations = pa.concat_tables([violations, stream_violations])
         if violations.num_rows:
             tables["violations"] = violations
         types = np.array(msg_type)
         telemetry = {t: table.filter(pa.array(types == t)) for t in sorted(set(msg_type))}
         return BatchOutput(telemetry, tables)
+
+    def _judge_streams(self, rx_seq: np.ndarray, streams: np.ndarray, msg_type: list[str], auth: list[str], sender: list[str | None],
+                       signer: list[str | None], signer_kind: list[str | None], generated_us: np.ndarray, gaps: np.ndarray,
+                       bsm_frames: np.ndarray, bsm_rows: np.ndarray) -> pa.Table:
+        """Violations of the stream checks (:mod:`pipeline.signer_rules`) among the verified BSMs."""
+        n = len(msg_type)
+        success = Verdict.SUCCESS.value
+        judged = np.zeros(n, dtype=np.bool_)
+        judged[bsm_frames] = True
+        judged &= np.array([a == success for a in auth], dtype=np.bool_)
+        vehicle_id, lat, lon, events = np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
+        if bsm_frames.size:
+            vehicle_id[bsm_frames] = (bsm_rows[:, _BSM["id_hi"]] << 32) | bsm_rows[:, _BSM["id_lo"]]
+            lat[bsm_frames] = bsm_rows[:, _BSM["lat"]] * LATLON_UNIT
+            lon[bsm_frames] = bsm_rows[:, _BSM["lon"]] * LATLON_UNIT
+            flags = bsm_rows[:, _BSM["events"]]
+            events[bsm_frames] = np.where(flags == ABSENT, 0, flags)
+        return self._sender_rules.judge(rx_seq, streams, judged, sender, signer, signer_kind, generated_us, gaps, vehicle_id, lat, lon, events)
 
     def _contents(
         self, frames: list[bytes], buf: np.ndarray, p: envelope.Parsed, decoded: dict[int, DecodedFrame],

@@ -1,4 +1,4 @@
-"""`v2x report`, `v2x sql` and `v2x ingest`: thin click commands over pipeline library calls.
+"""`v2x report`, `v2x gate`, `v2x diff`, `v2x sql` and `v2x ingest`: thin click commands over pipeline library calls.
 
 They are registered with the `v2x` CLI through the ``v2x.commands`` entry-point group
 (pyproject.toml), so the v2x package never imports the pipeline.
@@ -24,9 +24,12 @@ from pipeline.ingest import ingest as run_ingest
 from pipeline.ingest import client_tls, verifier_from_files, verifier_from_pki
 from pipeline.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
 from pipeline.report import build_report, render_terminal, to_json
+from pipeline.report_html import chart_data, to_html
 from pipeline.report_junit import to_junit
 from pipeline.report_markdown import diff_to_markdown, to_markdown
-from pipeline.views import connect
+from pipeline.sql_shell import FORMATS as FORMATS_SQL
+from pipeline.sql_shell import render, run_shell, stdin_lines
+from pipeline.views import connect_runs
 
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -51,13 +54,16 @@ def _emit(text: str, output: Path | None) -> None:
 
 @click.command()
 @click.argument("run", type=RUN_DIR)
-@click.option("--format", "fmt", type=click.Choice(["terminal", *FORMATS]), default="terminal", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["terminal", "html", *FORMATS]), default="terminal", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to this file instead of stdout")
 @PROFILE_OPTION
 def report(run: Path, fmt: str, output: Path | None, profile: Path | None) -> None:
-    """Compliance report of RUN (a run directory): terminal tables, JSON, JUnit XML or Markdown."""
+    """Compliance report of RUN (a run directory): terminal tables, one self-contained HTML page
+    with charts, JSON, JUnit XML or Markdown."""
     data = _build(run, profile)
-    if fmt == "terminal":
+    if fmt == "html":
+        _emit(to_html(data, chart_data(run, data)), output)
+    elif fmt == "terminal":
         render_terminal(data, Console(file=output.open("w", encoding="utf-8") if output else None))
     else:
         _emit(FORMATS[fmt](data), output)
@@ -126,25 +132,33 @@ def _number(value: float | None) -> str:
 
 
 @click.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("query")
-def sql(run: Path, query: str) -> None:
-    """Run QUERY over RUN's views (messages, bsm, published)."""
+@click.argument("args", nargs=-1, required=True, metavar="RUN... [QUERY]")
+@click.option("--format", "fmt", type=click.Choice(FORMATS_SQL), default="table", show_default=True)
+def sql(args: tuple[str, ...], fmt: str) -> None:
+    """Run QUERY over the views of one or more run directories, or, without QUERY, open an
+    interactive SQL shell on them.  Over several runs each view has a ``run`` column (run1,
+    run2, ... in the order given; the table ``runs`` names them) and run k is also in schema
+    ``run<k>``.  Views and macros: README, section SQL."""
+    runs = [Path(a) for a in args if Path(a).is_dir()]
+    rest = [a for a in args if not Path(a).is_dir()]
+    if not runs or args[: len(runs)] != tuple(str(r) for r in runs) or len(rest) > 1:
+        raise click.UsageError("give one or more run directories, then at most one query")
     try:
-        con = connect(run)
-        cur = con.execute(query)
+        con = connect_runs(runs)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
-    except Exception as exc:  # duckdb.Error and friends: show the SQL error, not a traceback
-        raise click.ClickException(f"query failed: {exc}") from None
-    if cur.description is None:
+    if rest:
+        try:
+            cursor = con.execute(rest[0])
+        except Exception as exc:  # duckdb.Error and friends: show the SQL error, not a traceback
+            raise click.ClickException(f"query failed: {exc}") from None
+        render(cursor, fmt, sys.stdout)
         return
-    table = Table()
-    for col in cur.description:
-        table.add_column(col[0])
-    for row in cur.fetchall():
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    Console().print(table)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo(f"views of {', '.join(str(r) for r in runs)}; .tables lists them, .help for commands, Ctrl-D to leave")
+    failed = run_shell(con, stdin_lines(interactive), sys.stdout, interactive, fmt)
+    sys.exit(1 if failed and not interactive else 0)
 
 
 @click.command()

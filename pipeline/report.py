@@ -93,7 +93,9 @@ def _metrics(row: dict[str, Any], published: int | None) -> dict[str, Any]:
     }
 
 
-def _check(check: dict[str, Any], value: float | None) -> dict[str, Any]:
+def judge(check: dict[str, Any], value: float | None) -> dict[str, Any]:
+    """``check`` (a profile entry) with ``value`` and its verdict: PASS, FAIL (std/derived basis),
+    WARN (policy/unverified) or N/A (no value)."""
     if value is None:
         verdict = "N/A"
     elif _OPS[check["op"]](value, check["threshold"]):
@@ -117,7 +119,7 @@ def _field_checks(con: Any, by_type: dict[str, dict[str, Any]]) -> list[dict[str
         checked = by_type.get(msg_type, {}).get("decoded")
         entry = {"id": name, "msg_type": msg_type, "metric": "messages_in_violation", "op": "<=", "threshold": 0,
                  "basis": basis, "source": source, "kind": "field", "scope": scope, "example": example}
-        out.append(_check(entry, messages if checked else None))
+        out.append(judge(entry, messages if checked else None))
     return out
 
 
@@ -148,7 +150,7 @@ def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[di
         entry = by_class.get(attack, {"frames": 0, "as_expected": 0})
         entry["injected"] = count
         rate = entry["as_expected"] / count if count else None
-        checks.append(_check({"id": f"security.{attack}", "msg_type": "ALL", "metric": "injected_frames_with_expected_verdict",
+        checks.append(judge({"id": f"security.{attack}", "msg_type": "ALL", "metric": "injected_frames_with_expected_verdict",
                               "op": ">=", "threshold": 1.0, "basis": "std", "source": ATTACK_SOURCES.get(attack, ""),
                               "kind": "security"}, rate))
     crl = ingest.get("crl")
@@ -180,7 +182,7 @@ def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, A
         "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored if total_stored else None,
     }
     by_type = {t["msg_type"]: t for t in types} | {"ALL": overall}
-    checks = [_check(c, by_type.get(c["msg_type"], {}).get(c["metric"])) for c in profile["checks"]]
+    checks = [judge(c, by_type.get(c["msg_type"], {}).get(c["metric"])) for c in profile["checks"]]
     checks += _field_checks(con, by_type)
     security, security_checks = _security(con, ingest)
     checks += security_checks

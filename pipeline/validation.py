@@ -4,7 +4,9 @@ Every check is a SQL query over the content tables (see :mod:`pipeline.views`) r
 ``rx_seq`` of each violating message and a ``detail``.  Message checks look at one message and
 run in the ingest on every batch, so their violations are stored with the run
 (``RUN/tables/violations``); run checks compare messages with each other (SPAT against MAP,
-countdowns over time, RSM against BSM) and run when the views are opened.  Each check has a
+countdowns over time, RSM against BSM) and run when the views are opened.  Stream checks compare a message with its sender's earlier ones
+in arrival order; the ingest judges them with per-sender state (:mod:`pipeline.signer_rules`)
+and stores them with the message checks.  Each check has a
 ``basis`` as in the compliance profile: ``std`` (read in the standard) and ``derived`` can
 FAIL, ``policy`` and ``unverified`` (secondary sources) only WARN.
 
@@ -27,9 +29,9 @@ class FieldCheck:
     msg_type: str
     basis: Literal["std", "derived", "policy", "unverified"]
     source: str
-    scope: Literal["message", "run"]
+    scope: Literal["message", "stream", "run"]
     tables: tuple[str, ...]  # tables the query reads
-    sql: str  # SELECT rx_seq, detail ...
+    sql: str  # SELECT rx_seq, detail ... ('' for a stream check, judged in Python)
 
 
 _MISSING_BSM = " || ".join(
@@ -154,35 +156,12 @@ CHECKS: tuple[FieldCheck, ...] = (
                "WHERE (coalesce(b.events, 0) <> 0 AND m.aid IN (111, 113)) OR (coalesce(b.events, 0) = 0 AND m.aid IN (112, 114))"),
     FieldCheck("BSM.certificate_interval", "BSM", "std",
                "GB/T 45315 7.4.3.5: the full certificate again once 450 ms have passed since the last one (judged where no "
-               "message of that certificate was lost in between)", "run", ("messages",),
-               "SELECT rx_seq, 'digest signer ' || round(since_ms) || ' ms after the last full certificate' AS detail FROM ("
-               "  SELECT rx_seq, signer_kind, "
-               "    epoch_us(generated_at) / 1000.0 - max(CASE WHEN signer_kind = 'certificate' THEN epoch_us(generated_at) / 1000.0 END) OVER w AS since_ms, "
-               "    lost - max(CASE WHEN signer_kind = 'certificate' THEN lost END) OVER w AS lost_since "
-               "  FROM (SELECT *, sum(coalesce(msg_cnt_gap, 0)) OVER (PARTITION BY sender_id, signer ORDER BY generated_at, rx_seq) AS lost "
-               "        FROM messages WHERE msg_type = 'BSM' AND auth = 'success') "
-               "  WINDOW w AS (PARTITION BY sender_id, signer ORDER BY generated_at, rx_seq)) "
-               "WHERE signer_kind = 'digest' AND since_ms >= 450 AND lost_since = 0"),
+               "message of that certificate was lost in between)", "stream", ("messages",), ""),
     FieldCheck("BSM.pseudonym_change", "BSM", "std",
-               "GB/T 45315 7.4.5: the temporary id changes with the pseudonym certificate and only with it", "run", ("messages", "bsm"),
-               "SELECT rx_seq, CASE WHEN signer <> prev_signer THEN 'new certificate ' || signer || ' kept id ' || id "
-               "  ELSE 'id ' || prev_id || ' -> ' || id || ' under the same certificate ' || signer END AS detail FROM ("
-               "  SELECT b.rx_seq, b.id, m.signer, lag(b.id) OVER w AS prev_id, lag(m.signer) OVER w AS prev_signer "
-               "  FROM bsm b JOIN messages m USING (rx_seq) WHERE m.auth = 'success' "
-               "  WINDOW w AS (PARTITION BY m.sender_id ORDER BY m.generated_at, b.rx_seq)) "
-               "WHERE (signer <> prev_signer AND id = prev_id) OR (signer = prev_signer AND id <> prev_id)"),
+               "GB/T 45315 7.4.5: the temporary id changes with the pseudonym certificate and only with it", "stream", ("messages", "bsm"), ""),
     FieldCheck("BSM.pseudonym_lifetime", "BSM", "std",
                "GB/T 45315 7.4.5: a pseudonym is used at most 300 s unless the vehicle is within 2100 m (+/- 100 m) of where it "
-               "took it or an event flag is set (1 s allowed for the change)", "run", ("messages", "bsm"),
-               "SELECT rx_seq, 'certificate ' || signer || ' used ' || round(used_s) || ' s, now ' || round(moved_m) "
-               "|| ' m from where it was first seen' AS detail FROM ("
-               "  SELECT b.rx_seq, b.events, m.signer, "
-               "    (epoch_us(m.generated_at) - epoch_us(first_value(m.generated_at) OVER w)) / 1e6 AS used_s, "
-               "    111320 * sqrt(power((b.lat - first_value(b.lat) OVER w) * 1e-7, 2) "
-               "      + power((b.lon - first_value(b.lon) OVER w) * 1e-7 * cos(radians(b.lat * 1e-7)), 2)) AS moved_m "
-               "  FROM bsm b JOIN messages m USING (rx_seq) WHERE m.auth = 'success' "
-               "  WINDOW w AS (PARTITION BY m.sender_id, m.signer ORDER BY m.generated_at, b.rx_seq)) "
-               "WHERE used_s > 301 AND moved_m >= 2200 AND coalesce(events, 0) = 0"),
+               "took it or an event flag is set (1 s allowed for the change)", "stream", ("messages", "bsm"), ""),
     FieldCheck("RSM.v2x_id_matches_bsm", "RSM", "unverified",
                "T/CSAE 159-2020: a participant reported from V2X carries the id of that vehicle's BSM", "run",
                ("rsm_participants", "bsm"),

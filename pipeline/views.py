@@ -9,7 +9,7 @@
 ``rsi_items``          one row per traffic event or sign
 ``published``          per simulated device and message type: generated, published, failed
 ``field_checks``       the named field checks (:mod:`pipeline.validation`): name, msg_type, basis, source, scope
-``violations``         one row per violation: stored message checks plus the run checks, with
+``violations``         one row per violation: stored message and stream checks plus the run checks, with
                        msg_type, sender_id, basis and source
 ``attacks``            the attack frames a scenario injected (device, attack, expected verdict, sha256)
 ``frame_security``     every frame with its class (``honest`` or the attack), expected and actual verdict
@@ -32,6 +32,7 @@ from v2x.rundir import RunDir
 
 from pipeline import map_rsi
 from pipeline.content import FAST_PATH, to_arrow
+from pipeline.macros import create_macros
 from pipeline.validation import CHECKS, union_sql
 
 
@@ -79,9 +80,10 @@ def empty_content_table(name: str) -> pa.Table:
     raise KeyError(name)
 
 
-def _violations(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
-    con.execute("CREATE TABLE field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)")
-    con.executemany("INSERT INTO field_checks VALUES (?, ?, ?, ?, ?)", [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS])
+def _violations(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str) -> None:
+    con.execute(f"CREATE TABLE {schema}.field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)")
+    con.executemany(f"INSERT INTO {schema}.field_checks VALUES (?, ?, ?, ?, ?)",
+                    [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS])
     folder = run.tables / VIOLATIONS_TABLE
     if any(folder.glob("*.parquet")):
         stored = f"SELECT rx_seq, check_name, detail FROM read_parquet('{str(folder / '*.parquet').replace(chr(39), chr(39) * 2)}')"
@@ -89,7 +91,7 @@ def _violations(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
         stored = "SELECT NULL::BIGINT AS rx_seq, NULL::VARCHAR AS check_name, NULL::VARCHAR AS detail WHERE false"
     run_checks = union_sql([c for c in CHECKS if c.scope == "run"])
     con.execute(
-        f"CREATE VIEW violations AS SELECT v.rx_seq, m.msg_type, m.sender_id, v.check_name, c.basis, v.detail, c.source "
+        f"CREATE VIEW {schema}.violations AS SELECT v.rx_seq, m.msg_type, m.sender_id, v.check_name, c.basis, v.detail, c.source "
         f"FROM ({stored} UNION ALL {run_checks}) v JOIN field_checks c ON c.name = v.check_name JOIN messages m USING (rx_seq)"
     )
 
@@ -98,19 +100,18 @@ ATTACKS_SCHEMA = pa.schema([("device_id", pa.string()), ("attack", pa.string()),
                             ("sha256", pa.string())])
 
 
-def _security(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
+def _security(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str) -> None:
     """``attacks``: the attack frames the simulators injected (RUN/attacks); ``frame_security``:
     every stored frame with its class (``honest`` or the attack kind), expected and actual verdict.
     A replay has the bytes of an honest frame: the first copy received is the honest one."""
     rows = []
     for path in sorted(run.attacks.glob("*.json")) if run.attacks.is_dir() else []:
         rows += [{k: entry.get(k) for k in ATTACKS_SCHEMA.names} for entry in json.loads(path.read_text())]
-    con.register("_attacks", pa.Table.from_pylist(rows, schema=ATTACKS_SCHEMA))
-    con.execute("CREATE TABLE attacks AS SELECT * FROM _attacks")
+    _table(con, f"{schema}.attacks", pa.Table.from_pylist(rows, schema=ATTACKS_SCHEMA))
     # Only the frames of devices that carried an attack are hashed: an attack frame goes out on
     # its device's own uplink, and hashing every frame of a large run costs seconds.
     con.execute(
-        "CREATE VIEW frame_security AS "
+        f"CREATE VIEW {schema}.frame_security AS "
         "WITH s AS (SELECT rx_seq, sha256(frame) AS sha, row_number() OVER (PARTITION BY sha256(frame) ORDER BY rx_seq) AS copy "
         "  FROM messages WHERE sender_id IN (SELECT device_id FROM attacks)), "
         "a AS (SELECT DISTINCT attack, expected, sha256 FROM attacks), "
@@ -121,32 +122,79 @@ def _security(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
     )
 
 
-def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the run's views; raises FileNotFoundError if it has no telemetry."""
+def _table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """A DuckDB table ``name`` (schema-qualified) holding ``table``."""
+    con.register("_arrow_in", table)
+    try:
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _arrow_in")
+    finally:
+        con.unregister("_arrow_in")
+
+
+def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main") -> None:
+    """Create the views of the run in ``run_dir`` in ``schema`` of ``con`` (views resolve the
+    names they read in their own schema, so several runs live side by side, one schema each).
+    Raises FileNotFoundError if the directory has no telemetry."""
     run = RunDir(Path(run_dir))
     if not any(run.telemetry.glob("msg_type=*/*.parquet")):
         raise FileNotFoundError(f"{run.root} has no telemetry Parquet (not a run directory, or nothing was received)")
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")  # no bar in the middle of a JSON report on stdout
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     glob = str(run.telemetry / "**" / "*.parquet").replace("'", "''")
-    con.execute(f"CREATE VIEW messages AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)")
+    con.execute(f"CREATE VIEW {schema}.messages AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)")
     for name in CONTENT_TABLES:
         folder = run.tables / name
         if any(folder.glob("*.parquet")):
             files = str(folder / "*.parquet").replace("'", "''")
             source = f"read_parquet('{files}', union_by_name = true)"
         else:  # keep every view defined, empty and with its columns, on a run without that type
-            con.register(f"_empty_{name}", empty_content_table(name))
+            _table(con, f"{schema}._empty_{name}", empty_content_table(name))
             source = f"_empty_{name}"
         extra = DERIVED.get(name, "")
         con.execute(
-            f"CREATE VIEW {name} AS SELECT c.*, m.sender_id, m.received_at, m.latency_ms, m.auth{extra} "
+            f"CREATE VIEW {schema}.{name} AS SELECT c.*, m.sender_id, m.received_at, m.latency_ms, m.auth{extra} "
             f"FROM {source} c JOIN messages m USING (rx_seq)"
         )
-    _violations(con, run)
-    _security(con, run)
-    con.execute("CREATE TABLE published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, published BIGINT, failed BIGINT)")
+    _violations(con, run, schema)
+    _security(con, run, schema)
+    con.execute(f"CREATE TABLE {schema}.published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, "
+                "published BIGINT, failed BIGINT)")
     rows = _published_rows(run)
     if rows:
-        con.executemany("INSERT INTO published VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(f"INSERT INTO {schema}.published VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def _new_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # no bar in the middle of a JSON report on stdout
+    return con
+
+
+def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the run's views and the macros (:mod:`pipeline.macros`);
+    raises FileNotFoundError if it has no telemetry."""
+    con = _new_connection()
+    attach(con, run_dir)
+    create_macros(con)
+    return con
+
+
+VIEWS = ("messages", *CONTENT_TABLES, "violations", "field_checks", "attacks", "frame_security", "published")
+
+
+def connect_runs(run_dirs: list[Path]) -> duckdb.DuckDBPyConnection:
+    """Views over several runs: run k (from 1) in schema ``run<k>`` with every view of
+    :func:`connect`, and in the main schema each view over all runs with a ``run`` column
+    (``run1``, ``run2``, ...; the table ``runs`` maps them to directories).  ``rx_seq`` is
+    per run, so join the all-runs views on ``(run, rx_seq)``.  One run: same as :func:`connect`."""
+    if len(run_dirs) == 1:
+        return connect(run_dirs[0])
+    con = _new_connection()
+    con.execute("CREATE TABLE runs (run VARCHAR, directory VARCHAR, name VARCHAR)")
+    for k, run_dir in enumerate(run_dirs, start=1):
+        attach(con, run_dir, f"run{k}")
+        con.execute("INSERT INTO runs VALUES (?, ?, ?)", [f"run{k}", str(Path(run_dir).resolve()), Path(run_dir).name])
+    for view in VIEWS:
+        union = " UNION ALL BY NAME ".join(f"SELECT 'run{k}' AS run, * FROM run{k}.{view}" for k in range(1, len(run_dirs) + 1))
+        con.execute(f"CREATE VIEW main.{view} AS {union}")
+    create_macros(con, several_runs=True)
     return con

@@ -110,6 +110,8 @@ def test_cli_run_starts_its_own_broker_and_prints_report(tmp_path):
     assert "started mosquitto broker" in proc.stderr
     assert "verdict PASS" in proc.stdout and "BSM.latency_p99" in proc.stdout
     run_dir = next((tmp_path / "runs").iterdir())
+    assert f"HTML report with charts: {run_dir / 'report.html'}" in proc.stderr.replace("\n", "")
+    assert '<span class="verdict PASS" id=verdict>' in (run_dir / "report.html").read_text(encoding="utf-8")
     sql = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run_dir), "SELECT count(*) AS n FROM bsm"], capture_output=True, text=True)
     assert sql.returncode == 0 and "40" in sql.stdout
 

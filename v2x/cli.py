@@ -58,7 +58,8 @@ def scenarios() -> None:
 @click.option("--report/--no-report", "show_report", default=True, help="print the compliance report at the end")
 @click.pass_context
 def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, show_report: bool) -> None:
-    """Run SCENARIO (a built-in name or a YAML file) and print its compliance report."""
+    """Run SCENARIO (a built-in name or a YAML file), print its compliance report and write it as
+    RUN/report.html."""
     console = Console(stderr=True)
     try:
         parsed = load_scenario(scenario)
@@ -73,6 +74,9 @@ def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, s
         if report is None:
             raise click.ClickException("the report command is not installed (pip install the project)")
         ctx.invoke(report, run=result.run.root, fmt="terminal", profile=None)
+        page = result.run.root / "report.html"
+        ctx.invoke(report, run=result.run.root, fmt="html", output=page, profile=None)
+        console.print(f"HTML report with charts: {page}")
 
 
 @main.group()

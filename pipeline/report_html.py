@@ -1,0 +1,330 @@
+"""The compliance report as one self-contained HTML file, with charts.
+
+``chart_data`` queries the run's views for what the charts plot; ``to_html`` draws the page
+from it and the report of :func:`pipeline.report.build_report`:
+
+* the verdict and the failing checks with their sources, first;
+* latency CDF per message type against the profile's latency thresholds;
+* PDR (GB/T 45315 Annex C, from msgCnt gaps) and rate per sender over time;
+* per device: the profile checks judged on that device's own messages and its field-check
+  violations, in a table sorted by the worst verdict (click a header to sort by another column,
+  or open ``REPORT.html#sort=COLUMN`` / ``#sort=COLUMN-desc``);
+* security: frames by class (honest or injected attack) and verdict;
+* a map of where the vehicles (BSM positions) and RSUs (RSM reference points) were.
+
+No script or style is fetched: the page opens offline, and it carries the report's JSON in a
+``<script type="application/json" id="report-data">`` element for tools.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from pipeline.report import judge
+from pipeline.svg_charts import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
+from pipeline.views import connect
+
+VERDICT_ORDER = {"FAIL": 0, "WARN": 1, "N/A": 2, "PASS": 3}
+DEVICE_METRICS = ("rate_hz_min", "latency_p95_ms", "latency_p99_ms", "pdr", "auth_success_rate")
+CDF_POINTS = 200
+TIME_BUCKETS = 120  # points per over-time series at most
+MAP_POINTS = 20_000
+VERDICT_COLOURS = {"success": "#2ca02c", "false_signature": "#d62728", "duplicate_message": "#ff7f0e", "invalid_certificate": "#9467bd",
+                   "revoked_certificate": "#8c564b", "inconsistent_chain": "#e377c2", "invalid_timestamp": "#17becf",
+                   "permission_denied": "#bcbd22", "unsigned_message": "#7f7f7f", "signer_certificate_not_found": "#1f3a93",
+                   "malformed": "#000000"}
+
+LATENCY_CDF_SQL = f"""
+SELECT msg_type, quantile_cont(latency_ms, [{", ".join(f"{k / CDF_POINTS}" for k in range(CDF_POINTS + 1))}]) AS q
+FROM messages WHERE decode_ok AND auth IN ('success', 'not_verified') AND latency_ms IS NOT NULL GROUP BY ALL ORDER BY msg_type
+"""
+
+OVER_TIME_SQL = """
+SELECT msg_type, (epoch_us(received_at) - $start) // $bucket AS k, count(*) AS n, count(DISTINCT sender_id) AS senders,
+       sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing, count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted
+FROM messages GROUP BY ALL ORDER BY msg_type, k
+"""
+
+DEVICE_SQL = """
+SELECT sender_id, any_value(device_kind) AS kind, msg_type, count(*) AS messages,
+       count(*) FILTER (WHERE auth = 'success') AS auth_ok,
+       quantile_cont(latency_ms, [0.95, 0.99]) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency,
+       sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
+       count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted,
+       (count(*) FILTER (WHERE decode_ok AND auth = 'success') - 1)
+         / nullif((epoch_us(max(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))
+                   - epoch_us(min(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))) / 1e6, 0) AS rate
+FROM messages WHERE sender_id IS NOT NULL GROUP BY ALL ORDER BY sender_id, msg_type
+"""
+
+DEVICE_VIOLATIONS_SQL = "SELECT sender_id, check_name, basis, count(DISTINCT rx_seq) FROM violations GROUP BY ALL"
+
+VEHICLE_TRACKS_SQL = """
+SELECT sender_id, avg(lat) AS lat, avg(lon) AS lon FROM messages
+WHERE msg_type = 'BSM' AND decode_ok AND lat IS NOT NULL AND lon IS NOT NULL
+GROUP BY sender_id, epoch_us(received_at) // $bucket ORDER BY ALL
+"""
+
+RSU_SQL = "SELECT sender_id, any_value(ref_lat) * 1e-7, any_value(ref_lon) * 1e-7 FROM rsm GROUP BY ALL ORDER BY ALL"
+
+
+def _time_bucket_us(con: Any) -> tuple[int, int, int]:
+    """(first receive time, bucket width, span) in µs: at most TIME_BUCKETS buckets, whole seconds."""
+    start, end = con.execute("SELECT epoch_us(min(received_at)), epoch_us(max(received_at)) FROM messages").fetchone()
+    span = max((end or 0) - (start or 0), 1)
+    return start or 0, max(1_000_000, math.ceil(span / TIME_BUCKETS / 1_000_000) * 1_000_000), span
+
+
+def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per device: its metrics, the profile checks judged on its own messages and its
+    field-check violations, the worst verdict first."""
+    profile = [c for c in report["checks"] if c.get("kind") is None and c["metric"] in DEVICE_METRICS]
+    devices: dict[str, dict[str, Any]] = {}
+    for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, rate in con.execute(DEVICE_SQL).fetchall():
+        d = devices.setdefault(sender, {"device": sender, "kind": kind, "types": [], "messages": 0, "latency_p99_ms": None,
+                                        "pdr": None, "auth_failures": 0, "checks": []})
+        d["types"].append(msg_type)
+        d["messages"] += messages
+        d["auth_failures"] += messages - auth_ok
+        missing = missing or 0
+        metrics = {"rate_hz_min": rate, "latency_p95_ms": latency[0] if latency else None, "latency_p99_ms": latency[1] if latency else None,
+                   "pdr": counted / (counted + missing) if counted else None, "auth_success_rate": auth_ok / messages if messages else None}
+        if metrics["latency_p99_ms"] is not None:
+            d["latency_p99_ms"] = max(d["latency_p99_ms"] or 0.0, metrics["latency_p99_ms"])
+        if metrics["pdr"] is not None:
+            d["pdr"] = min(d["pdr"] if d["pdr"] is not None else 1.0, metrics["pdr"])
+        for check in profile:
+            if check["msg_type"] == msg_type:
+                judged = judge({k: check[k] for k in ("id", "metric", "op", "threshold", "basis")}, metrics[check["metric"]])
+                d["checks"].append(judged)
+    for sender, check_name, basis, count in con.execute(DEVICE_VIOLATIONS_SQL).fetchall():
+        if sender in devices:
+            devices[sender]["checks"].append(judge({"id": check_name, "metric": "messages_in_violation", "op": "<=", "threshold": 0,
+                                                    "basis": basis}, count))
+    rows = []
+    for d in devices.values():
+        bad = [c for c in d.pop("checks") if c["verdict"] in ("FAIL", "WARN")]
+        bad.sort(key=lambda c: (VERDICT_ORDER[c["verdict"]], c["id"]))
+        d["worst"] = bad[0]["verdict"] if bad else "PASS"
+        d["findings"] = [f"{c['id']} {c['verdict']} ({_number(c['value'])} vs {c['op']} {c['threshold']})" for c in bad]
+        d["types"] = ", ".join(d["types"])
+        rows.append(d)
+    rows.sort(key=lambda d: (VERDICT_ORDER[d["worst"]], -len(d["findings"]), d["device"]))
+    return rows
+
+
+def chart_data(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
+    """Everything the charts plot, from the run's views (plain data, JSON-serialisable)."""
+    con = connect(Path(run_dir))
+    cdf = {msg_type: q for msg_type, q in con.execute(LATENCY_CDF_SQL).fetchall() if q is not None}
+    start, bucket, span = _time_bucket_us(con)
+    over_time: dict[str, dict[str, list]] = {}
+    for msg_type, k, n, senders, missing, counted in con.execute(OVER_TIME_SQL, {"start": start, "bucket": bucket}).fetchall():
+        s = over_time.setdefault(msg_type, {"t_s": [], "rate_hz": [], "pdr": []})
+        s["t_s"].append((k + 0.5) * bucket / 1e6)
+        s["rate_hz"].append(n / senders / (bucket / 1e6) if senders else None)
+        missing = missing or 0
+        s["pdr"].append(counted / (counted + missing) if counted else None)
+    vehicles = con.execute("SELECT count(DISTINCT sender_id) FROM messages WHERE msg_type = 'BSM'").fetchone()[0] or 0
+    map_bucket = max(200_000, math.ceil(vehicles * span / MAP_POINTS))  # one mark per vehicle per 0.2 s, ~MAP_POINTS at most
+    tracks = con.execute(VEHICLE_TRACKS_SQL, {"bucket": map_bucket}).fetchall()
+    rsus = con.execute(RSU_SQL).fetchall()
+    return {
+        "latency_cdf": cdf,
+        "over_time": {"bucket_s": bucket / 1e6, "series": over_time},
+        "devices": _device_rows(con, report),
+        "positions": {"vehicles": [list(r) for r in tracks], "rsus": [list(r) for r in rsus]},
+    }
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _colours(names: list[str]) -> dict[str, str]:
+    return {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(sorted(names))}
+
+
+def _latency_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
+    """One CDF per message type, with that type's latency thresholds from the profile."""
+    cdf = charts["latency_cdf"]
+    if not cdf:
+        return "<p>No latency measured.</p>"
+    colours = _colours(list(cdf))
+    fractions = [k / CDF_POINTS for k in range(CDF_POINTS + 1)]
+    out = []
+    for msg_type, q in sorted(cdf.items()):
+        limits = [c for c in report["checks"] if c.get("kind") is None and c["msg_type"] == msg_type
+                  and c["metric"] in ("latency_p95_ms", "latency_p99_ms")]
+        rules = [Rule("x", c["threshold"], f"{c['metric'][8:11]} ≤ {c['threshold']:g} ms ({c['verdict']})",
+                      "#d62728" if c["verdict"] == "FAIL" else "#555") for c in limits]
+        rules.append(Rule("y", 0.99, "99 % of messages"))
+        right = max([c["threshold"] for c in limits] + [q[-2]]) * 1.1
+        out.append(line_chart(f"{msg_type} latency CDF", [Series(msg_type, q, fractions, colours[msg_type])],
+                              f"{msg_type} latency ms (received − generationTime)", "fraction of messages", rules,
+                              x_range=(0.0, right), y_range=(0.0, 1.0), width=540, height=260))
+    return "".join(out)
+
+
+def _over_time_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
+    ot = charts["over_time"]["series"]
+    if not ot:
+        return ""
+    colours = _colours(list(ot))
+    pdr = [Series(t, s["t_s"], s["pdr"], colours[t]) for t, s in sorted(ot.items()) if any(v is not None for v in s["pdr"])]
+    rate = [Series(t, s["t_s"], s["rate_hz"], colours[t]) for t, s in sorted(ot.items())]
+    pdr_rules = [Rule("y", c["threshold"], f"{c['id']} ≥ {c['threshold']:g}", colours.get(c["msg_type"], "#555"))
+                 for c in report["checks"] if c.get("kind") is None and c["metric"] == "pdr" and c["msg_type"] in ot]
+    low = min([v for s in pdr for v in s.ys if v is not None] + [r.value for r in pdr_rules] + [1.0])
+    bucket = charts["over_time"]["bucket_s"]
+    out = line_chart("PDR over time", pdr, f"seconds since the first message ({bucket:g} s buckets)", "PDR (msgCnt, Annex C)",
+                     pdr_rules, y_range=(max(0.0, low - (1.0 - low) * 0.2 - 0.01), 1.0 + (1.0 - low) * 0.05 + 0.002))
+    out += line_chart("Rate per sender over time", rate, f"seconds since the first message ({bucket:g} s buckets)",
+                      "messages per sender per second (Hz)")
+    return out
+
+
+def _security_chart(report: dict[str, Any]) -> str:
+    classes = report["security"]["classes"]
+    if not classes:
+        return "<p>No frames.</p>"
+    rows = [(f"{c['class']} (expect {c['expected']})",
+             [(verdict, n, VERDICT_COLOURS.get(verdict, "#999")) for verdict, n in sorted(c["verdicts"].items())]) for c in classes]
+    return stacked_bars("Frames by class and verdict", rows, "frames")
+
+
+def _map(charts: dict[str, Any]) -> str:
+    vehicles, rsus = charts["positions"]["vehicles"], charts["positions"]["rsus"]
+    points = [(lat, lon) for _, lat, lon in vehicles] + [(lat, lon) for _, lat, lon in rsus if lat is not None]
+    if not points:
+        return "<p>No positions received.</p>"
+    lat0 = sum(p[0] for p in points) / len(points)
+    lon0 = sum(p[1] for p in points) / len(points)
+    east = 111_320.0 * math.cos(math.radians(lat0))
+
+    def xy(rows: list) -> tuple[list[float], list[float]]:
+        return [(lon - lon0) * east for _, _, lon in rows], [(lat - lat0) * 111_320.0 for _, lat, _ in rows]
+
+    groups = []
+    vx, vy = xy(vehicles)
+    if vehicles:
+        groups.append(PointGroup("vehicles (BSM)", vx, vy, "#1f77b4"))
+    placed = [r for r in rsus if r[1] is not None]
+    if placed:
+        rx, ry = xy(placed)
+        groups.append(PointGroup("RSUs (RSM)", rx, ry, "#d62728", "square", [r[0] for r in placed]))
+    title = f"Device positions around {lat0:.5f}° N, {lon0:.5f}° E"
+    return f"<p class=note>{escape(title)}</p>" + position_map(title, groups)
+
+
+def _checks_table(checks: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f'<tr class="{c["verdict"].replace("/", "")}"><td>{escape(c["id"])}</td><td>{c["verdict"]}</td><td>{_number(c["value"])}</td>'
+        f'<td>{escape(c["op"])} {_number(c["threshold"])}</td><td>{escape(c["basis"])}</td><td>{escape(c.get("source") or "")}</td></tr>'
+        for c in checks)
+    return ("<table><thead><tr><th>check</th><th>verdict</th><th>value</th><th>required</th><th>basis</th><th>source</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def _device_table(devices: list[dict[str, Any]]) -> str:
+    head = "".join(f'<th data-sort="{kind}" data-column="{column}">{escape(label)}</th>' for label, column, kind in (
+        ("device", "device", "text"), ("kind", "kind", "text"), ("types", "types", "text"), ("worst", "worst", "number"),
+        ("findings", "findings", "number"), ("messages", "messages", "number"), ("latency p99 ms", "latency_p99_ms", "number"),
+        ("PDR (lowest type)", "pdr", "number"), ("auth failures", "auth_failures", "number"), ("what", "what", "text")))
+    rows = []
+    for d in devices:
+        cells = [(escape(d["device"]), d["device"]), (escape(d["kind"] or ""), d["kind"] or ""), (escape(d["types"]), d["types"]),
+                 (d["worst"], VERDICT_ORDER[d["worst"]]), (str(len(d["findings"])), len(d["findings"])), (str(d["messages"]), d["messages"]),
+                 (_number(d["latency_p99_ms"]), d["latency_p99_ms"] if d["latency_p99_ms"] is not None else ""),
+                 (_number(d["pdr"]), d["pdr"] if d["pdr"] is not None else ""), (str(d["auth_failures"]), d["auth_failures"]),
+                 ("<br>".join(escape(f) for f in d["findings"]), "")]
+        rows.append(f'<tr class="{d["worst"].replace("/", "")}">' + "".join(f'<td data-key="{escape(str(key))}">{text}</td>' for text, key in cells)
+                    + "</tr>")
+    return f'<table id="devices" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.verdict{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
+.verdict.PASS{background:#2ca02c}.verdict.FAIL{background:#d62728}
+table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top} th{background:#f4f4f4}
+tr.FAIL td:nth-child(-n+4){background:#fde2e2} tr.WARN td:nth-child(-n+4){background:#fff4d6}
+.sortable th{cursor:pointer} .sortable th:after{content:" ⇅";color:#aaa}
+.charts{display:flex;flex-wrap:wrap;gap:12px} svg{background:#fafafa;border:1px solid #eee;max-width:100%;height:auto}
+.tick{font-size:11px;fill:#555} .axis{font-size:12px;fill:#333} .legend{font-size:12px;fill:#222} .rule{font-size:11px}
+.note{color:#555;margin:4px 0}
+details{margin:8px 0}
+"""
+
+SORT_SCRIPT = r"""
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('th').forEach(function (th, col) {
+    th.addEventListener('click', function () {
+      var body = table.tBodies[0], rows = Array.from(body.rows), kind = th.dataset.sort;
+      var asc = th.dataset.dir !== 'asc'; th.dataset.dir = asc ? 'asc' : 'desc';
+      rows.sort(function (a, b) {
+        var x = a.cells[col].dataset.key, y = b.cells[col].dataset.key;
+        if (kind !== 'text') { x = x === '' ? Infinity : +x; y = y === '' ? Infinity : +y; }
+        return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+  // a link can open the table sorted: REPORT.html#sort=messages-desc
+  var wanted = location.hash.match(/sort=(\w+?)(-desc)?$/);
+  var th = wanted && table.querySelector('th[data-column="' + wanted[1] + '"]');
+  if (th) { th.dataset.dir = wanted[2] ? 'asc' : 'desc'; th.click(); }
+});
+"""
+
+
+def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
+    """One self-contained HTML page of ``report`` with the charts of ``charts`` (:func:`chart_data`)."""
+    s = report["summary"]
+    failed = [c for c in report["checks"] if c["verdict"] == "FAIL"]
+    warned = [c for c in report["checks"] if c["verdict"] == "WARN"]
+    types = "".join(
+        f"<tr><td>{m['msg_type']}</td><td>{_number(m['stored'])}</td><td>{_number(m['senders'])}</td><td>{_number(m['rate_hz_min'])}</td>"
+        f"<td>{_number(m['latency_p95_ms'])}</td><td>{_number(m['latency_p99_ms'])}</td><td>{_number(m['pdr'])}</td>"
+        f"<td>{_number(m['auth_success_rate'])}</td><td>{_number(m['rejected'])}</td></tr>" for m in report["message_types"])
+    crl = report["security"].get("crl")
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        f"<title>Compliance report {escape(report['scenario'] or '')}: {report['verdict']}</title><style>{STYLE}</style></head><body>",
+        f"<h1>Compliance report {escape(report['scenario'] or '')} <span class=\"verdict {report['verdict']}\" id=verdict>"
+        f"{report['verdict']}</span></h1>",
+        f"<p class=note>profile {escape(report['profile']['name'])} v{report['profile']['version']} · {s['PASS']} pass · {s['FAIL']} fail · "
+        f"{s['WARN']} warn · {s['N/A']} n/a · report format v{report['report_version']} · run {escape(report['run'])}</p>",
+    ]
+    if failed:
+        parts += ["<h2>Failing checks</h2>", _checks_table(failed)]
+    if warned:
+        parts += ["<h2>Warnings (policy or unverified basis: cannot fail)</h2>", _checks_table(warned)]
+    parts += [
+        "<h2>Per message type</h2><table><thead><tr><th>type</th><th>stored</th><th>senders</th><th>rate Hz (min sender)</th>"
+        f"<th>latency p95 ms</th><th>latency p99 ms</th><th>PDR</th><th>auth ok</th><th>rejected</th></tr></thead><tbody>{types}</tbody></table>",
+        "<h2>Latency</h2><div class=charts id=latency>", _latency_charts(report, charts), "</div>",
+        "<h2>Delivery over time</h2><div class=charts id=over-time>", _over_time_charts(report, charts), "</div>",
+        "<h2>Devices</h2><p class=note>The profile's rate, latency, PDR and authentication checks judged on each device's own "
+        "messages, and its field-check violations; worst first. Click a header to sort.</p>",
+        _device_table(charts["devices"]),
+        "<h2>Security</h2><div class=charts id=security>", _security_chart(report), "</div>",
+    ]
+    if crl:
+        parts.append(f"<p class=note>CRL serial {crl['serial']} from {escape(str(crl['craca']))}: {crl['entries']} entries, "
+                     f"{crl['age_s']:.0f} s old when the ingest started</p>")
+    parts += ["<h2>Positions</h2><div id=map>", _map(charts), "</div>",
+              "<details><summary>All checks</summary>", _checks_table(report["checks"]), "</details>"]
+    data = json.dumps(report, default=str).replace("</", "<\\/")
+    parts += [f'<script type="application/json" id="report-data">{data}</script>', f"<script>{SORT_SCRIPT}</script></body></html>"]
+    return "".join(parts)
