@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -21,7 +22,7 @@ from v2x.transport import BrokerAddress
 
 from pipeline.batch import warm_up
 from pipeline.ingest import ingest as run_ingest
-from pipeline.ingest import client_tls, verifier_from_files, verifier_from_pki
+from pipeline.ingest import IngestStats, Progress, client_tls, progress_line, verifier_from_files, verifier_from_pki
 from pipeline.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
 from pipeline.report import build_report, render_terminal, to_json
 from pipeline.report_html import chart_data, to_html
@@ -176,9 +177,13 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA of an mqtts:// broker (PEM)")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="client certificate for mqtts:// (PEM)")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="its private key (PEM)")
+@click.option("--progress-every", type=click.FloatRange(min=0.1), default=None,
+              help="seconds between progress lines (default: a live line on a terminal, every 10 s otherwise)")
 def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tuple[Path, ...], crl: Path | None, pki: Path | None,
-           duration: float | None, verify_workers: int, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None) -> None:
-    """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`)."""
+           duration: float | None, verify_workers: int, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None,
+           progress_every: float | None) -> None:
+    """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`),
+    showing progress on stderr: counts, receive rate, stored per type, rejects, broker state."""
     try:
         address = BrokerAddress.parse(broker)
     except ValueError as exc:
@@ -202,10 +207,30 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tup
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         if duration:
             loop.call_later(duration, stop.set)
-        stats = await run_ingest(address, RunDir(out), verifier=verifier, topic_prefix=prefix, stop=stop,
-                                 on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True),
-                                 verify_workers=verify_workers, tls=tls)
+        stats = IngestStats()
+        shown = asyncio.create_task(_show_progress(stats, stop, progress_every))
+        await run_ingest(address, RunDir(out), verifier=verifier, topic_prefix=prefix, stop=stop,
+                         on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True),
+                         verify_workers=verify_workers, tls=tls, stats=stats)
+        await shown
         click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)
 
     asyncio.run(_main())
     sys.exit(0)
+
+
+async def _show_progress(stats: IngestStats, stop: asyncio.Event, every: float | None) -> None:
+    """Progress of a running ingest on stderr: one line rewritten in place on a terminal, a
+    line every ``every`` seconds (default 10) when stderr is a file or a pipe."""
+    live = sys.stderr.isatty() and every is None
+    every = every or (0.5 if live else 10.0)
+    since = Progress(time.time())
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except asyncio.TimeoutError:
+            pass
+        line, since = progress_line(stats, since, time.time())
+        click.echo(f"\r\x1b[2K{line}" if live else line, err=True, nl=not live)
+    if live:
+        click.echo("", err=True)

@@ -90,6 +90,25 @@ def client_tls(ca: Path | None, cert: Path | None, key: Path | None) -> ClientTl
     return ClientTls(ca, cert, key)  # type: ignore[arg-type]
 
 
+@dataclass
+class Progress:
+    """What :func:`progress_line` saw last, to give rates since then."""
+
+    at: float
+    received: int = 0
+
+
+def progress_line(stats: IngestStats, since: Progress, now: float) -> tuple[str, Progress]:
+    """One line of ingest progress: counts, the receive rate since ``since``, stored per type,
+    rejects and whether the broker is connected (from the last broker event)."""
+    rate = (stats.received - since.received) / max(now - since.at, 1e-9)
+    types = " ".join(f"{t} {n}" for t, n in sorted(stats.by_type.items()))
+    broker = "broker disconnected" if stats.events and stats.events[-1]["event"] == "broker_disconnected" else "connected"
+    line = (f"{now - stats.started_at:6.0f} s  received {stats.received} ({rate:.0f}/s)  stored {stats.stored}"
+            f"{'  [' + types + ']' if types else ''}  rejected {stats.rejected}  {broker}")
+    return line, Progress(now, stats.received)
+
+
 async def ingest(
     address: BrokerAddress,
     run: RunDir,
@@ -101,15 +120,17 @@ async def ingest(
     client_id: str = "xiqing-v2x-ingest",
     verify_workers: int = 0,
     tls: ClientTls | None = None,
+    stats: IngestStats | None = None,
 ) -> IngestStats:
     """Ingest until ``stop`` is set, then flush what was received and return the counts.
 
     ``verify_workers`` > 0 verifies signatures in that many parallel workers (threads or
     processes by suite, :class:`~v2x.security.workers.SignatureWorkers`); 0 verifies inline.
-    ``tls`` is the ingest's client certificate for an ``mqtts`` broker.
+    ``tls`` is the ingest's client certificate for an ``mqtts`` broker.  Pass ``stats`` to
+    watch the counts while it runs (see :func:`progress_line`).
     """
     run.create()
-    stats = IngestStats()
+    stats = stats if stats is not None else IngestStats()
     writer = TelemetryWriter(run.telemetry, run.tables)
     signature_workers = SignatureWorkers(verify_workers if verifier else 0)
     await asyncio.to_thread(signature_workers.start, verifier.store.suites if verifier else [])

@@ -21,7 +21,7 @@ from v2x.rundir import RunDir, read_json
 
 from pipeline.views import connect
 
-REPORT_VERSION = 3
+REPORT_VERSION = 4  # pipeline/report.schema.json; raise it when a field changes meaning or goes
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 FAILING_BASES = ("std", "derived")
 
