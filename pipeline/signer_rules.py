@@ -159,8 +159,9 @@ class SenderRules:
             rows.append((seqs[k], "BSM.certificate_interval", f"digest signer {round(late_us[k] / 1000)} ms after the last full certificate"))
         for k in np.flatnonzero(change).tolist():
             i = int(at[k])
-            detail = (f"new certificate {signer[i]} kept id {vehicle_id[i]:016x}" if change[k] == CERTIFICATE_KEPT_ID
-                      else f"id {id_before[k]:016x} -> {vehicle_id[i]:016x} under the same certificate {signer[i]}")
+            new_id, old_id = _hex_id(vehicle_id[i]), _hex_id(id_before[k])
+            detail = (f"new certificate {signer[i]} kept id {new_id}" if change[k] == CERTIFICATE_KEPT_ID
+                      else f"id {old_id} -> {new_id} under the same certificate {signer[i]}")
             rows.append((seqs[k], "BSM.pseudonym_change", detail))
         for k in np.flatnonzero(used_s >= 0).tolist():
             rows.append((seqs[k], "BSM.pseudonym_lifetime", f"certificate {signer[int(at[k])]} used {round(used_s[k])} s, now "
@@ -168,6 +169,11 @@ class SenderRules:
         if not rows:
             return VIOLATIONS_SCHEMA.empty_table()
         return pa.Table.from_pylist([dict(zip(VIOLATIONS_SCHEMA.names, r)) for r in rows], schema=VIOLATIONS_SCHEMA)
+
+
+def _hex_id(value: int) -> str:
+    """The 8-byte temporary id as the telemetry's hex (the int64 may have wrapped negative)."""
+    return f"{int(value) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
 
 
 class _State:
