@@ -5,13 +5,15 @@ Senders: ``vehicles`` OBUs sending BSM at 10 Hz and ``rsus`` RSUs sending SPAT a
 10 Hz and MAP at 1 Hz, for as long as it takes to reach ``messages`` rows.  Per row: generation
 time on the sender's 100 ms grid, latency drawn from a log-normal (median 15 ms, p99 ~60 ms),
 msgCnt counting modulo 128, a lost message now and then (``loss``: drawn per row as a msgCnt
-gap of 1, and counted as published), and authentication ``success``.  ``frame`` holds 32 bytes unique per row
+gap of 1, and counted as published), the inter-packet gap that follows, BSM positions on a grid
+(with :func:`write_receivers` for the range-aware checks), and authentication ``success``.  ``frame`` holds 32 bytes unique per row
 (the report does not decode frames; it hashes them to match attack frames).  Content tables
 are not written: the report reads the telemetry rows.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,8 @@ from pipeline.batch import SCHEMA
 from pipeline.store import TelemetryWriter
 
 T0_US = 1_795_000_000_000_000  # a Unix time in 2026, µs
+CENTRE = (39.085, 117.056)
+GRID_DEG = 0.0004  # about 44 m north-south, 35 m east-west: vehicles on a 50-wide grid
 # message type, device kind, Hz, AID
 RSU_STREAMS = (("SPAT", 10.0, 3618), ("RSM", 10.0, 3620), ("MAP", 1.0, 3618))
 
@@ -37,6 +41,7 @@ def _rows(kind: str, msg_type: str, senders: np.ndarray, ticks: np.ndarray, peri
     gap = lost_before.astype(np.int16)
     received = generated + latency_us
     ids = np.char.add(f"{kind}-", senders.astype(str))
+    ipg_ms = period_us / 1000.0 * (1 + gap) + (latency_us - np.exp(rng.normal(np.log(15_000), 0.6, n))) / 1000.0
     frames = np.zeros((n, 32), dtype=np.uint8)
     frames[:, :8] = np.arange(rx_seq0, rx_seq0 + n, dtype=np.int64).view(np.uint8).reshape(n, 8)
     frames[:, 8:] = rng.integers(0, 256, (n, 24), dtype=np.uint8)
@@ -50,6 +55,7 @@ def _rows(kind: str, msg_type: str, senders: np.ndarray, ticks: np.ndarray, peri
         "sender_id": pa.array(ids, pa.string()),
         "msg_cnt": pa.array(((ticks + gap) % 128).astype(np.int16)),
         "msg_cnt_gap": pa.array(gap),
+        "ipg_ms": pa.array(ipg_ms),
         "duplicate": pa.array(np.zeros(n, dtype=np.bool_)),
         "aid": pa.array(np.full(n, aid, dtype=np.int64)),
         "signer": pa.array(np.char.add("cert-", senders.astype(str)), pa.string()),
@@ -61,7 +67,19 @@ def _rows(kind: str, msg_type: str, senders: np.ndarray, ticks: np.ndarray, peri
         "frame_size": pa.array(np.full(n, 32, dtype=np.int32)),
         "frame": pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(frames.tobytes())]).cast(pa.binary()),
     }
+    if msg_type == "BSM":  # a grid of vehicles creeping north-east
+        columns["lat"] = pa.array(CENTRE[0] + (senders % 50) * GRID_DEG + ticks * 1e-7)
+        columns["lon"] = pa.array(CENTRE[1] + (senders // 50) * GRID_DEG + ticks * 1e-7)
     return pa.table({name: columns.get(name, pa.nulls(n, field.type)) for name, field in zip(SCHEMA.names, SCHEMA)}, schema=SCHEMA)
+
+
+def write_receivers(path: Path, rsus: int) -> Path:
+    """A receivers file (pipeline.slices) with the RSUs spread over the vehicles' grid."""
+    side = max(1, int(np.ceil(np.sqrt(rsus))))
+    entries = [{"name": f"RSU-{k}", "lat": CENTRE[0] + (k % side + 0.5) * 50 / side * GRID_DEG,
+                "lon": CENTRE[1] + (k // side + 0.5) * 40 / side * GRID_DEG} for k in range(rsus)]
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    return path
 
 
 def write_synthetic_run(root: Path, messages: int, *, vehicles: int = 2_000, rsus: int = 20, seed: int = 1,

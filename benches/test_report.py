@@ -14,7 +14,7 @@ import os
 import pytest
 
 from benches.conftest import REPORT_SECONDS
-from benches.synthetic_run import write_synthetic_run
+from benches.synthetic_run import write_receivers, write_synthetic_run
 from pipeline.report import build_report
 from pipeline.views import connect
 
@@ -44,8 +44,10 @@ def test_floor_scan(benchmark, big_run):
 
 def test_report(benchmark, big_run):
     run, messages = big_run
-    report = benchmark.pedantic(build_report, args=(run.root,), rounds=3, warmup_rounds=1)
-    assert report["overall"]["stored"] == messages
+    receivers = write_receivers(run.root / "receivers.json", 20)
+    report = benchmark.pedantic(build_report, args=(run.root, None, receivers), rounds=3, warmup_rounds=1)
+    assert report["overall"]["stored"] == messages and len(report["receivers"]["positions"]) == 20
+    assert all(r["messages"] > 0 and r["pdr"] > 0.99 for r in report["ranges"])  # the range-aware metrics were computed
     bsm = next(m for m in report["message_types"] if m["msg_type"] == "BSM")
     assert 0.99 < bsm["pdr"] < 1.0 and 5 < bsm["latency_p50_ms"] < 40
     assert report["verdict"] == "PASS", [c["id"] for c in report["checks"] if c["verdict"] == "FAIL"]

@@ -33,7 +33,7 @@ from v2x.security.verify import PendingSignature, ReplayWindow, Spdus
 from v2x.security.workers import SignatureBatch, SignatureWorkers
 from v2x.security.certificates import security_types
 
-from pipeline import content, envelope, map_rsi, signer_rules, uper, validation
+from pipeline import content, continuity, envelope, map_rsi, signer_rules, uper, validation
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.decode_bsm import BSM_COLUMNS
 from pipeline.reference import DecodedFrame, FrameError, decode_frame
@@ -54,6 +54,7 @@ SCHEMA = pa.schema(
         ("sender_id", pa.string()),
         ("msg_cnt", pa.int16()),
         ("msg_cnt_gap", pa.int16()),
+        ("ipg_ms", pa.float64()),
         ("duplicate", pa.bool_()),
         ("aid", pa.int64()),
         ("signer", pa.string()),
@@ -131,6 +132,7 @@ def warm_up() -> None:
     envelope.warm_up()
     content.warm_up()
     signer_rules.warm_up()
+    continuity.warm_up()
     message_set()
     security_types()
 
@@ -210,7 +212,7 @@ class BatchProcessor:
         self.topic_prefix = topic_prefix
         self.next_rx_seq = first_rx_seq
         self._sender_index: dict[tuple[str, str, str | None, str | None], int] = {}
-        self._last_cnt = np.full(1024, -1, dtype=np.int16)
+        self._continuity = continuity.StreamContinuity()
         self._certificates: dict[bytes, bool] = {}
         self._checks = validation.checks_connection()
         self._sender_rules = signer_rules.SenderRules()
@@ -235,10 +237,6 @@ class BatchProcessor:
             if idx is None:
                 idx = self._sender_index[key] = len(self._sender_index)
             ids[i] = idx
-        if len(self._sender_index) > self._last_cnt.size:
-            grown = np.full(2 * len(self._sender_index), -1, dtype=np.int16)
-            grown[: self._last_cnt.size] = self._last_cnt
-            self._last_cnt = grown
         return ids
 
     def process(self, batch: Received) -> BatchOutput:
@@ -311,15 +309,12 @@ class BatchProcessor:
         # A sender is segmented by (temporary id, certificate): msgCnt restarts at random on a
         # pseudonym change (GB/T 45315 7.4.5), which is not loss.
         authentic = ok & np.array([a in AUTHENTIC for a in auth])
-        gaps = np.full(n, -1, dtype=np.int16)
-        dup = np.zeros(n, dtype=np.bool_)
         cnt = np.where(ok, p.msg_cnt, -1).astype(np.int16)
         vehicle_ids = bsm_core["vehicle_id"].to_pylist()
         sender_ids = self._sender_ids([(sender[i] or "?", msg_type[i], vehicle_ids[i], signer[i]) for i in range(n)])
-        envelope.msg_cnt_gaps(sender_ids, np.where(authentic, cnt, -1).astype(np.int16), self._last_cnt, gaps, dup)
-
         received = np.array(batch.received_us, dtype=np.int64)
         generated = np.where(ok, clock.unix_us_from_time64_array(p.generation_time), -1)
+        gaps, dup, ipg_us = self._continuity.judge(sender_ids, np.where(authentic, cnt, -1), generated, received)
         has_gen = generated >= 0
         columns = {
             "rx_seq": pa.array(rx_seq),
@@ -330,7 +325,8 @@ class BatchProcessor:
             "device_kind": pa.array(kind, pa.string()),
             "sender_id": pa.array(sender, pa.string()),
             "msg_cnt": pa.array(cnt, mask=cnt < 0),
-            "msg_cnt_gap": pa.array(gaps, mask=gaps < 0),
+            "msg_cnt_gap": pa.array(gaps, mask=gaps == continuity.NO_GAP),
+            "ipg_ms": pa.array(ipg_us / 1000.0, mask=ipg_us < 0),
             "duplicate": pa.array(dup),
             "aid": pa.array(p.aid, mask=(p.aid < 0) | ~ok),
             "signer": pa.array(signer, pa.string()),

@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -34,15 +35,32 @@ from pipeline.views import connect_runs
 
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
-PROFILE_OPTION = click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                              help="compliance profile YAML (default: the shipped xiqing profile)")
 FORMATS = {"json": to_json, "junit": to_junit, "markdown": to_markdown}
 
 
-def _build(run: Path, profile: Path | None) -> dict:
+def grading_options(command: Callable) -> Callable:
+    """--profile, --receivers and --application: how a run is graded (report, gate, diff)."""
+    for option in reversed((
+        click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="compliance profile YAML (default: the shipped xiqing profile)"),
+        click.option("--receivers", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="YAML/JSON list of {name, lat, lon} that range-aware checks measure from (default: the run's RSUs)"),
+        click.option("--application", "applications", multiple=True, metavar="NAME",
+                     help="grade this Day-1 application (repeatable; default: those the run declares, else those its messages show)"),
+    )):
+        command = option(command)
+    return command
+
+
+def _grade(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> dict:
+    """build_report with the grading options; raises FileNotFoundError, ReceiversError or ValueError."""
+    return build_report(run, profile, receivers, list(applications) or None)
+
+
+def _build(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> dict:
     try:
-        return build_report(run, profile)
-    except FileNotFoundError as exc:
+        return _grade(run, profile, receivers, applications)
+    except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -57,11 +75,11 @@ def _emit(text: str, output: Path | None) -> None:
 @click.argument("run", type=RUN_DIR)
 @click.option("--format", "fmt", type=click.Choice(["terminal", "html", *FORMATS]), default="terminal", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to this file instead of stdout")
-@PROFILE_OPTION
-def report(run: Path, fmt: str, output: Path | None, profile: Path | None) -> None:
+@grading_options
+def report(run: Path, fmt: str, output: Path | None, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> None:
     """Compliance report of RUN (a run directory): terminal tables, one self-contained HTML page
     with charts, JSON, JUnit XML or Markdown."""
-    data = _build(run, profile)
+    data = _build(run, profile, receivers, applications)
     if fmt == "html":
         _emit(to_html(data, chart_data(run, data)), output)
     elif fmt == "terminal":
@@ -76,13 +94,13 @@ class _GateError(click.ClickException):
 
 @click.command()
 @click.argument("run", type=RUN_DIR)
-@PROFILE_OPTION
+@grading_options
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="also write the JUnit XML report here")
-def gate(run: Path, profile: Path | None, junit: Path | None) -> None:
+def gate(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...], junit: Path | None) -> None:
     """Exit 1 when any check of RUN FAILs (std or derived basis), printing why; 0 when none
     does; 2 when no report can be made."""
     try:
-        data = build_report(run, profile)
+        data = _grade(run, profile, receivers, applications)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise _GateError(f"no report: {exc}") from None
     if junit:
@@ -98,15 +116,16 @@ def gate(run: Path, profile: Path | None, junit: Path | None) -> None:
 @click.command()
 @click.argument("run_a", type=RUN_DIR)
 @click.argument("run_b", type=RUN_DIR)
-@PROFILE_OPTION
+@grading_options
 @click.option("--format", "fmt", type=click.Choice(["terminal", "json", "markdown"]), default="terminal", show_default=True)
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.05, show_default=True,
               help="relative change of a value below which it counts as the same")
-def diff(run_a: Path, run_b: Path, profile: Path | None, fmt: str, tolerance: float) -> None:
+def diff(run_a: Path, run_b: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...], fmt: str,
+         tolerance: float) -> None:
     """Compare RUN_A (before) and RUN_B (after) check by check; exit 1 on a regression (a verdict
     worse in B, or a new FAIL), 2 when a report cannot be made."""
     try:
-        changes = diff_reports(build_report(run_a, profile), build_report(run_b, profile), tolerance)
+        changes = diff_reports(_grade(run_a, profile, receivers, applications), _grade(run_b, profile, receivers, applications), tolerance)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise _GateError(f"no report: {exc}") from None
     if fmt == "json":

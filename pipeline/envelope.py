@@ -10,8 +10,7 @@ decoded by :mod:`pipeline.reference` with asn1tools.  A certificate signer is no
 span is found from the fixed-size signature that closes the frame, and the batch stage confirms
 that it decodes (once per distinct certificate).  Tests require both paths to agree.
 
-:func:`msg_cnt_gaps` computes, per sender, the msgCnt values missing between consecutive
-messages (modulo 128, GB/T 45315 Annex C), with state kept across batches.
+msgCnt continuity per sender is :mod:`pipeline.continuity`.
 """
 
 from __future__ import annotations
@@ -305,28 +304,6 @@ def parse_batch(buf: np.ndarray, offsets: np.ndarray) -> Parsed:
     return out
 
 
-@nb.njit(cache=True)
-def msg_cnt_gaps(sender, msg_cnt, last_cnt, gaps, duplicate):
-    """Missing msgCnt values before each message of its sender (mod 128; GB/T 45315 C.3.3).
-
-    ``last_cnt[sender]`` holds the previous msgCnt (-1 = none yet) and persists across batches.
-    A repeated msgCnt is flagged duplicate with gap 0.  Rows with msgCnt -1 are skipped.
-    """
-    for i in range(sender.size):
-        c = msg_cnt[i]
-        if c < 0:
-            continue
-        s = sender[i]
-        prev = last_cnt[s]
-        if prev >= 0:
-            d = (c - prev) & 127
-            if d == 0:
-                duplicate[i] = True
-            else:
-                gaps[i] = d - 1
-        last_cnt[s] = c
-
-
 def frames_to_buffer(frames: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate frames into the flat buffer and offsets the kernels take (the buffer ends
     with the padding the UPER readers need, see :func:`pipeline.uper.padded`)."""
@@ -341,5 +318,3 @@ def warm_up() -> None:
     """Compile (or load from cache) every kernel before traffic arrives."""
     buf, offsets = frames_to_buffer([b"\x03\x80\x01\x00"])
     parse_batch(buf, offsets)
-    one = np.zeros(1, np.int64)
-    msg_cnt_gaps(one, np.zeros(1, np.int16), np.full(1, -1, np.int16), np.full(1, -1, np.int16), np.zeros(1, np.bool_))

@@ -3,6 +3,8 @@
 Scalar:
 
 ``pdr(received, missing)``                    received / (received + missing), GB/T 45315 Annex C
+``tx_rate_hz(received, missing, span_s)``      messages a sender sent per second over ``span_s``, counting
+                                               the ones lost (msgCnt gaps): loss does not lower it
 ``p95(x)``, ``p99(x)``                         quantile_cont(x, 0.95 / 0.99), usable as aggregates
                                                (without FILTER: filter in WHERE)
 ``distance_m(lat1, lon1, lat2, lon2)``         metres between two points in degrees
@@ -26,6 +28,7 @@ import duckdb
 
 SCALAR = {
     "pdr(received, missing)": "received / nullif(received + missing, 0)",
+    "tx_rate_hz(received, missing, span_s)": "(received + missing - 1) / nullif(span_s, 0)",
     "p95(x)": "quantile_cont(x, 0.95)",
     "p99(x)": "quantile_cont(x, 0.99)",
     "distance_m(lat1, lon1, lat2, lon2)":
@@ -38,8 +41,9 @@ TABLE = {
     "sender_summary()": """
         WITH m AS (
             SELECT {run}sender_id, msg_type, count(*) AS messages,
-                   (count(*) FILTER (WHERE auth = 'success') - 1) / nullif((epoch_us(max(generated_at) FILTER (WHERE auth = 'success'))
-                     - epoch_us(min(generated_at) FILTER (WHERE auth = 'success'))) / 1e6, 0) AS rate_hz,
+                   tx_rate_hz(count(*) FILTER (WHERE auth = 'success'), coalesce(sum(msg_cnt_gap) FILTER (WHERE auth = 'success'), 0),
+                              (epoch_us(max(generated_at) FILTER (WHERE auth = 'success'))
+                               - epoch_us(min(generated_at) FILTER (WHERE auth = 'success'))) / 1e6) AS rate_hz,
                    quantile_cont(latency_ms, 0.5) FILTER (WHERE auth IN ('success', 'not_verified')) AS latency_p50_ms,
                    quantile_cont(latency_ms, 0.95) FILTER (WHERE auth IN ('success', 'not_verified')) AS latency_p95_ms,
                    quantile_cont(latency_ms, 0.99) FILTER (WHERE auth IN ('success', 'not_verified')) AS latency_p99_ms,

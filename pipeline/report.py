@@ -10,7 +10,6 @@ PASS, FAIL (std/derived basis) or WARN (policy/unverified basis), or N/A without
 from __future__ import annotations
 
 import json
-import operator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,22 @@ import yaml
 
 from v2x.rundir import RunDir, read_json
 
+from pipeline.applications import application_checks, slices_needed
+from pipeline.slices import Receiver, Slice, load_receivers, run_receivers, slice_metrics
+from pipeline.verdicts import judge
 from pipeline.views import connect
 
-REPORT_VERSION = 4  # pipeline/report.schema.json; raise it when a field changes meaning or goes
-_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-FAILING_BASES = ("std", "derived")
+REPORT_VERSION = 5  # pipeline/report.schema.json; raise it when a field changes meaning or goes
 
 METRICS_SQL = """
 WITH valid AS (
     SELECT * FROM messages WHERE decode_ok
 ), per_sender AS (
-    SELECT msg_type, sender_id, count(*) AS n,
+    SELECT msg_type, sender_id, count(*) AS n, coalesce(sum(msg_cnt_gap), 0) AS missing,
            (epoch_us(max(generated_at)) - epoch_us(min(generated_at))) / 1e6 AS span_s
     FROM valid WHERE auth = 'success' GROUP BY ALL
 ), rates AS (
-    SELECT msg_type, min((n - 1) / span_s) AS rate_hz_min, median((n - 1) / span_s) AS rate_hz_median
+    SELECT msg_type, min(tx_rate_hz(n, missing, span_s)) AS rate_hz_min, median(tx_rate_hz(n, missing, span_s)) AS rate_hz_median
     FROM per_sender WHERE n > 1 AND span_s > 0 GROUP BY ALL
 ), totals AS (
     SELECT msg_type,
@@ -43,10 +43,13 @@ WITH valid AS (
            count(DISTINCT sender_id) FILTER (WHERE decode_ok) AS senders,
            quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency,
            max(latency_ms) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency_max_ms,
+           quantile_cont(ipg_ms, [0.95, 0.99]) FILTER (WHERE decode_ok) AS ipg,
+           max(ipg_ms) FILTER (WHERE decode_ok) AS ipg_max_ms,
            sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
            count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted,
            count(*) FILTER (WHERE duplicate) AS duplicates,
-           count(*) FILTER (WHERE auth = 'success') AS auth_ok
+           count(*) FILTER (WHERE auth = 'success') AS auth_ok,
+           count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS signer_unresolved
     FROM messages GROUP BY ALL
 )
 SELECT t.*, r.rate_hz_min, r.rate_hz_median FROM totals t LEFT JOIN rates r USING (msg_type) ORDER BY msg_type
@@ -59,19 +62,24 @@ def load_profile(path: Path | None = None) -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def _published(run: RunDir) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int]]:
+    """(published, lost on purpose by the scenario's network model) per message type."""
+    published: dict[str, int] = {}
+    injected: dict[str, int] = {}
     for path in run.published.glob("*.json"):
         for key, n in read_json(path)["totals"].items():
             kind, msg_type = key.split(".", 1)
-            if kind == "published":
+            if kind in ("published", "injected_loss"):
+                out = published if kind == "published" else injected
                 out[msg_type] = out.get(msg_type, 0) + n
-    return out
+    return published, injected
 
 
-def _metrics(row: dict[str, Any], published: int | None) -> dict[str, Any]:
+def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | None) -> dict[str, Any]:
     lat = row["latency"] or [None, None, None]
+    ipg = row["ipg"] or [None, None]
     counted, missing = row["counted"], row["missing"] or 0
+    verifiable = row["stored"] - row["signer_unresolved"]
     return {
         "msg_type": row["msg_type"],
         "published": published,
@@ -85,24 +93,19 @@ def _metrics(row: dict[str, Any], published: int | None) -> dict[str, Any]:
         "latency_p95_ms": lat[1],
         "latency_p99_ms": lat[2],
         "latency_max_ms": row["latency_max_ms"],
+        "ipg_p95_ms": ipg[0],
+        "ipg_p99_ms": ipg[1],
+        "ipg_max_ms": row["ipg_max_ms"],
         "missing": int(missing),
+        "injected_loss": injected_loss,
+        "missing_not_injected": max(int(missing) - injected_loss, 0) if injected_loss is not None else None,
         "duplicates": row["duplicates"],
         "pdr": counted / (counted + missing) if counted else None,
-        "auth_success_rate": row["auth_ok"] / row["stored"] if row["stored"] else None,
+        "auth_success_rate": row["auth_ok"] / verifiable if verifiable else None,
+        "signer_unresolved": row["signer_unresolved"],
+        "signer_resolved_rate": verifiable / row["stored"] if row["stored"] else None,
         "stored_over_published": row["stored"] / published if published else None,
     }
-
-
-def judge(check: dict[str, Any], value: float | None) -> dict[str, Any]:
-    """``check`` (a profile entry) with ``value`` and its verdict: PASS, FAIL (std/derived basis),
-    WARN (policy/unverified) or N/A (no value)."""
-    if value is None:
-        verdict = "N/A"
-    elif _OPS[check["op"]](value, check["threshold"]):
-        verdict = "PASS"
-    else:
-        verdict = "FAIL" if check["basis"] in FAILING_BASES else "WARN"
-    return {**check, "value": value, "verdict": verdict}
 
 
 FIELD_CHECKS_SQL = """
@@ -159,15 +162,34 @@ def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[di
     return {"classes": list(by_class.values()), "crl": crl}, checks
 
 
-def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, Any]:
-    """Everything `v2x report` shows, as plain data (the JSON format is exactly this)."""
+def _receivers(con: Any, receivers_path: Path | None) -> tuple[list[Receiver], str]:
+    if receivers_path is not None:
+        return load_receivers(receivers_path), f"receivers file {receivers_path}"
+    return run_receivers(con), "the run's RSUs at the reference point of their RSMs (rsu_positions())"
+
+
+def _ranged(check: dict[str, Any]) -> Slice | None:
+    if check.get("range_m") is None and not check.get("where"):
+        return None
+    return Slice(check["msg_type"], check.get("where"), float(check["range_m"]) if check.get("range_m") is not None else None)
+
+
+def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path: Path | None = None,
+                 applications: list[str] | None = None) -> dict[str, Any]:
+    """Everything `v2x report` shows, as plain data (the JSON format is exactly this).
+
+    ``receivers_path``: positions range-aware checks measure from (default: the run's RSUs);
+    ``applications``: the Day-1 applications to grade (default: those the run declares, else
+    those its messages show)."""
     run = RunDir(Path(run_dir))
     profile = load_profile(profile_path)
-    published = _published(run)
+    published, injected = _published(run)
     con = connect(run.root)
     cur = con.execute(METRICS_SQL)
     names = [d[0] for d in cur.description]
-    types = [_metrics(dict(zip(names, r)), published.get(r[0])) for r in cur.fetchall()]
+    manifest = read_json(run.manifest) if run.manifest.exists() else {}
+    network = bool(manifest.get("network"))
+    types = [_metrics(dict(zip(names, r)), published.get(r[0]), injected.get(r[0], 0) if network else None) for r in cur.fetchall()]
     ingest = read_json(run.ingest / "summary.json") if (run.ingest / "summary.json").exists() else {}
     total_published = sum(published.values()) if published else None
     total_stored = sum(t["stored"] for t in types)
@@ -182,12 +204,19 @@ def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, A
         "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored if total_stored else None,
     }
     by_type = {t["msg_type"]: t for t in types} | {"ALL": overall}
-    checks = [judge(c, by_type.get(c["msg_type"], {}).get(c["metric"])) for c in profile["checks"]]
+    receivers, receivers_source = _receivers(con, receivers_path)
+    ranged = [sl for sl in (_ranged(c) for c in profile["checks"]) if sl is not None]
+    app_profile = profile.get("applications", [])
+    sliced = slice_metrics(con, list(dict.fromkeys(ranged + slices_needed(app_profile))), receivers)
+    checks = [judge(c, (sliced[sl] if (sl := _ranged(c)) else by_type.get(c["msg_type"], {})).get(c["metric"]))
+              for c in profile["checks"]]
+    declared = applications if applications is not None else manifest.get("applications")
+    app_checks, app_summary = application_checks(app_profile, declared, by_type, sliced, profile.get("pdr_in_range", {}))
+    checks += app_checks
     checks += _field_checks(con, by_type)
     security, security_checks = _security(con, ingest)
     checks += security_checks
     verdicts = [c["verdict"] for c in checks]
-    manifest = read_json(run.manifest) if run.manifest.exists() else {}
     return {
         "report_version": REPORT_VERSION,
         "run": str(run.root),
@@ -197,6 +226,9 @@ def build_report(run_dir: Path, profile_path: Path | None = None) -> dict[str, A
         "summary": {v: verdicts.count(v) for v in ("PASS", "FAIL", "WARN", "N/A")},
         "overall": overall,
         "message_types": types,
+        "receivers": {"source": receivers_source, "positions": [{"name": r.name, "lat": r.lat, "lon": r.lon} for r in receivers]},
+        "ranges": [{"msg_type": sl.msg_type, "where": sl.where, "range_m": sl.range_m, **sliced[sl]} for sl in dict.fromkeys(ranged)],
+        "applications": {"declared": declared, "graded": app_summary},
         "checks": checks,
         "security": security,
         "ingest_events": ingest.get("events", []),
@@ -229,22 +261,39 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
     o = report["overall"]
     console.print(f"published {_fmt(o['published'])}  received {_fmt(o['received'])}  stored {_fmt(o['stored'])}  rejected {o['rejected']}")
     t = Table(title="Per message type")
-    for col in ("type", "published", "stored", "senders", "rate Hz (min/median)", "latency p50/p95/p99 ms", "PDR", "auth ok", "rejected"):
+    for col in ("type", "published", "stored", "senders", "rate Hz (min/median)", "latency p50/p95/p99 ms", "IPG p99 ms", "PDR",
+                "missing (injected)", "auth ok", "rejected"):
         t.add_column(col, justify="right")
     for m in report["message_types"]:
         t.add_row(
             m["msg_type"], _fmt(m["published"]), str(m["stored"]), str(m["senders"]),
             f"{_fmt(m['rate_hz_min'], 2)} / {_fmt(m['rate_hz_median'], 2)}",
-            f"{_fmt(m['latency_p50_ms'])} / {_fmt(m['latency_p95_ms'])} / {_fmt(m['latency_p99_ms'])}",
-            _fmt(m["pdr"], 4), _fmt(m["auth_success_rate"], 4), str(m["rejected"]),
+            f"{_fmt(m['latency_p50_ms'])} / {_fmt(m['latency_p95_ms'])} / {_fmt(m['latency_p99_ms'])}", _fmt(m["ipg_p99_ms"]),
+            _fmt(m["pdr"], 4), f"{m['missing']}" + (f" ({m['injected_loss']})" if m["injected_loss"] is not None else ""),
+            _fmt(m["auth_success_rate"], 4), str(m["rejected"]),
         )
     console.print(t)
+    rec = report["receivers"]
+    r = Table(title=f"Range-aware metrics: senders within range of {len(rec['positions'])} receivers ({rec['source']})")
+    for col in ("type", "within m", "messages", "PDR", "latency p95/p99 ms"):
+        r.add_column(col, justify="right")
+    for x in report["ranges"]:
+        r.add_row(x["msg_type"] + (f" where {x['where']}" if x["where"] else ""), _fmt(x["range_m"], 0), str(x["messages"]), _fmt(x["pdr"], 4),
+                  f"{_fmt(x['latency_p95_ms'])} / {_fmt(x['latency_p99_ms'])}")
+    console.print(r)
+    a = Table(title="Day-1 applications (T/CSAE 53): failing and warning checks in the check table")
+    for col in ("application", "verdict", "messages", "Hz / ms / m", "note"):
+        a.add_column(col)
+    for app in report["applications"]["graded"]:
+        a.add_row(f"{app['id']} {app['name']}", f"[{colour[app['verdict']]}]{app['verdict']}[/]", ", ".join(app["messages"]) or "-",
+                  f"{app['rate_hz']} / {app['latency_ms']} / {app['range_m']}", app.get("note", ""))
+    console.print(a)
     c = Table(title="Checks")
     for col in ("check", "value", "threshold", "verdict", "basis", "source"):
         c.add_column(col)
     for chk in report["checks"]:
-        if chk.get("kind") == "field":
-            continue  # in the field-check table
+        if chk.get("kind") == "field" or (chk.get("kind") == "application" and chk["verdict"] not in ("FAIL", "WARN")):
+            continue  # in the field-check table, or a passing application check (applications table)
         c.add_row(chk["id"], _fmt(chk["value"], 3), f"{chk['op']} {chk['threshold']}", f"[{colour[chk['verdict']]}]{chk['verdict']}[/]",
                   chk["basis"], chk["source"])
     console.print(c)

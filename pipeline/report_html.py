@@ -24,7 +24,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pipeline.report import judge
+from pipeline.verdicts import judge
 from pipeline.svg_charts import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
 from pipeline.views import connect
 
@@ -55,9 +55,10 @@ SELECT sender_id, any_value(device_kind) AS kind, msg_type, count(*) AS messages
        quantile_cont(latency_ms, [0.95, 0.99]) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency,
        sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
        count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted,
-       (count(*) FILTER (WHERE decode_ok AND auth = 'success') - 1)
-         / nullif((epoch_us(max(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))
-                   - epoch_us(min(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))) / 1e6, 0) AS rate
+       count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS unresolved,
+       tx_rate_hz(count(*) FILTER (WHERE decode_ok AND auth = 'success'), coalesce(sum(msg_cnt_gap) FILTER (WHERE decode_ok AND auth = 'success'), 0),
+                  (epoch_us(max(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))
+                   - epoch_us(min(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))) / 1e6) AS rate
 FROM messages WHERE sender_id IS NOT NULL GROUP BY ALL ORDER BY sender_id, msg_type
 """
 
@@ -82,9 +83,10 @@ def _time_bucket_us(con: Any) -> tuple[int, int, int]:
 def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per device: its metrics, the profile checks judged on its own messages and its
     field-check violations, the worst verdict first."""
-    profile = [c for c in report["checks"] if c.get("kind") is None and c["metric"] in DEVICE_METRICS]
+    profile = [c for c in report["checks"] if c.get("kind") is None and c["metric"] in DEVICE_METRICS
+               and c.get("range_m") is None and not c.get("where")]  # ranged checks are judged over all senders only
     devices: dict[str, dict[str, Any]] = {}
-    for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, rate in con.execute(DEVICE_SQL).fetchall():
+    for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, unresolved, rate in con.execute(DEVICE_SQL).fetchall():
         d = devices.setdefault(sender, {"device": sender, "kind": kind, "types": [], "messages": 0, "latency_p99_ms": None,
                                         "pdr": None, "auth_failures": 0, "checks": []})
         d["types"].append(msg_type)
@@ -92,7 +94,7 @@ def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
         d["auth_failures"] += messages - auth_ok
         missing = missing or 0
         metrics = {"rate_hz_min": rate, "latency_p95_ms": latency[0] if latency else None, "latency_p99_ms": latency[1] if latency else None,
-                   "pdr": counted / (counted + missing) if counted else None, "auth_success_rate": auth_ok / messages if messages else None}
+                   "pdr": counted / (counted + missing) if counted else None, "auth_success_rate": auth_ok / (messages - unresolved) if messages > unresolved else None}
         if metrics["latency_p99_ms"] is not None:
             d["latency_p99_ms"] = max(d["latency_p99_ms"] or 0.0, metrics["latency_p99_ms"])
         if metrics["pdr"] is not None:
@@ -234,6 +236,27 @@ def _checks_table(checks: list[dict[str, Any]]) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
+def _applications_table(report: dict[str, Any]) -> str:
+    rows = "".join(
+        f'<tr class="{a["verdict"].replace("/", "")}"><td>{escape(a["id"])}</td><td>{escape(a["name"])}</td><td>{a["verdict"]}</td>'
+        f'<td>{escape(", ".join(a["messages"]) or "-")}</td><td>{_number(a["rate_hz"])}</td><td>{_number(a["latency_ms"])}</td>'
+        f'<td>{_number(a["range_m"])}</td><td>{escape(a.get("note", ""))}</td></tr>' for a in report["applications"]["graded"])
+    return ("<table id=applications><thead><tr><th>application</th><th>name</th><th>verdict</th><th>messages</th><th>Hz</th><th>latency ms</th>"
+            f"<th>range m</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _ranges_table(report: dict[str, Any]) -> str:
+    rec = report["receivers"]
+    where = ", ".join(f"{escape(r['name'])} ({r['lat']:.5f}, {r['lon']:.5f})" for r in rec["positions"]) or "none"
+    rows = "".join(
+        f"<tr><td>{escape(x['msg_type'])}{escape(' where ' + x['where']) if x['where'] else ''}</td><td>{_number(x['range_m'])}</td>"
+        f"<td>{_number(x['messages'])}</td><td>{_number(x['pdr'])}</td><td>{_number(x['latency_p95_ms'])}</td>"
+        f"<td>{_number(x['latency_p99_ms'])}</td></tr>" for x in report["ranges"])
+    return (f"<p class=note>Receivers: {where}; from {escape(rec['source'])}. A message counts within a range when its sender was "
+            "that close to at least one receiver.</p><table id=ranges><thead><tr><th>type</th><th>within m</th><th>messages</th>"
+            f"<th>PDR</th><th>latency p95 ms</th><th>latency p99 ms</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
 def _device_table(devices: list[dict[str, Any]]) -> str:
     head = "".join(f'<th data-sort="{kind}" data-column="{column}">{escape(label)}</th>' for label, column, kind in (
         ("device", "device", "text"), ("kind", "kind", "text"), ("types", "types", "text"), ("worst", "worst", "number"),
@@ -313,6 +336,8 @@ def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
     parts += [
         "<h2>Per message type</h2><table><thead><tr><th>type</th><th>stored</th><th>senders</th><th>rate Hz (min sender)</th>"
         f"<th>latency p95 ms</th><th>latency p99 ms</th><th>PDR</th><th>auth ok</th><th>rejected</th></tr></thead><tbody>{types}</tbody></table>",
+        "<h2>Day-1 applications</h2>", _applications_table(report),
+        "<h2>By distance from the receivers</h2>", _ranges_table(report),
         "<h2>Latency</h2><div class=charts id=latency>", _latency_charts(report, charts), "</div>",
         "<h2>Delivery over time</h2><div class=charts id=over-time>", _over_time_charts(report, charts), "</div>",
         "<h2>Devices</h2><p class=note>The profile's rate, latency, PDR and authentication checks judged on each device's own "

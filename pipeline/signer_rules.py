@@ -13,6 +13,8 @@ import pyarrow as pa
 
 from v2x.security.sign import FULL_CERTIFICATE_INTERVAL_US
 
+from pipeline.continuity import StreamState
+
 NOT_JUDGED, CERTIFICATE, DIGEST = 0, 1, 2
 NO_CHANGE, CERTIFICATE_KEPT_ID, ID_CHANGED_UNDER_CERTIFICATE = 0, 1, 2
 PSEUDONYM_MAX_S = 300.0  # GB/T 45315 7.4.5
@@ -28,7 +30,7 @@ def certificate_intervals(sender, signer_kind, generated_us, gaps, last_certific
     (GB/T 45315 7.4.3.5), judged only where no message of that stream was lost in between.
 
     ``sender`` is the stream index (sender, temporary id, certificate); ``signer_kind`` is
-    NOT_JUDGED, CERTIFICATE or DIGEST per frame; ``gaps`` the msgCnt gap (-1 none).
+    NOT_JUDGED, CERTIFICATE or DIGEST per frame; ``gaps`` the msgCnt gap (:mod:`pipeline.continuity`).
     ``last_certificate_us`` (-1 none yet) and ``lost_since`` persist across batches.  For a late
     digest, ``late_us[i]`` is set to the time since the last full certificate; otherwise -1.
     """
@@ -110,9 +112,9 @@ class SenderRules:
         self._devices: dict[str, int] = {}
         self._signers: dict[str, int] = {}
         self._pseudonyms: dict[tuple[int, int], int] = {}
-        self._streams = _State(last_certificate_us=-1, lost_since=0)
-        self._device = _State(previous_id=-1, previous_signer=-1)
-        self._pseudonym = _State(first_us=-1, first_lat=0.0, first_lon=0.0)
+        self._streams = StreamState(last_certificate_us=-1, lost_since=0)
+        self._device = StreamState(previous_id=-1, previous_signer=-1)
+        self._pseudonym = StreamState(first_us=-1, first_lat=0.0, first_lon=0.0)
 
     def _codes(self, table: dict, keys: list) -> np.ndarray:
         out = np.empty(len(keys), dtype=np.int64)
@@ -174,20 +176,3 @@ class SenderRules:
 def _hex_id(value: int) -> str:
     """The 8-byte temporary id as the telemetry's hex (the int64 may have wrapped negative)."""
     return f"{int(value) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
-
-
-class _State:
-    """Named per-index numpy arrays, grown (with their fill values) as indices appear."""
-
-    def __init__(self, **fills: float) -> None:
-        self._fills = fills
-        for name, fill in fills.items():
-            setattr(self, name, np.full(1024, fill, dtype=np.float64 if isinstance(fill, float) else np.int64))
-
-    def fit(self, size: int) -> None:
-        for name, fill in self._fills.items():
-            old = getattr(self, name)
-            if old.size < size:
-                grown = np.full(2 * size, fill, dtype=old.dtype)
-                grown[: old.size] = old
-                setattr(self, name, grown)

@@ -18,6 +18,7 @@ from v2x.messages import MessageType
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario
 from v2x.attacks import AttackPlan
+from v2x.network import device_link
 from v2x.security import Signer, load_credential
 from v2x.uplink import Device, Stream, Uplink
 
@@ -84,6 +85,7 @@ def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:
     for index, inter in enumerate(scenario.intersections):
         signer = Signer(load_credential(run.pki, inter.rsu_id))
         uplink = Uplink("RSU", inter.rsu_id, signer, scenario.zone.topic_prefix, scenario.broker.qos,
-                        attack=AttackPlan.for_device(scenario.attacks, "rsu", index, run.pki, run.root))
+                        attack=AttackPlan.for_device(scenario.attacks, "rsu", index, run.pki, run.root),
+                        network=device_link(scenario.network, "rsus", scenario.seed, inter.rsu_id))
         devices.append((uplink, rsu_streams(scenario, index, rng)))
     return devices

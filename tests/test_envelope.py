@@ -83,15 +83,3 @@ def test_truncated_and_random_frames_never_crash_and_are_flagged(pki):
     truncated = [i for i, f in enumerate(frames) if len(f) < 10]
     assert all(p.status[i] != envelope.OK for i in truncated)
     assert_agrees(frames)
-
-
-def test_msg_cnt_gaps_wrap_and_persist_across_batches():
-    last = np.full(2, -1, np.int16)
-    sender = np.array([0, 0, 1, 0, 0, 1], np.int64)
-    cnt = np.array([126, 127, 5, 1, 1, 9], np.int16)
-    gaps, dup = np.full(6, -1, np.int16), np.zeros(6, np.bool_)
-    envelope.msg_cnt_gaps(sender, cnt, last, gaps, dup)
-    assert gaps.tolist() == [-1, 0, -1, 1, -1, 3] and dup.tolist() == [False, False, False, False, True, False]
-    gaps2 = np.full(1, -1, np.int16)
-    envelope.msg_cnt_gaps(np.array([0]), np.array([3], np.int16), last, gaps2, np.zeros(1, np.bool_))
-    assert gaps2.tolist() == [1]

@@ -25,7 +25,7 @@ from pipeline.report_markdown import diff_to_markdown, to_markdown
 from pipeline.store import TelemetryWriter
 
 LAT, LON = 39.085, 117.056
-IMPAIRED_FAILS = {"BSM.pdr", "BSM.rate", "BSM.latency_p99"}
+IMPAIRED_FAILS = {"BSM.pdr", "BSM.latency_p99"}
 
 
 def generated_run(root: Path, pki: Path, *, seconds: float = 4.0, latency_ms: float = 20.0, lose_every: int = 0,
@@ -63,8 +63,8 @@ def clean(pki, tmp_path) -> Path:
 
 @pytest.fixture
 def impaired(pki, tmp_path) -> Path:
-    """1 message in 8 lost (PDR 0.875, 8.75 Hz received) and 1 in 20 150 ms late (p99 > 100 ms,
-    p95 still 20 ms)."""
+    """1 message in 8 lost (PDR 0.875, 8.75 Hz received, 10 Hz sent) and 1 in 20 150 ms late
+    (p99 > 100 ms, p95 still 20 ms)."""
     return generated_run(tmp_path / "impaired", pki, lose_every=8, late_every=20, late_ms=150.0)
 
 
@@ -79,6 +79,8 @@ def test_a_clean_run_passes_and_an_impaired_one_fails_exactly_its_checks(clean, 
     assert failed["BSM.pdr"]["value"] == pytest.approx(35 / 39)  # the 5th loss is the last message: no later msgCnt shows it
     by_id = {c["id"]: c for c in bad["checks"]}
     assert by_id["BSM.latency_p95"]["verdict"] == "PASS"  # 5 % late: p95 is still the 20 ms of the rest
+    assert by_id["BSM.rate"]["value"] == pytest.approx(10.0, rel=1e-3)  # the sender kept 10 Hz: msgCnt counts the lost ones
+    assert 200 <= by_id["BSM.ipg_p99"]["value"] <= 350  # a loss is a 200 ms gap; a late frame stretches one by up to 150 ms
     assert by_id["run.delivery"]["verdict"] == "WARN"  # lost frames, a policy check: warns, cannot fail
 
 

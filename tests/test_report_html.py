@@ -134,3 +134,8 @@ def test_demo_report_in_a_headless_browser_shows_the_charts_with_data(mosquitto,
     messages = [int(r[5]) for r in dom.rows]
     assert messages == sorted(messages, reverse=True) and devices[0].startswith("RSU-")  # the script sorted by the link
     assert dom.data["verdict"] == "PASS"
+    embedded = json.loads(dom.data["report-data"])
+    passed = {a["id"] for a in embedded["applications"]["graded"] if a["verdict"] == "PASS"}
+    assert {"FCW", "RLVW", "GLOSA", "VRUCW", "IVS"} <= passed  # inferred from the demo's messages
+    page = html.read_text(encoding="utf-8")
+    assert "<table id=applications>" in page and "RSU-XQ-1101 (39.08500, 117.05600)" in page  # the receivers it used

@@ -121,7 +121,9 @@ def run_scenario(
     """Run ``scenario`` and return its run directory with published/received/stored counts."""
     run = RunDir(run_dir).create() if run_dir else new_run_dir(scenario, runs_dir)
     run.scenario.write_text(dump_scenario(scenario), encoding="utf-8")
-    manifest: dict[str, object] = {"scenario": scenario.name, "versions": _versions(), "started_at": time.time()}
+    manifest: dict[str, object] = {"scenario": scenario.name, "versions": _versions(), "started_at": time.time(),
+                                   "network": [imp.model_dump(mode="json", exclude_none=True) for imp in scenario.network],
+                                   "applications": scenario.applications}
     write_json_atomic(run.manifest, manifest)
 
     status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")

@@ -14,6 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from v2x.network import Impairment
+
 VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van"]
 
 
@@ -190,6 +192,9 @@ class Scenario(_Strict):
     security: Security = Security()
     faults: list[Fault] = Field(default_factory=list)
     attacks: list[Attack] = Field(default_factory=list)
+    network: list[Impairment] = Field(default_factory=list, description="latency and loss to the broker (v2x.network)")
+    applications: list[str] | None = Field(default=None, description="Day-1 applications (T/CSAE 53) the report grades; "
+                                           "None: those the run's messages show")
 
     @field_validator("intersections")
     @classmethod

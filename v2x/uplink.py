@@ -21,6 +21,7 @@ from v2x import clock, topics, transport
 from v2x.attacks import REPLAY_DELAY_S, AttackPlan
 from v2x.broker_access import BrokerAccess, ClientTls
 from v2x.messages import MessageType, message_set
+from v2x.network import DeviceLink
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario import Scenario, load_scenario
 from v2x.security import Signer
@@ -44,12 +45,15 @@ class Uplink:
 
     attack: AttackPlan | None = None
     tls: ClientTls | None = None  # the device's broker client certificate (mqtts brokers)
+    network: DeviceLink | None = None  # injected latency and loss on the way to the broker (v2x.network)
     _sent: int = 0
-    _replays: set[asyncio.Task[None]] = field(default_factory=set)
+    _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def send(self, msg_type: MessageType, frame: bytes, *, aid: int | None = None, event: bool = False) -> None:
         """Sign ``frame`` now (generationTime = now) and publish it; failures are counted.  If
-        the device carries attacks (v2x.attacks), a due one replaces or replays the frame."""
+        the device carries attacks (v2x.attacks), a due one replaces or replays the frame.  A
+        device with a network link holds the frame for the drawn delay or drops it; attack
+        frames bypass the link so that every injected attack reaches the ingest."""
         generation_time64 = clock.time64_from_unix_us(clock.now_unix_us())
         aid = aid if aid is not None else msg_type.aid
         due = self.attack.due(self._sent) if self.attack else []
@@ -60,24 +64,34 @@ class Uplink:
             self.attack.record(forged[0], msg_type.value, spdu)
         else:
             spdu = self.signer.sign(frame, aid, generation_time64, event=event)
-        await self._publish(msg_type, spdu)
+        delay_s = self.network.transmit(msg_type.value) if self.network is not None and not due else 0.0
+        if delay_s is None:
+            self.generated[msg_type.value] += 1  # lost on the link: generated, never published
+            return
+        if delay_s > 0:
+            self._later(delay_s, msg_type, spdu)
+        else:
+            await self._publish(msg_type, spdu)
         if self.attack and "replay" in due and not forged:
             self.attack.record("replay", msg_type.value, spdu)
-            task = asyncio.get_running_loop().create_task(self._replay(msg_type, spdu))
-            self._replays.add(task)
-            task.add_done_callback(self._replays.discard)
+            self._later(REPLAY_DELAY_S, msg_type, spdu)
 
-    async def _replay(self, msg_type: MessageType, spdu: bytes) -> None:
-        await asyncio.sleep(REPLAY_DELAY_S)
+    def _later(self, delay_s: float, msg_type: MessageType, spdu: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._publish_after(delay_s, msg_type, spdu))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish_after(self, delay_s: float, msg_type: MessageType, spdu: bytes) -> None:
+        await asyncio.sleep(delay_s)
         try:
             await self._publish(msg_type, spdu)
         except aiomqtt.MqttError:
             pass  # counted as failed
 
     async def drain(self) -> None:
-        """Wait for replays still scheduled."""
-        while self._replays:
-            await asyncio.gather(*self._replays)
+        """Wait for delayed frames and replays still scheduled."""
+        while self._pending:
+            await asyncio.gather(*self._pending)
 
     async def _publish(self, msg_type: MessageType, spdu: bytes) -> None:
         self.generated[msg_type.value] += 1
@@ -100,6 +114,7 @@ class Uplink:
             "published": dict(self.published),
             "failed": dict(self.failed),
             "errors": self.errors,
+            **({"network": self.network.summary()} if self.network is not None else {}),
         }
 
 
@@ -243,6 +258,8 @@ def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[D
     totals: Counter[str] = Counter()
     for up, _ in devices:
         totals.update({f"{k}.{t}": n for k, c in (("generated", up.generated), ("published", up.published), ("failed", up.failed)) for t, n in c.items()})
+        if up.network is not None:
+            totals.update({f"injected_loss.{t}": n for t, n in up.network.lost.items()})
     write_json_atomic(run.published / f"{name}.json", {"simulator": name, "devices": report, "totals": dict(totals)})
     attacks = [{"device_id": up.device_id, **entry} for up, _ in devices if up.attack for entry in up.attack.ledger]
     if attacks:

@@ -17,6 +17,7 @@ from v2x.messages import MessageType, PathPoint
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario, obu_id
 from v2x.attacks import AttackPlan
+from v2x.network import device_link
 from v2x.messages import BSM_EVENT_AID
 from v2x.security import Credential, Signer, load_credentials
 from v2x.uplink import Device, Payload, Stream, Uplink
@@ -72,6 +73,7 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
                   f"{scenario.security.pseudonyms.certificates}; it cycles through those it has", file=sys.stderr)
         signer = Signer(pseudonyms[int(traffic.pseudonym[i]) % len(pseudonyms)])
         uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix, scenario.broker.qos,
-                        attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root))
+                        attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root),
+                        network=device_link(scenario.network, traffic.kinds[i], scenario.seed, obu_id(i)))
         devices.append((uplink, [bsm_stream(traffic, i, signer, pseudonyms)]))
     return devices

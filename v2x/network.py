@@ -1,0 +1,158 @@
+"""Network impairment between a device and the broker: latency, jitter and loss, declared in a scenario.
+
+A scenario's ``network`` list holds :class:`Impairment` entries; each applies to a class of
+devices (all, vehicles, RSUs, or one vehicle kind) and optionally to some message types.  A frame
+takes the first entry that matches its device and type.  The frame is signed at its scheduled
+time (generationTime), then held for the drawn delay or dropped, so the receiver sees the
+latency and the msgCnt gaps a radio link would give it.
+
+Latency (``fixed``, ``normal`` with ``jitter_ms`` as its standard deviation, or ``long_tail``:
+``ms`` plus a log-normal part with median ``jitter_ms`` and shape 1, whose p99 is about ten
+times its median).  Loss is ``independent`` (each frame lost with probability ``rate``) or
+``gilbert_elliott``: a two-state Markov chain per device, good to bad with probability ``p``,
+bad to good with ``r``, losing ``loss_bad`` of the frames in the bad state and ``loss_good``
+in the good one (stationary loss ``(p*loss_bad + r*loss_good) / (p + r)``).
+
+What was injected is counted per device and message type and recorded with the published
+counts, so the report can tell injected loss from loss nobody asked for.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DeviceClass = Literal["all", "vehicles", "rsus", "car", "bus", "sanitation_truck", "logistics_van"]
+MessageName = Literal["BSM", "MAP", "SPAT", "RSI", "RSM"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Latency(_Strict):
+    distribution: Literal["fixed", "normal", "long_tail"] = "fixed"
+    ms: float = Field(default=0.0, ge=0, le=10_000, description="fixed delay, mean (normal) or floor (long_tail)")
+    jitter_ms: float = Field(default=0.0, ge=0, le=10_000, description="standard deviation (normal) or median of the tail (long_tail)")
+
+    @model_validator(mode="after")
+    def _jitter_needs_a_distribution(self) -> Latency:
+        if self.distribution == "fixed" and self.jitter_ms:
+            raise ValueError("jitter_ms needs distribution normal or long_tail")
+        if self.distribution == "long_tail" and not self.jitter_ms:
+            raise ValueError("a long_tail latency needs jitter_ms, the median of its tail")
+        return self
+
+
+class Loss(_Strict):
+    model: Literal["independent", "gilbert_elliott"] = "independent"
+    rate: float | None = Field(default=None, ge=0, le=1, description="independent: probability a frame is lost")
+    p: float | None = Field(default=None, gt=0, le=1, description="gilbert_elliott: good -> bad per frame")
+    r: float | None = Field(default=None, gt=0, le=1, description="gilbert_elliott: bad -> good per frame")
+    loss_bad: float = Field(default=1.0, ge=0, le=1)
+    loss_good: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _parameters_of_the_model(self) -> Loss:
+        if self.model == "independent" and (self.rate is None or self.p is not None or self.r is not None):
+            raise ValueError("independent loss takes rate (and not p, r)")
+        if self.model == "gilbert_elliott" and (self.p is None or self.r is None or self.rate is not None):
+            raise ValueError("gilbert_elliott loss takes p and r (and not rate)")
+        return self
+
+    @property
+    def expected_rate(self) -> float:
+        """Long-run share of frames lost."""
+        if self.model == "independent":
+            return float(self.rate or 0.0)
+        p, r = float(self.p or 0.0), float(self.r or 0.0)
+        return (p * self.loss_bad + r * self.loss_good) / (p + r)
+
+
+class Impairment(_Strict):
+    """Latency and loss on the way from a class of devices to the broker."""
+
+    devices: DeviceClass = "all"
+    msg_types: list[MessageName] | None = Field(default=None, min_length=1, description="None: every message type")
+    latency: Latency | None = None
+    loss: Loss | None = None
+
+    def covers(self, device_class: str) -> bool:
+        """Whether the entry is about devices of ``device_class`` (``rsus`` or a vehicle kind)."""
+        return self.devices in ("all", device_class) or (self.devices == "vehicles" and device_class != "rsus")
+
+    def applies_to(self, device_class: str, msg_type: str) -> bool:
+        """Whether a frame of ``msg_type`` from a device of ``device_class`` takes this entry."""
+        return self.covers(device_class) and (self.msg_types is None or msg_type in self.msg_types)
+
+
+@dataclass
+class DeviceLink:
+    """One device's link to the broker: draws each frame's fate and counts what was injected."""
+
+    device_class: str
+    impairments: list[Impairment]
+    rng: np.random.Generator
+    _bad: dict[int, bool] = field(default_factory=dict)
+    lost: Counter[str] = field(default_factory=Counter)
+    delayed: Counter[str] = field(default_factory=Counter)
+    delay_ms_total: Counter[str] = field(default_factory=Counter)
+    delay_ms_max: dict[str, float] = field(default_factory=dict)
+
+    def transmit(self, msg_type: str) -> float | None:
+        """Seconds to hold a frame of ``msg_type`` before it reaches the broker, or None if it is lost."""
+        for k, imp in enumerate(self.impairments):
+            if imp.applies_to(self.device_class, msg_type):
+                return self._draw(k, imp, msg_type)
+        return 0.0
+
+    def _draw(self, k: int, imp: Impairment, msg_type: str) -> float | None:
+        if imp.loss is not None and self._lost(k, imp.loss):
+            self.lost[msg_type] += 1
+            return None
+        delay_ms = draw_latency_ms(imp.latency, self.rng) if imp.latency else 0.0
+        if delay_ms > 0:
+            self.delayed[msg_type] += 1
+            self.delay_ms_total[msg_type] += delay_ms
+            self.delay_ms_max[msg_type] = max(self.delay_ms_max.get(msg_type, 0.0), delay_ms)
+        return delay_ms / 1000.0
+
+    def _lost(self, k: int, loss: Loss) -> bool:
+        if loss.model == "independent":
+            return bool(self.rng.random() < (loss.rate or 0.0))
+        bad = self._bad.get(k, False)
+        bad = (self.rng.random() >= (loss.r or 0.0)) if bad else (self.rng.random() < (loss.p or 0.0))
+        self._bad[k] = bad
+        return bool(self.rng.random() < (loss.loss_bad if bad else loss.loss_good))
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """What was injected, per message type (recorded in ``RUN/published/<simulator>.json``)."""
+        return {
+            "lost": dict(self.lost),
+            "delayed": dict(self.delayed),
+            "delay_ms_mean": {t: round(self.delay_ms_total[t] / n, 3) for t, n in self.delayed.items()},
+            "delay_ms_max": {t: round(v, 3) for t, v in self.delay_ms_max.items()},
+        }
+
+
+def draw_latency_ms(latency: Latency, rng: np.random.Generator) -> float:
+    """One delay in ms drawn from ``latency`` (never negative)."""
+    if latency.distribution == "fixed":
+        return latency.ms
+    if latency.distribution == "normal":
+        return max(0.0, float(rng.normal(latency.ms, latency.jitter_ms)))
+    return latency.ms + float(rng.lognormal(np.log(latency.jitter_ms), 1.0))
+
+
+def device_link(impairments: list[Impairment], device_class: str, seed: int, device: str) -> DeviceLink | None:
+    """The link of one device (None if no entry applies to it), seeded by the scenario seed and
+    the device id so a run's injected pattern is reproducible."""
+    mine = [imp for imp in impairments if imp.covers(device_class)]
+    if not mine:
+        return None
+    digest = int.from_bytes(device.encode("utf-8")[:16].ljust(16, b"\0"), "big")
+    return DeviceLink(device_class, mine, np.random.default_rng([seed, digest]))
