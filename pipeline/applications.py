@@ -33,16 +33,18 @@ def _slice(msg: dict[str, Any], app: dict[str, Any]) -> Slice:
     return Slice(msg["type"], msg.get("where"), float(app["range_m"]) if ranged else None)
 
 
-def slices_needed(applications: list[dict[str, Any]]) -> list[Slice]:
-    """The slices the applications' checks are computed on, and the unranged ones that decide
-    whether the run carries an application's messages."""
-    out: list[Slice] = []
+def slices_needed(applications: list[dict[str, Any]]) -> tuple[list[Slice], list[Slice]]:
+    """(the slices the applications' checks are computed on, the unranged ones whose message
+    count decides whether the run carries an application's messages)."""
+    checked: list[Slice] = []
+    present: list[Slice] = []
     for app in applications:
         for msg in app["messages"]:
-            for sl in (_slice(msg, app), Slice(msg["type"], msg.get("where"))):
-                if sl not in out:
-                    out.append(sl)
-    return out
+            if not msg.get("supporting") and (sl := _slice(msg, app)) not in checked:
+                checked.append(sl)
+            if (sl := Slice(msg["type"], msg.get("where"))) not in present:
+                present.append(sl)
+    return checked, present
 
 
 def _describe(msg: dict[str, Any]) -> str:
@@ -50,8 +52,10 @@ def _describe(msg: dict[str, Any]) -> str:
 
 
 def application_checks(applications: list[dict[str, Any]], declared: list[str] | None, by_type: dict[str, dict[str, Any]],
-                       sliced: dict[Slice, dict[str, Any]], pdr_in_range: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(checks, one summary entry per application) for the profile's ``applications``."""
+                       sliced: dict[Slice, dict[str, Any]], counts: dict[Slice, int],
+                       pdr_in_range: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(checks, one summary entry per application) for the profile's ``applications``, from the
+    metrics of the checked slices and the counts of the present ones (:func:`slices_needed`)."""
     checks: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     known = {app["id"] for app in applications}
@@ -59,7 +63,7 @@ def application_checks(applications: list[dict[str, Any]], declared: list[str] |
         if name not in known:
             raise ValueError(f"unknown application {name!r}; the profile defines {', '.join(sorted(known))}")
     for app in applications:
-        present = [sliced[Slice(m["type"], m.get("where"))]["messages"] > 0 for m in app["messages"]]
+        present = [counts[Slice(m["type"], m.get("where"))] > 0 for m in app["messages"]]
         if declared is not None:
             graded, why = app["id"] in declared, "not declared by the run"
         else:

@@ -19,7 +19,7 @@ import yaml
 from v2x.rundir import RunDir, read_json
 
 from pipeline.applications import application_checks, slices_needed
-from pipeline.slices import Receiver, Slice, load_receivers, run_receivers, slice_metrics
+from pipeline.slices import Receiver, Slice, load_receivers, run_receivers, slice_counts, slice_metrics
 from pipeline.verdicts import judge
 from pipeline.views import connect
 
@@ -207,11 +207,13 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     receivers, receivers_source = _receivers(con, receivers_path)
     ranged = [sl for sl in (_ranged(c) for c in profile["checks"]) if sl is not None]
     app_profile = profile.get("applications", [])
-    sliced = slice_metrics(con, list(dict.fromkeys(ranged + slices_needed(app_profile))), receivers)
+    app_checked, app_present = slices_needed(app_profile)
+    sliced = slice_metrics(con, list(dict.fromkeys(ranged + app_checked)), receivers)
     checks = [judge(c, (sliced[sl] if (sl := _ranged(c)) else by_type.get(c["msg_type"], {})).get(c["metric"]))
               for c in profile["checks"]]
     declared = applications if applications is not None else manifest.get("applications")
-    app_checks, app_summary = application_checks(app_profile, declared, by_type, sliced, profile.get("pdr_in_range", {}))
+    app_checks, app_summary = application_checks(app_profile, declared, by_type, sliced, slice_counts(con, app_present),
+                                                 profile.get("pdr_in_range", {}))
     checks += app_checks
     checks += _field_checks(con, by_type)
     security, security_checks = _security(con, ingest)

@@ -2,7 +2,7 @@
 
 FAIL is a ``<failure>`` (message: value, requirement and source), N/A is ``<skipped>`` (no data
 to judge), WARN passes with the warning in ``<system-out>``.  Testsuites group the checks by
-kind: the profile's metric checks, the field checks, the security checks.  Every testcase
+kind: the profile's metric checks, the field checks, the security checks, the application checks.  Every testcase
 carries the check's basis, source, value and threshold as properties.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.gate import failure_line
 
-SUITE_NAMES = {"metric": "metric checks", "field": "field checks", "security": "security checks"}
+SUITE_NAMES = {"metric": "metric checks", "field": "field checks", "security": "security checks", "application": "Day-1 application checks"}
 
 
 def _testcase(suite: ET.Element, check: dict[str, Any], profile: str) -> None:

@@ -7,7 +7,7 @@
 ``rsm``                RSM header; ``rsm_participants`` one row per participant
 ``map_lanes``          one row per lane; ``map_movements`` one row per movement/connection with phaseId
 ``rsi_items``          one row per traffic event or sign
-``published``          per simulated device and message type: generated, published, failed
+``published``          per simulated device and message type: generated, published, failed, injected_loss
 ``field_checks``       the named field checks (:mod:`pipeline.validation`): name, msg_type, basis, source, scope
 ``violations``         one row per violation: stored message and stream checks plus the run checks, with
                        msg_type, sender_id, basis and source
@@ -36,14 +36,15 @@ from pipeline.macros import create_macros
 from pipeline.validation import CHECKS, union_sql
 
 
-def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int]]:
+def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int, int]]:
     rows = []
     for path in sorted(run.published.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         for device, info in data["devices"].items():
+            lost = info.get("network", {}).get("lost", {})
             for msg_type in sorted(set(info["generated"]) | set(info["published"])):
                 rows.append((data["simulator"], device, msg_type, info["generated"].get(msg_type, 0),
-                             info["published"].get(msg_type, 0), info["failed"].get(msg_type, 0)))
+                             info["published"].get(msg_type, 0), info["failed"].get(msg_type, 0), lost.get(msg_type, 0)))
     return rows
 
 
@@ -157,10 +158,10 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main") 
     _violations(con, run, schema)
     _security(con, run, schema)
     con.execute(f"CREATE TABLE {schema}.published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, "
-                "published BIGINT, failed BIGINT)")
+                "published BIGINT, failed BIGINT, injected_loss BIGINT)")
     rows = _published_rows(run)
     if rows:
-        con.executemany(f"INSERT INTO {schema}.published VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(f"INSERT INTO {schema}.published VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def _new_connection() -> duckdb.DuckDBPyConnection:

@@ -17,6 +17,7 @@ from v2x.scenario import ScenarioError, parse_scenario
 
 from pipeline.gate import failures
 from pipeline.report import build_report
+from pipeline.views import connect
 from tests.test_scenario import GOOD
 
 
@@ -115,6 +116,7 @@ def test_injected_latency_and_loss_fail_exactly_their_checks_through_mosquitto(m
     lost = sum(d["totals"].get("injected_loss.BSM", 0) for d in recorded)
     generated = sum(d["totals"].get("generated.BSM", 0) for d in recorded)
     assert bsm["injected_loss"] == lost and 0.06 < lost / generated < 0.14
+    assert connect(run.root).execute("SELECT sum(injected_loss) FROM published WHERE msg_type = 'BSM'").fetchone()[0] == lost
     assert bsm["stored"] == generated - lost  # every frame not dropped on purpose arrived
     assert bsm["missing"] <= lost and bsm["missing_not_injected"] == 0  # only the injected loss shows as msgCnt gaps
     assert 110 < bsm["latency_p50_ms"] < 135
