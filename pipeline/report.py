@@ -1,10 +1,13 @@
 """The compliance report of a run: metrics per message type from DuckDB, checked against a profile.
 
-Metrics per message type and overall: messages, senders, per-sender rate (Hz, from the
-generationTime span of each sender's valid messages), latency p50/p95/p99 (received_at -
-generationTime), PDR from msgCnt gaps (GB/T 45315 Annex C: received / (received + missing)),
-authentication success rate, and published vs received vs stored.  Each profile check gives
-PASS, FAIL (std/derived basis) or WARN (policy/unverified basis), or N/A without data.
+Metrics per message type and overall: messages, senders, per-sender transmit rate (Hz: received
+plus msgCnt gaps over the generationTime span of each sender's verified messages), latency
+p50/p95/p99 (received_at - generationTime), inter-packet gap p95/p99/max, PDR from msgCnt gaps
+(GB/T 45315 Annex C: received / (received + missing)), missing against injected loss,
+authentication success rate (over the frames whose signer resolved), and published vs received
+vs stored.  Range-aware checks are judged on slices of the messages (:mod:`pipeline.slices`),
+Day-1 applications by :mod:`pipeline.applications`.  Each check gives PASS, FAIL (std/derived
+basis) or WARN (policy/unverified basis), or N/A without data.
 """
 
 from __future__ import annotations
