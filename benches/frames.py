@@ -46,7 +46,7 @@ def signed_bsms(pki: Path, vehicles: int = 20, per_vehicle: int = FRAMES_PER_DEV
     frames = []
     for k in range(per_vehicle):  # the fleet advances tick by tick
         for signer, stream in zip(signers, streams):
-            frames.append(signer.sign(stream.build(k + 30).frame, MessageType.BSM.aid, t0 + k * 100_000))
+            frames.append(signer.sign(stream.build(k + 30, clock.unix_us_from_time64(t0) + k * 100_000).frame, MessageType.BSM.aid, t0 + k * 100_000))
     return frames
 
 

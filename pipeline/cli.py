@@ -1,4 +1,4 @@
-"""`v2x report`, `v2x gate`, `v2x diff`, `v2x sql` and `v2x ingest`: thin click commands over pipeline library calls.
+"""`v2x report`, `v2x gate`, `v2x diff`, `v2x suite`, `v2x sql` and `v2x ingest`: thin click commands over pipeline library calls.
 
 They are registered with the `v2x` CLI through the ``v2x.commands`` entry-point group
 (pyproject.toml), so the v2x package never imports the pipeline.
@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from v2x.rundir import RunDir
+from v2x.scenario import ScenarioError
 from v2x.transport import BrokerAddress
 
 from pipeline.batch import warm_up
@@ -29,6 +30,7 @@ from pipeline.report import build_report, render_terminal, to_json
 from pipeline.report_html import chart_data, to_html
 from pipeline.report_junit import to_junit
 from pipeline.report_markdown import diff_to_markdown, to_markdown
+from pipeline.suite import ScenarioResult, load_suite, run_suite, suite_junit
 from pipeline.sql_shell import FORMATS as FORMATS_SQL
 from pipeline.sql_shell import render, run_shell, stdin_lines
 from pipeline.views import connect_runs
@@ -145,6 +147,50 @@ def diff(run_a: Path, run_b: Path, profile: Path | None, receivers: Path | None,
         Console().print(table)
         click.echo(f"{len(regressions(changes))} regression(s), {sum(c.change != 'same' for c in changes)} change(s)")
     sys.exit(EXIT_FAIL if regressions(changes) else EXIT_PASS)
+
+
+@click.command()
+@click.argument("scenarios", nargs=-1, metavar="[DIR|SCENARIO]...")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--broker", help="mqtt://host:port of an external broker (default: each run starts its own)")
+@click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="compliance profile YAML (default: the shipped xiqing profile)")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="JUnit XML output (default: RUNS_DIR/suite.xml)")
+def suite(scenarios: tuple[str, ...], runs_dir: Path, broker: str | None, profile: Path | None, junit: Path | None) -> None:
+    """Run the scenarios (built-in names, files, or directories of *.yaml; default: every
+    built-in scenario) one after another and judge each one's declared expectations.  Prints a
+    table, writes JUnit; exits 0 when every expectation holds, 1 when one does not, 2 when a
+    scenario file or expectation is invalid (nothing runs then)."""
+    try:
+        entries = load_suite(list(scenarios), profile)
+    except ScenarioError as exc:
+        raise _GateError(str(exc)) from None
+    console = Console(stderr=True)
+    expectations = sum(len(e.expectations) for e in entries)
+    console.print(f"suite: {len(entries)} scenarios, {expectations} expectations")
+
+    def done(r: ScenarioResult) -> None:
+        mark = "[green]PASS[/]" if r.passed else "[bold red]FAIL[/]"
+        held = sum(o.held for o in r.outcomes)
+        console.print(f"{mark} {r.name}: {held}/{len(r.outcomes)} expectations held in {r.seconds:.0f} s" + (f"; {r.error}" if r.error else ""))
+        for o in r.outcomes:
+            if not o.held:
+                console.print(f"     [red]not held[/] {o.expectation}: {o.detail}")
+
+    result = run_suite(entries, runs_dir, profile_path=profile, broker_url=broker, status=lambda m: console.print(f"[dim]{m}[/]"), done=done)
+    table = Table(title="Scenario suite")
+    for col in ("scenario", "result", "expectations held", "report verdict", "seconds", "run directory"):
+        table.add_column(col)
+    for r in result.results:
+        table.add_row(r.name, "[green]PASS[/]" if r.passed else "[bold red]FAIL[/]", f"{sum(o.held for o in r.outcomes)}/{len(r.outcomes)}",
+                      r.verdict or "-", f"{r.seconds:.0f}", str(r.run or r.error))
+    Console().print(table)
+    junit = junit or runs_dir / "suite.xml"
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    junit.write_text(suite_junit(result), encoding="utf-8")
+    passed = sum(r.passed for r in result.results)
+    click.echo(f"{'PASS' if result.passed else 'FAIL'}: {passed} of {len(result.results)} scenarios met their expectations; JUnit {junit}")
+    sys.exit(EXIT_PASS if result.passed else EXIT_FAIL)
 
 
 def _number(value: float | None) -> str:

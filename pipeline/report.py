@@ -111,6 +111,13 @@ def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | No
     }
 
 
+# Fields of a message type's metrics (and of "ALL", which adds received), named in expectations.
+METRIC_FIELDS = ("published", "received", "stored", "decoded", "rejected", "senders", "rate_hz_min", "rate_hz_median",
+                 "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "ipg_p95_ms", "ipg_p99_ms", "ipg_max_ms",
+                 "missing", "injected_loss", "missing_not_injected", "duplicates", "pdr", "auth_success_rate", "signer_unresolved",
+                 "signer_resolved_rate", "stored_over_published")
+
+
 FIELD_CHECKS_SQL = """
 SELECT c.name, c.msg_type, c.basis, c.source, c.scope, count(DISTINCT v.rx_seq) AS messages, min(v.detail) AS example
 FROM field_checks c LEFT JOIN violations v ON v.check_name = c.name

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from v2x import messages, roads
-from v2x.messages import VEHICLE_CLASS_CSAE53
+from v2x.messages import VEHICLE_CLASSES
 from v2x.roads import LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
 from v2x.scenario import Scenario
 
@@ -95,7 +95,7 @@ class RoadsideSensing:
             lane = (LANE_WIDTH_M / 2) * (1 if sign > 0 else -1)
             xy = self.centre + self.normal * (d - CROSS_TRAFFIC_SPAN_M / 2) + self.along * lane
             out.append(Participant(f"car{k}", "motor", "microwaveRadar", *xy, CROSS_TRAFFIC_MPS, _heading(*(self.normal * sign)), 1.8, 4.6,
-                                   vehicle_class=VEHICLE_CLASS_CSAE53["car"]))
+                                   vehicle_class=VEHICLE_CLASSES[self.scenario.vehicle_classes]["car"]))
         self.traffic.advance_to(int(round(t_s / TICK_S)))
         lat, lon, heading = self.traffic.positions()
         for i in range(len(self.traffic)):

@@ -26,7 +26,7 @@ from roadside.map_message import map_data
 from roadside.rsi_message import rsi
 from roadside.sensing import RoadsideSensing
 from roadside.spat_message import spat
-from vehicles.traffic import Traffic
+from vehicles.traffic import TICK_S, Traffic
 
 MAP_PERIOD_S = 1.0
 SPAT_PERIOD_S = 0.1
@@ -51,21 +51,23 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stre
     def encoded(msg_type: MessageType, k: int, content: dict) -> bytes:
         return messages.encode(msg_type, faults.inject(scenario.faults, msg_type, index, k, content))
 
-    def build_map(k: int) -> bytes:
-        moy = clock.minute_of_the_year(clock.now_unix_us())
+    def build_map(k: int, now: int) -> bytes:
+        moy = clock.minute_of_the_year(now)
         return encoded(MessageType.MAP, k, map_data(scenario, corr, index, (map_cnt0 + k) % 128, moy))
 
-    def build_spat(k: int) -> bytes:
-        now = clock.now_unix_us()
+    def build_spat(k: int, now: int) -> bytes:
         t_s = spat_offset + k * SPAT_PERIOD_S
-        return encoded(MessageType.SPAT, k, spat(inter, t_s, (spat_cnt0 + k) % 128, clock.minute_of_the_year(now), clock.dsecond(now)))
+        traffic.advance_to(int(round(t_s / TICK_S)))  # bus priority depends on where the buses are
+        content = spat(inter, traffic.signal_time_s(index, t_s), (spat_cnt0 + k) % 128, clock.minute_of_the_year(now), clock.dsecond(now),
+                       traffic.priority_active(index, t_s))
+        return encoded(MessageType.SPAT, k, content)
 
-    def build_rsm(k: int) -> bytes:
-        dsecond = clock.dsecond(clock.now_unix_us())
+    def build_rsm(k: int, now: int) -> bytes:
+        dsecond = clock.dsecond(now)
         return encoded(MessageType.RSM, k, sensing.rsm(rsm_offset + k * RSM_PERIOD_S, (rsm_cnt0 + k) % 128, dsecond))
 
-    def build_rsi(k: int) -> bytes:
-        moy = clock.minute_of_the_year(clock.now_unix_us())
+    def build_rsi(k: int, now: int) -> bytes:
+        moy = clock.minute_of_the_year(now)
         return encoded(MessageType.RSI, k, rsi(scenario, corr, index, (rsi_cnt0 + k) % 128, moy, start_moy, end_moy))
 
     streams = [

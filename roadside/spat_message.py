@@ -13,6 +13,7 @@ from v2x.roads import CROSS_PHASE, MAIN_PHASE, phase_states
 from v2x.scenario import Intersection
 
 FIXED_TIME_OPERATION = (bytes([0b00000100, 0]), 16)  # IntersectionStatusObject bit 5
+PRIORITY_ACTIVE = (bytes([0b00001100, 0]), 16)  # bit 4 signalPriorityIsActive as well
 FULL_CONFIDENCE = 200  # Confidence unit 0.5 %
 
 
@@ -20,8 +21,10 @@ def _timemark(seconds: float) -> int:
     return max(0, min(36000, int(round(seconds * 10))))
 
 
-def spat(inter: Intersection, t_s: float, msg_cnt: int, moy: int, dsecond: int) -> dict[str, Any]:
-    """The SPAT an RSU broadcasts ``t_s`` seconds after the run started."""
+def spat(inter: Intersection, t_s: float, msg_cnt: int, moy: int, dsecond: int, priority_active: bool = False) -> dict[str, Any]:
+    """The SPAT an RSU broadcasts at ``t_s`` on its signal plan's clock (the run time less any
+    bus priority extensions granted, :meth:`vehicles.traffic.Traffic.signal_time_s`);
+    ``priority_active`` sets signalPriorityIsActive while an extension runs."""
     phases = []
     for phase_id in (MAIN_PHASE, CROSS_PHASE):
         states = []
@@ -50,7 +53,7 @@ def spat(inter: Intersection, t_s: float, msg_cnt: int, moy: int, dsecond: int) 
         "intersections": [
             {
                 "intersectionId": {"region": inter.region, "id": inter.id},
-                "status": FIXED_TIME_OPERATION,
+                "status": PRIORITY_ACTIVE if priority_active else FIXED_TIME_OPERATION,
                 "moy": moy,
                 "timeStamp": dsecond,
                 "phases": phases,

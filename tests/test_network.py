@@ -22,7 +22,8 @@ from tests.test_scenario import GOOD
 
 
 def frames(link, n: int, msg_type: str = "BSM") -> list[float | None]:
-    return [link.transmit(msg_type) for _ in range(n)]
+    """Delay of each frame's first copy, None when it is lost."""
+    return [copies[0] if (copies := link.transmit(msg_type)) else None for _ in range(n)]
 
 
 def test_independent_loss_and_normal_latency_match_their_parameters():
@@ -67,12 +68,38 @@ def test_the_first_matching_entry_applies_per_device_class_and_type():
     assert frames(again[0], 50) == frames(again[1], 50)  # seeded by scenario seed and device id
 
 
+def test_duplicates_and_reordering_are_drawn_and_counted():
+    imp = Impairment(latency=Latency(ms=10), duplicate=0.1, duplicate_after_ms=30, reorder=0.2, reorder_ms=250)
+    link = device_link([imp], "car", seed=3, device="OBU-0001")
+    fates = [link.transmit("BSM") for _ in range(20_000)]
+    twice = [f for f in fates if len(f) == 2]
+    assert len(twice) == link.duplicated["BSM"] and abs(len(twice) / 20_000 - 0.1) < 0.01
+    assert all(b - a == pytest.approx(0.030) for a, b in twice)
+    held = [f[0] for f in fates if f[0] > 0.011]
+    assert len(held) == link.reordered["BSM"] and abs(len(held) / 20_000 - 0.2) < 0.01
+    assert set(np.round(held, 6)) == {0.26}  # 10 ms latency + 250 ms held back: behind the next two BSMs
+    assert link.summary()["duplicated"] == {"BSM": len(twice)}
+
+
+def test_a_device_clock_offset_drifts_and_an_outage_loses_its_frames():
+    imp = Impairment(devices="rsus", clock={"offset_ms": -40, "drift_ppm": 500}, offline=[{"at_s": 2, "for_s": 1.5}])
+    link = device_link([imp], "rsus", seed=1, device="RSU-1")
+    assert link.clock_error_us(0) == -40_000 and link.clock_error_us(100) == -40_000 + 50_000
+    fates = [link.transmit("SPAT", t / 10) for t in range(60)]
+    assert [t / 10 for t, f in enumerate(fates) if not f] == [2.0 + k / 10 for k in range(15)]
+    assert link.offline["SPAT"] == link.lost["SPAT"] == 15
+    assert device_link([imp], "car", seed=1, device="OBU-1") is None
+
+
 @pytest.mark.parametrize("network,needle", [
     ("[{loss: {rate: 1.5}}]", "network.0.loss.rate"),
     ("[{loss: {model: gilbert_elliott, rate: 0.1}}]", "gilbert_elliott loss takes p and r"),
     ("[{latency: {ms: 10, jitter_ms: 5}}]", "jitter_ms needs distribution normal or long_tail"),
     ("[{devices: trams}]", "network.0.devices"),
     ("[{msg_types: [CAM]}]", "network.0.msg_types.0"),
+    ("[{msg_types: [BSM], clock: {offset_ms: 5}}]", "clock and offline are about a device"),
+    ("[{duplicate: 1.5}]", "network.0.duplicate"),
+    ("[{offline: [{at_s: 1, for_s: 0}]}]", "network.0.offline.0.for_s"),
 ])
 def test_bad_network_entries_name_the_field(network, needle):
     with pytest.raises(ScenarioError, match=needle):

@@ -50,7 +50,7 @@ def test_cli_reports_bad_scenario_without_traceback(tmp_path):
     assert proc.returncode == 1
     assert "fleet.0.count" in proc.stderr and "Traceback" not in proc.stderr
     missing = subprocess.run([sys.executable, "-m", "v2x.cli", "run", "no-such-scenario"], capture_output=True, text=True)
-    assert missing.returncode == 1 and "built-in: attacks, demo, faults" in missing.stderr
+    assert missing.returncode == 1 and "built-in: attacks, bus-route, congestion, corridor" in missing.stderr
 
 
 def test_readme_scenario_example_is_a_valid_scenario():

@@ -99,13 +99,15 @@ def pki_init(directory: Path, suite: str) -> None:
 @pki.command("issue")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("device_id")
-@click.option("--kind", type=click.Choice(["vehicle", "rsu"]), default="vehicle", show_default=True)
-@click.option("--aid", "aids", type=int, multiple=True, help="AID to grant (default: BSM 111/112 for a vehicle, MAP/SPAT/RSI/RSM for an RSU)")
+@click.option("--kind", type=click.Choice(["vehicle", "rsu", "emergency_vehicle"]), default="vehicle", show_default=True)
+@click.option("--aid", "aids", type=int, multiple=True,
+              help="AID to grant (default: BSM 111/112 for a vehicle, 113/114 for an emergency vehicle, MAP/SPAT/RSI/RSM for an RSU)")
 @click.option("--pseudonyms", type=click.IntRange(1, 100), default=3, show_default=True, help="pseudonym certificates of a vehicle")
 @click.option("--validity-hours", type=click.IntRange(1), default=168, show_default=True)
 def pki_issue(directory: Path, device_id: str, kind: str, aids: tuple[int, ...], pseudonyms: int, validity_hours: int) -> None:
-    """Issue DEVICE_ID's enrolment certificate and its pseudonym (vehicle) or application (RSU) certificates."""
-    default = [111, 112] if kind == "vehicle" else [3618, 3619, 3620, 3623]
+    """Issue DEVICE_ID's enrolment certificate and its pseudonym (vehicle), identification
+    (emergency vehicle) or application (RSU) certificates."""
+    default = {"vehicle": [111, 112], "emergency_vehicle": [113, 114], "rsu": [3618, 3619, 3620, 3623]}[kind]
     try:
         creds = pki_dir.issue(directory, DeviceRequest(device_id, list(aids) or default, kind=kind, pseudonyms=pseudonyms),
                               validity_hours=validity_hours)

@@ -61,6 +61,8 @@ _AID = {
     MessageType.RSM: 3623,
 }
 BSM_EVENT_AID = 112
+BSM_EMERGENCY_AID = 113  # GB/T 45315: emergency vehicle, regular BSM
+BSM_EMERGENCY_EVENT_AID = 114  # emergency vehicle, event BSM
 MESSAGE_TYPE_BY_INDEX = {i: t for t, i in _FRAME_INDEX.items()}
 
 # Unit scales of YD/T 3709 data elements.
@@ -77,7 +79,20 @@ VEHICLE_CLASS_CSAE53 = {
     "bus": 54,  # transit-LocalBus
     "sanitation_truck": 26,  # truck-Vehicle-TypeOther
     "logistics_van": 20,  # lightTruck-Vehicle-TypeUnknown
+    "ambulance": 65,  # emergency-Fire-Ambulance-Vehicle
 }
+
+# The same kinds in the GB/T 45315 Annex D numbering (compliance.md: 9-13 passenger, 20-25
+# trucks, 40-46 special-purpose vehicles incl. sanitation, 60-64 emergency, 70-78 public bus).
+# Only the ranges were read, not each sub-code's meaning: the code taken is one in its range.
+VEHICLE_CLASS_GBT45315 = {
+    "car": 10,
+    "bus": 70,
+    "sanitation_truck": 40,
+    "logistics_van": 20,
+    "ambulance": 60,
+}
+VEHICLE_CLASSES = {"csae53": VEHICLE_CLASS_CSAE53, "gbt45315": VEHICLE_CLASS_GBT45315}
 
 
 @lru_cache(maxsize=None)
@@ -179,8 +194,12 @@ def bsm(
     path_history: list[PathPoint] | None = None,
     radius_of_curve_m: float | None = None,
     events: int = 0,
+    emergency: bool = False,
 ) -> dict[str, Any]:
     """A BasicSafetyMessage carrying the GB/T 45315 table 6 mandatory fields.
+
+    ``emergency``: an emergency vehicle on a call, siren and lightbar in use, so the BSM carries
+    VehicleEmergencyExtensions (sent only while the siren or lightbar is in use, GB/T 45315).
 
     ``events`` is a mask of VehicleEventFlags bit numbers (bit k set = flag k, e.g. 1 << 7 for
     eventHardBraking); when non-zero safetyExt.events carries them (13 bits, YD/T 3709).
@@ -208,6 +227,7 @@ def bsm(
             crumbs.append(crumb)
         safety["pathHistory"] = {"crumbData": crumbs}
     wheel_bits = 0b01111000 if brake_pedal_on else 0
+    emergency_ext = {"emergencyExt": {"responseType": "emergency", "sirenUse": "inUse", "lightsUse": "inUse"}} if emergency else {}
     return {
         "msgCnt": msg_cnt,
         "id": vehicle_id,
@@ -243,6 +263,7 @@ def bsm(
         "size": {"width": int(round(width_m * 100)), "length": int(round(length_m * 100))},
         "vehicleClass": {"classification": vehicle_class},
         "safetyExt": safety,
+        **emergency_ext,
     }
 
 

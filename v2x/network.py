@@ -1,4 +1,5 @@
-"""Network impairment between a device and the broker: latency, jitter and loss, declared in a scenario.
+"""Network impairment between a device and the broker, declared in a scenario: latency, jitter,
+loss, duplicated and reordered frames, a device clock that is off, outages.
 
 A scenario's ``network`` list holds :class:`Impairment` entries; each applies to a class of
 devices (all, vehicles, RSUs, or one vehicle kind) and optionally to some message types.  A frame
@@ -26,7 +27,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DeviceClass = Literal["all", "vehicles", "rsus", "car", "bus", "sanitation_truck", "logistics_van"]
+DeviceClass = Literal["all", "vehicles", "rsus", "car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
 MessageName = Literal["BSM", "MAP", "SPAT", "RSI", "RSM"]
 
 
@@ -73,13 +74,46 @@ class Loss(_Strict):
         return (p * self.loss_bad + r * self.loss_good) / (p + r)
 
 
+class DeviceClock(_Strict):
+    """A device clock that is off: ``offset_ms`` at the start of the run, running fast by
+    ``drift_ppm`` (negative: slow).  The device stamps generationTime, secMark and MinuteOfTheYear
+    with it; GB/T 45315 6.3 wants UTC within 1 ms, the verifier's window is 1 s (7.4.3.4)."""
+
+    offset_ms: float = Field(default=0.0, ge=-600_000, le=600_000)
+    drift_ppm: float = Field(default=0.0, ge=-100_000, le=100_000)
+
+
+class Outage(_Strict):
+    """The device is offline from ``at_s`` for ``for_s`` seconds of the run: what it generates
+    then never reaches the broker (counted as injected loss, ``offline``)."""
+
+    at_s: float = Field(ge=0)
+    for_s: float = Field(gt=0)
+
+
 class Impairment(_Strict):
-    """Latency and loss on the way from a class of devices to the broker."""
+    """Latency, loss, duplicates, reordering, clock error and outages on the way from a class
+    of devices to the broker.  ``duplicate``: share of frames that arrive twice (the copy
+    ``duplicate_after_ms`` later); ``reorder``: share held back ``reorder_ms`` more, so that
+    later frames overtake them.  ``clock`` and ``offline`` are about the device, whatever the
+    message type: the first entry covering the device that sets them counts."""
 
     devices: DeviceClass = "all"
     msg_types: list[MessageName] | None = Field(default=None, min_length=1, description="None: every message type")
     latency: Latency | None = None
     loss: Loss | None = None
+    duplicate: float = Field(default=0.0, ge=0, le=1)
+    duplicate_after_ms: float = Field(default=20.0, ge=0, le=10_000)
+    reorder: float = Field(default=0.0, ge=0, le=1)
+    reorder_ms: float = Field(default=250.0, gt=0, le=10_000)
+    clock: DeviceClock | None = None
+    offline: list[Outage] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _device_settings_for_all_types(self) -> Impairment:
+        if self.msg_types is not None and (self.clock is not None or self.offline):
+            raise ValueError("clock and offline are about a device, not some of its message types: leave msg_types out")
+        return self
 
     def covers(self, device_class: str) -> bool:
         """Whether the entry is about devices of ``device_class`` (``rsus`` or a vehicle kind)."""
@@ -99,27 +133,55 @@ class DeviceLink:
     rng: np.random.Generator
     _bad: dict[int, bool] = field(default_factory=dict)
     lost: Counter[str] = field(default_factory=Counter)
+    offline: Counter[str] = field(default_factory=Counter)
     delayed: Counter[str] = field(default_factory=Counter)
+    duplicated: Counter[str] = field(default_factory=Counter)
+    reordered: Counter[str] = field(default_factory=Counter)
     delay_ms_total: Counter[str] = field(default_factory=Counter)
     delay_ms_max: dict[str, float] = field(default_factory=dict)
 
-    def transmit(self, msg_type: str) -> float | None:
-        """Seconds to hold a frame of ``msg_type`` before it reaches the broker, or None if it is lost."""
+    @property
+    def clock(self) -> DeviceClock | None:
+        return next((imp.clock for imp in self.impairments if imp.clock is not None), None)
+
+    def clock_error_us(self, t_s: float) -> int:
+        """How far the device clock is ahead of true time ``t_s`` seconds into the run (µs)."""
+        c = self.clock
+        return 0 if c is None else int(round(c.offset_ms * 1000 + c.drift_ppm * t_s))
+
+    def is_offline(self, t_s: float) -> bool:
+        outages = next((imp.offline for imp in self.impairments if imp.offline), [])
+        return any(o.at_s <= t_s < o.at_s + o.for_s for o in outages)
+
+    def transmit(self, msg_type: str, t_s: float = 0.0) -> list[float]:
+        """Seconds after which each copy of a frame of ``msg_type``, sent ``t_s`` into the run,
+        reaches the broker: none if it is lost, two if it is duplicated."""
+        if self.is_offline(t_s):
+            self.lost[msg_type] += 1
+            self.offline[msg_type] += 1
+            return []
         for k, imp in enumerate(self.impairments):
             if imp.applies_to(self.device_class, msg_type):
                 return self._draw(k, imp, msg_type)
-        return 0.0
+        return [0.0]
 
-    def _draw(self, k: int, imp: Impairment, msg_type: str) -> float | None:
+    def _draw(self, k: int, imp: Impairment, msg_type: str) -> list[float]:
         if imp.loss is not None and self._lost(k, imp.loss):
             self.lost[msg_type] += 1
-            return None
+            return []
         delay_ms = draw_latency_ms(imp.latency, self.rng) if imp.latency else 0.0
+        if imp.reorder and self.rng.random() < imp.reorder:
+            self.reordered[msg_type] += 1
+            delay_ms += imp.reorder_ms
         if delay_ms > 0:
             self.delayed[msg_type] += 1
             self.delay_ms_total[msg_type] += delay_ms
             self.delay_ms_max[msg_type] = max(self.delay_ms_max.get(msg_type, 0.0), delay_ms)
-        return delay_ms / 1000.0
+        copies = [delay_ms / 1000.0]
+        if imp.duplicate and self.rng.random() < imp.duplicate:
+            self.duplicated[msg_type] += 1
+            copies.append((delay_ms + imp.duplicate_after_ms) / 1000.0)
+        return copies
 
     def _lost(self, k: int, loss: Loss) -> bool:
         if loss.model == "independent":
@@ -133,6 +195,10 @@ class DeviceLink:
         """What was injected, per message type (recorded in ``RUN/published/<simulator>.json``)."""
         return {
             "lost": dict(self.lost),
+            "offline": dict(self.offline),
+            "duplicated": dict(self.duplicated),
+            "reordered": dict(self.reordered),
+            **({"clock": self.clock.model_dump()} if self.clock else {}),
             "delayed": dict(self.delayed),
             "delay_ms_mean": {t: round(self.delay_ms_total[t] / n, 3) for t, n in self.delayed.items()},
             "delay_ms_max": {t: round(v, 3) for t, v in self.delay_ms_max.items()},

@@ -22,7 +22,7 @@ from v2x import __version__, attacks
 from v2x.broker import start_broker
 from v2x.broker_access import INGEST_CLIENT, create_broker_access
 from v2x.transport import BrokerAddress
-from v2x.messages import BSM_EVENT_AID, MessageType
+from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_AID, MessageType
 from v2x.rundir import RunDir, read_json, write_json_atomic
 from v2x.scenario import Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
@@ -30,6 +30,7 @@ from v2x.security.pki import issue, suite_of
 
 RSU_AIDS = [MessageType.MAP.aid, MessageType.SPAT.aid, MessageType.RSI.aid, MessageType.RSM.aid]
 OBU_AIDS = [MessageType.BSM.aid, BSM_EVENT_AID]
+EMERGENCY_OBU_AIDS = [BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID]
 DRAIN_TIMEOUT_S = 15.0
 SIMULATORS = ("roadside", "vehicles")
 
@@ -128,7 +129,10 @@ def run_scenario(
 
     status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")
     devices = [DeviceRequest(i.rsu_id, RSU_AIDS, kind="rsu") for i in scenario.intersections]
-    devices += [DeviceRequest(obu, OBU_AIDS, kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates) for obu in scenario.obu_ids()]
+    kinds = [g.kind for g in scenario.fleet for _ in range(g.count)]
+    devices += [DeviceRequest(obu, EMERGENCY_OBU_AIDS, kind="emergency_vehicle") if kind == "ambulance" else
+                DeviceRequest(obu, OBU_AIDS, kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates)
+                for obu, kind in zip(scenario.obu_ids(), kinds)]
     prepare_pki(run, scenario, devices)
     if scenario.attacks:
         attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})

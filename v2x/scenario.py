@@ -14,9 +14,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from v2x.expectations import Expectation
 from v2x.network import Impairment
 
-VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van"]
+VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
 
 
 class ScenarioError(ValueError):
@@ -34,6 +35,16 @@ class Zone(_Strict):
     topic_prefix: str = Field(default="", pattern=r"^([A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*)?$")
 
 
+class BusPriority(_Strict):
+    """Transit signal priority by green extension: when the corridor green is about to end and
+    a bus is approaching the stop line within ``detect_m``, the green is held ``extend_s``
+    longer (at most once per cycle) and the SPAT's IntersectionStatusObject carries
+    signalPriorityIsActive (YD/T 3709, bit 4) while it lasts.  The bus is seen from its BSMs."""
+
+    detect_m: float = Field(default=150.0, gt=0, le=500)
+    extend_s: float = Field(default=8.0, gt=0, le=60)
+
+
 class SignalPlan(_Strict):
     """Fixed-time two-phase plan: phase 1 serves the corridor, phase 2 the cross street."""
 
@@ -42,6 +53,7 @@ class SignalPlan(_Strict):
     yellow_s: float = Field(default=3.0, ge=0, le=10)
     all_red_s: float = Field(default=2.0, ge=0, le=10)
     offset_s: float = Field(default=0.0, ge=0)
+    bus_priority: BusPriority | None = None
 
     @property
     def cycle_s(self) -> float:
@@ -101,11 +113,27 @@ class Intersection(_Strict):
 
 class FleetGroup(_Strict):
     """``hazard_lights``: the group drives with hazard lights on (VehicleEventFlags
-    eventHazardLights in every BSM), as sanitation trucks at work do."""
+    eventHazardLights in every BSM), as sanitation trucks at work do.  ``speed_kmh``: the
+    group's desired speed instead of its kind's (a sweeper at work, a car park).  ``lane``:
+    ``kerb`` keeps the group in the outermost lane, ``median`` in the innermost.  An
+    ``ambulance`` is an emergency vehicle on a call: siren and lightbar on, so its BSMs carry
+    VehicleEmergencyExtensions and AID 113 (114 with an event flag), signed with an
+    identification certificate (GB/T 45315 7.4.4)."""
 
     kind: VehicleKind
     count: int = Field(ge=1, le=5000)
     hazard_lights: bool = False
+    speed_kmh: float | None = Field(default=None, gt=0, le=130)
+    lane: Literal["any", "kerb", "median"] = "any"
+
+
+class BusStop(_Strict):
+    """A bus stop on both sides of the corridor, ``distance_m`` along it from the first
+    intersection (negative: before it); buses stop there for ``dwell_s``."""
+
+    name: str = Field(min_length=1, max_length=63)
+    distance_m: float
+    dwell_s: float = Field(default=10.0, gt=0, le=300)
 
 
 class BrokerSettings(_Strict):
@@ -188,6 +216,9 @@ class Scenario(_Strict):
     zone: Zone = Zone()
     intersections: list[Intersection] = Field(min_length=1, max_length=32)
     fleet: list[FleetGroup] = Field(default_factory=list)
+    vehicle_classes: Literal["csae53", "gbt45315"] = Field(
+        default="csae53", description="BasicVehicleClass numbering: T/CSAE 53 (J2735 codes) or GB/T 45315 Annex D")
+    bus_stops: list[BusStop] = Field(default_factory=list, max_length=32)
     broker: BrokerSettings = BrokerSettings()
     security: Security = Security()
     faults: list[Fault] = Field(default_factory=list)
@@ -195,6 +226,8 @@ class Scenario(_Strict):
     network: list[Impairment] = Field(default_factory=list, description="latency and loss to the broker (v2x.network)")
     applications: list[str] | None = Field(default=None, description="Day-1 applications (T/CSAE 53) the report grades; "
                                            "None: those the run's messages show")
+    expect: list[Expectation] = Field(default_factory=list, description="what must hold after the run (v2x.expectations); "
+                                      "none: the compliance gate must pass")
 
     @field_validator("intersections")
     @classmethod
@@ -207,6 +240,14 @@ class Scenario(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _attacks_expected_are_injected(self) -> Scenario:
+        injected = {a.kind for a in self.attacks}
+        for e in self.expect:
+            if e.attack is not None and e.attack not in injected:
+                raise ValueError(f"expect: attack {e.attack!r} is not among the scenario's attacks ({', '.join(sorted(injected)) or 'none'})")
+        return self
+
+    @model_validator(mode="after")
     def _spacing(self) -> Scenario:
         from v2x.messages import distance_m
 
@@ -214,6 +255,12 @@ class Scenario(_Strict):
             d = distance_m(a.lat, a.lon, b.lat, b.lon)
             if not 60 <= d <= 5000:
                 raise ValueError(f"intersections {a.id} and {b.id} are {d:.0f} m apart; must be 60..5000 m")
+        first, last = self.intersections[0], self.intersections[-1]
+        span = distance_m(first.lat, first.lon, last.lat, last.lon)
+        for stop in self.bus_stops:
+            if not -self.approach_length_m < stop.distance_m < span + self.approach_length_m:
+                raise ValueError(f"bus stop {stop.name!r} at {stop.distance_m:g} m is off the corridor "
+                                 f"({-self.approach_length_m:g} .. {span + self.approach_length_m:g} m)")
         return self
 
     @property

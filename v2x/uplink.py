@@ -49,12 +49,20 @@ class Uplink:
     _sent: int = 0
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def send(self, msg_type: MessageType, frame: bytes, *, aid: int | None = None, event: bool = False) -> None:
-        """Sign ``frame`` now (generationTime = now) and publish it; failures are counted.  If
-        the device carries attacks (v2x.attacks), a due one replaces or replays the frame.  A
-        device with a network link holds the frame for the drawn delay or drops it; attack
-        frames bypass the link so that every injected attack reaches the ingest."""
-        generation_time64 = clock.time64_from_unix_us(clock.now_unix_us())
+    def device_time_us(self, t_s: float) -> int:
+        """The device's clock (Unix µs) ``t_s`` seconds into the run: true time, plus the clock
+        error the scenario's network model gives the device."""
+        return clock.now_unix_us() + (self.network.clock_error_us(t_s) if self.network is not None else 0)
+
+    async def send(self, msg_type: MessageType, frame: bytes, *, aid: int | None = None, event: bool = False,
+                   generated_at_us: int | None = None, t_s: float = 0.0) -> None:
+        """Sign ``frame`` with generationTime ``generated_at_us`` (default: now on the device
+        clock) and publish it; failures are counted.  If the device carries attacks
+        (v2x.attacks), a due one replaces or replays the frame.  A device with a network link
+        holds each copy of the frame for its drawn delay, or drops it; attack frames bypass the
+        link so that every injected attack reaches the ingest.  ``t_s``: seconds into the run."""
+        generated_at_us = self.device_time_us(t_s) if generated_at_us is None else generated_at_us
+        generation_time64 = clock.time64_from_unix_us(generated_at_us)
         aid = aid if aid is not None else msg_type.aid
         due = self.attack.due(self._sent) if self.attack else []
         self._sent += 1
@@ -64,27 +72,29 @@ class Uplink:
             self.attack.record(forged[0], msg_type.value, spdu)
         else:
             spdu = self.signer.sign(frame, aid, generation_time64, event=event)
-        delay_s = self.network.transmit(msg_type.value) if self.network is not None and not due else 0.0
-        if delay_s is None:
+        copies = self.network.transmit(msg_type.value, t_s) if self.network is not None and not due else [0.0]
+        if not copies:
             self.generated[msg_type.value] += 1  # lost on the link: generated, never published
             return
-        if delay_s > 0:
-            self._later(delay_s, msg_type, spdu)
+        for delay_s in copies[1:]:
+            self._later(delay_s, msg_type, spdu, duplicate=True)
+        if copies[0] > 0:
+            self._later(copies[0], msg_type, spdu)
         else:
             await self._publish(msg_type, spdu)
         if self.attack and "replay" in due and not forged:
             self.attack.record("replay", msg_type.value, spdu)
             self._later(REPLAY_DELAY_S, msg_type, spdu)
 
-    def _later(self, delay_s: float, msg_type: MessageType, spdu: bytes) -> None:
-        task = asyncio.get_running_loop().create_task(self._publish_after(delay_s, msg_type, spdu))
+    def _later(self, delay_s: float, msg_type: MessageType, spdu: bytes, duplicate: bool = False) -> None:
+        task = asyncio.get_running_loop().create_task(self._publish_after(delay_s, msg_type, spdu, duplicate))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _publish_after(self, delay_s: float, msg_type: MessageType, spdu: bytes) -> None:
+    async def _publish_after(self, delay_s: float, msg_type: MessageType, spdu: bytes, duplicate: bool = False) -> None:
         await asyncio.sleep(delay_s)
         try:
-            await self._publish(msg_type, spdu)
+            await self._publish(msg_type, spdu, duplicate)
         except aiomqtt.MqttError:
             pass  # counted as failed
 
@@ -93,8 +103,10 @@ class Uplink:
         while self._pending:
             await asyncio.gather(*self._pending)
 
-    async def _publish(self, msg_type: MessageType, spdu: bytes) -> None:
-        self.generated[msg_type.value] += 1
+    async def _publish(self, msg_type: MessageType, spdu: bytes, duplicate: bool = False) -> None:
+        """Publish one copy; a network duplicate is not a newly generated frame."""
+        if not duplicate:
+            self.generated[msg_type.value] += 1
         if self.client is None:
             self.failed[msg_type.value] += 1
             return
@@ -137,13 +149,13 @@ class Payload:
 
 @dataclass(frozen=True)
 class Stream:
-    """A periodic message of a device: ``build(k)`` returns the k-th message, a UPER frame or
-    a :class:`Payload`."""
+    """A periodic message of a device: ``build(k, now_us)`` returns the k-th message, a UPER
+    frame or a :class:`Payload`; ``now_us`` is the device clock (Unix µs) to stamp it with."""
 
     msg_type: MessageType
     period_s: float
     offset_s: float
-    build: Callable[[int], bytes | Payload]
+    build: Callable[[int, int], bytes | Payload]
 
 
 async def run_device(
@@ -167,10 +179,12 @@ async def run_device(
         k = 0
         while (due := start_at + stream.offset_s + k * stream.period_s) < end:
             await sleep_until(due)
-            built = stream.build(k)
+            t_s = due - start_at
+            now_us = uplink.device_time_us(t_s)
+            built = stream.build(k, now_us)
             payload = built if isinstance(built, Payload) else Payload(built)
             try:
-                await uplink.send(stream.msg_type, payload.frame, aid=payload.aid, event=payload.event)
+                await uplink.send(stream.msg_type, payload.frame, aid=payload.aid, event=payload.event, generated_at_us=now_us, t_s=t_s)
             except aiomqtt.MqttError:
                 lost.set()
             k += 1
@@ -260,6 +274,7 @@ def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[D
         totals.update({f"{k}.{t}": n for k, c in (("generated", up.generated), ("published", up.published), ("failed", up.failed)) for t, n in c.items()})
         if up.network is not None:
             totals.update({f"injected_loss.{t}": n for t, n in up.network.lost.items()})
+            totals.update({f"injected_duplicate.{t}": n for t, n in up.network.duplicated.items()})
     write_json_atomic(run.published / f"{name}.json", {"simulator": name, "devices": report, "totals": dict(totals)})
     attacks = [{"device_id": up.device_id, **entry} for up, _ in devices if up.attack for entry in up.attack.ledger]
     if attacks:

@@ -3,7 +3,8 @@
 msgCnt starts at a random value and increments by one modulo 128 per BSM (GB/T 45315 7.3.2.1).
 Each OBU signs with one of its pseudonym certificates and changes it, with a new temporary id
 and msgCnt, when the traffic model says (GB/T 45315 7.4.5, :mod:`vehicles.traffic`).  A BSM
-with an event flag set goes out with AID 112 (event BSM) and the full certificate.
+with an event flag set goes out with AID 112 (event BSM) and the full certificate.  An emergency vehicle on a call (``ambulance``) sends AID 113 (114
+with an event flag) and VehicleEmergencyExtensions, signed with its identification certificate.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from v2x.rundir import RunDir
 from v2x.scenario import Scenario, obu_id
 from v2x.attacks import AttackPlan
 from v2x.network import device_link
-from v2x.messages import BSM_EVENT_AID
+from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_AID
 from v2x.security import Credential, Signer, load_credentials
 from v2x.uplink import Device, Payload, Stream, Uplink
 
@@ -30,13 +31,12 @@ def bsm_stream(traffic: Traffic, i: int, signer: Signer | None = None, pseudonym
     ``signer`` and the vehicle's ``pseudonyms``, the signer follows the vehicle's pseudonym."""
     in_use = [-1]
 
-    def build(k: int) -> Payload:
+    def build(k: int, now: int) -> Payload:
         traffic.advance_to(k)
         if signer is not None and pseudonyms and traffic.pseudonym[i] != in_use[0]:
             in_use[0] = int(traffic.pseudonym[i])
             signer.use(pseudonyms[in_use[0] % len(pseudonyms)])
         st = traffic.state(i)
-        now = clock.now_unix_us()
         crumbs = [PathPoint(dlat, dlon, age, spd) for dlat, dlon, age, spd in traffic.path_history(i, st.lat_deg, st.lon_deg)]
         content = messages.bsm(
             msg_cnt=int(traffic.msg_cnt0[i] + k) % 128,
@@ -54,9 +54,12 @@ def bsm_stream(traffic: Traffic, i: int, signer: Signer | None = None, pseudonym
             brake_pedal_on=st.braking,
             path_history=crumbs[:5],
             events=int(traffic.events[i]),
+            emergency=bool(traffic.emergency[i]),
         )
         frame = messages.encode(MessageType.BSM, faults.inject(traffic.scenario.faults, MessageType.BSM, i, k, content))
         event = bool(traffic.events[i])
+        if traffic.emergency[i]:
+            return Payload(frame, BSM_EMERGENCY_EVENT_AID if event else BSM_EMERGENCY_AID, event)
         return Payload(frame, BSM_EVENT_AID if event else None, event)
 
     return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build)

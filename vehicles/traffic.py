@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from v2x import roads
-from v2x.messages import VEHICLE_CLASS_CSAE53
+from v2x.messages import VEHICLE_CLASSES
 from v2x.roads import LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M
 from v2x.scenario import Scenario
 
@@ -46,7 +46,9 @@ KINDS = {
     "bus": (11.0, 2.5, 12.0),
     "sanitation_truck": (3.0, 2.3, 8.0),
     "logistics_van": (9.0, 2.0, 5.5),
+    "ambulance": (16.0, 2.1, 5.6),
 }
+BUS_STOP_LEAVE_M = 20.0  # a bus may serve a stop again once this far from it
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,21 @@ class Traffic:
         self.ids = [bytes(rng.integers(0, 256, 8, dtype=np.uint8)) for _ in range(n)]
         self.msg_cnt0 = rng.integers(0, 128, n)
         self.phase_offset_s = rng.uniform(0.0, TICK_S, n)
+        groups = [g for g in scenario.fleet for _ in range(g.count)]
         spec = np.array([KINDS[k] for k in kinds]).reshape(n, 3)
         self.desired = spec[:, 0] * rng.uniform(0.85, 1.1, n)
+        chosen = np.array([g.speed_kmh / 3.6 if g.speed_kmh else np.nan for g in groups]).reshape(n)
+        self.desired = np.where(np.isnan(chosen), self.desired, chosen * rng.uniform(0.9, 1.0, n))
         self.width, self.length = spec[:, 1], spec[:, 2]
-        self.vehicle_class = np.array([VEHICLE_CLASS_CSAE53[k] for k in kinds], dtype=int)
+        numbering = VEHICLE_CLASSES[scenario.vehicle_classes]
+        self.vehicle_class = np.array([numbering[k] for k in kinds], dtype=int)
+        self.emergency = np.array([k == "ambulance" for k in kinds], dtype=bool).reshape(n)
+        self.bus = np.array([k == "bus" for k in kinds], dtype=bool).reshape(n)
         self.direction = np.where(rng.random(n) < 0.5, 1.0, -1.0)
         lanes = max(1, min(i.lanes_per_direction for i in scenario.intersections))
         self.lane = rng.integers(0, lanes, n)
+        fixed_lane = {"kerb": lanes - 1, "median": 0}
+        self.lane = np.array([fixed_lane.get(g.lane, lane) for g, lane in zip(groups, self.lane)], dtype=int).reshape(n)
         self.s = rng.uniform(0.0, self.corridor.length, n)
         self.v = self.desired * rng.uniform(0.3, 1.0, n)
         self.a = np.zeros(n)
@@ -88,6 +98,15 @@ class Traffic:
         self.history: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
         self.hazard_lights = np.array([g.hazard_lights for g in scenario.fleet for _ in range(g.count)], dtype=bool).reshape(n)
         self.events = self._events()
+
+        # Bus stops (stations along the corridor) and the dwell of each bus; signal priority.
+        self.stop_stations = np.array([self.corridor.intersection_stations[0] + b.distance_m for b in scenario.bus_stops])
+        self.stop_served = np.zeros((n, len(self.stop_stations)), dtype=bool)
+        self.dwell_until_tick = np.zeros(n, dtype=int)
+        self.stops_made = np.zeros(n, dtype=int)
+        self.signal_delay_s = np.zeros(len(scenario.intersections))  # green extensions granted so far
+        self.priority_until_s = np.full(len(scenario.intersections), -1.0)  # run time the extension ends
+        self._priority_cycle = np.full(len(scenario.intersections), np.iinfo(np.int64).min)  # cycle of the last grant
 
         # Pseudonyms: a generator of their own, so that changes do not disturb the motion draws.
         policy = scenario.security.pseudonyms
@@ -110,7 +129,7 @@ class Traffic:
         """Speed that still allows stopping at the next stop line where the light is not green."""
         limit = np.full(len(self), np.inf)
         for k, inter in enumerate(self.corridor.intersections):
-            light, _ = roads.light_at(inter.signal, MAIN_PHASE, t_s)
+            light, _ = roads.light_at(inter.signal, MAIN_PHASE, self.signal_time_s(k, t_s))
             if light == "protected-green":
                 continue
             stop = self.corridor.intersection_stations[k] - self.direction * STOP_LINE_SETBACK_M
@@ -134,9 +153,56 @@ class Traffic:
             limit[order[:-1]] = np.maximum(0.0, (gaps - STANDSTILL_GAP_M) / HEADWAY_S)
         return limit
 
+    def signal_time_s(self, k: int, t_s: float) -> float:
+        """Time on intersection ``k``'s fixed-time plan at run time ``t_s``: behind the run
+        clock by the green extensions granted so far."""
+        return t_s - float(self.signal_delay_s[k])
+
+    def priority_active(self, k: int, t_s: float) -> bool:
+        """Whether a bus priority green extension of intersection ``k`` is running at ``t_s``."""
+        return bool(t_s < self.priority_until_s[k])
+
+    def _grant_bus_priority(self, t_s: float) -> None:
+        """Extend the corridor green of each priority intersection whose green ends within this
+        tick while a bus approaches its stop line within ``detect_m`` (once per cycle)."""
+        for k, inter in enumerate(self.corridor.intersections):
+            priority = inter.signal.bus_priority
+            if priority is None or not self.bus.any():
+                continue
+            plan_t = self.signal_time_s(k, t_s)
+            light, remaining = roads.light_at(inter.signal, MAIN_PHASE, plan_t)
+            cycle = int((plan_t - inter.signal.offset_s) // inter.signal.cycle_s)
+            if light != "protected-green" or remaining > TICK_S + 1e-6 or self._priority_cycle[k] == cycle:
+                continue
+            stop = self.corridor.intersection_stations[k] - self.direction * STOP_LINE_SETBACK_M
+            d = (stop - self.s) * self.direction
+            if np.any(self.bus & (d > 0) & (d < priority.detect_m)):
+                self.signal_delay_s[k] += priority.extend_s
+                self.priority_until_s[k] = t_s + remaining + priority.extend_s
+                self._priority_cycle[k] = cycle
+
+    def _bus_stop_limit(self) -> np.ndarray:
+        """Speed that lets a bus stop at the next unserved stop ahead; zero while it dwells."""
+        limit = np.full(len(self), np.inf)
+        if not len(self.stop_stations) or not self.bus.any():
+            return limit
+        d = (self.stop_stations[None, :] - self.s[:, None]) * self.direction[:, None]
+        self.stop_served &= np.abs(d) < BUS_STOP_LEAVE_M  # passed and gone: may serve it again later
+        arriving = self.bus[:, None] & ~self.stop_served & (d > -0.5) & (d < 120.0)
+        v_stop = np.sqrt(np.maximum(0.0, 2 * COMFORT_DECEL * np.maximum(d, 0.0)))
+        limit = np.min(np.where(arriving, v_stop, np.inf), axis=1)
+        at_stop = arriving & (np.abs(d) < 0.5) & (self.v[:, None] < 0.3)
+        for i, j in zip(*np.nonzero(at_stop)):
+            self.stop_served[i, j] = True
+            self.stops_made[i] += 1
+            self.dwell_until_tick[i] = self.tick + int(round(self.scenario.bus_stops[j].dwell_s / TICK_S))
+        return np.where(self.tick < self.dwell_until_tick, 0.0, limit)
+
     def step(self) -> None:
         t_s = self.tick * TICK_S
-        target = np.minimum(self.desired, np.minimum(self._signal_limit(t_s), self._leader_limit()))
+        self._grant_bus_priority(t_s)
+        limits = np.minimum(self._signal_limit(t_s), self._leader_limit())
+        target = np.minimum(self.desired, np.minimum(limits, self._bus_stop_limit()))
         self.a = np.clip((target - self.v) / TICK_S, -MAX_DECEL, MAX_ACCEL)
         self.v = np.maximum(0.0, self.v + self.a * TICK_S)
         self.s = self.s + self.direction * self.v * TICK_S
@@ -164,7 +230,7 @@ class Traffic:
         used_s = (self.tick - self.pseudonym_since_tick) * TICK_S
         dy = (lat - self.change_lat) * METRES_PER_DEGREE
         dx = (lon - self.change_lon) * METRES_PER_DEGREE * np.cos(np.radians(lat))
-        due = (used_s >= policy.max_s) & (np.hypot(dx, dy) >= policy.min_distance_m) & (self.events == 0)
+        due = (used_s >= policy.max_s) & (np.hypot(dx, dy) >= policy.min_distance_m) & (self.events == 0) & ~self.emergency
         for i in np.flatnonzero(due):
             step = int(self._privacy.integers(1, policy.certificates))
             self.pseudonym[i] = (self.pseudonym[i] + step) % policy.certificates

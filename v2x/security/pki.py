@@ -34,18 +34,21 @@ ROOT_NAME = "root-ca"
 CA_NAMES = {"eca": "xiqing-eca", "pca": "xiqing-pca", "aca": "xiqing-aca"}
 VEHICLE_AIDS = (111, 112, 113, 114)  # BSM (GB/T 45315 7.4.3.2; 113/114 emergency)
 RSU_AIDS = (3618, 3619, 3620, 3621, 3622, 3623)  # MAP, SPAT, RSI x3, RSM
-CA_ISSUES = {"pca": VEHICLE_AIDS, "aca": RSU_AIDS, "eca": None}
+EMERGENCY_AIDS = (113, 114)  # emergency vehicles sign with an identification certificate (ACA)
+CA_ISSUES = {"pca": VEHICLE_AIDS, "aca": RSU_AIDS + EMERGENCY_AIDS, "eca": None}
 CRL_AID = 3628  # YD/T 3957: CRL
 CRL_SERIES = 1
 CRL_VALIDITY_S = 7 * 24 * 3600  # nextCrl: a week (compliance profile: CRL age policy 7 d)
 ROOT_VALIDITY_HOURS = 24 * 365
 CA_VALIDITY_HOURS = 24 * 180
-DeviceKind = Literal["vehicle", "rsu"]
+DeviceKind = Literal["vehicle", "rsu", "emergency_vehicle"]
 
 
 @dataclass(frozen=True)
 class DeviceRequest:
-    """A device to certify: its id, what it is, and the AIDs its signing certificates grant."""
+    """A device to certify: its id, what it is, and the AIDs its signing certificates grant.
+    A vehicle signs with pseudonym certificates (PCA); an RSU with an application certificate
+    and an emergency vehicle with an identification certificate, both from the ACA (YD/T 3957)."""
 
     device_id: str
     app_aids: list[int]
@@ -105,7 +108,8 @@ def issue(directory: Path, request: DeviceRequest, *, valid_from_unix_s: float |
     backend = suite_of(directory)
     start = (time.time() if valid_from_unix_s is None else valid_from_unix_s) - 60
     device_dir = directory / "devices" / request.device_id
-    signing = [("pca", f"pseudonym-{k}") for k in range(request.pseudonyms)] if request.kind == "vehicle" else [("aca", "application")]
+    signing = {"vehicle": [("pca", f"pseudonym-{k}") for k in range(request.pseudonyms)], "rsu": [("aca", "application")],
+               "emergency_vehicle": [("aca", "identification")]}[request.kind]
     for ca, stem in [("eca", "enrolment"), *signing]:
         ca_cert = (directory / "ca" / f"{ca}.oer").read_bytes()
         key = backend.generate_private_key()
