@@ -4,6 +4,7 @@ cross-checked with implementations outside the project (python-ecdsa, the OpenSS
 from __future__ import annotations
 
 import hashlib
+import shutil
 import json
 import subprocess
 import time
@@ -97,12 +98,23 @@ def test_full_certificate_first_every_450_ms_and_after_a_pseudonym_change(pki):
     assert after.signer_kind == "certificate" and after.signer == second.certificate
 
 
+def test_an_emergency_vehicle_gets_an_identification_certificate_from_the_aca(pki, tmp_path):
+    copy = tmp_path / "pki"
+    shutil.copytree(pki, copy)
+    creds = issue(copy, DeviceRequest("AMB-1", [113, 114], kind="emergency_vehicle"))
+    aca = parse_certificate((copy / "ca" / "aca.oer").read_bytes())
+    assert [c.name for c in creds] == ["identification"]
+    ident = parse_certificate(creds[0].certificate)
+    assert ident.issuer == aca.hashed_id8.hex() and ident.app_aids == {113, 114} and not ident.is_ca
+
+
 def test_hierarchy_root_eca_pca_aca_with_permissions(pki):
     root = parse_certificate((pki / "root-ca.oer").read_bytes())
     cas = {stem: parse_certificate((pki / "ca" / f"{stem}.oer").read_bytes()) for stem in ("eca", "pca", "aca")}
     assert root.issuer == "self" and root.is_ca and root.issue_aids is None
     assert all(ca.issuer == root.hashed_id8.hex() and ca.is_ca for ca in cas.values())
-    assert cas["pca"].issue_aids == {111, 112, 113, 114} and cas["aca"].issue_aids == {3618, 3619, 3620, 3621, 3622, 3623}
+    assert cas["pca"].issue_aids == {111, 112, 113, 114}
+    assert cas["aca"].issue_aids == {3618, 3619, 3620, 3621, 3622, 3623, 113, 114}  # RSUs, and emergency vehicles' identification
     rsu = parse_certificate((pki / "devices" / "RSU-1" / "application.oer").read_bytes())
     assert rsu.issuer == cas["aca"].hashed_id8.hex() and rsu.app_aids == {3618, 3619, 3620, 3623}
     assert rsu.valid_until_us - rsu.valid_from_us == 168 * 3600 * 1_000_000
