@@ -63,7 +63,7 @@ BROKEN: dict[str, tuple[Callable[[Scenario], Scenario], str]] = {
     "congestion": (lambda s: _edit(s, intersections=_inter(s, 0, traffic_info=[])), "application TJW is PASS"),
     "corridor": (lambda s: _edit(s, network=[{"devices": "rsus", "msg_types": ["SPAT"], "latency": {"ms": 150}}]), "application RLVW is PASS"),
     "crossing": (lambda s: _edit(s, intersections=_sensors(s, pedestrians=0)), "the RSU reports the six pedestrians"),
-    "demo": (lambda s: _edit(s, network=[{"devices": "vehicles", "loss": {"rate": 0.1}}]), "gate is PASS"),
+    "demo": (lambda s: _edit(s, network=[{"devices": "vehicles", "loss": {"rate": 0.1}}]), "check BSM.pdr is PASS"),
     "emergency-vehicle": (lambda s: _edit(s, network=[{"devices": "ambulance", "latency": {"ms": 150}}]), "application EVW is PASS"),
     "faults": (lambda s: _edit(s, faults=[f.model_dump() for f in s.faults if f.kind != "bsm_speed_unavailable"]),
                "check BSM.speed_range is FAIL"),
