@@ -63,7 +63,7 @@ def unknown_subjects(expectations: list[Expectation], profile: dict[str, Any], a
     return problems
 
 
-def _metric(report: dict[str, Any], name: str) -> tuple[Any, str]:
+def metric_value(report: dict[str, Any], name: str) -> tuple[Any, str]:
     """(value, what it is) or (None, why there is none)."""
     msg_type, _, field = name.partition(".")
     rows = {t["msg_type"]: t for t in report["message_types"]} | {"ALL": report["overall"]}
@@ -94,7 +94,7 @@ def _query(con: duckdb.DuckDBPyConnection | None, sql: str) -> tuple[Any, str]:
 def _judge(e: Expectation, report: dict[str, Any], con: duckdb.DuckDBPyConnection | None) -> tuple[bool, Any, str]:
     s = e.subject
     if s in ("metric", "sql"):
-        value, where = _metric(report, e.metric or "") if s == "metric" else _query(con, e.sql or "")
+        value, where = metric_value(report, e.metric or "") if s == "metric" else _query(con, e.sql or "")
         if value is None:
             return False, None, f"cannot judge: {where}"
         if e.op is None:

@@ -14,6 +14,7 @@ from v2x.broker import find_mosquitto, start_broker
 from v2x.security import DeviceRequest, create_pki
 
 REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs test files of its own
 
 
 def reference_dir() -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -318,6 +318,15 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
     return parse_scenario(text, str(path))
+
+
+def with_changes(scenario: Scenario, **changes: Any) -> Scenario:
+    """``scenario`` with top-level fields replaced (e.g. ``duration_s=5``, ``fleet=[...]``),
+    validated as a file would be; raises :class:`ScenarioError` naming each bad field."""
+    try:
+        return Scenario.model_validate(scenario.model_dump() | changes)
+    except ValidationError as exc:
+        raise ScenarioError(f"{scenario.name} with changes to {', '.join(changes)}: invalid scenario\n{_format_errors(exc)}") from None
 
 
 def dump_scenario(scenario: Scenario) -> str:
