@@ -62,6 +62,27 @@ def test_signed_spdu_decodes_with_reference_and_verifies_independently(pki, refe
     assert not verify_spdu(tampered, cred.certificate, reference_modules, tmp_path)
 
 
+@pytest.mark.parametrize("aid", [0, 111, 112, 113, 114, 127, 128, 3618, 3623, 16383, 16384, 2**21])
+def test_the_signers_concatenated_coer_equals_asn1tools(aid, pki):
+    """The hot path builds ToBeSignedData and Signature from pieces; asn1tools is the reference."""
+    from v2x.security.certificates import security_types
+    from v2x.security.sign import PROTOCOL_VERSION, signature_pieces, to_be_signed
+
+    spec = security_types()
+    for n in (0, 1, 85, 127, 128, 255, 256, 492, 700, 70000):
+        payload = bytes((k * 7 + n) % 256 for k in range(n))
+        t64 = (n * 987654321 + aid) % 2**64
+        reference = spec.encode("ToBeSignedData", {
+            "payload": {"data": {"protocolVersion": PROTOCOL_VERSION, "content": ("unsecuredData", payload)}},
+            "headerInfo": {"aid": aid, "generationTime": t64}})
+        assert to_be_signed(payload, aid, t64) == reference, n
+    backend = suite_of(pki)
+    for k in range(5):
+        r, s = hashlib.sha256(bytes([k])).digest(), hashlib.sha256(bytes([k, 1])).digest()
+        prefix, middle, suffix = signature_pieces(backend)
+        assert prefix + r + middle + s + suffix == spec.encode("Signature", backend.signature_value(r, s))
+
+
 def test_sm2_interoperates_with_openssl_both_ways(tmp_path):
     pki = tmp_path / "pki"
     create_pki(pki, [DeviceRequest("OBU-1", [111])], suite="sm2-sm3", valid_from_unix_s=time.time())

@@ -10,6 +10,7 @@ with an event flag) and VehicleEmergencyExtensions, signed with its identificati
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,41 @@ from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_A
 from v2x.security import Credential, Signer, load_credentials
 from v2x.uplink import Device, Payload, Stream, Uplink
 
+from vehicles.fleet_bsm import PATH_POINTS
 from vehicles.traffic import TICK_S, Traffic
+
+
+def bsm_content(traffic: Traffic, i: int, msg_cnt: int, sec_mark: int) -> dict[str, Any]:
+    """The BSM of vehicle ``i`` at the model's current tick (asn1tools value)."""
+    st = traffic.state(i)
+    crumbs = [PathPoint(dlat, dlon, age, spd) for dlat, dlon, age, spd in traffic.path_history(i, st.lat_deg, st.lon_deg)]
+    return messages.bsm(
+        msg_cnt=msg_cnt,
+        vehicle_id=traffic.ids[i],
+        sec_mark=sec_mark,
+        lat_deg=st.lat_deg,
+        lon_deg=st.lon_deg,
+        speed_mps=st.speed_mps,
+        heading_deg=st.heading_deg,
+        width_m=float(traffic.width[i]),
+        length_m=float(traffic.length[i]),
+        vehicle_class=int(traffic.vehicle_class[i]),
+        accel_long_mps2=st.accel_mps2,
+        yaw_rate_dps=st.yaw_rate_dps,
+        brake_pedal_on=st.braking,
+        path_history=crumbs[:PATH_POINTS],
+        events=int(traffic.events[i]),
+        emergency=bool(traffic.emergency[i]),
+    )
+
+
+def bsm_aid(traffic: Traffic, i: int) -> int | None:
+    """Header AID of vehicle ``i``'s BSM now: 112 with an event flag set, 113/114 for an
+    emergency vehicle on a call (GB/T 45315 table 7); None: the regular BSM AID 111."""
+    event = bool(traffic.events[i])
+    if traffic.emergency[i]:
+        return BSM_EMERGENCY_EVENT_AID if event else BSM_EMERGENCY_AID
+    return BSM_EVENT_AID if event else None
 
 
 def bsm_stream(traffic: Traffic, i: int, signer: Signer | None = None, pseudonyms: list[Credential] = ()) -> Stream:
@@ -36,31 +71,9 @@ def bsm_stream(traffic: Traffic, i: int, signer: Signer | None = None, pseudonym
         if signer is not None and pseudonyms and traffic.pseudonym[i] != in_use[0]:
             in_use[0] = int(traffic.pseudonym[i])
             signer.use(pseudonyms[in_use[0] % len(pseudonyms)])
-        st = traffic.state(i)
-        crumbs = [PathPoint(dlat, dlon, age, spd) for dlat, dlon, age, spd in traffic.path_history(i, st.lat_deg, st.lon_deg)]
-        content = messages.bsm(
-            msg_cnt=int(traffic.msg_cnt0[i] + k) % 128,
-            vehicle_id=traffic.ids[i],
-            sec_mark=clock.dsecond(now),
-            lat_deg=st.lat_deg,
-            lon_deg=st.lon_deg,
-            speed_mps=st.speed_mps,
-            heading_deg=st.heading_deg,
-            width_m=float(traffic.width[i]),
-            length_m=float(traffic.length[i]),
-            vehicle_class=int(traffic.vehicle_class[i]),
-            accel_long_mps2=st.accel_mps2,
-            yaw_rate_dps=st.yaw_rate_dps,
-            brake_pedal_on=st.braking,
-            path_history=crumbs[:5],
-            events=int(traffic.events[i]),
-            emergency=bool(traffic.emergency[i]),
-        )
+        content = bsm_content(traffic, i, int(traffic.msg_cnt0[i] + k) % 128, clock.dsecond(now))
         frame = messages.encode(MessageType.BSM, faults.inject(traffic.scenario.faults, MessageType.BSM, i, k, content))
-        event = bool(traffic.events[i])
-        if traffic.emergency[i]:
-            return Payload(frame, BSM_EMERGENCY_EVENT_AID if event else BSM_EMERGENCY_AID, event)
-        return Payload(frame, BSM_EVENT_AID if event else None, event)
+        return Payload(frame, bsm_aid(traffic, i), bool(traffic.events[i]))
 
     return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build)
 
