@@ -22,6 +22,8 @@ SMOKE_BATCH = 2_000
 PER_FRAME_S: dict[tuple[str, str], float] = {}
 # (suite, what) -> frames/s of signature verification, filled by test_verify.
 VERIFY_RATE: dict[tuple[str, str], float] = {}
+# (suite, what) -> frames/s of BSM generation and signing, filled by test_generate.
+GENERATE_RATE: dict[tuple[str, str], float] = {}
 # (what, messages in the run) -> seconds (best round), filled by test_report.
 REPORT_SECONDS: dict[tuple[str, int], float] = {}
 
@@ -44,7 +46,20 @@ def record(benchmark, group: str, implementation: str, frames: int) -> None:
         PER_FRAME_S[(group, implementation)] = benchmark.stats.stats.mean / frames
 
 
+def _generate_summary(terminalreporter) -> None:
+    if not GENERATE_RATE:
+        return
+    terminalreporter.section("BSM generation and signing (same process, best round)")
+    for suite in sorted({s for s, _ in GENERATE_RATE}):
+        bare = GENERATE_RATE.get((suite, "bare sign"))
+        for (s, what), rate in sorted(GENERATE_RATE.items()):
+            if s == suite:
+                ratio = f"  {rate / bare:6.2f} of bare sign" if bare and what != "bare sign" else ""
+                terminalreporter.write_line(f"{suite:<18} {what:<18} {rate:12,.0f} frames/s{ratio}")
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
+    _generate_summary(terminalreporter)
     _verify_summary(terminalreporter)
     _report_summary(terminalreporter)
     groups = sorted({group for group, _ in PER_FRAME_S})

@@ -19,6 +19,7 @@ from v2x.security import DEFAULT_SUITE, DeviceRequest, Signer, create_pki, load_
 
 from roadside.sensing import RoadsideSensing
 from roadside.spat_message import spat
+from vehicles.fleet_bsm import FleetBsms
 from vehicles.simulator import bsm_stream
 from vehicles.traffic import Traffic
 
@@ -42,7 +43,8 @@ def signed_bsms(pki: Path, vehicles: int = 20, per_vehicle: int = FRAMES_PER_DEV
     t0 = clock.time64_from_unix_us(clock.now_unix_us())
     count = min(vehicles, len(traffic))
     signers = [Signer(load_credential(pki, obu_id(i))) for i in range(count)]
-    streams = [bsm_stream(traffic, i) for i in range(count)]
+    fleet = FleetBsms(traffic)
+    streams = [bsm_stream(fleet, i) for i in range(count)]
     frames = []
     for k in range(per_vehicle):  # the fleet advances tick by tick
         for signer, stream in zip(signers, streams):

@@ -139,3 +139,26 @@ def test_more_path_points_than_the_standard_allows_are_refused():
     points = np.ones((MAX_POINTS + 1, len(POINT_FIELDS)), dtype=np.int64)
     with pytest.raises(ValueError, match="path points"):
         encode_bsms(fields, points, np.array([0, MAX_POINTS + 1]))
+
+
+def test_each_vehicles_stream_sends_the_frame_the_asn1tools_path_would_and_faults_still_apply():
+    from v2x import faults
+    from vehicles.fleet_bsm import FleetBsms
+    from vehicles.simulator import bsm_stream
+
+    scenario = with_changes(_fleet_scenario(), faults=[{"kind": "bsm_missing_angle", "devices": 2, "every": 3}])
+    traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
+    reference = Traffic(scenario, np.random.default_rng(scenario.seed))
+    fleet = FleetBsms(traffic)
+    streams = [bsm_stream(fleet, i) for i in range(len(traffic))]
+    faulted = 0
+    for k in range(0, 14):
+        reference.advance_to(k)
+        for i, stream in enumerate(streams):
+            now = 1_700_000_000_000_000 + k * 100_000 + i * 1000
+            payload = stream.build(k, now)
+            content = bsm_content(reference, i, int(reference.msg_cnt0[i] + k) % 128, (now // 1000) % 60000)
+            content = faults.inject(scenario.faults, MessageType.BSM, i, k, content)
+            faulted += "angle" not in content
+            assert payload.frame == messages.encode(MessageType.BSM, content), (i, k)
+    assert faulted == 2 * 5  # vehicles 0 and 1, messages 0, 3, 6, 9, 12

@@ -89,6 +89,11 @@ FAULTS: dict[str, tuple[MessageType, Callable[[Content], None]]] = {
 }
 
 
+def due(faults: list[Any], msg_type: MessageType, device_index: int, k: int) -> bool:
+    """Whether any fault of ``faults`` is due for message ``k`` of device ``device_index``."""
+    return any(FAULTS[f.kind][0] is msg_type and device_index < f.devices and k % f.every == 0 for f in faults)
+
+
 def inject(faults: list[Any], msg_type: MessageType, device_index: int, k: int, content: Content) -> Content:
     """Apply every fault of ``faults`` due for message ``k`` of device ``device_index``."""
     for fault in faults:

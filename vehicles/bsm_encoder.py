@@ -169,3 +169,8 @@ def encode_bsms(fields: np.ndarray, points: np.ndarray, point_start: np.ndarray)
 def frames(out: np.ndarray, lengths: np.ndarray) -> list[bytes]:
     """The encoded MessageFrames as bytes."""
     return [out[i, : lengths[i]].tobytes() for i in range(lengths.size)]
+
+
+def warm_up() -> None:
+    """Load (or compile) the kernel now, so that the first BSMs of a run do not wait for it."""
+    encode_bsms(np.zeros((1, len(FIELDS)), dtype=np.int64), np.zeros((1, len(POINT_FIELDS)), dtype=np.int64), np.array([0, 1]))

@@ -14,7 +14,7 @@ import numpy as np
 
 from v2x.messages import ACCEL_UNIT, EVENT_FLAG_BITS, HEADING_UNIT, LATLON_UNIT, SPEED_UNIT, YAW_UNIT
 
-from vehicles.bsm_encoder import FIELDS, NO_EVENTS, POINT_FIELDS, enum_index
+from vehicles.bsm_encoder import FIELDS, NO_EVENTS, POINT_FIELDS, encode_bsms, enum_index
 from vehicles.traffic import TICK_S, Traffic
 
 PATH_POINTS = 5  # crumbs per BSM (GB/T 45315 table 6 pathHistory; the newest five)
@@ -120,3 +120,31 @@ def bsm_fields(traffic: Traffic, idx: np.ndarray, msg_cnt: np.ndarray, sec_mark:
     for point, sel, k in zip(rows, owner, order):
         points[point_start[sel] + k] = point
     return f, points, point_start
+
+
+class FleetBsms:
+    """The fleet's BSM fields computed once per tick for every vehicle; each vehicle's stream
+    then encodes its own row with its msgCnt and secMark (:func:`encode_bsms`).
+
+    A request for a tick the model has already passed (a late stream) gets the fields of the
+    model's current tick, as the per-vehicle path did."""
+
+    def __init__(self, traffic: Traffic):
+        self.traffic = traffic
+        self._tick = -1
+        self._fields = self._points = self._start = np.zeros(0, dtype=np.int64)
+
+    def frame(self, i: int, k: int, sec_mark: int) -> bytes:
+        """The UPER MessageFrame of vehicle ``i``'s BSM k (describing tick k), stamped ``sec_mark``."""
+        traffic = self.traffic
+        if k > self._tick or self._tick < 0:
+            traffic.advance_to(k)
+            n = len(traffic)
+            self._fields, self._points, self._start = bsm_fields(traffic, np.arange(n), np.zeros(n, np.int64), np.zeros(n, np.int64))
+            self._tick = traffic.tick
+        row = self._fields[i : i + 1].copy()
+        row[0, _F["msg_cnt"]] = (int(traffic.msg_cnt0[i]) + k) % 128
+        row[0, _F["sec_mark"]] = sec_mark
+        p0, p1 = int(self._start[i]), int(self._start[i + 1])
+        out, lengths = encode_bsms(row, self._points[p0:p1], np.array([0, p1 - p0], dtype=np.int64))
+        return out[0, : lengths[0]].tobytes()

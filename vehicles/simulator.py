@@ -24,7 +24,8 @@ from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_A
 from v2x.security import Credential, Signer, load_credentials
 from v2x.uplink import Device, Payload, Stream, Uplink
 
-from vehicles.fleet_bsm import PATH_POINTS
+from vehicles import bsm_encoder
+from vehicles.fleet_bsm import PATH_POINTS, FleetBsms
 from vehicles.traffic import TICK_S, Traffic
 
 
@@ -61,18 +62,26 @@ def bsm_aid(traffic: Traffic, i: int) -> int | None:
     return BSM_EVENT_AID if event else None
 
 
-def bsm_stream(traffic: Traffic, i: int, signer: Signer | None = None, pseudonyms: list[Credential] = ()) -> Stream:
+def bsm_stream(fleet: FleetBsms, i: int, signer: Signer | None = None, pseudonyms: list[Credential] = ()) -> Stream:
     """The BSM stream of vehicle ``i``: message k describes the fleet at tick k.  With
-    ``signer`` and the vehicle's ``pseudonyms``, the signer follows the vehicle's pseudonym."""
+    ``signer`` and the vehicle's ``pseudonyms``, the signer follows the vehicle's pseudonym.
+    The frame comes from the fleet's batch encoder; a message carrying a deliberate field fault
+    is built and encoded by asn1tools instead."""
     in_use = [-1]
+    traffic = fleet.traffic
+    scenario_faults = traffic.scenario.faults
 
     def build(k: int, now: int) -> Payload:
-        traffic.advance_to(k)
+        sec_mark = clock.dsecond(now)
+        if faults.due(scenario_faults, MessageType.BSM, i, k):
+            traffic.advance_to(k)
+            content = bsm_content(traffic, i, int(traffic.msg_cnt0[i] + k) % 128, sec_mark)
+            frame = messages.encode(MessageType.BSM, faults.inject(scenario_faults, MessageType.BSM, i, k, content))
+        else:
+            frame = fleet.frame(i, k, sec_mark)
         if signer is not None and pseudonyms and traffic.pseudonym[i] != in_use[0]:
             in_use[0] = int(traffic.pseudonym[i])
             signer.use(pseudonyms[in_use[0] % len(pseudonyms)])
-        content = bsm_content(traffic, i, int(traffic.msg_cnt0[i] + k) % 128, clock.dsecond(now))
-        frame = messages.encode(MessageType.BSM, faults.inject(traffic.scenario.faults, MessageType.BSM, i, k, content))
         return Payload(frame, bsm_aid(traffic, i), bool(traffic.events[i]))
 
     return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build)
@@ -81,6 +90,8 @@ def bsm_stream(traffic: Traffic, i: int, signer: Signer | None = None, pseudonym
 def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
     """One uplink per vehicle, signing with its certificate from the run PKI."""
     traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
+    fleet = FleetBsms(traffic)
+    bsm_encoder.warm_up()
     devices: list[Device] = []
     for i in range(len(traffic)):
         pseudonyms = load_credentials(run.pki, obu_id(i))
@@ -91,5 +102,5 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
         uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix, scenario.broker.qos,
                         attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root),
                         network=device_link(scenario.network, traffic.kinds[i], scenario.seed, obu_id(i)))
-        devices.append((uplink, [bsm_stream(traffic, i, signer, pseudonyms)]))
+        devices.append((uplink, [bsm_stream(fleet, i, signer, pseudonyms)]))
     return devices
