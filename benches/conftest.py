@@ -29,6 +29,12 @@ REPORT_SECONDS: dict[tuple[str, int], float] = {}
 
 
 @pytest.fixture(scope="session")
+def benchmark_enabled(request: pytest.FixtureRequest) -> bool:
+    """Whether this is a measuring run (``--benchmark-enable``) or a one-shot smoke run."""
+    return bool(request.config.getoption("benchmark_enable"))
+
+
+@pytest.fixture(scope="session")
 def batch_size(request: pytest.FixtureRequest) -> int:
     if not request.config.getoption("benchmark_enable"):
         return SMOKE_BATCH

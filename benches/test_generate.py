@@ -104,7 +104,7 @@ def test_asn1tools_generate(benchmark, fleet, benchmark_enabled):
     def run():
         out.clear()
         for i in range(count):
-            out.append(messages.encode(MessageType.BSM, bsm_content(traffic, i, 0, 0)))
+            out.append(messages.encode(MessageType.BSM, bsm_content(traffic, i, int(traffic.msg_cnt0[i] + 30) % 128, 0)))
 
     benchmark.pedantic(run, rounds=3 if benchmark_enabled else 1, iterations=1)
     fleet_bsms = FleetBsms(traffic)

@@ -57,11 +57,6 @@ def signed(request, tmp_path_factory, benchmark_enabled) -> tuple[str, Path, Rec
     return suite, pki, batch
 
 
-@pytest.fixture(scope="session")
-def benchmark_enabled(request) -> bool:
-    return bool(request.config.getoption("benchmark_enable"))
-
-
 def best_rate(benchmark, frames: int) -> float:
     return frames / benchmark.stats.stats.min
 
