@@ -12,6 +12,7 @@ Gaussian noise of ``position_noise_m``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from v2x import messages, roads
 from v2x.messages import VEHICLE_CLASSES
-from v2x.roads import LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
+from v2x.roads import EARTH_RADIUS_M, LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
 from v2x.scenario import Scenario
 
 from roadside.identity import rsu_octets
@@ -96,14 +97,21 @@ class RoadsideSensing:
             xy = self.centre + self.normal * (d - CROSS_TRAFFIC_SPAN_M / 2) + self.along * lane
             out.append(Participant(f"car{k}", "motor", "microwaveRadar", *xy, CROSS_TRAFFIC_MPS, _heading(*(self.normal * sign)), 1.8, 4.6,
                                    vehicle_class=VEHICLE_CLASSES[self.scenario.vehicle_classes]["car"]))
-        self.traffic.advance_to(int(round(t_s / TICK_S)))
-        lat, lon, heading = self.traffic.positions()
-        for i in range(len(self.traffic)):
-            x, y = self.corr.frame.to_local(float(lat[i]), float(lon[i]))
-            out.append(Participant(f"obu{i}", "motor", "v2x", x, y, float(self.traffic.v[i]), float(heading[i]),
-                                   float(self.traffic.width[i]), float(self.traffic.length[i]), self.traffic.ids[i],
+        snap = self.traffic.snapshot(int(round(t_s / TICK_S)))
+        for i in self._vehicles_near(snap.lat, snap.lon).tolist():
+            x, y = self.corr.frame.to_local(float(snap.lat[i]), float(snap.lon[i]))
+            out.append(Participant(f"obu{i}", "motor", "v2x", x, y, float(snap.speed[i]), float(snap.heading[i]),
+                                   float(self.traffic.width[i]), float(self.traffic.length[i]), snap.ids[i],
                                    int(self.traffic.vehicle_class[i])))
         return out
+
+    def _vehicles_near(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Indices of the vehicles that may be in sensor range (a cheap vectorised test with a
+        metre of margin; :meth:`detect` applies the exact range)."""
+        frame = self.corr.frame
+        x = np.radians(lon - frame.lon0) * EARTH_RADIUS_M * math.cos(math.radians(frame.lat0))
+        y = np.radians(lat - frame.lat0) * EARTH_RADIUS_M
+        return np.flatnonzero(np.hypot(x - self.centre[0], y - self.centre[1]) <= self.inter.sensors.range_m + 1.0)
 
     def _ptc_id(self, key: str, in_use: set[int]) -> int:
         """A ptcId in 1..255 kept while the object stays in view (T/CSAE 159)."""

@@ -35,21 +35,23 @@ RSI_PERIOD_S = 1.0
 RSI_HAZARD_PERIOD_S = 0.1
 
 
-def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stream]:
-    """MAP, SPAT, RSM and RSI streams of the RSU at intersection ``index``; msgCnt starts at random."""
+def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Traffic) -> list[Stream]:
+    """MAP, SPAT, RSM and RSI streams of the RSU at intersection ``index``; msgCnt starts at
+    random.  ``traffic``: the vehicles' world model, shared by the RSUs of a process."""
     corr = roads.corridor(scenario)
     inter = scenario.intersections[index]
     map_cnt0, spat_cnt0, rsm_cnt0, rsi_cnt0 = (rng.randrange(128) for _ in range(4))
     map_offset, spat_offset, rsm_offset = rng.uniform(0, MAP_PERIOD_S), rng.uniform(0, SPAT_PERIOD_S), rng.uniform(0, RSM_PERIOD_S)
     rsi_period = RSI_HAZARD_PERIOD_S if any(item.hazard for item in inter.traffic_info) else RSI_PERIOD_S
     rsi_offset = rng.uniform(0, rsi_period)
-    traffic = Traffic(scenario, np.random.default_rng(scenario.seed))  # the vehicles' own world model
     sensing = RoadsideSensing(scenario, index, traffic, np.random.default_rng([scenario.seed, index]))
     start_moy = clock.minute_of_the_year(clock.now_unix_us())
     end_moy = min(527039, start_moy + int(scenario.duration_s // 60) + 1)
 
     def encoded(msg_type: MessageType, k: int, content: dict) -> bytes:
-        return messages.encode(msg_type, faults.inject(scenario.faults, msg_type, index, k, content))
+        if faults.due(scenario.faults, msg_type, index, k):
+            return messages.encode(msg_type, faults.inject(scenario.faults, msg_type, index, k, content))
+        return messages.encode(msg_type, content, checked=False)  # builders held to the constraints by tests/test_asn1_conformance.py
 
     def build_map(k: int, now: int) -> bytes:
         moy = clock.minute_of_the_year(now)
@@ -83,11 +85,12 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random) -> list[Stre
 def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:
     """One uplink per RSU, signing with the RSU's application certificate from the run PKI."""
     rng = random.Random(f"{scenario.seed}/roadside")
+    traffic = Traffic(scenario, np.random.default_rng(scenario.seed))  # the vehicles' own world model, seen by every RSU
     devices: list[Device] = []
     for index, inter in enumerate(scenario.intersections):
         signer = Signer(load_credential(run.pki, inter.rsu_id))
-        uplink = Uplink("RSU", inter.rsu_id, signer, scenario.zone.topic_prefix, scenario.broker.qos,
+        uplink = Uplink("RSU", inter.rsu_id, signer, scenario.zone.topic_prefix,
                         attack=AttackPlan.for_device(scenario.attacks, "rsu", index, run.pki, run.root),
                         network=device_link(scenario.network, "rsus", scenario.seed, inter.rsu_id))
-        devices.append((uplink, rsu_streams(scenario, index, rng)))
+        devices.append((uplink, rsu_streams(scenario, index, rng, traffic)))
     return devices

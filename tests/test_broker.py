@@ -16,7 +16,7 @@ from v2x.rundir import RunDir
 from v2x.run import run_scenario
 from v2x.scenario import obu_id, parse_scenario
 from v2x.security import DeviceRequest, create_pki
-from v2x.uplink import run_devices
+from v2x.simulator_main import simulate
 
 from pipeline.ingest import ingest, verifier_from_pki
 from tests.test_scenario import GOOD
@@ -67,7 +67,7 @@ def test_broker_going_away_mid_run_is_recorded_and_survived(mosquitto, tmp_path)
         verifier = verifier_from_pki(run.pki)
         task = asyncio.create_task(ingest(address, run, verifier=verifier, stop=stop, on_ready=ready.set, verify_workers=2))
         await asyncio.wait_for(ready.wait(), 30)
-        sim = asyncio.create_task(run_devices(address, devices, scenario.duration_s, start_at=time.time() + 0.5))
+        sim = asyncio.create_task(asyncio.to_thread(simulate, "vehicles", scenario, run, devices, address, time.time() + 0.5))
         await asyncio.sleep(2.0)
         mosquitto.stop()
         await asyncio.sleep(1.5)

@@ -214,7 +214,7 @@ class Scenario(_Strict):
     duration_s: float = Field(gt=0, le=86400)
     approach_length_m: float = Field(default=250.0, ge=50, le=2000)
     zone: Zone = Zone()
-    intersections: list[Intersection] = Field(min_length=1, max_length=32)
+    intersections: list[Intersection] = Field(min_length=1, max_length=64)
     fleet: list[FleetGroup] = Field(default_factory=list)
     vehicle_classes: Literal["csae53", "gbt45315"] = Field(
         default="csae53", description="BasicVehicleClass numbering: T/CSAE 53 (J2735 codes) or GB/T 45315 Annex D")

@@ -2,7 +2,7 @@
 
 import sys
 
-from v2x.uplink import simulator_main
+from v2x.simulator_main import simulator_main
 
 from vehicles.simulator import build_vehicles
 

@@ -123,8 +123,9 @@ def bsm_fields(traffic: Traffic, idx: np.ndarray, msg_cnt: np.ndarray, sec_mark:
 
 
 class FleetBsms:
-    """The fleet's BSM fields computed once per tick for every vehicle; each vehicle's stream
-    then encodes its own row with its msgCnt and secMark (:func:`encode_bsms`).
+    """The fleet's BSM fields computed once per tick for every vehicle; the BSMs due together
+    are encoded in one call (:meth:`prepare`, the schedule's batch hook), any other one from
+    its own row (:meth:`frame`), each with its msgCnt and secMark (:func:`encode_bsms`).
 
     A request for a tick the model has already passed (a late stream) gets the fields of the
     model's current tick, as the per-vehicle path did."""
@@ -133,15 +134,43 @@ class FleetBsms:
         self.traffic = traffic
         self._tick = -1
         self._fields = self._points = self._start = np.zeros(0, dtype=np.int64)
+        self._prepared: dict[tuple[int, int], bytes] = {}
 
-    def frame(self, i: int, k: int, sec_mark: int) -> bytes:
-        """The UPER MessageFrame of vehicle ``i``'s BSM k (describing tick k), stamped ``sec_mark``."""
+    def _at_tick(self, k: int) -> None:
         traffic = self.traffic
         if k > self._tick or self._tick < 0:
             traffic.advance_to(k)
             n = len(traffic)
             self._fields, self._points, self._start = bsm_fields(traffic, np.arange(n), np.zeros(n, np.int64), np.zeros(n, np.int64))
             self._tick = traffic.tick
+
+    def prepare(self, keys: np.ndarray, ks: np.ndarray, now_us: np.ndarray) -> None:
+        """Encode BSM ``ks[j]`` of vehicle ``keys[j]`` stamped with the device clock
+        ``now_us[j]``, all in one kernel call per tick; :meth:`frame` then returns them.  Frames
+        prepared for an earlier slot and not asked for are dropped."""
+        self._prepared = {}
+        for k in np.unique(ks):
+            sel = ks == k
+            idx = keys[sel]
+            self._at_tick(int(k))
+            rows = self._fields[idx].copy()
+            rows[:, _F["msg_cnt"]] = (self.traffic.msg_cnt0[idx] + k) % 128
+            rows[:, _F["sec_mark"]] = (now_us[sel] // 1000) % 60_000  # DSecond (v2x.clock.dsecond)
+            counts = self._start[idx + 1] - self._start[idx]
+            start = np.zeros(idx.size + 1, dtype=np.int64)
+            np.cumsum(counts, out=start[1:])
+            take = np.repeat(self._start[idx] - start[:-1], counts) + np.arange(int(start[-1]))
+            out, lengths = encode_bsms(rows, self._points[take], start)
+            for j, i in enumerate(idx.tolist()):
+                self._prepared[(i, int(k))] = out[j, : lengths[j]].tobytes()
+
+    def frame(self, i: int, k: int, sec_mark: int) -> bytes:
+        """The UPER MessageFrame of vehicle ``i``'s BSM k (describing tick k), stamped ``sec_mark``."""
+        prepared = self._prepared.pop((i, k), None)
+        if prepared is not None:
+            return prepared
+        traffic = self.traffic
+        self._at_tick(k)
         row = self._fields[i : i + 1].copy()
         row[0, _F["msg_cnt"]] = (int(traffic.msg_cnt0[i]) + k) % 128
         row[0, _F["sec_mark"]] = sec_mark

@@ -84,7 +84,7 @@ def bsm_stream(fleet: FleetBsms, i: int, signer: Signer | None = None, pseudonym
             signer.use(pseudonyms[in_use[0] % len(pseudonyms)])
         return Payload(frame, bsm_aid(traffic, i), bool(traffic.events[i]))
 
-    return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build)
+    return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build, batch=fleet, batch_key=i)
 
 
 def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
@@ -99,7 +99,7 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
             print(f"warning: {obu_id(i)} has {len(pseudonyms)} pseudonym certificates in the PKI, the scenario asks for "
                   f"{scenario.security.pseudonyms.certificates}; it cycles through those it has", file=sys.stderr)
         signer = Signer(pseudonyms[int(traffic.pseudonym[i]) % len(pseudonyms)])
-        uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix, scenario.broker.qos,
+        uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix,
                         attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root),
                         network=device_link(scenario.network, traffic.kinds[i], scenario.seed, obu_id(i)))
         devices.append((uplink, [bsm_stream(fleet, i, signer, pseudonyms)]))

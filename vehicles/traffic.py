@@ -52,6 +52,21 @@ BUS_STOP_LEAVE_M = 20.0  # a bus may serve a stop again once this far from it
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """What an observer of the road sees of every vehicle at one tick."""
+
+    tick: int
+    lat: np.ndarray
+    lon: np.ndarray
+    heading: np.ndarray
+    speed: np.ndarray
+    ids: tuple[bytes, ...]
+
+
+SNAPSHOT_TICKS = 4  # ticks kept for observers a little behind the model (roadside sensors' latency)
+
+
+@dataclass(frozen=True)
 class VehicleState:
     lat_deg: float
     lon_deg: float
@@ -94,6 +109,9 @@ class Traffic:
         self.a = np.zeros(n)
         self.tick = 0
         lat, lon, self.heading = self._locate()
+        self._positions, self._positions_tick = (lat, lon, self.heading), 0
+        self._snapshots: list[Snapshot] = []
+        self._keep_snapshot()
         self.prev_heading = self.heading.copy()
         self.history: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
         self.hazard_lights = np.array([g.hazard_lights for g in scenario.fleet for _ in range(g.count)], dtype=bool).reshape(n)
@@ -212,11 +230,13 @@ class Traffic:
         self.tick += 1
         self.prev_heading = self.heading
         lat, lon, self.heading = self._locate()
+        self._positions, self._positions_tick = (lat, lon, self.heading), self.tick
         if self.tick % HISTORY_EVERY_TICKS == 0:
             self.history.append((lat, lon, self.v.copy(), self.tick * TICK_S))
             del self.history[:-HISTORY_POINTS]
         self.events = self._events()
         self._change_pseudonyms(lat, lon)
+        self._keep_snapshot()
 
     def _events(self) -> np.ndarray:
         """VehicleEventFlags of every vehicle now, as bit masks (bit k = flag k)."""
@@ -245,11 +265,26 @@ class Traffic:
             self.step()
 
     def positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Latitude, longitude and heading of every vehicle now."""
-        return self._locate()
+        """Latitude, longitude and heading of every vehicle now (computed once per tick)."""
+        if self._positions_tick != self.tick:
+            self._positions = self._locate()
+            self._positions_tick = self.tick
+        return self._positions
+
+    def snapshot(self, tick: int) -> Snapshot:
+        """The fleet at ``tick``: the model advances to it, and a tick up to
+        :data:`SNAPSHOT_TICKS` behind the model is served from the ones kept, so that the
+        RSUs of one process can share the model (older ticks get the oldest kept)."""
+        self.advance_to(tick)
+        return next(snap for snap in self._snapshots if snap.tick >= tick)
+
+    def _keep_snapshot(self) -> None:
+        lat, lon, heading = self.positions()
+        self._snapshots.append(Snapshot(self.tick, lat, lon, heading, self.v, tuple(self.ids)))
+        del self._snapshots[:-SNAPSHOT_TICKS]
 
     def state(self, i: int) -> VehicleState:
-        lat, lon, heading = self._locate()
+        lat, lon, heading = self.positions()
         dh = (self.heading[i] - self.prev_heading[i] + 180.0) % 360.0 - 180.0
         return VehicleState(
             lat_deg=float(lat[i]),
