@@ -24,6 +24,10 @@ PER_FRAME_S: dict[tuple[str, str], float] = {}
 VERIFY_RATE: dict[tuple[str, str], float] = {}
 # (suite, what) -> frames/s of BSM generation and signing, filled by test_generate.
 GENERATE_RATE: dict[tuple[str, str], float] = {}
+# implementation -> frames acknowledged per CPU second of the publisher, filled by test_publish.
+PUBLISH_RATE: dict[str, float] = {}
+# (pace, what) -> value, filled by test_scale.
+SCALE: dict[tuple[str, str], object] = {}
 # (what, messages in the run) -> seconds (best round), filled by test_report.
 REPORT_SECONDS: dict[tuple[str, int], float] = {}
 
@@ -64,7 +68,27 @@ def _generate_summary(terminalreporter) -> None:
                 terminalreporter.write_line(f"{suite:<18} {what:<18} {rate:12,.0f} frames/s{ratio}")
 
 
+def _publish_summary(terminalreporter) -> None:
+    if not PUBLISH_RATE:
+        return
+    terminalreporter.section("publishing to Mosquitto, QoS 1 (same process, best round)")
+    base = PUBLISH_RATE.get("paho-mqtt")
+    for what, rate in sorted(PUBLISH_RATE.items()):
+        ratio = f"  {rate / base:5.1f}x paho-mqtt" if base and what != "paho-mqtt" else ""
+        terminalreporter.write_line(f"{what:<18} {rate:12,.0f} frames per CPU second{ratio}")
+
+
+def _scale_summary(terminalreporter) -> None:
+    if not SCALE:
+        return
+    terminalreporter.section("scale runs (v2x run of benches/scale.py)")
+    for (pace, what), value in sorted(SCALE.items()):
+        terminalreporter.write_line(f"{pace:<9} {what:<28} {value}")
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
+    _publish_summary(terminalreporter)
+    _scale_summary(terminalreporter)
     _generate_summary(terminalreporter)
     _verify_summary(terminalreporter)
     _report_summary(terminalreporter)

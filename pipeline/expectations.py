@@ -16,7 +16,7 @@ import duckdb
 
 from v2x.expectations import Expectation
 
-from pipeline.report import METRIC_FIELDS
+from pipeline.report import METRIC_FIELDS, RUN_FIELDS
 from pipeline.validation import CHECKS_BY_NAME
 from pipeline.views import connect
 
@@ -53,9 +53,9 @@ def unknown_subjects(expectations: list[Expectation], profile: dict[str, Any], a
     for e in expectations:
         if e.metric is not None:
             msg_type, _, field = e.metric.partition(".")
-            if e.metric not in checks and not (msg_type in MESSAGE_TYPES and field in METRIC_FIELDS):
+            if e.metric not in checks and not (msg_type in MESSAGE_TYPES and field in METRIC_FIELDS) and not (msg_type == "ALL" and field in RUN_FIELDS):
                 problems.append(f"{e.label()}: unknown metric {e.metric!r}; use TYPE.field with TYPE one of {', '.join(MESSAGE_TYPES)} "
-                                f"and field one of {', '.join(METRIC_FIELDS)}, or a check id")
+                                f"and field one of {', '.join(METRIC_FIELDS)} (ALL also {', '.join(RUN_FIELDS)}), or a check id")
         elif e.check is not None and e.check not in checks:
             problems.append(f"{e.label()}: the profile {profile['profile']} v{profile['version']} has no check {e.check!r}")
         elif e.application is not None and e.application not in apps:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from v2x import schedule
 from v2x.rundir import RunDir, read_json
 
 from pipeline.applications import application_checks, slices_needed
@@ -51,6 +52,7 @@ WITH valid AS (
            sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
            count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted,
            count(*) FILTER (WHERE duplicate) AS duplicates,
+           count(*) FILTER (WHERE auth = 'duplicate_message') AS replays,
            count(*) FILTER (WHERE auth = 'success') AS auth_ok,
            count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS signer_unresolved
     FROM messages GROUP BY ALL
@@ -65,20 +67,30 @@ def load_profile(path: Path | None = None) -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int]]:
-    """(published, lost on purpose by the scenario's network model) per message type."""
-    published: dict[str, int] = {}
-    injected: dict[str, int] = {}
+def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """(published, lost on purpose, duplicated on purpose by the scenario's network model) per
+    message type."""
+    counts: dict[str, dict[str, int]] = {"published": {}, "injected_loss": {}, "injected_duplicate": {}}
     for path in run.published.glob("*.json"):
         for key, n in read_json(path)["totals"].items():
             kind, msg_type = key.split(".", 1)
-            if kind in ("published", "injected_loss"):
-                out = published if kind == "published" else injected
-                out[msg_type] = out.get(msg_type, 0) + n
-    return published, injected
+            if kind in counts:
+                counts[kind][msg_type] = counts[kind].get(msg_type, 0) + n
+    return counts["published"], counts["injected_loss"], counts["injected_duplicate"]
 
 
-def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | None) -> dict[str, Any]:
+def _schedule(run: RunDir) -> dict[str, Any] | None:
+    """How well the simulators kept their schedule (v2x.schedule.combine); None for a run
+    without simulators (``v2x ingest`` of real devices)."""
+    per_simulator = {}
+    for path in sorted(run.published.glob("*.json")):
+        data = read_json(path)
+        if isinstance(data, dict) and data.get("schedule"):
+            per_simulator[str(data.get("simulator", path.stem))] = data["schedule"]
+    return schedule.combine(per_simulator)
+
+
+def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | None, injected_duplicates: int | None = None) -> dict[str, Any]:
     lat = row["latency"] or [None, None, None]
     ipg = row["ipg"] or [None, None]
     counted, missing = row["counted"], row["missing"] or 0
@@ -103,6 +115,8 @@ def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | No
         "injected_loss": injected_loss,
         "missing_not_injected": max(int(missing) - injected_loss, 0) if injected_loss is not None else None,
         "duplicates": row["duplicates"],
+        "replays": row["replays"],
+        "injected_duplicates": injected_duplicates,
         "pdr": counted / (counted + missing) if counted else None,
         "auth_success_rate": row["auth_ok"] / verifiable if verifiable else None,
         "signer_unresolved": row["signer_unresolved"],
@@ -114,8 +128,10 @@ def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | No
 # Fields of a message type's metrics (and of "ALL", which adds received), named in expectations.
 METRIC_FIELDS = ("published", "received", "stored", "decoded", "rejected", "senders", "rate_hz_min", "rate_hz_median",
                  "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "ipg_p95_ms", "ipg_p99_ms", "ipg_max_ms",
-                 "missing", "injected_loss", "missing_not_injected", "duplicates", "pdr", "auth_success_rate", "signer_unresolved",
+                 "missing", "injected_loss", "missing_not_injected", "duplicates", "replays", "injected_duplicates", "pdr", "auth_success_rate", "signer_unresolved",
                  "signer_resolved_rate", "stored_over_published")
+# Metrics of the whole run only (ALL.<field>): how well the simulators kept a real-time schedule.
+RUN_FIELDS = ("schedule_achieved_over_nominal", "schedule_lateness_p99_ms")
 
 
 FIELD_CHECKS_SQL = """
@@ -193,13 +209,14 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     those its messages show)."""
     run = RunDir(Path(run_dir))
     profile = load_profile(profile_path)
-    published, injected = _published(run)
+    published, injected, injected_dup = _published(run)
     con = connect(run.root)
     cur = con.execute(METRICS_SQL)
     names = [d[0] for d in cur.description]
     manifest = read_json(run.manifest) if run.manifest.exists() else {}
     network = bool(manifest.get("network"))
-    types = [_metrics(dict(zip(names, r)), published.get(r[0]), injected.get(r[0], 0) if network else None) for r in cur.fetchall()]
+    types = [_metrics(dict(zip(names, r)), published.get(r[0]), injected.get(r[0], 0) if network else None,
+                      injected_dup.get(r[0], 0) if network else None) for r in cur.fetchall()]
     ingest = read_json(run.ingest / "summary.json") if (run.ingest / "summary.json").exists() else {}
     total_published = sum(published.values()) if published else None
     total_stored = sum(t["stored"] for t in types)
@@ -213,6 +230,10 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
         "stored_over_published": total_stored / total_published if total_published else None,
         "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored if total_stored else None,
     }
+    kept = _schedule(run)
+    if kept is not None and kept["pace"] == "realtime":
+        overall["schedule_achieved_over_nominal"] = kept["achieved_over_nominal"]
+        overall["schedule_lateness_p99_ms"] = kept["lateness_p99_ms"]
     by_type = {t["msg_type"]: t for t in types} | {"ALL": overall}
     receivers, receivers_source = _receivers(con, receivers_path)
     ranged = [sl for sl in (_ranged(c) for c in profile["checks"]) if sl is not None]
@@ -244,6 +265,7 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
         "checks": checks,
         "security": security,
         "ingest_events": ingest.get("events", []),
+        "schedule": kept,
     }
 
 
@@ -259,6 +281,19 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def schedule_line(kept: dict[str, Any] | None) -> str | None:
+    """One line on how well the simulators kept their schedule (None without simulators)."""
+    if not kept:
+        return None
+    if kept["pace"] == "realtime":
+        return (f"schedule (real time): achieved {_fmt(kept['achieved_per_s'])} of {_fmt(kept['nominal_per_s'])} frames/s nominal "
+                f"= {100 * (kept['achieved_over_nominal'] or 0):.2f} %; lateness p99 {_fmt(kept['lateness_p99_ms'])} ms, "
+                f"max {_fmt(kept['lateness_max_ms'])} ms, {kept['late_100ms']} frames >= 100 ms late")
+    ratio = kept.get("generated_over_bare_sign")
+    return (f"schedule (as fast as possible): {kept['due']} frames in {_fmt(kept['wall_s'])} s = {_fmt(kept['generated_per_wall_s'])} "
+            f"frames/s generated, signed and published" + (f"; {ratio:.2f} x the bare sign rate ({_fmt(kept['bare_sign_per_s'])}/s)" if ratio else ""))
+
+
 def render_terminal(report: dict[str, Any], console: Any) -> None:
     """Rich tables: verdict summary first, then metrics per type, then every check."""
     from rich.table import Table
@@ -272,9 +307,12 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
     )
     o = report["overall"]
     console.print(f"published {_fmt(o['published'])}  received {_fmt(o['received'])}  stored {_fmt(o['stored'])}  rejected {o['rejected']}")
+    line = schedule_line(report.get("schedule"))
+    if line:
+        console.print(line)
     t = Table(title="Per message type")
     for col in ("type", "published", "stored", "senders", "rate Hz (min/median)", "latency p50/p95/p99 ms", "IPG p99 ms", "PDR",
-                "missing (injected)", "auth ok", "rejected"):
+                "missing (injected)", "replays (injected dups)", "auth ok", "rejected"):
         t.add_column(col, justify="right")
     for m in report["message_types"]:
         t.add_row(
@@ -282,6 +320,7 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
             f"{_fmt(m['rate_hz_min'], 2)} / {_fmt(m['rate_hz_median'], 2)}",
             f"{_fmt(m['latency_p50_ms'])} / {_fmt(m['latency_p95_ms'])} / {_fmt(m['latency_p99_ms'])}", _fmt(m["ipg_p99_ms"]),
             _fmt(m["pdr"], 4), f"{m['missing']}" + (f" ({m['injected_loss']})" if m["injected_loss"] is not None else ""),
+            f"{m['replays']}" + (f" ({m['injected_duplicates']})" if m.get("injected_duplicates") is not None else ""),
             _fmt(m["auth_success_rate"], 4), str(m["rejected"]),
         )
     console.print(t)

@@ -24,6 +24,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pipeline.report import schedule_line
 from pipeline.verdicts import judge
 from pipeline.svg_charts import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
 from pipeline.views import connect
@@ -329,6 +330,8 @@ def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
         f"<p class=note>profile {escape(report['profile']['name'])} v{report['profile']['version']} · {s['PASS']} pass · {s['FAIL']} fail · "
         f"{s['WARN']} warn · {s['N/A']} n/a · report format v{report['report_version']} · run {escape(report['run'])}</p>",
     ]
+    if (line := schedule_line(report.get("schedule"))) is not None:
+        parts.append(f"<p class=note id=schedule>{escape(line)}</p>")
     if failed:
         parts += ["<h2>Failing checks</h2>", _checks_table(failed)]
     if warned:

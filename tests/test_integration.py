@@ -37,12 +37,25 @@ WITH_RSI = GOOD.replace("count: 2", "count: 4").replace(
 
 def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
     scenario = parse_scenario(WITH_RSI)
-    result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url)
+    seen: list = []
+    result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url, progress=seen.append)
     # BSM 4 x 10 Hz, SPAT and RSM 2 x 10 Hz, MAP 2 x 1 Hz, RSI 1 x 1 Hz, for 3 s
     assert result.published == result.received == result.stored == 4 * 30 + 2 * 30 + 2 * 30 + 2 * 3 + 3
 
+    # Progress while it ran: the clock advanced, publication was seen growing, and the last word is the total.
+    running = [p for p in seen if p.phase == "running"]
+    assert len(running) >= 8 and running[-1].elapsed_s >= 2.5 and running[-1].nominal_per_s == pytest.approx(4 * 10 + 2 * 21 + 1)
+    assert [p.published for p in running] == sorted(p.published for p in running) and 0 < running[len(running) // 2].published < result.published
+    assert seen[-1].phase == "done" and seen[-1].published == seen[-1].received == result.published
+
     report = build_report(result.run.root)
     assert report["verdict"] == "PASS"
+    # The schedule: every due frame within the run, none 100 ms late.
+    kept = report["schedule"]
+    assert kept["pace"] == "realtime" and set(kept["simulators"]) == {"roadside", "vehicles"}
+    assert kept["due"] == result.published and kept["nominal_per_s"] == pytest.approx(4 * 10 + 2 * 21 + 1)
+    assert kept["achieved_over_nominal"] == 1.0 and kept["late_100ms"] == 0 and 0 <= kept["lateness_p99_ms"] < 100
+    assert report["overall"]["schedule_achieved_over_nominal"] == 1.0
     types = {m["msg_type"]: m for m in report["message_types"]}
     assert set(types) == {"BSM", "MAP", "SPAT", "RSM", "RSI"}
     assert types["BSM"]["senders"] == 4 and types["BSM"]["stored"] == 120
@@ -161,3 +174,17 @@ def test_stored_tables_equal_an_independent_reference_decode(mosquitto, tmp_path
     assert all(ps[0]["ptc_type"] == 4 and ps[0]["ptc_id"] == 0 for ps in stored["rsm_participants"].values())
     assert {p["id"] for p in participants if p["source"] == 2} <= bsm_ids
     assert {p["ptc_type"] for p in participants} >= {1, 3, 4}
+
+
+def test_as_fast_as_possible_sends_the_whole_run_and_relates_it_to_the_bare_sign_rate(mosquitto, tmp_path):
+    scenario = parse_scenario(GOOD.replace("duration_s: 3", "duration_s: 20"))  # 20 s of traffic, sent in far less
+    result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url, pace="max")
+    assert result.published == result.received == result.stored == 20 * (2 * 10 + 2 * 21)
+    report = build_report(result.run.root)
+    kept = report["schedule"]
+    assert kept["pace"] == "max" and kept["due"] == result.published
+    assert kept["wall_s"] < 20 and kept["generated_per_wall_s"] == pytest.approx(kept["due"] / kept["wall_s"], rel=0.01)
+    assert kept["bare_sign_per_s"] > 0 and kept["generated_over_bare_sign"] == pytest.approx(
+        kept["generated_per_wall_s"] / kept["bare_sign_per_s"], rel=0.01)
+    assert "schedule_achieved_over_nominal" not in report["overall"]
+    assert report["message_types"][0]["auth_success_rate"] == 1.0

@@ -155,3 +155,18 @@ def test_injected_latency_and_loss_fail_exactly_their_checks_through_mosquitto(m
     gate = CliRunner().invoke(v2x, ["gate", str(run.root)])
     assert gate.exit_code == 1 and "BSM.pdr" in gate.output and "Annex C" in gate.output
     assert json.loads(CliRunner().invoke(v2x, ["report", str(run.root), "--format", "json"]).output)["verdict"] == "FAIL"
+
+
+@pytest.mark.broker
+def test_injected_duplicates_are_reported_next_to_the_duplicates_received(mosquitto, tmp_path):
+    """Every fifth BSM sent twice by the network model: each copy is rejected as a replay
+    (duplicate_message) and the report shows the injected count next to the replays."""
+    scenario = parse_scenario(GOOD.replace("duration_s: 3", "duration_s: 4") + "network:\n  - {devices: vehicles, duplicate: 0.2, duplicate_after_ms: 20}\n")
+    result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url)
+    run = RunDir(result.run.root)
+    injected = sum(read_json(p)["totals"].get("injected_duplicate.BSM", 0) for p in run.published.glob("*.json"))
+    bsm = next(m for m in build_report(run.root)["message_types"] if m["msg_type"] == "BSM")
+    assert 0 < injected and bsm["injected_duplicates"] == injected == bsm["replays"]
+    assert bsm["duplicates"] == 0  # a copy is rejected, so it never repeats a msgCnt of the accepted stream
+    replays = connect(run.root).execute("SELECT count(*) FROM messages WHERE msg_type = 'BSM' AND auth = 'duplicate_message'").fetchone()[0]
+    assert replays == injected

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from v2x.broker import BrokerError
 from v2x.run import RunError, run_scenario
+from v2x.run_progress import RunProgressBars
 from v2x.scenario import ScenarioError, builtin_scenarios, load_scenario
 from v2x.security import BACKENDS, DEFAULT_SUITE, DeviceRequest
 from v2x.security import pki as pki_dir
@@ -56,14 +57,17 @@ def scenarios() -> None:
 @click.option("--broker", help="mqtt://host:port of an external broker (default: start one for the run)")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--report/--no-report", "show_report", default=True, help="print the compliance report at the end")
+@click.option("--pace", type=click.Choice(["realtime", "max"]), default="realtime", show_default=True,
+              help="realtime: every message at its due time; max: as fast as the machine allows (throughput, see benches/README.md)")
 @click.pass_context
-def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, show_report: bool) -> None:
+def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, show_report: bool, pace: str) -> None:
     """Run SCENARIO (a built-in name or a YAML file), print its compliance report and write it as
     RUN/report.html."""
     console = Console(stderr=True)
     try:
         parsed = load_scenario(scenario)
-        result = run_scenario(parsed, runs_dir, broker_url=broker, status=lambda m: console.print(f"[dim]{m}[/]"))
+        with RunProgressBars(console) as bars:
+            result = run_scenario(parsed, runs_dir, broker_url=broker, status=bars.status, pace=pace, progress=bars.update)  # type: ignore[arg-type]
     except ScenarioError as exc:
         raise click.ClickException(str(exc)) from None
     except (BrokerError, RunError) as exc:

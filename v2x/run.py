@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from v2x import __version__, attacks
+from v2x import __version__, attacks, schedule
+from v2x.schedule import Pace
 from v2x.broker import start_broker
 from v2x.broker_access import INGEST_CLIENT, create_broker_access
 from v2x.transport import BrokerAddress
@@ -37,10 +38,28 @@ DRAIN_TIMEOUT_S = 15.0  # the ingest is given up on after this long without rece
 # schedule (they are what is under test) and the ingest falls behind and drains afterwards.
 INGEST_NICENESS = 5
 SIMULATORS = ("roadside", "vehicles")
+SIMULATOR_GRACE_S = 120.0  # a simulator still running this long after the run's end has failed
+PROGRESS_EVERY_S = 0.25
 
 
 class RunError(RuntimeError):
     """A stage of the run failed; the message names it and points at its log."""
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Where a run is, for a progress display: ``phase`` "running" (``elapsed_s`` of
+    ``duration_s``) or "draining"; frames the simulators published so far and the ingest
+    received."""
+
+    phase: str
+    elapsed_s: float
+    duration_s: float
+    published: int
+    received: int
+    stored: int
+    nominal_per_s: float = 0.0
+    pace: str = "realtime"
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,28 @@ def _progress(run: RunDir) -> dict[str, int]:
     return read_json(path) if path.exists() else {"received": 0, "stored": 0}
 
 
+def _published_so_far(run: RunDir) -> tuple[int, float]:
+    """Frames the simulators published so far, and their nominal rate (frames/s)."""
+    total, nominal = 0, 0.0
+    for path in (run.published / "progress").glob("*.json"):
+        try:
+            data = read_json(path)
+            total += sum(n for k, n in data["totals"].items() if k.startswith("published."))
+            nominal += float(data["schedule"]["nominal_per_s"])
+        except (OSError, ValueError, KeyError):
+            pass  # being replaced right now
+    return total, nominal
+
+
+def _schedule(run: RunDir) -> dict[str, object] | None:
+    per_simulator = {}
+    for name in SIMULATORS:
+        path = run.published / f"{name}.json"
+        if path.exists():
+            per_simulator[name] = read_json(path).get("schedule")
+    return schedule.combine(per_simulator)
+
+
 def new_run_dir(scenario: Scenario, runs_dir: Path) -> RunDir:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     root = runs_dir / f"{scenario.name}-{stamp}"
@@ -124,11 +165,17 @@ def run_scenario(
     broker_url: str | None = None,
     run_dir: Path | None = None,
     status: Callable[[str], None] = lambda _msg: None,
+    pace: Pace = "realtime",
+    progress: Callable[[RunProgress], None] | None = None,
 ) -> RunResult:
-    """Run ``scenario`` and return its run directory with published/received/stored counts."""
+    """Run ``scenario`` and return its run directory with published/received/stored counts.
+
+    ``pace``: "realtime" sends every message at its due time; "max" as fast as the machine
+    allows (a throughput measurement, see v2x.schedule).  ``progress`` is called about four
+    times a second while the simulators run and the ingest drains."""
     run = RunDir(run_dir).create() if run_dir else new_run_dir(scenario, runs_dir)
     run.scenario.write_text(dump_scenario(scenario), encoding="utf-8")
-    manifest: dict[str, object] = {"scenario": scenario.name, "versions": _versions(), "started_at": time.time(),
+    manifest: dict[str, object] = {"scenario": scenario.name, "versions": _versions(), "started_at": time.time(), "pace": pace,
                                    "network": [imp.model_dump(mode="json", exclude_none=True) for imp in scenario.network],
                                    "applications": scenario.applications}
     write_json_atomic(run.manifest, manifest)
@@ -174,7 +221,8 @@ def run_scenario(
         status("starting ingest (numba kernels load or compile)")
         _await_ready(ingest, "ingest", run.logs / "ingest.log")
 
-        sims = {name: _spawn(["-m", name, "--run", str(run.root), "--broker", url], run.logs / f"{name}.log") for name in SIMULATORS}
+        sims = {name: _spawn(["-m", name, "--run", str(run.root), "--broker", url, "--pace", pace], run.logs / f"{name}.log")
+                for name in SIMULATORS}
         processes.extend(sims.values())
         for name, proc in sims.items():
             _await_ready(proc, f"{name} simulator", run.logs / f"{name}.log")
@@ -183,11 +231,25 @@ def run_scenario(
             assert proc.stdin is not None
             proc.stdin.write(f"GO {start_at!r}\n".encode())
             proc.stdin.close()
-        status(f"running {scenario.name} for {scenario.duration_s:g} s")
+        status(f"running {scenario.name} for {scenario.duration_s:g} s" + (" as fast as possible" if pace == "max" else ""))
+
+        def report(phase: str) -> None:
+            if progress is not None:
+                ingest_now = _progress(run)
+                published_now, nominal = _published_so_far(run)
+                progress(RunProgress(phase, max(0.0, time.time() - start_at), scenario.duration_s, published_now,
+                                     ingest_now["received"], ingest_now["stored"], nominal, pace))
+
+        # At max pace a run lasts as long as the machine needs; in real time, its duration.
+        give_up = time.monotonic() + 0.5 + scenario.duration_s + SIMULATOR_GRACE_S if pace == "realtime" else float("inf")
+        while any(proc.poll() is None for proc in sims.values()) and time.monotonic() < give_up:
+            time.sleep(PROGRESS_EVERY_S)
+            report("running")
         for name, proc in sims.items():
-            code = proc.wait(timeout=scenario.duration_s + 120)
-            if code != 0:
-                raise RunError(f"{name} simulator exited with {code}; see {run.logs / (name + '.log')}")
+            if proc.poll() is None:
+                raise RunError(f"{name} simulator still running {SIMULATOR_GRACE_S:g} s after the end of the run; see {run.logs / (name + '.log')}")
+            if proc.returncode != 0:
+                raise RunError(f"{name} simulator exited with {proc.returncode}; see {run.logs / (name + '.log')}")
 
         published = _published_total(run)
         status(f"draining: {published} frames published")
@@ -199,6 +261,8 @@ def run_scenario(
             if now_received > received:
                 deadline = time.monotonic() + DRAIN_TIMEOUT_S
             received = now_received
+            report("draining")
+        report("done")
         ingest.terminate()
         if ingest.wait(timeout=60) != 0:
             raise RunError(f"ingest exited with {ingest.returncode}; see {run.logs / 'ingest.log'}")
@@ -212,5 +276,6 @@ def run_scenario(
             broker.stop()
     manifest["ended_at"] = time.time()
     manifest["counts"] = {"published": published, "received": summary["received"], "stored": summary["stored"]}
+    manifest["schedule"] = _schedule(run)
     write_json_atomic(run.manifest, manifest)
     return RunResult(run, published, summary["received"], summary["stored"])

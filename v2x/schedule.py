@@ -200,3 +200,32 @@ def _build_and_send(devices: list[Device], items: list[tuple[float, int, int, in
         stats.in_window += len(items)
     return later
 
+
+
+def combine(per_simulator: dict[str, dict]) -> dict[str, object] | None:
+    """The schedule of a whole run from its simulators' :meth:`ScheduleStats.summary` (None if
+    none recorded one): rates add up; lateness is the worst simulator's; at max pace, frames
+    per wall-clock second of the longest simulator, against the bare sign rate measured by the
+    busiest one."""
+    sims = {name: s for name, s in per_simulator.items() if s}
+    if not sims:
+        return None
+    due = sum(int(s["due"]) for s in sims.values())
+    pace = next(iter(sims.values()))["pace"]
+    out: dict[str, object] = {"pace": pace, "simulators": sims, "nominal_per_s": round(sum(float(s["nominal_per_s"]) for s in sims.values()), 3),
+                              "due": due}
+    if pace == "realtime":
+        in_window = sum(int(s["in_window"]) for s in sims.values())
+        out |= {"achieved_per_s": round(sum(float(s["achieved_per_s"]) for s in sims.values()), 3),
+                "achieved_over_nominal": round(in_window / due, 6) if due else None,
+                "lateness_p99_ms": max(float(s["lateness_ms"]["p99"]) for s in sims.values()),
+                "lateness_max_ms": max(float(s["lateness_ms"]["max"]) for s in sims.values()),
+                "late_100ms": sum(int(s["late_100ms"]) for s in sims.values())}
+    else:
+        wall = max(float(s["wall_s"]) for s in sims.values())
+        busiest = max(sims.values(), key=lambda s: int(s["due"]))
+        per_s = due / wall if wall else None
+        bare = busiest.get("bare_sign_per_s")
+        out |= {"wall_s": wall, "generated_per_wall_s": round(per_s, 1) if per_s else None, "bare_sign_per_s": bare,
+                "generated_over_bare_sign": round(per_s / float(bare), 4) if per_s and bare else None}
+    return out
