@@ -3,7 +3,7 @@
 Simulated RSUs and OBUs both send through :class:`Uplink`, so what a simulator reports as
 generated, published and failed is counted in one place, the same way for every device.  An
 uplink does not talk to the broker itself: :meth:`Uplink.prepare` turns a frame into the
-:class:`Transmission` s the device's link lets through (none if the link loses it, two if it
+transmissions (:class:`Transmission`) the device's link lets through (none if the link loses it, two if it
 duplicates it, a delayed one for a replay attack), and :mod:`v2x.schedule` publishes them at
 their time through :mod:`v2x.publisher`.
 """
