@@ -110,7 +110,7 @@ def test_raw_verify(benchmark, signed):
     assert len(recorded) == len(batch) and {job[0] for job in recorded} == {suite}
     backend = BACKENDS[suite]
     jobs = [(backend, backend.load_public_key(from_sec1(point)), data, r, s) for _, point, data, r, s in recorded[:2_000]]
-    ok = benchmark.pedantic(raw_verify, args=(jobs,), rounds=5, warmup_rounds=1)
+    ok = benchmark.pedantic(raw_verify, args=(jobs,), rounds=9, warmup_rounds=2)
     assert ok == len(jobs)
     if benchmark.stats is not None:
         VERIFY_RATE[(suite, "raw, 1 core")] = best_rate(benchmark, len(jobs))

@@ -238,7 +238,7 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
               help="trust a PKI directory (its root, CAs and CRL) instead of --trust/--ca/--crl")
 @click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
 @click.option("--verify-workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="parallel signature verifiers: threads for ECDSA, processes for SM2 (0: inline)")
+              help="parallel signature verifier processes (0: inline)")
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA of an mqtts:// broker (PEM)")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="client certificate for mqtts:// (PEM)")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="its private key (PEM)")

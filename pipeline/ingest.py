@@ -124,8 +124,8 @@ async def ingest(
 ) -> IngestStats:
     """Ingest until ``stop`` is set, then flush what was received and return the counts.
 
-    ``verify_workers`` > 0 verifies signatures in that many parallel workers (threads or
-    processes by suite, :class:`~v2x.security.workers.SignatureWorkers`); 0 verifies inline.
+    ``verify_workers`` > 0 verifies signatures in that many worker processes
+    (:class:`~v2x.security.workers.SignatureWorkers`); 0 verifies inline.
     ``tls`` is the ingest's client certificate for an ``mqtts`` broker.  Pass ``stats`` to
     watch the counts while it runs (see :func:`progress_line`).
     """
@@ -150,10 +150,11 @@ async def ingest(
 
     def flush_sync(batch: Received | None, ahead: BatchInProgress | None) -> BatchInProgress | None:
         """Begin the new batch, then finish and write the one ahead of it (the workers verify
-        the new batch's signatures meanwhile); returns the new batch in progress."""
+        the new batch's signatures meanwhile); returns the new batch in progress.  The message
+        checks wait for more batches while batches keep coming, and run once none is waiting."""
         begun = processor.begin(batch) if batch is not None else None
         if ahead is not None:
-            write(processor.finish(ahead))
+            write(processor.finish(ahead, flush_checks=begun is None))
         return begun
 
     async def flusher() -> None:

@@ -306,7 +306,7 @@ def test_signature_workers_agree_with_inline_verification(pki, mode):
     inline = verify_jobs(jobs)
     assert inline == [k % 9 != 4 for k in range(70)] + [False]
     with SignatureWorkers(2, mode) as workers:
-        assert workers.uses_processes(suite) == (mode == "processes")
+        assert workers.uses_processes == (mode == "processes")
         assert workers.verify(jobs) == inline
         assert workers.verify(jobs[:1]) == [True]
         assert workers.verify([]) == []

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 
 import asn1tools
 import duckdb
+import pyarrow as pa
 import pytest
 
 from v2x import clock, faults, messages
@@ -17,10 +19,10 @@ from v2x.scenario import Fault, load_scenario
 from v2x.security import unsecured
 
 from pipeline import views
-from pipeline.batch import BatchProcessor, Received
+from pipeline.batch import BatchProcessor, Received, UncheckedBatches
 from pipeline.report import build_report
 from pipeline.store import TelemetryWriter
-from pipeline.validation import CHECKS
+from pipeline.validation import CHECKS, checks_connection
 from tests.conftest import REPO
 from tests.corpus import corpus
 
@@ -153,3 +155,49 @@ def report_count(run_root, msg_type: str) -> int:
     return duckdb.connect().execute(
         f"SELECT count(*) FROM read_parquet('{run_root}/telemetry/**/*.parquet', hive_partitioning = true) WHERE msg_type = '{msg_type}'"
     ).fetchone()[0]
+
+
+def faulted_corpus() -> list[tuple[MessageType, dict]]:
+    """A copy of each message fault of EXPECTED's target with the fault injected, then the clean corpus."""
+    contents = []
+    for kind in sorted(EXPECTED):
+        target, _ = faults.FAULTS[kind]
+        msg_type, content = copy.deepcopy(next(item for item in clean_corpus() if item[0] is target))
+        faults.inject([Fault(kind=kind)], msg_type, 0, 0, content)
+        contents.append((msg_type, content))
+    return contents + clean_corpus()
+
+
+def stored_violations(outputs) -> list[tuple[int, str, str]]:
+    return sorted((r["rx_seq"], r["check_name"], r["detail"]) for out in outputs if "violations" in out.tables
+                  for r in out.tables["violations"].to_pylist())
+
+
+def test_message_checks_run_over_several_batches_find_what_batch_by_batch_finds():
+    """In a stream the message checks wait for later batches (their cost is per query, not per
+    row) and still find every violation, each once, the last batch flushing the rest."""
+    contents = faulted_corpus()
+    batches = [received(contents[k : k + 3]) for k in range(0, len(contents), 3)]
+    one_by_one = BatchProcessor(None)
+    expected = stored_violations([one_by_one.process(b) for b in batches])
+    assert len({name for _, name, _ in expected}) >= 8
+    streamed = list(BatchProcessor(None).process_stream(batches))
+    assert "violations" in one_by_one.process(batches[0]).tables
+    assert "violations" not in streamed[0].tables  # waited for the later batches
+    assert stored_violations(streamed) == expected
+
+
+def test_waiting_message_checks_are_due_by_rows_or_age():
+    waiting = UncheckedBatches(rows=5, seconds=0.2)
+    assert not waiting.due()
+    out = BatchProcessor(None).process(received(clean_corpus()[:3]))
+    messages = pa.concat_tables(list(out.telemetry.values()))
+    waiting.add({"messages": messages})
+    assert not waiting.due()
+    time.sleep(0.25)
+    assert waiting.due()
+    waiting.check(checks_connection())
+    assert not waiting.due()
+    for _ in range(2):
+        waiting.add({"messages": messages})
+    assert waiting.due()  # 6 rows >= 5
