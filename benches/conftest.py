@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from v2x.broker import start_broker
+
 from benches.frames import bench_pki
 
 FULL_BATCH = 100_000
@@ -26,10 +28,20 @@ VERIFY_RATE: dict[tuple[str, str], float] = {}
 GENERATE_RATE: dict[tuple[str, str], float] = {}
 # implementation -> frames acknowledged per CPU second of the publisher, filled by test_publish.
 PUBLISH_RATE: dict[str, float] = {}
+# client -> frames received per CPU second of the receiving thread, filled by test_subscribe.
+SUBSCRIBE_RATE: dict[str, float] = {}
 # (pace, what) -> value, filled by test_scale.
 SCALE: dict[tuple[str, str], object] = {}
 # (what, messages in the run) -> seconds (best round), filled by test_report.
 REPORT_SECONDS: dict[tuple[str, int], float] = {}
+
+
+@pytest.fixture(scope="module")
+def module_broker(tmp_path_factory):
+    """A Mosquitto process for the tests of one module."""
+    b = start_broker(tmp_path_factory.mktemp("broker"), kind="mosquitto")
+    yield b
+    b.stop()
 
 
 @pytest.fixture(scope="session")
@@ -68,13 +80,12 @@ def _generate_summary(terminalreporter) -> None:
                 terminalreporter.write_line(f"{suite:<18} {what:<18} {rate:12,.0f} frames/s{ratio}")
 
 
-def _publish_summary(terminalreporter) -> None:
-    if not PUBLISH_RATE:
+def _client_rates(terminalreporter, title: str, rates: dict[str, float], base: str) -> None:
+    if not rates:
         return
-    terminalreporter.section("publishing to Mosquitto, QoS 1 (same process, best round)")
-    base = PUBLISH_RATE.get("paho-mqtt")
-    for what, rate in sorted(PUBLISH_RATE.items()):
-        ratio = f"  {rate / base:5.1f}x paho-mqtt" if base and what != "paho-mqtt" else ""
+    terminalreporter.section(title)
+    for what, rate in sorted(rates.items()):
+        ratio = f"  {rate / rates[base]:5.1f}x {base}" if base in rates and what != base else ""
         terminalreporter.write_line(f"{what:<18} {rate:12,.0f} frames per CPU second{ratio}")
 
 
@@ -87,7 +98,8 @@ def _scale_summary(terminalreporter) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    _publish_summary(terminalreporter)
+    _client_rates(terminalreporter, "publishing to Mosquitto, QoS 1 (same process, best round)", PUBLISH_RATE, "paho-mqtt")
+    _client_rates(terminalreporter, "receiving from Mosquitto, QoS 1 (receiving thread's CPU, best round)", SUBSCRIBE_RATE, "aiomqtt")
     _scale_summary(terminalreporter)
     _generate_summary(terminalreporter)
     _verify_summary(terminalreporter)

@@ -14,7 +14,6 @@ import time
 import paho.mqtt.client as paho
 import pytest
 
-from v2x.broker import start_broker
 from v2x.mqtt_publish import PublishConnection
 
 from benches.conftest import PUBLISH_RATE
@@ -24,10 +23,8 @@ FULL, SMOKE = 50_000, 2_000
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    b = start_broker(tmp_path_factory.mktemp("publish-broker"), kind="mosquitto")
-    yield b
-    b.stop()
+def broker(module_broker):
+    return module_broker
 
 
 @pytest.fixture(scope="module")

@@ -38,9 +38,10 @@ def test_scale_run(benchmark, benchmark_enabled, tmp_path, pace):
     assert result.published == result.received == result.stored == kept["due"]  # nothing lost on the way
     assert kept["nominal_per_s"] == pytest.approx(nominal_rate(scenario))
     bsm = next(m for m in report["message_types"] if m["msg_type"] == "BSM")
-    if not benchmark_enabled:
-        # The small run leaves the ingest CPU to keep up.  At full scale on 2 cores it does not:
-        # it receives late, its receive stamps fail the timestamp check, and that is a figure.
+    if pace == "realtime" or not benchmark_enabled:
+        # In real time the ingest keeps up at full scale: every frame verifies, none is judged
+        # stale.  As fast as possible it falls behind by design (the devices take the CPU) and
+        # frames received more than 1 s after generation fail the timestamp check: a figure.
         assert report["overall"]["auth_success_rate"] == 1.0
     SCALE[(pace, "auth success (ingest)")] = report["overall"]["auth_success_rate"]
     SCALE[(pace, "BSM latency p50 ms (ingest)")] = bsm["latency_p50_ms"]

@@ -4,6 +4,10 @@ Works the same for a simulated run and for real devices on a zone broker.  The s
 QoS 1 on a persistent session (clean_session false), so if the connection drops the broker
 keeps our messages and we resume; every disconnect is recorded in ``ingest/summary.json``.
 
+A receiver thread reads the broker in bulk and takes each frame's receipt time from the kernel
+(:mod:`v2x.mqtt_subscribe`); the flusher turns what it received into batches every
+``FLUSH_INTERVAL_S`` (:mod:`pipeline.batch`, one batch ahead) and writes Parquet.
+
 Run as a process: ``python -m pipeline.ingest --run RUN --broker mqtt://host:port``.  It prints
 ``READY`` once subscribed and stops cleanly (final batch flushed) on SIGTERM or SIGINT.
 """
@@ -15,15 +19,15 @@ import dataclasses
 import asyncio
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiomqtt
-
-from v2x import clock, topics, transport
+from v2x import topics
 from v2x.broker_access import ClientTls
+from v2x.mqtt_subscribe import Deliveries, MqttError, SubscribeConnection
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.security import CertificateStore, Verifier
 from v2x.security.workers import SignatureWorkers
@@ -36,6 +40,33 @@ from pipeline.store import TelemetryWriter
 FLUSH_INTERVAL_S = 0.5
 MAX_BATCH = 20_000
 RECONNECT_DELAY_S = 0.5
+
+
+class Inbox:
+    """Frames received and not yet taken by the flusher: the receiver thread adds, the flusher takes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batch = Received()
+
+    def add_many(self, topics: list[str], frames: list[bytes], received_us: list[int]) -> int:
+        """Add frames in arrival order; returns how many are waiting."""
+        with self._lock:
+            self._batch.topics += topics
+            self._batch.frames += frames
+            self._batch.received_us += received_us
+            return len(self._batch)
+
+    def take(self) -> Received | None:
+        """Everything waiting, or None."""
+        with self._lock:
+            if not len(self._batch):
+                return None
+            batch, self._batch = self._batch, Received()
+            return batch
+
+    def __len__(self) -> int:
+        return len(self._batch)
 
 
 @dataclass
@@ -137,7 +168,7 @@ async def ingest(
     processor = BatchProcessor(verifier, topic_prefix, first_rx_seq=writer.next_rx_seq, signature_workers=signature_workers)
     crl = verifier.store.crl if verifier else None
     stats.crl = dataclasses.asdict(crl) if crl else None
-    pending = Received()
+    pending = Inbox()
     arrived = asyncio.Event()
 
     def write(output: BatchOutput) -> None:
@@ -158,13 +189,10 @@ async def ingest(
         return begun
 
     async def flusher() -> None:
-        nonlocal pending
         ahead: BatchInProgress | None = None
         while True:
             done = stop.is_set()
-            batch = None
-            if len(pending):
-                batch, pending = pending, Received()
+            batch = pending.take()
             if batch is not None or ahead is not None:
                 ahead = await asyncio.to_thread(flush_sync, batch, ahead)
             if done and ahead is None:
@@ -178,38 +206,58 @@ async def ingest(
             arrived.clear()
             await asyncio.sleep(0 if len(pending) >= MAX_BATCH else FLUSH_INTERVAL_S / 5)
 
-    async def receive() -> None:
-        ready_sent = False
-        while not stop.is_set():
+    def receive() -> None:
+        """The receiver thread: a bulk subscriber whose reads carry the kernel's arrival time
+        (:mod:`v2x.mqtt_subscribe`), so the flusher's work cannot make receipt late."""
+        ready_sent, was_connected = False, False
+        conn = SubscribeConnection(address.host, address.port, client_id, [topics.subscription(topic_prefix)], qos=1,
+                                   clean_session=False, tls=tls.context() if address.tls and tls else None)
+        while not receiving_stop.is_set():
             try:
-                async with transport.client(address, client_id, clean_session=False, tls=tls) as c:
-                    await c.subscribe(topics.subscription(topic_prefix), qos=1)
-                    if stats.events and stats.events[-1]["event"] == "broker_disconnected":
-                        stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "broker_reconnected", "detail": address.url})
-                    if not ready_sent:
-                        ready_sent = True
-                        if on_ready:
-                            on_ready()
-                    async for message in c.messages:
-                        payload = message.payload
-                        frame = bytes(payload) if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
-                        pending.add(str(message.topic), frame, clock.now_unix_us())
-                        stats.received += 1
-                        if len(pending) >= MAX_BATCH:
-                            arrived.set()
-            except aiomqtt.MqttError as exc:
-                stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "broker_disconnected", "detail": str(exc)})
-                write_json_atomic(run.ingest / "progress.json", stats.as_dict())
-                await asyncio.sleep(RECONNECT_DELAY_S)
+                conn.connect()
+            except MqttError as exc:
+                if was_connected or not stats.events or stats.events[-1]["event"] != "broker_disconnected":
+                    broker_event("broker_disconnected", str(exc))
+                was_connected = False
+                receiving_stop.wait(RECONNECT_DELAY_S)
+                continue
+            if stats.events and stats.events[-1]["event"] == "broker_disconnected":
+                broker_event("broker_reconnected", address.url)
+            was_connected = True
+            if not ready_sent:
+                ready_sent = True
+                if on_ready:
+                    loop.call_soon_threadsafe(on_ready)
+            try:
+                while not receiving_stop.is_set():
+                    take(conn.receive(0.1))
+                take(conn.receive(0.0))  # what has arrived by the stop
+                conn.close()
+            except MqttError as exc:
+                broker_event("broker_disconnected", str(exc))
+                was_connected = False
+                receiving_stop.wait(RECONNECT_DELAY_S)
 
+    def take(deliveries: Deliveries) -> None:
+        if deliveries:
+            full = pending.add_many(deliveries.topics, deliveries.payloads, deliveries.received_us) >= MAX_BATCH
+            stats.received += len(deliveries)
+            if full:
+                loop.call_soon_threadsafe(arrived.set)
+
+    def broker_event(event: str, detail: str) -> None:
+        stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, "detail": detail})
+        loop.call_soon_threadsafe(write_json_atomic, run.ingest / "progress.json", stats.as_dict())
+
+    if address.tls and tls is None:
+        raise ValueError(f"{address.url} needs TLS client credentials (CA, certificate, key)")
+    loop = asyncio.get_running_loop()
+    receiving_stop = threading.Event()
     flush_task = asyncio.create_task(flusher())
-    receive_task = asyncio.create_task(receive())
+    receive_task = asyncio.create_task(asyncio.to_thread(receive))
     await stop.wait()
-    receive_task.cancel()
-    try:
-        await receive_task
-    except asyncio.CancelledError:
-        pass
+    receiving_stop.set()
+    await receive_task
     arrived.set()
     try:
         await flush_task

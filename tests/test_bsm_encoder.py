@@ -162,3 +162,30 @@ def test_each_vehicles_stream_sends_the_frame_the_asn1tools_path_would_and_fault
             faulted += "angle" not in content
             assert payload.frame == messages.encode(MessageType.BSM, content), (i, k)
     assert faulted == 2 * 5  # vehicles 0 and 1, messages 0, 3, 6, 9, 12
+
+
+def test_a_bsm_comes_with_the_flags_of_its_own_tick_when_built_a_tick_late():
+    """The AID and the full certificate of an event BSM follow the frame's events, not the
+    model's: in a slot that holds messages of ticks k and k+1 the model is at k+1 when the
+    tick-k frames are handed out (GB/T 45315 7.4.3.5, table 7)."""
+    from vehicles.fleet_bsm import FleetBsms
+
+    scenario = _fleet_scenario()
+    traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
+    fleet = FleetBsms(traffic)
+    n = len(traffic)
+    keys = np.concatenate([np.arange(n), np.arange(n)])
+    flags_seen, model_differs = set(), 0
+    for k in range(0, 60, 2):
+        ks = np.concatenate([np.full(n, k), np.full(n, k + 1)])
+        fleet.prepare(keys, ks, np.zeros(2 * n, dtype=np.int64))
+        for i, kk in zip(keys.tolist(), ks.tolist()):
+            frame, event, emergency = fleet.bsm(i, kk, 0)
+            msg_type, content = messages.decode(frame)
+            assert msg_type is MessageType.BSM
+            assert event == ("events" in content.get("safetyExt", {})), (i, kk)
+            assert emergency == ("emergencyExt" in repr(content)), (i, kk)
+            flags_seen.add((event, emergency))
+            model_differs += kk == k and event != bool(traffic.events[i])
+    assert {(True, False), (False, False)} <= flags_seen
+    assert model_differs  # the case that signed an event BSM with a digest and AID 111

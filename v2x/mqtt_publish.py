@@ -24,40 +24,16 @@ import struct
 import time
 from collections.abc import Callable
 
+from v2x.mqtt_wire import DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBLISH, MqttError, open_connection, remaining_length, split_packets, string
+
+__all__ = ["MqttError", "PublishConnection", "publish_packet", "remaining_length"]
+
 Outcome = Callable[[bool], None]
-
-CONNECT, CONNACK, PUBLISH, PUBACK, PINGREQ, PINGRESP, DISCONNECT = 1, 2, 3, 4, 12, 13, 14
-CONNACK_CODES = {1: "unacceptable protocol version", 2: "identifier rejected", 3: "server unavailable",
-                 4: "bad user name or password", 5: "not authorized"}
-
-
-class MqttError(ConnectionError):
-    """The connection failed or was refused; the message says why."""
-
-
-def remaining_length(n: int) -> bytes:
-    """The variable-length 'Remaining Length' of a fixed header (MQTT 3.1.1 2.2.3)."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(s: bytes) -> bytes:
-    return struct.pack(">H", len(s)) + s
-
-
-def connect_packet(client_id: str, keepalive_s: int, clean_session: bool = True) -> bytes:
-    """CONNECT (3.1): protocol "MQTT" level 4, no will, no user name."""
-    body = _string(b"MQTT") + bytes([4, 0x02 if clean_session else 0]) + struct.pack(">H", keepalive_s) + _string(client_id.encode())
-    return bytes([CONNECT << 4]) + remaining_length(len(body)) + body
 
 
 def publish_packet(topic: bytes, payload: bytes, qos: int, packet_id: int = 0) -> bytes:
     """PUBLISH (3.3), not retained, not a duplicate."""
-    head = _string(topic) + (struct.pack(">H", packet_id) if qos else b"")
+    head = string(topic) + (struct.pack(">H", packet_id) if qos else b"")
     return bytes([(PUBLISH << 4) | (qos << 1)]) + remaining_length(len(head) + len(payload)) + head + payload
 
 
@@ -89,30 +65,8 @@ class PublishConnection:
 
     def connect(self) -> None:
         """Open the socket, send CONNECT and wait for CONNACK; raises :class:`MqttError`."""
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
-        except OSError as exc:
-            raise MqttError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
-            sock.sendall(connect_packet(self.client_id, self.keepalive_s))
-            ack = b""
-            while len(ack) < 4:
-                chunk = sock.recv(4 - len(ack))
-                if not chunk:
-                    raise MqttError(f"{self.host}:{self.port} closed the connection before CONNACK")
-                ack += chunk
-        except (OSError, ssl.SSLError) as exc:
-            sock.close()
-            raise MqttError(f"connecting to {self.host}:{self.port}: {exc}") from None
-        if ack[0] >> 4 != CONNACK or ack[1] != 2:
-            sock.close()
-            raise MqttError(f"{self.host}:{self.port} answered CONNECT with packet type {ack[0] >> 4}")
-        if ack[3] != 0:
-            sock.close()
-            raise MqttError(f"{self.host}:{self.port} refused the connection: {CONNACK_CODES.get(ack[3], ack[3])}")
+        sock, _ = open_connection(self.host, self.port, self.client_id, keepalive_s=self.keepalive_s, clean_session=True,
+                                  tls=self.tls, timeout_s=self.connect_timeout_s)
         sock.setblocking(False)
         self.sock = sock
         self._last_write = time.monotonic()
@@ -189,29 +143,16 @@ class PublishConnection:
             self._in += chunk
             if len(chunk) < 65536:
                 break
-        buf = self._in
-        pos = 0
-        while len(buf) - pos >= 2:
-            kind = buf[pos] >> 4
-            length, shift, k, complete = 0, 0, pos + 1, False
-            while k < len(buf) and k - pos <= 4:
-                byte = buf[k]
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                k += 1
-                if not byte & 0x80:
-                    complete = True
-                    break
-            if not complete or len(buf) - k < length:
-                break
-            if kind == PUBACK and length == 2:
-                outcome = self._in_flight.pop((buf[k] << 8) | buf[k + 1], None)
+        packets, used = split_packets(self._in)
+        for first, start, end in packets:
+            kind = first >> 4
+            if kind == PUBACK and end - start == 2:
+                outcome = self._in_flight.pop((self._in[start] << 8) | self._in[start + 1], None)
                 if outcome is not None:
                     outcome(True)
             elif kind != PINGRESP:
                 raise MqttError(f"unexpected packet type {kind} from the broker")
-            pos = k + length
-        del buf[:pos]
+        del self._in[:used]
 
     def _lost(self, why: str) -> str:
         if self.sock is not None:

@@ -10,6 +10,8 @@ asn1tools makes from the per-vehicle content (the tests compare them).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from v2x.messages import ACCEL_UNIT, EVENT_FLAG_BITS, HEADING_UNIT, LATLON_UNIT, SPEED_UNIT, YAW_UNIT
@@ -122,6 +124,15 @@ def bsm_fields(traffic: Traffic, idx: np.ndarray, msg_cnt: np.ndarray, sec_mark:
     return f, points, point_start
 
 
+class EncodedBsm(NamedTuple):
+    """A BSM's UPER MessageFrame, whether an event flag is set in it (AID 112/114 and the full
+    certificate, GB/T 45315 7.4.3.5) and whether it is an emergency vehicle's (AID 113/114)."""
+
+    frame: bytes
+    event: bool
+    emergency: bool
+
+
 class FleetBsms:
     """The fleet's BSM fields computed once per tick for every vehicle; the BSMs due together
     are encoded in one call (:meth:`prepare`, the schedule's batch hook), any other one from
@@ -161,11 +172,14 @@ class FleetBsms:
             np.cumsum(counts, out=start[1:])
             take = np.repeat(self._start[idx] - start[:-1], counts) + np.arange(int(start[-1]))
             out, lengths = encode_bsms(rows, self._points[take], start)
+            event = rows[:, _F["events"]] != NO_EVENTS
+            emergency = rows[:, _F["emergency"]] != 0
             for j, i in enumerate(idx.tolist()):
-                self._prepared[(i, int(k))] = out[j, : lengths[j]].tobytes()
+                self._prepared[(i, int(k))] = EncodedBsm(out[j, : lengths[j]].tobytes(), bool(event[j]), bool(emergency[j]))
 
-    def frame(self, i: int, k: int, sec_mark: int) -> bytes:
-        """The UPER MessageFrame of vehicle ``i``'s BSM k (describing tick k), stamped ``sec_mark``."""
+    def bsm(self, i: int, k: int, sec_mark: int) -> EncodedBsm:
+        """Vehicle ``i``'s BSM k (describing tick k), stamped ``sec_mark``, with the flags of
+        that same tick that decide how it is signed."""
         prepared = self._prepared.pop((i, k), None)
         if prepared is not None:
             return prepared
@@ -176,4 +190,8 @@ class FleetBsms:
         row[0, _F["sec_mark"]] = sec_mark
         p0, p1 = int(self._start[i]), int(self._start[i + 1])
         out, lengths = encode_bsms(row, self._points[p0:p1], np.array([0, p1 - p0], dtype=np.int64))
-        return out[0, : lengths[0]].tobytes()
+        return EncodedBsm(out[0, : lengths[0]].tobytes(), bool(row[0, _F["events"]] != NO_EVENTS), bool(row[0, _F["emergency"]]))
+
+    def frame(self, i: int, k: int, sec_mark: int) -> bytes:
+        """The UPER MessageFrame of :meth:`bsm`."""
+        return self.bsm(i, k, sec_mark).frame

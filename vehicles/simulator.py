@@ -53,11 +53,10 @@ def bsm_content(traffic: Traffic, i: int, msg_cnt: int, sec_mark: int) -> dict[s
     )
 
 
-def bsm_aid(traffic: Traffic, i: int) -> int | None:
-    """Header AID of vehicle ``i``'s BSM now: 112 with an event flag set, 113/114 for an
-    emergency vehicle on a call (GB/T 45315 table 7); None: the regular BSM AID 111."""
-    event = bool(traffic.events[i])
-    if traffic.emergency[i]:
+def bsm_aid(event: bool, emergency: bool) -> int | None:
+    """Header AID of a BSM: 112 with an event flag set, 113/114 for an emergency vehicle on a
+    call (GB/T 45315 table 7); None: the regular BSM AID 111."""
+    if emergency:
         return BSM_EMERGENCY_EVENT_AID if event else BSM_EMERGENCY_AID
     return BSM_EVENT_AID if event else None
 
@@ -77,12 +76,14 @@ def bsm_stream(fleet: FleetBsms, i: int, signer: Signer | None = None, pseudonym
             traffic.advance_to(k)
             content = bsm_content(traffic, i, int(traffic.msg_cnt0[i] + k) % 128, sec_mark)
             frame = messages.encode(MessageType.BSM, faults.inject(scenario_faults, MessageType.BSM, i, k, content))
+            event, emergency = bool(traffic.events[i]), bool(traffic.emergency[i])
         else:
-            frame = fleet.frame(i, k, sec_mark)
+            # the frame's own flags: the model may be a tick further on when a late message is built
+            frame, event, emergency = fleet.bsm(i, k, sec_mark)
         if signer is not None and pseudonyms and traffic.pseudonym[i] != in_use[0]:
             in_use[0] = int(traffic.pseudonym[i])
             signer.use(pseudonyms[in_use[0] % len(pseudonyms)])
-        return Payload(frame, bsm_aid(traffic, i), bool(traffic.events[i]))
+        return Payload(frame, bsm_aid(event, emergency), event)
 
     return Stream(MessageType.BSM, TICK_S, float(traffic.phase_offset_s[i]), build, batch=fleet, batch_key=i)
 
