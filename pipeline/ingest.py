@@ -28,7 +28,7 @@ from pathlib import Path
 from v2x import topics
 from v2x.broker_access import ClientTls
 from v2x.mqtt_subscribe import Deliveries, MqttError, SubscribeConnection
-from v2x.rundir import RunDir, write_json_atomic
+from v2x.rundir import RunDir, exit_stage, write_json_atomic
 from v2x.security import CertificateStore, Verifier
 from v2x.security.workers import SignatureWorkers
 from v2x.transport import BrokerAddress
@@ -171,13 +171,20 @@ async def ingest(
     pending = Inbox()
     arrived = asyncio.Event()
 
+    progress_lock = threading.Lock()  # the flusher and the receiver thread both report progress
+
+    def write_progress() -> None:
+        with progress_lock:
+            write_json_atomic(run.ingest / "progress.json", stats.as_dict())
+
     def write(output: BatchOutput) -> None:
         writer.write(output.telemetry, output.tables)
-        for msg_type, table in output.telemetry.items():
-            stats.by_type[msg_type] += table.num_rows
-            stats.rejected += table.num_rows - sum(table.column("decode_ok").to_pylist())
-        stats.stored = writer.rows_written
-        write_json_atomic(run.ingest / "progress.json", stats.as_dict())
+        with progress_lock:
+            for msg_type, table in output.telemetry.items():
+                stats.by_type[msg_type] += table.num_rows
+                stats.rejected += table.num_rows - sum(table.column("decode_ok").to_pylist())
+            stats.stored = writer.rows_written
+        write_progress()
 
     def flush_sync(batch: Received | None, ahead: BatchInProgress | None) -> BatchInProgress | None:
         """Begin the new batch, then finish and write the one ahead of it (the workers verify
@@ -238,16 +245,25 @@ async def ingest(
                 was_connected = False
                 receiving_stop.wait(RECONNECT_DELAY_S)
 
+    reported_received = 0
+
     def take(deliveries: Deliveries) -> None:
+        """Queue what arrived; when a read brings nothing new, report the count received so far
+        (a run waiting for its last frames sees them arrive without waiting for their batch)."""
+        nonlocal reported_received
         if deliveries:
             full = pending.add_many(deliveries.topics, deliveries.payloads, deliveries.received_us) >= MAX_BATCH
             stats.received += len(deliveries)
             if full:
                 loop.call_soon_threadsafe(arrived.set)
+        elif stats.received != reported_received:
+            reported_received = stats.received
+            write_progress()
 
     def broker_event(event: str, detail: str) -> None:
-        stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, "detail": detail})
-        loop.call_soon_threadsafe(write_json_atomic, run.ingest / "progress.json", stats.as_dict())
+        with progress_lock:
+            stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, "detail": detail})
+        write_progress()
 
     if address.tls and tls is None:
         raise ValueError(f"{address.url} needs TLS client credentials (CA, certificate, key)")
@@ -303,4 +319,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_stage(main())

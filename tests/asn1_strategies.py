@@ -2,7 +2,10 @@
 
 Every value generated satisfies the type's constraints, so it encodes; sizes and integers are
 drawn with their bounds favoured (SEQUENCE OF lengths at SIZE lower and upper bound, integers
-at min and max), and each OPTIONAL member is present or absent independently.
+at min and max), and each OPTIONAL member is present or absent independently.  A SEQUENCE OF
+inside another is drawn at its upper bound only by chance, not by favour: nested upper bounds
+multiply (a SPAT at 32 intersections x 16 phases x 16 phase states is 8,192 elements), so
+tests cover an inner list's upper bound with a message built for it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 import asn1tools
 from hypothesis import strategies as st
 
-from v2x.messages import ASN1_DIR
+from v2x.asn1 import ASN1_DIR
 
 MODULE = "XiqingDayI"
 MAX_LIST = 4  # SEQUENCE OF lengths above this are drawn only at the upper bound (keeps examples small)
@@ -31,9 +34,11 @@ def _bounds(spec: Any) -> tuple[int, int]:
     return first, first
 
 
-def _sizes(lo: int, hi: int) -> st.SearchStrategy[int]:
+def _sizes(lo: int, hi: int, favour_upper: bool = True) -> st.SearchStrategy[int]:
     inner = st.integers(lo, min(hi, lo + MAX_LIST))
-    return st.one_of(st.just(lo), st.just(hi), inner) if hi > lo else st.just(lo)
+    if hi == lo:
+        return st.just(lo)
+    return st.one_of(st.just(lo), st.just(hi), inner) if favour_upper else st.one_of(st.just(lo), inner)
 
 
 def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
@@ -45,12 +50,13 @@ def strategy(type_name: str) -> st.SearchStrategy[Any]:
     return _strategy(_types()[type_name])
 
 
-def _strategy(t: dict[str, Any]) -> st.SearchStrategy[Any]:
+def _strategy(t: dict[str, Any], in_list: bool = False) -> st.SearchStrategy[Any]:
+    """``in_list``: the value is (part of) an element of a SEQUENCE OF."""
     kind = t["type"]
     if kind in _types():
         inner = _types()[kind]
         merged = {**inner, **{k: v for k, v in t.items() if k not in ("type", "name", "optional")}}
-        return _strategy(merged)
+        return _strategy(merged, in_list)
     if kind == "INTEGER":
         lo, hi = t["restricted-to"][0]
         return _integers(lo, hi)
@@ -69,14 +75,14 @@ def _strategy(t: dict[str, Any]) -> st.SearchStrategy[Any]:
         return _sizes(lo, hi).flatmap(lambda k: st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=k, max_size=k))
     if kind == "SEQUENCE OF":
         lo, hi = _bounds(t["size"])
-        element = _strategy(t["element"])
-        return _sizes(lo, hi).flatmap(lambda k: st.lists(element, min_size=k, max_size=k))
+        element = _strategy(t["element"], True)
+        return _sizes(lo, hi, favour_upper=not in_list).flatmap(lambda k: st.lists(element, min_size=k, max_size=k))
     if kind == "CHOICE":
         members = [m for m in t["members"] if m is not None]
-        return st.one_of([_strategy(m).map(lambda v, name=m["name"]: (name, v)) for m in members])
+        return st.one_of([_strategy(m, in_list).map(lambda v, name=m["name"]: (name, v)) for m in members])
     if kind == "SEQUENCE":
         members = [m for m in t["members"] if m is not None]
-        parts = {m["name"]: (_strategy(m), m.get("optional", False)) for m in members}
+        parts = {m["name"]: (_strategy(m, in_list), m.get("optional", False)) for m in members}
 
         @st.composite
         def sequence(draw):

@@ -80,6 +80,19 @@ def test_rsm_with_the_most_participants_decodes():
     assert_rows_equal(MessageType.RSM, frames)
 
 
+def test_spat_with_every_list_at_its_upper_bound_decodes():
+    # IntersectionStateList SIZE(1..32) of PhaseList SIZE(1..16) of PhaseStateList SIZE(1..16):
+    # the generated messages reach the inner upper bounds only by chance (tests.asn1_strategies).
+    content = next(c for t, c in corpus() if t is MessageType.SPAT)
+    intersection, phase = content["intersections"][0], content["intersections"][0]["phases"][0]
+    phases = [dict(phase, id=k + 1, phaseStates=[phase["phaseStates"][0]] * 16) for k in range(16)]
+    content["intersections"] = [dict(intersection, intersectionId={"id": 2000 + k, "region": 1201}, phases=phases) for k in range(32)]
+    frames = [messages.encode(MessageType.SPAT, content)] * 2
+    got = decode_batch(MessageType.SPAT, frames)
+    assert (got.status == OK).all() and got.children.shape[0] == 2 * 32 * 16 * 16
+    assert_rows_equal(MessageType.SPAT, frames)
+
+
 def _agrees_or_rejects(msg_type: MessageType, frame: bytes) -> None:
     """The decoder never crashes; it accepts a frame only if asn1tools decodes it to the same rows."""
     got = decode_batch(msg_type, [frame])
@@ -145,7 +158,7 @@ def _extended_message_set():
     as a later edition of the standard could add them."""
     import asn1tools
 
-    from v2x.messages import ASN1_DIR
+    from v2x.asn1 import ASN1_DIR
 
     text = (ASN1_DIR / "XiqingDayI.asn").read_text(encoding="utf-8")
     additions = {

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from v2x import clock, faults, messages
-from v2x.messages import ASN1_DIR, MessageType
+from v2x.asn1 import ASN1_DIR
+from v2x.messages import MessageType
 from v2x.rundir import RunDir
 from v2x.run import run_scenario
 from v2x.scenario import Fault, load_scenario

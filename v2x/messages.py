@@ -11,12 +11,11 @@ import enum
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import asn1tools
 
-ASN1_DIR = resources.files("v2x") / "asn1"
+from v2x.asn1 import compile_module
 
 
 class MessageType(str, enum.Enum):
@@ -98,7 +97,7 @@ VEHICLE_CLASSES = {"csae53": VEHICLE_CLASS_CSAE53, "gbt45315": VEHICLE_CLASS_GBT
 @lru_cache(maxsize=None)
 def message_set() -> asn1tools.compiler.Specification:
     """The compiled Day-I message set (UPER)."""
-    return asn1tools.compile_files([str(ASN1_DIR / "XiqingDayI.asn")], "uper")
+    return compile_module("XiqingDayI.asn", "uper")
 
 
 def encode(msg_type: MessageType, content: dict[str, Any], *, checked: bool = True) -> bytes:

@@ -40,6 +40,7 @@ INGEST_NICENESS = 5
 SIMULATORS = ("roadside", "vehicles")
 SIMULATOR_GRACE_S = 120.0  # a simulator still running this long after the run's end has failed
 PROGRESS_EVERY_S = 0.25
+GO_LEAD_S = 0.25  # simulation time 0 is this long after GO is sent, so every simulator starts on it
 
 
 class RunError(RuntimeError):
@@ -218,15 +219,16 @@ def run_scenario(
             INGEST_NICENESS,
         )
         processes.append(ingest)
-        status("starting ingest (numba kernels load or compile)")
-        _await_ready(ingest, "ingest", run.logs / "ingest.log")
-
+        # The simulators start alongside the ingest; none publishes before GO, which waits for
+        # the ingest's READY (subscribed), so nothing is sent before anyone listens.
         sims = {name: _spawn(["-m", name, "--run", str(run.root), "--broker", url, "--pace", pace], run.logs / f"{name}.log")
                 for name in SIMULATORS}
         processes.extend(sims.values())
+        status("starting ingest and simulators (numba kernels load or compile)")
+        _await_ready(ingest, "ingest", run.logs / "ingest.log")
         for name, proc in sims.items():
             _await_ready(proc, f"{name} simulator", run.logs / f"{name}.log")
-        start_at = time.time() + 0.5
+        start_at = time.time() + GO_LEAD_S
         for proc in sims.values():
             assert proc.stdin is not None
             proc.stdin.write(f"GO {start_at!r}\n".encode())
@@ -241,9 +243,12 @@ def run_scenario(
                                      ingest_now["received"], ingest_now["stored"], nominal, pace))
 
         # At max pace a run lasts as long as the machine needs; in real time, its duration.
-        give_up = time.monotonic() + 0.5 + scenario.duration_s + SIMULATOR_GRACE_S if pace == "realtime" else float("inf")
-        while any(proc.poll() is None for proc in sims.values()) and time.monotonic() < give_up:
-            time.sleep(PROGRESS_EVERY_S)
+        give_up = time.monotonic() + GO_LEAD_S + scenario.duration_s + SIMULATOR_GRACE_S if pace == "realtime" else float("inf")
+        while (running := [proc for proc in sims.values() if proc.poll() is None]) and time.monotonic() < give_up:
+            try:
+                running[0].wait(timeout=PROGRESS_EVERY_S)
+            except subprocess.TimeoutExpired:
+                pass
             report("running")
         for name, proc in sims.items():
             if proc.poll() is None:

@@ -16,7 +16,7 @@ from typing import Any
 import asn1tools
 
 from v2x import clock
-from v2x.messages import ASN1_DIR
+from v2x.asn1 import compile_module
 from v2x.security.backend import BACKEND_BY_KEY, CryptoBackend, signature_rs
 
 CHINA_M49 = 156
@@ -25,7 +25,7 @@ CHINA_M49 = 156
 @lru_cache(maxsize=None)
 def security_types() -> asn1tools.compiler.Specification:
     """The compiled YD/T 3957 security types (C-OER)."""
-    return asn1tools.compile_files([str(ASN1_DIR / "XiqingSecurity.asn")], "oer")
+    return compile_module("XiqingSecurity.asn", "oer")
 
 
 def hashed_id8(backend: CryptoBackend, certificate: bytes) -> bytes:
