@@ -8,9 +8,8 @@ from pathlib import Path
 
 import asn1tools
 
-from v2x.asn1 import ASN1_DIR, CACHE_ENV, cache_dir, compile_module
-
 from tests.corpus import corpus
+from v2x.asn1 import ASN1_DIR, CACHE_ENV, cache_dir, compile_module
 
 
 def _from_text() -> asn1tools.compiler.Specification:

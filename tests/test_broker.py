@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 
 import duckdb
 import numpy as np
 import pytest
 
+from pipeline.ingest import ingest, verifier_from_pki
+from tests.test_scenario import GOOD
 from v2x import broker as broker_module
+from v2x import run as run_module
 from v2x.broker import mosquitto_config, start_broker
+from v2x.run import RunError, run_scenario
 from v2x.rundir import RunDir
-from v2x.run import run_scenario
 from v2x.scenario import obu_id, parse_scenario
 from v2x.security import DeviceRequest, create_pki
 from v2x.simulator_main import simulate
-
-from pipeline.ingest import ingest, verifier_from_pki
-from tests.test_scenario import GOOD
 from vehicles.simulator import build_vehicles
 
 pytestmark = pytest.mark.broker
@@ -49,6 +51,39 @@ def test_no_broker_at_all_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(broker_module, "iotcore_available", lambda: False)
     with pytest.raises(broker_module.BrokerError, match="apt-get install mosquitto"):
         start_broker(tmp_path / "broker")
+
+
+def test_a_run_against_a_broker_that_is_not_there_fails_at_once_with_the_reason(tmp_path):
+    url = f"mqtt://127.0.0.1:{broker_module.free_port()}"
+    started = time.monotonic()
+    with pytest.raises(RunError, match=f"broker {url}: cannot connect to .*refused"):
+        run_scenario(parse_scenario(GOOD), tmp_path, broker_url=url)
+    assert time.monotonic() - started < 10
+
+
+def _stage(code: str, log) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=log.open("ab"))
+
+
+def test_stages_are_awaited_together_and_one_that_exits_or_hangs_fails_the_run_by_name(tmp_path):
+    log = tmp_path / "stage.log"
+    ready = "print('READY', flush=True); import time; time.sleep(0.3)"
+    stages = {"a": (_stage(ready, log), log), "b": (_stage("import time; time.sleep(0.5); " + ready, log), log)}
+    started = time.monotonic()
+    run_module._await_ready(stages, 30, lambda: "")
+    assert time.monotonic() - started < 10
+
+    stages = {"ingest": (_stage(ready, log), log), "vehicles simulator": (_stage("import sys; sys.exit(3)", log), log)}
+    with pytest.raises(RunError, match=r"vehicles simulator did not become ready \(exit code 3\); see .*stage.log"):
+        run_module._await_ready(stages, 30, lambda: "")
+
+    silent = _stage("import time; time.sleep(60)", log)
+    started = time.monotonic()
+    with pytest.raises(RunError, match=r"ingest did not become ready within 1 s \(no broker\); see"):
+        run_module._await_ready({"ingest": (silent, log)}, 1, lambda: " (no broker)")
+    assert time.monotonic() - started < 5
+    silent.kill()
+    silent.wait()
 
 
 def test_broker_going_away_mid_run_is_recorded_and_survived(mosquitto, tmp_path):

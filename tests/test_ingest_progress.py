@@ -49,3 +49,35 @@ def test_ingest_command_prints_progress_while_it_runs(mosquitto, tmp_path):
     assert "received 30, stored 30, rejected 30" in rest
     rows = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{out}/telemetry/**/*.parquet')").fetchone()
     assert rows == (30,)
+
+
+@pytest.mark.broker
+def test_frames_received_are_reported_when_traffic_pauses_before_their_batch_is_stored(mosquitto, tmp_path, monkeypatch):
+    """A run waits for ``received`` in progress.json to reach what was published; the receiver
+    reports it once a read brings nothing new, without waiting for the batch to be processed."""
+    import pipeline.ingest as ingest_module
+    from v2x.rundir import RunDir, read_json
+
+    monkeypatch.setattr(ingest_module, "FLUSH_INTERVAL_S", 10.0)  # no batch is processed during the test
+    run = RunDir(tmp_path / "run")
+    progress = run.ingest / "progress.json"
+
+    async def scenario() -> tuple[dict, IngestStats]:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(ingest_module.ingest(mosquitto.address, run, verifier=None, stop=stop, on_ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 30)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.address.port) as client:
+            for k in range(25):
+                await client.publish("V2X/OBU/OBU-5/BSM/UP", b"\x03\x81not a frame" + bytes([k]), qos=1)
+        seen: dict = {}
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            seen = read_json(progress) if progress.exists() else {}
+            if seen.get("received") == 25:
+                break
+        stop.set()
+        return seen, await task
+
+    seen, stats = asyncio.run(scenario())
+    assert seen.get("received") == 25 and seen.get("stored") == 0, seen
+    assert stats.received == stats.stored == 25 and read_json(progress)["stored"] == 25

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import selectors
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from v2x import __version__, attacks, schedule
 from v2x.schedule import Pace
@@ -25,6 +27,7 @@ from v2x.broker import start_broker
 from v2x.broker_access import INGEST_CLIENT, create_broker_access
 from v2x.transport import BrokerAddress
 from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_AID, MessageType
+from v2x.mqtt_wire import DISCONNECT, MqttError, open_connection
 from v2x.rundir import RunDir, read_json, write_json_atomic
 from v2x.scenario import Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
@@ -39,6 +42,8 @@ DRAIN_TIMEOUT_S = 15.0  # the ingest is given up on after this long without rece
 INGEST_NICENESS = 5
 SIMULATORS = ("roadside", "vehicles")
 SIMULATOR_GRACE_S = 120.0  # a simulator still running this long after the run's end has failed
+READY_TIMEOUT_S = 120.0  # a stage not ready this long after its start has failed (a first run compiles for ~10 s)
+BROKER_PROBE_TIMEOUT_S = 10.0
 PROGRESS_EVERY_S = 0.25
 GO_LEAD_S = 0.25  # simulation time 0 is this long after GO is sent, so every simulator starts on it
 
@@ -88,11 +93,47 @@ def _spawn(args: list[str], log: Path, niceness: int = 0) -> subprocess.Popen[by
                             preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
 
 
-def _await_ready(proc: subprocess.Popen[bytes], name: str, log: Path) -> None:
-    line = proc.stdout.readline() if proc.stdout else b""
-    if line.strip() != b"READY":
-        proc.kill()
-        raise RunError(f"{name} did not become ready (exit code {proc.poll()}); see {log}")
+def _await_ready(stages: dict[str, tuple[subprocess.Popen[bytes], Path]], timeout_s: float, why: Callable[[], str]) -> None:
+    """Wait until every stage (name: process, log) has printed READY.  A stage that exits first,
+    or is not ready within ``timeout_s``, fails the run with its name, its log and ``why()``
+    (what the ingest last saw of the broker)."""
+    waiting = dict(stages)
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as selector:
+        for name, (proc, _log) in waiting.items():
+            selector.register(proc.stdout, selectors.EVENT_READ, name)  # type: ignore[arg-type]
+        while waiting:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                name, (_proc, log) = next(iter(waiting.items()))
+                raise RunError(f"{name} did not become ready within {timeout_s:g} s{why()}; see {log}")
+            for key, _ in selector.select(remaining):
+                name = key.data
+                proc, log = waiting.pop(name)
+                selector.unregister(key.fileobj)
+                if proc.stdout is None or proc.stdout.readline().strip() != b"READY":
+                    proc.kill()
+                    raise RunError(f"{name} did not become ready (exit code {proc.wait()}){why()}; see {log}")
+
+
+def _broker_seen_by_ingest(run: RunDir) -> str:
+    events = _progress(run).get("events") or []
+    return f" (the ingest's last broker event: {events[-1]['event']}: {events[-1]['detail']})" if events else ""
+
+
+def _probe_broker(url: str) -> None:
+    """Connect to an external broker once (MQTT CONNECT/CONNACK) so that a run against a broker
+    that is not there fails at once with the reason, not after the stages' retries."""
+    address = BrokerAddress.parse(url)
+    try:
+        sock, _ = open_connection(address.host, address.port, f"v2x-run-probe-{os.getpid()}", keepalive_s=10,
+                                  clean_session=True, tls=None, timeout_s=BROKER_PROBE_TIMEOUT_S)
+    except MqttError as exc:
+        raise RunError(f"broker {url}: {exc}") from None
+    try:
+        sock.sendall(bytes([DISCONNECT << 4, 0]))
+    finally:
+        sock.close()
 
 
 def _published_total(run: RunDir) -> int:
@@ -104,7 +145,7 @@ def _published_total(run: RunDir) -> int:
     return total
 
 
-def _progress(run: RunDir) -> dict[str, int]:
+def _progress(run: RunDir) -> dict[str, Any]:
     path = run.ingest / "progress.json"
     return read_json(path) if path.exists() else {"received": 0, "stored": 0}
 
@@ -212,6 +253,8 @@ def run_scenario(
 
     processes: list[subprocess.Popen[bytes]] = []
     try:
+        if broker is None:
+            _probe_broker(url)
         ingest = _spawn(
             ["-m", "pipeline.ingest", "--run", str(run.root), "--broker", url, "--prefix", scenario.zone.topic_prefix,
              "--verify-workers", str(scenario.security.verify_workers), *ingest_tls],
@@ -225,9 +268,9 @@ def run_scenario(
                 for name in SIMULATORS}
         processes.extend(sims.values())
         status("starting ingest and simulators (numba kernels load or compile)")
-        _await_ready(ingest, "ingest", run.logs / "ingest.log")
-        for name, proc in sims.items():
-            _await_ready(proc, f"{name} simulator", run.logs / f"{name}.log")
+        _await_ready({"ingest": (ingest, run.logs / "ingest.log")}
+                     | {f"{name} simulator": (proc, run.logs / f"{name}.log") for name, proc in sims.items()},
+                     READY_TIMEOUT_S, lambda: _broker_seen_by_ingest(run))
         start_at = time.time() + GO_LEAD_S
         for proc in sims.values():
             assert proc.stdin is not None
