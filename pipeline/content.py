@@ -96,7 +96,9 @@ def to_arrow(columns: tuple[str, ...], matrix: np.ndarray, rx_seq: np.ndarray) -
 
 def warm_up() -> None:
     """Compile (or load from cache) every content decoder; compiling is driven by argument
-    types, so a zero buffer is enough."""
-    buf = np.zeros(64, dtype=np.uint8)
-    for decoder in FAST_PATH.values():
-        decode_contents(decoder, buf, np.array([0]), np.array([64]))
+    types, so a zero buffer is enough.  Both kinds of buffer: the batch passes the envelope's
+    read-only one (``np.frombuffer``), and a read-only array is a type of its own to numba, so
+    warming only a writable one left a first run compiling every decoder again mid-traffic."""
+    for buf in (np.frombuffer(bytes(64), dtype=np.uint8), np.zeros(64, dtype=np.uint8)):
+        for decoder in FAST_PATH.values():
+            decode_contents(decoder, buf, np.array([0]), np.array([64]))
