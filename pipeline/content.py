@@ -20,7 +20,7 @@ from pipeline import reference_rows
 from pipeline.decode_bsm import BSM_COLUMNS, MAX_POINTS, PATH_POINT_COLUMNS, decode_bsm
 from pipeline.decode_rsm import MAX_PARTICIPANTS, PARTICIPANT_COLUMNS, RSM_COLUMNS, decode_rsm
 from pipeline.decode_spat import MAX_STATES, PHASE_STATE_COLUMNS, SPAT_COLUMNS, decode_spat
-from pipeline.uper import ABSENT, padded
+from pipeline.uper import ABSENT, PADDING, padded
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,6 @@ def warm_up() -> None:
     types, so a zero buffer is enough.  Both kinds of buffer: the batch passes the envelope's
     read-only one (``np.frombuffer``), and a read-only array is a type of its own to numba, so
     warming only a writable one left a first run compiling every decoder again mid-traffic."""
-    for buf in (np.frombuffer(bytes(64), dtype=np.uint8), np.zeros(64, dtype=np.uint8)):
+    for buf in (np.frombuffer(bytes(64 + PADDING), dtype=np.uint8), np.zeros(64 + PADDING, dtype=np.uint8)):
         for decoder in FAST_PATH.values():
             decode_contents(decoder, buf, np.array([0]), np.array([64]))
