@@ -90,7 +90,7 @@ def write_synthetic_run(root: Path, messages: int, *, vehicles: int = 2_000, rsu
     rng = np.random.default_rng(seed)
     run = RunDir(root)
     run.create()
-    writer = TelemetryWriter(run.telemetry, run.tables)
+    writer = TelemetryWriter(run.telemetry, run.tables, durable=False)
     per_second = vehicles * 10 + rsus * sum(hz for _, hz, _ in RSU_STREAMS)
     seconds = messages / per_second
     rx_seq, start_s, published = 0, 0.0, {}

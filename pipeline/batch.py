@@ -182,8 +182,20 @@ class Received:
         return len(self.frames)
 
 
+AID_MAX = 2**63 - 1  # the telemetry column is int64; YD/T 3957 Psid is INTEGER (0..MAX), real AIDs fit in 4 octets
+TIME64_MAX = 2**62  # Time64 (Uint64 µs since 2004) beyond this cannot become a Unix µs timestamp (year ~148,000)
+
+
 def _fill_from_reference(p: envelope.Parsed, i: int, d: DecodedFrame) -> None:
-    """Write an asn1tools decode into row i of the kernel columns (fallback path)."""
+    """Write an asn1tools decode into row i of the kernel columns (fallback path).  Integer
+    fields are range-checked here, where they enter fixed-width columns: a value that does not
+    fit raises :class:`FrameError` (the frame is rejected with that reason)."""
+    if d.aid is not None and not 0 <= d.aid <= AID_MAX:
+        raise FrameError(f"headerInfo.aid {d.aid} is outside 0..2^63-1")
+    if d.generation_time is not None and not 0 <= d.generation_time <= TIME64_MAX:
+        raise FrameError(f"headerInfo.generationTime {d.generation_time} is outside 0..2^62 µs since 2004")
+    if d.msg_cnt is not None and not 0 <= d.msg_cnt <= 127:
+        raise FrameError(f"msgCnt {d.msg_cnt} is outside 0..127")
     p.status[i] = envelope.OK
     p.content[i] = envelope.CONTENT_SIGNED if d.content == "signed" else envelope.CONTENT_UNSECURED
     p.msg_index[i] = d.msg_type.frame_index if d.msg_type else -1
@@ -239,6 +251,7 @@ class BatchProcessor:
         self._checks = validation.checks_connection()
         self._unchecked = UncheckedBatches()
         self._sender_rules = signer_rules.SenderRules()
+        self.unchecked_after_error = 0  # messages whose field checks were lost to a failure (forget_unchecked)
 
     def _certificate_decodes(self, encoded: bytes) -> bool:
         """Whether a signer certificate span is exactly one canonical COER certificate (cached)."""
@@ -266,6 +279,55 @@ class BatchProcessor:
         """Rows of a batch, grouped by message type (``UNKNOWN`` when neither frame nor topic
         says), and the content tables of the frames that decode."""
         return self.finish(self.begin(batch))
+
+    def process_isolating(self, batch: Received, error: BaseException) -> list[BatchOutput]:
+        """Rows of a batch whose processing raised ``error``: it is processed again in halves,
+        and halves of those, until each frame that still raises is alone; such a frame becomes a
+        reject row naming the error.  No input stops the ingest and nothing received is dropped."""
+        if len(batch) == 1:
+            return [self.rejected(batch, f"ingest error while processing this frame: {type(error).__name__}: {error}")]
+        out: list[BatchOutput] = []
+        middle = len(batch) // 2
+        for half in (batch.part(0, middle), batch.part(middle, len(batch))):
+            try:
+                out.append(self.process(half))
+            except Exception as exc:  # noqa: BLE001 - any failure is narrowed down to its frames
+                self.forget_unchecked()
+                out += self.process_isolating(half, exc)
+        return out
+
+    def forget_unchecked(self) -> None:
+        """After a failure: the batches waiting for their message field checks are not checked
+        (a table that made the batch fail must not fail every later check); counted in
+        ``unchecked_after_error``."""
+        self.unchecked_after_error += self._unchecked.clear()
+
+    def rejected(self, batch: Received, reason: str) -> BatchOutput:
+        """Reject rows for every frame of ``batch`` (``malformed``, with ``reason``): the type
+        and sender come from the topic alone."""
+        n = len(batch)
+        rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
+        self.next_rx_seq += n
+        parsed = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
+        msg_type = [t.msg_type.value if t else UNKNOWN_TYPE for t in parsed]
+        columns: dict[str, pa.Array] = {name: pa.nulls(n, SCHEMA.field(name).type) for name in SCHEMA.names}
+        columns |= {
+            "rx_seq": pa.array(rx_seq),
+            "received_at": pa.array(batch.received_us, pa.timestamp("us", tz="UTC")),
+            "topic": pa.array(batch.topics, pa.string()),
+            "device_kind": pa.array([t.device_kind if t else None for t in parsed], pa.string()),
+            "sender_id": pa.array([t.device_id if t else None for t in parsed], pa.string()),
+            "duplicate": pa.array(np.zeros(n, dtype=np.bool_)),
+            "auth": pa.array([Verdict.MALFORMED.value] * n, pa.string()),
+            "auth_reason": pa.array([reason] * n, pa.string()),
+            "decode_ok": pa.array(np.zeros(n, dtype=np.bool_)),
+            "reject_reason": pa.array([reason] * n, pa.string()),
+            "frame_size": pa.array([len(f) for f in batch.frames], pa.int32()),
+            "frame": pa.array(batch.frames, pa.binary()),
+        }
+        table = pa.table(columns, schema=SCHEMA)
+        types = np.array(msg_type)
+        return BatchOutput({t: table.filter(pa.array(types == t)) for t in sorted(set(msg_type))}, {})
 
     def process_stream(self, batches: Iterable[Received]) -> Iterator[BatchOutput]:
         """:meth:`process` for consecutive batches, in order, one batch ahead: batch k+1 is
@@ -295,8 +357,9 @@ class BatchProcessor:
                 p.status[i] = envelope.BAD_SIGNER
         for i in np.flatnonzero(p.status != envelope.OK):
             try:
-                decoded[i] = decode_frame(batch.frames[i])
-                _fill_from_reference(p, i, decoded[i])
+                d = decode_frame(batch.frames[i])
+                _fill_from_reference(p, i, d)
+                decoded[i] = d
             except FrameError as exc:
                 reject[i] = f"{uper.STATUS_TEXT.get(int(p.status[i]), 'error')}: {exc}"
         verifying = self._start_verify(batch, raw, p, decoded)
@@ -550,6 +613,12 @@ class UncheckedBatches:
         for name, table in tables.items():
             self._tables.setdefault(name, []).append(table)
         self._count += tables["messages"].num_rows
+
+    def clear(self) -> int:
+        """Forget the waiting batches (after a failure while checking them); returns how many
+        messages went unchecked."""
+        count, self._tables, self._count = self._count, {}, 0
+        return count
 
     def due(self) -> bool:
         return self._count >= self.rows or (self._count > 0 and time.monotonic() - self._since >= self.seconds)

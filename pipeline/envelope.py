@@ -199,6 +199,9 @@ def parse_frames(buf, offsets, status, content, hash_id, aid, generation_time, t
             if n < 1 or n > 8 or p + n > end:
                 status[i] = TRUNCATED if n >= 1 else BAD_LENGTH
                 continue
+            if n == 8 and buf[p] >= 0x80:
+                status[i] = FALLBACK  # beyond int64: the reference path rejects it with the value
+                continue
             v = np.int64(0)
             for k in range(n):
                 v = (v << 8) | np.int64(buf[p + k])

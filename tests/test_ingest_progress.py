@@ -15,13 +15,13 @@ from pipeline.ingest import IngestStats, Progress, progress_line
 
 
 def test_progress_line_gives_counts_rate_types_and_broker_state():
-    stats = IngestStats(received=250, stored=200, rejected=3, started_at=100.0)
+    stats = IngestStats(received=250, stored=200, rejected=3, acknowledged=200, started_at=100.0)
     stats.by_type.update({"BSM": 180, "SPAT": 20})
     line, seen = progress_line(stats, Progress(at=110.0, received=50), now=112.0)
-    assert line == "    12 s  received 250 (100/s)  stored 200  [BSM 180 SPAT 20]  rejected 3  connected"
+    assert line == "    12 s  received 250 (100/s)  stored 200  [BSM 180 SPAT 20]  rejected 3  unacknowledged 50  connected"
     assert seen == Progress(112.0, 250)
     stats.events.append({"at": "t", "event": "broker_disconnected", "detail": "gone"})
-    assert progress_line(stats, seen, 113.0)[0].endswith("received 250 (0/s)  stored 200  [BSM 180 SPAT 20]  rejected 3  broker disconnected")
+    assert progress_line(stats, seen, 113.0)[0].endswith("received 250 (0/s)  stored 200  [BSM 180 SPAT 20]  rejected 3  unacknowledged 50  broker disconnected")
 
 
 @pytest.mark.broker
@@ -42,7 +42,7 @@ def test_ingest_command_prints_progress_while_it_runs(mosquitto, tmp_path):
         assert proc.wait(timeout=60) == 0, rest
     finally:
         proc.kill()
-    lines = re.findall(r"^\s*\d+ s  received (\d+) \((\d+)/s\)  stored (\d+).*rejected (\d+)  (connected|broker disconnected)$", rest, re.M)
+    lines = re.findall(r"^\s*\d+ s  received (\d+) \((\d+)/s\)  stored (\d+).*rejected (\d+)  unacknowledged \d+  (connected|broker disconnected)$", rest, re.M)
     assert len(lines) >= 3, rest  # one a second for 4 s
     assert lines[-1][0] == "30" and lines[-1][2] == "30" and lines[-1][3] == "30" and lines[-1][4] == "connected"
     assert any(int(rate) > 0 for _, rate, _, _, _ in lines)

@@ -23,6 +23,7 @@ from pathlib import Path
 from v2x.broker_access import BrokerAccess
 from v2x.transport import BrokerAddress
 
+MAX_PACKET_BYTES = 1024 * 1024  # policy: the largest MQTT packet the harness broker accepts
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
 
 
@@ -91,7 +92,12 @@ def mosquitto_config(port: int, host: str = "127.0.0.1", access: BrokerAccess | 
             # Default 1000: beyond it messages for a slow subscriber are discarded silently.
             "max_queued_messages 0",
             "max_queued_bytes 0",
-            "max_inflight_messages 100",
+            # The ingest acknowledges a frame only once it is stored (about half a second), so
+            # the frames in flight to it are not limited (default 20 would cap it at ~40/s).
+            "max_inflight_messages 0",
+            # Policy: a PUBLISH larger than this is refused at the broker (V2X frames are a few
+            # kilobytes; the ingest's own limit is 64 KiB of payload, pipeline.ingest).
+            f"max_packet_size {MAX_PACKET_BYTES}",
             "set_tcp_nodelay true",
             "",
         ]

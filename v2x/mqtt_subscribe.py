@@ -57,13 +57,24 @@ def subscribe_packet(packet_id: int, filters: Sequence[str], qos: int) -> bytes:
     return bytes([(SUBSCRIBE << 4) | 0x02]) + remaining_length(len(body)) + body
 
 
+OVERSIZE_KEPT = 256  # octets of an oversize frame's payload that are kept (the reject row shows its start)
+
+
 @dataclass
 class Deliveries:
-    """Frames received, in arrival order, with the Unix µs each was received."""
+    """Frames received, in arrival order, with the Unix µs each was received.
+
+    ``packet_ids``: the PUBLISH packet identifier (0 at QoS 0), to acknowledge later with
+    :meth:`SubscribeConnection.acknowledge` when the connection defers acknowledgements;
+    ``dup``: the broker's DUP flag (3.3.1.1, a redelivery); ``sizes``: the payload's full size,
+    larger than the payload kept when the frame exceeded ``max_payload``."""
 
     topics: list[str] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
     received_us: list[int] = field(default_factory=list)
+    packet_ids: list[int] = field(default_factory=list)
+    dup: list[bool] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.payloads)
@@ -73,13 +84,24 @@ class SubscribeConnection:
     """One connection to a broker, subscribing only.  :meth:`connect` subscribes to
     ``filters``; :meth:`receive` returns what has arrived.  With ``clean_session=False`` the
     broker keeps the subscription and queues QoS 1 frames while the connection is down
-    (3.1.2.4), so a reconnect with the same ``client_id`` gets them."""
+    (3.1.2.4), so a reconnect with the same ``client_id`` gets them.
+
+    ``defer_acks``: QoS 1 frames are acknowledged only when the caller says so
+    (:meth:`acknowledge`, once they are durable), so a frame lost before then is redelivered
+    (at-least-once end to end); otherwise they are acknowledged as they are read.
+    ``generation`` counts connections: packet identifiers of an earlier connection are not
+    acknowledged on a later one (the broker redelivers those frames with DUP set).
+    A PUBLISH whose payload exceeds ``max_payload`` octets is not buffered: its first
+    :data:`OVERSIZE_KEPT` octets are delivered with its full size, the rest is read past."""
 
     def __init__(self, host: str, port: int, client_id: str, filters: Sequence[str], *, qos: int = 1,
                  clean_session: bool = False, keepalive_s: int = 30, tls: ssl.SSLContext | None = None,
-                 connect_timeout_s: float = 5.0):
+                 connect_timeout_s: float = 5.0, defer_acks: bool = False, max_payload: int | None = None):
         if qos not in (0, 1):
             raise ValueError("QoS 0 or 1")
+        self.defer_acks, self.max_payload = defer_acks, max_payload
+        self.generation = 0
+        self._skip = 0  # octets still to read past of an oversize PUBLISH
         self.host, self.port, self.client_id, self.filters, self.qos = host, port, client_id, list(filters), qos
         self.clean_session, self.keepalive_s, self.tls, self.connect_timeout_s = clean_session, keepalive_s, tls, connect_timeout_s
         self.sock: socket.socket | None = None
@@ -127,6 +149,8 @@ class SubscribeConnection:
                 self.kernel_stamps = False
         sock.setblocking(False)
         self.sock = sock
+        self.generation += 1
+        self._skip = 0
         self._in = early
         self._early = bool(early)
         self._last_write = time.monotonic()
@@ -181,7 +205,58 @@ class SubscribeConnection:
         if acks:
             self._send(bytes(acks))
 
+    def acknowledge(self, packet_ids: Sequence[int], generation: int) -> int:
+        """PUBACK (3.4) the QoS 1 frames ``packet_ids`` (0s are QoS 0 frames and skipped) that
+        connection ``generation`` delivered, in one write; returns how many were sent (none if
+        that connection is gone).  Raises :class:`MqttError` when the connection is lost."""
+        if self.sock is None or generation != self.generation:
+            return 0
+        acks = b"".join(bytes([PUBACK << 4, 2]) + struct.pack(">H", k) for k in packet_ids if k)
+        if acks:
+            try:
+                self._send(acks)
+            except (OSError, ssl.SSLError) as exc:
+                self.close(send_disconnect=False)
+                raise MqttError(f"connection to {self.host}:{self.port} lost: {exc}") from None
+        return len(acks) // 4
+
+    def _read_past_oversize(self, out: Deliveries, received_us: int) -> None:
+        """Deliver the head of an oversize PUBLISH at the start of the buffer and read past the
+        rest of it (the caller acknowledges it like any frame)."""
+        buf = self._in
+        if self._skip:
+            taken = min(self._skip, len(buf))
+            del buf[:taken]
+            self._skip -= taken
+        if self.max_payload is None or len(buf) < 2 or buf[0] >> 4 != PUBLISH:
+            return
+        length, k = 0, 1
+        while k < len(buf) and k <= 4:
+            length |= (buf[k] & 0x7F) << (7 * (k - 1))
+            k += 1
+            if not buf[k - 1] & 0x80:
+                break
+        else:
+            return  # the Remaining Length is not all here yet
+        qos = (buf[0] >> 1) & 3
+        if k + 2 > len(buf):
+            return
+        topic_end = k + 2 + ((buf[k] << 8) | buf[k + 1])
+        body = topic_end + (2 if qos else 0)
+        if length - (body - k) <= self.max_payload or body + OVERSIZE_KEPT > len(buf):
+            return
+        out.topics.append(buf[k + 2 : topic_end].decode("utf-8", "replace"))
+        out.payloads.append(bytes(buf[body : body + OVERSIZE_KEPT]))
+        out.received_us.append(received_us)
+        out.packet_ids.append((buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0)
+        out.dup.append(bool(buf[0] & 0x08))
+        out.sizes.append(length - (body - k))
+        end = k + length
+        self._skip = max(0, end - len(buf))
+        del buf[: min(end, len(buf))]
+
     def _deliver(self, out: Deliveries, received_us: int, acks: bytearray) -> None:
+        self._read_past_oversize(out, received_us)
         buf = self._in
         packets, used = split_packets(buf)
         for first, start, end in packets:
@@ -193,13 +268,19 @@ class SubscribeConnection:
                 if qos > 1 or body > end:
                     raise MqttError(f"malformed PUBLISH from the broker (QoS {qos})")
                 out.topics.append(buf[start + 2 : topic_end].decode("utf-8", "replace"))
-                out.payloads.append(bytes(buf[body:end]))
+                oversize = self.max_payload is not None and end - body > self.max_payload
+                out.payloads.append(bytes(buf[body : body + OVERSIZE_KEPT if oversize else end]))
                 out.received_us.append(received_us)
-                if qos:
+                out.packet_ids.append((buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0)
+                out.dup.append(bool(first & 0x08))
+                out.sizes.append(end - body)
+                if qos and not self.defer_acks:
                     acks += bytes([PUBACK << 4, 2]) + buf[topic_end:body]
             elif kind not in (PINGRESP, SUBACK):
                 raise MqttError(f"unexpected packet type {kind} from the broker")
         del buf[:used]
+        if self.max_payload is not None and buf:
+            self._read_past_oversize(out, received_us)
 
     def _send(self, data: bytes) -> None:
         sock = self.sock
