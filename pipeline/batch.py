@@ -181,6 +181,10 @@ class Received:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def part(self, start: int, stop: int) -> Received:
+        """Frames ``start`` to ``stop`` of the batch."""
+        return Received(self.topics[start:stop], self.frames[start:stop], self.received_us[start:stop])
+
 
 AID_MAX = 2**63 - 1  # the telemetry column is int64; YD/T 3957 Psid is INTEGER (0..MAX), real AIDs fit in 4 octets
 TIME64_MAX = 2**62  # Time64 (Uint64 µs since 2004) beyond this cannot become a Unix µs timestamp (year ~148,000)
@@ -302,9 +306,10 @@ class BatchProcessor:
         ``unchecked_after_error``."""
         self.unchecked_after_error += self._unchecked.clear()
 
-    def rejected(self, batch: Received, reason: str) -> BatchOutput:
+    def rejected(self, batch: Received, reason: str, sizes: list[int] | None = None) -> BatchOutput:
         """Reject rows for every frame of ``batch`` (``malformed``, with ``reason``): the type
-        and sender come from the topic alone."""
+        and sender come from the topic alone.  ``sizes``: the frames' sizes where only their
+        start was kept."""
         n = len(batch)
         rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
         self.next_rx_seq += n
@@ -322,7 +327,7 @@ class BatchProcessor:
             "auth_reason": pa.array([reason] * n, pa.string()),
             "decode_ok": pa.array(np.zeros(n, dtype=np.bool_)),
             "reject_reason": pa.array([reason] * n, pa.string()),
-            "frame_size": pa.array([len(f) for f in batch.frames], pa.int32()),
+            "frame_size": pa.array(sizes if sizes is not None else [len(f) for f in batch.frames], pa.int32()),
             "frame": pa.array(batch.frames, pa.binary()),
         }
         table = pa.table(columns, schema=SCHEMA)

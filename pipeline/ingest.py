@@ -566,7 +566,7 @@ class IngestSession:
         outputs = []
         for i in big:
             reason = f"frame of {taken.sizes[i]} octets exceeds the ingest's limit of {self.max_frame_bytes} (policy); first 256 octets kept"
-            outputs.append(self.processor.rejected(frames.part(i, i + 1), reason))
+            outputs.append(self.processor.rejected(frames.part(i, i + 1), reason, [taken.sizes[i]]))
         small = [i for i in range(len(frames)) if i not in set(big)]
         return Received([frames.topics[i] for i in small], [frames.frames[i] for i in small], [frames.received_us[i] for i in small]), outputs
 

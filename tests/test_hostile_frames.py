@@ -1,0 +1,174 @@
+"""No frame can stop the ingest: out-of-range header fields, a batch that raises, fuzzed and
+oversize frames all become reject rows with their reason, and storage goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import duckdb
+import paho.mqtt.client as paho
+import pytest
+
+from v2x import messages
+from v2x.messages import MessageType
+from v2x.rundir import RunDir, read_json
+from v2x.security.certificates import security_types
+from v2x.security.sign import unsecured
+
+import pipeline.batch as batch_module
+from pipeline.batch import BatchProcessor, Received
+from pipeline.ingest import MAX_FRAME_BYTES, ingest
+
+from tests.corpus import bsm_variants, corpus
+
+BSM_TOPIC = "V2X/OBU/OBU-7/BSM/UP"
+RECEIVED_US = 1_700_000_000_000_000
+
+
+def spdu_with_aid(aid: int) -> bytes:
+    """A signed-looking SPDU (digest signer, zero signature: no key needed) whose header AID is ``aid``."""
+    frame = messages.encode(MessageType.BSM, bsm_variants()[0])
+    return security_types().encode("V2XSecData", {"protocolVersion": 3, "content": ("signedData", {
+        "hashId": "sha256",
+        "tbsData": {"payload": {"data": {"protocolVersion": 3, "content": ("unsecuredData", frame)}},
+                    "headerInfo": {"aid": aid, "generationTime": 0}},
+        "signer": ("digest", b"12345678"),
+        "signature": ("ecdsaNistP256Signature", {"rSig": ("x-only", bytes(32)), "sSig": bytes(32)})})})
+
+
+def good_bsm(k: int) -> bytes:
+    return unsecured(messages.encode(MessageType.BSM, messages.bsm(msg_cnt=k % 128, vehicle_id=b"TJ%06d" % (k // 128), sec_mark=k % 60000,
+                                                                   lat_deg=39.085, lon_deg=117.056, speed_mps=10.0, heading_deg=90.0,
+                                                                   width_m=1.8, length_m=4.7, vehicle_class=10)))
+
+
+def batch_of(frames: list[bytes]) -> Received:
+    b = Received()
+    for k, f in enumerate(frames):
+        b.add(BSM_TOPIC, f, RECEIVED_US + k)
+    return b
+
+
+def rows(output) -> list[dict]:
+    out = []
+    for table in output.telemetry.values():
+        out += table.select(["rx_seq", "decode_ok", "reject_reason", "frame"]).to_pylist()
+    return sorted(out, key=lambda r: r["rx_seq"])
+
+
+@pytest.mark.parametrize("aid", [2**64 + 111, 2**63, 2**63 + 5, 2**72])
+def test_an_aid_beyond_int64_is_a_reject_row_not_a_dead_batch(aid):
+    frames = [good_bsm(1), spdu_with_aid(aid), good_bsm(2)]
+    got = rows(BatchProcessor(None).process(batch_of(frames)))
+    assert [r["frame"] for r in got] == frames
+    assert [r["decode_ok"] for r in got] == [True, False, True]
+    assert f"aid {aid}" in got[1]["reject_reason"]
+
+
+def test_a_batch_that_raises_is_narrowed_down_to_the_frame_at_fault(monkeypatch):
+    """Whatever fails inside the batch stage, the other frames are stored as usual and the frame
+    at fault becomes a reject row naming the error."""
+    poison = good_bsm(999)
+    original = batch_module.BatchProcessor._contents
+
+    def contents(self, frames, *args, **kwargs):
+        if poison in frames:
+            raise RuntimeError("decoder bug")
+        return original(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module.BatchProcessor, "_contents", contents)
+    frames = [good_bsm(k) for k in range(20)]
+    frames.insert(13, poison)
+    processor = BatchProcessor(None)
+    with pytest.raises(RuntimeError):
+        processor.process(batch_of(frames))
+    outputs = processor.process_isolating(batch_of(frames), RuntimeError("decoder bug"))
+    got = [r for o in outputs for r in rows(o)]
+    assert sorted(r["frame"] for r in got) == sorted(frames)
+    bad = [r for r in got if not r["decode_ok"]]
+    assert [r["frame"] for r in bad] == [poison]
+    assert "RuntimeError: decoder bug" in bad[0]["reject_reason"]
+    assert len({r["rx_seq"] for r in got}) == len(frames)
+    bsm_rows = sum(o.tables["bsm"].num_rows for o in outputs if "bsm" in o.tables)
+    assert bsm_rows == 20  # the content of every good frame is stored too
+
+
+def mutants(seed: int, count: int) -> list[bytes]:
+    """Frames of every type and envelope, mutated: bytes flipped, inserted, cut, lengths bent."""
+    rng = random.Random(seed)
+    bases = [unsecured(messages.encode(t, c)) for t, c in corpus()] + [spdu_with_aid(a) for a in (32, 111, 3618, 2**40)]
+    out = []
+    for _ in range(count):
+        f = bytearray(rng.choice(bases))
+        for _ in range(rng.randint(1, 4)):
+            op = rng.random()
+            at = rng.randrange(len(f)) if f else 0
+            if op < 0.4 and f:
+                f[at] = rng.randrange(256)
+            elif op < 0.6:
+                f[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 9)))
+            elif op < 0.8:
+                del f[at:]
+            elif f:
+                f[at] = rng.choice((0x00, 0x7F, 0x80, 0x81, 0x84, 0x88, 0x89, 0xFF))
+        out.append(bytes(f))
+    return out
+
+
+def fuzz(count: int, seed: int, batch: int = 500) -> int:
+    processor = BatchProcessor(None)
+    frames = mutants(seed, count)
+    stored = 0
+    for start in range(0, count, batch):
+        part = frames[start : start + batch]
+        got = rows(processor.process(batch_of(part)))  # raises on a crash: the test fails
+        assert [r["frame"] for r in got] == part  # one row per frame, in order
+        stored += len(got)
+    return stored
+
+
+def test_fuzzed_frames_never_crash_the_batch_stage():
+    assert fuzz(4_000, seed=20) == 4_000
+
+
+@pytest.mark.long
+def test_fuzzed_frames_never_crash_the_batch_stage_long():
+    assert fuzz(100_000, seed=2026) == 100_000
+
+
+@pytest.mark.broker
+def test_poison_and_oversize_frames_through_mosquitto_do_not_stop_storage(mosquitto, tmp_path):
+    """The SPDU with aid 2^64 + 111 once stopped all storage while frames kept being
+    acknowledged; with an oversize frame among them, every frame sent is now stored."""
+    run = RunDir(tmp_path / "run")
+    frames = [good_bsm(k) for k in range(40)]
+    frames[5] = spdu_with_aid(2**64 + 111)
+    big = bytes(3) * (MAX_FRAME_BYTES + 1000)
+    frames[20] = big
+
+    async def scenario():
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(ingest(mosquitto.address, run, verifier=None, stop=stop, on_ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 60)
+        pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="poison-publisher")
+        pub.connect("127.0.0.1", mosquitto.address.port)
+        pub.loop_start()
+        for f in frames:
+            pub.publish(BSM_TOPIC, f, qos=1).wait_for_publish(10)
+        pub.loop_stop()
+        pub.disconnect()
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if run.ingest.joinpath("progress.json").exists() and read_json(run.ingest / "progress.json")["stored"] >= 40:
+                break
+        stop.set()
+        return await task
+
+    stats = asyncio.run(scenario())
+    assert stats.failure is None and stats.stored == 40 and stats.acknowledged == 40
+    con = duckdb.connect()
+    got = con.execute(f"SELECT frame_size, decode_ok, reject_reason FROM read_parquet('{run.telemetry}/**/*.parquet') ORDER BY frame_size").fetchall()
+    assert len(got) == 40 and sum(ok for _, ok, _ in got) == 38
+    assert "aid 18446744073709551727" in got[-2][2]
+    assert got[-1][0] == len(big) and "exceeds the ingest's limit" in got[-1][2]
