@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+import duckdb
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
@@ -54,16 +56,24 @@ def grading_options(command: Callable) -> Callable:
     return command
 
 
+# Exit codes of every command: 0 pass, 1 a check failed (or a regression), 2 the input could not be judged.
+UNJUDGEABLE = (OSError, ValueError, KeyError, TypeError, duckdb.Error, pa.ArrowException)
+
+
+class _GateError(click.ClickException):
+    """The input could not be judged (exit 2)."""
+
+    exit_code = EXIT_ERROR
+
+
 def _grade(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> dict:
-    """build_report with the grading options; raises FileNotFoundError, ReceiversError or ValueError."""
-    return build_report(run, profile, receivers, list(applications) or None)
-
-
-def _build(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> dict:
+    """build_report with the grading options; :class:`_GateError` (exit 2) when the run cannot be
+    judged: no Parquet, a damaged Parquet part, a profile or receivers file that does not parse."""
     try:
-        return _grade(run, profile, receivers, applications)
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        return build_report(run, profile, receivers, list(applications) or None)
+    except UNJUDGEABLE as exc:
+        raise _GateError(f"no report: {run}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -81,17 +91,17 @@ def _emit(text: str, output: Path | None) -> None:
 def report(run: Path, fmt: str, output: Path | None, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> None:
     """Compliance report of RUN (a run directory): terminal tables, one self-contained HTML page
     with charts, JSON, JUnit XML or Markdown."""
-    data = _build(run, profile, receivers, applications)
+    data = _grade(run, profile, receivers, applications)
     if fmt == "html":
-        _emit(to_html(data, chart_data(run, data)), output)
+        try:
+            charts = chart_data(run, data)
+        except UNJUDGEABLE as exc:
+            raise _GateError(f"no report: {run}: {exc}") from None
+        _emit(to_html(data, charts), output)
     elif fmt == "terminal":
         render_terminal(data, Console(file=output.open("w", encoding="utf-8") if output else None))
     else:
         _emit(FORMATS[fmt](data), output)
-
-
-class _GateError(click.ClickException):
-    exit_code = EXIT_ERROR
 
 
 @click.command()
@@ -101,10 +111,7 @@ class _GateError(click.ClickException):
 def gate(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...], junit: Path | None) -> None:
     """Exit 1 when any check of RUN FAILs (std or derived basis), printing why; 0 when none
     does; 2 when no report can be made."""
-    try:
-        data = _grade(run, profile, receivers, applications)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        raise _GateError(f"no report: {exc}") from None
+    data = _grade(run, profile, receivers, applications)
     if junit:
         junit.write_text(to_junit(data), encoding="utf-8")
     failed = failures(data)
@@ -126,10 +133,7 @@ def diff(run_a: Path, run_b: Path, profile: Path | None, receivers: Path | None,
          tolerance: float) -> None:
     """Compare RUN_A (before) and RUN_B (after) check by check; exit 1 on a regression (a verdict
     worse in B, or a new FAIL), 2 when a report cannot be made."""
-    try:
-        changes = diff_reports(_grade(run_a, profile, receivers, applications), _grade(run_b, profile, receivers, applications), tolerance)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        raise _GateError(f"no report: {exc}") from None
+    changes = diff_reports(_grade(run_a, profile, receivers, applications), _grade(run_b, profile, receivers, applications), tolerance)
     if fmt == "json":
         click.echo(json.dumps({"run_a": str(run_a), "run_b": str(run_b), "regressions": len(regressions(changes)),
                                "checks": [c.as_dict() for c in changes]}, indent=2))
@@ -211,8 +215,8 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
         raise click.UsageError("give one or more run directories, then at most one query")
     try:
         con = connect_runs(runs)
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
+    except UNJUDGEABLE as exc:
+        raise _GateError(str(exc)) from None
     if rest:
         try:
             cursor = con.execute(rest[0])

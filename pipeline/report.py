@@ -188,6 +188,40 @@ def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[di
     return {"classes": list(by_class.values()), "crl": crl}, checks
 
 
+HARNESS_SOURCE = "harness integrity: a run that lost data, stopped early or was cut short cannot pass"
+
+
+def _harness(run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: dict[str, Any]) -> list[dict[str, Any]]:
+    """The harness's own integrity (basis ``harness``: FAIL, never only WARN): every published
+    frame stored (``run.delivery``), the ingest ended by a clean stop and did not fail
+    (``run.ingest``), and a scenario run went to its end (``run.complete``).  A run that lost
+    data, had a stage die or was interrupted cannot pass the gate."""
+    base = {"msg_type": "ALL", "op": ">=", "threshold": 1.0, "basis": "harness", "kind": "harness"}
+    checks = [judge({**base, "id": "run.delivery", "metric": "stored_over_published",
+                     "source": "harness: every published frame is received and stored (no loss on loopback)"},
+                    overall.get("stored_over_published") if overall.get("published") else (0.0 if manifest.get("scenario") else None))]
+    ingest_ran = (run.ingest / "progress.json").exists()  # written by the ingest when it starts
+    clean = None
+    note = ""
+    if ingest or ingest_ran:
+        sessions = ingest.get("sessions") or []
+        last = sessions[-1] if sessions and isinstance(sessions[-1], dict) else {}
+        failure = ingest.get("failure")
+        clean = 1.0 if ingest and not failure and last.get("cause", "stopped") == "stopped" else 0.0
+        note = (f"ingest failed: {failure}" if failure else "no ingest summary: the ingest did not stop cleanly" if not ingest
+                else f"the ingest's last session ended: {last.get('cause')}")
+    checks.append(judge({**base, "id": "run.ingest", "metric": "ingest_stopped_cleanly", "source": "harness: the ingest ran to a clean stop",
+                         **({"note": note} if clean == 0.0 else {})}, clean))
+    complete = None
+    if manifest.get("scenario"):
+        interrupted = manifest.get("interrupted")
+        complete = 1.0 if manifest.get("ended_at") and not interrupted else 0.0
+        note = f"the run was interrupted: {interrupted}" if interrupted else "the run has no end (interrupted or still running)"
+    checks.append(judge({**base, "id": "run.complete", "metric": "run_completed", "source": "harness: the scenario ran to its end",
+                         **({"note": note} if complete == 0.0 else {})}, complete))
+    return checks
+
+
 def _receivers(con: Any, receivers_path: Path | None) -> tuple[list[Receiver], str]:
     if receivers_path is not None:
         return load_receivers(receivers_path), f"receivers file {receivers_path}"
@@ -246,6 +280,7 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     app_checks, app_summary = application_checks(app_profile, declared, by_type, sliced, slice_counts(con, app_present),
                                                  profile.get("pdr_in_range", {}))
     checks += app_checks
+    checks += _harness(run, manifest, ingest, overall)
     checks += _field_checks(con, by_type)
     security, security_checks = _security(con, ingest)
     checks += security_checks

@@ -6,11 +6,11 @@ import operator
 from typing import Any
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-FAILING_BASES = ("std", "derived")  # only these FAIL; policy and unverified checks WARN
+FAILING_BASES = ("std", "derived", "harness")  # only these FAIL; policy and unverified checks WARN
 
 
 def judge(check: dict[str, Any], value: float | None) -> dict[str, Any]:
-    """``check`` (a profile entry) with ``value`` and its verdict: PASS, FAIL (std/derived basis),
+    """``check`` (a profile entry) with ``value`` and its verdict: PASS, FAIL (std/derived/harness basis),
     WARN (policy/unverified) or N/A (no value)."""
     if value is None:
         verdict = "N/A"

@@ -25,7 +25,7 @@ from pipeline.report_markdown import diff_to_markdown, to_markdown
 from pipeline.store import TelemetryWriter
 
 LAT, LON = 39.085, 117.056
-IMPAIRED_FAILS = {"BSM.pdr", "BSM.latency_p99"}
+IMPAIRED_FAILS = {"BSM.pdr", "BSM.latency_p99", "run.delivery"}
 
 
 def generated_run(root: Path, pki: Path, *, seconds: float = 4.0, latency_ms: float = 20.0, lose_every: int = 0,
@@ -81,7 +81,7 @@ def test_a_clean_run_passes_and_an_impaired_one_fails_exactly_its_checks(clean, 
     assert by_id["BSM.latency_p95"]["verdict"] == "PASS"  # 5 % late: p95 is still the 20 ms of the rest
     assert by_id["BSM.rate"]["value"] == pytest.approx(10.0, rel=1e-3)  # the sender kept 10 Hz: msgCnt counts the lost ones
     assert 200 <= by_id["BSM.ipg_p99"]["value"] <= 350  # a loss is a 200 ms gap; a late frame stretches one by up to 150 ms
-    assert by_id["run.delivery"]["verdict"] == "WARN"  # lost frames, a policy check: warns, cannot fail
+    assert by_id["run.delivery"]["verdict"] == "FAIL"  # published frames the harness did not store: a harness check, fails
 
 
 def test_gate_exit_codes_and_reasons(clean, impaired, tmp_path):
@@ -123,7 +123,7 @@ def test_markdown_puts_the_verdict_and_failures_first(impaired, clean):
     text = to_markdown(build_report(impaired))
     assert text.startswith("## Compliance: **FAIL**")
     failing = text.split("### Failing checks", 1)[1].split("###", 1)[0]
-    assert {line.split("|")[1].strip() for line in failing.splitlines() if line.startswith("| BSM.")} == IMPAIRED_FAILS
+    assert {line.split("|")[1].strip() for line in failing.splitlines() if line.startswith(("| BSM.", "| run."))} == IMPAIRED_FAILS
     assert "<details>" in text
     assert to_markdown(build_report(clean)).startswith("## Compliance: **PASS**")
 
@@ -132,7 +132,7 @@ def test_diff_flags_the_regressions_of_an_impaired_run(clean, impaired):
     changes = diff_reports(build_report(clean), build_report(impaired))
     assert {c.id for c in regressions(changes)} == IMPAIRED_FAILS
     by_id = {c.id: c for c in changes}
-    assert by_id["run.delivery"].change == "new_warning"  # PASS -> WARN: shown, but a WARN does not close the gate
+    assert by_id["run.delivery"].change == "regression"  # the harness lost frames: a harness check closes the gate
     assert by_id["BSM.latency_p95"].change == "same" and by_id["BSM.auth"].change == "same"
     back = diff_reports(build_report(impaired), build_report(clean))
     assert regressions(back) == [] and {c.id for c in back if c.change == "fixed"} >= IMPAIRED_FAILS
@@ -157,3 +157,43 @@ def test_report_formats_write_files(impaired, tmp_path):
         result = runner.invoke(v2x, ["report", str(impaired), "--format", fmt, "--output", str(out)])
         assert result.exit_code == 0, result.output
         assert check(out.read_text(encoding="utf-8"))
+
+
+def test_a_broken_run_cannot_pass_the_gate(clean, tmp_path):
+    """A dead ingest, an interrupted run and lost frames are harness checks that FAIL: the gate
+    once said PASS with the ingest dead and 15.8 % of the frames stored."""
+    import shutil
+
+    runner = CliRunner()
+    run = RunDir(clean)
+    write_json_atomic(run.manifest, {"scenario": "generated", "started_at": 1.0, "ended_at": 2.0})
+    write_json_atomic(run.ingest / "progress.json", {"received": 40, "stored": 40})
+    assert runner.invoke(v2x, ["gate", str(clean)]).exit_code == 1  # the ingest left no summary: it did not stop cleanly
+    write_json_atomic(run.ingest / "summary.json", {"received": 40, "stored": 40, "sessions": [{"cause": "stopped"}]})
+    ok = runner.invoke(v2x, ["gate", str(clean)])
+    assert ok.exit_code == 0, ok.output
+    write_json_atomic(run.ingest / "summary.json", {"failure": "storing a batch: OSError: disk full", "sessions": [{"cause": "failed"}]})
+    dead = runner.invoke(v2x, ["gate", str(clean)])
+    assert dead.exit_code == 1 and "FAIL run.ingest" in dead.output
+    write_json_atomic(run.ingest / "summary.json", {"sessions": [{"cause": "stopped"}]})
+    write_json_atomic(run.manifest, {"scenario": "generated", "started_at": 1.0, "interrupted": "KeyboardInterrupt"})
+    cut = runner.invoke(v2x, ["gate", str(clean)])
+    assert cut.exit_code == 1 and "FAIL run.complete" in cut.output
+    check = {c["id"]: c for c in build_report(clean)["checks"]}["run.complete"]
+    assert check["basis"] == "harness" and "interrupted: KeyboardInterrupt" in check["note"]
+    write_json_atomic(run.manifest, {"scenario": "generated", "started_at": 1.0, "ended_at": 2.0})
+    shutil.rmtree(run.published)
+    lost = runner.invoke(v2x, ["gate", str(clean)])
+    assert lost.exit_code == 1 and "FAIL run.delivery" in lost.output  # a scenario run without publish records
+
+
+def test_a_damaged_parquet_part_is_exit_2_in_every_command(clean, tmp_path):
+    runner = CliRunner()
+    part = next(RunDir(clean).telemetry.glob("msg_type=*/part-*.parquet"))
+    part.write_bytes(part.read_bytes()[: len(part.read_bytes()) // 2])
+    for args in (["report", str(clean)], ["report", str(clean), "--format", "html"], ["gate", str(clean)], ["diff", str(clean), str(clean)],
+                 ["sql", str(clean), "SELECT count(*) FROM messages"]):
+        result = runner.invoke(v2x, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert "Traceback" not in result.output

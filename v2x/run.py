@@ -310,11 +310,33 @@ def run_scenario(
                 deadline = time.monotonic() + DRAIN_TIMEOUT_S
             received = now_received
             report("draining")
-        report("done")
+        # The ingest stores what it holds before it exits: at max pace that backlog can take
+        # minutes.  It is waited for as long as it keeps storing.
         ingest.terminate()
-        if ingest.wait(timeout=60) != 0:
+        stored, quiet_since = _progress(run)["stored"], time.monotonic()
+        while ingest.poll() is None:
+            try:
+                ingest.wait(timeout=PROGRESS_EVERY_S)
+            except subprocess.TimeoutExpired:
+                pass
+            now_stored = _progress(run)["stored"]
+            if now_stored > stored:
+                stored, quiet_since = now_stored, time.monotonic()
+            elif time.monotonic() - quiet_since > DRAIN_TIMEOUT_S:
+                ingest.kill()
+                ingest.wait()
+                raise RunError(f"the ingest stored nothing for {DRAIN_TIMEOUT_S:g} s while draining ({stored} of {published} "
+                               f"frames stored); see {run.logs / 'ingest.log'}")
+            report("draining")
+        report("done")
+        if ingest.returncode != 0:
             raise RunError(f"ingest exited with {ingest.returncode}; see {run.logs / 'ingest.log'}")
         summary = read_json(run.ingest / "summary.json")
+    except BaseException as exc:
+        # Interrupted (Ctrl-C) or failed: the run directory says so, and its report cannot pass.
+        manifest["interrupted"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        write_json_atomic(run.manifest, manifest)
+        raise
     finally:
         for proc in processes:
             if proc.poll() is None:
