@@ -214,7 +214,7 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
     if not runs or args[: len(runs)] != tuple(str(r) for r in runs) or len(rest) > 1:
         raise click.UsageError("give one or more run directories, then at most one query")
     try:
-        con = connect_runs(runs)
+        con = connect_runs(runs, sandboxed=True)
     except UNJUDGEABLE as exc:
         raise _GateError(str(exc)) from None
     if rest:

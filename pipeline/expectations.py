@@ -135,7 +135,7 @@ def evaluate(expectations: list[Expectation], report: dict[str, Any], run_dir: P
     con = None
     if any(e.sql is not None for e in expectations):
         try:
-            con = connect(Path(run_dir or report["run"]))
+            con = connect(Path(run_dir or report["run"]), sandboxed=True)
         except FileNotFoundError:
             con = None
     out = []

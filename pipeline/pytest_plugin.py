@@ -97,7 +97,7 @@ class ScenarioRun:
         if self._con is None:
             from pipeline.views import connect
 
-            self._con = connect(self.run_dir)
+            self._con = connect(self.run_dir, sandboxed=True)
         return self._con.execute(query, params or []).fetchall()
 
     def judge(self, *expectations: str | dict[str, Any]) -> list[Any]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from v2x.rundir import RunDir
 
@@ -81,13 +82,14 @@ def empty_content_table(name: str) -> pa.Table:
     raise KeyError(name)
 
 
-def _violations(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str) -> None:
+def _violations(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str, sandboxed: bool) -> None:
     con.execute(f"CREATE TABLE {schema}.field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)")
     con.executemany(f"INSERT INTO {schema}.field_checks VALUES (?, ?, ?, ?, ?)",
                     [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS])
     folder = run.tables / VIOLATIONS_TABLE
     if any(folder.glob("*.parquet")):
-        stored = f"SELECT rx_seq, check_name, detail FROM read_parquet('{str(folder / '*.parquet').replace(chr(39), chr(39) * 2)}')"
+        source = _parquet(con, folder, f"{schema}_{VIOLATIONS_TABLE}", sandboxed)
+        stored = f"SELECT rx_seq, check_name, detail FROM {source}"
     else:
         stored = "SELECT NULL::BIGINT AS rx_seq, NULL::VARCHAR AS check_name, NULL::VARCHAR AS detail WHERE false"
     run_checks = union_sql([c for c in CHECKS if c.scope == "run"])
@@ -132,21 +134,33 @@ def _table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
         con.unregister("_arrow_in")
 
 
-def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main") -> None:
+def _parquet(con: duckdb.DuckDBPyConnection, folder: Path, name: str, sandboxed: bool, hive: bool = False) -> str:
+    """The SQL source of the Parquet parts under ``folder``: DuckDB's own reader, or, sandboxed,
+    an Arrow dataset registered as ``name`` (DuckDB then reads no file itself)."""
+    if not sandboxed:
+        pattern = str(folder / ("**" if hive else "") / "*.parquet").replace("'", "''")
+        return f"read_parquet('{pattern}', union_by_name = true{', hive_partitioning = true' if hive else ''})"
+    files = sorted(str(p) for p in folder.glob("msg_type=*/part-*.parquet" if hive else "part-*.parquet"))
+    dataset = ds.dataset(files, format="parquet", partitioning=ds.partitioning(flavor="hive") if hive else None,
+                         partition_base_dir=str(folder) if hive else None)
+    con.register(f"_ds_{name}", dataset)
+    return f"_ds_{name}"
+
+
+def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", sandboxed: bool = False) -> None:
     """Create the views of the run in ``run_dir`` in ``schema`` of ``con`` (views resolve the
     names they read in their own schema, so several runs live side by side, one schema each).
-    Raises FileNotFoundError if the directory has no telemetry."""
+    ``sandboxed``: the views read Arrow datasets, so that the connection can be locked away from
+    the file system (:func:`lock_down`).  Raises FileNotFoundError if the directory has no telemetry."""
     run = RunDir(Path(run_dir))
     if not any(run.telemetry.glob("msg_type=*/*.parquet")):
         raise FileNotFoundError(f"{run.root} has no telemetry Parquet (not a run directory, or nothing was received)")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    glob = str(run.telemetry / "**" / "*.parquet").replace("'", "''")
-    con.execute(f"CREATE VIEW {schema}.messages AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)")
+    con.execute(f"CREATE VIEW {schema}.messages AS SELECT * FROM {_parquet(con, run.telemetry, f'{schema}_messages', sandboxed, hive=True)}")
     for name in CONTENT_TABLES:
         folder = run.tables / name
         if any(folder.glob("*.parquet")):
-            files = str(folder / "*.parquet").replace("'", "''")
-            source = f"read_parquet('{files}', union_by_name = true)"
+            source = _parquet(con, folder, f"{schema}_{name}", sandboxed)
         else:  # keep every view defined, empty and with its columns, on a run without that type
             _table(con, f"{schema}._empty_{name}", empty_content_table(name))
             source = f"_empty_{name}"
@@ -155,7 +169,7 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main") 
             f"CREATE VIEW {schema}.{name} AS SELECT c.*, m.sender_id, m.received_at, m.latency_ms, m.auth{extra} "
             f"FROM {source} c JOIN messages m USING (rx_seq)"
         )
-    _violations(con, run, schema)
+    _violations(con, run, schema, sandboxed)
     _security(con, run, schema)
     con.execute(f"CREATE TABLE {schema}.published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, "
                 "published BIGINT, failed BIGINT, injected_loss BIGINT)")
@@ -170,32 +184,42 @@ def _new_connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connect(run_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the run's views and the macros (:mod:`pipeline.macros`);
-    raises FileNotFoundError if it has no telemetry."""
-    con = _new_connection()
-    attach(con, run_dir)
-    create_macros(con)
+def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """No file system for SQL from elsewhere (a scenario file's expectations, `v2x sql`): no
+    file read or written, no extension installed, no database attached, and the setting cannot
+    be turned back (DuckDB ``enable_external_access``, ``lock_configuration``)."""
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     return con
+
+
+def connect(run_dir: Path, sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the run's views and the macros (:mod:`pipeline.macros`);
+    ``sandboxed``: locked away from the file system (:func:`lock_down`).  Raises
+    FileNotFoundError if it has no telemetry."""
+    con = _new_connection()
+    attach(con, run_dir, sandboxed=sandboxed)
+    create_macros(con)
+    return lock_down(con) if sandboxed else con
 
 
 VIEWS = ("messages", *CONTENT_TABLES, "violations", "field_checks", "attacks", "frame_security", "published")
 
 
-def connect_runs(run_dirs: list[Path]) -> duckdb.DuckDBPyConnection:
+def connect_runs(run_dirs: list[Path], sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
     """Views over several runs: run k (from 1) in schema ``run<k>`` with every view of
     :func:`connect`, and in the main schema each view over all runs with a ``run`` column
     (``run1``, ``run2``, ...; the table ``runs`` maps them to directories).  ``rx_seq`` is
     per run, so join the all-runs views on ``(run, rx_seq)``.  One run: same as :func:`connect`."""
     if len(run_dirs) == 1:
-        return connect(run_dirs[0])
+        return connect(run_dirs[0], sandboxed)
     con = _new_connection()
     con.execute("CREATE TABLE runs (run VARCHAR, directory VARCHAR, name VARCHAR)")
     for k, run_dir in enumerate(run_dirs, start=1):
-        attach(con, run_dir, f"run{k}")
+        attach(con, run_dir, f"run{k}", sandboxed)
         con.execute("INSERT INTO runs VALUES (?, ?, ?)", [f"run{k}", str(Path(run_dir).resolve()), Path(run_dir).name])
     for view in VIEWS:
         union = " UNION ALL BY NAME ".join(f"SELECT 'run{k}' AS run, * FROM run{k}.{view}" for k in range(1, len(run_dirs) + 1))
         con.execute(f"CREATE VIEW main.{view} AS {union}")
     create_macros(con, several_runs=True)
-    return con
+    return lock_down(con) if sandboxed else con

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from v2x.broker import start_broker
@@ -95,6 +96,35 @@ def test_the_shell_reads_statements_and_survives_errors(run):
 
 def test_sql_usage_errors_are_clear(run, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(tmp_path), "SELECT 1"], capture_output=True, text=True)
-    assert missing.returncode == 1 and "has no telemetry Parquet" in missing.stderr
+    assert missing.returncode == 2 and "has no telemetry Parquet" in missing.stderr  # the input cannot be judged
     two_queries = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT 1", "SELECT 2"], capture_output=True, text=True)
     assert two_queries.returncode == 2 and "at most one query" in two_queries.stderr
+
+
+ESCAPES = [
+    "SELECT * FROM read_text('/etc/hostname')",
+    "COPY (SELECT 1) TO '{out}/escaped.csv'",
+    "COPY (SELECT 1 AS a) TO '{run}/telemetry/msg_type=BSM/part-000001.parquet' (USE_TMP_FILE false)",
+    "ATTACH '{out}/other.db'",
+    "SET enable_external_access = true",
+    "INSTALL httpfs",
+    "SELECT * FROM glob('/*')",
+]
+
+
+def test_sql_sees_the_run_and_nothing_else_of_the_file_system(run, tmp_path):
+    """`v2x sql`, scenario expectations and the pytest plugin run SQL written by other people:
+    a COPY once wrote outside the run and read_text leaked /etc/hostname into JUnit output."""
+    from pipeline.views import connect
+
+    before = {p: p.read_bytes() for p in run.rglob("*.parquet")}
+    con = connect(run, sandboxed=True)
+    assert con.execute("SELECT count(*) FROM bsm").fetchone()[0] == 120
+    for sql in ESCAPES:
+        with pytest.raises(duckdb.Error):
+            con.execute(sql.format(out=tmp_path, run=run)).fetchall()
+    cli = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT * FROM read_text('/etc/hostname')"],
+                         capture_output=True, text=True)
+    assert cli.returncode == 1 and "Permission Error" in cli.stderr and cli.stdout == ""
+    assert not list(tmp_path.glob("escaped*")) and not (tmp_path / "other.db").exists()
+    assert {p: p.read_bytes() for p in run.rglob("*.parquet")} == before
