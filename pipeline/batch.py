@@ -591,8 +591,8 @@ class BatchProcessor:
                 v.signer[i] = verdict.signer
                 if not ok:
                     v.auth[i], v.reason[i] = verdict.verdict.value, verdict.reason
-                elif seen_before(job.signature, received_us[i]):
-                    v.auth[i], v.reason[i] = duplicate, "signature already received (replay)"
+                elif seen_before(job.signed, received_us[i]):
+                    v.auth[i], v.reason[i] = duplicate, "signed data already received (replay)"
                 else:
                     v.auth[i] = success
         for i in (k for k, r in enumerate(reject) if r is not None):

@@ -172,3 +172,27 @@ def test_poison_and_oversize_frames_through_mosquitto_do_not_stop_storage(mosqui
     assert len(got) == 40 and sum(ok for _, ok, _ in got) == 38
     assert "aid 18446744073709551727" in got[-2][2]
     assert got[-1][0] == len(big) and "exceeds the ingest's limit" in got[-1][2]
+
+
+def test_a_replay_with_a_malleated_signature_is_still_a_replay(pki):
+    """ECDSA: (r, n - s) verifies as well as (r, s), so a replay keyed on the signature bytes
+    was taken for a new message; replays are keyed on what was signed."""
+    from v2x import clock
+    from v2x.security import Signer, load_credentials
+
+    from pipeline.ingest import verifier_from_pki
+
+    signer = Signer(load_credentials(pki, "OBU-1")[0])
+    now = clock.now_unix_us()
+    spdu = signer.sign(messages.encode(MessageType.BSM, bsm_variants()[0]), MessageType.BSM.aid, clock.time64_from_unix_us(now - 20_000))
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256 group order (SEC 2)
+    s = int.from_bytes(spdu[-32:], "big")
+    malleated = spdu[:-32] + (n - s).to_bytes(32, "big")
+    b = Received()
+    for k, frame in enumerate([spdu, malleated, spdu]):
+        b.add(BSM_TOPIC.replace("OBU-7", "OBU-1"), frame, now + k)
+    auth = BatchProcessor(verifier_from_pki(pki)).process(b).telemetry["BSM"].column("auth").to_pylist()
+    if "ecdsa" in pki.name:
+        assert auth == ["success", "duplicate_message", "duplicate_message"]
+    else:  # SM2 signatures are not malleable this way: the altered one does not verify
+        assert auth[0] == "success" and auth[1] != "success" and auth[2] == "duplicate_message"

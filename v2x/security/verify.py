@@ -216,6 +216,13 @@ class PendingSignature(NamedTuple):
     def signature(self) -> bytes:
         return self.job[3] + self.job[4]
 
+    @property
+    def signed(self) -> bytes:
+        """What was signed, by whom: the signing input (hash of ToBeSignedData and of the signer
+        certificate, IEEE 1609.2 5.3.1).  Replays are recognised by it, not by the signature,
+        which an attacker can change without the key (ECDSA: s and n - s both verify)."""
+        return self.job[2]
+
 
 @dataclass
 class Spdus:
@@ -401,8 +408,9 @@ class Verifier:
 
 
 class ReplayWindow:
-    """Signatures accepted within the last ``horizon_us`` of receive time: a second frame with
-    the same signature is a replay (``duplicate_message``).  Older replays fail the
+    """SPDUs accepted within the last ``horizon_us`` of receive time, keyed by what was signed
+    (:attr:`PendingSignature.signed`): a second frame with the same signed data is a replay
+    (``duplicate_message``), whatever its signature.  Older replays fail the
     generationTime window instead, so the window only needs to outlast it."""
 
     def __init__(self, horizon_us: int = 2 * PAST_WINDOW_US):
