@@ -260,7 +260,7 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tup
     try:
         verifier = verifier_from_pki(pki) if pki else verifier_from_files(list(trust), list(ca), crl)
     except ValueError as exc:
-        raise click.ClickException(f"trust store: {exc}") from None
+        raise _GateError(f"trust store: {exc}") from None
     try:
         tls = client_tls(tls_ca, tls_cert, tls_key)
     except ValueError as exc:

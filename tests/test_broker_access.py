@@ -6,6 +6,7 @@ import asyncio
 import os
 import ssl
 import stat
+import time
 
 import aiomqtt
 import duckdb
@@ -140,3 +141,31 @@ def test_scenario_on_a_tls_broker_loses_nothing(tmp_path):
     assert auth == [("success", result.stored)]
     log = (result.run.root / "broker" / "broker.log").read_text()
     assert f"u'{INGEST_CLIENT}'" in log and "u'RSU-A'" in log
+
+
+@pytest.mark.broker
+def test_a_device_cannot_take_the_ingests_session(access, tmp_path):
+    """A device that connects with the ingest's client id once kicked the ingest off the broker;
+    with the client id bound to the certificate it gets its own session and the ingest stays."""
+    from v2x.mqtt_subscribe import SubscribeConnection
+
+    broker = start_broker(tmp_path / "broker", access=access)
+    reader = access.client(INGEST_CLIENT)
+    ingest = SubscribeConnection("127.0.0.1", broker.address.port, INGEST_CLIENT, ["xiqing/V2X/#"], tls=reader.context())
+    ingest.connect()
+
+    async def intrude() -> None:
+        async with transport.client(broker.address, INGEST_CLIENT, tls=access.client("OBU-1")) as obu:
+            await obu.publish("xiqing/V2X/OBU/OBU-1/BSM/UP", b"after the intruder", qos=1)
+            await asyncio.sleep(0.3)
+
+    try:
+        asyncio.run(intrude())
+        got = []
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            got += ingest.receive(0.1).payloads  # raises MqttError if the broker dropped the ingest
+        assert got == [b"after the intruder"]
+    finally:
+        ingest.close()
+        broker.stop()

@@ -196,3 +196,20 @@ def test_a_replay_with_a_malleated_signature_is_still_a_replay(pki):
         assert auth == ["success", "duplicate_message", "duplicate_message"]
     else:  # SM2 signatures are not malleable this way: the altered one does not verify
         assert auth[0] == "success" and auth[1] != "success" and auth[2] == "duplicate_message"
+
+
+def test_each_output_has_its_own_client_id_and_a_restart_keeps_it(tmp_path):
+    """A fixed client id let any client (or a second ingest) take the ingest's session."""
+    from pipeline.ingest import ingest_client_id
+
+    a, b = RunDir(tmp_path / "a").create(), RunDir(tmp_path / "b").create()
+    first = ingest_client_id(a)
+    assert first.startswith("xiqing-v2x-ingest-") and first != ingest_client_id(b)
+    assert ingest_client_id(a) == first  # a restart on the same output resumes its session
+    assert ingest_client_id(a, "zone-ingest-1") == "zone-ingest-1" == ingest_client_id(a)
+    for bad in ("", "a b", "x" * 65, "ingest/#"):
+        with pytest.raises(ValueError, match="client id"):
+            ingest_client_id(a, bad)
+    (a.ingest / "client_id").write_text("../../bad\n")
+    with pytest.raises(ValueError, match="no valid client id"):
+        ingest_client_id(a)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -55,3 +56,20 @@ def test_pki_lifecycle_through_the_cli(tmp_path, suite):
 def test_pki_commands_on_a_directory_that_is_not_a_pki(tmp_path):
     result = CliRunner().invoke(main, ["pki", "show", str(tmp_path)])
     assert result.exit_code == 1 and "not a PKI directory" in result.output
+
+
+@pytest.mark.parametrize("device_id", ["../escaped", "/tmp/absolute", "a/b", "..", ""])
+def test_a_device_id_cannot_leave_the_pki_folder(tmp_path, device_id):
+    pki = tmp_path / "pki"
+    assert CliRunner().invoke(main, ["pki", "init", str(pki), "--suite", "ecdsa-p256-sha256"]).exit_code == 0
+    before = set(tmp_path.rglob("*"))
+    result = CliRunner().invoke(main, ["pki", "issue", str(pki), device_id])
+    assert result.exit_code != 0 and "device id" in result.output
+    assert set(tmp_path.rglob("*")) == before and not Path("/tmp/absolute").exists()
+
+
+def test_ingest_refuses_a_pki_folder_that_holds_no_pki(tmp_path):
+    """`--pki` on a folder without a PKI once turned verification off without a word."""
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["ingest", "--broker", "mqtt://127.0.0.1:9", "--out", str(tmp_path / "out"), "--pki", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and "holds no PKI" in result.output

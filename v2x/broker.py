@@ -71,6 +71,9 @@ def mosquitto_config(port: int, host: str = "127.0.0.1", access: BrokerAccess | 
             "tls_version tlsv1.2",
             "require_certificate true",
             "use_identity_as_username true",
+            # The client id is the certificate's name too: a device cannot connect under the
+            # ingest's client id and take its session (mosquitto.conf(5)).
+            "use_username_as_clientid true",
             "allow_anonymous false",
             f"acl_file {access.acl_file}",
         ]

@@ -20,12 +20,15 @@ from v2x.network import Impairment
 VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
 
 
+MAX_VEHICLES = 20_000  # policy: a whole zone's fleet many times over; larger runs belong on the distributed ingest
+
+
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message says where and why."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no infinite offset_s, no NaN coordinates
 
 
 class Zone(_Strict):
@@ -101,7 +104,8 @@ class Intersection(_Strict):
 
     id: int = Field(ge=1, le=65535, description="NodeID (YD/T 3709); 0..255 are reserved for tests")
     region: int = Field(default=1, ge=0, le=65535)
-    name: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[\x20-\x7e]+$",
+                      description="DescriptiveName is an IA5String (YD/T 3709): printable ASCII, e.g. pinyin")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     rsu_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
@@ -215,7 +219,7 @@ class Scenario(_Strict):
     approach_length_m: float = Field(default=250.0, ge=50, le=2000)
     zone: Zone = Zone()
     intersections: list[Intersection] = Field(min_length=1, max_length=64)
-    fleet: list[FleetGroup] = Field(default_factory=list)
+    fleet: list[FleetGroup] = Field(default_factory=list, max_length=64)
     vehicle_classes: Literal["csae53", "gbt45315"] = Field(
         default="csae53", description="BasicVehicleClass numbering: T/CSAE 53 (J2735 codes) or GB/T 45315 Annex D")
     bus_stops: list[BusStop] = Field(default_factory=list, max_length=32)
@@ -228,6 +232,15 @@ class Scenario(_Strict):
                                            "None: those the run's messages show")
     expect: list[Expectation] = Field(default_factory=list, description="what must hold after the run (v2x.expectations); "
                                       "none: the compliance gate must pass")
+
+    @field_validator("fleet")
+    @classmethod
+    def _fleet_size(cls, value: list[FleetGroup]) -> list[FleetGroup]:
+        total = sum(g.count for g in value)
+        if total > MAX_VEHICLES:
+            raise ValueError(f"{total} vehicles in the fleet; at most {MAX_VEHICLES} (policy: every vehicle gets its own "
+                             "certificates and a simulator slot, so a typo of a few zeros would start writing gigabytes)")
+        return value
 
     @field_validator("intersections")
     @classmethod
@@ -285,18 +298,27 @@ def _format_errors(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+MAX_SCENARIO_BYTES = 1024 * 1024  # policy: a scenario file is a page or two of YAML
+
+
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Validate YAML text; raises :class:`ScenarioError` naming every bad field."""
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{source}: {len(text)} characters; a scenario file has at most {MAX_SCENARIO_BYTES}")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: not valid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {type(data).__name__}")
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(f"{source}: invalid scenario\n{_format_errors(exc)}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: invalid scenario: nested too deeply") from None
 
 
 def builtin_scenarios() -> dict[str, Path]:
@@ -317,6 +339,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         ) from None
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the scenario as UTF-8") from None
     return parse_scenario(text, str(path))
 
 

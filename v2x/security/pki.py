@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -42,6 +43,9 @@ CRL_VALIDITY_S = 7 * 24 * 3600  # nextCrl: a week (compliance profile: CRL age p
 ROOT_VALIDITY_HOURS = 24 * 365
 CA_VALIDITY_HOURS = 24 * 180
 DeviceKind = Literal["vehicle", "rsu", "emergency_vehicle"]
+
+
+DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # no path separators, no "..": a device's folder stays inside the PKI
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ def init_pki(directory: Path, *, suite: str = DEFAULT_SUITE, valid_from_unix_s: 
 def issue(directory: Path, request: DeviceRequest, *, valid_from_unix_s: float | None = None, validity_hours: int = 168) -> list[Credential]:
     """Issue a device's enrolment certificate and its signing certificates: pseudonyms for a
     vehicle, one application certificate for an RSU.  Returns the signing credentials."""
+    if not DEVICE_ID.fullmatch(request.device_id):
+        raise ValueError(f"device id {request.device_id!r}: 1 to 64 characters of A-Z a-z 0-9 _ - (it names a folder of the PKI)")
     backend = suite_of(directory)
     start = (time.time() if valid_from_unix_s is None else valid_from_unix_s) - 60
     device_dir = directory / "devices" / request.device_id
