@@ -5,7 +5,7 @@ Senders: ``vehicles`` OBUs sending BSM at 10 Hz and ``rsus`` RSUs sending SPAT a
 10 Hz and MAP at 1 Hz, for as long as it takes to reach ``messages`` rows.  Per row: generation
 time on the sender's 100 ms grid, latency drawn from a log-normal (median 15 ms, p99 ~60 ms),
 msgCnt counting modulo 128, a lost message now and then (``loss``: drawn per row as a msgCnt
-gap of 1, and counted as published), the inter-packet gap that follows, BSM positions on a grid
+gap of 1, counted as injected loss, not as published), the inter-packet gap that follows, BSM positions on a grid
 (with :func:`write_receivers` for the range-aware checks), and authentication ``success``.  ``frame`` holds 32 bytes unique per row
 (the report does not decode frames; it hashes them to match attack frames).  Content tables
 are not written: the report reads the telemetry rows.
@@ -93,7 +93,7 @@ def write_synthetic_run(root: Path, messages: int, *, vehicles: int = 2_000, rsu
     writer = TelemetryWriter(run.telemetry, run.tables, durable=False)
     per_second = vehicles * 10 + rsus * sum(hz for _, hz, _ in RSU_STREAMS)
     seconds = messages / per_second
-    rx_seq, start_s, published = 0, 0.0, {}
+    rx_seq, start_s, published, injected = 0, 0.0, {}, {}
     while start_s < seconds:
         end_s = min(start_s + chunk_s, seconds)
         telemetry = {}
@@ -108,10 +108,11 @@ def write_synthetic_run(root: Path, messages: int, *, vehicles: int = 2_000, rsu
             telemetry[msg_type] = table
             rx_seq += table.num_rows
             lost = int(pc.sum(table.column("msg_cnt_gap")).as_py() or 0)
-            published[msg_type] = published.get(msg_type, 0) + table.num_rows + lost
+            published[msg_type] = published.get(msg_type, 0) + table.num_rows
+            injected[msg_type] = injected.get(msg_type, 0) + lost
         writer.write(telemetry)
         start_s = end_s
     write_json_atomic(run.published / "synthetic.json", {
         "simulator": "synthetic", "devices": {},
-        "totals": {f"published.{t}": n for t, n in published.items()}})
+        "totals": {**{f"published.{t}": n for t, n in published.items()}, **{f"injected_loss.{t}": n for t, n in injected.items()}}})
     return run, writer.rows_written

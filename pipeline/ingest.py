@@ -72,6 +72,7 @@ RECONNECT_DELAY_S = 0.5
 # is read past, not buffered, and stored as a reject row with its first 256 octets.
 MAX_FRAME_BYTES = 64 * 1024
 CLIENT_ID_PATTERN = re.compile(r"[0-9A-Za-z_-]{1,64}")  # MQTT 3.1.1 3.1.3.1: servers must accept these
+RECEIVER_STALL_S = 1.0  # a read loop iteration this long is a stalled receiver (the generationTime window is 1 s)
 REDELIVERY_MEMORY = 1_000_000  # digests of stored, unacknowledged frames kept for matching redeliveries
 
 
@@ -295,6 +296,29 @@ def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
     return digests
 
 
+RESUME_PARTS = 600  # parts (about five minutes of traffic) replayed into msgCnt continuity on a restart
+RESUME_COLUMNS = ["rx_seq", "sender_id", "vehicle_id", "signer", "auth", "decode_ok", "msg_cnt", "generated_at", "received_at"]
+
+
+def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> pa.Table:
+    """The telemetry rows of the last ``parts`` committed parts, in ``rx_seq`` order, with
+    ``msg_type``: what :meth:`~pipeline.batch.BatchProcessor.resume` takes up."""
+    tables = []
+    for commit in read_commits(writer.journal)[-parts:]:
+        for relative in commit.files:
+            m = re.match(r"telemetry/msg_type=([A-Za-z0-9_]+)/", relative)
+            if not m:
+                continue
+            try:
+                table = pq.read_table(writer.run_root / relative, columns=RESUME_COLUMNS)
+            except (OSError, pa.ArrowException):
+                continue
+            tables.append(table.append_column("msg_type", pa.array([m.group(1)] * table.num_rows, pa.string())))
+    if not tables:
+        return pa.table({})
+    return pa.concat_tables(tables, promote_options="permissive").sort_by("rx_seq")
+
+
 def verifier_from_files(trust: list[Path], cas: list[Path] = (), crl: Path | None = None) -> Verifier | None:  # type: ignore[assignment]
     """A verifier trusting the root certificates ``trust``, holding the CA certificates ``cas``
     and applying the signed CRL ``crl``; None without trust anchors."""
@@ -396,8 +420,10 @@ class Receiver:
                 session.ready()
             try:
                 while not self.stopping.is_set():
+                    before = time.time()
                     self._take(self.conn.receive(0.1))
                     self._send_acks()
+                    self._check_stall(before, time.time())
                 self._take(self.conn.receive(0.0))  # what has arrived by the stop
                 self._send_acks()
             except MqttError as exc:
@@ -415,6 +441,15 @@ class Receiver:
             except MqttError:
                 self._connection_lost()
             self.conn.close()
+
+    def _check_stall(self, before: float, after: float) -> None:
+        """A read that took far longer than its 0.1 s wait means the receiver did not run (the
+        process was stopped, starved or swapped out): frames that reached the broker meanwhile
+        are stamped late.  Recorded as a ``receiver_stalled`` event, which the report names and
+        its harness check ``run.receiver`` fails, instead of blaming the devices."""
+        if after - before >= RECEIVER_STALL_S:
+            self.session.broker_event("receiver_stalled", f"{after - before:.2f} s without reading, from "
+                                      f"{time.strftime('%H:%M:%S', time.gmtime(before))} UTC; frames that waited are stamped late")
 
     def _connection_lost(self) -> None:
         """What was delivered on the lost connection and not acknowledged will come again."""
@@ -491,6 +526,7 @@ class IngestSession:
         self.signature_workers = SignatureWorkers(verify_workers if verifier else 0)
         self.verifier = verifier
         self.processor = BatchProcessor(verifier, topic_prefix, first_rx_seq=self.writer.next_rx_seq, signature_workers=self.signature_workers)
+        self.processor.resume(stored_tail(self.writer))
         crl = verifier.store.crl if verifier else None
         stats.crl = dataclasses.asdict(crl) if crl else None
         self.inbox = Inbox()

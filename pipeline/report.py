@@ -188,10 +188,42 @@ def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[di
     return {"classes": list(by_class.values()), "crl": crl}, checks
 
 
+# Every sender late at once is the receiver, not the devices.  Late: more than STALL_LATE_MS above the
+# sender's own median latency (so a latency the network model adds to every device is not a stall);
+# a stall: a second of receipt in which at least 90 % of at least 3 senders were late (policy).
+STALL_LATE_MS = 300
+RECEIVER_STALLS_SQL = f"""
+WITH timed AS (
+    SELECT sender_id, received_at, latency_ms FROM messages WHERE decode_ok AND latency_ms IS NOT NULL AND sender_id IS NOT NULL
+), medians AS (
+    SELECT sender_id, median(latency_ms) AS typical_ms FROM timed GROUP BY ALL
+), per_second AS (
+    SELECT time_bucket(INTERVAL 1 second, t.received_at) AS second, count(DISTINCT t.sender_id) AS senders,
+           count(DISTINCT t.sender_id) FILTER (WHERE t.latency_ms > m.typical_ms + {STALL_LATE_MS}) AS late_senders,
+           count(*) FILTER (WHERE t.latency_ms > m.typical_ms + {STALL_LATE_MS}) AS late_frames,
+           max(t.latency_ms) AS max_latency_ms
+    FROM timed t JOIN medians m USING (sender_id) GROUP BY ALL
+)
+SELECT strftime(second, '%Y-%m-%dT%H:%M:%SZ') AS second, senders, late_senders, late_frames, max_latency_ms
+FROM per_second WHERE senders >= 3 AND late_senders >= 0.9 * senders ORDER BY second
+"""
+
+
+def _receiver_stalls(con: Any, ingest: dict[str, Any]) -> list[dict[str, Any]]:
+    """When the receiver stalled: seconds in which every sender was late at once (from the
+    data), and the ingest's own ``receiver_stalled`` events (a read loop that did not run)."""
+    found = [{"source": "data", "second": second, "senders": senders, "late_senders": late, "late_frames": frames,
+              "max_latency_ms": worst} for second, senders, late, frames, worst in con.execute(RECEIVER_STALLS_SQL).fetchall()]
+    found += [{"source": "ingest", "second": e.get("at"), "detail": e.get("detail")} for e in ingest.get("events") or []
+              if isinstance(e, dict) and e.get("event") == "receiver_stalled"]
+    return found
+
+
 HARNESS_SOURCE = "harness integrity: a run that lost data, stopped early or was cut short cannot pass"
 
 
-def _harness(run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: dict[str, Any]) -> list[dict[str, Any]]:
+def _harness(run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: dict[str, Any],
+             stalls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The harness's own integrity (basis ``harness``: FAIL, never only WARN): every published
     frame stored (``run.delivery``), the ingest ended by a clean stop and did not fail
     (``run.ingest``), and a scenario run went to its end (``run.complete``).  A run that lost
@@ -217,6 +249,11 @@ def _harness(run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], over
         interrupted = manifest.get("interrupted")
         complete = 1.0 if manifest.get("ended_at") and not interrupted else 0.0
         note = f"the run was interrupted: {interrupted}" if interrupted else "the run has no end (interrupted or still running)"
+    stalled = {s["second"] for s in stalls}
+    checks.append(judge({**base, "id": "run.receiver", "metric": "receiver_stalls", "op": "<=", "threshold": 0,
+                         "source": "harness: the receiver kept up (every sender late at once is a stalled receiver, not the devices)",
+                         **({"note": f"receiver stalled: {', '.join(sorted(str(x) for x in stalled)[:5])}"} if stalled else {})},
+                        len(stalled)))
     checks.append(judge({**base, "id": "run.complete", "metric": "run_completed", "source": "harness: the scenario ran to its end",
                          **({"note": note} if complete == 0.0 else {})}, complete))
     return checks
@@ -280,7 +317,8 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     app_checks, app_summary = application_checks(app_profile, declared, by_type, sliced, slice_counts(con, app_present),
                                                  profile.get("pdr_in_range", {}))
     checks += app_checks
-    checks += _harness(run, manifest, ingest, overall)
+    stalls = _receiver_stalls(con, ingest)
+    checks += _harness(run, manifest, ingest, overall, stalls)
     checks += _field_checks(con, by_type)
     security, security_checks = _security(con, ingest)
     checks += security_checks
@@ -300,6 +338,7 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
         "checks": checks,
         "security": security,
         "ingest_events": ingest.get("events", []),
+        "receiver_stalls": stalls,
         "schedule": kept,
     }
 
@@ -404,5 +443,9 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
     if sec["crl"]:
         crl = sec["crl"]
         console.print(f"CRL serial {crl['serial']} from {crl['craca']}: {crl['entries']} entries, {crl['age_s']:.0f} s old when the ingest started")
+    for stall in report.get("receiver_stalls") or []:
+        console.print(f"[bold red]receiver stalled[/] {stall['second']}: " + (stall.get("detail") or
+                      f"{stall['late_senders']} of {stall['senders']} senders late at once ({stall['late_frames']} frames, "
+                      f"up to {stall['max_latency_ms']:.0f} ms): the receiver, not the devices"))
     for event in report["ingest_events"]:
         console.print(f"[yellow]ingest event[/] {event}")

@@ -100,6 +100,6 @@ def test_cli_grading_options_and_bad_receivers(run_with_receiver, tmp_path):
         load_receivers(bad)
     bad.write_text("{name: x}")
     result = CliRunner().invoke(v2x, ["report", str(run), "--receivers", str(bad)])
-    assert result.exit_code == 1 and "expected a non-empty list" in result.output
+    assert result.exit_code == 2 and "expected a non-empty list" in result.output  # the input cannot be judged
     gate = CliRunner().invoke(v2x, ["gate", str(run), "--application", "NOPE"])
     assert gate.exit_code == 2 and "unknown application 'NOPE'" in gate.output

@@ -166,3 +166,64 @@ def test_sigkill_ten_times_loses_nothing_and_duplicates_nothing(mosquitto, tmp_p
     print(f"kills {kills}, frames published and acknowledged by the broker {n}, stored {got['rows']}, lost {got['lost']}, "
           f"duplicates {got['rows'] - got['distinct']}, orphaned content rows {got['orphans']}")
     assert got["lost"] == 0 and got["rows"] == got["distinct"] == got["rx_seq"] == n and got["orphans"] == 0
+
+
+def test_a_restart_takes_up_msgcnt_continuity_where_the_last_session_left_it(tmp_path):
+    """The first frames after a restart get their msgCnt gap and IPG as in an uninterrupted run:
+    once, a loss across a restart showed as 0 gaps because continuity started over."""
+    from pipeline.batch import BatchProcessor, Received
+    from pipeline.ingest import stored_tail
+
+    kept = [k for k in range(60) if k not in (10, 11, 24, 25, 26, 30)]  # 24-26 lost right at the restart
+    frames = [good_bsm(k) for k in kept]
+
+    def batch(part: list[bytes], first: int) -> Received:
+        b = Received()
+        for k, f in enumerate(part, start=first):
+            b.add("V2X/OBU/OBU-1/BSM/UP", f, 1_700_000_000_000_000 + kept[k] * 100_000)
+        return b
+
+    def gaps(output) -> list[tuple[int | None, float | None]]:
+        t = output.telemetry["BSM"]
+        return list(zip(t.column("msg_cnt_gap").to_pylist(), t.column("ipg_ms").to_pylist()))
+
+    whole = gaps(BatchProcessor(None).process(batch(frames, 0)))
+    split = next(i for i, k in enumerate(kept) if k > 26)
+    run = RunDir(tmp_path / "run").create()
+    writer = TelemetryWriter(run.telemetry, run.tables)
+    first = BatchProcessor(None).process(batch(frames[:split], 0))
+    writer.write(first.telemetry, first.tables)
+    reopened = TelemetryWriter(run.telemetry, run.tables)
+    resumed = BatchProcessor(None, first_rx_seq=reopened.next_rx_seq)
+    assert resumed.resume(stored_tail(reopened)) == split
+    after = gaps(resumed.process(batch(frames[split:], split)))
+    assert after == whole[split:]
+    assert after[0] == (3, 400.0)  # 24, 25 and 26 missing: counted, and the gap measured across the restart
+    fresh = gaps(BatchProcessor(None).process(batch(frames[split:], split)))
+    assert fresh[0] == (None, None)  # what a restart without resuming gave
+
+
+@pytest.mark.broker
+def test_a_stopped_receiver_is_recorded_and_fails_the_harness_check(mosquitto, tmp_path):
+    from pipeline.report import build_report
+
+    out = tmp_path / "run"
+    proc = start_ingest(mosquitto.address.url, out)
+    frames = [(TOPIC.format(k=k % 3), good_bsm(k)) for k in range(600)]
+    done = threading.Event()
+    sender = threading.Thread(target=publish, args=(mosquitto.address.port, frames, 200.0, done))
+    sender.start()
+    time.sleep(0.8)
+    proc.send_signal(signal.SIGSTOP)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGCONT)
+    sender.join()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and read_json(out / "ingest" / "progress.json").get("stored", 0) < len(frames):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    stalls = [e for e in read_json(out / "ingest" / "summary.json")["events"] if e["event"] == "receiver_stalled"]
+    assert len(stalls) == 1 and float(stalls[0]["detail"].split(" s ")[0]) >= 1.9
+    check = {c["id"]: c for c in build_report(out)["checks"]}["run.receiver"]
+    assert check["verdict"] == "FAIL" and check["value"] == 1

@@ -25,7 +25,8 @@ from pipeline.report_markdown import diff_to_markdown, to_markdown
 from pipeline.store import TelemetryWriter
 
 LAT, LON = 39.085, 117.056
-IMPAIRED_FAILS = {"BSM.pdr", "BSM.latency_p99", "run.delivery"}
+IMPAIRED_DEVICE_FAILS = {"BSM.pdr", "BSM.latency_p99"}
+IMPAIRED_FAILS = IMPAIRED_DEVICE_FAILS | {"run.delivery"}  # published frames the harness did not store
 
 
 def generated_run(root: Path, pki: Path, *, seconds: float = 4.0, latency_ms: float = 20.0, lose_every: int = 0,
@@ -197,3 +198,37 @@ def test_a_damaged_parquet_part_is_exit_2_in_every_command(clean, tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
         assert "Traceback" not in result.output
+
+
+def stalled_run(root: Path, pki: Path, stall_from_s: float | None) -> Path:
+    """Five senders at 10 Hz for 6 s, 20 ms latency; from ``stall_from_s`` for one second every
+    frame is received late at once, as when the receiver stops."""
+    signer = Signer(load_credentials(pki, "OBU-1")[0])
+    start_us = clock.now_unix_us() - 15_000_000
+    batch = Received()
+    for k in range(60):
+        gen_us = start_us + k * 100_000
+        for s in range(5):
+            content = messages.bsm(msg_cnt=k % 128, vehicle_id=b"\x01" * 7 + bytes([s]), sec_mark=clock.dsecond(gen_us), lat_deg=LAT,
+                                   lon_deg=LON, speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
+            spdu = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us + s))
+            late = stall_from_s is not None and stall_from_s <= k / 10 < stall_from_s + 1
+            received = start_us + int((stall_from_s + 1.3) * 1e6) + k * 10 + s if late else gen_us + s + 20_000
+            batch.add(f"V2X/OBU/OBU-{s + 1}/BSM/UP", spdu, received)
+    run = RunDir(root)
+    run.create()
+    out = BatchProcessor(verifier_from_pki(pki)).process(batch)
+    TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
+    return root
+
+
+def test_every_sender_late_at_once_is_named_a_receiver_stall(pki, tmp_path):
+    """A receiver stopped for a second once turned honest frames into late ones and FAILs blamed
+    on the devices, and the report never said the receiver stalled."""
+    calm = build_report(stalled_run(tmp_path / "calm", pki, None))
+    assert calm["receiver_stalls"] == [] and {c["id"]: c for c in calm["checks"]}["run.receiver"]["verdict"] == "PASS"
+    report = build_report(stalled_run(tmp_path / "stalled", pki, 2.0))
+    check = {c["id"]: c for c in report["checks"]}["run.receiver"]
+    assert check["verdict"] == "FAIL" and check["basis"] == "harness" and "receiver stalled" in check["note"]
+    assert report["receiver_stalls"] and all(s["late_senders"] == s["senders"] == 5 for s in report["receiver_stalls"])
+    assert sum(s["late_frames"] for s in report["receiver_stalls"]) == 50  # the second's 10 frames of each sender

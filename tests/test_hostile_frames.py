@@ -213,3 +213,32 @@ def test_each_output_has_its_own_client_id_and_a_restart_keeps_it(tmp_path):
     (a.ingest / "client_id").write_text("../../bad\n")
     with pytest.raises(ValueError, match="no valid client id"):
         ingest_client_id(a)
+
+
+def test_a_certificate_listing_thousands_of_aids_is_refused_without_decoding_it(pki, monkeypatch):
+    """A keyless frame whose signer certificate listed 8,000 AIDs cost 0.47 s of ingest CPU
+    (asn1tools decodes every element); two a second kept the ingest behind for ever."""
+    from v2x import clock
+    from v2x.security import Signer, load_credentials
+
+    import pipeline.batch as batch_module
+
+    signer = Signer(load_credentials(pki, "OBU-1")[0])
+    now = clock.now_unix_us()
+    spdu = signer.sign(messages.encode(MessageType.BSM, bsm_variants()[0]), MessageType.BSM.aid, clock.time64_from_unix_us(now),
+                       event=True)
+    spec = security_types()
+    sec = spec.decode("V2XSecData", spdu)
+    kind, certs = sec["content"][1]["signer"]
+    assert kind == "certificate"
+    certs[0]["toBeSigned"]["appPermissions"] = [{"aid": 111 + k} for k in range(8_000)]
+    big = spec.encode("V2XSecData", sec)
+    calls = []
+    real = batch_module.decode_frame
+    monkeypatch.setattr(batch_module, "decode_frame", lambda data: calls.append(len(data)) or real(data))
+    monkeypatch.setattr(batch_module.BatchProcessor, "_certificate_decodes", lambda self, encoded: calls.append(len(encoded)) or True)
+    b = Received()
+    b.add(BSM_TOPIC.replace("OBU-7", "OBU-1"), big, now + 5)
+    row = rows(BatchProcessor(None).process(b))[0]
+    assert not row["decode_ok"] and "exceeds the limit of 512 (policy)" in row["reject_reason"]
+    assert all(n < 1000 for n in calls)  # nothing of the size of that certificate went to asn1tools
