@@ -121,16 +121,18 @@ class Taken:
 
 
 class Inbox:
-    """Frames received and not yet taken by the flusher: the receiver thread adds, the flusher takes."""
+    """Frames received and not yet taken by the flusher: the receiver thread adds, the flusher
+    takes them in arrival order, at most :data:`MAX_BATCH` at a time (a backlog becomes batches
+    of a bounded size, each committed and acknowledged in turn)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._new()
-
-    def _new(self) -> None:
         self._batch = Received()
         self._acks: list[tuple[int, int]] = []
         self._sizes: list[int] = []
+        # Acknowledgements of redeliveries not stored again, each with the number of frames
+        # before it: it is owed once those frames (its original among them) are stored.
+        self._ack_only: list[tuple[int, tuple[int, int]]] = []
 
     def add_many(self, topics: list[str], frames: list[bytes], received_us: list[int], acks: list[tuple[int, int]] | None = None,
                  sizes: list[int] | None = None) -> int:
@@ -146,16 +148,23 @@ class Inbox:
     def add_acks(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledgements owed for redeliveries that are not stored again."""
         with self._lock:
-            self._acks += acks
+            self._ack_only += [(len(self._batch), ack) for ack in acks]
 
-    def take(self) -> Taken | None:
-        """Everything waiting, or None."""
+    def take(self, limit: int | None = None) -> Taken | None:
+        """The oldest ``limit`` frames waiting (all by default) with the acknowledgements owed
+        once they are stored, or None."""
         with self._lock:
-            if not len(self._batch) and not self._acks:
+            if not len(self._batch) and not self._ack_only:
                 return None
-            taken = Taken(self._batch, self._acks, self._sizes)
-            self._new()
-            return taken
+            k = len(self._batch) if limit is None else min(limit, len(self._batch))
+            b = self._batch
+            frames = Received(b.topics[:k], b.frames[:k], b.received_us[:k])
+            self._batch = Received(b.topics[k:], b.frames[k:], b.received_us[k:])
+            acks, self._acks = self._acks[:k], self._acks[k:]
+            sizes, self._sizes = self._sizes[:k], self._sizes[k:]
+            acks += [ack for at, ack in self._ack_only if at <= k]
+            self._ack_only = [(at - k, ack) for at, ack in self._ack_only if at > k]
+            return Taken(frames, acks, sizes)
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -647,7 +656,7 @@ class IngestSession:
             if self.stats.failure:
                 return
             done = self.receiver.finished_receiving.is_set()
-            taken = self.inbox.take()
+            taken = self.inbox.take(MAX_BATCH)
             if taken is not None or ahead is not None:
                 try:
                     ahead = await asyncio.to_thread(self.flush, taken, ahead)
@@ -657,7 +666,8 @@ class IngestSession:
             if done and ahead is None and not len(self.inbox):
                 self.flushed.set()
                 return
-            if done:
+            if done or len(self.inbox) >= MAX_BATCH:  # a backlog: the next batch at once
+                await asyncio.sleep(0)
                 continue
             try:
                 await asyncio.wait_for(self._arrived.wait(), FLUSH_INTERVAL_S)

@@ -227,3 +227,21 @@ def test_a_stopped_receiver_is_recorded_and_fails_the_harness_check(mosquitto, t
     assert len(stalls) == 1 and float(stalls[0]["detail"].split(" s ")[0]) >= 1.9
     check = {c["id"]: c for c in build_report(out)["checks"]}["run.receiver"]
     assert check["verdict"] == "FAIL" and check["value"] == 1
+
+
+def test_the_inbox_hands_out_bounded_batches_with_the_acknowledgements_they_owe():
+    """A backlog is taken in batches of at most MAX_BATCH frames; the acknowledgement of a
+    redelivery that is not stored again goes with the batch that holds the frames received
+    before it (its original among them), never with an earlier one."""
+    from pipeline.ingest import Inbox
+
+    inbox = Inbox()
+    inbox.add_many(["t"] * 5, [b"%d" % k for k in range(5)], list(range(5)), [(1, k + 1) for k in range(5)], [1] * 5)
+    inbox.add_acks([(2, 99)])  # a redelivery of one of the first five
+    inbox.add_many(["t"] * 3, [b"x"] * 3, [0] * 3, [(2, 100 + k) for k in range(3)], [1] * 3)
+    first = inbox.take(3)
+    assert first.frames.frames == [b"0", b"1", b"2"] and first.acks == [(1, 1), (1, 2), (1, 3)]
+    second = inbox.take(3)
+    assert second.frames.frames == [b"3", b"4", b"x"] and second.acks == [(1, 4), (1, 5), (2, 100), (2, 99)]
+    third = inbox.take(3)
+    assert len(third.frames) == 2 and third.acks == [(2, 101), (2, 102)] and inbox.take(3) is None
