@@ -245,3 +245,54 @@ def test_the_inbox_hands_out_bounded_batches_with_the_acknowledgements_they_owe(
     assert second.frames.frames == [b"3", b"4", b"x"] and second.acks == [(1, 4), (1, 5), (2, 100), (2, 99)]
     third = inbox.take(3)
     assert len(third.frames) == 2 and third.acks == [(2, 101), (2, 102)] and inbox.take(3) is None
+
+
+@pytest.mark.broker
+def test_a_failed_stage_stops_receiving_and_acknowledging_and_a_restart_gets_everything(mosquitto, tmp_path, monkeypatch):
+    """When storage fails (here: the disk, from the second batch on) the ingest stops at once,
+    says why, and acknowledges nothing it did not store: the broker keeps those frames and the
+    next ingest on the same output stores them."""
+    import asyncio
+
+    import pipeline.ingest as ingest_module
+    from pipeline.store import TelemetryWriter as Writer
+
+    run = RunDir(tmp_path / "run")
+    frames = [(TOPIC.format(k=k % 3), good_bsm(k)) for k in range(400)]
+    real_write = Writer.write
+    writes = []
+
+    def failing_write(self, telemetry, tables=None):
+        writes.append(1)
+        if len(writes) >= 2:
+            raise OSError(28, "No space left on device")
+        return real_write(self, telemetry, tables)
+
+    async def session(fail: bool, publish_frames: bool):
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(ingest_module.ingest(mosquitto.address, run, verifier=None, stop=stop, on_ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 60)
+        if publish_frames:
+            done = threading.Event()
+            await asyncio.to_thread(publish, mosquitto.address.port, frames, 150.0, done)
+        for _ in range(150):
+            if task.done():
+                break
+            await asyncio.sleep(0.1)
+            progress = read_json(run.ingest / "progress.json")
+            if not fail and progress["stored"] >= len(frames):
+                stop.set()
+        stop.set()
+        return await asyncio.wait_for(task, 60)
+
+    monkeypatch.setattr(Writer, "write", failing_write)
+    failed = asyncio.run(session(fail=True, publish_frames=True))
+    assert failed.failure and "No space left on device" in failed.failure
+    assert failed.acknowledged == failed.stored < len(frames)  # nothing acknowledged that was not stored
+    monkeypatch.setattr(Writer, "write", real_write)
+    again = asyncio.run(session(fail=False, publish_frames=False))
+    assert again.failure is None
+    summary = read_json(run.ingest / "summary.json")
+    assert summary["stored"] == len(frames) and [s["cause"] for s in summary["sessions"]][0].startswith("failed: storing a batch")
+    con = duckdb.connect()
+    assert con.execute(f"SELECT count(*), count(DISTINCT frame) FROM read_parquet('{run.telemetry}/**/*.parquet')").fetchone() == (400, 400)
