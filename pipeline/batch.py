@@ -288,23 +288,42 @@ class BatchProcessor:
         says), and the content tables of the frames that decode."""
         return self.finish(self.begin(batch))
 
-    def resume(self, telemetry: pa.Table) -> int:
-        """Take up msgCnt continuity where an earlier ingest on the same output left it: its
-        stored rows (``telemetry``, in ``rx_seq`` order, with ``msg_type``) go through the
-        continuity judge again, outputs discarded, so the first frame of each stream after a
-        restart gets its gap and inter-packet gap as if the ingest had never stopped.  Returns
-        the rows replayed."""
+    def resume(self, telemetry: pa.Table, bsm: pa.Table | None = None) -> int:
+        """Take up the stream state where an earlier ingest on the same output left it: its
+        stored rows (``telemetry``, in ``rx_seq`` order, with ``msg_type``; ``bsm``: the BSM
+        content of those rows, ``rx_seq``, ``id``, ``lat``, ``lon``, ``events``) go through the
+        msgCnt continuity judge and the signer and pseudonym rules again, outputs discarded, so
+        the first frames after a restart are judged as if the ingest had never stopped.
+        Returns the rows replayed."""
         n = telemetry.num_rows
         if not n:
             return 0
-        col = {name: telemetry.column(name).to_pylist() for name in ("sender_id", "msg_type", "vehicle_id", "signer", "auth")}
+        col = {name: telemetry.column(name).to_pylist() for name in ("sender_id", "msg_type", "vehicle_id", "signer", "signer_kind", "auth")}
         ok = telemetry.column("decode_ok").to_numpy(zero_copy_only=False).astype(np.bool_)
         authentic = ok & np.array([a in AUTHENTIC for a in col["auth"]], dtype=np.bool_)
         cnt = np.where(authentic, telemetry.column("msg_cnt").fill_null(-1).to_numpy(zero_copy_only=False), -1).astype(np.int16)
         generated = telemetry.column("generated_at").cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
         received = telemetry.column("received_at").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        rx_seq = telemetry.column("rx_seq").to_numpy(zero_copy_only=False)
         keys = [(col["sender_id"][i] or "?", col["msg_type"][i], col["vehicle_id"][i], col["signer"][i]) for i in range(n)]
-        self._continuity.judge(self._sender_ids(keys), cnt, generated, received)
+        streams = self._sender_ids(keys)
+        gaps, _, _ = self._continuity.judge(streams, cnt, generated, received)
+        vehicle_id, lat, lon, events = np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
+        judged = np.zeros(n, dtype=np.bool_)
+        if bsm is not None and bsm.num_rows:
+            at = {int(r): i for i, r in enumerate(rx_seq.tolist())}
+            rows = [(at[r], k) for k, r in enumerate(bsm.column("rx_seq").to_pylist()) if r in at]
+            frames = np.array([i for i, _ in rows], dtype=np.int64)
+            picked = bsm.take(pa.array([k for _, k in rows], pa.int64()))
+            judged[frames] = True
+            ids = [int(x, 16) if x else 0 for x in picked.column("id").to_pylist()]
+            vehicle_id[frames] = np.array([x - 2**64 if x >= 2**63 else x for x in ids], dtype=np.int64)  # as (hi << 32) | lo in int64
+            lat[frames] = picked.column("lat").fill_null(0).to_numpy(zero_copy_only=False) * LATLON_UNIT
+            lon[frames] = picked.column("lon").fill_null(0).to_numpy(zero_copy_only=False) * LATLON_UNIT
+            events[frames] = picked.column("events").fill_null(0).to_numpy(zero_copy_only=False)
+        judged &= np.array([a == Verdict.SUCCESS.value for a in col["auth"]], dtype=np.bool_)
+        self._sender_rules.judge(rx_seq, streams, judged, col["sender_id"], col["signer"], col["signer_kind"], generated, gaps,
+                                 vehicle_id, lat, lon, events)
         return n
 
     def process_isolating(self, batch: Received, error: BaseException) -> list[BatchOutput]:

@@ -305,27 +305,32 @@ def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
     return digests
 
 
-RESUME_PARTS = 600  # parts (about five minutes of traffic) replayed into msgCnt continuity on a restart
-RESUME_COLUMNS = ["rx_seq", "sender_id", "vehicle_id", "signer", "auth", "decode_ok", "msg_cnt", "generated_at", "received_at"]
+RESUME_PARTS = 600  # parts (about five minutes of traffic) replayed into the stream state on a restart
+RESUME_COLUMNS = ["rx_seq", "sender_id", "vehicle_id", "signer", "signer_kind", "auth", "decode_ok", "msg_cnt", "generated_at",
+                  "received_at"]
+RESUME_BSM_COLUMNS = ["rx_seq", "id", "lat", "lon", "events"]
 
 
-def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> pa.Table:
+def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> tuple[pa.Table, pa.Table | None]:
     """The telemetry rows of the last ``parts`` committed parts, in ``rx_seq`` order, with
-    ``msg_type``: what :meth:`~pipeline.batch.BatchProcessor.resume` takes up."""
-    tables = []
+    ``msg_type``, and the BSM content of those parts: what
+    :meth:`~pipeline.batch.BatchProcessor.resume` takes up.  A part that cannot be read is passed over."""
+    tables, bsm = [], []
     for commit in read_commits(writer.journal)[-parts:]:
         for relative in commit.files:
             m = re.match(r"telemetry/msg_type=([A-Za-z0-9_]+)/", relative)
-            if not m:
-                continue
             try:
-                table = pq.read_table(writer.run_root / relative, columns=RESUME_COLUMNS)
-            except (OSError, pa.ArrowException):
+                if m:
+                    table = pq.read_table(writer.run_root / relative, columns=RESUME_COLUMNS)
+                    tables.append(table.append_column("msg_type", pa.array([m.group(1)] * table.num_rows, pa.string())))
+                elif relative.startswith("tables/bsm/"):
+                    bsm.append(pq.read_table(writer.run_root / relative, columns=RESUME_BSM_COLUMNS))
+            except (OSError, pa.ArrowException, KeyError):
                 continue
-            tables.append(table.append_column("msg_type", pa.array([m.group(1)] * table.num_rows, pa.string())))
     if not tables:
-        return pa.table({})
-    return pa.concat_tables(tables, promote_options="permissive").sort_by("rx_seq")
+        return pa.table({}), None
+    return (pa.concat_tables(tables, promote_options="permissive").sort_by("rx_seq"),
+            pa.concat_tables(bsm, promote_options="permissive") if bsm else None)
 
 
 def verifier_from_files(trust: list[Path], cas: list[Path] = (), crl: Path | None = None) -> Verifier | None:  # type: ignore[assignment]
@@ -535,7 +540,7 @@ class IngestSession:
         self.signature_workers = SignatureWorkers(verify_workers if verifier else 0)
         self.verifier = verifier
         self.processor = BatchProcessor(verifier, topic_prefix, first_rx_seq=self.writer.next_rx_seq, signature_workers=self.signature_workers)
-        self.processor.resume(stored_tail(self.writer))
+        self.processor.resume(*stored_tail(self.writer))
         crl = verifier.store.crl if verifier else None
         stats.crl = dataclasses.asdict(crl) if crl else None
         self.inbox = Inbox()

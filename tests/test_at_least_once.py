@@ -195,7 +195,7 @@ def test_a_restart_takes_up_msgcnt_continuity_where_the_last_session_left_it(tmp
     writer.write(first.telemetry, first.tables)
     reopened = TelemetryWriter(run.telemetry, run.tables)
     resumed = BatchProcessor(None, first_rx_seq=reopened.next_rx_seq)
-    assert resumed.resume(stored_tail(reopened)) == split
+    assert resumed.resume(*stored_tail(reopened)) == split
     after = gaps(resumed.process(batch(frames[split:], split)))
     assert after == whole[split:]
     assert after[0] == (3, 400.0)  # 24, 25 and 26 missing: counted, and the gap measured across the restart
@@ -296,3 +296,45 @@ def test_a_failed_stage_stops_receiving_and_acknowledging_and_a_restart_gets_eve
     assert summary["stored"] == len(frames) and [s["cause"] for s in summary["sessions"]][0].startswith("failed: storing a batch")
     con = duckdb.connect()
     assert con.execute(f"SELECT count(*), count(DISTINCT frame) FROM read_parquet('{run.telemetry}/**/*.parquet')").fetchone() == (400, 400)
+
+
+def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pki, tmp_path):
+    """A digest-signed BSM 450 ms or more after its certificate's last full certificate is a
+    violation (GB/T 45315 7.4.3.5) also when the ingest restarted in between."""
+    from v2x import clock, messages
+    from v2x.messages import MessageType
+    from v2x.security import Signer, load_credentials
+
+    from pipeline.batch import BatchProcessor, Received
+    from pipeline.ingest import stored_tail, verifier_from_pki
+
+    signer = Signer(load_credentials(pki, "OBU-1")[0], full_certificate_interval_us=2_000_000)  # too rare: digests go late
+    start = clock.now_unix_us() - 3_000_000
+    frames = []
+    for k in range(20):
+        gen = start + k * 100_000
+        content = messages.bsm(msg_cnt=k, vehicle_id=b"\x02" * 8, sec_mark=clock.dsecond(gen), lat_deg=39.085, lon_deg=117.056,
+                               speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
+        frames.append((signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen)), gen + 20_000))
+
+    def batch(part):
+        b = Received()
+        for f, received in part:
+            b.add("V2X/OBU/OBU-1/BSM/UP", f, received)
+        return b
+
+    def late_digests(output) -> int:
+        v = output.tables.get("violations")
+        return 0 if v is None else sum(1 for name in v.column("check_name").to_pylist() if "certificate" in name)
+
+    verifier = verifier_from_pki(pki)
+    whole = late_digests(BatchProcessor(verifier).process(batch(frames)))
+    assert whole == 15  # 500 ms to 1.9 s after the certificate
+    run = RunDir(tmp_path / "run").create()
+    first = BatchProcessor(verifier).process(batch(frames[:3]))
+    TelemetryWriter(run.telemetry, run.tables).write(first.telemetry, first.tables)
+    reopened = TelemetryWriter(run.telemetry, run.tables)
+    resumed = BatchProcessor(verifier, first_rx_seq=reopened.next_rx_seq)
+    resumed.resume(*stored_tail(reopened))
+    assert late_digests(resumed.process(batch(frames[3:]))) == whole
+    assert late_digests(BatchProcessor(verifier).process(batch(frames[3:]))) == 0  # without resuming: none seen
