@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import duckdb
 import paho.mqtt.client as paho
@@ -242,3 +243,33 @@ def test_a_certificate_listing_thousands_of_aids_is_refused_without_decoding_it(
     row = rows(BatchProcessor(None).process(b))[0]
     assert not row["decode_ok"] and "exceeds the limit of 512 (policy)" in row["reject_reason"]
     assert all(n < 1000 for n in calls)  # nothing of the size of that certificate went to asn1tools
+
+
+@pytest.mark.broker
+def test_the_harness_broker_refuses_a_publish_larger_than_its_limit(mosquitto, tmp_path):
+    """One 250 MB publish once took the ingest to 2.8 GB and made honest frames 5.5 s late; the
+    broker a run starts refuses packets over MAX_PACKET_BYTES, so such a frame never reaches it."""
+    from v2x.broker import MAX_PACKET_BYTES
+    from v2x.mqtt_subscribe import SubscribeConnection
+
+    reader = SubscribeConnection("127.0.0.1", mosquitto.address.port, "limit-reader", ["V2X/#"])
+    reader.connect()
+    pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="big-publisher")
+    pub.connect("127.0.0.1", mosquitto.address.port)
+    pub.loop_start()
+    pub.publish(BSM_TOPIC, bytes(MAX_PACKET_BYTES + 1), qos=0)
+    time.sleep(0.5)
+    pub.loop_stop()
+    pub.disconnect()
+    honest = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="honest-publisher")
+    honest.connect("127.0.0.1", mosquitto.address.port)
+    honest.loop_start()
+    honest.publish(BSM_TOPIC, b"honest", qos=1).wait_for_publish(10)
+    honest.loop_stop()
+    honest.disconnect()
+    got = []
+    deadline = time.monotonic() + 5
+    while b"honest" not in got and time.monotonic() < deadline:
+        got += reader.receive(0.1).payloads
+    reader.close()
+    assert got == [b"honest"]
