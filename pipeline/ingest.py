@@ -620,11 +620,13 @@ class IngestSession:
         small = [i for i in range(len(frames)) if i not in set(big)]
         return Received([frames.topics[i] for i in small], [frames.frames[i] for i in small], [frames.received_us[i] for i in small]), outputs
 
-    def _begin(self, batch: Received) -> tuple[BatchInProgress | None, list[BatchOutput]]:
+    def _begin(self, batch: Received) -> tuple[BatchInProgress | None, Exception | None]:
+        if not len(batch):
+            return None, None
         try:
-            return self.processor.begin(batch), []
-        except Exception as exc:  # noqa: BLE001 - narrowed down to the frames at fault
-            return None, self.processor.process_isolating(batch, exc)
+            return self.processor.begin(batch), None
+        except Exception as exc:  # noqa: BLE001 - narrowed down to the frames at fault once what is ahead is stored
+            return None, exc
 
     def _finish(self, ahead: BatchInProgress, flush_checks: bool) -> list[BatchOutput]:
         try:
@@ -640,10 +642,11 @@ class IngestSession:
         begun = None
         if taken is not None:
             batch, rejected = self._oversize(taken)
-            in_progress, done = self._begin(batch) if len(batch) else (None, [])
-            if in_progress is None and ahead is not None:  # keep commits in arrival order
+            in_progress, error = self._begin(batch)
+            if in_progress is None and ahead is not None:  # keep commits (and stream state) in arrival order
                 self._store(self._finish(ahead[0], True) + ahead[1], ahead[2])
                 ahead = None
+            done = self.processor.process_isolating(batch, error) if error is not None else []
             if in_progress is None and (done or rejected):
                 self._store(done + rejected, taken.acks)
             elif in_progress is None:  # only acknowledgements of redeliveries, owed once what is ahead is stored

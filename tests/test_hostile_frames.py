@@ -273,3 +273,50 @@ def test_the_harness_broker_refuses_a_publish_larger_than_its_limit(mosquitto, t
         got += reader.receive(0.1).payloads
     reader.close()
     assert got == [b"honest"]
+
+
+@pytest.mark.broker
+def test_a_frame_that_makes_the_batch_stage_raise_is_stored_as_a_reject_and_the_ingest_goes_on(mosquitto, tmp_path, monkeypatch):
+    """Whatever the failure inside the batch stage, the live ingest stores every other frame,
+    the one at fault as a reject naming the error, and keeps receiving."""
+    poison = good_bsm(4242)
+    original = batch_module.BatchProcessor._contents
+
+    def contents(self, frames, *args, **kwargs):
+        if poison in frames:
+            raise ZeroDivisionError("a decoder bug")
+        return original(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module.BatchProcessor, "_contents", contents)
+    run = RunDir(tmp_path / "run")
+    frames = [good_bsm(k) for k in range(60)]
+    frames[30] = poison
+
+    async def scenario():
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(ingest(mosquitto.address, run, verifier=None, stop=stop, on_ready=ready.set))
+        await asyncio.wait_for(ready.wait(), 60)
+        pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raising-publisher")
+        pub.connect("127.0.0.1", mosquitto.address.port)
+        pub.loop_start()
+        for k, f in enumerate(frames):
+            pub.publish(BSM_TOPIC, f, qos=1).wait_for_publish(10)
+            if k % 20 == 19:
+                await asyncio.sleep(0.7)  # several batches, the poison in the middle one
+        pub.loop_stop()
+        pub.disconnect()
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if read_json(run.ingest / "progress.json")["stored"] >= len(frames):
+                break
+        stop.set()
+        return await task
+
+    stats = asyncio.run(scenario())
+    assert stats.failure is None and stats.stored == stats.acknowledged == 60
+    con = duckdb.connect()
+    got = con.execute(f"SELECT frame, decode_ok, reject_reason FROM read_parquet('{run.telemetry}/**/*.parquet')").fetchall()
+    assert sorted(bytes(f) for f, _, _ in got) == sorted(frames)
+    bad = [(bytes(f), reason) for f, ok, reason in got if not ok]
+    assert len(bad) == 1 and bad[0][0] == poison and "ZeroDivisionError: a decoder bug" in bad[0][1]
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{run.tables}/bsm/*.parquet')").fetchone()[0] == 59
