@@ -26,7 +26,7 @@ from v2x.transport import BrokerAddress
 
 from pipeline.batch import warm_up
 from pipeline.ingest import ingest as run_ingest
-from pipeline.ingest import IngestStats, Progress, client_tls, progress_line, verifier_from_files, verifier_from_pki
+from pipeline.ingest import CLIENT_ID_PATTERN, IngestStats, Progress, client_tls, progress_line, verifier_from_files, verifier_from_pki
 from pipeline.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
 from pipeline.report import build_report, render_terminal, to_json
 from pipeline.report_html import chart_data, to_html
@@ -246,13 +246,17 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA of an mqtts:// broker (PEM)")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="client certificate for mqtts:// (PEM)")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="its private key (PEM)")
+@click.option("--client-id", default=None,
+              help="MQTT client id (default: the one this output used before, kept in OUT/ingest/client_id, else a new random one)")
 @click.option("--progress-every", type=click.FloatRange(min=0.1), default=None,
               help="seconds between progress lines (default: a live line on a terminal, every 10 s otherwise)")
 def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tuple[Path, ...], crl: Path | None, pki: Path | None,
            duration: float | None, verify_workers: int, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None,
-           progress_every: float | None) -> None:
+           client_id: str | None, progress_every: float | None) -> None:
     """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`),
-    showing progress on stderr: counts, receive rate, stored per type, rejects, broker state."""
+    showing progress on stderr: counts, receive rate, stored per type, rejects, broker state.
+    Frames are acknowledged once stored; run it again on the same OUT to resume (README: What
+    the ingest guarantees).  Exits 1 if a stage failed."""
     try:
         address = BrokerAddress.parse(broker)
     except ValueError as exc:
@@ -267,9 +271,11 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tup
         raise click.UsageError(str(exc)) from None
     if address.tls and tls is None:
         raise click.UsageError("an mqtts:// broker needs --tls-ca, --tls-cert and --tls-key")
+    if client_id is not None and not CLIENT_ID_PATTERN.fullmatch(client_id):
+        raise click.BadParameter("1 to 64 characters of 0-9 A-Z a-z _ - (MQTT 3.1.1 3.1.3.1)", param_hint="--client-id")
     warm_up()
 
-    async def _main() -> None:
+    async def _main() -> IngestStats:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -280,12 +286,18 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tup
         shown = asyncio.create_task(_show_progress(stats, stop, progress_every))
         await run_ingest(address, RunDir(out), verifier=verifier, topic_prefix=prefix, stop=stop,
                          on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True),
-                         verify_workers=verify_workers, tls=tls, stats=stats)
+                         verify_workers=verify_workers, tls=tls, stats=stats, client_id=client_id)
         await shown
         click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)
+        return stats
 
-    asyncio.run(_main())
-    sys.exit(0)
+    try:
+        stats = asyncio.run(_main())
+    except ValueError as exc:  # e.g. a client id file in OUT that is not one
+        raise _GateError(str(exc)) from None
+    if stats.failure:
+        click.echo(f"ingest FAILED: {stats.failure}", err=True)
+    sys.exit(EXIT_FAIL if stats.failure else EXIT_PASS)
 
 
 async def _show_progress(stats: IngestStats, stop: asyncio.Event, every: float | None) -> None:

@@ -73,3 +73,8 @@ def test_ingest_refuses_a_pki_folder_that_holds_no_pki(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(main, ["ingest", "--broker", "mqtt://127.0.0.1:9", "--out", str(tmp_path / "out"), "--pki", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "holds no PKI" in result.output
+
+
+def test_ingest_refuses_a_client_id_mqtt_servers_need_not_accept(tmp_path):
+    result = CliRunner().invoke(main, ["ingest", "--broker", "mqtt://127.0.0.1:9", "--out", str(tmp_path / "out"), "--client-id", "a/b#"])
+    assert result.exit_code == 2 and "--client-id" in result.output
