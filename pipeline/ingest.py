@@ -434,10 +434,10 @@ class Receiver:
                 session.ready()
             try:
                 while not self.stopping.is_set():
-                    before = time.time()
+                    before = time.monotonic()
                     self._take(self.conn.receive(0.1))
                     self._send_acks()
-                    self._check_stall(before, time.time())
+                    self._check_stall(time.monotonic() - before)
                 self._take(self.conn.receive(0.0))  # what has arrived by the stop
                 self._send_acks()
             except MqttError as exc:
@@ -456,14 +456,15 @@ class Receiver:
                 self._connection_lost()
             self.conn.close()
 
-    def _check_stall(self, before: float, after: float) -> None:
+    def _check_stall(self, took_s: float) -> None:
         """A read that took far longer than its 0.1 s wait means the receiver did not run (the
         process was stopped, starved or swapped out): frames that reached the broker meanwhile
         are stamped late.  Recorded as a ``receiver_stalled`` event, which the report names and
         its harness check ``run.receiver`` fails, instead of blaming the devices."""
-        if after - before >= RECEIVER_STALL_S:
-            self.session.broker_event("receiver_stalled", f"{after - before:.2f} s without reading, from "
-                                      f"{time.strftime('%H:%M:%S', time.gmtime(before))} UTC; frames that waited are stamped late")
+        if took_s >= RECEIVER_STALL_S:
+            since = time.time() - took_s
+            self.session.broker_event("receiver_stalled", f"{took_s:.2f} s without reading, from "
+                                      f"{time.strftime('%H:%M:%S', time.gmtime(since))} UTC; frames that waited are stamped late")
 
     def _connection_lost(self) -> None:
         """What was delivered on the lost connection and not acknowledged will come again."""
