@@ -130,6 +130,38 @@ def _bsm_core(n: int, ok: np.ndarray, frames: np.ndarray, rows: np.ndarray) -> d
     return out
 
 
+def _bsm_fields(n: int, bsm_frames: np.ndarray, bsm_rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What the stream rules read of the BSMs among ``n`` frames, from the decoder's rows:
+    (their frame indices, temporary id as int64, latitude and longitude in degrees, event flags)."""
+    vehicle_id, lat, lon, events = np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
+    if bsm_frames.size:
+        vehicle_id[bsm_frames] = (bsm_rows[:, _BSM["id_hi"]] << 32) | bsm_rows[:, _BSM["id_lo"]]
+        lat[bsm_frames] = bsm_rows[:, _BSM["lat"]] * LATLON_UNIT
+        lon[bsm_frames] = bsm_rows[:, _BSM["lon"]] * LATLON_UNIT
+        flags = bsm_rows[:, _BSM["events"]]
+        events[bsm_frames] = np.where(flags == ABSENT, 0, flags)
+    return bsm_frames, vehicle_id, lat, lon, events
+
+
+def _stored_bsm_fields(rx_seq: np.ndarray, bsm: pa.Table | None) -> tuple[np.ndarray, ...]:
+    """:func:`_bsm_fields` from a stored ``bsm`` content table (``rx_seq``, ``id``, ``lat``,
+    ``lon``, ``events``) for the frames ``rx_seq``."""
+    n = rx_seq.size
+    vehicle_id, lat, lon, events = np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
+    if bsm is None or not bsm.num_rows:
+        return np.zeros(0, np.int64), vehicle_id, lat, lon, events
+    at = {r: i for i, r in enumerate(rx_seq.tolist())}
+    rows = [(at[r], k) for k, r in enumerate(bsm.column("rx_seq").to_pylist()) if r in at]
+    frames = np.array([i for i, _ in rows], dtype=np.int64)
+    picked = bsm.take(pa.array([k for _, k in rows], pa.int64()))
+    ids = [int(x, 16) if x else 0 for x in picked.column("id").to_pylist()]
+    vehicle_id[frames] = np.array([x - 2**64 if x >= 2**63 else x for x in ids], dtype=np.int64)  # as (hi << 32) | lo in int64
+    lat[frames] = picked.column("lat").fill_null(0).to_numpy(zero_copy_only=False) * LATLON_UNIT
+    lon[frames] = picked.column("lon").fill_null(0).to_numpy(zero_copy_only=False) * LATLON_UNIT
+    events[frames] = picked.column("events").fill_null(0).to_numpy(zero_copy_only=False)
+    return frames, vehicle_id, lat, lon, events
+
+
 def warm_up() -> None:
     """Compile every numba kernel and the asn1tools schemas before traffic arrives, so the first
     batch is not late (a compile holds the GIL and would stall the receive loop).  Then settle
@@ -157,6 +189,12 @@ def settle_collector() -> None:
     atexit.register(gc.unfreeze)  # let the last collection see them (extension modules count leaks at exit)
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+def _by_type(table: pa.Table, msg_type: list[str]) -> dict[str, pa.Table]:
+    """Telemetry rows grouped by message type (the Hive partition they are written to)."""
+    types = np.array(msg_type)
+    return {t: table.filter(pa.array(types == t)) for t in sorted(set(msg_type))}
 
 
 @dataclass
@@ -300,30 +338,14 @@ class BatchProcessor:
             return 0
         col = {name: telemetry.column(name).to_pylist() for name in ("sender_id", "msg_type", "vehicle_id", "signer", "signer_kind", "auth")}
         ok = telemetry.column("decode_ok").to_numpy(zero_copy_only=False).astype(np.bool_)
-        authentic = ok & np.array([a in AUTHENTIC for a in col["auth"]], dtype=np.bool_)
-        cnt = np.where(authentic, telemetry.column("msg_cnt").fill_null(-1).to_numpy(zero_copy_only=False), -1).astype(np.int16)
+        cnt = telemetry.column("msg_cnt").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
         generated = telemetry.column("generated_at").cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
         received = telemetry.column("received_at").cast(pa.int64()).to_numpy(zero_copy_only=False)
         rx_seq = telemetry.column("rx_seq").to_numpy(zero_copy_only=False)
-        keys = [(col["sender_id"][i] or "?", col["msg_type"][i], col["vehicle_id"][i], col["signer"][i]) for i in range(n)]
-        streams = self._sender_ids(keys)
-        gaps, _, _ = self._continuity.judge(streams, cnt, generated, received)
-        vehicle_id, lat, lon, events = np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
-        judged = np.zeros(n, dtype=np.bool_)
-        if bsm is not None and bsm.num_rows:
-            at = {int(r): i for i, r in enumerate(rx_seq.tolist())}
-            rows = [(at[r], k) for k, r in enumerate(bsm.column("rx_seq").to_pylist()) if r in at]
-            frames = np.array([i for i, _ in rows], dtype=np.int64)
-            picked = bsm.take(pa.array([k for _, k in rows], pa.int64()))
-            judged[frames] = True
-            ids = [int(x, 16) if x else 0 for x in picked.column("id").to_pylist()]
-            vehicle_id[frames] = np.array([x - 2**64 if x >= 2**63 else x for x in ids], dtype=np.int64)  # as (hi << 32) | lo in int64
-            lat[frames] = picked.column("lat").fill_null(0).to_numpy(zero_copy_only=False) * LATLON_UNIT
-            lon[frames] = picked.column("lon").fill_null(0).to_numpy(zero_copy_only=False) * LATLON_UNIT
-            events[frames] = picked.column("events").fill_null(0).to_numpy(zero_copy_only=False)
-        judged &= np.array([a == Verdict.SUCCESS.value for a in col["auth"]], dtype=np.bool_)
-        self._sender_rules.judge(rx_seq, streams, judged, col["sender_id"], col["signer"], col["signer_kind"], generated, gaps,
-                                 vehicle_id, lat, lon, events)
+        streams, gaps, _, _ = self._judge_continuity(col["sender_id"], col["msg_type"], col["vehicle_id"], col["signer"], ok, col["auth"],
+                                                     cnt, generated, received)
+        self._judge_streams(rx_seq, streams, col["auth"], col["sender_id"], col["signer"], col["signer_kind"], generated, gaps,
+                            *_stored_bsm_fields(rx_seq, bsm))
         return n
 
     def process_isolating(self, batch: Received, error: BaseException) -> list[BatchOutput]:
@@ -372,9 +394,7 @@ class BatchProcessor:
             "frame_size": pa.array(sizes if sizes is not None else [len(f) for f in batch.frames], pa.int32()),
             "frame": pa.array(batch.frames, pa.binary()),
         }
-        table = pa.table(columns, schema=SCHEMA)
-        types = np.array(msg_type)
-        return BatchOutput({t: table.filter(pa.array(types == t)) for t in sorted(set(msg_type))}, {})
+        return BatchOutput(_by_type(pa.table(columns, schema=SCHEMA), msg_type), {})
 
     def process_stream(self, batches: Iterable[Received]) -> Iterator[BatchOutput]:
         """:meth:`process` for consecutive batches, in order, one batch ahead: batch k+1 is
@@ -452,17 +472,12 @@ class BatchProcessor:
 
         ok = np.array([r is None for r in reject], dtype=np.bool_)
         bsm_core = _bsm_core(n, ok, begun.bsm_frames, begun.bsm_rows)
-        # msgCnt continuity (PDR, GB/T 45315 Annex C) follows the frames that may be believed:
-        # a replay or a forgery carries someone's msgCnt but is not a message of that sender.
-        # A sender is segmented by (temporary id, certificate): msgCnt restarts at random on a
-        # pseudonym change (GB/T 45315 7.4.5), which is not loss.
-        authentic = ok & np.array([a in AUTHENTIC for a in auth])
+        # msgCnt continuity (PDR, GB/T 45315 Annex C) over the frames that may be believed (_judge_continuity).
         cnt = np.where(ok, p.msg_cnt, -1).astype(np.int16)
-        vehicle_ids = bsm_core["vehicle_id"].to_pylist()
-        sender_ids = self._sender_ids([(sender[i] or "?", msg_type[i], vehicle_ids[i], signer[i]) for i in range(n)])
         received = np.array(batch.received_us, dtype=np.int64)
         generated = np.where(ok, clock.unix_us_from_time64_array(p.generation_time), -1)
-        gaps, dup, ipg_us = self._continuity.judge(sender_ids, np.where(authentic, cnt, -1), generated, received)
+        sender_ids, gaps, dup, ipg_us = self._judge_continuity(sender, msg_type, bsm_core["vehicle_id"].to_pylist(), signer, ok, auth,
+                                                               cnt, generated, received)
         has_gen = generated >= 0
         columns = {
             "rx_seq": pa.array(rx_seq),
@@ -489,34 +504,36 @@ class BatchProcessor:
         }
         table = pa.table(columns, schema=SCHEMA)
         self._unchecked.add({"messages": table, **tables})
-        stream_violations = self._judge_streams(rx_seq, sender_ids, msg_type, auth, sender, signer, signer_kind, generated, gaps,
-                                                begun.bsm_frames, begun.bsm_rows)
+        stream_violations = self._judge_streams(rx_seq, sender_ids, auth, sender, signer, signer_kind, generated, gaps,
+                                                *_bsm_fields(n, begun.bsm_frames, begun.bsm_rows))
         found = [stream_violations]
         if flush_checks or self._unchecked.due():
             found.append(self._unchecked.check(self._checks))
         violations = pa.concat_tables(found)
         if violations.num_rows:
             tables["violations"] = violations
-        types = np.array(msg_type)
-        telemetry = {t: table.filter(pa.array(types == t)) for t in sorted(set(msg_type))}
-        return BatchOutput(telemetry, tables)
+        return BatchOutput(_by_type(table, msg_type), tables)
 
-    def _judge_streams(self, rx_seq: np.ndarray, streams: np.ndarray, msg_type: list[str], auth: list[str], sender: list[str | None],
+    def _judge_continuity(self, sender: list[str | None], msg_type: list[str], vehicle_id: list[str | None], signer: list[str | None],
+                          ok: np.ndarray, auth: list[str], cnt: np.ndarray, generated_us: np.ndarray,
+                          received_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each frame's stream index and its msgCnt continuity (gap, duplicate, IPG µs;
+        :mod:`pipeline.continuity`), in arrival order, over the frames that may be believed: a
+        replay or a forgery carries someone's msgCnt but is not a message of that sender.  A
+        stream is (sender, type, temporary id, certificate): msgCnt restarts at random on a
+        pseudonym change (GB/T 45315 7.4.5), which is not loss."""
+        authentic = ok & np.array([a in AUTHENTIC for a in auth], dtype=np.bool_)
+        streams = self._sender_ids([(sender[i] or "?", msg_type[i], vehicle_id[i], signer[i]) for i in range(len(auth))])
+        return (streams, *self._continuity.judge(streams, np.where(authentic, cnt, -1), generated_us, received_us))
+
+    def _judge_streams(self, rx_seq: np.ndarray, streams: np.ndarray, auth: list[str], sender: list[str | None],
                        signer: list[str | None], signer_kind: list[str | None], generated_us: np.ndarray, gaps: np.ndarray,
-                       bsm_frames: np.ndarray, bsm_rows: np.ndarray) -> pa.Table:
-        """Violations of the stream checks (:mod:`pipeline.signer_rules`) among the verified BSMs."""
-        n = len(msg_type)
-        success = Verdict.SUCCESS.value
-        judged = np.zeros(n, dtype=np.bool_)
+                       bsm_frames: np.ndarray, vehicle_id: np.ndarray, lat: np.ndarray, lon: np.ndarray, events: np.ndarray) -> pa.Table:
+        """Violations of the stream checks (:mod:`pipeline.signer_rules`) among the verified BSMs
+        (``bsm_frames``, with the fields of :func:`_bsm_fields`)."""
+        judged = np.zeros(len(auth), dtype=np.bool_)
         judged[bsm_frames] = True
-        judged &= np.array([a == success for a in auth], dtype=np.bool_)
-        vehicle_id, lat, lon, events = np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
-        if bsm_frames.size:
-            vehicle_id[bsm_frames] = (bsm_rows[:, _BSM["id_hi"]] << 32) | bsm_rows[:, _BSM["id_lo"]]
-            lat[bsm_frames] = bsm_rows[:, _BSM["lat"]] * LATLON_UNIT
-            lon[bsm_frames] = bsm_rows[:, _BSM["lon"]] * LATLON_UNIT
-            flags = bsm_rows[:, _BSM["events"]]
-            events[bsm_frames] = np.where(flags == ABSENT, 0, flags)
+        judged &= np.array([a == Verdict.SUCCESS.value for a in auth], dtype=np.bool_)
         return self._sender_rules.judge(rx_seq, streams, judged, sender, signer, signer_kind, generated_us, gaps, vehicle_id, lat, lon, events)
 
     def _contents(

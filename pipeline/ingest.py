@@ -45,7 +45,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +62,7 @@ from v2x.security.workers import SignatureWorkers
 from v2x.transport import BrokerAddress
 
 from pipeline.batch import BatchInProgress, BatchOutput, BatchProcessor, Received, warm_up
-from pipeline.store import TelemetryWriter, read_commits
+from pipeline.store import Commit, TelemetryWriter
 
 FLUSH_INTERVAL_S = 0.5
 MAX_BATCH = 20_000
@@ -282,6 +282,18 @@ def ingest_client_id(run: RunDir, given: str | None = None) -> str:
     return given
 
 
+def _part_tables(writer: TelemetryWriter, commits: list[Commit], prefix: str, columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
+    """(path in the run, ``columns`` of it) for each file of ``commits`` under ``prefix``; a
+    file that cannot be read is passed over."""
+    for commit in commits:
+        for relative in commit.files:
+            if relative.startswith(prefix):
+                try:
+                    yield relative, pq.read_table(writer.run_root / relative, columns=columns)
+                except (OSError, pa.ArrowException):
+                    continue
+
+
 def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
     """Digests of the frames in the parts an earlier session committed without confirming that
     all their acknowledgements were sent (``ingest/acked.json``): the broker redelivers those."""
@@ -290,18 +302,10 @@ def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
         through, unconfirmed = int(acked["through"]), {int(p) for p in acked.get("unconfirmed", [])}
     except (OSError, ValueError, KeyError, TypeError):
         through, unconfirmed = 0, set()
+    commits = [c for c in writer.commits if c.part > through or c.part in unconfirmed]
     digests: list[bytes] = []
-    for commit in read_commits(writer.journal):
-        if commit.part <= through and commit.part not in unconfirmed:
-            continue
-        for relative in commit.files:
-            if not relative.startswith("telemetry/"):
-                continue
-            try:
-                table = pq.read_table(writer.run_root / relative, columns=["topic", "frame"])
-            except (OSError, pa.ArrowException):
-                continue
-            digests += [frame_digest(t or "", f or b"") for t, f in zip(table.column("topic").to_pylist(), table.column("frame").to_pylist())]
+    for _, table in _part_tables(writer, commits, "telemetry/", ["topic", "frame"]):
+        digests += [frame_digest(t or "", f or b"") for t, f in zip(table.column("topic").to_pylist(), table.column("frame").to_pylist())]
     return digests
 
 
@@ -315,18 +319,10 @@ def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> tuple[pa.
     """The telemetry rows of the last ``parts`` committed parts, in ``rx_seq`` order, with
     ``msg_type``, and the BSM content of those parts: what
     :meth:`~pipeline.batch.BatchProcessor.resume` takes up.  A part that cannot be read is passed over."""
-    tables, bsm = [], []
-    for commit in read_commits(writer.journal)[-parts:]:
-        for relative in commit.files:
-            m = re.match(r"telemetry/msg_type=([A-Za-z0-9_]+)/", relative)
-            try:
-                if m:
-                    table = pq.read_table(writer.run_root / relative, columns=RESUME_COLUMNS)
-                    tables.append(table.append_column("msg_type", pa.array([m.group(1)] * table.num_rows, pa.string())))
-                elif relative.startswith("tables/bsm/"):
-                    bsm.append(pq.read_table(writer.run_root / relative, columns=RESUME_BSM_COLUMNS))
-            except (OSError, pa.ArrowException, KeyError):
-                continue
+    tail = writer.commits[-parts:]
+    tables = [table.append_column("msg_type", pa.array([relative.split("/")[1].removeprefix("msg_type=")] * table.num_rows, pa.string()))
+              for relative, table in _part_tables(writer, tail, "telemetry/msg_type=", RESUME_COLUMNS)]
+    bsm = [table for _, table in _part_tables(writer, tail, "tables/bsm/", RESUME_BSM_COLUMNS)]
     if not tables:
         return pa.table({}), None
     return (pa.concat_tables(tables, promote_options="permissive").sort_by("rx_seq"),

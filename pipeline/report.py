@@ -219,9 +219,6 @@ def _receiver_stalls(con: Any, ingest: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-HARNESS_SOURCE = "harness integrity: a run that lost data, stopped early or was cut short cannot pass"
-
-
 def _harness(run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: dict[str, Any],
              stalls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The harness's own integrity (basis ``harness``: FAIL, never only WARN): every published

@@ -100,8 +100,9 @@ class TelemetryWriter:
         return path
 
     def _recover(self) -> dict[str, int]:
-        """Finish what a crash interrupted; returns how many files were rolled forward and back."""
-        commits = read_commits(self.journal)
+        """Finish what a crash interrupted (``commits``: the parts committed so far); returns
+        how many files were rolled forward and back."""
+        commits = self.commits = read_commits(self.journal)
         forward = back = 0
         for commit in commits:
             for relative in commit.files:
@@ -142,6 +143,7 @@ class TelemetryWriter:
                 os.fsync(f.fileno())
         for tmp, final in pending:
             os.replace(tmp, final)
+        self.commits.append(Commit(self.sequence, tuple(entry["files"]), rx_seq_max, rows))
         self.next_rx_seq = max(self.next_rx_seq, rx_seq_max + 1)
         self.rows_written += rows
         return self.sequence

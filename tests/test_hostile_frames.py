@@ -67,18 +67,24 @@ def test_an_aid_beyond_int64_is_a_reject_row_not_a_dead_batch(aid):
     assert f"aid {aid}" in got[1]["reject_reason"]
 
 
-def test_a_batch_that_raises_is_narrowed_down_to_the_frame_at_fault(monkeypatch):
-    """Whatever fails inside the batch stage, the other frames are stored as usual and the frame
-    at fault becomes a reject row naming the error."""
-    poison = good_bsm(999)
+def raise_on(monkeypatch: pytest.MonkeyPatch, poison: bytes, error: Exception) -> None:
+    """Make the batch stage raise ``error`` on any batch holding ``poison`` (a stand-in for a
+    decoder bug no test frame shows)."""
     original = batch_module.BatchProcessor._contents
 
     def contents(self, frames, *args, **kwargs):
         if poison in frames:
-            raise RuntimeError("decoder bug")
+            raise error
         return original(self, frames, *args, **kwargs)
 
     monkeypatch.setattr(batch_module.BatchProcessor, "_contents", contents)
+
+
+def test_a_batch_that_raises_is_narrowed_down_to_the_frame_at_fault(monkeypatch):
+    """Whatever fails inside the batch stage, the other frames are stored as usual and the frame
+    at fault becomes a reject row naming the error."""
+    poison = good_bsm(999)
+    raise_on(monkeypatch, poison, RuntimeError("decoder bug"))
     frames = [good_bsm(k) for k in range(20)]
     frames.insert(13, poison)
     processor = BatchProcessor(None)
@@ -280,14 +286,7 @@ def test_a_frame_that_makes_the_batch_stage_raise_is_stored_as_a_reject_and_the_
     """Whatever the failure inside the batch stage, the live ingest stores every other frame,
     the one at fault as a reject naming the error, and keeps receiving."""
     poison = good_bsm(4242)
-    original = batch_module.BatchProcessor._contents
-
-    def contents(self, frames, *args, **kwargs):
-        if poison in frames:
-            raise ZeroDivisionError("a decoder bug")
-        return original(self, frames, *args, **kwargs)
-
-    monkeypatch.setattr(batch_module.BatchProcessor, "_contents", contents)
+    raise_on(monkeypatch, poison, ZeroDivisionError("a decoder bug"))
     run = RunDir(tmp_path / "run")
     frames = [good_bsm(k) for k in range(60)]
     frames[30] = poison

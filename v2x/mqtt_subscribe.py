@@ -39,6 +39,7 @@ from v2x.mqtt_wire import (
     SUBSCRIBE,
     MqttError,
     open_connection,
+    packet_extent,
     remaining_length,
     split_packets,
     string,
@@ -230,30 +231,37 @@ class SubscribeConnection:
             self._skip -= taken
         if self.max_payload is None or len(buf) < 2 or buf[0] >> 4 != PUBLISH:
             return
-        length, k = 0, 1
-        while k < len(buf) and k <= 4:
-            length |= (buf[k] & 0x7F) << (7 * (k - 1))
-            k += 1
-            if not buf[k - 1] & 0x80:
-                break
-        else:
-            return  # the Remaining Length is not all here yet
-        qos = (buf[0] >> 1) & 3
-        if k + 2 > len(buf):
+        extent = packet_extent(buf, 0)
+        if extent is None or extent[0] + 2 > len(buf):
             return
-        topic_end = k + 2 + ((buf[k] << 8) | buf[k + 1])
-        body = topic_end + (2 if qos else 0)
-        if length - (body - k) <= self.max_payload or body + OVERSIZE_KEPT > len(buf):
+        start, end = extent
+        body = start + 2 + ((buf[start] << 8) | buf[start + 1]) + (2 if (buf[0] >> 1) & 3 else 0)
+        if end - body <= self.max_payload or body + OVERSIZE_KEPT > len(buf):
             return
-        out.topics.append(buf[k + 2 : topic_end].decode("utf-8", "replace"))
-        out.payloads.append(bytes(buf[body : body + OVERSIZE_KEPT]))
-        out.received_us.append(received_us)
-        out.packet_ids.append((buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0)
-        out.dup.append(bool(buf[0] & 0x08))
-        out.sizes.append(length - (body - k))
-        end = k + length
+        self._add_publish(out, buf[0], start, end, received_us, bytearray())
         self._skip = max(0, end - len(buf))
         del buf[: min(end, len(buf))]
+
+    def _add_publish(self, out: Deliveries, first: int, start: int, end: int, received_us: int, acks: bytearray) -> None:
+        """One PUBLISH (3.3) whose variable header starts at ``start`` of the buffer and which
+        ends at ``end`` (possibly beyond what is buffered, for an oversize one): its topic, its
+        payload (the first :data:`OVERSIZE_KEPT` octets when over ``max_payload``), packet id
+        and DUP flag; its PUBACK goes into ``acks`` unless acknowledgements are deferred."""
+        buf = self._in
+        qos = (first >> 1) & 3
+        topic_end = start + 2 + ((buf[start] << 8) | buf[start + 1])
+        body = topic_end + (2 if qos else 0)
+        if qos > 1 or body > end:
+            raise MqttError(f"malformed PUBLISH from the broker (QoS {qos})")
+        oversize = self.max_payload is not None and end - body > self.max_payload
+        out.topics.append(buf[start + 2 : topic_end].decode("utf-8", "replace"))
+        out.payloads.append(bytes(buf[body : body + OVERSIZE_KEPT if oversize else end]))
+        out.received_us.append(received_us)
+        out.packet_ids.append((buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0)
+        out.dup.append(bool(first & 0x08))
+        out.sizes.append(end - body)
+        if qos and not self.defer_acks:
+            acks += bytes([PUBACK << 4, 2]) + buf[topic_end:body]
 
     def _deliver(self, out: Deliveries, received_us: int, acks: bytearray) -> None:
         self._read_past_oversize(out, received_us)
@@ -262,20 +270,7 @@ class SubscribeConnection:
         for first, start, end in packets:
             kind = first >> 4
             if kind == PUBLISH:
-                qos = (first >> 1) & 3
-                topic_end = start + 2 + ((buf[start] << 8) | buf[start + 1])
-                body = topic_end + (2 if qos else 0)
-                if qos > 1 or body > end:
-                    raise MqttError(f"malformed PUBLISH from the broker (QoS {qos})")
-                out.topics.append(buf[start + 2 : topic_end].decode("utf-8", "replace"))
-                oversize = self.max_payload is not None and end - body > self.max_payload
-                out.payloads.append(bytes(buf[body : body + OVERSIZE_KEPT if oversize else end]))
-                out.received_us.append(received_us)
-                out.packet_ids.append((buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0)
-                out.dup.append(bool(first & 0x08))
-                out.sizes.append(end - body)
-                if qos and not self.defer_acks:
-                    acks += bytes([PUBACK << 4, 2]) + buf[topic_end:body]
+                self._add_publish(out, first, start, end, received_us, acks)
             elif kind not in (PINGRESP, SUBACK):
                 raise MqttError(f"unexpected packet type {kind} from the broker")
         del buf[:used]

@@ -37,29 +37,34 @@ def connect_packet(client_id: str, keepalive_s: int, clean_session: bool = True)
     return bytes([CONNECT << 4]) + remaining_length(len(body)) + body
 
 
+def packet_extent(buf: bytearray | bytes, pos: int) -> tuple[int, int] | None:
+    """Where the control packet whose fixed header starts at ``pos`` has its variable header
+    and where it ends, from its Remaining Length (2.2.3), even if not all of it is in ``buf``
+    yet; None while the Remaining Length itself is incomplete."""
+    length, shift, k, n = 0, 0, pos + 1, len(buf)
+    while k < n and k - pos <= 4:
+        byte = buf[k]
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        k += 1
+        if not byte & 0x80:
+            return k, k + length
+    if k - pos > 4:
+        raise MqttError("malformed Remaining Length from the broker")
+    return None
+
+
 def split_packets(buf: bytearray | bytes) -> tuple[list[tuple[int, int, int]], int]:
     """The complete control packets at the start of ``buf``: (first byte, start, end) of each
     one's variable header and payload, and how many bytes they take (2.2)."""
     packets = []
     pos, n = 0, len(buf)
     while n - pos >= 2:
-        length, shift, k, complete = 0, 0, pos + 1, False
-        while k < n and k - pos <= 4:
-            byte = buf[k]
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            k += 1
-            if not byte & 0x80:
-                complete = True
-                break
-        if not complete:
-            if k - pos > 4:
-                raise MqttError("malformed Remaining Length from the broker")
+        extent = packet_extent(buf, pos)
+        if extent is None or extent[1] > n:
             break
-        if n - k < length:
-            break
-        packets.append((buf[pos], k, k + length))
-        pos = k + length
+        packets.append((buf[pos], *extent))
+        pos = extent[1]
     return packets, pos
 
 
