@@ -268,6 +268,16 @@ def _ranged(check: dict[str, Any]) -> Slice | None:
     return Slice(check["msg_type"], check.get("where"), float(check["range_m"]) if check.get("range_m") is not None else None)
 
 
+def _json_object(path: Path) -> dict[str, Any]:
+    """A run file holding one JSON object ({} when absent); ValueError naming it otherwise."""
+    if not path.exists():
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
+
+
 def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path: Path | None = None,
                  applications: list[str] | None = None) -> dict[str, Any]:
     """Everything `v2x report` shows, as plain data (the JSON format is exactly this).
@@ -281,11 +291,11 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     con = connect(run.root)
     cur = con.execute(METRICS_SQL)
     names = [d[0] for d in cur.description]
-    manifest = read_json(run.manifest) if run.manifest.exists() else {}
+    manifest = _json_object(run.manifest)
     network = bool(manifest.get("network"))
     types = [_metrics(dict(zip(names, r)), published.get(r[0]), injected.get(r[0], 0) if network else None,
                       injected_dup.get(r[0], 0) if network else None) for r in cur.fetchall()]
-    ingest = read_json(run.ingest / "summary.json") if (run.ingest / "summary.json").exists() else {}
+    ingest = _json_object(run.ingest / "summary.json")
     total_published = sum(published.values()) if published else None
     total_stored = sum(t["stored"] for t in types)
     overall = {

@@ -188,6 +188,12 @@ def test_a_broken_run_cannot_pass_the_gate(clean, tmp_path):
     assert lost.exit_code == 1 and "FAIL run.delivery" in lost.output  # a scenario run without publish records
 
 
+def test_a_run_file_that_is_not_a_json_object_is_exit_2(clean):
+    (RunDir(clean).ingest / "summary.json").write_text("[1, 2]")
+    result = CliRunner().invoke(v2x, ["gate", str(clean)])
+    assert result.exit_code == 2 and "is not a JSON object" in result.output
+
+
 def test_a_damaged_parquet_part_is_exit_2_in_every_command(clean, tmp_path):
     runner = CliRunner()
     part = next(RunDir(clean).telemetry.glob("msg_type=*/part-*.parquet"))
