@@ -134,3 +134,22 @@ def test_broker_going_away_mid_run_is_recorded_and_survived(mosquitto, tmp_path)
     # Messages arrive from after the restart, and the outage shows as msgCnt gaps (PDR < 1).
     assert any(r[4] > restarted_at * 1e6 for r in rows)
     assert int(np.sum([r[2] or 0 for r in rows])) >= failed
+
+
+@pytest.mark.broker
+def test_a_run_interrupted_mid_way_says_so_and_cannot_pass_the_gate(tmp_path):
+    """A run stopped with Ctrl-C after 4.5 of 10 s once passed the gate."""
+    from click.testing import CliRunner
+
+    from v2x.cli import main as v2x
+
+    def interrupt(progress: run_module.RunProgress) -> None:
+        if progress.stored > 0 and progress.elapsed_s > 1.5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario(parse_scenario(GOOD), tmp_path, run_dir=tmp_path / "cut", progress=interrupt)
+    manifest = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert manifest["interrupted"] == "KeyboardInterrupt" and "ended_at" not in manifest
+    result = CliRunner().invoke(v2x, ["gate", str(tmp_path / "cut")])
+    assert result.exit_code == 1 and "FAIL run.complete" in result.output
