@@ -40,6 +40,7 @@ from v2x.security.certificates import security_types
 from pipeline import content, continuity, envelope, map_rsi, signer_rules, uper, validation
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.decode_bsm import BSM_COLUMNS
+from pipeline.judged import BELIEVED
 from pipeline.reference import DecodedFrame, FrameError, decode_frame
 from pipeline.uper import ABSENT
 
@@ -277,7 +278,7 @@ def _spdus(raw: bytes, p: envelope.Parsed, signed: list[int], decoded: dict[int,
     return spdus
 
 
-AUTHENTIC = frozenset({Verdict.SUCCESS.value, "not_verified", Verdict.UNSIGNED_MESSAGE.value})  # not refuted by verification
+AUTHENTIC = frozenset(BELIEVED)  # not refuted by verification (pipeline.judged)
 
 
 class BatchProcessor:

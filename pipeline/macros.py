@@ -13,8 +13,9 @@ Scalar:
 
 Tables (``FROM sender_summary()``):
 
-``sender_summary()``      per sender and message type: messages, rate, latency p50/p95/p99,
-                          PDR, verification failures, field-check violations
+``sender_summary()``      per sender and message type: messages, rate, latency p50/p95/p99 (of the
+                          timed frames, :mod:`pipeline.judged`; receiver stalls included: the
+                          report leaves them out), PDR, verification failures, field-check violations
 ``loss_per_minute()``     per sender, message type and minute: received, missing, PDR
 ``rsu_positions()``       per RSU: the reference point of its RSMs (degrees)
 ``bsm_near_rsu(metres)``  every verified BSM within ``metres`` of an RSU, with the distance
@@ -25,6 +26,8 @@ Over several runs (``v2x sql RUN_A RUN_B ...``) the table macros carry a ``run``
 from __future__ import annotations
 
 import duckdb
+
+from pipeline.judged import COUNTED, TIMED
 
 SCALAR = {
     "pdr(received, missing)": "received / nullif(received + missing, 0)",
@@ -44,10 +47,10 @@ TABLE = {
                    tx_rate_hz(count(*) FILTER (WHERE auth = 'success'), coalesce(sum(msg_cnt_gap) FILTER (WHERE auth = 'success'), 0),
                               (epoch_us(max(generated_at) FILTER (WHERE auth = 'success'))
                                - epoch_us(min(generated_at) FILTER (WHERE auth = 'success'))) / 1e6) AS rate_hz,
-                   quantile_cont(latency_ms, 0.5) FILTER (WHERE auth IN ('success', 'not_verified')) AS latency_p50_ms,
-                   quantile_cont(latency_ms, 0.95) FILTER (WHERE auth IN ('success', 'not_verified')) AS latency_p95_ms,
-                   quantile_cont(latency_ms, 0.99) FILTER (WHERE auth IN ('success', 'not_verified')) AS latency_p99_ms,
-                   pdr(count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL), coalesce(sum(msg_cnt_gap) FILTER (WHERE decode_ok), 0)) AS pdr,
+                   quantile_cont(latency_ms, 0.5) FILTER (WHERE {timed}) AS latency_p50_ms,
+                   quantile_cont(latency_ms, 0.95) FILTER (WHERE {timed}) AS latency_p95_ms,
+                   quantile_cont(latency_ms, 0.99) FILTER (WHERE {timed}) AS latency_p99_ms,
+                   pdr(count(*) FILTER (WHERE {counted}), coalesce(sum(msg_cnt_gap) FILTER (WHERE decode_ok), 0)) AS pdr,
                    count(*) FILTER (WHERE auth <> 'success') AS not_verified
             FROM messages GROUP BY ALL),
         v AS (SELECT {run}sender_id, msg_type, count(*) AS violations FROM violations GROUP BY ALL)
@@ -55,7 +58,7 @@ TABLE = {
         ORDER BY ALL""",
     "loss_per_minute()": """
         SELECT {run}sender_id, msg_type, date_trunc('minute', received_at) AS minute,
-               count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS received,
+               count(*) FILTER (WHERE {counted}) AS received,
                coalesce(sum(msg_cnt_gap) FILTER (WHERE decode_ok), 0) AS missing,
                pdr(received, missing) AS pdr
         FROM messages GROUP BY ALL ORDER BY ALL""",
@@ -75,6 +78,6 @@ def create_macros(con: duckdb.DuckDBPyConnection, several_runs: bool = False) ->
     for signature, body in SCALAR.items():
         con.execute(f"CREATE OR REPLACE MACRO {signature} AS {body}")
     fill = {"run": "run, " if several_runs else "", "r_run": "r.run, " if several_runs else "",
-            "join": "r.run = b.run" if several_runs else "true"}
+            "join": "r.run = b.run" if several_runs else "true", "timed": TIMED, "counted": COUNTED}
     for signature, body in TABLE.items():
         con.execute(f"CREATE OR REPLACE MACRO {signature} AS TABLE {body.format(**fill)}")

@@ -13,6 +13,7 @@ basis) or WARN (policy/unverified basis), or N/A without data.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,18 @@ from v2x import schedule
 from v2x.rundir import RunDir, read_json
 
 from pipeline.applications import application_checks, slices_needed
+from pipeline.judged import COUNTED, COUNTED_LATE_IN_STALL, IN_STALL, LATE_IN_STALL, TIMED, find_receiver_stalls, pdr_excusing_stalls
 from pipeline.slices import Receiver, Slice, load_receivers, run_receivers, slice_counts, slice_metrics
 from pipeline.verdicts import judge
 from pipeline.views import connect
 
 REPORT_VERSION = 5  # pipeline/report.schema.json; raise it when a field changes meaning or goes
 
-METRICS_SQL = """
-WITH valid AS (
-    SELECT * FROM messages WHERE decode_ok
+METRICS_SQL = f"""
+WITH marked AS (
+    SELECT *, {IN_STALL} AS in_stall FROM messages
+), valid AS (
+    SELECT * FROM marked WHERE decode_ok
 ), per_sender AS (
     SELECT msg_type, sender_id, count(*) AS n, coalesce(sum(msg_cnt_gap), 0) AS missing,
            (epoch_us(max(generated_at)) - epoch_us(min(generated_at))) / 1e6 AS span_s
@@ -45,17 +49,20 @@ WITH valid AS (
            count(*) FILTER (WHERE decode_ok) AS decoded,
            count(*) FILTER (WHERE NOT decode_ok) AS rejected,
            count(DISTINCT sender_id) FILTER (WHERE decode_ok) AS senders,
-           quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency,
-           max(latency_ms) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency_max_ms,
-           quantile_cont(ipg_ms, [0.95, 0.99]) FILTER (WHERE decode_ok) AS ipg,
-           max(ipg_ms) FILTER (WHERE decode_ok) AS ipg_max_ms,
+           quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE decode_ok AND {TIMED} AND NOT in_stall) AS latency,
+           max(latency_ms) FILTER (WHERE decode_ok AND {TIMED} AND NOT in_stall) AS latency_max_ms,
+           quantile_cont(ipg_ms, [0.95, 0.99]) FILTER (WHERE decode_ok AND NOT in_stall) AS ipg,
+           max(ipg_ms) FILTER (WHERE decode_ok AND NOT in_stall) AS ipg_max_ms,
            sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
-           count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted,
+           count(*) FILTER (WHERE {COUNTED}) AS counted,
            count(*) FILTER (WHERE duplicate) AS duplicates,
            count(*) FILTER (WHERE auth = 'duplicate_message') AS replays,
            count(*) FILTER (WHERE auth = 'success') AS auth_ok,
-           count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS signer_unresolved
-    FROM messages GROUP BY ALL
+           count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS signer_unresolved,
+           count(*) FILTER (WHERE in_stall) AS received_in_stall,
+           count(*) FILTER (WHERE {LATE_IN_STALL}) AS late_in_stall,
+           count(*) FILTER (WHERE {COUNTED_LATE_IN_STALL}) AS counted_late_in_stall
+    FROM marked GROUP BY ALL
 )
 SELECT t.*, r.rate_hz_min, r.rate_hz_median FROM totals t LEFT JOIN rates r USING (msg_type) ORDER BY msg_type
 """
@@ -93,8 +100,9 @@ def _schedule(run: RunDir) -> dict[str, Any] | None:
 def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | None, injected_duplicates: int | None = None) -> dict[str, Any]:
     lat = row["latency"] or [None, None, None]
     ipg = row["ipg"] or [None, None]
-    counted, missing = row["counted"], row["missing"] or 0
+    missing, pdr = pdr_excusing_stalls(row["counted"], int(row["missing"] or 0), row["counted_late_in_stall"])
     verifiable = row["stored"] - row["signer_unresolved"]
+    judged = verifiable - row["late_in_stall"]  # a stalled receiver's lateness is not the sender's
     return {
         "msg_type": row["msg_type"],
         "published": published,
@@ -111,15 +119,16 @@ def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | No
         "ipg_p95_ms": ipg[0],
         "ipg_p99_ms": ipg[1],
         "ipg_max_ms": row["ipg_max_ms"],
-        "missing": int(missing),
+        "missing": missing,
         "injected_loss": injected_loss,
-        "missing_not_injected": max(int(missing) - injected_loss, 0) if injected_loss is not None else None,
+        "missing_not_injected": max(missing - injected_loss, 0) if injected_loss is not None else None,
         "duplicates": row["duplicates"],
         "replays": row["replays"],
         "injected_duplicates": injected_duplicates,
-        "pdr": counted / (counted + missing) if counted else None,
-        "auth_success_rate": row["auth_ok"] / verifiable if verifiable else None,
+        "pdr": pdr,
+        "auth_success_rate": row["auth_ok"] / judged if judged else None,
         "signer_unresolved": row["signer_unresolved"],
+        "received_in_stall": row["received_in_stall"],
         "signer_resolved_rate": verifiable / row["stored"] if row["stored"] else None,
         "stored_over_published": row["stored"] / published if published else None,
     }
@@ -129,7 +138,7 @@ def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | No
 METRIC_FIELDS = ("published", "received", "stored", "decoded", "rejected", "senders", "rate_hz_min", "rate_hz_median",
                  "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "ipg_p95_ms", "ipg_p99_ms", "ipg_max_ms",
                  "missing", "injected_loss", "missing_not_injected", "duplicates", "replays", "injected_duplicates", "pdr", "auth_success_rate", "signer_unresolved",
-                 "signer_resolved_rate", "stored_over_published")
+                 "received_in_stall", "signer_resolved_rate", "stored_over_published")
 # Metrics of the whole run only (ALL.<field>): how well the simulators kept a real-time schedule.
 RUN_FIELDS = ("schedule_achieved_over_nominal", "schedule_lateness_p99_ms")
 
@@ -188,32 +197,17 @@ def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[di
     return {"classes": list(by_class.values()), "crl": crl}, checks
 
 
-# Every sender late at once is the receiver, not the devices.  Late: more than STALL_LATE_MS above the
-# sender's own median latency (so a latency the network model adds to every device is not a stall);
-# a stall: a second of receipt in which at least 90 % of at least 3 senders were late (policy).
-STALL_LATE_MS = 300
-RECEIVER_STALLS_SQL = f"""
-WITH timed AS (
-    SELECT sender_id, received_at, latency_ms FROM messages WHERE decode_ok AND latency_ms IS NOT NULL AND sender_id IS NOT NULL
-), medians AS (
-    SELECT sender_id, median(latency_ms) AS typical_ms FROM timed GROUP BY ALL
-), per_second AS (
-    SELECT time_bucket(INTERVAL 1 second, t.received_at) AS second, count(DISTINCT t.sender_id) AS senders,
-           count(DISTINCT t.sender_id) FILTER (WHERE t.latency_ms > m.typical_ms + {STALL_LATE_MS}) AS late_senders,
-           count(*) FILTER (WHERE t.latency_ms > m.typical_ms + {STALL_LATE_MS}) AS late_frames,
-           max(t.latency_ms) AS max_latency_ms
-    FROM timed t JOIN medians m USING (sender_id) GROUP BY ALL
-)
-SELECT strftime(second, '%Y-%m-%dT%H:%M:%SZ') AS second, senders, late_senders, late_frames, max_latency_ms
-FROM per_second WHERE senders >= 3 AND late_senders >= 0.9 * senders ORDER BY second
-"""
+def _utc_second(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _receiver_stalls(con: Any, ingest: dict[str, Any]) -> list[dict[str, Any]]:
-    """When the receiver stalled: seconds in which every sender was late at once (from the
-    data), and the ingest's own ``receiver_stalled`` events (a read loop that did not run)."""
-    found = [{"source": "data", "second": second, "senders": senders, "late_senders": late, "late_frames": frames,
-              "max_latency_ms": worst} for second, senders, late, frames, worst in con.execute(RECEIVER_STALLS_SQL).fetchall()]
+    """When the receiver stalled: seconds in which every sender was late at once (from the data,
+    :mod:`pipeline.judged`: the frames of those seconds are not judged against their devices),
+    and the ingest's own ``receiver_stalled`` events (a read loop that did not run)."""
+    found: list[dict[str, Any]] = [
+        {"source": "data", "second": _utc_second(epoch_s), "epoch_s": epoch_s, "senders": senders, "late_senders": late,
+         "late_frames": frames, "max_latency_ms": worst} for epoch_s, senders, late, frames, worst in find_receiver_stalls(con)]
     found += [{"source": "ingest", "second": e.get("at"), "detail": e.get("detail")} for e in ingest.get("events") or []
               if isinstance(e, dict) and e.get("event") == "receiver_stalled"]
     return found
@@ -289,13 +283,14 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     profile = load_profile(profile_path)
     published, injected, injected_dup = _published(run)
     con = connect(run.root)
+    ingest = _json_object(run.ingest / "summary.json")
+    stalls = _receiver_stalls(con, ingest)  # first: the metrics leave the stalled seconds' frames out
     cur = con.execute(METRICS_SQL)
     names = [d[0] for d in cur.description]
     manifest = _json_object(run.manifest)
     network = bool(manifest.get("network"))
     types = [_metrics(dict(zip(names, r)), published.get(r[0]), injected.get(r[0], 0) if network else None,
                       injected_dup.get(r[0], 0) if network else None) for r in cur.fetchall()]
-    ingest = _json_object(run.ingest / "summary.json")
     total_published = sum(published.values()) if published else None
     total_stored = sum(t["stored"] for t in types)
     overall = {
@@ -324,7 +319,6 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     app_checks, app_summary = application_checks(app_profile, declared, by_type, sliced, slice_counts(con, app_present),
                                                  profile.get("pdr_in_range", {}))
     checks += app_checks
-    stalls = _receiver_stalls(con, ingest)
     checks += _harness(run, manifest, ingest, overall, stalls)
     checks += _field_checks(con, by_type)
     security, security_checks = _security(con, ingest)

@@ -27,6 +27,7 @@ from typing import Any
 from pipeline.report import schedule_line
 from pipeline.verdicts import judge
 from pipeline.svg_charts import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
+from pipeline.judged import COUNTED, COUNTED_LATE_IN_STALL, IN_STALL, LATE_IN_STALL, TIMED, mark_stalled_seconds, pdr_excusing_stalls
 from pipeline.views import connect
 
 VERDICT_ORDER = {"FAIL": 0, "WARN": 1, "N/A": 2, "PASS": 3}
@@ -41,26 +42,28 @@ VERDICT_COLOURS = {"success": "#2ca02c", "false_signature": "#d62728", "duplicat
 
 LATENCY_CDF_SQL = f"""
 SELECT msg_type, quantile_cont(latency_ms, [{", ".join(f"{k / CDF_POINTS}" for k in range(CDF_POINTS + 1))}]) AS q
-FROM messages WHERE decode_ok AND auth IN ('success', 'not_verified') AND latency_ms IS NOT NULL GROUP BY ALL ORDER BY msg_type
+FROM messages WHERE decode_ok AND {TIMED} AND NOT {IN_STALL} AND latency_ms IS NOT NULL GROUP BY ALL ORDER BY msg_type
 """
 
-OVER_TIME_SQL = """
+OVER_TIME_SQL = f"""
 SELECT msg_type, (epoch_us(received_at) - $start) // $bucket AS k, count(*) AS n, count(DISTINCT sender_id) AS senders,
-       sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing, count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted
+       sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing, count(*) FILTER (WHERE {COUNTED}) AS counted
 FROM messages GROUP BY ALL ORDER BY msg_type, k
 """
 
-DEVICE_SQL = """
+DEVICE_SQL = f"""
+WITH marked AS (SELECT *, {IN_STALL} AS in_stall FROM messages WHERE sender_id IS NOT NULL)
 SELECT sender_id, any_value(device_kind) AS kind, msg_type, count(*) AS messages,
        count(*) FILTER (WHERE auth = 'success') AS auth_ok,
-       quantile_cont(latency_ms, [0.95, 0.99]) FILTER (WHERE decode_ok AND auth IN ('success', 'not_verified')) AS latency,
+       quantile_cont(latency_ms, [0.95, 0.99]) FILTER (WHERE decode_ok AND {TIMED} AND NOT in_stall) AS latency,
        sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
-       count(*) FILTER (WHERE decode_ok AND msg_cnt IS NOT NULL) AS counted,
-       count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS unresolved,
+       count(*) FILTER (WHERE {COUNTED}) AS counted,
+       count(*) FILTER (WHERE {COUNTED_LATE_IN_STALL}) AS counted_late,
+       count(*) FILTER (WHERE auth = 'signer_certificate_not_found' OR ({LATE_IN_STALL})) AS unjudged,
        tx_rate_hz(count(*) FILTER (WHERE decode_ok AND auth = 'success'), coalesce(sum(msg_cnt_gap) FILTER (WHERE decode_ok AND auth = 'success'), 0),
                   (epoch_us(max(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))
                    - epoch_us(min(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))) / 1e6) AS rate
-FROM messages WHERE sender_id IS NOT NULL GROUP BY ALL ORDER BY sender_id, msg_type
+FROM marked GROUP BY ALL ORDER BY sender_id, msg_type
 """
 
 DEVICE_VIOLATIONS_SQL = "SELECT sender_id, check_name, basis, count(DISTINCT rx_seq) FROM violations GROUP BY ALL"
@@ -87,15 +90,14 @@ def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     profile = [c for c in report["checks"] if c.get("kind") is None and c["metric"] in DEVICE_METRICS
                and c.get("range_m") is None and not c.get("where")]  # ranged checks are judged over all senders only
     devices: dict[str, dict[str, Any]] = {}
-    for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, unresolved, rate in con.execute(DEVICE_SQL).fetchall():
+    for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, counted_late, unjudged, rate in con.execute(DEVICE_SQL).fetchall():
         d = devices.setdefault(sender, {"device": sender, "kind": kind, "types": [], "messages": 0, "latency_p99_ms": None,
                                         "pdr": None, "auth_failures": 0, "checks": []})
         d["types"].append(msg_type)
         d["messages"] += messages
         d["auth_failures"] += messages - auth_ok
-        missing = missing or 0
         metrics = {"rate_hz_min": rate, "latency_p95_ms": latency[0] if latency else None, "latency_p99_ms": latency[1] if latency else None,
-                   "pdr": counted / (counted + missing) if counted else None, "auth_success_rate": auth_ok / (messages - unresolved) if messages > unresolved else None}
+                   "pdr": pdr_excusing_stalls(counted, int(missing or 0), counted_late)[1], "auth_success_rate": auth_ok / (messages - unjudged) if messages > unjudged else None}
         if metrics["latency_p99_ms"] is not None:
             d["latency_p99_ms"] = max(d["latency_p99_ms"] or 0.0, metrics["latency_p99_ms"])
         if metrics["pdr"] is not None:
@@ -123,6 +125,7 @@ def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
 def chart_data(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
     """Everything the charts plot, from the run's views (plain data, JSON-serialisable)."""
     con = connect(Path(run_dir))
+    mark_stalled_seconds(con, [s["epoch_s"] for s in report.get("receiver_stalls") or [] if s.get("epoch_s") is not None])
     cdf = {msg_type: q for msg_type, q in con.execute(LATENCY_CDF_SQL).fetchall() if q is not None}
     start, bucket, span = _time_bucket_us(con)
     over_time: dict[str, dict[str, list]] = {}

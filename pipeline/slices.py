@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.judged import COUNTED, COUNTED_LATE_IN_STALL, IN_STALL, TIMED, ensure_stalled_seconds, pdr_excusing_stalls
+
 METRES_PER_DEGREE = 111_320.0
 POSITIONED = frozenset({"BSM"})  # message types whose rows carry the sender's position
 
@@ -111,25 +113,28 @@ def slice_counts(con: Any, slices: list[Slice]) -> dict[Slice, int]:
 
 def _aggregates(k: int, sl: Slice) -> str:
     c = _condition(sl)
-    return (f"count(*) FILTER (WHERE {c}) AS n{k}, "
-            f"count(*) FILTER (WHERE {c} AND msg_cnt IS NOT NULL) AS c{k}, coalesce(sum(msg_cnt_gap) FILTER (WHERE {c}), 0) AS m{k}, "
-            f"quantile_cont(latency_ms, [0.95, 0.99]) FILTER (WHERE {c} AND auth IN ('success', 'not_verified')) AS l{k}")
+    return (f"count(*) FILTER (WHERE {c}) AS n{k}, count(*) FILTER (WHERE {c} AND {COUNTED}) AS c{k}, "
+            f"coalesce(sum(msg_cnt_gap) FILTER (WHERE {c}), 0) AS m{k}, "
+            f"count(*) FILTER (WHERE {c} AND {COUNTED_LATE_IN_STALL}) AS e{k}, "
+            f"quantile_cont(latency_ms, [0.95, 0.99]) FILTER (WHERE {c} AND {TIMED} AND NOT in_stall) AS l{k}")
 
 
 def slice_metrics(con: Any, slices: list[Slice], receivers: list[Receiver]) -> dict[Slice, dict[str, Any]]:
-    """Per slice: messages, PDR (GB/T 45315 Annex C) and latency p95/p99 of the verified ones,
-    one pass over each message type's rows.  A ranged slice without receivers, or of a type
+    """Per slice: messages, PDR (GB/T 45315 Annex C) and latency p95/p99 of the timed frames
+    outside receiver stalls (:mod:`pipeline.judged`), one pass over each message type's rows.  A ranged slice without receivers, or of a type
     without positions, has no messages."""
     out = {}
+    ensure_stalled_seconds(con)
     for msg_type in sorted({sl.msg_type for sl in slices}):
         mine = [sl for sl in slices if sl.msg_type == msg_type]
         ranged = any(sl.range_m is not None for sl in mine) and msg_type in POSITIONED
         distance = _distance_sql(receivers) if ranged else "NULL::DOUBLE"
-        row = con.execute(f"WITH b AS (SELECT *, {distance} AS d FROM messages WHERE decode_ok AND msg_type = '{msg_type}') "
+        row = con.execute(f"WITH b AS (SELECT *, {distance} AS d, {IN_STALL} AS in_stall FROM messages "
+                          f"WHERE decode_ok AND msg_type = '{msg_type}') "
                           f"SELECT {', '.join(_aggregates(k, sl) for k, sl in enumerate(mine))} FROM b").fetchone()
         for k, sl in enumerate(mine):
-            n, counted, missing, latency = row[4 * k: 4 * k + 4]
+            n, counted, missing, late_in_stall, latency = row[5 * k: 5 * k + 5]
             latency = latency or [None, None]
-            out[sl] = {"messages": n, "pdr": counted / (counted + missing) if counted else None,
+            out[sl] = {"messages": n, "pdr": pdr_excusing_stalls(counted, int(missing), late_in_stall)[1],
                        "latency_p95_ms": latency[0], "latency_p99_ms": latency[1]}
     return out

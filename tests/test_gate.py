@@ -23,6 +23,7 @@ from pipeline.report import build_report
 from pipeline.report_junit import to_junit
 from pipeline.report_markdown import diff_to_markdown, to_markdown
 from pipeline.store import TelemetryWriter
+from pipeline.views import connect
 
 LAT, LON = 39.085, 117.056
 IMPAIRED_DEVICE_FAILS = {"BSM.pdr", "BSM.latency_p99"}
@@ -207,8 +208,8 @@ def test_a_damaged_parquet_part_is_exit_2_in_every_command(clean, tmp_path):
 
 
 def stalled_run(root: Path, pki: Path, stall_from_s: float | None) -> Path:
-    """Five senders at 10 Hz for 6 s, 20 ms latency; from ``stall_from_s`` for one second every
-    frame is received late at once, as when the receiver stops."""
+    """Five senders at 10 Hz for 6 s, 20 ms latency; at ``stall_from_s`` the receiver stops
+    reading for 1.3 s, then reads what waited, in order."""
     signer = Signer(load_credentials(pki, "OBU-1")[0])
     start_us = clock.now_unix_us() - 15_000_000
     batch = Received()
@@ -218,8 +219,9 @@ def stalled_run(root: Path, pki: Path, stall_from_s: float | None) -> Path:
             content = messages.bsm(msg_cnt=k % 128, vehicle_id=b"\x01" * 7 + bytes([s]), sec_mark=clock.dsecond(gen_us), lat_deg=LAT,
                                    lon_deg=LON, speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
             spdu = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us + s))
-            late = stall_from_s is not None and stall_from_s <= k / 10 < stall_from_s + 1
-            received = start_us + int((stall_from_s + 1.3) * 1e6) + k * 10 + s if late else gen_us + s + 20_000
+            received = gen_us + s + 20_000
+            if stall_from_s is not None and k / 10 >= stall_from_s:  # held until the receiver reads again, in order
+                received = max(received, start_us + int((stall_from_s + 1.3) * 1e6) + k * 10 + s)
             batch.add(f"V2X/OBU/OBU-{s + 1}/BSM/UP", spdu, received)
     run = RunDir(root)
     run.create()
@@ -237,4 +239,40 @@ def test_every_sender_late_at_once_is_named_a_receiver_stall(pki, tmp_path):
     check = {c["id"]: c for c in report["checks"]}["run.receiver"]
     assert check["verdict"] == "FAIL" and check["basis"] == "harness" and "receiver stalled" in check["note"]
     assert report["receiver_stalls"] and all(s["late_senders"] == s["senders"] == 5 for s in report["receiver_stalls"])
-    assert sum(s["late_frames"] for s in report["receiver_stalls"]) == 50  # the second's 10 frames of each sender
+    assert sum(s["late_frames"] for s in report["receiver_stalls"]) == 50, report["receiver_stalls"]  # the 10 frames of each sender
+    # ... and the late frames are the receiver's, not the devices': every other check judges as on the calm run
+    verdicts = {c["id"]: c["verdict"] for c in report["checks"] if c["id"] != "run.receiver"}
+    assert verdicts == {c["id"]: c["verdict"] for c in calm["checks"] if c["id"] != "run.receiver"}
+    bsm, calm_bsm = report["message_types"][0], calm["message_types"][0]
+    # the 65 frames held by the stall and those read after it in the same second
+    assert 65 <= bsm["received_in_stall"] <= 115 and calm_bsm["received_in_stall"] == 0
+    assert bsm["latency_max_ms"] < 100 and bsm["auth_success_rate"] == calm_bsm["auth_success_rate"] == 1.0
+    raw = connect(tmp_path / "stalled").execute("SELECT count(*) FILTER (WHERE auth = 'invalid_timestamp'), max(latency_ms) "
+                                                "FROM messages").fetchone()
+    assert raw[0] > 0 and raw[1] > 1000  # what was left out is there in the data, as received
+
+
+
+def test_a_forged_frame_is_not_counted_received_in_pdr(pki, tmp_path):
+    """A frame whose signature does not verify carries someone's msgCnt but is not their message:
+    PDR (GB/T 45315 Annex C) counted it as received, and so read better than the truth."""
+    signer = Signer(load_credentials(pki, "OBU-1")[0])
+    start_us = clock.now_unix_us() - 5_000_000
+    batch = Received()
+    for k in range(20):
+        gen_us = start_us + k * 100_000
+        content = messages.bsm(msg_cnt=k, vehicle_id=b"\x01" * 8, sec_mark=clock.dsecond(gen_us), lat_deg=LAT, lon_deg=LON,
+                               speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
+        spdu = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us))
+        if k == 10:  # lost on the way; a forgery with its msgCnt arrives instead
+            spdu = spdu[:-1] + bytes([spdu[-1] ^ 1])
+        batch.add("V2X/OBU/OBU-1/BSM/UP", spdu, gen_us + 20_000)
+    run = RunDir(tmp_path / "forged")
+    run.create()
+    out = BatchProcessor(verifier_from_pki(pki)).process(batch)
+    TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
+    con = connect(run.root)
+    assert con.execute("SELECT count(*) FROM messages WHERE auth = 'false_signature' AND msg_cnt = 10").fetchone()[0] == 1
+    bsm = build_report(run.root)["message_types"][0]
+    assert (bsm["missing"], bsm["pdr"]) == (1, 19 / 20)
+    assert con.execute("SELECT pdr FROM sender_summary()").fetchone()[0] == 19 / 20
