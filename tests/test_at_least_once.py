@@ -338,3 +338,38 @@ def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pk
     resumed.resume(*stored_tail(reopened))
     assert late_digests(resumed.process(batch(frames[3:]))) == whole
     assert late_digests(BatchProcessor(verifier).process(batch(frames[3:]))) == 0  # without resuming: none seen
+
+
+@pytest.mark.broker
+@pytest.mark.long
+def test_a_scenario_whose_ingest_is_stopped_fails_the_receiver_check_and_blames_no_device(mosquitto, tmp_path):
+    """SIGSTOP on the ingest of a signed scenario run once turned honest frames into
+    ``invalid_timestamp`` and FAILs blamed on the devices; now only ``run.receiver`` FAILs."""
+    from v2x.run import run_scenario
+    from v2x.scenario import parse_scenario
+
+    from pipeline.report import build_report
+    from tests.test_scenario import GOOD
+    from tests.test_soak import stage_processes
+
+    scenario = parse_scenario(GOOD.replace("duration_s: 3", "duration_s: 9").replace("count: 2", "count: 6"))
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(run=run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url,
+                                                                            run_dir=tmp_path / "stopped")))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while "pipeline.ingest" not in (found := stage_processes(tmp_path / "stopped")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(4.0)  # the simulators are publishing by now
+    os.kill(found["pipeline.ingest"], signal.SIGSTOP)
+    time.sleep(2.5)
+    os.kill(found["pipeline.ingest"], signal.SIGCONT)
+    worker.join(timeout=120)
+    run = result["run"]
+    assert run.published == run.stored
+    report = build_report(run.run.root)
+    failed = [c["id"] for c in report["checks"] if c["verdict"] == "FAIL"]
+    assert failed == ["run.receiver"], failed
+    assert report["receiver_stalls"] and sum(t["received_in_stall"] for t in report["message_types"]) > 0
+    late = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{run.run.telemetry}/*/*.parquet') WHERE auth = 'invalid_timestamp'").fetchone()[0]
+    assert late > 0  # the stall did make frames late: what the report no longer blames on their senders
