@@ -369,6 +369,14 @@ def schedule_line(kept: dict[str, Any] | None) -> str | None:
             f"frames/s generated, signed and published" + (f"; {ratio:.2f} x the bare sign rate ({_fmt(kept['bare_sign_per_s'])}/s)" if ratio else ""))
 
 
+def stall_lines(report: dict[str, Any]) -> list[str]:
+    """One line per receiver stall the report found (after "receiver stalled")."""
+    return [f"{stall['second']}: " + (stall.get("detail") or
+            f"{stall['late_senders']} of {stall['senders']} senders late at once ({stall['late_frames']} frames, "
+            f"up to {stall['max_latency_ms']:.0f} ms): the receiver, not the devices; that second's frames are not judged "
+            "against their devices") for stall in report.get("receiver_stalls") or []]
+
+
 def render_terminal(report: dict[str, Any], console: Any) -> None:
     """Rich tables: verdict summary first, then metrics per type, then every check."""
     from rich.table import Table
@@ -444,9 +452,7 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
     if sec["crl"]:
         crl = sec["crl"]
         console.print(f"CRL serial {crl['serial']} from {crl['craca']}: {crl['entries']} entries, {crl['age_s']:.0f} s old when the ingest started")
-    for stall in report.get("receiver_stalls") or []:
-        console.print(f"[bold red]receiver stalled[/] {stall['second']}: " + (stall.get("detail") or
-                      f"{stall['late_senders']} of {stall['senders']} senders late at once ({stall['late_frames']} frames, "
-                      f"up to {stall['max_latency_ms']:.0f} ms): the receiver, not the devices"))
+    for line in stall_lines(report):
+        console.print(f"[bold red]receiver stalled[/] {line}")
     for event in report["ingest_events"]:
         console.print(f"[yellow]ingest event[/] {event}")

@@ -24,7 +24,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pipeline.report import schedule_line
+from pipeline.report import schedule_line, stall_lines
 from pipeline.verdicts import judge
 from pipeline.svg_charts import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
 from pipeline.judged import COUNTED, COUNTED_LATE_IN_STALL, IN_STALL, LATE_IN_STALL, TIMED, mark_stalled_seconds, pdr_excusing_stalls
@@ -290,6 +290,7 @@ tr.FAIL td:nth-child(-n+4){background:#fde2e2} tr.WARN td:nth-child(-n+4){backgr
 .charts{display:flex;flex-wrap:wrap;gap:12px} svg{background:#fafafa;border:1px solid #eee;max-width:100%;height:auto}
 .tick{font-size:11px;fill:#555} .axis{font-size:12px;fill:#333} .legend{font-size:12px;fill:#222} .rule{font-size:11px}
 .note{color:#555;margin:4px 0}
+.stall{color:#b00;font-weight:bold;margin:4px 0}
 details{margin:8px 0}
 """
 
@@ -335,6 +336,7 @@ def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
     ]
     if (line := schedule_line(report.get("schedule"))) is not None:
         parts.append(f"<p class=note id=schedule>{escape(line)}</p>")
+    parts += [f"<p class=stall>receiver stalled {escape(line)}</p>" for line in stall_lines(report)]
     if failed:
         parts += ["<h2>Failing checks</h2>", _checks_table(failed)]
     if warned:

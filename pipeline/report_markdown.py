@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.gate import CheckChange, failure_line, regressions
-from pipeline.report import schedule_line
+from pipeline.report import schedule_line, stall_lines
 
 
 def _cell(value: Any, digits: int = 3) -> str:
@@ -31,6 +31,7 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"{s['PASS']} pass · {s['FAIL']} fail · {s['WARN']} warn · {s['N/A']} n/a", ""]
     if (line := schedule_line(report.get("schedule"))) is not None:
         lines += [line, ""]
+    lines += [f"**receiver stalled** {line}\n" for line in stall_lines(report)]
     failed = [c for c in report["checks"] if c["verdict"] == "FAIL"]
     warned = [c for c in report["checks"] if c["verdict"] == "WARN"]
     for heading, checks in (("Failing checks", failed), ("Warnings (policy or unverified basis: cannot fail)", warned)):

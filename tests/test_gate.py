@@ -250,6 +250,7 @@ def test_every_sender_late_at_once_is_named_a_receiver_stall(pki, tmp_path):
     raw = connect(tmp_path / "stalled").execute("SELECT count(*) FILTER (WHERE auth = 'invalid_timestamp'), max(latency_ms) "
                                                 "FROM messages").fetchone()
     assert raw[0] > 0 and raw[1] > 1000  # what was left out is there in the data, as received
+    assert "receiver stalled" in to_markdown(report) and "receiver stalled" not in to_markdown(calm)
 
 
 
