@@ -32,10 +32,16 @@ def verify_spdu(spdu: bytes, certificate: bytes, reference_modules, tmp: Path) -
     ref = reference_modules["ydt3957"]
     signed = ref.decode("V2XSecData", spdu)["content"][1]
     tbs = ref.encode("ToBeSignedData", signed["tbsData"])
-    cert = ref.decode("CertificateBase", certificate)
-    key_kind, (point_kind, x) = cert["toBeSigned"]["verifyKeyIndicator"][1]
+    return verify_signed(tbs, signed["signature"], certificate, ref.decode("CertificateBase", certificate), tmp)
+
+
+def verify_signed(tbs: bytes, signature: tuple, certificate: bytes, certificate_value: dict, tmp: Path) -> bool:
+    """Verify a signature (the reference modules' Signature value) over ``tbs`` with the key of
+    ``certificate`` (its encoding and its reference decode), YD/T 3957 6.3: the hash of the data
+    and the hash of the signer's certificate are signed together."""
+    key_kind, (point_kind, x) = certificate_value["toBeSigned"]["verifyKeyIndicator"][1]
     compressed = (b"\x02" if point_kind == "compressed-y-0" else b"\x03") + x
-    sig_kind, sig = signed["signature"]
+    sig_kind, sig = signature
     if key_kind == "ecdsaNistP256":
         vk = ecdsa.VerifyingKey.from_string(compressed, curve=ecdsa.NIST256p)
         data = hashlib.sha256(tbs).digest() + hashlib.sha256(certificate).digest()

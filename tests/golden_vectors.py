@@ -1,0 +1,127 @@
+"""Golden vectors: frames and certificates encoded by the reference ASN.1 modules, with their
+decodes, committed in ``tests/golden/`` so that a clone without ``../shared`` still checks
+conformance (``tests/test_golden_vectors.py``).
+
+They are made from the reference copies, never from our own modules:
+
+    python -m tests.golden_vectors          # needs ../shared/reference/asn1 or V2X_REFERENCE_ASN1
+
+and ``test_golden_vectors_are_what_the_reference_modules_make`` re-derives them whenever the
+reference copies are present, so a committed vector cannot drift from the standard.
+
+Values are asn1tools values in JSON: ``{"$bytes": hex}`` for OCTET STRING, ``{"$tuple": [...]}``
+for CHOICE and BIT STRING tuples (ASN.1 names never start with ``$``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+FRAMES = GOLDEN / "message_frames.json"
+SECURITY = GOLDEN / "security.json"
+
+
+def to_json(value: Any) -> Any:
+    """An asn1tools value as JSON data (see the module docstring)."""
+    if isinstance(value, bytes):
+        return {"$bytes": value.hex()}
+    if isinstance(value, tuple):
+        return {"$tuple": [to_json(v) for v in value]}
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def from_json(data: Any) -> Any:
+    """The asn1tools value of :func:`to_json`'s data."""
+    if isinstance(data, dict):
+        if set(data) == {"$bytes"}:
+            return bytes.fromhex(data["$bytes"])
+        if set(data) == {"$tuple"}:
+            return tuple(from_json(v) for v in data["$tuple"])
+        return {k: from_json(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [from_json(v) for v in data]
+    return data
+
+
+def message_frames(reference_modules: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each corpus message (``tests/corpus.py``) as the YD/T 3709 reference module encodes it
+    (the T/CSAE 53 copy must agree), with the reference decode of those bytes."""
+    from tests.corpus import corpus
+
+    out = []
+    for msg_type, content in corpus():
+        encoded = reference_modules["ydt3709"].encode("MessageFrame", (msg_type.frame_choice, content))
+        if reference_modules["csae53_vss"].encode("MessageFrame", (msg_type.frame_choice, content)) != encoded:
+            raise AssertionError(f"the YD/T 3709 and T/CSAE 53 reference modules disagree on a {msg_type.value}")
+        out.append({"msg_type": msg_type.value, "uper": encoded.hex(),
+                    "value": to_json(reference_modules["ydt3709"].decode("MessageFrame", encoded))})
+    return out
+
+
+def security_vectors(reference_modules: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per suite: a PKI's root and CA certificates, a pseudonym certificate and a signed BSM
+    SPDU with its certificate as signer, each with the YD/T 3957 reference decode, and the
+    ToBeSignedData the reference re-encodes (what the signature covers)."""
+    from v2x import clock, messages
+    from v2x.messages import MessageType
+    from v2x.security import DeviceRequest, create_pki, load_credential
+    from v2x.security.sign import sign_data
+
+    from tests.corpus import corpus
+
+    ref = reference_modules["ydt3957"]
+    bsm = next(content for msg_type, content in corpus() if msg_type is MessageType.BSM)
+    out = []
+    for suite in ("sm2-sm3", "ecdsa-p256-sha256"):
+        with tempfile.TemporaryDirectory() as tmp:
+            pki = Path(tmp)
+            create_pki(pki, [DeviceRequest("OBU-1", [111], kind="vehicle", pseudonyms=1)], suite=suite, valid_from_unix_s=time.time())
+            cred = load_credential(pki, "OBU-1")
+            generated_us = clock.now_unix_us()
+            # the full certificate as signer, so that the vector stands alone
+            spdu = sign_data(cred, messages.encode(MessageType.BSM, bsm), 111, clock.time64_from_unix_us(generated_us))
+            decoded = ref.decode("V2XSecData", spdu)
+            if decoded["content"][1]["signer"][0] != "certificate":
+                raise AssertionError("the golden SPDU must carry its signer's certificate")
+            out.append({
+                "suite": suite,
+                "root": (pki / "root-ca.oer").read_bytes().hex(),
+                "cas": [p.read_bytes().hex() for p in sorted((pki / "ca").glob("*.oer"))],
+                "certificate": cred.certificate.hex(),
+                "certificate_value": to_json(ref.decode("CertificateBase", cred.certificate)),
+                "spdu": spdu.hex(),
+                "spdu_value": to_json(decoded),
+                "tbs": ref.encode("ToBeSignedData", decoded["content"][1]["tbsData"]).hex(),
+                "generated_us": generated_us,
+            })
+    return out
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def main() -> None:
+    from tests.conftest import compile_reference, reference_dir
+
+    ref = reference_dir()
+    if not ref.is_dir():
+        raise SystemExit(f"reference ASN.1 modules not found at {ref}; set V2X_REFERENCE_ASN1")
+    modules = compile_reference(ref)
+    GOLDEN.mkdir(exist_ok=True)
+    FRAMES.write_text(json.dumps(message_frames(modules), indent=1) + "\n", encoding="utf-8")
+    SECURITY.write_text(json.dumps(security_vectors(modules), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {FRAMES} and {SECURITY}")
+
+
+if __name__ == "__main__":
+    main()
