@@ -99,7 +99,9 @@ def _scale_summary(terminalreporter) -> None:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     _client_rates(terminalreporter, "publishing to Mosquitto, QoS 1 (same process, best round)", PUBLISH_RATE, "paho-mqtt")
-    _client_rates(terminalreporter, "receiving from Mosquitto, QoS 1 (receiving thread's CPU, best round)", SUBSCRIBE_RATE, "aiomqtt")
+    _client_rates(
+        terminalreporter, "receiving from Mosquitto, QoS 1 (receiving thread's CPU, best round)", SUBSCRIBE_RATE, "aiomqtt"
+    )
     _scale_summary(terminalreporter)
     _generate_summary(terminalreporter)
     _verify_summary(terminalreporter)

@@ -28,7 +28,9 @@ RSU = "RSU-BENCH"
 
 
 def bench_pki(directory: Path, vehicles: int, suite: str = DEFAULT_SUITE) -> Path:
-    devices = [DeviceRequest(obu_id(i), [111, 112]) for i in range(vehicles)] + [DeviceRequest(RSU, [3618, 3619, 3620, 3623], kind="rsu")]
+    devices = [DeviceRequest(obu_id(i), [111, 112]) for i in range(vehicles)] + [
+        DeviceRequest(RSU, [3618, 3619, 3620, 3623], kind="rsu")
+    ]
     create_pki(directory, devices, suite=suite, valid_from_unix_s=time.time() - 60)
     return directory
 
@@ -48,7 +50,11 @@ def signed_bsms(pki: Path, vehicles: int = 20, per_vehicle: int = FRAMES_PER_DEV
     frames = []
     for k in range(per_vehicle):  # the fleet advances tick by tick
         for signer, stream in zip(signers, streams):
-            frames.append(signer.sign(stream.build(k + 30, clock.unix_us_from_time64(t0) + k * 100_000).frame, MessageType.BSM.aid, t0 + k * 100_000))
+            frames.append(
+                signer.sign(
+                    stream.build(k + 30, clock.unix_us_from_time64(t0) + k * 100_000).frame, MessageType.BSM.aid, t0 + k * 100_000
+                )
+            )
     return frames
 
 

@@ -15,15 +15,20 @@ from v2x.scenario import Scenario
 SPACING_DEG_LON = 0.0046  # about 400 m at 39.08 N
 
 
-def scale_scenario(vehicles: int = 1000, rsus: int = 50, duration_s: float = 60.0,
-                   suite: str = "ecdsa-p256-sha256", name: str = "scale") -> Scenario:
+def scale_scenario(
+    vehicles: int = 1000, rsus: int = 50, duration_s: float = 60.0, suite: str = "ecdsa-p256-sha256", name: str = "scale"
+) -> Scenario:
     """``vehicles`` OBUs (90 % cars, then buses, logistics vans, sanitation trucks) and
     ``rsus`` intersections, for ``duration_s``."""
     intersections: list[dict[str, Any]] = []
     for k in range(rsus):
         inter: dict[str, Any] = {
-            "id": 2001 + k, "region": 1201, "name": f"Xiqing Rd / cross street {k + 1}",
-            "lat": 39.0850, "lon": round(117.0000 + k * SPACING_DEG_LON, 6), "rsu_id": f"RSU-XQ-{2001 + k}",
+            "id": 2001 + k,
+            "region": 1201,
+            "name": f"Xiqing Rd / cross street {k + 1}",
+            "lat": 39.0850,
+            "lon": round(117.0000 + k * SPACING_DEG_LON, 6),
+            "rsu_id": f"RSU-XQ-{2001 + k}",
             "signal": {"main_green_s": 20, "cross_green_s": 15, "yellow_s": 3, "all_red_s": 2, "offset_s": (k * 7) % 40},
         }
         if k % 5 == 0:
@@ -31,15 +36,24 @@ def scale_scenario(vehicles: int = 1000, rsus: int = 50, duration_s: float = 60.
         intersections.append(inter)
     buses, vans, trucks = max(1, vehicles // 20), max(1, vehicles // 40), max(1, vehicles // 100)
     cars = vehicles - buses - vans - trucks
-    fleet = [{"kind": "car", "count": cars}, {"kind": "bus", "count": buses, "lane": "kerb"},
-             {"kind": "logistics_van", "count": vans}, {"kind": "sanitation_truck", "count": trucks, "hazard_lights": True, "speed_kmh": 8}]
-    return Scenario.model_validate({
-        "name": name,
-        "description": f"scale: {rsus} RSUs on a {rsus * 0.4:.0f} km corridor, {vehicles} vehicles, {duration_s:g} s",
-        "seed": 6, "duration_s": duration_s, "intersections": intersections, "fleet": [g for g in fleet if g["count"] > 0],
-        "security": {"suite": suite},
-        "expect": [{"check": "BSM.rate"}, {"check": "RLVW.SPAT.rate"}],
-    })
+    fleet = [
+        {"kind": "car", "count": cars},
+        {"kind": "bus", "count": buses, "lane": "kerb"},
+        {"kind": "logistics_van", "count": vans},
+        {"kind": "sanitation_truck", "count": trucks, "hazard_lights": True, "speed_kmh": 8},
+    ]
+    return Scenario.model_validate(
+        {
+            "name": name,
+            "description": f"scale: {rsus} RSUs on a {rsus * 0.4:.0f} km corridor, {vehicles} vehicles, {duration_s:g} s",
+            "seed": 6,
+            "duration_s": duration_s,
+            "intersections": intersections,
+            "fleet": [g for g in fleet if g["count"] > 0],
+            "security": {"suite": suite},
+            "expect": [{"check": "BSM.rate"}, {"check": "RLVW.SPAT.rate"}],
+        }
+    )
 
 
 def nominal_rate(scenario: Scenario) -> float:

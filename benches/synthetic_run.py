@@ -32,8 +32,17 @@ GRID_DEG = 0.0004  # about 44 m north-south, 35 m east-west: vehicles on a 50-wi
 RSU_STREAMS = (("SPAT", 10.0, 3618), ("RSM", 10.0, 3620), ("MAP", 1.0, 3618))
 
 
-def _rows(kind: str, msg_type: str, senders: np.ndarray, ticks: np.ndarray, period_us: int, aid: int,
-          rx_seq0: int, rng: np.random.Generator, loss: float) -> pa.Table:
+def _rows(
+    kind: str,
+    msg_type: str,
+    senders: np.ndarray,
+    ticks: np.ndarray,
+    period_us: int,
+    aid: int,
+    rx_seq0: int,
+    rng: np.random.Generator,
+    loss: float,
+) -> pa.Table:
     n = senders.size
     generated = T0_US + ticks * period_us + senders * 997  # senders are not in phase
     latency_us = np.exp(rng.normal(np.log(15_000), 0.6, n)).astype(np.int64)
@@ -70,20 +79,29 @@ def _rows(kind: str, msg_type: str, senders: np.ndarray, ticks: np.ndarray, peri
     if msg_type == "BSM":  # a grid of vehicles creeping north-east
         columns["lat"] = pa.array(CENTRE[0] + (senders % 50) * GRID_DEG + ticks * 1e-7)
         columns["lon"] = pa.array(CENTRE[1] + (senders // 50) * GRID_DEG + ticks * 1e-7)
-    return pa.table({name: columns.get(name, pa.nulls(n, field.type)) for name, field in zip(SCHEMA.names, SCHEMA)}, schema=SCHEMA)
+    return pa.table(
+        {name: columns.get(name, pa.nulls(n, field.type)) for name, field in zip(SCHEMA.names, SCHEMA)}, schema=SCHEMA
+    )
 
 
 def write_receivers(path: Path, rsus: int) -> Path:
     """A receivers file (pipeline.slices) with the RSUs spread over the vehicles' grid."""
     side = max(1, int(np.ceil(np.sqrt(rsus))))
-    entries = [{"name": f"RSU-{k}", "lat": CENTRE[0] + (k % side + 0.5) * 50 / side * GRID_DEG,
-                "lon": CENTRE[1] + (k // side + 0.5) * 40 / side * GRID_DEG} for k in range(rsus)]
+    entries = [
+        {
+            "name": f"RSU-{k}",
+            "lat": CENTRE[0] + (k % side + 0.5) * 50 / side * GRID_DEG,
+            "lon": CENTRE[1] + (k // side + 0.5) * 40 / side * GRID_DEG,
+        }
+        for k in range(rsus)
+    ]
     path.write_text(json.dumps(entries), encoding="utf-8")
     return path
 
 
-def write_synthetic_run(root: Path, messages: int, *, vehicles: int = 2_000, rsus: int = 20, seed: int = 1,
-                        loss: float = 0.002, chunk_s: float = 20.0) -> tuple[RunDir, int]:
+def write_synthetic_run(
+    root: Path, messages: int, *, vehicles: int = 2_000, rsus: int = 20, seed: int = 1, loss: float = 0.002, chunk_s: float = 20.0
+) -> tuple[RunDir, int]:
     """Write about ``messages`` telemetry rows of a fleet into run directory ``root``, in
     chunks of ``chunk_s`` simulated seconds (one Parquet part per message type per chunk);
     returns the run and the rows written."""
@@ -112,7 +130,15 @@ def write_synthetic_run(root: Path, messages: int, *, vehicles: int = 2_000, rsu
             injected[msg_type] = injected.get(msg_type, 0) + lost
         writer.write(telemetry)
         start_s = end_s
-    write_json_atomic(run.published / "synthetic.json", {
-        "simulator": "synthetic", "devices": {},
-        "totals": {**{f"published.{t}": n for t, n in published.items()}, **{f"injected_loss.{t}": n for t, n in injected.items()}}})
+    write_json_atomic(
+        run.published / "synthetic.json",
+        {
+            "simulator": "synthetic",
+            "devices": {},
+            "totals": {
+                **{f"published.{t}": n for t, n in published.items()},
+                **{f"injected_loss.{t}": n for t, n in injected.items()},
+            },
+        },
+    )
     return run, writer.rows_written

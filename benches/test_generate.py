@@ -20,11 +20,12 @@ from v2x.scenario import load_scenario, obu_id, with_changes
 from v2x.security import Signer, load_credential
 from v2x.security.backend import BACKENDS
 
-from benches.conftest import GENERATE_RATE
-from benches.frames import bench_pki
 from vehicles.fleet_bsm import FleetBsms
 from vehicles.simulator import bsm_content, bsm_stream
 from vehicles.traffic import Traffic
+
+from benches.conftest import GENERATE_RATE
+from benches.frames import bench_pki
 
 VEHICLES = 1000
 KEYS = 20  # vehicle i signs with the certificate of bench vehicle i % KEYS (the cost does not depend on the key)
@@ -35,8 +36,11 @@ FULL_TICKS, SMOKE_TICKS = 20, 1
 def fleet(request, tmp_path_factory):
     suite = request.param
     pki = bench_pki(tmp_path_factory.mktemp(f"gen-{suite}"), vehicles=KEYS, suite=suite)
-    scenario = with_changes(load_scenario("corridor"), fleet=[{"kind": "car", "count": VEHICLES - 40}, {"kind": "bus", "count": 40}],
-                            security={"suite": suite})
+    scenario = with_changes(
+        load_scenario("corridor"),
+        fleet=[{"kind": "car", "count": VEHICLES - 40}, {"kind": "bus", "count": 40}],
+        security={"suite": suite},
+    )
     credentials = [load_credential(pki, obu_id(i)) for i in range(KEYS)]
     return suite, scenario, credentials
 
@@ -69,7 +73,11 @@ def test_generate_and_sign(benchmark, fleet, benchmark_enabled):
         streams = [bsm_stream(FleetBsms(traffic), i) for i in range(1)]  # warm the kernels
         streams[0].build(0, clock.now_unix_us())
         fleet_bsms = FleetBsms(traffic)
-        return (fleet_bsms, [bsm_stream(fleet_bsms, i) for i in range(VEHICLES)], [Signer(credentials[i % KEYS]) for i in range(VEHICLES)]), {}
+        return (
+            fleet_bsms,
+            [bsm_stream(fleet_bsms, i) for i in range(VEHICLES)],
+            [Signer(credentials[i % KEYS]) for i in range(VEHICLES)],
+        ), {}
 
     def run(fleet_bsms, streams, signers):
         signed.clear()

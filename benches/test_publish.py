@@ -48,7 +48,7 @@ def test_publish_connection(benchmark, broker, frames, benchmark_enabled):
         acked.clear()
         t0 = time.process_time()
         for start in range(0, len(frames), SLOT):
-            for topic, payload in frames[start:start + SLOT]:
+            for topic, payload in frames[start : start + SLOT]:
                 conn.publish(topic.encode(), payload, acked.append)
             conn.service(0.0)
         while conn.in_flight():
@@ -75,7 +75,7 @@ def test_paho(benchmark, broker, frames, benchmark_enabled):
         acked[0] = 0
         t0 = time.process_time()
         for start in range(0, len(frames), SLOT):
-            for topic, payload in frames[start:start + SLOT]:
+            for topic, payload in frames[start : start + SLOT]:
                 client.publish(topic, payload, qos=1)
             client.loop(0.0)
         while acked[0] < len(frames):

@@ -13,10 +13,11 @@ import os
 
 import pytest
 
-from benches.conftest import REPORT_SECONDS
-from benches.synthetic_run import write_receivers, write_synthetic_run
 from pipeline.report import build_report
 from pipeline.views import connect
+
+from benches.conftest import REPORT_SECONDS
+from benches.synthetic_run import write_receivers, write_synthetic_run
 
 FULL_MESSAGES = 10_000_000
 SMOKE_MESSAGES = 20_000

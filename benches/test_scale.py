@@ -18,9 +18,10 @@ import pytest
 
 from v2x.run import run_scenario
 
+from pipeline.report import build_report
+
 from benches.conftest import SCALE
 from benches.scale import nominal_rate, scale_scenario
-from pipeline.report import build_report
 
 FULL = {"vehicles": 1000, "rsus": 50, "duration_s": 60.0}
 SMOKE = {"vehicles": 20, "rsus": 2, "duration_s": 2.0}

@@ -91,8 +91,9 @@ def test_aiomqtt(benchmark, broker, count, benchmark_enabled):
     got = [0]
 
     async def receive():
-        async with aiomqtt.Client(broker.address.host, broker.address.port, identifier="bench-aiomqtt",
-                                  max_queued_incoming_messages=0) as client:
+        async with aiomqtt.Client(
+            broker.address.host, broker.address.port, identifier="bench-aiomqtt", max_queued_incoming_messages=0
+        ) as client:
             await client.subscribe("V2X/#", qos=1)
             feeder = publish_in_background(broker, count)
             t0 = time.thread_time()

@@ -27,11 +27,12 @@ from v2x.security.backend import BACKENDS
 from v2x.security.curve_point import from_sec1
 from v2x.security.workers import SignatureWorkers
 
-from benches.conftest import VERIFY_RATE
-from benches.frames import bench_pki, repeat_to, signed_bsms
 from pipeline import envelope
 from pipeline.batch import BatchProcessor, Received, warm_up
 from pipeline.ingest import verifier_from_pki
+
+from benches.conftest import VERIFY_RATE
+from benches.frames import bench_pki, repeat_to, signed_bsms
 
 SUITES = sorted(BACKENDS)
 FULL_VERIFY_BATCH = {"sm2-sm3": 10_000, "ecdsa-p256-sha256": 40_000}
@@ -65,8 +66,11 @@ def in_batches(batch: Received, size: int) -> list[Received]:
     out = []
     for start in range(0, len(batch), size):
         part = Received()
-        part.topics, part.frames, part.received_us = (batch.topics[start : start + size], batch.frames[start : start + size],
-                                                      batch.received_us[start : start + size])
+        part.topics, part.frames, part.received_us = (
+            batch.topics[start : start + size],
+            batch.frames[start : start + size],
+            batch.received_us[start : start + size],
+        )
         out.append(part)
     return out
 
@@ -149,7 +153,7 @@ def test_ingest_verify(benchmark, signed, workers):
 
 def test_verdicts_match_inline(signed):
     """Parallel workers give the verdicts inline verification gives, a forged signature included."""
-    suite, pki, batch = signed
+    _suite, pki, batch = signed
     forged = Received()
     for k, (topic, frame, rx) in enumerate(zip(batch.topics[:60], batch.frames[:60], batch.received_us[:60])):
         if k % 7 == 3:
@@ -157,6 +161,12 @@ def test_verdicts_match_inline(signed):
         forged.add(topic, frame, rx)
     inline = BatchProcessor(verifier_from_pki(pki)).process(forged).telemetry["BSM"].column("auth").to_pylist()
     with SignatureWorkers(2) as pool:
-        parallel = BatchProcessor(verifier_from_pki(pki), signature_workers=pool).process(forged).telemetry["BSM"].column("auth").to_pylist()
+        parallel = (
+            BatchProcessor(verifier_from_pki(pki), signature_workers=pool)
+            .process(forged)
+            .telemetry["BSM"]
+            .column("auth")
+            .to_pylist()
+        )
     assert parallel == inline
     assert np.array([a == Verdict.FALSE_SIGNATURE.value for a in inline]).sum() == len(range(3, 60, 7))

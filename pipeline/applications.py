@@ -51,9 +51,14 @@ def _describe(msg: dict[str, Any]) -> str:
     return msg["type"] + (f" where {msg['where']}" if msg.get("where") else "")
 
 
-def application_checks(applications: list[dict[str, Any]], declared: list[str] | None, by_type: dict[str, dict[str, Any]],
-                       sliced: dict[Slice, dict[str, Any]], counts: dict[Slice, int],
-                       pdr_in_range: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def application_checks(
+    applications: list[dict[str, Any]],
+    declared: list[str] | None,
+    by_type: dict[str, dict[str, Any]],
+    sliced: dict[Slice, dict[str, Any]],
+    counts: dict[Slice, int],
+    pdr_in_range: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(checks, one summary entry per application) for the profile's ``applications``, from the
     metrics of the checked slices and the counts of the present ones (:func:`slices_needed`)."""
     checks: list[dict[str, Any]] = []
@@ -68,15 +73,30 @@ def application_checks(applications: list[dict[str, Any]], declared: list[str] |
             graded, why = app["id"] in declared, "not declared by the run"
         else:
             graded = bool(app["messages"]) and app.get("infer", True) and all(present)
-            why = ("graded only when a run declares it" if not app.get("infer", True) else
-                   "no messages defined" if not app["messages"] else
-                   "the run carries no " + ", no ".join(_describe(m) for m, p in zip(app["messages"], present) if not p))
+            why = (
+                "graded only when a run declares it"
+                if not app.get("infer", True)
+                else "no messages defined"
+                if not app["messages"]
+                else "the run carries no " + ", no ".join(_describe(m) for m, p in zip(app["messages"], present) if not p)
+            )
         base = {"application": app["id"], "basis": app["basis"], "source": app["source"], "kind": "application"}
-        entry = {"id": app["id"], "name": app["name"], "graded": graded, "messages": [_describe(m) for m in app["messages"]],
-                 "rate_hz": app["rate_hz"], "latency_ms": app["latency_ms"], "range_m": app["range_m"]}
+        entry = {
+            "id": app["id"],
+            "name": app["name"],
+            "graded": graded,
+            "messages": [_describe(m) for m in app["messages"]],
+            "rate_hz": app["rate_hz"],
+            "latency_ms": app["latency_ms"],
+            "range_m": app["range_m"],
+        }
         if not graded:
-            checks.append(judge({**base, "id": app["id"], "msg_type": "ALL", "metric": "graded", "op": ">=", "threshold": 1,
-                                 "note": why}, None))
+            checks.append(
+                judge(
+                    {**base, "id": app["id"], "msg_type": "ALL", "metric": "graded", "op": ">=", "threshold": 1, "note": why},
+                    None,
+                )
+            )
             summary.append({**entry, "verdict": "N/A", "note": why})
             continue
         mine = []
@@ -84,14 +104,50 @@ def application_checks(applications: list[dict[str, Any]], declared: list[str] |
             t, sl = msg["type"], _slice(msg, app)
             metrics = sliced[sl]
             scope = f" ({_describe(msg)}" + (f", within {app['range_m']} m of a receiver)" if sl.range_m is not None else ")")
-            mine.append(judge({**base, "id": f"{app['id']}.{t}.rate", "msg_type": t, "metric": "rate_hz_min", "op": ">=",
-                               "threshold": round(RATE_TOLERANCE * app["rate_hz"], 3)}, by_type.get(t, {}).get("rate_hz_min")))
-            mine.append(judge({**base, "id": f"{app['id']}.{t}.latency_p99", "msg_type": t, "metric": "latency_p99_ms", "op": "<=",
-                               "threshold": app["latency_ms"], "note": "p99 latency" + scope}, metrics["latency_p99_ms"]))
+            mine.append(
+                judge(
+                    {
+                        **base,
+                        "id": f"{app['id']}.{t}.rate",
+                        "msg_type": t,
+                        "metric": "rate_hz_min",
+                        "op": ">=",
+                        "threshold": round(RATE_TOLERANCE * app["rate_hz"], 3),
+                    },
+                    by_type.get(t, {}).get("rate_hz_min"),
+                )
+            )
+            mine.append(
+                judge(
+                    {
+                        **base,
+                        "id": f"{app['id']}.{t}.latency_p99",
+                        "msg_type": t,
+                        "metric": "latency_p99_ms",
+                        "op": "<=",
+                        "threshold": app["latency_ms"],
+                        "note": "p99 latency" + scope,
+                    },
+                    metrics["latency_p99_ms"],
+                )
+            )
             if sl.range_m is not None:
-                mine.append(judge({**base, "id": f"{app['id']}.{t}.pdr_in_range", "msg_type": t, "metric": "pdr", "op": ">=",
-                                   "threshold": pdr_in_range["threshold"], "basis": pdr_in_range["basis"],
-                                   "source": pdr_in_range["source"], "note": "PDR" + scope}, metrics["pdr"]))
+                mine.append(
+                    judge(
+                        {
+                            **base,
+                            "id": f"{app['id']}.{t}.pdr_in_range",
+                            "msg_type": t,
+                            "metric": "pdr",
+                            "op": ">=",
+                            "threshold": pdr_in_range["threshold"],
+                            "basis": pdr_in_range["basis"],
+                            "source": pdr_in_range["source"],
+                            "note": "PDR" + scope,
+                        },
+                        metrics["pdr"],
+                    )
+                )
         verdicts = [c["verdict"] for c in mine]
         worst = next((v for v in ("FAIL", "WARN", "N/A") if v in verdicts), "PASS")
         checks += mine

@@ -33,9 +33,9 @@ from v2x.messages import (
     message_set,
 )
 from v2x.security import Verdict, Verifier
+from v2x.security.certificates import security_types
 from v2x.security.verify import PendingSignature, ReplayWindow, Spdus
 from v2x.security.workers import SignatureBatch, SignatureWorkers
-from v2x.security.certificates import security_types
 
 from pipeline import content, continuity, envelope, map_rsi, signer_rules, uper, validation
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
@@ -256,8 +256,12 @@ def _spdus(raw: bytes, p: envelope.Parsed, signed: list[int], decoded: dict[int,
     """The parts the verify service takes, for the signed frames ``signed``: sliced from the
     batch buffer at the kernel's offsets, or from the asn1tools decode where the kernel stepped aside."""
     at = np.array(signed, dtype=np.int64)
-    tbs_start, tbs_end, signer_start, signer_end = (p.tbs_start[at].tolist(), p.tbs_end[at].tolist(),
-                                                    p.signer_start[at].tolist(), p.signer_end[at].tolist())
+    tbs_start, tbs_end, signer_start, signer_end = (
+        p.tbs_start[at].tolist(),
+        p.tbs_end[at].tolist(),
+        p.signer_start[at].tolist(),
+        p.signer_end[at].tolist(),
+    )
     spdus = Spdus(
         hash_id=[envelope.HASH_NAMES[h] if 0 <= h < 3 else f"hash#{h}" for h in p.hash_id[at].tolist()],
         tbs=[raw[a:b] for a, b in zip(tbs_start, tbs_end)],
@@ -285,8 +289,13 @@ class BatchProcessor:
     """Turns batches into rows; keeps per-sender msgCnt state across batches.  Signatures are
     verified by ``signature_workers`` (inline if None)."""
 
-    def __init__(self, verifier: Verifier | None, topic_prefix: str = "", first_rx_seq: int = 0,
-                 signature_workers: SignatureWorkers | None = None):
+    def __init__(
+        self,
+        verifier: Verifier | None,
+        topic_prefix: str = "",
+        first_rx_seq: int = 0,
+        signature_workers: SignatureWorkers | None = None,
+    ):
         self.verifier = verifier
         self.signature_workers = signature_workers or SignatureWorkers(0)
         self._replays = ReplayWindow()
@@ -337,16 +346,29 @@ class BatchProcessor:
         n = telemetry.num_rows
         if not n:
             return 0
-        col = {name: telemetry.column(name).to_pylist() for name in ("sender_id", "msg_type", "vehicle_id", "signer", "signer_kind", "auth")}
+        col = {
+            name: telemetry.column(name).to_pylist()
+            for name in ("sender_id", "msg_type", "vehicle_id", "signer", "signer_kind", "auth")
+        }
         ok = telemetry.column("decode_ok").to_numpy(zero_copy_only=False).astype(np.bool_)
         cnt = telemetry.column("msg_cnt").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
         generated = telemetry.column("generated_at").cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
         received = telemetry.column("received_at").cast(pa.int64()).to_numpy(zero_copy_only=False)
         rx_seq = telemetry.column("rx_seq").to_numpy(zero_copy_only=False)
-        streams, gaps, _, _ = self._judge_continuity(col["sender_id"], col["msg_type"], col["vehicle_id"], col["signer"], ok, col["auth"],
-                                                     cnt, generated, received)
-        self._judge_streams(rx_seq, streams, col["auth"], col["sender_id"], col["signer"], col["signer_kind"], generated, gaps,
-                            *_stored_bsm_fields(rx_seq, bsm))
+        streams, gaps, _, _ = self._judge_continuity(
+            col["sender_id"], col["msg_type"], col["vehicle_id"], col["signer"], ok, col["auth"], cnt, generated, received
+        )
+        self._judge_streams(
+            rx_seq,
+            streams,
+            col["auth"],
+            col["sender_id"],
+            col["signer"],
+            col["signer_kind"],
+            generated,
+            gaps,
+            *_stored_bsm_fields(rx_seq, bsm),
+        )
         return n
 
     def process_isolating(self, batch: Received, error: BaseException) -> list[BatchOutput]:
@@ -360,7 +382,7 @@ class BatchProcessor:
         for half in (batch.part(0, middle), batch.part(middle, len(batch))):
             try:
                 out.append(self.process(half))
-            except Exception as exc:  # noqa: BLE001 - any failure is narrowed down to its frames
+            except Exception as exc:
                 self.forget_unchecked()
                 out += self.process_isolating(half, exc)
         return out
@@ -424,7 +446,9 @@ class BatchProcessor:
             span = int(p.signer_end[i] - p.signer_start[i])
             if span > MAX_CERTIFICATE_BYTES:
                 p.status[i] = envelope.BAD_SIGNER
-                reject[i] = f"signer certificate of {span} octets exceeds the limit of {MAX_CERTIFICATE_BYTES} (policy); not decoded"
+                reject[i] = (
+                    f"signer certificate of {span} octets exceeds the limit of {MAX_CERTIFICATE_BYTES} (policy); not decoded"
+                )
             elif not self._certificate_decodes(raw[p.signer_start[i] : p.signer_end[i]]):
                 p.status[i] = envelope.BAD_SIGNER
         for i in np.flatnonzero(p.status != envelope.OK):
@@ -432,8 +456,10 @@ class BatchProcessor:
                 continue
             frame = batch.frames[i]
             if len(frame) > MAX_FALLBACK_SIGNED_BYTES and frame[1:2] == b"\x81":
-                reject[i] = (f"{uper.STATUS_TEXT.get(int(p.status[i]), 'error')}: a signed frame of {len(frame)} octets that the fast "
-                             f"path cannot read is not decoded beyond {MAX_FALLBACK_SIGNED_BYTES} octets (policy)")
+                reject[i] = (
+                    f"{uper.STATUS_TEXT.get(int(p.status[i]), 'error')}: a signed frame of {len(frame)} octets that the fast "
+                    f"path cannot read is not decoded beyond {MAX_FALLBACK_SIGNED_BYTES} octets (policy)"
+                )
                 continue
             try:
                 d = decode_frame(batch.frames[i])
@@ -466,7 +492,16 @@ class BatchProcessor:
         wait for later batches (:class:`UncheckedBatches`) and their violations come with the
         output of the batch that runs them.  The last batch of a stream must flush."""
         batch, rx_seq, offsets, p, reject, tables, msg_type, sender, kind = (
-            begun.batch, begun.rx_seq, begun.offsets, begun.parsed, begun.reject, begun.tables, begun.msg_type, begun.sender, begun.kind)
+            begun.batch,
+            begun.rx_seq,
+            begun.offsets,
+            begun.parsed,
+            begun.reject,
+            begun.tables,
+            begun.msg_type,
+            begun.sender,
+            begun.kind,
+        )
         n = len(batch)
         verified = self._finish_verify(begun.verifying, batch.received_us, reject)
         auth, auth_reason, signer, signer_kind = verified.auth, verified.reason, verified.signer, verified.signer_kind
@@ -477,8 +512,9 @@ class BatchProcessor:
         cnt = np.where(ok, p.msg_cnt, -1).astype(np.int16)
         received = np.array(batch.received_us, dtype=np.int64)
         generated = np.where(ok, clock.unix_us_from_time64_array(p.generation_time), -1)
-        sender_ids, gaps, dup, ipg_us = self._judge_continuity(sender, msg_type, bsm_core["vehicle_id"].to_pylist(), signer, ok, auth,
-                                                               cnt, generated, received)
+        sender_ids, gaps, dup, ipg_us = self._judge_continuity(
+            sender, msg_type, bsm_core["vehicle_id"].to_pylist(), signer, ok, auth, cnt, generated, received
+        )
         has_gen = generated >= 0
         columns = {
             "rx_seq": pa.array(rx_seq),
@@ -505,8 +541,17 @@ class BatchProcessor:
         }
         table = pa.table(columns, schema=SCHEMA)
         self._unchecked.add({"messages": table, **tables})
-        stream_violations = self._judge_streams(rx_seq, sender_ids, auth, sender, signer, signer_kind, generated, gaps,
-                                                *_bsm_fields(n, begun.bsm_frames, begun.bsm_rows))
+        stream_violations = self._judge_streams(
+            rx_seq,
+            sender_ids,
+            auth,
+            sender,
+            signer,
+            signer_kind,
+            generated,
+            gaps,
+            *_bsm_fields(n, begun.bsm_frames, begun.bsm_rows),
+        )
         found = [stream_violations]
         if flush_checks or self._unchecked.due():
             found.append(self._unchecked.check(self._checks))
@@ -515,9 +560,18 @@ class BatchProcessor:
             tables["violations"] = violations
         return BatchOutput(_by_type(table, msg_type), tables)
 
-    def _judge_continuity(self, sender: list[str | None], msg_type: list[str], vehicle_id: list[str | None], signer: list[str | None],
-                          ok: np.ndarray, auth: list[str], cnt: np.ndarray, generated_us: np.ndarray,
-                          received_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _judge_continuity(
+        self,
+        sender: list[str | None],
+        msg_type: list[str],
+        vehicle_id: list[str | None],
+        signer: list[str | None],
+        ok: np.ndarray,
+        auth: list[str],
+        cnt: np.ndarray,
+        generated_us: np.ndarray,
+        received_us: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each frame's stream index and its msgCnt continuity (gap, duplicate, IPG µs;
         :mod:`pipeline.continuity`), in arrival order, over the frames that may be believed: a
         replay or a forgery carries someone's msgCnt but is not a message of that sender.  A
@@ -527,19 +581,39 @@ class BatchProcessor:
         streams = self._sender_ids([(sender[i] or "?", msg_type[i], vehicle_id[i], signer[i]) for i in range(len(auth))])
         return (streams, *self._continuity.judge(streams, np.where(authentic, cnt, -1), generated_us, received_us))
 
-    def _judge_streams(self, rx_seq: np.ndarray, streams: np.ndarray, auth: list[str], sender: list[str | None],
-                       signer: list[str | None], signer_kind: list[str | None], generated_us: np.ndarray, gaps: np.ndarray,
-                       bsm_frames: np.ndarray, vehicle_id: np.ndarray, lat: np.ndarray, lon: np.ndarray, events: np.ndarray) -> pa.Table:
+    def _judge_streams(
+        self,
+        rx_seq: np.ndarray,
+        streams: np.ndarray,
+        auth: list[str],
+        sender: list[str | None],
+        signer: list[str | None],
+        signer_kind: list[str | None],
+        generated_us: np.ndarray,
+        gaps: np.ndarray,
+        bsm_frames: np.ndarray,
+        vehicle_id: np.ndarray,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        events: np.ndarray,
+    ) -> pa.Table:
         """Violations of the stream checks (:mod:`pipeline.signer_rules`) among the verified BSMs
         (``bsm_frames``, with the fields of :func:`_bsm_fields`)."""
         judged = np.zeros(len(auth), dtype=np.bool_)
         judged[bsm_frames] = True
         judged &= np.array([a == Verdict.SUCCESS.value for a in auth], dtype=np.bool_)
-        return self._sender_rules.judge(rx_seq, streams, judged, sender, signer, signer_kind, generated_us, gaps, vehicle_id, lat, lon, events)
+        return self._sender_rules.judge(
+            rx_seq, streams, judged, sender, signer, signer_kind, generated_us, gaps, vehicle_id, lat, lon, events
+        )
 
     def _contents(
-        self, frames: list[bytes], buf: np.ndarray, p: envelope.Parsed, decoded: dict[int, DecodedFrame],
-        reject: list[str | None], rx_seq: np.ndarray,
+        self,
+        frames: list[bytes],
+        buf: np.ndarray,
+        p: envelope.Parsed,
+        decoded: dict[int, DecodedFrame],
+        reject: list[str | None],
+        rx_seq: np.ndarray,
     ) -> tuple[dict[str, pa.Table], np.ndarray, np.ndarray]:
         """Decode message contents: numba for BSM/SPAT/RSM (asn1tools where it steps aside or to
         name the reason of a reject), asn1tools for MAP and RSI.  Returns the content tables and,
@@ -593,7 +667,9 @@ class BatchProcessor:
             tables[dec.child_table] = to_arrow(dec.child_columns, np.vstack(kids), np.concatenate(kid_seqs))
 
         lanes, movements, items = [], [], []
-        for i in np.flatnonzero(ok & ((p.msg_index == MessageType.MAP.frame_index) | (p.msg_index == MessageType.RSI.frame_index))):
+        for i in np.flatnonzero(
+            ok & ((p.msg_index == MessageType.MAP.frame_index) | (p.msg_index == MessageType.RSI.frame_index))
+        ):
             d = reference(int(i))
             if d is None:
                 continue

@@ -25,18 +25,25 @@ from v2x.scenario import ScenarioError
 from v2x.transport import BrokerAddress
 
 from pipeline.batch import warm_up
-from pipeline.ingest import ingest as run_ingest
-from pipeline.ingest import CLIENT_ID_PATTERN, IngestStats, Progress, client_tls, progress_line, verifier_from_files, verifier_from_pki
 from pipeline.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
+from pipeline.ingest import (
+    CLIENT_ID_PATTERN,
+    IngestStats,
+    Progress,
+    client_tls,
+    progress_line,
+    verifier_from_files,
+    verifier_from_pki,
+)
+from pipeline.ingest import ingest as run_ingest
 from pipeline.report import build_report, render_terminal, to_json
 from pipeline.report_html import chart_data, to_html
 from pipeline.report_junit import to_junit
 from pipeline.report_markdown import diff_to_markdown, to_markdown
-from pipeline.suite import ScenarioResult, load_suite, run_suite, suite_junit
 from pipeline.sql_shell import FORMATS as FORMATS_SQL
 from pipeline.sql_shell import render, run_shell, stdin_lines
+from pipeline.suite import ScenarioResult, load_suite, run_suite, suite_junit
 from pipeline.views import connect_runs
-
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 FORMATS = {"json": to_json, "junit": to_junit, "markdown": to_markdown}
@@ -44,14 +51,27 @@ FORMATS = {"json": to_json, "junit": to_junit, "markdown": to_markdown}
 
 def grading_options(command: Callable) -> Callable:
     """--profile, --receivers and --application: how a run is graded (report, gate, diff)."""
-    for option in reversed((
-        click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="compliance profile YAML (default: the shipped xiqing profile)"),
-        click.option("--receivers", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="YAML/JSON list of {name, lat, lon} that range-aware checks measure from (default: the run's RSUs)"),
-        click.option("--application", "applications", multiple=True, metavar="NAME",
-                     help="grade this Day-1 application (repeatable; default: those the run declares, else those its messages show)"),
-    )):
+    for option in reversed(
+        (
+            click.option(
+                "--profile",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="compliance profile YAML (default: the shipped xiqing profile)",
+            ),
+            click.option(
+                "--receivers",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="YAML/JSON list of {name, lat, lon} that range-aware checks measure from (default: the run's RSUs)",
+            ),
+            click.option(
+                "--application",
+                "applications",
+                multiple=True,
+                metavar="NAME",
+                help="grade this Day-1 application (repeatable; default: those the run declares, else those its messages show)",
+            ),
+        )
+    ):
         command = option(command)
     return command
 
@@ -75,7 +95,6 @@ def _grade(run: Path, profile: Path | None, receivers: Path | None, applications
         raise _GateError(f"no report: {run}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
 
-
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
@@ -88,7 +107,9 @@ def _emit(text: str, output: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["terminal", "html", *FORMATS]), default="terminal", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to this file instead of stdout")
 @grading_options
-def report(run: Path, fmt: str, output: Path | None, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> None:
+def report(
+    run: Path, fmt: str, output: Path | None, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]
+) -> None:
     """Compliance report of RUN (a run directory): terminal tables, one self-contained HTML page
     with charts, JSON, JUnit XML or Markdown."""
     data = _grade(run, profile, receivers, applications)
@@ -127,27 +148,63 @@ def gate(run: Path, profile: Path | None, receivers: Path | None, applications: 
 @click.argument("run_b", type=RUN_DIR)
 @grading_options
 @click.option("--format", "fmt", type=click.Choice(["terminal", "json", "markdown"]), default="terminal", show_default=True)
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.05, show_default=True,
-              help="relative change of a value below which it counts as the same")
-def diff(run_a: Path, run_b: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...], fmt: str,
-         tolerance: float) -> None:
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.05,
+    show_default=True,
+    help="relative change of a value below which it counts as the same",
+)
+def diff(
+    run_a: Path,
+    run_b: Path,
+    profile: Path | None,
+    receivers: Path | None,
+    applications: tuple[str, ...],
+    fmt: str,
+    tolerance: float,
+) -> None:
     """Compare RUN_A (before) and RUN_B (after) check by check; exit 1 on a regression (a verdict
     worse in B, or a new FAIL), 2 when a report cannot be made."""
-    changes = diff_reports(_grade(run_a, profile, receivers, applications), _grade(run_b, profile, receivers, applications), tolerance)
+    changes = diff_reports(
+        _grade(run_a, profile, receivers, applications), _grade(run_b, profile, receivers, applications), tolerance
+    )
     if fmt == "json":
-        click.echo(json.dumps({"run_a": str(run_a), "run_b": str(run_b), "regressions": len(regressions(changes)),
-                               "checks": [c.as_dict() for c in changes]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "run_a": str(run_a),
+                    "run_b": str(run_b),
+                    "regressions": len(regressions(changes)),
+                    "checks": [c.as_dict() for c in changes],
+                },
+                indent=2,
+            )
+        )
     elif fmt == "markdown":
         click.echo(diff_to_markdown(changes, str(run_a), str(run_b)), nl=False)
     else:
         table = Table(title=f"A = {run_a}   B = {run_b}")
         for col in ("check", "change", "A", "B", "value A", "value B"):
             table.add_column(col)
-        colour = {"regression": "bold red", "new_warning": "yellow", "worse": "yellow", "no_data": "yellow", "fixed": "green", "better": "green"}
+        colour = {
+            "regression": "bold red",
+            "new_warning": "yellow",
+            "worse": "yellow",
+            "no_data": "yellow",
+            "fixed": "green",
+            "better": "green",
+        }
         for c in changes:
             if c.change != "same":
-                table.add_row(c.id, f"[{colour.get(c.change, 'default')}]{c.change}[/]", c.verdict_a or "-", c.verdict_b or "-",
-                              _number(c.value_a), _number(c.value_b))
+                table.add_row(
+                    c.id,
+                    f"[{colour.get(c.change, 'default')}]{c.change}[/]",
+                    c.verdict_a or "-",
+                    c.verdict_b or "-",
+                    _number(c.value_a),
+                    _number(c.value_b),
+                )
         Console().print(table)
         click.echo(f"{len(regressions(changes))} regression(s), {sum(c.change != 'same' for c in changes)} change(s)")
     sys.exit(EXIT_FAIL if regressions(changes) else EXIT_PASS)
@@ -157,8 +214,11 @@ def diff(run_a: Path, run_b: Path, profile: Path | None, receivers: Path | None,
 @click.argument("scenarios", nargs=-1, metavar="[DIR|SCENARIO]...")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--broker", help="mqtt://host:port of an external broker (default: each run starts its own)")
-@click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="compliance profile YAML (default: the shipped xiqing profile)")
+@click.option(
+    "--profile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="compliance profile YAML (default: the shipped xiqing profile)",
+)
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="JUnit XML output (default: RUNS_DIR/suite.xml)")
 def suite(scenarios: tuple[str, ...], runs_dir: Path, broker: str | None, profile: Path | None, junit: Path | None) -> None:
     """Run the scenarios (built-in names, files, or directories of *.yaml; default: every
@@ -176,24 +236,37 @@ def suite(scenarios: tuple[str, ...], runs_dir: Path, broker: str | None, profil
     def done(r: ScenarioResult) -> None:
         mark = "[green]PASS[/]" if r.passed else "[bold red]FAIL[/]"
         held = sum(o.held for o in r.outcomes)
-        console.print(f"{mark} {r.name}: {held}/{len(r.outcomes)} expectations held in {r.seconds:.0f} s" + (f"; {r.error}" if r.error else ""))
+        console.print(
+            f"{mark} {r.name}: {held}/{len(r.outcomes)} expectations held in {r.seconds:.0f} s"
+            + (f"; {r.error}" if r.error else "")
+        )
         for o in r.outcomes:
             if not o.held:
                 console.print(f"     [red]not held[/] {o.expectation}: {o.detail}")
 
-    result = run_suite(entries, runs_dir, profile_path=profile, broker_url=broker, status=lambda m: console.print(f"[dim]{m}[/]"), done=done)
+    result = run_suite(
+        entries, runs_dir, profile_path=profile, broker_url=broker, status=lambda m: console.print(f"[dim]{m}[/]"), done=done
+    )
     table = Table(title="Scenario suite")
     for col in ("scenario", "result", "expectations held", "report verdict", "seconds", "run directory"):
         table.add_column(col)
     for r in result.results:
-        table.add_row(r.name, "[green]PASS[/]" if r.passed else "[bold red]FAIL[/]", f"{sum(o.held for o in r.outcomes)}/{len(r.outcomes)}",
-                      r.verdict or "-", f"{r.seconds:.0f}", str(r.run or r.error))
+        table.add_row(
+            r.name,
+            "[green]PASS[/]" if r.passed else "[bold red]FAIL[/]",
+            f"{sum(o.held for o in r.outcomes)}/{len(r.outcomes)}",
+            r.verdict or "-",
+            f"{r.seconds:.0f}",
+            str(r.run or r.error),
+        )
     Console().print(table)
     junit = junit or runs_dir / "suite.xml"
     junit.parent.mkdir(parents=True, exist_ok=True)
     junit.write_text(suite_junit(result), encoding="utf-8")
     passed = sum(r.passed for r in result.results)
-    click.echo(f"{'PASS' if result.passed else 'FAIL'}: {passed} of {len(result.results)} scenarios met their expectations; JUnit {junit}")
+    click.echo(
+        f"{'PASS' if result.passed else 'FAIL'}: {passed} of {len(result.results)} scenarios met their expectations; JUnit {junit}"
+    )
     sys.exit(EXIT_PASS if result.passed else EXIT_FAIL)
 
 
@@ -235,24 +308,62 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
 @click.option("--broker", required=True, help="mqtt://host:port of the zone broker")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="run directory to write")
 @click.option("--prefix", default="", help="zone topic prefix")
-@click.option("--trust", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="trusted root certificate (COER)")
-@click.option("--ca", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA certificate under a trusted root (COER)")
+@click.option(
+    "--trust", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="trusted root certificate (COER)"
+)
+@click.option(
+    "--ca",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA certificate under a trusted root (COER)",
+)
 @click.option("--crl", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="signed CRL to apply")
-@click.option("--pki", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="trust a PKI directory (its root, CAs and CRL) instead of --trust/--ca/--crl")
+@click.option(
+    "--pki",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="trust a PKI directory (its root, CAs and CRL) instead of --trust/--ca/--crl",
+)
 @click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
-@click.option("--verify-workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="parallel signature verifier processes (0: inline)")
+@click.option(
+    "--verify-workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="parallel signature verifier processes (0: inline)",
+)
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA of an mqtts:// broker (PEM)")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="client certificate for mqtts:// (PEM)")
+@click.option(
+    "--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="client certificate for mqtts:// (PEM)"
+)
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="its private key (PEM)")
-@click.option("--client-id", default=None,
-              help="MQTT client id (default: the one this output used before, kept in OUT/ingest/client_id, else a new random one)")
-@click.option("--progress-every", type=click.FloatRange(min=0.1), default=None,
-              help="seconds between progress lines (default: a live line on a terminal, every 10 s otherwise)")
-def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tuple[Path, ...], crl: Path | None, pki: Path | None,
-           duration: float | None, verify_workers: int, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None,
-           client_id: str | None, progress_every: float | None) -> None:
+@click.option(
+    "--client-id",
+    default=None,
+    help="MQTT client id (default: the one this output used before, kept in OUT/ingest/client_id, else a new random one)",
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="seconds between progress lines (default: a live line on a terminal, every 10 s otherwise)",
+)
+def ingest(
+    broker: str,
+    out: Path,
+    prefix: str,
+    trust: tuple[Path, ...],
+    ca: tuple[Path, ...],
+    crl: Path | None,
+    pki: Path | None,
+    duration: float | None,
+    verify_workers: int,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    client_id: str | None,
+    progress_every: float | None,
+) -> None:
     """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`),
     showing progress on stderr: counts, receive rate, stored per type, rejects, broker state.
     Frames are acknowledged once stored; run it again on the same OUT to resume (README: What
@@ -284,9 +395,18 @@ def ingest(broker: str, out: Path, prefix: str, trust: tuple[Path, ...], ca: tup
             loop.call_later(duration, stop.set)
         stats = IngestStats()
         shown = asyncio.create_task(_show_progress(stats, stop, progress_every))
-        await run_ingest(address, RunDir(out), verifier=verifier, topic_prefix=prefix, stop=stop,
-                         on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True),
-                         verify_workers=verify_workers, tls=tls, stats=stats, client_id=client_id)
+        await run_ingest(
+            address,
+            RunDir(out),
+            verifier=verifier,
+            topic_prefix=prefix,
+            stop=stop,
+            on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True),
+            verify_workers=verify_workers,
+            tls=tls,
+            stats=stats,
+            client_id=client_id,
+        )
         await shown
         click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)
         return stats
@@ -309,7 +429,7 @@ async def _show_progress(stats: IngestStats, stop: asyncio.Event, every: float |
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), every)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         line, since = progress_line(stats, since, time.time())
         click.echo(f"\r\x1b[2K{line}" if live else line, err=True, nl=not live)

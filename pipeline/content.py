@@ -35,9 +35,21 @@ class ContentDecoder:
 
 
 FAST_PATH: dict[MessageType, ContentDecoder] = {
-    MessageType.BSM: ContentDecoder(decode_bsm, BSM_COLUMNS, "bsm_path_points", PATH_POINT_COLUMNS, reference_rows.bsm_rows, MAX_POINTS, MAX_POINTS),
-    MessageType.SPAT: ContentDecoder(decode_spat, SPAT_COLUMNS, "spat_phase_states", PHASE_STATE_COLUMNS, reference_rows.spat_rows, MAX_STATES, 16),
-    MessageType.RSM: ContentDecoder(decode_rsm, RSM_COLUMNS, "rsm_participants", PARTICIPANT_COLUMNS, reference_rows.rsm_rows, MAX_PARTICIPANTS, MAX_PARTICIPANTS),
+    MessageType.BSM: ContentDecoder(
+        decode_bsm, BSM_COLUMNS, "bsm_path_points", PATH_POINT_COLUMNS, reference_rows.bsm_rows, MAX_POINTS, MAX_POINTS
+    ),
+    MessageType.SPAT: ContentDecoder(
+        decode_spat, SPAT_COLUMNS, "spat_phase_states", PHASE_STATE_COLUMNS, reference_rows.spat_rows, MAX_STATES, 16
+    ),
+    MessageType.RSM: ContentDecoder(
+        decode_rsm,
+        RSM_COLUMNS,
+        "rsm_participants",
+        PARTICIPANT_COLUMNS,
+        reference_rows.rsm_rows,
+        MAX_PARTICIPANTS,
+        MAX_PARTICIPANTS,
+    ),
 }
 
 

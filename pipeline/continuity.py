@@ -23,8 +23,9 @@ FILLS_HOLE = -1
 
 
 @nb.njit(cache=True)
-def stream_continuity(stream, msg_cnt, generated_us, received_us, last_cnt, last_generated_us, holes, last_received_us,
-                      gaps, duplicate, ipg_us):
+def stream_continuity(
+    stream, msg_cnt, generated_us, received_us, last_cnt, last_generated_us, holes, last_received_us, gaps, duplicate, ipg_us
+):
     """Fill ``gaps`` (NO_GAP where none), ``duplicate`` and ``ipg_us`` (-1 where none) for one
     batch in arrival order.  Rows with msgCnt -1 are not messages of their stream and are skipped.
     ``last_cnt`` (-1 none yet), ``last_generated_us``, ``holes`` and ``last_received_us`` are
@@ -80,8 +81,9 @@ class StreamContinuity:
     def __init__(self) -> None:
         self._state = StreamState(last_cnt=-1, last_generated_us=-1, holes=0, last_received_us=-1)
 
-    def judge(self, stream: np.ndarray, msg_cnt: np.ndarray, generated_us: np.ndarray,
-              received_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def judge(
+        self, stream: np.ndarray, msg_cnt: np.ndarray, generated_us: np.ndarray, received_us: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(msg_cnt_gap int16 with NO_GAP, duplicate, ipg_us int64 with -1) of one batch."""
         n = stream.size
         if n:
@@ -90,9 +92,19 @@ class StreamContinuity:
         duplicate = np.zeros(n, dtype=np.bool_)
         ipg_us = np.full(n, -1, dtype=np.int64)
         st = self._state
-        stream_continuity(stream.astype(np.int64), msg_cnt.astype(np.int64), generated_us.astype(np.int64),
-                          received_us.astype(np.int64), st.last_cnt, st.last_generated_us, st.holes, st.last_received_us,
-                          gaps, duplicate, ipg_us)
+        stream_continuity(
+            stream.astype(np.int64),
+            msg_cnt.astype(np.int64),
+            generated_us.astype(np.int64),
+            received_us.astype(np.int64),
+            st.last_cnt,
+            st.last_generated_us,
+            st.holes,
+            st.last_received_us,
+            gaps,
+            duplicate,
+            ipg_us,
+        )
         return gaps, duplicate, ipg_us
 
 

@@ -38,31 +38,83 @@ from pipeline.uper import (
 # transmission, speed, posAccuracy (a PositionConfidenceSet), timeConfidence, motionCfd
 INITIAL_POSITION_COLUMNS = tuple(
     "initial_" + c
-    for c in ("year", "month", "day", "hour", "minute", "second", "offset", *uper.POSITION3D_COLUMNS, "heading", "transmission",
-              "speed", *uper.POSITION_CONFIDENCE_COLUMNS, "time_confidence", *uper.MOTION_CONFIDENCE_COLUMNS)
+    for c in (
+        "year",
+        "month",
+        "day",
+        "hour",
+        "minute",
+        "second",
+        "offset",
+        *uper.POSITION3D_COLUMNS,
+        "heading",
+        "transmission",
+        "speed",
+        *uper.POSITION_CONFIDENCE_COLUMNS,
+        "time_confidence",
+        *uper.MOTION_CONFIDENCE_COLUMNS,
+    )
 )
 
 BSM_COLUMNS = (
-    "msg_cnt", "id_hi", "id_lo", "sec_mark", "time_confidence",
+    "msg_cnt",
+    "id_hi",
+    "id_lo",
+    "sec_mark",
+    "time_confidence",
     *uper.POSITION3D_COLUMNS,
-    "semi_major", "semi_minor", "orientation",
+    "semi_major",
+    "semi_minor",
+    "orientation",
     *uper.POSITION_CONFIDENCE_COLUMNS,
-    "transmission", "speed", "heading", "angle",
+    "transmission",
+    "speed",
+    "heading",
+    "angle",
     *uper.MOTION_CONFIDENCE_COLUMNS,
     *uper.ACCELERATION_COLUMNS,
-    "brake_pedal", "wheel_brakes", "traction", "abs", "scs", "brake_boost", "aux_brakes",
+    "brake_pedal",
+    "wheel_brakes",
+    "traction",
+    "abs",
+    "scs",
+    "brake_boost",
+    "aux_brakes",
     *uper.VEHICLE_SIZE_COLUMNS,
     *uper.VEHICLE_CLASS_COLUMNS,
-    "safety_ext", "events", "path_points", "gnss_status", "radius_of_curve", "prediction_confidence", "lights",
-    "emergency_ext", "response_type", "siren_use", "lights_use",
+    "safety_ext",
+    "events",
+    "path_points",
+    "gnss_status",
+    "radius_of_curve",
+    "prediction_confidence",
+    "lights",
+    "emergency_ext",
+    "response_type",
+    "siren_use",
+    "lights_use",
     *INITIAL_POSITION_COLUMNS,
 )
-PATH_POINT_COLUMNS = ("row", "point", *uper.OFFSET_LLV_COLUMNS, "time_offset", "speed", *uper.POSITION_CONFIDENCE_COLUMNS, "heading")
+PATH_POINT_COLUMNS = (
+    "row",
+    "point",
+    *uper.OFFSET_LLV_COLUMNS,
+    "time_offset",
+    "speed",
+    *uper.POSITION_CONFIDENCE_COLUMNS,
+    "heading",
+)
 
 _C = uper.column_index(BSM_COLUMNS)
 C_CNT, C_ID, C_SEC, C_TCONF, C_POS = _C["msg_cnt"], _C["id_hi"], _C["sec_mark"], _C["time_confidence"], _C["lat"]
 C_ACC, C_PCONF, C_TRANS, C_ANGLE = _C["semi_major"], _C["pos_confidence"], _C["transmission"], _C["angle"]
-C_MCONF, C_ACCEL, C_BRAKES, C_SIZE, C_CLASS = _C["speed_confidence"], _C["accel_long"], _C["brake_pedal"], _C["width"], _C["vehicle_class"]
+C_MCONF, C_ACCEL, C_BRAKES, C_SIZE, C_CLASS = (
+    _C["speed_confidence"],
+    _C["accel_long"],
+    _C["brake_pedal"],
+    _C["width"],
+    _C["vehicle_class"],
+)
 C_SAFETY, C_EMERGENCY = _C["safety_ext"], _C["emergency_ext"]
 C_SPEED, C_HEADING = _C["speed"], _C["heading"]
 C_INITIAL = _C["initial_year"]

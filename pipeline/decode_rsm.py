@@ -35,10 +35,20 @@ from pipeline.uper import (
 
 RSM_COLUMNS = ("msg_cnt", "id_hi", "id_lo", "ref_lat", "ref_lon", "ref_elevation", "participants")
 PARTICIPANT_COLUMNS = (
-    "row", "participant", "ptc_type", "ptc_id", "source", "id_hi", "id_lo", "sec_mark",
+    "row",
+    "participant",
+    "ptc_type",
+    "ptc_id",
+    "source",
+    "id_hi",
+    "id_lo",
+    "sec_mark",
     *uper.OFFSET_LLV_COLUMNS,
     *uper.POSITION_CONFIDENCE_COLUMNS,
-    "transmission", "speed", "heading", "angle",
+    "transmission",
+    "speed",
+    "heading",
+    "angle",
     *uper.MOTION_CONFIDENCE_COLUMNS,
     *uper.ACCELERATION_COLUMNS,
     *uper.VEHICLE_SIZE_COLUMNS,

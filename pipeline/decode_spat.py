@@ -30,9 +30,26 @@ from pipeline.uper import (
 
 SPAT_COLUMNS = ("msg_cnt", "moy", "time_stamp", "has_name", "intersections")
 PHASE_STATE_COLUMNS = (
-    "row", "intersection", "region", "node_id", "status", "intersection_moy", "intersection_time_stamp",
-    "intersection_time_confidence", "phase", "phase_id", "state", "light", "timing_kind", "start_time",
-    "min_end_time", "max_end_time", "likely_end_time", "timing_confidence", "next_start_time", "next_duration",
+    "row",
+    "intersection",
+    "region",
+    "node_id",
+    "status",
+    "intersection_moy",
+    "intersection_time_stamp",
+    "intersection_time_confidence",
+    "phase",
+    "phase_id",
+    "state",
+    "light",
+    "timing_kind",
+    "start_time",
+    "min_end_time",
+    "max_end_time",
+    "likely_end_time",
+    "timing_confidence",
+    "next_start_time",
+    "next_duration",
 )
 _HEAD = 8  # columns of PHASE_STATE_COLUMNS taken from the intersection
 MAX_STATES = 32 * 16 * 16  # intersections x phases x phase states

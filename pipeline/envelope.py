@@ -15,6 +15,8 @@ msgCnt continuity per sender is :mod:`pipeline.continuity`.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numba as nb
 import numpy as np
 
@@ -51,7 +53,7 @@ SIGNATURE_SM2 = 4
 class Parsed:
     """Column arrays filled by :func:`parse_frames` (one element per frame)."""
 
-    FIELDS = {
+    FIELDS: ClassVar[dict[str, type]] = {
         "status": np.int8,
         "content": np.int8,
         "hash_id": np.int8,
@@ -132,9 +134,27 @@ def _parse_frame(buf, base, end, i, msg_index, msg_cnt):
 
 
 @nb.njit(cache=True)
-def parse_frames(buf, offsets, status, content, hash_id, aid, generation_time, tbs_start, tbs_end, payload_start,
-                 payload_end, signer_kind, signer_start, signer_end, signature_kind, r_start, s_start, msg_index,
-                 msg_cnt):
+def parse_frames(
+    buf,
+    offsets,
+    status,
+    content,
+    hash_id,
+    aid,
+    generation_time,
+    tbs_start,
+    tbs_end,
+    payload_start,
+    payload_end,
+    signer_kind,
+    signer_start,
+    signer_end,
+    signature_kind,
+    r_start,
+    s_start,
+    msg_index,
+    msg_cnt,
+):
     """Parse frame i = buf[offsets[i]:offsets[i+1]] for every i (see module docstring)."""
     for i in range(offsets.size - 1):
         p = offsets[i]
@@ -236,7 +256,13 @@ def parse_frames(buf, offsets, status, content, hash_id, aid, generation_time, t
                 signer_start[i] = p + 2
                 # The certificate is not length-prefixed; the signature closes the frame and has
                 # a fixed size: 66 bytes (x-only/compressed r, or SM2) or 98 (uncompressed r).
-                if end - 66 > p + 2 and ((buf[end - 66] == 0x80 or buf[end - 66] == 0x81) and (buf[end - 65] == 0x80 or buf[end - 65] == 0x82 or buf[end - 65] == 0x83) or (buf[end - 66] == 0x84 and buf[end - 65] == 0x40)):
+                if end - 66 > p + 2 and (
+                    (
+                        (buf[end - 66] == 0x80 or buf[end - 66] == 0x81)
+                        and (buf[end - 65] == 0x80 or buf[end - 65] == 0x82 or buf[end - 65] == 0x83)
+                    )
+                    or (buf[end - 66] == 0x84 and buf[end - 65] == 0x40)
+                ):
                     p = end - 66
                 elif end - 98 > p + 2 and (buf[end - 98] == 0x80 or buf[end - 98] == 0x81) and buf[end - 97] == 0x84:
                     p = end - 98
@@ -248,7 +274,13 @@ def parse_frames(buf, offsets, status, content, hash_id, aid, generation_time, t
                 # version 3 and type explicit, and itself ends with a 66-byte signature.  The
                 # batch stage confirms it decodes.
                 cs = signer_start[i]
-                if p - cs < 70 or buf[cs] != 0x80 or buf[cs + 1] != 3 or buf[cs + 2] != 0 or not (buf[p - 66] == 0x80 or buf[p - 66] == 0x81 or buf[p - 66] == 0x84):
+                if (
+                    p - cs < 70
+                    or buf[cs] != 0x80
+                    or buf[cs + 1] != 3
+                    or buf[cs + 2] != 0
+                    or not (buf[p - 66] == 0x80 or buf[p - 66] == 0x81 or buf[p - 66] == 0x84)
+                ):
                     status[i] = BAD_SIGNER
                     continue
             elif stag == 0x82:

@@ -53,9 +53,15 @@ def unknown_subjects(expectations: list[Expectation], profile: dict[str, Any], a
     for e in expectations:
         if e.metric is not None:
             msg_type, _, field = e.metric.partition(".")
-            if e.metric not in checks and not (msg_type in MESSAGE_TYPES and field in METRIC_FIELDS) and not (msg_type == "ALL" and field in RUN_FIELDS):
-                problems.append(f"{e.label()}: unknown metric {e.metric!r}; use TYPE.field with TYPE one of {', '.join(MESSAGE_TYPES)} "
-                                f"and field one of {', '.join(METRIC_FIELDS)} (ALL also {', '.join(RUN_FIELDS)}), or a check id")
+            if (
+                e.metric not in checks
+                and not (msg_type in MESSAGE_TYPES and field in METRIC_FIELDS)
+                and not (msg_type == "ALL" and field in RUN_FIELDS)
+            ):
+                problems.append(
+                    f"{e.label()}: unknown metric {e.metric!r}; use TYPE.field with TYPE one of {', '.join(MESSAGE_TYPES)} "
+                    f"and field one of {', '.join(METRIC_FIELDS)} (ALL also {', '.join(RUN_FIELDS)}), or a check id"
+                )
         elif e.check is not None and e.check not in checks:
             problems.append(f"{e.label()}: the profile {profile['profile']} v{profile['version']} has no check {e.check!r}")
         elif e.application is not None and e.application not in apps:
@@ -110,8 +116,11 @@ def _judge(e: Expectation, report: dict[str, Any], con: duckdb.DuckDBPyConnectio
         if check is None:
             return False, None, f"the report has no check {e.check!r}"
         shown = f"{check['value']:.6g}" if isinstance(check["value"], float) else str(check["value"])
-        return (check["verdict"] == e.expected_verdict, check["verdict"],
-                f"{e.check} is {check['verdict']} ({check['metric']} = {shown}, required {check['op']} {check['threshold']})")
+        return (
+            check["verdict"] == e.expected_verdict,
+            check["verdict"],
+            f"{e.check} is {check['verdict']} ({check['metric']} = {shown}, required {check['op']} {check['threshold']})",
+        )
     if s == "application":
         app = next((a for a in report["applications"]["graded"] if a["id"] == e.application), None)
         if app is None:
@@ -124,8 +133,11 @@ def _judge(e: Expectation, report: dict[str, Any], con: duckdb.DuckDBPyConnectio
             return False, None, f"no {e.attack} frames reached the ingest"
         entry = next((x for x in report["security"]["classes"] if x["class"] == e.attack), {})
         frames, right = entry.get("injected", 0), entry.get("as_expected", 0)
-        return (check["verdict"] == "PASS", check["value"],
-                f"{right} of {frames} injected {e.attack} frames got {entry.get('expected', 'their verdict')}")
+        return (
+            check["verdict"] == "PASS",
+            check["value"],
+            f"{right} of {frames} injected {e.attack} frames got {entry.get('expected', 'their verdict')}",
+        )
     return report["verdict"] == e.gate, report["verdict"], f"the gate is {report['verdict']}"
 
 

@@ -77,7 +77,9 @@ def diff_reports(a: dict[str, Any], b: dict[str, Any], tolerance: float = 0.05) 
             change = "no_data"
         else:
             change = _value_change(base, va, vb, tolerance)
-        out.append(CheckChange(check_id, base.get("metric"), (ca or {}).get("verdict"), (cb or {}).get("verdict"), va, vb, change))
+        out.append(
+            CheckChange(check_id, base.get("metric"), (ca or {}).get("verdict"), (cb or {}).get("verdict"), va, vb, change)
+        )
     return out
 
 

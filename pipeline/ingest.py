@@ -134,8 +134,14 @@ class Inbox:
         # before it: it is owed once those frames (its original among them) are stored.
         self._ack_only: list[tuple[int, tuple[int, int]]] = []
 
-    def add_many(self, topics: list[str], frames: list[bytes], received_us: list[int], acks: list[tuple[int, int]] | None = None,
-                 sizes: list[int] | None = None) -> int:
+    def add_many(
+        self,
+        topics: list[str],
+        frames: list[bytes],
+        received_us: list[int],
+        acks: list[tuple[int, int]] | None = None,
+        sizes: list[int] | None = None,
+    ) -> int:
         """Add frames in arrival order with what each is owed; returns how many are waiting."""
         with self._lock:
             self._batch.topics += topics
@@ -191,9 +197,17 @@ class IngestStats:
     failure: str | None = None
 
     def session(self) -> dict[str, object]:
-        return {"started_at": self.started_at, "ended_at": self.ended_at, "cause": self.end_cause, "received": self.received,
-                "stored": self.stored, "rejected": self.rejected, "redelivered": self.redelivered,
-                "acknowledged": self.acknowledged, "updated_at": time.time()}
+        return {
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "cause": self.end_cause,
+            "received": self.received,
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "redelivered": self.redelivered,
+            "acknowledged": self.acknowledged,
+            "updated_at": time.time(),
+        }
 
     def as_dict(self) -> dict[str, object]:
         """Totals over every session on this output (``received`` counts a frame once even when
@@ -237,9 +251,17 @@ def earlier_sessions(run: RunDir) -> list[dict[str, object]]:
     latest = max(records, key=lambda d: _number(d.get("updated_at")))
     sessions = latest.get("sessions")
     if not isinstance(sessions, list):  # written before sessions were recorded: one session
-        sessions = [{"started_at": latest.get("started_at"), "ended_at": latest.get("updated_at"), "cause": "unknown",
-                     "received": latest.get("received"), "stored": latest.get("stored"),
-                     "rejected": latest.get("rejected"), "stored_by_type": latest.get("stored_by_type")}]
+        sessions = [
+            {
+                "started_at": latest.get("started_at"),
+                "ended_at": latest.get("updated_at"),
+                "cause": "unknown",
+                "received": latest.get("received"),
+                "stored": latest.get("stored"),
+                "rejected": latest.get("rejected"),
+                "stored_by_type": latest.get("stored_by_type"),
+            }
+        ]
     out = []
     for s in sessions:
         if not isinstance(s, dict):
@@ -282,7 +304,9 @@ def ingest_client_id(run: RunDir, given: str | None = None) -> str:
     return given
 
 
-def _part_tables(writer: TelemetryWriter, commits: list[Commit], prefix: str, columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
+def _part_tables(
+    writer: TelemetryWriter, commits: list[Commit], prefix: str, columns: list[str]
+) -> Iterator[tuple[str, pa.Table]]:
     """(path in the run, ``columns`` of it) for each file of ``commits`` under ``prefix``; a
     file that cannot be read is passed over."""
     for commit in commits:
@@ -305,13 +329,25 @@ def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
     commits = [c for c in writer.commits if c.part > through or c.part in unconfirmed]
     digests: list[bytes] = []
     for _, table in _part_tables(writer, commits, "telemetry/", ["topic", "frame"]):
-        digests += [frame_digest(t or "", f or b"") for t, f in zip(table.column("topic").to_pylist(), table.column("frame").to_pylist())]
+        digests += [
+            frame_digest(t or "", f or b"") for t, f in zip(table.column("topic").to_pylist(), table.column("frame").to_pylist())
+        ]
     return digests
 
 
 RESUME_PARTS = 600  # parts (about five minutes of traffic) replayed into the stream state on a restart
-RESUME_COLUMNS = ["rx_seq", "sender_id", "vehicle_id", "signer", "signer_kind", "auth", "decode_ok", "msg_cnt", "generated_at",
-                  "received_at"]
+RESUME_COLUMNS = [
+    "rx_seq",
+    "sender_id",
+    "vehicle_id",
+    "signer",
+    "signer_kind",
+    "auth",
+    "decode_ok",
+    "msg_cnt",
+    "generated_at",
+    "received_at",
+]
 RESUME_BSM_COLUMNS = ["rx_seq", "id", "lat", "lon", "events"]
 
 
@@ -320,13 +356,19 @@ def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> tuple[pa.
     ``msg_type``, and the BSM content of those parts: what
     :meth:`~pipeline.batch.BatchProcessor.resume` takes up.  A part that cannot be read is passed over."""
     tail = writer.commits[-parts:]
-    tables = [table.append_column("msg_type", pa.array([relative.split("/")[1].removeprefix("msg_type=")] * table.num_rows, pa.string()))
-              for relative, table in _part_tables(writer, tail, "telemetry/msg_type=", RESUME_COLUMNS)]
+    tables = [
+        table.append_column(
+            "msg_type", pa.array([relative.split("/")[1].removeprefix("msg_type=")] * table.num_rows, pa.string())
+        )
+        for relative, table in _part_tables(writer, tail, "telemetry/msg_type=", RESUME_COLUMNS)
+    ]
     bsm = [table for _, table in _part_tables(writer, tail, "tables/bsm/", RESUME_BSM_COLUMNS)]
     if not tables:
         return pa.table({}), None
-    return (pa.concat_tables(tables, promote_options="permissive").sort_by("rx_seq"),
-            pa.concat_tables(bsm, promote_options="permissive") if bsm else None)
+    return (
+        pa.concat_tables(tables, promote_options="permissive").sort_by("rx_seq"),
+        pa.concat_tables(bsm, promote_options="permissive") if bsm else None,
+    )
 
 
 def verifier_from_files(trust: list[Path], cas: list[Path] = (), crl: Path | None = None) -> Verifier | None:  # type: ignore[assignment]
@@ -376,8 +418,10 @@ def progress_line(stats: IngestStats, since: Progress, now: float) -> tuple[str,
         broker = f"FAILED: {stats.failure}"
     else:
         broker = "broker disconnected" if stats.events and stats.events[-1]["event"] == "broker_disconnected" else "connected"
-    line = (f"{now - stats.started_at:6.0f} s  received {stats.received} ({rate:.0f}/s)  stored {stats.stored}"
-            f"{'  [' + types + ']' if types else ''}  rejected {stats.rejected}  unacknowledged {stats.received - stats.acknowledged}  {broker}")
+    line = (
+        f"{now - stats.started_at:6.0f} s  received {stats.received} ({rate:.0f}/s)  stored {stats.stored}"
+        f"{'  [' + types + ']' if types else ''}  rejected {stats.rejected}  unacknowledged {stats.received - stats.acknowledged}  {broker}"
+    )
     return line, Progress(now, stats.received)
 
 
@@ -406,7 +450,7 @@ class Receiver:
     def run(self) -> None:
         try:
             self._run()
-        except BaseException as exc:  # noqa: BLE001 - a dead receiver must stop the ingest, not hang it
+        except BaseException as exc:
             self.finished_receiving.set()
             self.session.fail(f"receiver thread: {type(exc).__name__}: {exc}", traceback.format_exc())
 
@@ -459,8 +503,11 @@ class Receiver:
         its harness check ``run.receiver`` fails, instead of blaming the devices."""
         if took_s >= RECEIVER_STALL_S:
             since = time.time() - took_s
-            self.session.broker_event("receiver_stalled", f"{took_s:.2f} s without reading, from "
-                                      f"{time.strftime('%H:%M:%S', time.gmtime(since))} UTC; frames that waited are stamped late")
+            self.session.broker_event(
+                "receiver_stalled",
+                f"{took_s:.2f} s without reading, from "
+                f"{time.strftime('%H:%M:%S', time.gmtime(since))} UTC; frames that waited are stamped late",
+            )
 
     def _connection_lost(self) -> None:
         """What was delivered on the lost connection and not acknowledged will come again."""
@@ -480,16 +527,28 @@ class Receiver:
         generation = self.conn.generation
         keep = range(len(deliveries))
         if any(deliveries.dup):
-            redelivered = [i for i in keep if deliveries.dup[i] and self.redeliveries.matches(deliveries.topics[i], deliveries.payloads[i])]
+            redelivered = [
+                i for i in keep if deliveries.dup[i] and self.redeliveries.matches(deliveries.topics[i], deliveries.payloads[i])
+            ]
             if redelivered:
                 session.inbox.add_acks([(generation, deliveries.packet_ids[i]) for i in redelivered])
                 stats.redelivered += len(redelivered)
                 skip = set(redelivered)
                 keep = [i for i in keep if i not in skip]  # type: ignore[assignment]
         if len(keep) == len(deliveries):
-            t, f, r, ids, sizes = deliveries.topics, deliveries.payloads, deliveries.received_us, deliveries.packet_ids, deliveries.sizes
+            t, f, r, ids, sizes = (
+                deliveries.topics,
+                deliveries.payloads,
+                deliveries.received_us,
+                deliveries.packet_ids,
+                deliveries.sizes,
+            )
         else:
-            t, f, r = [deliveries.topics[i] for i in keep], [deliveries.payloads[i] for i in keep], [deliveries.received_us[i] for i in keep]
+            t, f, r = (
+                [deliveries.topics[i] for i in keep],
+                [deliveries.payloads[i] for i in keep],
+                [deliveries.received_us[i] for i in keep],
+            )
             ids, sizes = [deliveries.packet_ids[i] for i in keep], [deliveries.sizes[i] for i in keep]
         for k, packet_id in enumerate(ids):
             if packet_id:
@@ -521,9 +580,21 @@ class IngestSession:
     """One ingest on one output: the flusher (batches, Parquet commits) on the event loop's
     worker thread and the :class:`Receiver` on its own."""
 
-    def __init__(self, address: BrokerAddress, run: RunDir, *, verifier: Verifier | None, topic_prefix: str, stop: asyncio.Event,
-                 on_ready: Callable[[], None] | None, client_id: str | None, verify_workers: int, tls: ClientTls | None,
-                 stats: IngestStats, max_frame_bytes: int):
+    def __init__(
+        self,
+        address: BrokerAddress,
+        run: RunDir,
+        *,
+        verifier: Verifier | None,
+        topic_prefix: str,
+        stop: asyncio.Event,
+        on_ready: Callable[[], None] | None,
+        client_id: str | None,
+        verify_workers: int,
+        tls: ClientTls | None,
+        stats: IngestStats,
+        max_frame_bytes: int,
+    ):
         if address.tls and tls is None:
             raise ValueError(f"{address.url} needs TLS client credentials (CA, certificate, key)")
         self.address, self.rundir, self.stop_event, self.on_ready, self.stats = address, run, stop, on_ready, stats
@@ -536,16 +607,26 @@ class IngestSession:
         redeliveries.expect(unacknowledged_tail(self.writer, run))
         self.signature_workers = SignatureWorkers(verify_workers if verifier else 0)
         self.verifier = verifier
-        self.processor = BatchProcessor(verifier, topic_prefix, first_rx_seq=self.writer.next_rx_seq, signature_workers=self.signature_workers)
+        self.processor = BatchProcessor(
+            verifier, topic_prefix, first_rx_seq=self.writer.next_rx_seq, signature_workers=self.signature_workers
+        )
         self.processor.resume(*stored_tail(self.writer))
         crl = verifier.store.crl if verifier else None
         stats.crl = dataclasses.asdict(crl) if crl else None
         self.inbox = Inbox()
         self.flushed = threading.Event()  # the flusher has stored its last batch (or failed)
         self._progress_lock = threading.Lock()  # the flusher and the receiver thread both report progress
-        connection = SubscribeConnection(address.host, address.port, stats.client_id, [topics.subscription(topic_prefix)], qos=1,
-                                         clean_session=False, tls=tls.context() if address.tls and tls else None, defer_acks=True,
-                                         max_payload=max_frame_bytes)
+        connection = SubscribeConnection(
+            address.host,
+            address.port,
+            stats.client_id,
+            [topics.subscription(topic_prefix)],
+            qos=1,
+            clean_session=False,
+            tls=tls.context() if address.tls and tls else None,
+            defer_acks=True,
+            max_payload=max_frame_bytes,
+        )
         self.receiver = Receiver(self, connection, redeliveries)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._arrived: asyncio.Event | None = None
@@ -615,20 +696,22 @@ class IngestSession:
             reason = f"frame of {taken.sizes[i]} octets exceeds the ingest's limit of {self.max_frame_bytes} (policy); first 256 octets kept"
             outputs.append(self.processor.rejected(frames.part(i, i + 1), reason, [taken.sizes[i]]))
         small = [i for i in range(len(frames)) if i not in set(big)]
-        return Received([frames.topics[i] for i in small], [frames.frames[i] for i in small], [frames.received_us[i] for i in small]), outputs
+        return Received(
+            [frames.topics[i] for i in small], [frames.frames[i] for i in small], [frames.received_us[i] for i in small]
+        ), outputs
 
     def _begin(self, batch: Received) -> tuple[BatchInProgress | None, Exception | None]:
         if not len(batch):
             return None, None
         try:
             return self.processor.begin(batch), None
-        except Exception as exc:  # noqa: BLE001 - narrowed down to the frames at fault once what is ahead is stored
+        except Exception as exc:
             return None, exc
 
     def _finish(self, ahead: BatchInProgress, flush_checks: bool) -> list[BatchOutput]:
         try:
             return [self.processor.finish(ahead, flush_checks=flush_checks)]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.processor.forget_unchecked()
             return self.processor.process_isolating(ahead.batch, exc)
 
@@ -665,7 +748,7 @@ class IngestSession:
             if taken is not None or ahead is not None:
                 try:
                     ahead = await asyncio.to_thread(self.flush, taken, ahead)
-                except BaseException as exc:  # noqa: BLE001 - storage failed: stop, never acknowledge
+                except BaseException as exc:
                     self.fail(f"storing a batch: {type(exc).__name__}: {exc}", traceback.format_exc())
                     return
             if done and ahead is None and not len(self.inbox):
@@ -728,9 +811,19 @@ async def ingest(
     inline.  ``tls`` is the ingest's client certificate for an ``mqtts`` broker.  Pass ``stats``
     to watch the counts while it runs (see :func:`progress_line`).  If a stage fails, the
     ingest stops and ``stats.failure`` says why."""
-    session = IngestSession(address, run, verifier=verifier, topic_prefix=topic_prefix, stop=stop, on_ready=on_ready,
-                            client_id=client_id, verify_workers=verify_workers, tls=tls,
-                            stats=stats if stats is not None else IngestStats(), max_frame_bytes=max_frame_bytes)
+    session = IngestSession(
+        address,
+        run,
+        verifier=verifier,
+        topic_prefix=topic_prefix,
+        stop=stop,
+        on_ready=on_ready,
+        client_id=client_id,
+        verify_workers=verify_workers,
+        tls=tls,
+        stats=stats if stats is not None else IngestStats(),
+        max_frame_bytes=max_frame_bytes,
+    )
     return await session.run()
 
 
@@ -740,7 +833,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", required=True, help="mqtt://host:port")
     parser.add_argument("--prefix", default="", help="zone topic prefix")
     parser.add_argument("--trust", action="append", type=Path, default=[], help="trusted root certificate (COER); repeatable")
-    parser.add_argument("--ca", action="append", type=Path, default=[], help="CA certificate under a trusted root (COER); repeatable")
+    parser.add_argument(
+        "--ca", action="append", type=Path, default=[], help="CA certificate under a trusted root (COER); repeatable"
+    )
     parser.add_argument("--crl", type=Path, default=None, help="signed CRL (COER SecuredCrl) to apply")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--verify-workers", type=int, default=0, help="parallel signature verifiers (0: inline)")
@@ -751,8 +846,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     try:
-        verifier = verifier_from_files(args.trust, args.ca, args.crl) if args.trust else (
-            verifier_from_pki(run.pki) if run.pki.exists() else None)
+        verifier = (
+            verifier_from_files(args.trust, args.ca, args.crl)
+            if args.trust
+            else (verifier_from_pki(run.pki) if run.pki.exists() else None)
+        )
     except ValueError as exc:
         print(f"ingest: trust store: {exc}", file=sys.stderr)
         return 2
@@ -766,9 +864,17 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         if args.duration:
             loop.call_later(args.duration, stop.set)
-        return await ingest(address, run, verifier=verifier, topic_prefix=args.prefix, stop=stop,
-                            on_ready=lambda: print("READY", flush=True), verify_workers=args.verify_workers,
-                            tls=client_tls(args.tls_ca, args.tls_cert, args.tls_key), client_id=args.client_id)
+        return await ingest(
+            address,
+            run,
+            verifier=verifier,
+            topic_prefix=args.prefix,
+            stop=stop,
+            on_ready=lambda: print("READY", flush=True),
+            verify_workers=args.verify_workers,
+            tls=client_tls(args.tls_ca, args.tls_cert, args.tls_key),
+            client_id=args.client_id,
+        )
 
     stats = asyncio.run(_main())
     print(f"ingest: received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", file=sys.stderr)

@@ -39,6 +39,7 @@ def pdr_excusing_stalls(counted: int, missing: int, late_in_stall: int) -> tuple
     received = counted + late_in_stall
     return missing, received / (received + missing) if received else None
 
+
 RECEIVER_STALLS_SQL = f"""
 WITH timed AS (
     SELECT sender_id, epoch_us(received_at) // 1000000 AS epoch_s, latency_ms FROM messages

@@ -34,8 +34,7 @@ SCALAR = {
     "tx_rate_hz(received, missing, span_s)": "(received + missing - 1) / nullif(span_s, 0)",
     "p95(x)": "quantile_cont(x, 0.95)",
     "p99(x)": "quantile_cont(x, 0.99)",
-    "distance_m(lat1, lon1, lat2, lon2)":
-        "111320 * sqrt(power(lat2 - lat1, 2) + power((lon2 - lon1) * cos(radians((lat1 + lat2) / 2)), 2))",
+    "distance_m(lat1, lon1, lat2, lon2)": "111320 * sqrt(power(lat2 - lat1, 2) + power((lon2 - lon1) * cos(radians((lat1 + lat2) / 2)), 2))",
     "dsecond(ts)": "(epoch_ms(ts) % 60000)::INTEGER",
 }
 
@@ -77,7 +76,12 @@ def create_macros(con: duckdb.DuckDBPyConnection, several_runs: bool = False) ->
     """Create the macros in the main schema of ``con``, after its views."""
     for signature, body in SCALAR.items():
         con.execute(f"CREATE OR REPLACE MACRO {signature} AS {body}")
-    fill = {"run": "run, " if several_runs else "", "r_run": "r.run, " if several_runs else "",
-            "join": "r.run = b.run" if several_runs else "true", "timed": TIMED, "counted": COUNTED}
+    fill = {
+        "run": "run, " if several_runs else "",
+        "r_run": "r.run, " if several_runs else "",
+        "join": "r.run = b.run" if several_runs else "true",
+        "timed": TIMED,
+        "counted": COUNTED,
+    }
     for signature, body in TABLE.items():
         con.execute(f"CREATE OR REPLACE MACRO {signature} AS TABLE {body.format(**fill)}")

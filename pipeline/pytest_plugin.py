@@ -44,8 +44,12 @@ MARKER = "v2x_scenario"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("xiqing-v2x", "xiqing-v2x scenario runs")
-    group.addoption("--v2x-broker", default=None, metavar="URL",
-                    help="mqtt://host:port of a broker to run scenarios through (default: start Mosquitto on loopback)")
+    group.addoption(
+        "--v2x-broker",
+        default=None,
+        metavar="URL",
+        help="mqtt://host:port of a broker to run scenarios through (default: start Mosquitto on loopback)",
+    )
     group.addoption("--v2x-runs-dir", default=None, metavar="DIR", help="keep run directories here (default: pytest's tmp dir)")
     group.addoption("--v2x-profile", default=None, metavar="YAML", help="compliance profile (default: the built-in one)")
 
@@ -104,6 +108,7 @@ class ScenarioRun:
         """Judge further expectations, written as in a scenario's ``expect:`` list, on this run.
         A name the profile does not know raises ValueError before anything is judged."""
         from v2x.expectations import Expectation
+
         from pipeline.expectations import evaluate, unknown_subjects
         from pipeline.report import load_profile
 
@@ -120,8 +125,9 @@ class ScenarioRun:
         failed = [o for o in outcomes if not o.held]
         if failed:
             lines = "\n".join(f"  {o.expectation}: {o.detail}" for o in failed)
-            raise AssertionError(f"{self.scenario.name}: {len(failed)} of {len(outcomes)} expectations did not hold "
-                                 f"(run {self.run_dir}):\n{lines}")
+            raise AssertionError(
+                f"{self.scenario.name}: {len(failed)} of {len(outcomes)} expectations did not hold (run {self.run_dir}):\n{lines}"
+            )
 
     def close(self) -> None:
         if self._con is not None:
@@ -164,6 +170,7 @@ class Zone:
         and return it with its report; a run that fails raises :class:`v2x.run.RunError`."""
         from v2x.run import RunError
         from v2x.scenario import with_changes
+
         from pipeline.suite import SuiteEntry, run_entry
 
         chosen = self.scenario(scenario, **changes)
@@ -212,7 +219,9 @@ def v2x_scenario_run(request: pytest.FixtureRequest, v2x_zone: Zone) -> Iterator
     """The run of the scenario the test names with ``@pytest.mark.v2x_scenario(name, **changes)``."""
     marker = request.node.get_closest_marker(MARKER)
     if marker is None or not marker.args:
-        pytest.fail(f"v2x_scenario_run needs @pytest.mark.{MARKER}('scenario name or path', **changes) on the test", pytrace=False)
+        pytest.fail(
+            f"v2x_scenario_run needs @pytest.mark.{MARKER}('scenario name or path', **changes) on the test", pytrace=False
+        )
     run = v2x_zone.run(marker.args[0], **marker.kwargs)
     yield run
     run.close()

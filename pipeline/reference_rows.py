@@ -20,7 +20,15 @@ from pipeline.uper import ABSENT
 
 Row = list[int]
 
-_OFFSET_KINDS = ("position-LL1", "position-LL2", "position-LL3", "position-LL4", "position-LL5", "position-LL6", "position-LatLon")
+_OFFSET_KINDS = (
+    "position-LL1",
+    "position-LL2",
+    "position-LL3",
+    "position-LL4",
+    "position-LL5",
+    "position-LL6",
+    "position-LatLon",
+)
 _VERT_KINDS = ("offset1", "offset2", "offset3", "offset4", "offset5", "offset6", "elevation")
 
 
@@ -59,8 +67,8 @@ def offset_llv(o: dict[str, Any]) -> Row:
     row = [_OFFSET_KINDS.index(kind), ll["lon"], ll["lat"]]
     if "offsetV" in o:
         vkind, v = o["offsetV"]
-        return row + [_VERT_KINDS.index(vkind), v]
-    return row + [ABSENT, ABSENT]
+        return [*row, _VERT_KINDS.index(vkind), v]
+    return [*row, ABSENT, ABSENT]
 
 
 def position_confidence(c: dict[str, Any] | None) -> Row:
@@ -97,15 +105,25 @@ def full_position_vector(f: dict[str, Any] | None) -> Row:
     if f is None:
         return [ABSENT] * 19
     utc = f.get("utcTime", {})
-    return [*(_opt(utc, k) for k in _DATE_TIME), *position3d(f["pos"]), _opt(f, "heading"),
-            _opt(f, "transmission", lambda v: enum("TransmissionState", v)), _opt(f, "speed"),
-            *position_confidence(f.get("posAccuracy")), _opt(f, "timeConfidence", lambda v: enum("TimeConfidence", v)),
-            *motion_confidence(f.get("motionCfd"))]
+    return [
+        *(_opt(utc, k) for k in _DATE_TIME),
+        *position3d(f["pos"]),
+        _opt(f, "heading"),
+        _opt(f, "transmission", lambda v: enum("TransmissionState", v)),
+        _opt(f, "speed"),
+        *position_confidence(f.get("posAccuracy")),
+        _opt(f, "timeConfidence", lambda v: enum("TimeConfidence", v)),
+        *motion_confidence(f.get("motionCfd")),
+    ]
 
 
 _BRAKES = (
-    ("brakePadel", "BrakePedalStatus"), ("wheelBrakes", None), ("traction", "TractionControlStatus"),
-    ("abs", "AntiLockBrakeStatus"), ("scs", "StabilityControlStatus"), ("brakeBoost", "BrakeBoostApplied"),
+    ("brakePadel", "BrakePedalStatus"),
+    ("wheelBrakes", None),
+    ("traction", "TractionControlStatus"),
+    ("abs", "AntiLockBrakeStatus"),
+    ("scs", "StabilityControlStatus"),
+    ("brakeBoost", "BrakeBoostApplied"),
     ("auxBrakes", "AuxiliaryBrakeStatus"),
 )
 
@@ -135,14 +153,27 @@ def bsm_rows(b: dict[str, Any]) -> tuple[Row, list[Row]]:
         row += [pred["radiusOfCurve"], pred["confidence"]] if pred else [ABSENT, ABSENT]
         row += [_opt(s, "lights", bit_string)]
         for k, p in enumerate(ph["crumbData"] if ph else []):
-            points.append([0, k, *offset_llv(p["llvOffset"]), p["timeOffset"], _opt(p, "speed"),
-                           *position_confidence(p.get("posAccuracy")), _opt(p, "heading")])
+            points.append(
+                [
+                    0,
+                    k,
+                    *offset_llv(p["llvOffset"]),
+                    p["timeOffset"],
+                    _opt(p, "speed"),
+                    *position_confidence(p.get("posAccuracy")),
+                    _opt(p, "heading"),
+                ]
+            )
     e = b.get("emergencyExt")
     if e is None:
         row += [0, ABSENT, ABSENT, ABSENT]
     else:
-        row += [1, _opt(e, "responseType", lambda v: enum("ResponseType", v)), _opt(e, "sirenUse", lambda v: enum("SirenInUse", v)),
-                _opt(e, "lightsUse", lambda v: enum("LightbarInUse", v))]
+        row += [
+            1,
+            _opt(e, "responseType", lambda v: enum("ResponseType", v)),
+            _opt(e, "sirenUse", lambda v: enum("SirenInUse", v)),
+            _opt(e, "lightsUse", lambda v: enum("LightbarInUse", v)),
+        ]
     initial = (s or {}).get("pathHistory", {}).get("initialPosition")
     row += full_position_vector(initial)
     assert len(row) == len(BSM_COLUMNS) and all(len(p) == len(PATH_POINT_COLUMNS) for p in points)
@@ -156,7 +187,15 @@ def _timing(t: tuple[str, dict[str, Any]] | None) -> Row:
     if kind == "counting":
         keys = ("startTime", "minEndTime", "maxEndTime", "likelyEndTime", "timeConfidence", "nextStartTime", "nextDuration")
     else:
-        keys = ("startUTCTime", "minEndUTCTime", "maxEndUTCTime", "likelyEndUTCTime", "timeConfidence", "nextStartUTCTime", "nextEndUTCTime")
+        keys = (
+            "startUTCTime",
+            "minEndUTCTime",
+            "maxEndUTCTime",
+            "likelyEndUTCTime",
+            "timeConfidence",
+            "nextStartUTCTime",
+            "nextEndUTCTime",
+        )
     return [0 if kind == "counting" else 1, *(_opt(v, k) for k in keys)]
 
 
@@ -165,11 +204,19 @@ def spat_rows(s: dict[str, Any]) -> tuple[Row, list[Row]]:
     row = [s["msgCnt"], _opt(s, "moy"), _opt(s, "timeStamp"), 1 if "name" in s else 0, len(s["intersections"])]
     states: list[Row] = []
     for x, inter in enumerate(s["intersections"]):
-        head = [0, x, _opt(inter["intersectionId"], "region"), inter["intersectionId"]["id"], bit_string(inter["status"]),
-                _opt(inter, "moy"), _opt(inter, "timeStamp"), _opt(inter, "timeConfidence", lambda v: enum("TimeConfidence", v))]
+        head = [
+            0,
+            x,
+            _opt(inter["intersectionId"], "region"),
+            inter["intersectionId"]["id"],
+            bit_string(inter["status"]),
+            _opt(inter, "moy"),
+            _opt(inter, "timeStamp"),
+            _opt(inter, "timeConfidence", lambda v: enum("TimeConfidence", v)),
+        ]
         for p, phase in enumerate(inter["phases"]):
             for k, state in enumerate(phase["phaseStates"]):
-                states.append(head + [p, phase["id"], k, enum("LightState", state["light"]), *_timing(state.get("timing"))])
+                states.append([*head, p, phase["id"], k, enum("LightState", state["light"]), *_timing(state.get("timing"))])
     assert len(row) == len(SPAT_COLUMNS) and all(len(r) == len(PHASE_STATE_COLUMNS) for r in states)
     return row, states
 
@@ -180,11 +227,25 @@ def rsm_rows(r: dict[str, Any]) -> tuple[Row, list[Row]]:
     participants: list[Row] = []
     for k, p in enumerate(r["participants"]):
         participants.append(
-            [0, k, enum("ParticipantType", p["ptcType"]), p["ptcId"], enum("SourceType", p["source"]),
-             *(_id(p["id"]) if "id" in p else [ABSENT, ABSENT]), p["secMark"], *offset_llv(p["pos"]),
-             *position_confidence(p["posConfidence"]), _opt(p, "transmission", lambda v: enum("TransmissionState", v)),
-             p["speed"], p["heading"], _opt(p, "angle"), *motion_confidence(p.get("motionCfd")),
-             *acceleration4way(p.get("accelSet")), *vehicle_size(p["size"]), *vehicle_class(p.get("vehicleClass"))]
+            [
+                0,
+                k,
+                enum("ParticipantType", p["ptcType"]),
+                p["ptcId"],
+                enum("SourceType", p["source"]),
+                *(_id(p["id"]) if "id" in p else [ABSENT, ABSENT]),
+                p["secMark"],
+                *offset_llv(p["pos"]),
+                *position_confidence(p["posConfidence"]),
+                _opt(p, "transmission", lambda v: enum("TransmissionState", v)),
+                p["speed"],
+                p["heading"],
+                _opt(p, "angle"),
+                *motion_confidence(p.get("motionCfd")),
+                *acceleration4way(p.get("accelSet")),
+                *vehicle_size(p["size"]),
+                *vehicle_class(p.get("vehicleClass")),
+            ]
         )
     assert len(row) == len(RSM_COLUMNS) and all(len(p) == len(PARTICIPANT_COLUMNS) for p in participants)
     return row, participants

@@ -13,7 +13,7 @@ basis) or WARN (policy/unverified basis), or N/A without data.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,15 @@ from v2x import schedule
 from v2x.rundir import RunDir, read_json
 
 from pipeline.applications import application_checks, slices_needed
-from pipeline.judged import COUNTED, COUNTED_LATE_IN_STALL, IN_STALL, LATE_IN_STALL, TIMED, find_receiver_stalls, pdr_excusing_stalls
+from pipeline.judged import (
+    COUNTED,
+    COUNTED_LATE_IN_STALL,
+    IN_STALL,
+    LATE_IN_STALL,
+    TIMED,
+    find_receiver_stalls,
+    pdr_excusing_stalls,
+)
 from pipeline.slices import Receiver, Slice, load_receivers, run_receivers, slice_counts, slice_metrics
 from pipeline.verdicts import judge
 from pipeline.views import connect
@@ -70,7 +78,11 @@ SELECT t.*, r.rate_hz_min, r.rate_hz_median FROM totals t LEFT JOIN rates r USIN
 
 def load_profile(path: Path | None = None) -> dict[str, Any]:
     """The compliance profile: a user's YAML file, or the shipped ``xiqing`` profile."""
-    text = path.read_text(encoding="utf-8") if path else (resources.files("pipeline") / "profiles" / "xiqing.yaml").read_text(encoding="utf-8")
+    text = (
+        path.read_text(encoding="utf-8")
+        if path
+        else (resources.files("pipeline") / "profiles" / "xiqing.yaml").read_text(encoding="utf-8")
+    )
     return yaml.safe_load(text)
 
 
@@ -97,7 +109,9 @@ def _schedule(run: RunDir) -> dict[str, Any] | None:
     return schedule.combine(per_simulator)
 
 
-def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | None, injected_duplicates: int | None = None) -> dict[str, Any]:
+def _metrics(
+    row: dict[str, Any], published: int | None, injected_loss: int | None, injected_duplicates: int | None = None
+) -> dict[str, Any]:
     lat = row["latency"] or [None, None, None]
     ipg = row["ipg"] or [None, None]
     missing, pdr = pdr_excusing_stalls(row["counted"], int(row["missing"] or 0), row["counted_late_in_stall"])
@@ -135,10 +149,35 @@ def _metrics(row: dict[str, Any], published: int | None, injected_loss: int | No
 
 
 # Fields of a message type's metrics (and of "ALL", which adds received), named in expectations.
-METRIC_FIELDS = ("published", "received", "stored", "decoded", "rejected", "senders", "rate_hz_min", "rate_hz_median",
-                 "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "ipg_p95_ms", "ipg_p99_ms", "ipg_max_ms",
-                 "missing", "injected_loss", "missing_not_injected", "duplicates", "replays", "injected_duplicates", "pdr", "auth_success_rate", "signer_unresolved",
-                 "received_in_stall", "signer_resolved_rate", "stored_over_published")
+METRIC_FIELDS = (
+    "published",
+    "received",
+    "stored",
+    "decoded",
+    "rejected",
+    "senders",
+    "rate_hz_min",
+    "rate_hz_median",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "ipg_p95_ms",
+    "ipg_p99_ms",
+    "ipg_max_ms",
+    "missing",
+    "injected_loss",
+    "missing_not_injected",
+    "duplicates",
+    "replays",
+    "injected_duplicates",
+    "pdr",
+    "auth_success_rate",
+    "signer_unresolved",
+    "received_in_stall",
+    "signer_resolved_rate",
+    "stored_over_published",
+)
 # Metrics of the whole run only (ALL.<field>): how well the simulators kept a real-time schedule.
 RUN_FIELDS = ("schedule_achieved_over_nominal", "schedule_lateness_p99_ms")
 
@@ -155,8 +194,18 @@ def _field_checks(con: Any, by_type: dict[str, dict[str, Any]]) -> list[dict[str
     out = []
     for name, msg_type, basis, source, scope, messages, example in con.execute(FIELD_CHECKS_SQL).fetchall():
         checked = by_type.get(msg_type, {}).get("decoded")
-        entry = {"id": name, "msg_type": msg_type, "metric": "messages_in_violation", "op": "<=", "threshold": 0,
-                 "basis": basis, "source": source, "kind": "field", "scope": scope, "example": example}
+        entry = {
+            "id": name,
+            "msg_type": msg_type,
+            "metric": "messages_in_violation",
+            "op": "<=",
+            "threshold": 0,
+            "basis": basis,
+            "source": source,
+            "kind": "field",
+            "scope": scope,
+            "example": example,
+        }
         out.append(judge(entry, messages if checked else None))
     return out
 
@@ -171,6 +220,8 @@ ATTACK_SOURCES = {
     "clock_skew": "GB/T 45315 7.4.3.4: generationTime within [receive - 1 s, receive]",
     "unsigned": "GB/T 45315 7.4.3: every SPDU is signedData",
 }
+
+
 def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The security section (frames per class and verdict, the CRL in force) and one check per
     injected attack class: every such frame got its verdict."""
@@ -188,9 +239,21 @@ def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[di
         entry = by_class.get(attack, {"frames": 0, "as_expected": 0})
         entry["injected"] = count
         rate = entry["as_expected"] / count if count else None
-        checks.append(judge({"id": f"security.{attack}", "msg_type": "ALL", "metric": "injected_frames_with_expected_verdict",
-                              "op": ">=", "threshold": 1.0, "basis": "std", "source": ATTACK_SOURCES.get(attack, ""),
-                              "kind": "security"}, rate))
+        checks.append(
+            judge(
+                {
+                    "id": f"security.{attack}",
+                    "msg_type": "ALL",
+                    "metric": "injected_frames_with_expected_verdict",
+                    "op": ">=",
+                    "threshold": 1.0,
+                    "basis": "std",
+                    "source": ATTACK_SOURCES.get(attack, ""),
+                    "kind": "security",
+                },
+                rate,
+            )
+        )
     crl = ingest.get("crl")
     if crl:
         crl = {**crl, "age_s": round(ingest.get("started_at", 0) - crl["issued_unix_s"], 1)}
@@ -198,7 +261,7 @@ def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[di
 
 
 def _utc_second(epoch_s: int) -> str:
-    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _receiver_stalls(con: Any, ingest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -206,23 +269,44 @@ def _receiver_stalls(con: Any, ingest: dict[str, Any]) -> list[dict[str, Any]]:
     :mod:`pipeline.judged`: the frames of those seconds are not judged against their devices),
     and the ingest's own ``receiver_stalled`` events (a read loop that did not run)."""
     found: list[dict[str, Any]] = [
-        {"source": "data", "second": _utc_second(epoch_s), "epoch_s": epoch_s, "senders": senders, "late_senders": late,
-         "late_frames": frames, "max_latency_ms": worst} for epoch_s, senders, late, frames, worst in find_receiver_stalls(con)]
-    found += [{"source": "ingest", "second": e.get("at"), "detail": e.get("detail")} for e in ingest.get("events") or []
-              if isinstance(e, dict) and e.get("event") == "receiver_stalled"]
+        {
+            "source": "data",
+            "second": _utc_second(epoch_s),
+            "epoch_s": epoch_s,
+            "senders": senders,
+            "late_senders": late,
+            "late_frames": frames,
+            "max_latency_ms": worst,
+        }
+        for epoch_s, senders, late, frames, worst in find_receiver_stalls(con)
+    ]
+    found += [
+        {"source": "ingest", "second": e.get("at"), "detail": e.get("detail")}
+        for e in ingest.get("events") or []
+        if isinstance(e, dict) and e.get("event") == "receiver_stalled"
+    ]
     return found
 
 
-def _harness(run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: dict[str, Any],
-             stalls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _harness(
+    run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: dict[str, Any], stalls: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The harness's own integrity (basis ``harness``: FAIL, never only WARN): every published
     frame stored (``run.delivery``), the ingest ended by a clean stop and did not fail
     (``run.ingest``), and a scenario run went to its end (``run.complete``).  A run that lost
     data, had a stage die or was interrupted cannot pass the gate."""
     base = {"msg_type": "ALL", "op": ">=", "threshold": 1.0, "basis": "harness", "kind": "harness"}
-    checks = [judge({**base, "id": "run.delivery", "metric": "stored_over_published",
-                     "source": "harness: every published frame is received and stored (no loss on loopback)"},
-                    overall.get("stored_over_published") if overall.get("published") else (0.0 if manifest.get("scenario") else None))]
+    checks = [
+        judge(
+            {
+                **base,
+                "id": "run.delivery",
+                "metric": "stored_over_published",
+                "source": "harness: every published frame is received and stored (no loss on loopback)",
+            },
+            overall.get("stored_over_published") if overall.get("published") else (0.0 if manifest.get("scenario") else None),
+        )
+    ]
     ingest_ran = (run.ingest / "progress.json").exists()  # written by the ingest when it starts
     clean = None
     note = ""
@@ -231,22 +315,57 @@ def _harness(run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], over
         last = sessions[-1] if sessions and isinstance(sessions[-1], dict) else {}
         failure = ingest.get("failure")
         clean = 1.0 if ingest and not failure and last.get("cause", "stopped") == "stopped" else 0.0
-        note = (f"ingest failed: {failure}" if failure else "no ingest summary: the ingest did not stop cleanly" if not ingest
-                else f"the ingest's last session ended: {last.get('cause')}")
-    checks.append(judge({**base, "id": "run.ingest", "metric": "ingest_stopped_cleanly", "source": "harness: the ingest ran to a clean stop",
-                         **({"note": note} if clean == 0.0 else {})}, clean))
+        note = (
+            f"ingest failed: {failure}"
+            if failure
+            else "no ingest summary: the ingest did not stop cleanly"
+            if not ingest
+            else f"the ingest's last session ended: {last.get('cause')}"
+        )
+    checks.append(
+        judge(
+            {
+                **base,
+                "id": "run.ingest",
+                "metric": "ingest_stopped_cleanly",
+                "source": "harness: the ingest ran to a clean stop",
+                **({"note": note} if clean == 0.0 else {}),
+            },
+            clean,
+        )
+    )
     complete = None
     if manifest.get("scenario"):
         interrupted = manifest.get("interrupted")
         complete = 1.0 if manifest.get("ended_at") and not interrupted else 0.0
         note = f"the run was interrupted: {interrupted}" if interrupted else "the run has no end (interrupted or still running)"
     stalled = {s["second"] for s in stalls}
-    checks.append(judge({**base, "id": "run.receiver", "metric": "receiver_stalls", "op": "<=", "threshold": 0,
-                         "source": "harness: the receiver kept up (every sender late at once is a stalled receiver, not the devices)",
-                         **({"note": f"receiver stalled: {', '.join(sorted(str(x) for x in stalled)[:5])}"} if stalled else {})},
-                        len(stalled)))
-    checks.append(judge({**base, "id": "run.complete", "metric": "run_completed", "source": "harness: the scenario ran to its end",
-                         **({"note": note} if complete == 0.0 else {})}, complete))
+    checks.append(
+        judge(
+            {
+                **base,
+                "id": "run.receiver",
+                "metric": "receiver_stalls",
+                "op": "<=",
+                "threshold": 0,
+                "source": "harness: the receiver kept up (every sender late at once is a stalled receiver, not the devices)",
+                **({"note": f"receiver stalled: {', '.join(sorted(str(x) for x in stalled)[:5])}"} if stalled else {}),
+            },
+            len(stalled),
+        )
+    )
+    checks.append(
+        judge(
+            {
+                **base,
+                "id": "run.complete",
+                "metric": "run_completed",
+                "source": "harness: the scenario ran to its end",
+                **({"note": note} if complete == 0.0 else {}),
+            },
+            complete,
+        )
+    )
     return checks
 
 
@@ -272,8 +391,9 @@ def _json_object(path: Path) -> dict[str, Any]:
     return data
 
 
-def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path: Path | None = None,
-                 applications: list[str] | None = None) -> dict[str, Any]:
+def build_report(
+    run_dir: Path, profile_path: Path | None = None, receivers_path: Path | None = None, applications: list[str] | None = None
+) -> dict[str, Any]:
     """Everything `v2x report` shows, as plain data (the JSON format is exactly this).
 
     ``receivers_path``: positions range-aware checks measure from (default: the run's RSUs);
@@ -289,8 +409,15 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     names = [d[0] for d in cur.description]
     manifest = _json_object(run.manifest)
     network = bool(manifest.get("network"))
-    types = [_metrics(dict(zip(names, r)), published.get(r[0]), injected.get(r[0], 0) if network else None,
-                      injected_dup.get(r[0], 0) if network else None) for r in cur.fetchall()]
+    types = [
+        _metrics(
+            dict(zip(names, r)),
+            published.get(r[0]),
+            injected.get(r[0], 0) if network else None,
+            injected_dup.get(r[0], 0) if network else None,
+        )
+        for r in cur.fetchall()
+    ]
     total_published = sum(published.values()) if published else None
     total_stored = sum(t["stored"] for t in types)
     overall = {
@@ -301,7 +428,9 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
         "rejected": sum(t["rejected"] for t in types),
         "senders": con.execute("SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok").fetchone()[0],
         "stored_over_published": total_stored / total_published if total_published else None,
-        "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored if total_stored else None,
+        "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored
+        if total_stored
+        else None,
     }
     kept = _schedule(run)
     if kept is not None and kept["pace"] == "realtime":
@@ -313,11 +442,14 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
     app_profile = profile.get("applications", [])
     app_checked, app_present = slices_needed(app_profile)
     sliced = slice_metrics(con, list(dict.fromkeys(ranged + app_checked)), receivers)
-    checks = [judge(c, (sliced[sl] if (sl := _ranged(c)) else by_type.get(c["msg_type"], {})).get(c["metric"]))
-              for c in profile["checks"]]
+    checks = [
+        judge(c, (sliced[sl] if (sl := _ranged(c)) else by_type.get(c["msg_type"], {})).get(c["metric"]))
+        for c in profile["checks"]
+    ]
     declared = applications if applications is not None else manifest.get("applications")
-    app_checks, app_summary = application_checks(app_profile, declared, by_type, sliced, slice_counts(con, app_present),
-                                                 profile.get("pdr_in_range", {}))
+    app_checks, app_summary = application_checks(
+        app_profile, declared, by_type, sliced, slice_counts(con, app_present), profile.get("pdr_in_range", {})
+    )
     checks += app_checks
     checks += _harness(run, manifest, ingest, overall, stalls)
     checks += _field_checks(con, by_type)
@@ -334,7 +466,9 @@ def build_report(run_dir: Path, profile_path: Path | None = None, receivers_path
         "overall": overall,
         "message_types": types,
         "receivers": {"source": receivers_source, "positions": [{"name": r.name, "lat": r.lat, "lon": r.lon} for r in receivers]},
-        "ranges": [{"msg_type": sl.msg_type, "where": sl.where, "range_m": sl.range_m, **sliced[sl]} for sl in dict.fromkeys(ranged)],
+        "ranges": [
+            {"msg_type": sl.msg_type, "where": sl.where, "range_m": sl.range_m, **sliced[sl]} for sl in dict.fromkeys(ranged)
+        ],
         "applications": {"declared": declared, "graded": app_summary},
         "checks": checks,
         "security": security,
@@ -361,20 +495,31 @@ def schedule_line(kept: dict[str, Any] | None) -> str | None:
     if not kept:
         return None
     if kept["pace"] == "realtime":
-        return (f"schedule (real time): achieved {_fmt(kept['achieved_per_s'])} of {_fmt(kept['nominal_per_s'])} frames/s nominal "
-                f"= {100 * (kept['achieved_over_nominal'] or 0):.2f} %; lateness p99 {_fmt(kept['lateness_p99_ms'])} ms, "
-                f"max {_fmt(kept['lateness_max_ms'])} ms, {kept['late_100ms']} frames >= 100 ms late")
+        return (
+            f"schedule (real time): achieved {_fmt(kept['achieved_per_s'])} of {_fmt(kept['nominal_per_s'])} frames/s nominal "
+            f"= {100 * (kept['achieved_over_nominal'] or 0):.2f} %; lateness p99 {_fmt(kept['lateness_p99_ms'])} ms, "
+            f"max {_fmt(kept['lateness_max_ms'])} ms, {kept['late_100ms']} frames >= 100 ms late"
+        )
     ratio = kept.get("generated_over_bare_sign")
-    return (f"schedule (as fast as possible): {kept['due']} frames in {_fmt(kept['wall_s'])} s = {_fmt(kept['generated_per_wall_s'])} "
-            f"frames/s generated, signed and published" + (f"; {ratio:.2f} x the bare sign rate ({_fmt(kept['bare_sign_per_s'])}/s)" if ratio else ""))
+    return (
+        f"schedule (as fast as possible): {kept['due']} frames in {_fmt(kept['wall_s'])} s = {_fmt(kept['generated_per_wall_s'])} "
+        f"frames/s generated, signed and published"
+        + (f"; {ratio:.2f} x the bare sign rate ({_fmt(kept['bare_sign_per_s'])}/s)" if ratio else "")
+    )
 
 
 def stall_lines(report: dict[str, Any]) -> list[str]:
     """One line per receiver stall the report found (after "receiver stalled")."""
-    return [f"{stall['second']}: " + (stall.get("detail") or
-            f"{stall['late_senders']} of {stall['senders']} senders late at once ({stall['late_frames']} frames, "
+    return [
+        f"{stall['second']}: "
+        + (
+            stall.get("detail")
+            or f"{stall['late_senders']} of {stall['senders']} senders late at once ({stall['late_frames']} frames, "
             f"up to {stall['max_latency_ms']:.0f} ms): the receiver, not the devices; that second's frames are not judged "
-            "against their devices") for stall in report.get("receiver_stalls") or []]
+            "against their devices"
+        )
+        for stall in report.get("receiver_stalls") or []
+    ]
 
 
 def render_terminal(report: dict[str, Any], console: Any) -> None:
@@ -389,22 +534,42 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
         f"({s['PASS']} pass, {s['FAIL']} fail, {s['WARN']} warn, {s['N/A']} n/a)"
     )
     o = report["overall"]
-    console.print(f"published {_fmt(o['published'])}  received {_fmt(o['received'])}  stored {_fmt(o['stored'])}  rejected {o['rejected']}")
+    console.print(
+        f"published {_fmt(o['published'])}  received {_fmt(o['received'])}  stored {_fmt(o['stored'])}  rejected {o['rejected']}"
+    )
     line = schedule_line(report.get("schedule"))
     if line:
         console.print(line)
     t = Table(title="Per message type")
-    for col in ("type", "published", "stored", "senders", "rate Hz (min/median)", "latency p50/p95/p99 ms", "IPG p99 ms", "PDR",
-                "missing (injected)", "replays (injected dups)", "auth ok", "rejected"):
+    for col in (
+        "type",
+        "published",
+        "stored",
+        "senders",
+        "rate Hz (min/median)",
+        "latency p50/p95/p99 ms",
+        "IPG p99 ms",
+        "PDR",
+        "missing (injected)",
+        "replays (injected dups)",
+        "auth ok",
+        "rejected",
+    ):
         t.add_column(col, justify="right")
     for m in report["message_types"]:
         t.add_row(
-            m["msg_type"], _fmt(m["published"]), str(m["stored"]), str(m["senders"]),
+            m["msg_type"],
+            _fmt(m["published"]),
+            str(m["stored"]),
+            str(m["senders"]),
             f"{_fmt(m['rate_hz_min'], 2)} / {_fmt(m['rate_hz_median'], 2)}",
-            f"{_fmt(m['latency_p50_ms'])} / {_fmt(m['latency_p95_ms'])} / {_fmt(m['latency_p99_ms'])}", _fmt(m["ipg_p99_ms"]),
-            _fmt(m["pdr"], 4), f"{m['missing']}" + (f" ({m['injected_loss']})" if m["injected_loss"] is not None else ""),
+            f"{_fmt(m['latency_p50_ms'])} / {_fmt(m['latency_p95_ms'])} / {_fmt(m['latency_p99_ms'])}",
+            _fmt(m["ipg_p99_ms"]),
+            _fmt(m["pdr"], 4),
+            f"{m['missing']}" + (f" ({m['injected_loss']})" if m["injected_loss"] is not None else ""),
             f"{m['replays']}" + (f" ({m['injected_duplicates']})" if m.get("injected_duplicates") is not None else ""),
-            _fmt(m["auth_success_rate"], 4), str(m["rejected"]),
+            _fmt(m["auth_success_rate"], 4),
+            str(m["rejected"]),
         )
     console.print(t)
     rec = report["receivers"]
@@ -412,15 +577,25 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
     for col in ("type", "within m", "messages", "PDR", "latency p95/p99 ms"):
         r.add_column(col, justify="right")
     for x in report["ranges"]:
-        r.add_row(x["msg_type"] + (f" where {x['where']}" if x["where"] else ""), _fmt(x["range_m"], 0), str(x["messages"]), _fmt(x["pdr"], 4),
-                  f"{_fmt(x['latency_p95_ms'])} / {_fmt(x['latency_p99_ms'])}")
+        r.add_row(
+            x["msg_type"] + (f" where {x['where']}" if x["where"] else ""),
+            _fmt(x["range_m"], 0),
+            str(x["messages"]),
+            _fmt(x["pdr"], 4),
+            f"{_fmt(x['latency_p95_ms'])} / {_fmt(x['latency_p99_ms'])}",
+        )
     console.print(r)
     a = Table(title="Day-1 applications (T/CSAE 53): failing and warning checks in the check table")
     for col in ("application", "verdict", "messages", "Hz / ms / m", "note"):
         a.add_column(col)
     for app in report["applications"]["graded"]:
-        a.add_row(f"{app['id']} {app['name']}", f"[{colour[app['verdict']]}]{app['verdict']}[/]", ", ".join(app["messages"]) or "-",
-                  f"{app['rate_hz']} / {app['latency_ms']} / {app['range_m']}", app.get("note", ""))
+        a.add_row(
+            f"{app['id']} {app['name']}",
+            f"[{colour[app['verdict']]}]{app['verdict']}[/]",
+            ", ".join(app["messages"]) or "-",
+            f"{app['rate_hz']} / {app['latency_ms']} / {app['range_m']}",
+            app.get("note", ""),
+        )
     console.print(a)
     c = Table(title="Checks")
     for col in ("check", "value", "threshold", "verdict", "basis", "source"):
@@ -428,30 +603,44 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
     for chk in report["checks"]:
         if chk.get("kind") == "field" or (chk.get("kind") == "application" and chk["verdict"] not in ("FAIL", "WARN")):
             continue  # in the field-check table, or a passing application check (applications table)
-        c.add_row(chk["id"], _fmt(chk["value"], 3), f"{chk['op']} {chk['threshold']}", f"[{colour[chk['verdict']]}]{chk['verdict']}[/]",
-                  chk["basis"], chk["source"])
+        c.add_row(
+            chk["id"],
+            _fmt(chk["value"], 3),
+            f"{chk['op']} {chk['threshold']}",
+            f"[{colour[chk['verdict']]}]{chk['verdict']}[/]",
+            chk["basis"],
+            chk["source"],
+        )
     console.print(c)
-    f = Table(title="Field checks (messages in violation; v2x sql RUN \"SELECT * FROM violations\")")
+    f = Table(title='Field checks (messages in violation; v2x sql RUN "SELECT * FROM violations")')
     for col in ("check", "messages", "verdict", "basis", "first example"):
         f.add_column(col)
     for chk in report["checks"]:
         if chk.get("kind") != "field":
             continue
-        f.add_row(chk["id"], _fmt(chk["value"]), f"[{colour[chk['verdict']]}]{chk['verdict']}[/]", chk["basis"],
-                  chk["example"] or "")
+        f.add_row(
+            chk["id"], _fmt(chk["value"]), f"[{colour[chk['verdict']]}]{chk['verdict']}[/]", chk["basis"], chk["example"] or ""
+        )
     console.print(f)
     sec = report["security"]
-    st = Table(title="Security: frames by class and verdict (v2x sql RUN \"SELECT * FROM frame_security\")")
+    st = Table(title='Security: frames by class and verdict (v2x sql RUN "SELECT * FROM frame_security")')
     for col in ("class", "expected", "frames", "as expected", "verdicts"):
         st.add_column(col)
     for entry in sec["classes"]:
         ok = entry["as_expected"] == entry["frames"]
-        st.add_row(entry["class"], entry["expected"], str(entry["frames"]), f"[{'green' if ok else 'bold red'}]{entry['as_expected']}[/]",
-                   ", ".join(f"{k} {v}" for k, v in entry["verdicts"].items()))
+        st.add_row(
+            entry["class"],
+            entry["expected"],
+            str(entry["frames"]),
+            f"[{'green' if ok else 'bold red'}]{entry['as_expected']}[/]",
+            ", ".join(f"{k} {v}" for k, v in entry["verdicts"].items()),
+        )
     console.print(st)
     if sec["crl"]:
         crl = sec["crl"]
-        console.print(f"CRL serial {crl['serial']} from {crl['craca']}: {crl['entries']} entries, {crl['age_s']:.0f} s old when the ingest started")
+        console.print(
+            f"CRL serial {crl['serial']} from {crl['craca']}: {crl['entries']} entries, {crl['age_s']:.0f} s old when the ingest started"
+        )
     for line in stall_lines(report):
         console.print(f"[bold red]receiver stalled[/] {line}")
     for event in report["ingest_events"]:

@@ -24,10 +24,18 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pipeline.judged import (
+    COUNTED,
+    COUNTED_LATE_IN_STALL,
+    IN_STALL,
+    LATE_IN_STALL,
+    TIMED,
+    mark_stalled_seconds,
+    pdr_excusing_stalls,
+)
 from pipeline.report import schedule_line, stall_lines
-from pipeline.verdicts import judge
 from pipeline.svg_charts import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
-from pipeline.judged import COUNTED, COUNTED_LATE_IN_STALL, IN_STALL, LATE_IN_STALL, TIMED, mark_stalled_seconds, pdr_excusing_stalls
+from pipeline.verdicts import judge
 from pipeline.views import connect
 
 VERDICT_ORDER = {"FAIL": 0, "WARN": 1, "N/A": 2, "PASS": 3}
@@ -35,10 +43,19 @@ DEVICE_METRICS = ("rate_hz_min", "latency_p95_ms", "latency_p99_ms", "pdr", "aut
 CDF_POINTS = 200
 TIME_BUCKETS = 120  # points per over-time series at most
 MAP_POINTS = 20_000
-VERDICT_COLOURS = {"success": "#2ca02c", "false_signature": "#d62728", "duplicate_message": "#ff7f0e", "invalid_certificate": "#9467bd",
-                   "revoked_certificate": "#8c564b", "inconsistent_chain": "#e377c2", "invalid_timestamp": "#17becf",
-                   "permission_denied": "#bcbd22", "unsigned_message": "#7f7f7f", "signer_certificate_not_found": "#1f3a93",
-                   "malformed": "#000000"}
+VERDICT_COLOURS = {
+    "success": "#2ca02c",
+    "false_signature": "#d62728",
+    "duplicate_message": "#ff7f0e",
+    "invalid_certificate": "#9467bd",
+    "revoked_certificate": "#8c564b",
+    "inconsistent_chain": "#e377c2",
+    "invalid_timestamp": "#17becf",
+    "permission_denied": "#bcbd22",
+    "unsigned_message": "#7f7f7f",
+    "signer_certificate_not_found": "#1f3a93",
+    "malformed": "#000000",
+}
 
 LATENCY_CDF_SQL = f"""
 SELECT msg_type, quantile_cont(latency_ms, [{", ".join(f"{k / CDF_POINTS}" for k in range(CDF_POINTS + 1))}]) AS q
@@ -87,17 +104,38 @@ def _time_bucket_us(con: Any) -> tuple[int, int, int]:
 def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per device: its metrics, the profile checks judged on its own messages and its
     field-check violations, the worst verdict first."""
-    profile = [c for c in report["checks"] if c.get("kind") is None and c["metric"] in DEVICE_METRICS
-               and c.get("range_m") is None and not c.get("where")]  # ranged checks are judged over all senders only
+    profile = [
+        c
+        for c in report["checks"]
+        if c.get("kind") is None and c["metric"] in DEVICE_METRICS and c.get("range_m") is None and not c.get("where")
+    ]  # ranged checks are judged over all senders only
     devices: dict[str, dict[str, Any]] = {}
-    for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, counted_late, unjudged, rate in con.execute(DEVICE_SQL).fetchall():
-        d = devices.setdefault(sender, {"device": sender, "kind": kind, "types": [], "messages": 0, "latency_p99_ms": None,
-                                        "pdr": None, "auth_failures": 0, "checks": []})
+    for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, counted_late, unjudged, rate in con.execute(
+        DEVICE_SQL
+    ).fetchall():
+        d = devices.setdefault(
+            sender,
+            {
+                "device": sender,
+                "kind": kind,
+                "types": [],
+                "messages": 0,
+                "latency_p99_ms": None,
+                "pdr": None,
+                "auth_failures": 0,
+                "checks": [],
+            },
+        )
         d["types"].append(msg_type)
         d["messages"] += messages
         d["auth_failures"] += messages - auth_ok
-        metrics = {"rate_hz_min": rate, "latency_p95_ms": latency[0] if latency else None, "latency_p99_ms": latency[1] if latency else None,
-                   "pdr": pdr_excusing_stalls(counted, int(missing or 0), counted_late)[1], "auth_success_rate": auth_ok / (messages - unjudged) if messages > unjudged else None}
+        metrics = {
+            "rate_hz_min": rate,
+            "latency_p95_ms": latency[0] if latency else None,
+            "latency_p99_ms": latency[1] if latency else None,
+            "pdr": pdr_excusing_stalls(counted, int(missing or 0), counted_late)[1],
+            "auth_success_rate": auth_ok / (messages - unjudged) if messages > unjudged else None,
+        }
         if metrics["latency_p99_ms"] is not None:
             d["latency_p99_ms"] = max(d["latency_p99_ms"] or 0.0, metrics["latency_p99_ms"])
         if metrics["pdr"] is not None:
@@ -108,8 +146,9 @@ def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
                 d["checks"].append(judged)
     for sender, check_name, basis, count in con.execute(DEVICE_VIOLATIONS_SQL).fetchall():
         if sender in devices:
-            devices[sender]["checks"].append(judge({"id": check_name, "metric": "messages_in_violation", "op": "<=", "threshold": 0,
-                                                    "basis": basis}, count))
+            devices[sender]["checks"].append(
+                judge({"id": check_name, "metric": "messages_in_violation", "op": "<=", "threshold": 0, "basis": basis}, count)
+            )
     rows = []
     for d in devices.values():
         bad = [c for c in d.pop("checks") if c["verdict"] in ("FAIL", "WARN")]
@@ -168,15 +207,35 @@ def _latency_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
     fractions = [k / CDF_POINTS for k in range(CDF_POINTS + 1)]
     out = []
     for msg_type, q in sorted(cdf.items()):
-        limits = [c for c in report["checks"] if c.get("kind") is None and c["msg_type"] == msg_type
-                  and c["metric"] in ("latency_p95_ms", "latency_p99_ms")]
-        rules = [Rule("x", c["threshold"], f"{c['metric'][8:11]} ≤ {c['threshold']:g} ms ({c['verdict']})",
-                      "#d62728" if c["verdict"] == "FAIL" else "#555") for c in limits]
+        limits = [
+            c
+            for c in report["checks"]
+            if c.get("kind") is None and c["msg_type"] == msg_type and c["metric"] in ("latency_p95_ms", "latency_p99_ms")
+        ]
+        rules = [
+            Rule(
+                "x",
+                c["threshold"],
+                f"{c['metric'][8:11]} ≤ {c['threshold']:g} ms ({c['verdict']})",
+                "#d62728" if c["verdict"] == "FAIL" else "#555",
+            )
+            for c in limits
+        ]
         rules.append(Rule("y", 0.99, "99 % of messages"))
         right = max([c["threshold"] for c in limits] + [q[-2]]) * 1.1
-        out.append(line_chart(f"{msg_type} latency CDF", [Series(msg_type, q, fractions, colours[msg_type])],
-                              f"{msg_type} latency ms (received − generationTime)", "fraction of messages", rules,
-                              x_range=(0.0, right), y_range=(0.0, 1.0), width=540, height=260))
+        out.append(
+            line_chart(
+                f"{msg_type} latency CDF",
+                [Series(msg_type, q, fractions, colours[msg_type])],
+                f"{msg_type} latency ms (received − generationTime)",
+                "fraction of messages",
+                rules,
+                x_range=(0.0, right),
+                y_range=(0.0, 1.0),
+                width=540,
+                height=260,
+            )
+        )
     return "".join(out)
 
 
@@ -187,14 +246,27 @@ def _over_time_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
     colours = _colours(list(ot))
     pdr = [Series(t, s["t_s"], s["pdr"], colours[t]) for t, s in sorted(ot.items()) if any(v is not None for v in s["pdr"])]
     rate = [Series(t, s["t_s"], s["rate_hz"], colours[t]) for t, s in sorted(ot.items())]
-    pdr_rules = [Rule("y", c["threshold"], f"{c['id']} ≥ {c['threshold']:g}", colours.get(c["msg_type"], "#555"))
-                 for c in report["checks"] if c.get("kind") is None and c["metric"] == "pdr" and c["msg_type"] in ot]
+    pdr_rules = [
+        Rule("y", c["threshold"], f"{c['id']} ≥ {c['threshold']:g}", colours.get(c["msg_type"], "#555"))
+        for c in report["checks"]
+        if c.get("kind") is None and c["metric"] == "pdr" and c["msg_type"] in ot
+    ]
     low = min([v for s in pdr for v in s.ys if v is not None] + [r.value for r in pdr_rules] + [1.0])
     bucket = charts["over_time"]["bucket_s"]
-    out = line_chart("PDR over time", pdr, f"seconds since the first message ({bucket:g} s buckets)", "PDR (msgCnt, Annex C)",
-                     pdr_rules, y_range=(max(0.0, low - (1.0 - low) * 0.2 - 0.01), 1.0 + (1.0 - low) * 0.05 + 0.002))
-    out += line_chart("Rate per sender over time", rate, f"seconds since the first message ({bucket:g} s buckets)",
-                      "messages per sender per second (Hz)")
+    out = line_chart(
+        "PDR over time",
+        pdr,
+        f"seconds since the first message ({bucket:g} s buckets)",
+        "PDR (msgCnt, Annex C)",
+        pdr_rules,
+        y_range=(max(0.0, low - (1.0 - low) * 0.2 - 0.01), 1.0 + (1.0 - low) * 0.05 + 0.002),
+    )
+    out += line_chart(
+        "Rate per sender over time",
+        rate,
+        f"seconds since the first message ({bucket:g} s buckets)",
+        "messages per sender per second (Hz)",
+    )
     return out
 
 
@@ -202,8 +274,13 @@ def _security_chart(report: dict[str, Any]) -> str:
     classes = report["security"]["classes"]
     if not classes:
         return "<p>No frames.</p>"
-    rows = [(f"{c['class']} (expect {c['expected']})",
-             [(verdict, n, VERDICT_COLOURS.get(verdict, "#999")) for verdict, n in sorted(c["verdicts"].items())]) for c in classes]
+    rows = [
+        (
+            f"{c['class']} (expect {c['expected']})",
+            [(verdict, n, VERDICT_COLOURS.get(verdict, "#999")) for verdict, n in sorted(c["verdicts"].items())],
+        )
+        for c in classes
+    ]
     return stacked_bars("Frames by class and verdict", rows, "frames")
 
 
@@ -234,19 +311,26 @@ def _map(charts: dict[str, Any]) -> str:
 def _checks_table(checks: list[dict[str, Any]]) -> str:
     rows = "".join(
         f'<tr class="{c["verdict"].replace("/", "")}"><td>{escape(c["id"])}</td><td>{c["verdict"]}</td><td>{_number(c["value"])}</td>'
-        f'<td>{escape(c["op"])} {_number(c["threshold"])}</td><td>{escape(c["basis"])}</td><td>{escape(c.get("source") or "")}</td></tr>'
-        for c in checks)
-    return ("<table><thead><tr><th>check</th><th>verdict</th><th>value</th><th>required</th><th>basis</th><th>source</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+        f"<td>{escape(c['op'])} {_number(c['threshold'])}</td><td>{escape(c['basis'])}</td><td>{escape(c.get('source') or '')}</td></tr>"
+        for c in checks
+    )
+    return (
+        "<table><thead><tr><th>check</th><th>verdict</th><th>value</th><th>required</th><th>basis</th><th>source</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 def _applications_table(report: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr class="{a["verdict"].replace("/", "")}"><td>{escape(a["id"])}</td><td>{escape(a["name"])}</td><td>{a["verdict"]}</td>'
-        f'<td>{escape(", ".join(a["messages"]) or "-")}</td><td>{_number(a["rate_hz"])}</td><td>{_number(a["latency_ms"])}</td>'
-        f'<td>{_number(a["range_m"])}</td><td>{escape(a.get("note", ""))}</td></tr>' for a in report["applications"]["graded"])
-    return ("<table id=applications><thead><tr><th>application</th><th>name</th><th>verdict</th><th>messages</th><th>Hz</th><th>latency ms</th>"
-            f"<th>range m</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>")
+        f"<td>{escape(', '.join(a['messages']) or '-')}</td><td>{_number(a['rate_hz'])}</td><td>{_number(a['latency_ms'])}</td>"
+        f"<td>{_number(a['range_m'])}</td><td>{escape(a.get('note', ''))}</td></tr>"
+        for a in report["applications"]["graded"]
+    )
+    return (
+        "<table id=applications><thead><tr><th>application</th><th>name</th><th>verdict</th><th>messages</th><th>Hz</th><th>latency ms</th>"
+        f"<th>range m</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _ranges_table(report: dict[str, Any]) -> str:
@@ -255,26 +339,51 @@ def _ranges_table(report: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{escape(x['msg_type'])}{escape(' where ' + x['where']) if x['where'] else ''}</td><td>{_number(x['range_m'])}</td>"
         f"<td>{_number(x['messages'])}</td><td>{_number(x['pdr'])}</td><td>{_number(x['latency_p95_ms'])}</td>"
-        f"<td>{_number(x['latency_p99_ms'])}</td></tr>" for x in report["ranges"])
-    return (f"<p class=note>Receivers: {where}; from {escape(rec['source'])}. A message counts within a range when its sender was "
-            "that close to at least one receiver.</p><table id=ranges><thead><tr><th>type</th><th>within m</th><th>messages</th>"
-            f"<th>PDR</th><th>latency p95 ms</th><th>latency p99 ms</th></tr></thead><tbody>{rows}</tbody></table>")
+        f"<td>{_number(x['latency_p99_ms'])}</td></tr>"
+        for x in report["ranges"]
+    )
+    return (
+        f"<p class=note>Receivers: {where}; from {escape(rec['source'])}. A message counts within a range when its sender was "
+        "that close to at least one receiver.</p><table id=ranges><thead><tr><th>type</th><th>within m</th><th>messages</th>"
+        f"<th>PDR</th><th>latency p95 ms</th><th>latency p99 ms</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _device_table(devices: list[dict[str, Any]]) -> str:
-    head = "".join(f'<th data-sort="{kind}" data-column="{column}">{escape(label)}</th>' for label, column, kind in (
-        ("device", "device", "text"), ("kind", "kind", "text"), ("types", "types", "text"), ("worst", "worst", "number"),
-        ("findings", "findings", "number"), ("messages", "messages", "number"), ("latency p99 ms", "latency_p99_ms", "number"),
-        ("PDR (lowest type)", "pdr", "number"), ("auth failures", "auth_failures", "number"), ("what", "what", "text")))
+    head = "".join(
+        f'<th data-sort="{kind}" data-column="{column}">{escape(label)}</th>'
+        for label, column, kind in (
+            ("device", "device", "text"),
+            ("kind", "kind", "text"),
+            ("types", "types", "text"),
+            ("worst", "worst", "number"),
+            ("findings", "findings", "number"),
+            ("messages", "messages", "number"),
+            ("latency p99 ms", "latency_p99_ms", "number"),
+            ("PDR (lowest type)", "pdr", "number"),
+            ("auth failures", "auth_failures", "number"),
+            ("what", "what", "text"),
+        )
+    )
     rows = []
     for d in devices:
-        cells = [(escape(d["device"]), d["device"]), (escape(d["kind"] or ""), d["kind"] or ""), (escape(d["types"]), d["types"]),
-                 (d["worst"], VERDICT_ORDER[d["worst"]]), (str(len(d["findings"])), len(d["findings"])), (str(d["messages"]), d["messages"]),
-                 (_number(d["latency_p99_ms"]), d["latency_p99_ms"] if d["latency_p99_ms"] is not None else ""),
-                 (_number(d["pdr"]), d["pdr"] if d["pdr"] is not None else ""), (str(d["auth_failures"]), d["auth_failures"]),
-                 ("<br>".join(escape(f) for f in d["findings"]), "")]
-        rows.append(f'<tr class="{d["worst"].replace("/", "")}">' + "".join(f'<td data-key="{escape(str(key))}">{text}</td>' for text, key in cells)
-                    + "</tr>")
+        cells = [
+            (escape(d["device"]), d["device"]),
+            (escape(d["kind"] or ""), d["kind"] or ""),
+            (escape(d["types"]), d["types"]),
+            (d["worst"], VERDICT_ORDER[d["worst"]]),
+            (str(len(d["findings"])), len(d["findings"])),
+            (str(d["messages"]), d["messages"]),
+            (_number(d["latency_p99_ms"]), d["latency_p99_ms"] if d["latency_p99_ms"] is not None else ""),
+            (_number(d["pdr"]), d["pdr"] if d["pdr"] is not None else ""),
+            (str(d["auth_failures"]), d["auth_failures"]),
+            ("<br>".join(escape(f) for f in d["findings"]), ""),
+        ]
+        rows.append(
+            f'<tr class="{d["worst"].replace("/", "")}">'
+            + "".join(f'<td data-key="{escape(str(key))}">{text}</td>' for text, key in cells)
+            + "</tr>"
+        )
     return f'<table id="devices" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
@@ -324,12 +433,14 @@ def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
     types = "".join(
         f"<tr><td>{m['msg_type']}</td><td>{_number(m['stored'])}</td><td>{_number(m['senders'])}</td><td>{_number(m['rate_hz_min'])}</td>"
         f"<td>{_number(m['latency_p95_ms'])}</td><td>{_number(m['latency_p99_ms'])}</td><td>{_number(m['pdr'])}</td>"
-        f"<td>{_number(m['auth_success_rate'])}</td><td>{_number(m['rejected'])}</td></tr>" for m in report["message_types"])
+        f"<td>{_number(m['auth_success_rate'])}</td><td>{_number(m['rejected'])}</td></tr>"
+        for m in report["message_types"]
+    )
     crl = report["security"].get("crl")
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>Compliance report {escape(report['scenario'] or '')}: {report['verdict']}</title><style>{STYLE}</style></head><body>",
-        f"<h1>Compliance report {escape(report['scenario'] or '')} <span class=\"verdict {report['verdict']}\" id=verdict>"
+        f'<h1>Compliance report {escape(report["scenario"] or "")} <span class="verdict {report["verdict"]}" id=verdict>'
         f"{report['verdict']}</span></h1>",
         f"<p class=note>profile {escape(report['profile']['name'])} v{report['profile']['version']} · {s['PASS']} pass · {s['FAIL']} fail · "
         f"{s['WARN']} warn · {s['N/A']} n/a · report format v{report['report_version']} · run {escape(report['run'])}</p>",
@@ -344,20 +455,39 @@ def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
     parts += [
         "<h2>Per message type</h2><table><thead><tr><th>type</th><th>stored</th><th>senders</th><th>rate Hz (min sender)</th>"
         f"<th>latency p95 ms</th><th>latency p99 ms</th><th>PDR</th><th>auth ok</th><th>rejected</th></tr></thead><tbody>{types}</tbody></table>",
-        "<h2>Day-1 applications</h2>", _applications_table(report),
-        "<h2>By distance from the receivers</h2>", _ranges_table(report),
-        "<h2>Latency</h2><div class=charts id=latency>", _latency_charts(report, charts), "</div>",
-        "<h2>Delivery over time</h2><div class=charts id=over-time>", _over_time_charts(report, charts), "</div>",
+        "<h2>Day-1 applications</h2>",
+        _applications_table(report),
+        "<h2>By distance from the receivers</h2>",
+        _ranges_table(report),
+        "<h2>Latency</h2><div class=charts id=latency>",
+        _latency_charts(report, charts),
+        "</div>",
+        "<h2>Delivery over time</h2><div class=charts id=over-time>",
+        _over_time_charts(report, charts),
+        "</div>",
         "<h2>Devices</h2><p class=note>The profile's rate, latency, PDR and authentication checks judged on each device's own "
         "messages, and its field-check violations; worst first. Click a header to sort.</p>",
         _device_table(charts["devices"]),
-        "<h2>Security</h2><div class=charts id=security>", _security_chart(report), "</div>",
+        "<h2>Security</h2><div class=charts id=security>",
+        _security_chart(report),
+        "</div>",
     ]
     if crl:
-        parts.append(f"<p class=note>CRL serial {crl['serial']} from {escape(str(crl['craca']))}: {crl['entries']} entries, "
-                     f"{crl['age_s']:.0f} s old when the ingest started</p>")
-    parts += ["<h2>Positions</h2><div id=map>", _map(charts), "</div>",
-              "<details><summary>All checks</summary>", _checks_table(report["checks"]), "</details>"]
+        parts.append(
+            f"<p class=note>CRL serial {crl['serial']} from {escape(str(crl['craca']))}: {crl['entries']} entries, "
+            f"{crl['age_s']:.0f} s old when the ingest started</p>"
+        )
+    parts += [
+        "<h2>Positions</h2><div id=map>",
+        _map(charts),
+        "</div>",
+        "<details><summary>All checks</summary>",
+        _checks_table(report["checks"]),
+        "</details>",
+    ]
     data = json.dumps(report, default=str).replace("</", "<\\/")
-    parts += [f'<script type="application/json" id="report-data">{data}</script>', f"<script>{SORT_SCRIPT}</script></body></html>"]
+    parts += [
+        f'<script type="application/json" id="report-data">{data}</script>',
+        f"<script>{SORT_SCRIPT}</script></body></html>",
+    ]
     return "".join(parts)

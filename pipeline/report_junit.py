@@ -13,7 +13,12 @@ from typing import Any
 
 from pipeline.gate import failure_line
 
-SUITE_NAMES = {"metric": "metric checks", "field": "field checks", "security": "security checks", "application": "Day-1 application checks"}
+SUITE_NAMES = {
+    "metric": "metric checks",
+    "field": "field checks",
+    "security": "security checks",
+    "application": "Day-1 application checks",
+}
 
 
 def _testcase(suite: ET.Element, check: dict[str, Any], profile: str) -> None:
@@ -39,10 +44,21 @@ def to_junit(report: dict[str, Any]) -> str:
         by_kind.setdefault(check.get("kind") or "metric", []).append(check)
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for kind, checks in by_kind.items():
-        counts = {"tests": len(checks), "failures": sum(c["verdict"] == "FAIL" for c in checks),
-                  "skipped": sum(c["verdict"] == "N/A" for c in checks)}
-        suite = ET.SubElement(root, "testsuite", {"name": f"{profile} {SUITE_NAMES.get(kind, kind)}", "errors": "0", "time": "0",
-                                                  **{k: str(v) for k, v in counts.items()}})
+        counts = {
+            "tests": len(checks),
+            "failures": sum(c["verdict"] == "FAIL" for c in checks),
+            "skipped": sum(c["verdict"] == "N/A" for c in checks),
+        }
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            {
+                "name": f"{profile} {SUITE_NAMES.get(kind, kind)}",
+                "errors": "0",
+                "time": "0",
+                **{k: str(v) for k, v in counts.items()},
+            },
+        )
         for check in checks:
             _testcase(suite, check, profile)
         for k, v in counts.items():

@@ -72,8 +72,9 @@ def pseudonym_changes(device, judged, vehicle_id, signer, previous_id, previous_
 
 
 @nb.njit(cache=True)
-def pseudonym_lifetimes(pseudonym, judged, generated_us, lat_deg, lon_deg, event_flags, first_us, first_lat, first_lon,
-                        used_s, moved_m):
+def pseudonym_lifetimes(
+    pseudonym, judged, generated_us, lat_deg, lon_deg, event_flags, first_us, first_lat, first_lon, used_s, moved_m
+):
     """A pseudonym is used at most 300 s unless the vehicle is within 2100 m (+/- 100 m) of where
     it took it or an event flag is set (GB/T 45315 7.4.5; 1 s allowed for the change).
     ``pseudonym`` indexes (device, certificate); ``first_*`` (first_us -1: not seen yet) persist
@@ -89,8 +90,11 @@ def pseudonym_lifetimes(pseudonym, judged, generated_us, lat_deg, lon_deg, event
         north = (lat_deg[i] - first_lat[k]) * METRES_PER_DEGREE
         east = (lon_deg[i] - first_lon[k]) * METRES_PER_DEGREE * np.cos(np.radians(lat_deg[i]))
         moved = np.sqrt(north * north + east * east)
-        if (used > PSEUDONYM_MAX_S + PSEUDONYM_CHANGE_ALLOWANCE_S and moved >= PSEUDONYM_MIN_DISTANCE_M + POSITION_TOLERANCE_M
-                and event_flags[i] == 0):
+        if (
+            used > PSEUDONYM_MAX_S + PSEUDONYM_CHANGE_ALLOWANCE_S
+            and moved >= PSEUDONYM_MIN_DISTANCE_M + POSITION_TOLERANCE_M
+            and event_flags[i] == 0
+        ):
             used_s[i], moved_m[i] = used, moved
 
 
@@ -125,9 +129,21 @@ class SenderRules:
             out[i] = code
         return out
 
-    def judge(self, rx_seq: np.ndarray, streams: np.ndarray, judged: np.ndarray, sender: list[str | None], signer: list[str | None],
-              signer_kind: list[str | None], generated_us: np.ndarray, gaps: np.ndarray, vehicle_id: np.ndarray,
-              lat_deg: np.ndarray, lon_deg: np.ndarray, event_flags: np.ndarray) -> pa.Table:
+    def judge(
+        self,
+        rx_seq: np.ndarray,
+        streams: np.ndarray,
+        judged: np.ndarray,
+        sender: list[str | None],
+        signer: list[str | None],
+        signer_kind: list[str | None],
+        generated_us: np.ndarray,
+        gaps: np.ndarray,
+        vehicle_id: np.ndarray,
+        lat_deg: np.ndarray,
+        lon_deg: np.ndarray,
+        event_flags: np.ndarray,
+    ) -> pa.Table:
         """Violations among one batch's frames (``judged``: the verified BSMs; ``streams``: the
         msgCnt stream index of each frame; ``vehicle_id`` the temporary id as an integer)."""
         from pipeline.validation import VIOLATIONS_SCHEMA
@@ -136,38 +152,72 @@ class SenderRules:
         if not at.size:
             return VIOLATIONS_SCHEMA.empty_table()
         yes = np.ones(at.size, dtype=np.bool_)
-        kinds = np.array([CERTIFICATE if signer_kind[i] == "certificate" else DIGEST if signer_kind[i] == "digest" else NOT_JUDGED
-                          for i in at.tolist()], dtype=np.int8)
+        kinds = np.array(
+            [
+                CERTIFICATE if signer_kind[i] == "certificate" else DIGEST if signer_kind[i] == "digest" else NOT_JUDGED
+                for i in at.tolist()
+            ],
+            dtype=np.int8,
+        )
         late_us = np.full(at.size, -1, dtype=np.int64)
         self._streams.fit(int(streams.max()) + 1)
-        certificate_intervals(streams[at], kinds, generated_us[at], gaps[at], self._streams.last_certificate_us,
-                              self._streams.lost_since, late_us)
+        certificate_intervals(
+            streams[at], kinds, generated_us[at], gaps[at], self._streams.last_certificate_us, self._streams.lost_since, late_us
+        )
 
         devices = self._codes(self._devices, [sender[i] or "?" for i in at.tolist()])
         signers = self._codes(self._signers, [signer[i] for i in at.tolist()])
         self._device.fit(len(self._devices))
         change, id_before = np.zeros(at.size, dtype=np.int8), np.full(at.size, -1, dtype=np.int64)
-        pseudonym_changes(devices, yes, vehicle_id[at], signers, self._device.previous_id, self._device.previous_signer, change, id_before)
+        pseudonym_changes(
+            devices, yes, vehicle_id[at], signers, self._device.previous_id, self._device.previous_signer, change, id_before
+        )
 
         pseudonyms = self._codes(self._pseudonyms, list(zip(devices.tolist(), signers.tolist())))
         self._pseudonym.fit(len(self._pseudonyms))
         used_s, moved_m = np.full(at.size, -1.0), np.full(at.size, -1.0)
-        pseudonym_lifetimes(pseudonyms, yes, generated_us[at], lat_deg[at], lon_deg[at], event_flags[at], self._pseudonym.first_us,
-                            self._pseudonym.first_lat, self._pseudonym.first_lon, used_s, moved_m)
+        pseudonym_lifetimes(
+            pseudonyms,
+            yes,
+            generated_us[at],
+            lat_deg[at],
+            lon_deg[at],
+            event_flags[at],
+            self._pseudonym.first_us,
+            self._pseudonym.first_lat,
+            self._pseudonym.first_lon,
+            used_s,
+            moved_m,
+        )
 
         rows: list[tuple[int, str, str]] = []
         seqs = rx_seq[at].tolist()
         for k in np.flatnonzero(late_us >= 0).tolist():
-            rows.append((seqs[k], "BSM.certificate_interval", f"digest signer {round(late_us[k] / 1000)} ms after the last full certificate"))
+            rows.append(
+                (
+                    seqs[k],
+                    "BSM.certificate_interval",
+                    f"digest signer {round(late_us[k] / 1000)} ms after the last full certificate",
+                )
+            )
         for k in np.flatnonzero(change).tolist():
             i = int(at[k])
             new_id, old_id = _hex_id(vehicle_id[i]), _hex_id(id_before[k])
-            detail = (f"new certificate {signer[i]} kept id {new_id}" if change[k] == CERTIFICATE_KEPT_ID
-                      else f"id {old_id} -> {new_id} under the same certificate {signer[i]}")
+            detail = (
+                f"new certificate {signer[i]} kept id {new_id}"
+                if change[k] == CERTIFICATE_KEPT_ID
+                else f"id {old_id} -> {new_id} under the same certificate {signer[i]}"
+            )
             rows.append((seqs[k], "BSM.pseudonym_change", detail))
         for k in np.flatnonzero(used_s >= 0).tolist():
-            rows.append((seqs[k], "BSM.pseudonym_lifetime", f"certificate {signer[int(at[k])]} used {round(used_s[k])} s, now "
-                                                             f"{round(moved_m[k])} m from where it was first seen"))
+            rows.append(
+                (
+                    seqs[k],
+                    "BSM.pseudonym_lifetime",
+                    f"certificate {signer[int(at[k])]} used {round(used_s[k])} s, now "
+                    f"{round(moved_m[k])} m from where it was first seen",
+                )
+            )
         if not rows:
             return VIOLATIONS_SCHEMA.empty_table()
         return pa.Table.from_pylist([dict(zip(VIOLATIONS_SCHEMA.names, r)) for r in rows], schema=VIOLATIONS_SCHEMA)

@@ -106,17 +106,21 @@ def slice_counts(con: Any, slices: list[Slice]) -> dict[Slice, int]:
     if any(sl.range_m is not None for sl in slices):
         raise ValueError("slice_counts takes unranged slices")
     types = ", ".join(sorted({f"'{sl.msg_type}'" for sl in slices}))
-    row = con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE {_condition(sl)})' for sl in slices)} "
-                      f"FROM messages WHERE decode_ok AND msg_type IN ({types})").fetchone()
+    row = con.execute(
+        f"SELECT {', '.join(f'count(*) FILTER (WHERE {_condition(sl)})' for sl in slices)} "
+        f"FROM messages WHERE decode_ok AND msg_type IN ({types})"
+    ).fetchone()
     return dict(zip(slices, row))
 
 
 def _aggregates(k: int, sl: Slice) -> str:
     c = _condition(sl)
-    return (f"count(*) FILTER (WHERE {c}) AS n{k}, count(*) FILTER (WHERE {c} AND {COUNTED}) AS c{k}, "
-            f"coalesce(sum(msg_cnt_gap) FILTER (WHERE {c}), 0) AS m{k}, "
-            f"count(*) FILTER (WHERE {c} AND {COUNTED_LATE_IN_STALL}) AS e{k}, "
-            f"quantile_cont(latency_ms, [0.95, 0.99]) FILTER (WHERE {c} AND {TIMED} AND NOT in_stall) AS l{k}")
+    return (
+        f"count(*) FILTER (WHERE {c}) AS n{k}, count(*) FILTER (WHERE {c} AND {COUNTED}) AS c{k}, "
+        f"coalesce(sum(msg_cnt_gap) FILTER (WHERE {c}), 0) AS m{k}, "
+        f"count(*) FILTER (WHERE {c} AND {COUNTED_LATE_IN_STALL}) AS e{k}, "
+        f"quantile_cont(latency_ms, [0.95, 0.99]) FILTER (WHERE {c} AND {TIMED} AND NOT in_stall) AS l{k}"
+    )
 
 
 def slice_metrics(con: Any, slices: list[Slice], receivers: list[Receiver]) -> dict[Slice, dict[str, Any]]:
@@ -129,12 +133,18 @@ def slice_metrics(con: Any, slices: list[Slice], receivers: list[Receiver]) -> d
         mine = [sl for sl in slices if sl.msg_type == msg_type]
         ranged = any(sl.range_m is not None for sl in mine) and msg_type in POSITIONED
         distance = _distance_sql(receivers) if ranged else "NULL::DOUBLE"
-        row = con.execute(f"WITH b AS (SELECT *, {distance} AS d, {IN_STALL} AS in_stall FROM messages "
-                          f"WHERE decode_ok AND msg_type = '{msg_type}') "
-                          f"SELECT {', '.join(_aggregates(k, sl) for k, sl in enumerate(mine))} FROM b").fetchone()
+        row = con.execute(
+            f"WITH b AS (SELECT *, {distance} AS d, {IN_STALL} AS in_stall FROM messages "
+            f"WHERE decode_ok AND msg_type = '{msg_type}') "
+            f"SELECT {', '.join(_aggregates(k, sl) for k, sl in enumerate(mine))} FROM b"
+        ).fetchone()
         for k, sl in enumerate(mine):
-            n, counted, missing, late_in_stall, latency = row[5 * k: 5 * k + 5]
+            n, counted, missing, late_in_stall, latency = row[5 * k : 5 * k + 5]
             latency = latency or [None, None]
-            out[sl] = {"messages": n, "pdr": pdr_excusing_stalls(counted, int(missing), late_in_stall)[1],
-                       "latency_p95_ms": latency[0], "latency_p99_ms": latency[1]}
+            out[sl] = {
+                "messages": n,
+                "pdr": pdr_excusing_stalls(counted, int(missing), late_in_stall)[1],
+                "latency_p95_ms": latency[0],
+                "latency_p99_ms": latency[1],
+            }
     return out

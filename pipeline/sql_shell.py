@@ -81,8 +81,9 @@ def statements(lines: Iterable[str], prompt: Callable[[str], None]) -> Iterable[
         yield "\n".join(pending)
 
 
-def run_shell(con: duckdb.DuckDBPyConnection, lines: Iterable[str], out: TextIO = sys.stdout, interactive: bool = False,
-              fmt: str = "table") -> int:
+def run_shell(
+    con: duckdb.DuckDBPyConnection, lines: Iterable[str], out: TextIO = sys.stdout, interactive: bool = False, fmt: str = "table"
+) -> int:
     """Read statements from ``lines`` and print their results; returns how many failed."""
     failed = 0
 

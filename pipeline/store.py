@@ -28,7 +28,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 # Dictionary-encode only low-cardinality columns (limits.md 4: faster and smaller).
-DICTIONARY_COLUMNS = ["topic", "device_kind", "sender_id", "signer", "signer_kind", "auth", "auth_reason", "reject_reason", "vehicle_id"]
+DICTIONARY_COLUMNS = [
+    "topic",
+    "device_kind",
+    "sender_id",
+    "signer",
+    "signer_kind",
+    "auth",
+    "auth_reason",
+    "reject_reason",
+    "vehicle_id",
+]
 _PART = re.compile(r"part-(\d+)\.parquet$")
 TMP_SUFFIX = ".tmp"
 
@@ -74,7 +84,9 @@ def read_commits(journal: Path) -> list[Commit]:
     for line in journal.read_bytes().split(b"\n")[:-1]:  # the text after the last newline never committed
         try:
             entry = json.loads(line)
-            out.append(Commit(int(entry["part"]), tuple(str(f) for f in entry["files"]), int(entry["rx_seq_max"]), int(entry["rows"])))
+            out.append(
+                Commit(int(entry["part"]), tuple(str(f) for f in entry["files"]), int(entry["rx_seq_max"]), int(entry["rows"]))
+            )
         except (ValueError, KeyError, TypeError):
             continue
     return out
@@ -116,7 +128,9 @@ class TelemetryWriter:
                 tmp.unlink()
                 back += 1
         existing = list(self.root.glob("msg_type=*/part-*.parquet")) + list(self.tables.glob("*/part-*.parquet"))
-        self.sequence = max([c.part for c in commits] + [int(m.group(1)) for p in existing if (m := _PART.search(p.name))], default=0)
+        self.sequence = max(
+            [c.part for c in commits] + [int(m.group(1)) for p in existing if (m := _PART.search(p.name))], default=0
+        )
         if commits:
             self.next_rx_seq = 1 + max(c.rx_seq_max for c in commits)
         else:  # a run written before the commit log: continue after what is there
@@ -132,9 +146,15 @@ class TelemetryWriter:
         targets += [(table, self.root / f"msg_type={msg_type}" / name) for msg_type, table in telemetry.items()]
         pending = [(_write_pending(table, final, self.durable), final) for table, final in targets]
         rows = sum(t.num_rows for t in telemetry.values())
-        rx_seq_max = max((int(pc.max(t.column("rx_seq")).as_py()) for t in telemetry.values() if t.num_rows), default=self.next_rx_seq - 1)
-        entry = {"part": self.sequence, "files": [str(final.relative_to(self.run_root)) for _, final in pending],
-                 "rx_seq_max": rx_seq_max, "rows": rows}
+        rx_seq_max = max(
+            (int(pc.max(t.column("rx_seq")).as_py()) for t in telemetry.values() if t.num_rows), default=self.next_rx_seq - 1
+        )
+        entry = {
+            "part": self.sequence,
+            "files": [str(final.relative_to(self.run_root)) for _, final in pending],
+            "rx_seq_max": rx_seq_max,
+            "rows": rows,
+        }
         self.journal.parent.mkdir(parents=True, exist_ok=True)
         with open(self.journal, "ab") as f:
             f.write(json.dumps(entry).encode() + b"\n")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from v2x.broker import BrokerError
 from v2x.expectations import Expectation
-from v2x.rundir import write_json_atomic
 from v2x.run import RunError, run_scenario
+from v2x.rundir import write_json_atomic
 from v2x.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario
 
 from pipeline.expectations import Outcome, evaluate, unknown_subjects
@@ -98,14 +98,22 @@ def load_suite(targets: list[str], profile_path: Path | None = None) -> list[Sui
         problems += [f"{source}: expect: {p}" for p in bad]
         entries.append(SuiteEntry(source, scenario))
     names = [e.scenario.name for e in entries]
-    problems += [f"scenario name {n!r} is used by more than one scenario of the suite" for n in sorted(set(names)) if names.count(n) > 1]
+    problems += [
+        f"scenario name {n!r} is used by more than one scenario of the suite" for n in sorted(set(names)) if names.count(n) > 1
+    ]
     if problems:
         raise ScenarioError("\n".join(problems))
     return entries
 
 
-def run_entry(entry: SuiteEntry, runs_dir: Path, *, profile_path: Path | None = None, broker_url: str | None = None,
-              status: Callable[[str], None] = lambda _m: None) -> ScenarioResult:
+def run_entry(
+    entry: SuiteEntry,
+    runs_dir: Path,
+    *,
+    profile_path: Path | None = None,
+    broker_url: str | None = None,
+    status: Callable[[str], None] = lambda _m: None,
+) -> ScenarioResult:
     """Run one scenario, write its ``report.json`` and ``expectations.json`` into the run
     directory and judge its expectations."""
     result = ScenarioResult(entry.scenario.name, entry.source)
@@ -124,9 +132,15 @@ def run_entry(entry: SuiteEntry, runs_dir: Path, *, profile_path: Path | None = 
     return result
 
 
-def run_suite(entries: list[SuiteEntry], runs_dir: Path, *, profile_path: Path | None = None, broker_url: str | None = None,
-              status: Callable[[str], None] = lambda _m: None,
-              done: Callable[[ScenarioResult], None] = lambda _r: None) -> SuiteResult:
+def run_suite(
+    entries: list[SuiteEntry],
+    runs_dir: Path,
+    *,
+    profile_path: Path | None = None,
+    broker_url: str | None = None,
+    status: Callable[[str], None] = lambda _m: None,
+    done: Callable[[ScenarioResult], None] = lambda _r: None,
+) -> SuiteResult:
     """Run the scenarios one after another (each has the machine to itself, which latency
     needs) and judge each; ``done`` is called after each scenario."""
     results = []
@@ -144,10 +158,16 @@ def suite_junit(suite: SuiteResult) -> str:
     root = ET.Element("testsuites", {"name": "xiqing-v2x scenario suite"})
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for r in suite.results:
-        counts = {"tests": len(r.outcomes) if r.error is None else 1, "failures": sum(not o.held for o in r.outcomes) if r.error is None else 0,
-                  "errors": 1 if r.error else 0}
-        ts = ET.SubElement(root, "testsuite", {"name": r.name, "time": f"{r.seconds:.1f}", "skipped": "0",
-                                               **{k: str(v) for k, v in counts.items()}})
+        counts = {
+            "tests": len(r.outcomes) if r.error is None else 1,
+            "failures": sum(not o.held for o in r.outcomes) if r.error is None else 0,
+            "errors": 1 if r.error else 0,
+        }
+        ts = ET.SubElement(
+            root,
+            "testsuite",
+            {"name": r.name, "time": f"{r.seconds:.1f}", "skipped": "0", **{k: str(v) for k, v in counts.items()}},
+        )
         props = ET.SubElement(ts, "properties")
         for key, value in (("source", r.source), ("run", str(r.run or "")), ("report_verdict", r.verdict or "")):
             ET.SubElement(props, "property", {"name": key, "value": value})

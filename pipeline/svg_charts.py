@@ -84,8 +84,10 @@ class _Frame:
         return self.bottom - (value - self.y0) / span * (self.bottom - self.top)
 
     def axes(self, x_label: str, y_label: str, x_ticks: list[float], y_ticks: list[float]) -> list[str]:
-        out = [f'<rect x="{self.left}" y="{self.top}" width="{self.right - self.left}" height="{self.bottom - self.top}" '
-               f'fill="#fff" stroke="#bbb"/>']
+        out = [
+            f'<rect x="{self.left}" y="{self.top}" width="{self.right - self.left}" height="{self.bottom - self.top}" '
+            f'fill="#fff" stroke="#bbb"/>'
+        ]
         for t in x_ticks:
             px = self.x(t)
             out.append(f'<line x1="{px:.1f}" y1="{self.top}" x2="{px:.1f}" y2="{self.bottom}" stroke="#eee"/>')
@@ -94,15 +96,21 @@ class _Frame:
             py = self.y(t)
             out.append(f'<line x1="{self.left}" y1="{py:.1f}" x2="{self.right}" y2="{py:.1f}" stroke="#eee"/>')
             out.append(f'<text x="{self.left - 6}" y="{py + 4:.1f}" text-anchor="end" class="tick">{_label(t)}</text>')
-        out.append(f'<text x="{(self.left + self.right) / 2:.1f}" y="{self.bottom + 36}" text-anchor="middle" class="axis">{escape(x_label)}</text>')
-        out.append(f'<text transform="translate(14 {(self.top + self.bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" '
-                   f'class="axis">{escape(y_label)}</text>')
+        out.append(
+            f'<text x="{(self.left + self.right) / 2:.1f}" y="{self.bottom + 36}" text-anchor="middle" class="axis">{escape(x_label)}</text>'
+        )
+        out.append(
+            f'<text transform="translate(14 {(self.top + self.bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" '
+            f'class="axis">{escape(y_label)}</text>'
+        )
         return out
 
 
 def _svg(width: int, height: int, title: str, body: list[str]) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-            f'role="img" aria-label="{escape(title)}">' + "".join(body) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}">' + "".join(body) + "</svg>"
+    )
 
 
 def _legend(entries: list[tuple[str, str, bool]], width: int) -> list[str]:
@@ -110,8 +118,10 @@ def _legend(entries: list[tuple[str, str, bool]], width: int) -> list[str]:
     for k, (label, colour, dashed) in enumerate(entries):
         y = MARGIN_TOP + 10 + 18 * k
         dash = ' stroke-dasharray="5 3"' if dashed else ""
-        out.append(f'<line x1="{width - MARGIN_RIGHT + 12}" y1="{y}" x2="{width - MARGIN_RIGHT + 34}" y2="{y}" stroke="{colour}" '
-                   f'stroke-width="3"{dash}/>')
+        out.append(
+            f'<line x1="{width - MARGIN_RIGHT + 12}" y1="{y}" x2="{width - MARGIN_RIGHT + 34}" y2="{y}" stroke="{colour}" '
+            f'stroke-width="3"{dash}/>'
+        )
         out.append(f'<text x="{width - MARGIN_RIGHT + 40}" y="{y + 4}" class="legend">{escape(label)}</text>')
     return out
 
@@ -125,9 +135,17 @@ def _range(values: list[float], pad: float = 0.0) -> tuple[float, float]:
     return low - pad * (high - low), high + pad * (high - low)
 
 
-def line_chart(title: str, series: list[Series], x_label: str, y_label: str, rules: list[Rule] | None = None,
-               x_range: tuple[float, float] | None = None, y_range: tuple[float, float] | None = None,
-               width: int = WIDTH, height: int = HEIGHT) -> str:
+def line_chart(
+    title: str,
+    series: list[Series],
+    x_label: str,
+    y_label: str,
+    rules: list[Rule] | None = None,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> str:
     """Lines through each series' points, with threshold rules and a legend."""
     rules = rules or []
     xs = [x for s in series for x in s.xs] + [r.value for r in rules if r.axis == "x"]
@@ -143,20 +161,30 @@ def line_chart(title: str, series: list[Series], x_label: str, y_label: str, rul
             runs[-1].append(f"{frame.x(x):.1f},{frame.y(min(max(y, frame.y0), frame.y1)):.1f}")
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         for points in (r for r in runs if r):
-            body.append(f'<polyline data-series="{escape(s.label)}" points="{" ".join(points)}" fill="none" stroke="{s.colour}" '
-                        f'stroke-width="2"{dash}><title>{escape(s.label)}</title></polyline>')
+            body.append(
+                f'<polyline data-series="{escape(s.label)}" points="{" ".join(points)}" fill="none" stroke="{s.colour}" '
+                f'stroke-width="2"{dash}><title>{escape(s.label)}</title></polyline>'
+            )
     for k, r in enumerate(rules):
         if r.axis == "x" and frame.x0 <= r.value <= frame.x1:
             px = frame.x(r.value)
-            body.append(f'<line data-rule="{escape(r.label)}" x1="{px:.1f}" y1="{frame.top}" x2="{px:.1f}" y2="{frame.bottom}" '
-                        f'stroke="{r.colour}" stroke-dasharray="2 3"><title>{escape(r.label)}</title></line>')
-            body.append(f'<text x="{px - 3:.1f}" y="{frame.bottom - 8 - 14 * k}" text-anchor="end" class="rule" '
-                        f'fill="{r.colour}">{escape(r.label)}</text>')
+            body.append(
+                f'<line data-rule="{escape(r.label)}" x1="{px:.1f}" y1="{frame.top}" x2="{px:.1f}" y2="{frame.bottom}" '
+                f'stroke="{r.colour}" stroke-dasharray="2 3"><title>{escape(r.label)}</title></line>'
+            )
+            body.append(
+                f'<text x="{px - 3:.1f}" y="{frame.bottom - 8 - 14 * k}" text-anchor="end" class="rule" '
+                f'fill="{r.colour}">{escape(r.label)}</text>'
+            )
         elif r.axis == "y" and frame.y0 <= r.value <= frame.y1:
             py = frame.y(r.value)
-            body.append(f'<line data-rule="{escape(r.label)}" x1="{frame.left}" y1="{py:.1f}" x2="{frame.right}" y2="{py:.1f}" '
-                        f'stroke="{r.colour}" stroke-dasharray="2 3"><title>{escape(r.label)}</title></line>')
-            body.append(f'<text x="{frame.right - 4}" y="{py + 13:.1f}" text-anchor="end" class="rule" fill="{r.colour}">{escape(r.label)}</text>')
+            body.append(
+                f'<line data-rule="{escape(r.label)}" x1="{frame.left}" y1="{py:.1f}" x2="{frame.right}" y2="{py:.1f}" '
+                f'stroke="{r.colour}" stroke-dasharray="2 3"><title>{escape(r.label)}</title></line>'
+            )
+            body.append(
+                f'<text x="{frame.right - 4}" y="{py + 13:.1f}" text-anchor="end" class="rule" fill="{r.colour}">{escape(r.label)}</text>'
+            )
     body += _legend([(s.label, s.colour, s.dashed) for s in series], width)
     return _svg(width, height, title, body)
 
@@ -169,8 +197,12 @@ def position_map(title: str, groups: list[PointGroup], width: int = WIDTH, heigh
     plot_w, plot_h = width - MARGIN_LEFT - MARGIN_RIGHT, height - MARGIN_TOP - MARGIN_BOTTOM
     metres_per_px = max((x1 - x0) / plot_w, (y1 - y0) / plot_h)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    frame = _Frame((cx - metres_per_px * plot_w / 2, cx + metres_per_px * plot_w / 2),
-                   (cy - metres_per_px * plot_h / 2, cy + metres_per_px * plot_h / 2), width, height)
+    frame = _Frame(
+        (cx - metres_per_px * plot_w / 2, cx + metres_per_px * plot_w / 2),
+        (cy - metres_per_px * plot_h / 2, cy + metres_per_px * plot_h / 2),
+        width,
+        height,
+    )
     body = frame.axes("metres east", "metres north", nice_ticks(frame.x0, frame.x1), nice_ticks(frame.y0, frame.y1))
     legend = []
     for g in groups:
@@ -179,12 +211,16 @@ def position_map(title: str, groups: list[PointGroup], width: int = WIDTH, heigh
             px, py = frame.x(x), frame.y(y)
             if g.marker == "square":
                 name = g.names[k] if k < len(g.names) else ""
-                marks.append(f'<rect x="{px - 5:.1f}" y="{py - 5:.1f}" width="10" height="10" fill="{g.colour}" stroke="#000">'
-                             f'<title>{escape(name)}</title></rect>')
+                marks.append(
+                    f'<rect x="{px - 5:.1f}" y="{py - 5:.1f}" width="10" height="10" fill="{g.colour}" stroke="#000">'
+                    f"<title>{escape(name)}</title></rect>"
+                )
                 marks.append(f'<text x="{px + 8:.1f}" y="{py - 6:.1f}" class="legend">{escape(name)}</text>')
             else:
                 marks.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="1.8" fill="{g.colour}"/>')
-        body.append(f'<g data-series="{escape(g.label)}" data-points="{len(g.xs)}"><title>{escape(g.label)}</title>{"".join(marks)}</g>')
+        body.append(
+            f'<g data-series="{escape(g.label)}" data-points="{len(g.xs)}"><title>{escape(g.label)}</title>{"".join(marks)}</g>'
+        )
         legend.append((f"{g.label} ({len(g.xs)})", g.colour, False))
     body += _legend(legend, width)
     return _svg(width, height, title, body)
@@ -204,8 +240,10 @@ def stacked_bars(title: str, rows: list[tuple[str, list[tuple[str, float, str]]]
         x = float(left)
         for segment, value, colour in parts:
             w = value / total * (right - left)
-            body.append(f'<rect data-series="{escape(label)}:{escape(segment)}" x="{x:.1f}" y="{y}" width="{max(w, 1):.1f}" '
-                        f'height="{bar}" fill="{colour}"><title>{escape(label)}: {escape(segment)} {_label(value)}</title></rect>')
+            body.append(
+                f'<rect data-series="{escape(label)}:{escape(segment)}" x="{x:.1f}" y="{y}" width="{max(w, 1):.1f}" '
+                f'height="{bar}" fill="{colour}"><title>{escape(label)}: {escape(segment)} {_label(value)}</title></rect>'
+            )
             x += w
             legend.setdefault(segment, colour)
         body.append(f'<text x="{x + 4:.1f}" y="{y + bar / 2 + 4}" class="tick">{_label(sum(v for _, v, _ in parts))}</text>')

@@ -44,15 +44,44 @@ def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int, int
         for device, info in data["devices"].items():
             lost = info.get("network", {}).get("lost", {})
             for msg_type in sorted(set(info["generated"]) | set(info["published"])):
-                rows.append((data["simulator"], device, msg_type, info["generated"].get(msg_type, 0),
-                             info["published"].get(msg_type, 0), info["failed"].get(msg_type, 0), lost.get(msg_type, 0)))
+                rows.append(
+                    (
+                        data["simulator"],
+                        device,
+                        msg_type,
+                        info["generated"].get(msg_type, 0),
+                        info["published"].get(msg_type, 0),
+                        info["failed"].get(msg_type, 0),
+                        lost.get(msg_type, 0),
+                    )
+                )
     return rows
 
 
 VIOLATIONS_TABLE = "violations"
-CONTENT_TABLES = ("bsm", "bsm_path_points", "spat", "spat_phase_states", "rsm", "rsm_participants", "map_lanes", "map_movements", "rsi_items")
+CONTENT_TABLES = (
+    "bsm",
+    "bsm_path_points",
+    "spat",
+    "spat_phase_states",
+    "rsm",
+    "rsm_participants",
+    "map_lanes",
+    "map_movements",
+    "rsi_items",
+)
 
-_LIGHT = ["unavailable", "dark", "flashing-red", "red", "flashing-green", "permissive-green", "protected-green", "yellow", "flashing-yellow"]
+_LIGHT = [
+    "unavailable",
+    "dark",
+    "flashing-red",
+    "red",
+    "flashing-green",
+    "permissive-green",
+    "protected-green",
+    "yellow",
+    "flashing-yellow",
+]
 _PTC_TYPE = ["unknown", "motor", "non-motor", "pedestrian", "rsu"]
 _SOURCE = ["unknown", "selfinfo", "v2x", "video", "microwaveRadar", "loop", "lidar", "integrated"]
 
@@ -66,7 +95,8 @@ DERIVED = {
     "bsm": ", c.lat * 1e-7 AS lat_deg, c.lon * 1e-7 AS lon_deg, CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps, "
     "c.heading * 0.0125 AS heading_deg",
     "spat_phase_states": _names(_LIGHT, "light", "light_name") + ", c.likely_end_time / 10.0 AS likely_end_s",
-    "rsm_participants": _names(_PTC_TYPE, "ptc_type", "ptc_type_name") + _names(_SOURCE, "source", "source_name")
+    "rsm_participants": _names(_PTC_TYPE, "ptc_type", "ptc_type_name")
+    + _names(_SOURCE, "source", "source_name")
     + ", CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps",
 }
 
@@ -83,9 +113,13 @@ def empty_content_table(name: str) -> pa.Table:
 
 
 def _violations(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str, sandboxed: bool) -> None:
-    con.execute(f"CREATE TABLE {schema}.field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)")
-    con.executemany(f"INSERT INTO {schema}.field_checks VALUES (?, ?, ?, ?, ?)",
-                    [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS])
+    con.execute(
+        f"CREATE TABLE {schema}.field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)"
+    )
+    con.executemany(
+        f"INSERT INTO {schema}.field_checks VALUES (?, ?, ?, ?, ?)",
+        [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS],
+    )
     folder = run.tables / VIOLATIONS_TABLE
     if any(folder.glob("*.parquet")):
         source = _parquet(con, folder, f"{schema}_{VIOLATIONS_TABLE}", sandboxed)
@@ -99,8 +133,15 @@ def _violations(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str, sandbo
     )
 
 
-ATTACKS_SCHEMA = pa.schema([("device_id", pa.string()), ("attack", pa.string()), ("msg_type", pa.string()), ("expected", pa.string()),
-                            ("sha256", pa.string())])
+ATTACKS_SCHEMA = pa.schema(
+    [
+        ("device_id", pa.string()),
+        ("attack", pa.string()),
+        ("msg_type", pa.string()),
+        ("expected", pa.string()),
+        ("sha256", pa.string()),
+    ]
+)
 
 
 def _security(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str) -> None:
@@ -141,8 +182,12 @@ def _parquet(con: duckdb.DuckDBPyConnection, folder: Path, name: str, sandboxed:
         pattern = str(folder / ("**" if hive else "") / "*.parquet").replace("'", "''")
         return f"read_parquet('{pattern}', union_by_name = true{', hive_partitioning = true' if hive else ''})"
     files = sorted(str(p) for p in folder.glob("msg_type=*/part-*.parquet" if hive else "part-*.parquet"))
-    dataset = ds.dataset(files, format="parquet", partitioning=ds.partitioning(flavor="hive") if hive else None,
-                         partition_base_dir=str(folder) if hive else None)
+    dataset = ds.dataset(
+        files,
+        format="parquet",
+        partitioning=ds.partitioning(flavor="hive") if hive else None,
+        partition_base_dir=str(folder) if hive else None,
+    )
     con.register(f"_ds_{name}", dataset)
     return f"_ds_{name}"
 
@@ -156,7 +201,9 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", 
     if not any(run.telemetry.glob("msg_type=*/*.parquet")):
         raise FileNotFoundError(f"{run.root} has no telemetry Parquet (not a run directory, or nothing was received)")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    con.execute(f"CREATE VIEW {schema}.messages AS SELECT * FROM {_parquet(con, run.telemetry, f'{schema}_messages', sandboxed, hive=True)}")
+    con.execute(
+        f"CREATE VIEW {schema}.messages AS SELECT * FROM {_parquet(con, run.telemetry, f'{schema}_messages', sandboxed, hive=True)}"
+    )
     for name in CONTENT_TABLES:
         folder = run.tables / name
         if any(folder.glob("*.parquet")):
@@ -171,8 +218,10 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", 
         )
     _violations(con, run, schema, sandboxed)
     _security(con, run, schema)
-    con.execute(f"CREATE TABLE {schema}.published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, "
-                "published BIGINT, failed BIGINT, injected_loss BIGINT)")
+    con.execute(
+        f"CREATE TABLE {schema}.published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, "
+        "published BIGINT, failed BIGINT, injected_loss BIGINT)"
+    )
     rows = _published_rows(run)
     if rows:
         con.executemany(f"INSERT INTO {schema}.published VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

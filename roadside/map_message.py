@@ -50,8 +50,24 @@ def map_data(scenario: Scenario, corr: Corridor, index: int, msg_cnt: int, moy: 
 
     # (arm number, unit vector from centre to the upstream end, arm length, upstream node, downstream node, phase, limit)
     arms = [
-        (0, -along, float(np.linalg.norm(centre - prev_pt)), neighbour(index - 1, 0), neighbour(index + 1, 1), MAIN_PHASE, CORRIDOR_SPEED_LIMIT_MPS),
-        (1, along, float(np.linalg.norm(next_pt - centre)), neighbour(index + 1, 1), neighbour(index - 1, 0), MAIN_PHASE, CORRIDOR_SPEED_LIMIT_MPS),
+        (
+            0,
+            -along,
+            float(np.linalg.norm(centre - prev_pt)),
+            neighbour(index - 1, 0),
+            neighbour(index + 1, 1),
+            MAIN_PHASE,
+            CORRIDOR_SPEED_LIMIT_MPS,
+        ),
+        (
+            1,
+            along,
+            float(np.linalg.norm(next_pt - centre)),
+            neighbour(index + 1, 1),
+            neighbour(index - 1, 0),
+            MAIN_PHASE,
+            CORRIDOR_SPEED_LIMIT_MPS,
+        ),
         (2, normal, CROSS_ARM_M, neighbour(-1, 2), neighbour(-1, 3), CROSS_PHASE, CROSS_SPEED_LIMIT_MPS),
         (3, -normal, CROSS_ARM_M, neighbour(-1, 3), neighbour(-1, 2), CROSS_PHASE, CROSS_SPEED_LIMIT_MPS),
     ]

@@ -35,24 +35,45 @@ def rsi(scenario: Scenario, corr: Corridor, index: int, msg_cnt: int, moy: int, 
     upstream = scenario.intersections[index - 1] if index > 0 else None
     for item in inter.traffic_info:
         at = centre - along * max(item.distance_m, STOP_LINE_SETBACK_M) + right * half_width
-        path = [_offset(corr, inter.lat, inter.lon, at + along * d) for d in np.linspace(0, max(item.distance_m - STOP_LINE_SETBACK_M, 1.0), 4)]
+        path = [
+            _offset(corr, inter.lat, inter.lon, at + along * d)
+            for d in np.linspace(0, max(item.distance_m - STOP_LINE_SETBACK_M, 1.0), 4)
+        ]
         common: dict[str, Any] = {
             "timeDetails": {"startTime": start_moy, "endTime": end_moy},
             "priority": bytes([item.priority << 5]),
-            "referencePaths": [{"activePath": path, "pathRadius": int(round(half_width * 10))}],
+            "referencePaths": [{"activePath": path, "pathRadius": round(half_width * 10)}],
         }
         if upstream is not None:
-            common["referenceLinks"] = [{"upstreamNodeId": {"region": upstream.region, "id": upstream.id},
-                                         "downstreamNodeId": {"region": inter.region, "id": inter.id}}]
+            common["referenceLinks"] = [
+                {
+                    "upstreamNodeId": {"region": upstream.region, "id": upstream.id},
+                    "downstreamNodeId": {"region": inter.region, "id": inter.id},
+                }
+            ]
         if item.description:
             common["description"] = ("textString", item.description)
         position = _offset(corr, inter.lat, inter.lon, at)
         if item.kind == "event":
-            rtes.append({"rteId": len(rtes), "eventType": item.code, "eventSource": item.source, "eventPos": position,
-                         "eventRadius": int(round(item.radius_m * 10)), "eventConfidence": 180, **common})
+            rtes.append(
+                {
+                    "rteId": len(rtes),
+                    "eventType": item.code,
+                    "eventSource": item.source,
+                    "eventPos": position,
+                    "eventRadius": round(item.radius_m * 10),
+                    "eventConfidence": 180,
+                    **common,
+                }
+            )
         else:
             rtss.append({"rtsId": len(rtss), "signType": item.code, "signPos": position, **common})
-    content: dict[str, Any] = {"msgCnt": msg_cnt, "moy": moy, "id": rsu_octets(inter.rsu_id), "refPos": messages.position3d(inter.lat, inter.lon)}
+    content: dict[str, Any] = {
+        "msgCnt": msg_cnt,
+        "moy": moy,
+        "id": rsu_octets(inter.rsu_id),
+        "refPos": messages.position3d(inter.lat, inter.lon),
+    }
     if rtes:
         content["rtes"] = rtes
     if rtss:

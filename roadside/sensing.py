@@ -95,14 +95,37 @@ class RoadsideSensing:
             d, sign = _shuttle(t_s, CROSS_TRAFFIC_SPAN_M, CROSS_TRAFFIC_MPS, self.car_phase[k])
             lane = (LANE_WIDTH_M / 2) * (1 if sign > 0 else -1)
             xy = self.centre + self.normal * (d - CROSS_TRAFFIC_SPAN_M / 2) + self.along * lane
-            out.append(Participant(f"car{k}", "motor", "microwaveRadar", *xy, CROSS_TRAFFIC_MPS, _heading(*(self.normal * sign)), 1.8, 4.6,
-                                   vehicle_class=VEHICLE_CLASSES[self.scenario.vehicle_classes]["car"]))
-        snap = self.traffic.snapshot(int(round(t_s / TICK_S)))
+            out.append(
+                Participant(
+                    f"car{k}",
+                    "motor",
+                    "microwaveRadar",
+                    *xy,
+                    CROSS_TRAFFIC_MPS,
+                    _heading(*(self.normal * sign)),
+                    1.8,
+                    4.6,
+                    vehicle_class=VEHICLE_CLASSES[self.scenario.vehicle_classes]["car"],
+                )
+            )
+        snap = self.traffic.snapshot(round(t_s / TICK_S))
         for i in self._vehicles_near(snap.lat, snap.lon).tolist():
             x, y = self.corr.frame.to_local(float(snap.lat[i]), float(snap.lon[i]))
-            out.append(Participant(f"obu{i}", "motor", "v2x", x, y, float(snap.speed[i]), float(snap.heading[i]),
-                                   float(self.traffic.width[i]), float(self.traffic.length[i]), snap.ids[i],
-                                   int(self.traffic.vehicle_class[i])))
+            out.append(
+                Participant(
+                    f"obu{i}",
+                    "motor",
+                    "v2x",
+                    x,
+                    y,
+                    float(snap.speed[i]),
+                    float(snap.heading[i]),
+                    float(self.traffic.width[i]),
+                    float(self.traffic.length[i]),
+                    snap.ids[i],
+                    int(self.traffic.vehicle_class[i]),
+                )
+            )
         return out
 
     def _vehicles_near(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -146,19 +169,31 @@ class RoadsideSensing:
 
         def entry(pid: int, p: Participant | None) -> dict[str, Any]:
             if p is None:  # the RSU itself
-                return {"ptcType": "rsu", "ptcId": 0, "source": "selfinfo", "secMark": dsecond,
-                        "pos": {"offsetLL": messages.offset_ll(0.0, 0.0)}, "posConfidence": {"pos": "a1m"},
-                        "speed": 0, "heading": 0, "size": {"width": 50, "length": 50}}
+                return {
+                    "ptcType": "rsu",
+                    "ptcId": 0,
+                    "source": "selfinfo",
+                    "secMark": dsecond,
+                    "pos": {"offsetLL": messages.offset_ll(0.0, 0.0)},
+                    "posConfidence": {"pos": "a1m"},
+                    "speed": 0,
+                    "heading": 0,
+                    "size": {"width": 50, "length": 50},
+                }
             x, y = p.x, p.y
             if p.source != "v2x" and noise > 0:
                 x, y = x + self.rng.normal(0, noise), y + self.rng.normal(0, noise)
             lat, lon = self.corr.frame.to_latlon(x, y)
             e: dict[str, Any] = {
-                "ptcType": p.ptc_type, "ptcId": pid, "source": p.source, "secMark": dsecond,
+                "ptcType": p.ptc_type,
+                "ptcId": pid,
+                "source": p.source,
+                "secMark": dsecond,
                 "pos": {"offsetLL": messages.offset_ll(float(lat) - inter.lat, float(lon) - inter.lon)},
                 "posConfidence": {"pos": "a1m" if p.source == "v2x" else "a2m"},
-                "speed": messages.speed_units(p.speed_mps), "heading": messages.heading_units(p.heading_deg),
-                "size": {"width": int(round(p.width_m * 100)), "length": int(round(p.length_m * 100))},
+                "speed": messages.speed_units(p.speed_mps),
+                "heading": messages.heading_units(p.heading_deg),
+                "size": {"width": round(p.width_m * 100), "length": round(p.length_m * 100)},
             }
             if p.vehicle_id is not None:
                 e["id"] = p.vehicle_id
@@ -170,5 +205,9 @@ class RoadsideSensing:
         self_entry = entry(0, None)
         dsecond = (dsecond - inter.sensors.latency_ms) % 60000
         participants = [self_entry] + [entry(pid, p) for pid, p in seen]
-        return {"msgCnt": msg_cnt, "id": rsu_octets(inter.rsu_id), "refPos": messages.position3d(inter.lat, inter.lon),
-                "participants": participants}
+        return {
+            "msgCnt": msg_cnt,
+            "id": rsu_octets(inter.rsu_id),
+            "refPos": messages.position3d(inter.lat, inter.lon),
+            "participants": participants,
+        }

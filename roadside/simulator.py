@@ -14,11 +14,11 @@ import random
 import numpy as np
 
 from v2x import clock, faults, messages, roads
+from v2x.attacks import AttackPlan
 from v2x.messages import MessageType
+from v2x.network import device_link
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario
-from v2x.attacks import AttackPlan
-from v2x.network import device_link
 from v2x.security import Signer, load_credential
 from v2x.uplink import Device, Stream, Uplink
 
@@ -41,7 +41,11 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Tra
     corr = roads.corridor(scenario)
     inter = scenario.intersections[index]
     map_cnt0, spat_cnt0, rsm_cnt0, rsi_cnt0 = (rng.randrange(128) for _ in range(4))
-    map_offset, spat_offset, rsm_offset = rng.uniform(0, MAP_PERIOD_S), rng.uniform(0, SPAT_PERIOD_S), rng.uniform(0, RSM_PERIOD_S)
+    map_offset, spat_offset, rsm_offset = (
+        rng.uniform(0, MAP_PERIOD_S),
+        rng.uniform(0, SPAT_PERIOD_S),
+        rng.uniform(0, RSM_PERIOD_S),
+    )
     rsi_period = RSI_HAZARD_PERIOD_S if any(item.hazard for item in inter.traffic_info) else RSI_PERIOD_S
     rsi_offset = rng.uniform(0, rsi_period)
     sensing = RoadsideSensing(scenario, index, traffic, np.random.default_rng([scenario.seed, index]))
@@ -51,7 +55,9 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Tra
     def encoded(msg_type: MessageType, k: int, content: dict) -> bytes:
         if faults.due(scenario.faults, msg_type, index, k):
             return messages.encode(msg_type, faults.inject(scenario.faults, msg_type, index, k, content))
-        return messages.encode(msg_type, content, checked=False)  # builders held to the constraints by tests/test_asn1_conformance.py
+        return messages.encode(
+            msg_type, content, checked=False
+        )  # builders held to the constraints by tests/test_asn1_conformance.py
 
     def build_map(k: int, now: int) -> bytes:
         moy = clock.minute_of_the_year(now)
@@ -59,9 +65,15 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Tra
 
     def build_spat(k: int, now: int) -> bytes:
         t_s = spat_offset + k * SPAT_PERIOD_S
-        traffic.advance_to(int(round(t_s / TICK_S)))  # bus priority depends on where the buses are
-        content = spat(inter, traffic.signal_time_s(index, t_s), (spat_cnt0 + k) % 128, clock.minute_of_the_year(now), clock.dsecond(now),
-                       traffic.priority_active(index, t_s))
+        traffic.advance_to(round(t_s / TICK_S))  # bus priority depends on where the buses are
+        content = spat(
+            inter,
+            traffic.signal_time_s(index, t_s),
+            (spat_cnt0 + k) % 128,
+            clock.minute_of_the_year(now),
+            clock.dsecond(now),
+            traffic.priority_active(index, t_s),
+        )
         return encoded(MessageType.SPAT, k, content)
 
     def build_rsm(k: int, now: int) -> bytes:
@@ -89,8 +101,13 @@ def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:
     devices: list[Device] = []
     for index, inter in enumerate(scenario.intersections):
         signer = Signer(load_credential(run.pki, inter.rsu_id))
-        uplink = Uplink("RSU", inter.rsu_id, signer, scenario.zone.topic_prefix,
-                        attack=AttackPlan.for_device(scenario.attacks, "rsu", index, run.pki, run.root),
-                        network=device_link(scenario.network, "rsus", scenario.seed, inter.rsu_id))
+        uplink = Uplink(
+            "RSU",
+            inter.rsu_id,
+            signer,
+            scenario.zone.topic_prefix,
+            attack=AttackPlan.for_device(scenario.attacks, "rsu", index, run.pki, run.root),
+            network=device_link(scenario.network, "rsus", scenario.seed, inter.rsu_id),
+        )
         devices.append((uplink, rsu_streams(scenario, index, rng, traffic)))
     return devices

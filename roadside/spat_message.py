@@ -18,7 +18,7 @@ FULL_CONFIDENCE = 200  # Confidence unit 0.5 %
 
 
 def _timemark(seconds: float) -> int:
-    return max(0, min(36000, int(round(seconds * 10))))
+    return max(0, min(36000, round(seconds * 10)))
 
 
 def spat(inter: Intersection, t_s: float, msg_cnt: int, moy: int, dsecond: int, priority_active: bool = False) -> dict[str, Any]:

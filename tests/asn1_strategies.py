@@ -28,7 +28,7 @@ def _types() -> dict[str, Any]:
 
 
 def _bounds(spec: Any) -> tuple[int, int]:
-    (first, *rest) = [x for x in spec if x is not None]
+    (first, *_rest) = [x for x in spec if x is not None]
     if isinstance(first, (list, tuple)):
         return first[0], first[1]
     return first, first
@@ -72,7 +72,9 @@ def _strategy(t: dict[str, Any], in_list: bool = False) -> st.SearchStrategy[Any
         return _sizes(lo, hi).flatmap(lambda k: st.binary(min_size=k, max_size=k))
     if kind == "IA5String":
         lo, hi = _bounds(t["size"])
-        return _sizes(lo, hi).flatmap(lambda k: st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=k, max_size=k))
+        return _sizes(lo, hi).flatmap(
+            lambda k: st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=k, max_size=k)
+        )
     if kind == "SEQUENCE OF":
         lo, hi = _bounds(t["size"])
         element = _strategy(t["element"], True)

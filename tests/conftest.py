@@ -27,7 +27,9 @@ def compile_reference(ref: Path) -> dict[str, asn1tools.compiler.Specification]:
     sec = ref / "ydt3957-lte-v2x-security_v2x-asn1-bridge"
     return {
         "ydt3709": asn1tools.compile_files([str(ref / "ydt3709-2020_single-module" / "V2X-2020.asn")], "uper"),
-        "csae53_vss": asn1tools.compile_files(sorted(glob.glob(str(ref / "csae53-2020-dayI+csae157-2020-dayII_vss" / "*.asn"))), "uper"),
+        "csae53_vss": asn1tools.compile_files(
+            sorted(glob.glob(str(ref / "csae53-2020-dayI+csae157-2020-dayII_vss" / "*.asn"))), "uper"
+        ),
         "ydt3957": asn1tools.compile_files(
             [str(sec / "SecurityBaseDataTypes.asn"), str(sec / "SecurityDataTypes.asn")], "oer", encoding="latin-1"
         ),
@@ -63,9 +65,11 @@ _REFERENCE_ABSENT = pytest.StashKey[int]()
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     absent = config.stash.get(_REFERENCE_ABSENT, 0)
     if absent:
-        terminalreporter.write_line(f"reference cross-checks: {absent} tests not collected, no reference ASN.1 copies at {reference_dir()} "
-                                    "(set V2X_REFERENCE_ASN1); conformance checked against the golden vectors in tests/golden/",
-                                    yellow=True)
+        terminalreporter.write_line(
+            f"reference cross-checks: {absent} tests not collected, no reference ASN.1 copies at {reference_dir()} "
+            "(set V2X_REFERENCE_ASN1); conformance checked against the golden vectors in tests/golden/",
+            yellow=True,
+        )
 
 
 SUITES = ("sm2-sm3", "ecdsa-p256-sha256")
@@ -77,7 +81,10 @@ def pki(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     d = tmp_path_factory.mktemp(f"pki-{request.param}")
     create_pki(
         d,
-        [DeviceRequest("OBU-1", [111, 112], kind="vehicle", pseudonyms=2), DeviceRequest("RSU-1", [3618, 3619, 3620, 3623], kind="rsu")],
+        [
+            DeviceRequest("OBU-1", [111, 112], kind="vehicle", pseudonyms=2),
+            DeviceRequest("RSU-1", [3618, 3619, 3620, 3623], kind="rsu"),
+        ],
         suite=request.param,
         valid_from_unix_s=time.time(),
     )

@@ -62,8 +62,13 @@ def message_frames(reference_modules: dict[str, Any]) -> list[dict[str, Any]]:
         encoded = reference_modules["ydt3709"].encode("MessageFrame", (msg_type.frame_choice, content))
         if reference_modules["csae53_vss"].encode("MessageFrame", (msg_type.frame_choice, content)) != encoded:
             raise AssertionError(f"the YD/T 3709 and T/CSAE 53 reference modules disagree on a {msg_type.value}")
-        out.append({"msg_type": msg_type.value, "uper": encoded.hex(),
-                    "value": to_json(reference_modules["ydt3709"].decode("MessageFrame", encoded))})
+        out.append(
+            {
+                "msg_type": msg_type.value,
+                "uper": encoded.hex(),
+                "value": to_json(reference_modules["ydt3709"].decode("MessageFrame", encoded)),
+            }
+        )
     return out
 
 
@@ -84,7 +89,9 @@ def security_vectors(reference_modules: dict[str, Any]) -> list[dict[str, Any]]:
     for suite in ("sm2-sm3", "ecdsa-p256-sha256"):
         with tempfile.TemporaryDirectory() as tmp:
             pki = Path(tmp)
-            create_pki(pki, [DeviceRequest("OBU-1", [111], kind="vehicle", pseudonyms=1)], suite=suite, valid_from_unix_s=time.time())
+            create_pki(
+                pki, [DeviceRequest("OBU-1", [111], kind="vehicle", pseudonyms=1)], suite=suite, valid_from_unix_s=time.time()
+            )
             cred = load_credential(pki, "OBU-1")
             generated_us = clock.now_unix_us()
             # the full certificate as signer, so that the vector stands alone
@@ -92,17 +99,19 @@ def security_vectors(reference_modules: dict[str, Any]) -> list[dict[str, Any]]:
             decoded = ref.decode("V2XSecData", spdu)
             if decoded["content"][1]["signer"][0] != "certificate":
                 raise AssertionError("the golden SPDU must carry its signer's certificate")
-            out.append({
-                "suite": suite,
-                "root": (pki / "root-ca.oer").read_bytes().hex(),
-                "cas": [p.read_bytes().hex() for p in sorted((pki / "ca").glob("*.oer"))],
-                "certificate": cred.certificate.hex(),
-                "certificate_value": to_json(ref.decode("CertificateBase", cred.certificate)),
-                "spdu": spdu.hex(),
-                "spdu_value": to_json(decoded),
-                "tbs": ref.encode("ToBeSignedData", decoded["content"][1]["tbsData"]).hex(),
-                "generated_us": generated_us,
-            })
+            out.append(
+                {
+                    "suite": suite,
+                    "root": (pki / "root-ca.oer").read_bytes().hex(),
+                    "cas": [p.read_bytes().hex() for p in sorted((pki / "ca").glob("*.oer"))],
+                    "certificate": cred.certificate.hex(),
+                    "certificate_value": to_json(ref.decode("CertificateBase", cred.certificate)),
+                    "spdu": spdu.hex(),
+                    "spdu_value": to_json(decoded),
+                    "tbs": ref.encode("ToBeSignedData", decoded["content"][1]["tbsData"]).hex(),
+                    "generated_us": generated_us,
+                }
+            )
     return out
 
 

@@ -19,9 +19,25 @@ def openssl_sm2_verify(public: bytes, data: bytes, r: bytes, s: bytes, tmp: Path
     (tmp / "data.bin").write_bytes(data)
     (tmp / "sig.der").write_bytes(encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big")))
     result = subprocess.run(
-        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", tmp / "pub.pem", "-rawin", "-digest", "sm3",
-         "-pkeyopt", f"distid:{SM2_USER_ID.decode()}", "-in", tmp / "data.bin", "-sigfile", tmp / "sig.der"],
-        capture_output=True, text=True,
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            tmp / "pub.pem",
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            f"distid:{SM2_USER_ID.decode()}",
+            "-in",
+            tmp / "data.bin",
+            "-sigfile",
+            tmp / "sig.der",
+        ],
+        capture_output=True,
+        text=True,
     )
     return result.returncode == 0 and "Verified Successfully" in result.stdout
 

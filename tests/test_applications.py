@@ -15,10 +15,15 @@ from v2x.cli import main as v2x
 
 from pipeline.report import build_report
 from pipeline.slices import ReceiversError, load_receivers
+
 from tests.test_gate import LAT, LON, generated_run
 
 METRES_PER_DEG_LAT = 111_320.0
-RECEIVER = {"name": "mast-1", "lat": LAT, "lon": LON - 80 / (METRES_PER_DEG_LAT * math.cos(math.radians(LAT)))}  # 80 m west of the start
+RECEIVER = {
+    "name": "mast-1",
+    "lat": LAT,
+    "lon": LON - 80 / (METRES_PER_DEG_LAT * math.cos(math.radians(LAT))),
+}  # 80 m west of the start
 
 
 def haversine_m(lat1, lon1, lat2, lon2):
@@ -41,8 +46,13 @@ def test_ranged_metrics_equal_an_independent_count(run_with_receiver):
     run, receivers = run_with_receiver
     report = build_report(run, receivers_path=receivers)
     assert report["receivers"]["positions"] == [RECEIVER] and str(receivers) in report["receivers"]["source"]
-    rows = duckdb.connect().execute(
-        f"SELECT lat, lon, latency_ms, msg_cnt_gap FROM read_parquet('{run}/telemetry/**/*.parquet', hive_partitioning = true)").fetchnumpy()
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"SELECT lat, lon, latency_ms, msg_cnt_gap FROM read_parquet('{run}/telemetry/**/*.parquet', hive_partitioning = true)"
+        )
+        .fetchnumpy()
+    )
     d = haversine_m(rows["lat"], rows["lon"], RECEIVER["lat"], RECEIVER["lon"])
     ranges = {r["range_m"]: r for r in report["ranges"]}
     for metres in (100.0, 300.0):
@@ -53,7 +63,9 @@ def test_ranged_metrics_equal_an_independent_count(run_with_receiver):
         assert ranges[metres]["latency_p99_ms"] == pytest.approx(np.quantile(rows["latency_ms"][inside], 0.99))
     assert 0 < ranges[100.0]["messages"] < ranges[300.0]["messages"] == 35
     checks = {c["id"]: c for c in report["checks"]}
-    assert checks["BSM.pdr_within_100m"]["verdict"] == "FAIL" and checks["BSM.pdr_within_300m"]["verdict"] == "WARN"  # unverified basis
+    assert (
+        checks["BSM.pdr_within_100m"]["verdict"] == "FAIL" and checks["BSM.pdr_within_300m"]["verdict"] == "WARN"
+    )  # unverified basis
     assert checks["FCW.BSM.latency_p99"]["value"] == pytest.approx(ranges[300.0]["latency_p99_ms"])
 
 
@@ -62,7 +74,9 @@ def test_without_receivers_ranged_checks_are_na(run_with_receiver):
     report = build_report(run)
     assert report["receivers"]["positions"] == []
     checks = {c["id"]: c for c in report["checks"]}
-    assert {checks[k]["verdict"] for k in ("BSM.pdr_within_100m", "BSM.latency_p99_within_300m", "FCW.BSM.latency_p99")} == {"N/A"}
+    assert {checks[k]["verdict"] for k in ("BSM.pdr_within_100m", "BSM.latency_p99_within_300m", "FCW.BSM.latency_p99")} == {
+        "N/A"
+    }
 
 
 def test_applications_are_inferred_from_the_messages_or_declared(run_with_receiver):

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import asn1tools
 
-from tests.corpus import corpus
 from v2x.asn1 import ASN1_DIR, CACHE_ENV, cache_dir, compile_module
+
+from tests.corpus import corpus
 
 
 def _from_text() -> asn1tools.compiler.Specification:
@@ -45,7 +46,9 @@ def test_a_damaged_cache_is_passed_over(tmp_path, monkeypatch):
         path.write_bytes(b"\x00not a cache\xff" * 64)
     spec = compile_module("XiqingDayI.asn", "uper")
     msg_type, content = corpus()[0]
-    assert spec.encode("MessageFrame", (msg_type.frame_choice, content)) == _from_text().encode("MessageFrame", (msg_type.frame_choice, content))
+    assert spec.encode("MessageFrame", (msg_type.frame_choice, content)) == _from_text().encode(
+        "MessageFrame", (msg_type.frame_choice, content)
+    )
 
 
 def test_a_cache_that_cannot_be_created_is_passed_over(tmp_path, monkeypatch):

@@ -28,12 +28,24 @@ def test_corpus_covers_all_five_day_one_messages():
 
 def test_minimal_bsm_matches_published_golden_bytes():
     # The minimal BSM of the research note (asn1-and-crypto.md 4), encoded by three schema copies and pycrate.
-    deg = lambda x: int(round(x * 1e7))  # noqa: E731
-    bsm = {"msgCnt": 17, "id": b"TJ000001", "secMark": 42123, "pos": {"lat": deg(39.0851234), "long": deg(117.0712345), "elevation": 32},
-           "transmission": "forwardGears", "speed": int(13.9 / 0.02), "heading": int(87.5 / 0.0125),
-           "accelSet": {"long": 35, "lat": -4, "vert": 0, "yaw": 120}, "brakes": {},
-           "size": {"width": 180, "length": 470, "height": 30}, "vehicleClass": {"classification": 10}}
-    assert messages.encode(messages.MessageType.BSM, bsm).hex() == "00022a894606060606063491799e1a7456222f2302040856e6d61fcdf31fe01dc04b41d63c0500"
+    deg = lambda x: round(x * 1e7)
+    bsm = {
+        "msgCnt": 17,
+        "id": b"TJ000001",
+        "secMark": 42123,
+        "pos": {"lat": deg(39.0851234), "long": deg(117.0712345), "elevation": 32},
+        "transmission": "forwardGears",
+        "speed": int(13.9 / 0.02),
+        "heading": int(87.5 / 0.0125),
+        "accelSet": {"long": 35, "lat": -4, "vert": 0, "yaw": 120},
+        "brakes": {},
+        "size": {"width": 180, "length": 470, "height": 30},
+        "vehicleClass": {"classification": 10},
+    }
+    assert (
+        messages.encode(messages.MessageType.BSM, bsm).hex()
+        == "00022a894606060606063491799e1a7456222f2302040856e6d61fcdf31fe01dc04b41d63c0500"
+    )
 
 
 def test_security_types_encode_like_ydt3957_reference(reference_modules, pki):

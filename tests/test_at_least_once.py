@@ -27,8 +27,11 @@ TOPIC = "V2X/OBU/OBU-{k}/BSM/UP"
 
 
 def start_ingest(url: str, out: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.ingest", "--run", str(out), "--broker", url],
-                            stdout=subprocess.PIPE, stderr=open(out.parent / "ingest.log", "ab"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.ingest", "--run", str(out), "--broker", url],
+        stdout=subprocess.PIPE,
+        stderr=open(out.parent / "ingest.log", "ab"),  # noqa: SIM115 (the child keeps it)
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"READY"
     return proc
 
@@ -72,12 +75,23 @@ def kill_and_restart(url: str, out: Path, port: int, n: int, kills: int, seed: i
     assert proc.wait(timeout=60) == 0
     con = duckdb.connect()
     telemetry = f"read_parquet('{out}/telemetry/**/*.parquet', hive_partitioning = true)"
-    rows, distinct, seqs = con.execute(f"SELECT count(*), count(DISTINCT frame), count(DISTINCT rx_seq) FROM {telemetry}").fetchone()
-    orphans = con.execute(f"SELECT count(*) FROM read_parquet('{out}/tables/bsm/*.parquet') b ANTI JOIN {telemetry} t USING (rx_seq)").fetchone()[0]
+    rows, distinct, seqs = con.execute(
+        f"SELECT count(*), count(DISTINCT frame), count(DISTINCT rx_seq) FROM {telemetry}"
+    ).fetchone()
+    orphans = con.execute(
+        f"SELECT count(*) FROM read_parquet('{out}/tables/bsm/*.parquet') b ANTI JOIN {telemetry} t USING (rx_seq)"
+    ).fetchone()[0]
     content = con.execute(f"SELECT count(*) FROM read_parquet('{out}/tables/bsm/*.parquet')").fetchone()[0]
     stored = {bytes(f) for (f,) in con.execute(f"SELECT frame FROM {telemetry}").fetchall()}
-    return {"rows": rows, "distinct": distinct, "rx_seq": seqs, "orphans": orphans, "content": content,
-            "lost": sum(f not in stored for _, f in frames), "summary": read_json(out / "ingest" / "summary.json")}
+    return {
+        "rows": rows,
+        "distinct": distinct,
+        "rx_seq": seqs,
+        "orphans": orphans,
+        "content": content,
+        "lost": sum(f not in stored for _, f in frames),
+        "summary": read_json(out / "ingest" / "summary.json"),
+    }
 
 
 @pytest.mark.broker
@@ -130,6 +144,7 @@ def test_a_part_interrupted_before_its_commit_is_rolled_back_and_after_it_rolled
     for name, table in uncommitted.tables.items():
         (run.tables / name).mkdir(parents=True, exist_ok=True)
         import pyarrow.parquet as pq
+
         pq.write_table(table, run.tables / name / "part-000003.parquet.tmp")
     assert isinstance(uncommitted.telemetry["BSM"], pa.Table)
 
@@ -163,8 +178,10 @@ def test_a_commit_log_naming_files_outside_the_run_is_refused(tmp_path):
 def test_sigkill_ten_times_loses_nothing_and_duplicates_nothing(mosquitto, tmp_path):
     n, kills = 10_000, 10
     got = kill_and_restart(mosquitto.address.url, tmp_path / "run", mosquitto.address.port, n, kills, seed=2026)
-    print(f"kills {kills}, frames published and acknowledged by the broker {n}, stored {got['rows']}, lost {got['lost']}, "
-          f"duplicates {got['rows'] - got['distinct']}, orphaned content rows {got['orphans']}")
+    print(
+        f"kills {kills}, frames published and acknowledged by the broker {n}, stored {got['rows']}, lost {got['lost']}, "
+        f"duplicates {got['rows'] - got['distinct']}, orphaned content rows {got['orphans']}"
+    )
     assert got["lost"] == 0 and got["rows"] == got["distinct"] == got["rx_seq"] == n and got["orphans"] == 0
 
 
@@ -293,9 +310,13 @@ def test_a_failed_stage_stops_receiving_and_acknowledging_and_a_restart_gets_eve
     again = asyncio.run(session(fail=False, publish_frames=False))
     assert again.failure is None
     summary = read_json(run.ingest / "summary.json")
-    assert summary["stored"] == len(frames) and [s["cause"] for s in summary["sessions"]][0].startswith("failed: storing a batch")
+    assert summary["stored"] == len(frames) and next(s["cause"] for s in summary["sessions"]).startswith(
+        "failed: storing a batch"
+    )
     con = duckdb.connect()
-    assert con.execute(f"SELECT count(*), count(DISTINCT frame) FROM read_parquet('{run.telemetry}/**/*.parquet')").fetchone() == (400, 400)
+    assert con.execute(
+        f"SELECT count(*), count(DISTINCT frame) FROM read_parquet('{run.telemetry}/**/*.parquet')"
+    ).fetchone() == (400, 400)
 
 
 def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pki, tmp_path):
@@ -313,9 +334,24 @@ def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pk
     frames = []
     for k in range(20):
         gen = start + k * 100_000
-        content = messages.bsm(msg_cnt=k, vehicle_id=b"\x02" * 8, sec_mark=clock.dsecond(gen), lat_deg=39.085, lon_deg=117.056,
-                               speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
-        frames.append((signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen)), gen + 20_000))
+        content = messages.bsm(
+            msg_cnt=k,
+            vehicle_id=b"\x02" * 8,
+            sec_mark=clock.dsecond(gen),
+            lat_deg=39.085,
+            lon_deg=117.056,
+            speed_mps=10.0,
+            heading_deg=90.0,
+            width_m=1.8,
+            length_m=4.7,
+            vehicle_class=10,
+        )
+        frames.append(
+            (
+                signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen)),
+                gen + 20_000,
+            )
+        )
 
     def batch(part):
         b = Received()
@@ -349,13 +385,17 @@ def test_a_scenario_whose_ingest_is_stopped_fails_the_receiver_check_and_blames_
     from v2x.scenario import parse_scenario
 
     from pipeline.report import build_report
+
     from tests.test_scenario import GOOD
     from tests.test_soak import stage_processes
 
     scenario = parse_scenario(GOOD.replace("duration_s: 3", "duration_s: 9").replace("count: 2", "count: 6"))
     result: dict = {}
-    worker = threading.Thread(target=lambda: result.update(run=run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url,
-                                                                            run_dir=tmp_path / "stopped")))
+    worker = threading.Thread(
+        target=lambda: result.update(
+            run=run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url, run_dir=tmp_path / "stopped")
+        )
+    )
     worker.start()
     deadline = time.monotonic() + 60
     while "pipeline.ingest" not in (found := stage_processes(tmp_path / "stopped")) and time.monotonic() < deadline:
@@ -371,5 +411,9 @@ def test_a_scenario_whose_ingest_is_stopped_fails_the_receiver_check_and_blames_
     failed = [c["id"] for c in report["checks"] if c["verdict"] == "FAIL"]
     assert failed == ["run.receiver"], failed
     assert report["receiver_stalls"] and sum(t["received_in_stall"] for t in report["message_types"]) > 0
-    late = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{run.run.telemetry}/*/*.parquet') WHERE auth = 'invalid_timestamp'").fetchone()[0]
+    late = (
+        duckdb.connect()
+        .execute(f"SELECT count(*) FROM read_parquet('{run.run.telemetry}/*/*.parquet') WHERE auth = 'invalid_timestamp'")
+        .fetchone()[0]
+    )
     assert late > 0  # the stall did make frames late: what the report no longer blames on their senders

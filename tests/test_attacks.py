@@ -13,6 +13,7 @@ from v2x.security.pki import init_pki, issue, revoke, write_crl
 
 from pipeline.report import build_report
 from pipeline.views import connect
+
 from tests.test_scenario import GOOD
 
 
@@ -34,7 +35,9 @@ def test_every_attack_class_gets_its_verdict_and_honest_frames_succeed(mosquitto
     assert by_class.pop("honest") == {"success": result.stored - sum(injected.values())}
     assert by_class == {kind: {EXPECTED_VERDICT[kind]: injected[kind]} for kind in EXPECTED_VERDICT}
     # reasons are specific
-    reasons = dict(con.execute("SELECT class, any_value(auth_reason) FROM frame_security WHERE class <> 'honest' GROUP BY ALL").fetchall())
+    reasons = dict(
+        con.execute("SELECT class, any_value(auth_reason) FROM frame_security WHERE class <> 'honest' GROUP BY ALL").fetchall()
+    )
     assert "revoked" in reasons["revoked_certificate"] or "CRL" in reasons["revoked_certificate"]
     assert "expired" in reasons["expired_certificate"] and "AID" in reasons["wrong_aid"]
 
@@ -73,4 +76,6 @@ def test_a_scenario_runs_on_an_existing_pki_and_applies_its_crl(mosquitto, tmp_p
     with pytest.raises(RunError, match="sm2-sm3 PKI"):
         run_scenario(mismatch, tmp_path / "run2", broker_url=mosquitto.address.url)
     with pytest.raises(RunError, match="not a PKI directory"):
-        run_scenario(parse_scenario(GOOD + f"security: {{pki: '{tmp_path}'}}\n"), tmp_path / "run3", broker_url=mosquitto.address.url)
+        run_scenario(
+            parse_scenario(GOOD + f"security: {{pki: '{tmp_path}'}}\n"), tmp_path / "run3", broker_url=mosquitto.address.url
+        )

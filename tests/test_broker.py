@@ -12,8 +12,6 @@ import duckdb
 import numpy as np
 import pytest
 
-from pipeline.ingest import ingest, verifier_from_pki
-from tests.test_scenario import GOOD
 from v2x import broker as broker_module
 from v2x import run as run_module
 from v2x.broker import mosquitto_config, start_broker
@@ -22,7 +20,11 @@ from v2x.rundir import RunDir
 from v2x.scenario import obu_id, parse_scenario
 from v2x.security import DeviceRequest, create_pki
 from v2x.simulator_main import simulate
+
+from pipeline.ingest import ingest, verifier_from_pki
 from vehicles.simulator import build_vehicles
+
+from tests.test_scenario import GOOD
 
 pytestmark = pytest.mark.broker
 
@@ -91,7 +93,9 @@ def test_broker_going_away_mid_run_is_recorded_and_survived(mosquitto, tmp_path)
     ingest records the disconnect, reconnects and stores everything it received."""
     scenario = parse_scenario(GOOD.replace("duration_s: 3", "duration_s: 7"))
     run = RunDir(tmp_path / "run").create()
-    create_pki(run.pki, [DeviceRequest(obu_id(i), [111, 112]) for i in range(scenario.vehicle_count)], valid_from_unix_s=time.time())
+    create_pki(
+        run.pki, [DeviceRequest(obu_id(i), [111, 112]) for i in range(scenario.vehicle_count)], valid_from_unix_s=time.time()
+    )
     devices = build_vehicles(scenario, run)
     address = mosquitto.address
     port = address.port
@@ -126,10 +130,14 @@ def test_broker_going_away_mid_run_is_recorded_and_survived(mosquitto, tmp_path)
     summary = json.loads((run.ingest / "summary.json").read_text())
     assert summary["received"] == summary["stored"] == stats["stored"]  # the ingest lost nothing it received
 
-    rows = duckdb.connect().execute(
-        f"SELECT sender_id, msg_cnt, msg_cnt_gap, auth, epoch_us(received_at) FROM read_parquet('{run.telemetry}/**/*.parquet', hive_partitioning = true) "
-        "ORDER BY sender_id, generated_at"
-    ).fetchall()
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"SELECT sender_id, msg_cnt, msg_cnt_gap, auth, epoch_us(received_at) FROM read_parquet('{run.telemetry}/**/*.parquet', hive_partitioning = true) "
+            "ORDER BY sender_id, generated_at"
+        )
+        .fetchall()
+    )
     assert len(rows) == stats["stored"] and all(r[3] == "success" for r in rows)
     # Messages arrive from after the restart, and the outage shows as msgCnt gaps (PDR < 1).
     assert any(r[4] > restarted_at * 1e6 for r in rows)

@@ -53,7 +53,12 @@ def test_client_certificates_name_the_device_and_chain_to_the_access_ca(access):
     with pytest.raises(FileNotFoundError, match="OBU-9"):
         access.client("OBU-9")
     conf = mosquitto_config(8883, access=access).splitlines()
-    assert {"require_certificate true", "use_identity_as_username true", "allow_anonymous false", f"acl_file {access.acl_file}"} <= set(conf)
+    assert {
+        "require_certificate true",
+        "use_identity_as_username true",
+        "allow_anonymous false",
+        f"acl_file {access.acl_file}",
+    } <= set(conf)
 
 
 async def _collect(client: aiomqtt.Client, seconds: float) -> list[tuple[str, bytes]]:
@@ -135,9 +140,11 @@ def test_scenario_on_a_tls_broker_loses_nothing(tmp_path):
     result = run_scenario(scenario, tmp_path)
     assert result.published == result.received == result.stored > 0
     assert (result.run.broker_access / "acl").exists()
-    auth = duckdb.connect().execute(
-        f"SELECT auth, count(*) FROM read_parquet('{result.run.telemetry}/**/*.parquet') GROUP BY auth"
-    ).fetchall()
+    auth = (
+        duckdb.connect()
+        .execute(f"SELECT auth, count(*) FROM read_parquet('{result.run.telemetry}/**/*.parquet') GROUP BY auth")
+        .fetchall()
+    )
     assert auth == [("success", result.stored)]
     log = (result.run.root / "broker" / "broker.log").read_text()
     assert f"u'{INGEST_CLIENT}'" in log and "u'RSU-A'" in log

@@ -15,22 +15,29 @@ from hypothesis import strategies as st
 from v2x import messages
 from v2x.messages import MessageType
 from v2x.scenario import load_scenario, with_changes
+
+from pipeline.decode_bsm import BSM_COLUMNS, PATH_POINT_COLUMNS
+from pipeline.reference_rows import bsm_rows
 from vehicles.bsm_encoder import FIELDS, MAX_POINTS, NO_EVENTS, POINT_FIELDS, encode_bsms, frames
 from vehicles.fleet_bsm import bsm_fields
 from vehicles.simulator import bsm_content
 from vehicles.traffic import Traffic
-from pipeline.reference_rows import bsm_rows
-from pipeline.decode_bsm import BSM_COLUMNS, PATH_POINT_COLUMNS
 
 F = {name: k for k, name in enumerate(FIELDS)}
 
 
 def _fleet_scenario():
-    return with_changes(load_scenario("corridor"), fleet=[
-        {"kind": "car", "count": 30}, {"kind": "bus", "count": 4, "lane": "kerb"},
-        {"kind": "sanitation_truck", "count": 2, "hazard_lights": True, "speed_kmh": 8},
-        {"kind": "logistics_van", "count": 3}, {"kind": "ambulance", "count": 1}],
-        security={"suite": "ecdsa-p256-sha256", "pseudonyms": {"certificates": 3, "max_s": 2, "min_distance_m": 10}})
+    return with_changes(
+        load_scenario("corridor"),
+        fleet=[
+            {"kind": "car", "count": 30},
+            {"kind": "bus", "count": 4, "lane": "kerb"},
+            {"kind": "sanitation_truck", "count": 2, "hazard_lights": True, "speed_kmh": 8},
+            {"kind": "logistics_van", "count": 3},
+            {"kind": "ambulance", "count": 1},
+        ],
+        security={"suite": "ecdsa-p256-sha256", "pseudonyms": {"certificates": 3, "max_s": 2, "min_distance_m": 10}},
+    )
 
 
 def test_fleet_batch_is_byte_identical_to_the_per_vehicle_asn1tools_path():
@@ -71,15 +78,43 @@ def test_a_subset_of_vehicles_gives_their_rows():
 
 
 def _ranges() -> dict[str, tuple[int, int]]:
-    r = {name: (0, 3) for name in FIELDS}
-    r.update(msg_cnt=(0, 127), id_hi=(0, 2**32 - 1), id_lo=(0, 2**32 - 1), sec_mark=(0, 65535), time_confidence=(0, 39),
-             lat=(-900000000, 900000001), lon=(-1799999999, 1800000001), semi_major=(0, 255), semi_minor=(0, 255),
-             orientation=(0, 65535), pos_confidence=(0, 15), transmission=(0, 7), speed=(0, 8191), heading=(0, 28800),
-             angle=(-126, 127), speed_confidence=(0, 7), heading_confidence=(0, 7), steer_confidence=(0, 3),
-             accel_long=(-2000, 2001), accel_lat=(-2000, 2001), accel_vert=(-127, 127), yaw_rate=(-32767, 32767),
-             brake_pedal=(0, 2), wheel_brakes=(0, 31), brake_boost=(0, 2), width=(0, 1023), length=(0, 4095),
-             vehicle_class=(0, 255), events=(NO_EVENTS, 8191), radius_of_curve=(-32767, 32767), prediction_confidence=(0, 200),
-             emergency=(0, 1), response_type=(0, 6), lights_use=(0, 7))
+    r = dict.fromkeys(FIELDS, (0, 3))
+    r.update(
+        msg_cnt=(0, 127),
+        id_hi=(0, 2**32 - 1),
+        id_lo=(0, 2**32 - 1),
+        sec_mark=(0, 65535),
+        time_confidence=(0, 39),
+        lat=(-900000000, 900000001),
+        lon=(-1799999999, 1800000001),
+        semi_major=(0, 255),
+        semi_minor=(0, 255),
+        orientation=(0, 65535),
+        pos_confidence=(0, 15),
+        transmission=(0, 7),
+        speed=(0, 8191),
+        heading=(0, 28800),
+        angle=(-126, 127),
+        speed_confidence=(0, 7),
+        heading_confidence=(0, 7),
+        steer_confidence=(0, 3),
+        accel_long=(-2000, 2001),
+        accel_lat=(-2000, 2001),
+        accel_vert=(-127, 127),
+        yaw_rate=(-32767, 32767),
+        brake_pedal=(0, 2),
+        wheel_brakes=(0, 31),
+        brake_boost=(0, 2),
+        width=(0, 1023),
+        length=(0, 4095),
+        vehicle_class=(0, 255),
+        events=(NO_EVENTS, 8191),
+        radius_of_curve=(-32767, 32767),
+        prediction_confidence=(0, 200),
+        emergency=(0, 1),
+        response_type=(0, 6),
+        lights_use=(0, 7),
+    )
     return r
 
 
@@ -143,6 +178,7 @@ def test_more_path_points_than_the_standard_allows_are_refused():
 
 def test_each_vehicles_stream_sends_the_frame_the_asn1tools_path_would_and_faults_still_apply():
     from v2x import faults
+
     from vehicles.fleet_bsm import FleetBsms
     from vehicles.simulator import bsm_stream
 
@@ -152,7 +188,7 @@ def test_each_vehicles_stream_sends_the_frame_the_asn1tools_path_would_and_fault
     fleet = FleetBsms(traffic)
     streams = [bsm_stream(fleet, i) for i in range(len(traffic))]
     faulted = 0
-    for k in range(0, 14):
+    for k in range(14):
         reference.advance_to(k)
         for i, stream in enumerate(streams):
             now = 1_700_000_000_000_000 + k * 100_000 + i * 1000

@@ -17,6 +17,7 @@ from v2x.messages import MessageType
 
 from pipeline.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.uper import FALLBACK, OK, STATUS_TEXT
+
 from tests.asn1_strategies import strategy
 from tests.corpus import corpus, rsm
 
@@ -42,7 +43,9 @@ def assert_rows_equal(msg_type: MessageType, frames: list[bytes]) -> None:
         assert got.status[i] == OK, f"message {i}: {STATUS_TEXT[int(got.status[i])]}"
         assert dict(zip(decoder.columns, got.rows[i].tolist())) == dict(zip(decoder.columns, row))
         expected = [[i, *k[1:]] for k in kids]
-        assert [dict(zip(decoder.child_columns, k)) for k in children.get(i, [])] == [dict(zip(decoder.child_columns, k)) for k in expected]
+        assert [dict(zip(decoder.child_columns, k)) for k in children.get(i, [])] == [
+            dict(zip(decoder.child_columns, k)) for k in expected
+        ]
 
 
 @pytest.mark.parametrize("msg_type", list(FAST_PATH))
@@ -86,7 +89,9 @@ def test_spat_with_every_list_at_its_upper_bound_decodes():
     content = next(c for t, c in corpus() if t is MessageType.SPAT)
     intersection, phase = content["intersections"][0], content["intersections"][0]["phases"][0]
     phases = [dict(phase, id=k + 1, phaseStates=[phase["phaseStates"][0]] * 16) for k in range(16)]
-    content["intersections"] = [dict(intersection, intersectionId={"id": 2000 + k, "region": 1201}, phases=phases) for k in range(32)]
+    content["intersections"] = [
+        dict(intersection, intersectionId={"id": 2000 + k, "region": 1201}, phases=phases) for k in range(32)
+    ]
     frames = [messages.encode(MessageType.SPAT, content)] * 2
     got = decode_batch(MessageType.SPAT, frames)
     assert (got.status == OK).all() and got.children.shape[0] == 2 * 32 * 16 * 16
@@ -153,6 +158,7 @@ def spat_corpus_message():
 
 # --- extension additions: a newer sender's message, decoded with our (older) schema -----------
 
+
 def _extended_message_set():
     """Our module with extension additions after the ``...`` of BSM, SPAT, RSM and LightState,
     as a later edition of the standard could add them."""
@@ -162,8 +168,12 @@ def _extended_message_set():
 
     text = (ASN1_DIR / "XiqingDayI.asn").read_text(encoding="utf-8")
     additions = {
-        "    emergencyExt    VehicleEmergencyExtensions OPTIONAL,\n    ...\n": "    emergencyExt    VehicleEmergencyExtensions OPTIONAL,\n    ...,\n    futureBsmField INTEGER (0..1000) OPTIONAL\n",
-        "    intersections  IntersectionStateList,\n    ...\n": "    intersections  IntersectionStateList,\n    ...,\n    futureSpatField IA5String (SIZE(1..20)) OPTIONAL\n",
+        "    emergencyExt    VehicleEmergencyExtensions OPTIONAL,\n    ...\n": (
+            "    emergencyExt    VehicleEmergencyExtensions OPTIONAL,\n    ...,\n    futureBsmField INTEGER (0..1000) OPTIONAL\n"
+        ),
+        "    intersections  IntersectionStateList,\n    ...\n": (
+            "    intersections  IntersectionStateList,\n    ...,\n    futureSpatField IA5String (SIZE(1..20)) OPTIONAL\n"
+        ),
         "    participants  ParticipantList,\n    ...\n": "    participants  ParticipantList,\n    ...,\n    futureRsmField BOOLEAN OPTIONAL\n",
         "flashing-yellow (8), ...": "flashing-yellow (8), ..., future-light (9)",
     }
@@ -183,9 +193,10 @@ def _extended_message_set():
     ],
 )
 def test_extension_additions_fall_back_to_asn1tools_and_land_in_the_tables(msg_type, addition):
-    from pipeline.batch import BatchProcessor, Received
     from v2x import clock
     from v2x.security import unsecured
+
+    from pipeline.batch import BatchProcessor, Received
 
     content = next(c for t, c in corpus() if t is msg_type)
     if addition == "future-light":
@@ -206,7 +217,7 @@ def test_extension_additions_fall_back_to_asn1tools_and_land_in_the_tables(msg_t
     if addition == "future-light":
         # A light state of a later edition: asn1tools decodes it as None; stored as -1, the rest as sent.
         states = out.tables[decoder.child_table].to_pylist()
-        assert [s["light"] for s in states][0] == -1 and all(s["light"] >= 0 for s in states[1:])
+        assert next(s["light"] for s in states) == -1 and all(s["light"] >= 0 for s in states[1:])
         return
     row, kids = decoder.reference(known)
     stored = out.tables[msg_type.value.lower()].to_pylist()[0]

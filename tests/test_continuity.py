@@ -16,7 +16,9 @@ def judge(c: StreamContinuity, rows: list[tuple[int, int, int, int]]):
 
 def test_gaps_wrap_at_128_and_persist_across_batches():
     c = StreamContinuity()
-    gaps, dup, ipg = judge(c, [(0, 126, 0, 10), (0, 127, 100, 110), (1, 5, 0, 12), (0, 1, 300, 320), (0, 1, 300, 330), (1, 9, 400, 420)])
+    gaps, dup, ipg = judge(
+        c, [(0, 126, 0, 10), (0, 127, 100, 110), (1, 5, 0, 12), (0, 1, 300, 320), (0, 1, 300, 330), (1, 9, 400, 420)]
+    )
     assert gaps.tolist() == [NO_GAP, 0, NO_GAP, 1, NO_GAP, 3]
     assert dup.tolist() == [False, False, False, False, True, False]
     assert ipg.tolist() == [-1, 100, -1, 210, 10, 408]

@@ -16,6 +16,7 @@ from pipeline.batch import BatchProcessor
 from pipeline.content import FAST_PATH, decode_contents
 from pipeline.reference import FrameError, decode_frame
 from pipeline.uper import STATUS_TEXT
+
 from tests.corpus import corpus
 
 
@@ -46,7 +47,8 @@ def assert_agrees(frames: list[bytes]) -> None:
         except FrameError:
             # A certificate signer's span is tentative in the kernel; the batch stage confirms it.
             tentative = p.signer_kind[i] == envelope.SIGNER_CERTIFICATE and not BatchProcessor(None)._certificate_decodes(
-                raw[p.signer_start[i]:p.signer_end[i]])
+                raw[p.signer_start[i] : p.signer_end[i]]
+            )
             is_map_or_rsi = p.msg_index[i] in (1, 4)
             accepted = p.status[i] == envelope.OK and content_ok[i] and not is_map_or_rsi
             assert not accepted or tentative, f"frame {i}: fast path accepted what asn1tools rejects"
@@ -54,14 +56,14 @@ def assert_agrees(frames: list[bytes]) -> None:
         if p.status[i] == envelope.FALLBACK:
             continue
         assert p.status[i] == envelope.OK, f"frame {i}: {STATUS_TEXT[int(p.status[i])]}"
-        assert raw[p.payload_start[i]:p.payload_end[i]] == ref.payload
+        assert raw[p.payload_start[i] : p.payload_end[i]] == ref.payload
         assert p.msg_index[i] == ref.msg_type.frame_index and p.msg_cnt[i] == ref.msg_cnt
         if ref.content == "signed":
             assert envelope.HASH_NAMES[p.hash_id[i]] == ref.hash_id and p.aid[i] == ref.aid
             assert p.generation_time[i] == ref.generation_time
-            assert raw[p.tbs_start[i]:p.tbs_end[i]] == ref.tbs
-            assert raw[p.signer_start[i]:p.signer_end[i]] == ref.signer
-            assert raw[p.r_start[i]:p.r_start[i] + 32] == ref.r and raw[p.s_start[i]:p.s_start[i] + 32] == ref.s
+            assert raw[p.tbs_start[i] : p.tbs_end[i]] == ref.tbs
+            assert raw[p.signer_start[i] : p.signer_end[i]] == ref.signer
+            assert raw[p.r_start[i] : p.r_start[i] + 32] == ref.r and raw[p.s_start[i] : p.s_start[i] + 32] == ref.s
 
 
 def test_fast_path_equals_asn1tools_on_corpus(pki):
@@ -75,7 +77,7 @@ def test_truncated_and_random_frames_never_crash_and_are_flagged(pki):
     rng = random.Random(7)
     frames = []
     for frame in signed_corpus(pki)[:6]:
-        frames += [frame[:n] for n in range(0, len(frame))]
+        frames += [frame[:n] for n in range(len(frame))]
         frames += [bytes(b ^ (1 << rng.randrange(8)) if j == rng.randrange(len(frame)) else b for j, b in enumerate(frame))]
     frames += [os.urandom(rng.randrange(0, 300)) for _ in range(300)]
     buf, offsets = envelope.frames_to_buffer(frames)

@@ -30,8 +30,16 @@ IMPAIRED_DEVICE_FAILS = {"BSM.pdr", "BSM.latency_p99"}
 IMPAIRED_FAILS = IMPAIRED_DEVICE_FAILS | {"run.delivery"}  # published frames the harness did not store
 
 
-def generated_run(root: Path, pki: Path, *, seconds: float = 4.0, latency_ms: float = 20.0, lose_every: int = 0,
-                  late_every: int = 0, late_ms: float = 0.0) -> Path:
+def generated_run(
+    root: Path,
+    pki: Path,
+    *,
+    seconds: float = 4.0,
+    latency_ms: float = 20.0,
+    lose_every: int = 0,
+    late_every: int = 0,
+    late_ms: float = 0.0,
+) -> Path:
     """A run directory of one vehicle's signed BSMs at 10 Hz, received ``latency_ms`` after
     generation; every ``lose_every``-th message lost on the way, every ``late_every``-th
     ``late_ms`` late.  Published counts include the lost messages."""
@@ -41,8 +49,18 @@ def generated_run(root: Path, pki: Path, *, seconds: float = 4.0, latency_ms: fl
     ticks = int(seconds * 10)
     for k in range(ticks):
         gen_us = start_us + k * 100_000
-        content = messages.bsm(msg_cnt=k % 128, vehicle_id=b"\x01" * 8, sec_mark=clock.dsecond(gen_us), lat_deg=LAT,
-                               lon_deg=LON + k * 1e-5, speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
+        content = messages.bsm(
+            msg_cnt=k % 128,
+            vehicle_id=b"\x01" * 8,
+            sec_mark=clock.dsecond(gen_us),
+            lat_deg=LAT,
+            lon_deg=LON + k * 1e-5,
+            speed_mps=10.0,
+            heading_deg=90.0,
+            width_m=1.8,
+            length_m=4.7,
+            vehicle_class=10,
+        )
         spdu = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us))
         if lose_every and k % lose_every == lose_every - 1:
             continue
@@ -52,9 +70,14 @@ def generated_run(root: Path, pki: Path, *, seconds: float = 4.0, latency_ms: fl
     run.create()
     out = BatchProcessor(verifier_from_pki(pki)).process(batch)
     TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
-    write_json_atomic(run.published / "vehicles.json", {
-        "simulator": "vehicles", "devices": {"OBU-1": {"generated": {"BSM": ticks}, "published": {"BSM": ticks}, "failed": {}}},
-        "totals": {"generated.BSM": ticks, "published.BSM": ticks}})
+    write_json_atomic(
+        run.published / "vehicles.json",
+        {
+            "simulator": "vehicles",
+            "devices": {"OBU-1": {"generated": {"BSM": ticks}, "published": {"BSM": ticks}, "failed": {}}},
+            "totals": {"generated.BSM": ticks, "published.BSM": ticks},
+        },
+    )
     return root
 
 
@@ -125,7 +148,9 @@ def test_markdown_puts_the_verdict_and_failures_first(impaired, clean):
     text = to_markdown(build_report(impaired))
     assert text.startswith("## Compliance: **FAIL**")
     failing = text.split("### Failing checks", 1)[1].split("###", 1)[0]
-    assert {line.split("|")[1].strip() for line in failing.splitlines() if line.startswith(("| BSM.", "| run."))} == IMPAIRED_FAILS
+    assert {
+        line.split("|")[1].strip() for line in failing.splitlines() if line.startswith(("| BSM.", "| run."))
+    } == IMPAIRED_FAILS
     assert "<details>" in text
     assert to_markdown(build_report(clean)).startswith("## Compliance: **PASS**")
 
@@ -152,9 +177,11 @@ def test_diff_cli_exit_codes_and_json(clean, impaired):
 
 def test_report_formats_write_files(impaired, tmp_path):
     runner = CliRunner()
-    for fmt, check in (("json", lambda t: json.loads(t)["verdict"] == "FAIL"),
-                       ("markdown", lambda t: t.startswith("## Compliance")),
-                       ("junit", lambda t: t.startswith("<?xml"))):
+    for fmt, check in (
+        ("json", lambda t: json.loads(t)["verdict"] == "FAIL"),
+        ("markdown", lambda t: t.startswith("## Compliance")),
+        ("junit", lambda t: t.startswith("<?xml")),
+    ):
         out = tmp_path / f"report.{fmt}"
         result = runner.invoke(v2x, ["report", str(impaired), "--format", fmt, "--output", str(out)])
         assert result.exit_code == 0, result.output
@@ -174,7 +201,9 @@ def test_a_broken_run_cannot_pass_the_gate(clean, tmp_path):
     write_json_atomic(run.ingest / "summary.json", {"received": 40, "stored": 40, "sessions": [{"cause": "stopped"}]})
     ok = runner.invoke(v2x, ["gate", str(clean)])
     assert ok.exit_code == 0, ok.output
-    write_json_atomic(run.ingest / "summary.json", {"failure": "storing a batch: OSError: disk full", "sessions": [{"cause": "failed"}]})
+    write_json_atomic(
+        run.ingest / "summary.json", {"failure": "storing a batch: OSError: disk full", "sessions": [{"cause": "failed"}]}
+    )
     dead = runner.invoke(v2x, ["gate", str(clean)])
     assert dead.exit_code == 1 and "FAIL run.ingest" in dead.output
     write_json_atomic(run.ingest / "summary.json", {"sessions": [{"cause": "stopped"}]})
@@ -199,8 +228,13 @@ def test_a_damaged_parquet_part_is_exit_2_in_every_command(clean, tmp_path):
     runner = CliRunner()
     part = next(RunDir(clean).telemetry.glob("msg_type=*/part-*.parquet"))
     part.write_bytes(part.read_bytes()[: len(part.read_bytes()) // 2])
-    for args in (["report", str(clean)], ["report", str(clean), "--format", "html"], ["gate", str(clean)], ["diff", str(clean), str(clean)],
-                 ["sql", str(clean), "SELECT count(*) FROM messages"]):
+    for args in (
+        ["report", str(clean)],
+        ["report", str(clean), "--format", "html"],
+        ["gate", str(clean)],
+        ["diff", str(clean), str(clean)],
+        ["sql", str(clean), "SELECT count(*) FROM messages"],
+    ):
         result = runner.invoke(v2x, args)
         assert result.exit_code == 2, (args, result.output)
         assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
@@ -216,9 +250,21 @@ def stalled_run(root: Path, pki: Path, stall_from_s: float | None) -> Path:
     for k in range(60):
         gen_us = start_us + k * 100_000
         for s in range(5):
-            content = messages.bsm(msg_cnt=k % 128, vehicle_id=b"\x01" * 7 + bytes([s]), sec_mark=clock.dsecond(gen_us), lat_deg=LAT,
-                                   lon_deg=LON, speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
-            spdu = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us + s))
+            content = messages.bsm(
+                msg_cnt=k % 128,
+                vehicle_id=b"\x01" * 7 + bytes([s]),
+                sec_mark=clock.dsecond(gen_us),
+                lat_deg=LAT,
+                lon_deg=LON,
+                speed_mps=10.0,
+                heading_deg=90.0,
+                width_m=1.8,
+                length_m=4.7,
+                vehicle_class=10,
+            )
+            spdu = signer.sign(
+                messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us + s)
+            )
             received = gen_us + s + 20_000
             if stall_from_s is not None and k / 10 >= stall_from_s:  # held until the receiver reads again, in order
                 received = max(received, start_us + int((stall_from_s + 1.3) * 1e6) + k * 10 + s)
@@ -239,7 +285,9 @@ def test_every_sender_late_at_once_is_named_a_receiver_stall(pki, tmp_path):
     check = {c["id"]: c for c in report["checks"]}["run.receiver"]
     assert check["verdict"] == "FAIL" and check["basis"] == "harness" and "receiver stalled" in check["note"]
     assert report["receiver_stalls"] and all(s["late_senders"] == s["senders"] == 5 for s in report["receiver_stalls"])
-    assert sum(s["late_frames"] for s in report["receiver_stalls"]) == 50, report["receiver_stalls"]  # the 10 frames of each sender
+    assert sum(s["late_frames"] for s in report["receiver_stalls"]) == 50, report[
+        "receiver_stalls"
+    ]  # the 10 frames of each sender
     # ... and the late frames are the receiver's, not the devices': every other check judges as on the calm run
     verdicts = {c["id"]: c["verdict"] for c in report["checks"] if c["id"] != "run.receiver"}
     assert verdicts == {c["id"]: c["verdict"] for c in calm["checks"] if c["id"] != "run.receiver"}
@@ -247,11 +295,13 @@ def test_every_sender_late_at_once_is_named_a_receiver_stall(pki, tmp_path):
     # the 65 frames held by the stall and those read after it in the same second
     assert 65 <= bsm["received_in_stall"] <= 115 and calm_bsm["received_in_stall"] == 0
     assert bsm["latency_max_ms"] < 100 and bsm["auth_success_rate"] == calm_bsm["auth_success_rate"] == 1.0
-    raw = connect(tmp_path / "stalled").execute("SELECT count(*) FILTER (WHERE auth = 'invalid_timestamp'), max(latency_ms) "
-                                                "FROM messages").fetchone()
+    raw = (
+        connect(tmp_path / "stalled")
+        .execute("SELECT count(*) FILTER (WHERE auth = 'invalid_timestamp'), max(latency_ms) FROM messages")
+        .fetchone()
+    )
     assert raw[0] > 0 and raw[1] > 1000  # what was left out is there in the data, as received
     assert "receiver stalled" in to_markdown(report) and "receiver stalled" not in to_markdown(calm)
-
 
 
 def test_a_forged_frame_is_not_counted_received_in_pdr(pki, tmp_path):
@@ -262,8 +312,18 @@ def test_a_forged_frame_is_not_counted_received_in_pdr(pki, tmp_path):
     batch = Received()
     for k in range(20):
         gen_us = start_us + k * 100_000
-        content = messages.bsm(msg_cnt=k, vehicle_id=b"\x01" * 8, sec_mark=clock.dsecond(gen_us), lat_deg=LAT, lon_deg=LON,
-                               speed_mps=10.0, heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10)
+        content = messages.bsm(
+            msg_cnt=k,
+            vehicle_id=b"\x01" * 8,
+            sec_mark=clock.dsecond(gen_us),
+            lat_deg=LAT,
+            lon_deg=LON,
+            speed_mps=10.0,
+            heading_deg=90.0,
+            width_m=1.8,
+            length_m=4.7,
+            vehicle_class=10,
+        )
         spdu = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us))
         if k == 10:  # lost on the way; a forgery with its msgCnt arrives instead
             spdu = spdu[:-1] + bytes([spdu[-1] ^ 1])

@@ -72,13 +72,24 @@ def test_a_golden_spdu_parses_verifies_and_verifies_independently(vector, tmp_pa
     verifier = Verifier(CertificateStore([bytes.fromhex(vector["root"])], [bytes.fromhex(c) for c in vector["cas"]]))
 
     def verdict(r: bytes, s: bytes) -> Verdict:
-        return verifier.verify(hash_id=frame.hash_id, tbs=frame.tbs, signer_kind=frame.signer_kind, signer=frame.signer, aid=frame.aid,
-                               generation_time64=frame.generation_time, r=r, s=s, received_us=vector["generated_us"] + 20_000).verdict
+        return verifier.verify(
+            hash_id=frame.hash_id,
+            tbs=frame.tbs,
+            signer_kind=frame.signer_kind,
+            signer=frame.signer,
+            aid=frame.aid,
+            generation_time64=frame.generation_time,
+            r=r,
+            s=s,
+            received_us=vector["generated_us"] + 20_000,
+        ).verdict
 
     assert verdict(frame.r, frame.s) is Verdict.SUCCESS
     assert verdict(frame.r, frame.s[:-1] + bytes([frame.s[-1] ^ 1])) is Verdict.FALSE_SIGNATURE
     # The same signature checked outside the project (python-ecdsa / OpenSSL), from the reference decode
-    assert verify_signed(bytes.fromhex(vector["tbs"]), signed["signature"], cert, from_json(vector["certificate_value"]), tmp_path)
+    assert verify_signed(
+        bytes.fromhex(vector["tbs"]), signed["signature"], cert, from_json(vector["certificate_value"]), tmp_path
+    )
     tampered = copy.deepcopy(signed["signature"])
     tampered[1]["sSig"] = tampered[1]["sSig"][:-1] + bytes([tampered[1]["sSig"][-1] ^ 1])
     assert not verify_signed(bytes.fromhex(vector["tbs"]), tampered, cert, from_json(vector["certificate_value"]), tmp_path)

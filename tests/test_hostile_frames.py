@@ -30,18 +30,44 @@ RECEIVED_US = 1_700_000_000_000_000
 def spdu_with_aid(aid: int) -> bytes:
     """A signed-looking SPDU (digest signer, zero signature: no key needed) whose header AID is ``aid``."""
     frame = messages.encode(MessageType.BSM, bsm_variants()[0])
-    return security_types().encode("V2XSecData", {"protocolVersion": 3, "content": ("signedData", {
-        "hashId": "sha256",
-        "tbsData": {"payload": {"data": {"protocolVersion": 3, "content": ("unsecuredData", frame)}},
-                    "headerInfo": {"aid": aid, "generationTime": 0}},
-        "signer": ("digest", b"12345678"),
-        "signature": ("ecdsaNistP256Signature", {"rSig": ("x-only", bytes(32)), "sSig": bytes(32)})})})
+    return security_types().encode(
+        "V2XSecData",
+        {
+            "protocolVersion": 3,
+            "content": (
+                "signedData",
+                {
+                    "hashId": "sha256",
+                    "tbsData": {
+                        "payload": {"data": {"protocolVersion": 3, "content": ("unsecuredData", frame)}},
+                        "headerInfo": {"aid": aid, "generationTime": 0},
+                    },
+                    "signer": ("digest", b"12345678"),
+                    "signature": ("ecdsaNistP256Signature", {"rSig": ("x-only", bytes(32)), "sSig": bytes(32)}),
+                },
+            ),
+        },
+    )
 
 
 def good_bsm(k: int) -> bytes:
-    return unsecured(messages.encode(MessageType.BSM, messages.bsm(msg_cnt=k % 128, vehicle_id=b"TJ%06d" % (k // 128), sec_mark=k % 60000,
-                                                                   lat_deg=39.085, lon_deg=117.056, speed_mps=10.0, heading_deg=90.0,
-                                                                   width_m=1.8, length_m=4.7, vehicle_class=10)))
+    return unsecured(
+        messages.encode(
+            MessageType.BSM,
+            messages.bsm(
+                msg_cnt=k % 128,
+                vehicle_id=b"TJ%06d" % (k // 128),
+                sec_mark=k % 60000,
+                lat_deg=39.085,
+                lon_deg=117.056,
+                speed_mps=10.0,
+                heading_deg=90.0,
+                width_m=1.8,
+                length_m=4.7,
+                vehicle_class=10,
+            ),
+        )
+    )
 
 
 def batch_of(frames: list[bytes]) -> Received:
@@ -175,7 +201,9 @@ def test_poison_and_oversize_frames_through_mosquitto_do_not_stop_storage(mosqui
     stats = asyncio.run(scenario())
     assert stats.failure is None and stats.stored == 40 and stats.acknowledged == 40
     con = duckdb.connect()
-    got = con.execute(f"SELECT frame_size, decode_ok, reject_reason FROM read_parquet('{run.telemetry}/**/*.parquet') ORDER BY frame_size").fetchall()
+    got = con.execute(
+        f"SELECT frame_size, decode_ok, reject_reason FROM read_parquet('{run.telemetry}/**/*.parquet') ORDER BY frame_size"
+    ).fetchall()
     assert len(got) == 40 and sum(ok for _, ok, _ in got) == 38
     assert "aid 18446744073709551727" in got[-2][2]
     assert got[-1][0] == len(big) and "exceeds the ingest's limit" in got[-1][2]
@@ -191,7 +219,9 @@ def test_a_replay_with_a_malleated_signature_is_still_a_replay(pki):
 
     signer = Signer(load_credentials(pki, "OBU-1")[0])
     now = clock.now_unix_us()
-    spdu = signer.sign(messages.encode(MessageType.BSM, bsm_variants()[0]), MessageType.BSM.aid, clock.time64_from_unix_us(now - 20_000))
+    spdu = signer.sign(
+        messages.encode(MessageType.BSM, bsm_variants()[0]), MessageType.BSM.aid, clock.time64_from_unix_us(now - 20_000)
+    )
     n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256 group order (SEC 2)
     s = int.from_bytes(spdu[-32:], "big")
     malleated = spdu[:-32] + (n - s).to_bytes(32, "big")
@@ -232,8 +262,9 @@ def test_a_certificate_listing_thousands_of_aids_is_refused_without_decoding_it(
 
     signer = Signer(load_credentials(pki, "OBU-1")[0])
     now = clock.now_unix_us()
-    spdu = signer.sign(messages.encode(MessageType.BSM, bsm_variants()[0]), MessageType.BSM.aid, clock.time64_from_unix_us(now),
-                       event=True)
+    spdu = signer.sign(
+        messages.encode(MessageType.BSM, bsm_variants()[0]), MessageType.BSM.aid, clock.time64_from_unix_us(now), event=True
+    )
     spec = security_types()
     sec = spec.decode("V2XSecData", spdu)
     kind, certs = sec["content"][1]["signer"]
@@ -243,7 +274,9 @@ def test_a_certificate_listing_thousands_of_aids_is_refused_without_decoding_it(
     calls = []
     real = batch_module.decode_frame
     monkeypatch.setattr(batch_module, "decode_frame", lambda data: calls.append(len(data)) or real(data))
-    monkeypatch.setattr(batch_module.BatchProcessor, "_certificate_decodes", lambda self, encoded: calls.append(len(encoded)) or True)
+    monkeypatch.setattr(
+        batch_module.BatchProcessor, "_certificate_decodes", lambda self, encoded: calls.append(len(encoded)) or True
+    )
     b = Received()
     b.add(BSM_TOPIC.replace("OBU-7", "OBU-1"), big, now + 5)
     row = rows(BatchProcessor(None).process(b))[0]

@@ -21,14 +21,32 @@ def test_progress_line_gives_counts_rate_types_and_broker_state():
     assert line == "    12 s  received 250 (100/s)  stored 200  [BSM 180 SPAT 20]  rejected 3  unacknowledged 50  connected"
     assert seen == Progress(112.0, 250)
     stats.events.append({"at": "t", "event": "broker_disconnected", "detail": "gone"})
-    assert progress_line(stats, seen, 113.0)[0].endswith("received 250 (0/s)  stored 200  [BSM 180 SPAT 20]  rejected 3  unacknowledged 50  broker disconnected")
+    assert progress_line(stats, seen, 113.0)[0].endswith(
+        "received 250 (0/s)  stored 200  [BSM 180 SPAT 20]  rejected 3  unacknowledged 50  broker disconnected"
+    )
 
 
 @pytest.mark.broker
 def test_ingest_command_prints_progress_while_it_runs(mosquitto, tmp_path):
     out = tmp_path / "live"
-    proc = subprocess.Popen([sys.executable, "-m", "v2x.cli", "ingest", "--broker", mosquitto.address.url, "--out", str(out),
-                             "--duration", "4", "--progress-every", "1"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "v2x.cli",
+            "ingest",
+            "--broker",
+            mosquitto.address.url,
+            "--out",
+            str(out),
+            "--duration",
+            "4",
+            "--progress-every",
+            "1",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "subscribed to" in proc.stderr.readline()
 
@@ -42,7 +60,11 @@ def test_ingest_command_prints_progress_while_it_runs(mosquitto, tmp_path):
         assert proc.wait(timeout=60) == 0, rest
     finally:
         proc.kill()
-    lines = re.findall(r"^\s*\d+ s  received (\d+) \((\d+)/s\)  stored (\d+).*rejected (\d+)  unacknowledged \d+  (connected|broker disconnected)$", rest, re.M)
+    lines = re.findall(
+        r"^\s*\d+ s  received (\d+) \((\d+)/s\)  stored (\d+).*rejected (\d+)  unacknowledged \d+  (connected|broker disconnected)$",
+        rest,
+        re.M,
+    )
     assert len(lines) >= 3, rest  # one a second for 4 s
     assert lines[-1][0] == "30" and lines[-1][2] == "30" and lines[-1][3] == "30" and lines[-1][4] == "connected"
     assert any(int(rate) > 0 for _, rate, _, _, _ in lines)
@@ -55,8 +77,9 @@ def test_ingest_command_prints_progress_while_it_runs(mosquitto, tmp_path):
 def test_frames_received_are_reported_when_traffic_pauses_before_their_batch_is_stored(mosquitto, tmp_path, monkeypatch):
     """A run waits for ``received`` in progress.json to reach what was published; the receiver
     reports it once a read brings nothing new, without waiting for the batch to be processed."""
-    import pipeline.ingest as ingest_module
     from v2x.rundir import RunDir, read_json
+
+    import pipeline.ingest as ingest_module
 
     monkeypatch.setattr(ingest_module, "FLUSH_INTERVAL_S", 10.0)  # no batch is processed during the test
     run = RunDir(tmp_path / "run")

@@ -12,17 +12,17 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from v2x.rundir import RunDir
+from v2x.messages import MessageType
 from v2x.run import run_scenario
+from v2x.rundir import RunDir
 from v2x.scenario import parse_scenario
 from v2x.security import load_credential
-
-from v2x.messages import MessageType
 
 from pipeline.content import FAST_PATH, to_arrow
 from pipeline.ingest import ingest
 from pipeline.map_rsi import map_rows, rsi_rows
 from pipeline.report import build_report
+
 from tests.independent import verify_spdu
 from tests.test_scenario import GOOD
 
@@ -45,7 +45,9 @@ def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
     # Progress while it ran: the clock advanced, publication was seen growing, and the last word is the total.
     running = [p for p in seen if p.phase == "running"]
     assert len(running) >= 8 and running[-1].elapsed_s >= 2.5 and running[-1].nominal_per_s == pytest.approx(4 * 10 + 2 * 21 + 1)
-    assert [p.published for p in running] == sorted(p.published for p in running) and 0 < running[len(running) // 2].published < result.published
+    assert [p.published for p in running] == sorted(p.published for p in running) and 0 < running[
+        len(running) // 2
+    ].published < result.published
     assert seen[-1].phase == "done" and seen[-1].published == seen[-1].received == result.published
 
     report = build_report(result.run.root)
@@ -75,7 +77,9 @@ def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
         assert auth == "success"
         signed = sec.decode("V2XSecData", frame)["content"][1]
         choice, content = msgs.decode("MessageFrame", signed["tbsData"]["payload"]["data"]["content"][1])
-        assert choice == {"BSM": "bsmFrame", "MAP": "mapFrame", "SPAT": "spatFrame", "RSM": "rsmFrame", "RSI": "rsiFrame"}[msg_type]
+        assert (
+            choice == {"BSM": "bsmFrame", "MAP": "mapFrame", "SPAT": "spatFrame", "RSM": "rsmFrame", "RSI": "rsiFrame"}[msg_type]
+        )
         assert content["msgCnt"] == msg_cnt
         kind, signer = signed["signer"]
         if kind == "certificate":
@@ -106,10 +110,18 @@ def test_garbage_frames_are_stored_with_reason(mosquitto, tmp_path):
         assert stats.received == 2  # the subscription is V2X/#: the third topic is not ours
 
     asyncio.run(scenario())
-    rows = duckdb.connect().execute(
-        f"SELECT msg_type, sender_id, decode_ok, auth, reject_reason, frame FROM read_parquet('{run.telemetry}/**/*.parquet', hive_partitioning = true) ORDER BY msg_type"
-    ).fetchall()
-    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [("BSM", "OBU-9", False, "malformed"), ("SPAT", "RSU-9", False, "malformed")]
+    rows = (
+        duckdb.connect()
+        .execute(
+            "SELECT msg_type, sender_id, decode_ok, auth, reject_reason, frame "
+            f"FROM read_parquet('{run.telemetry}/**/*.parquet', hive_partitioning = true) ORDER BY msg_type"
+        )
+        .fetchall()
+    )
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("BSM", "OBU-9", False, "malformed"),
+        ("SPAT", "RSU-9", False, "malformed"),
+    ]
     assert "out of data" in rows[0][4] and rows[0][5] == b"\x03\x81garbage"
     assert "truncated" in rows[1][4]
 
@@ -117,15 +129,22 @@ def test_garbage_frames_are_stored_with_reason(mosquitto, tmp_path):
 def test_cli_run_starts_its_own_broker_and_prints_report(tmp_path):
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(GOOD.replace("duration_s: 3", "duration_s: 2"))
-    proc = subprocess.run([sys.executable, "-m", "v2x.cli", "run", str(scenario), "--runs-dir", str(tmp_path / "runs")],
-                          capture_output=True, text=True, timeout=300, env={"COLUMNS": "200", **__import__("os").environ})
+    proc = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "run", str(scenario), "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "200", **__import__("os").environ},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "started mosquitto broker" in proc.stderr
     assert "verdict PASS" in proc.stdout and "BSM.latency_p99" in proc.stdout
     run_dir = next((tmp_path / "runs").iterdir())
     assert f"HTML report with charts: {run_dir / 'report.html'}" in proc.stderr.replace("\n", "")
     assert '<span class="verdict PASS" id=verdict>' in (run_dir / "report.html").read_text(encoding="utf-8")
-    sql = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run_dir), "SELECT count(*) AS n FROM bsm"], capture_output=True, text=True)
+    sql = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "sql", str(run_dir), "SELECT count(*) AS n FROM bsm"], capture_output=True, text=True
+    )
     assert sql.returncode == 0 and "40" in sql.stdout
 
 
@@ -141,7 +160,17 @@ def test_stored_tables_equal_an_independent_reference_decode(mosquitto, tmp_path
             rows.setdefault(r["rx_seq"], []).append(r)
         return rows
 
-    names = ["bsm", "bsm_path_points", "spat", "spat_phase_states", "rsm", "rsm_participants", "map_lanes", "map_movements", "rsi_items"]
+    names = [
+        "bsm",
+        "bsm_path_points",
+        "spat",
+        "spat_phase_states",
+        "rsm",
+        "rsm_participants",
+        "map_lanes",
+        "map_movements",
+        "rsi_items",
+    ]
     stored = {name: table(name) for name in names}
     frames = con.execute(
         f"SELECT rx_seq, msg_type, frame FROM read_parquet('{result.run.telemetry}/**/*.parquet', hive_partitioning = true)"
@@ -185,6 +214,7 @@ def test_as_fast_as_possible_sends_the_whole_run_and_relates_it_to_the_bare_sign
     assert kept["pace"] == "max" and kept["due"] == result.published
     assert kept["wall_s"] < 20 and kept["generated_per_wall_s"] == pytest.approx(kept["due"] / kept["wall_s"], rel=0.01)
     assert kept["bare_sign_per_s"] > 0 and kept["generated_over_bare_sign"] == pytest.approx(
-        kept["generated_per_wall_s"] / kept["bare_sign_per_s"], rel=0.01)
+        kept["generated_per_wall_s"] / kept["bare_sign_per_s"], rel=0.01
+    )
     assert "schedule_achieved_over_nominal" not in report["overall"]
     assert report["message_types"][0]["auth_success_rate"] == 1.0

@@ -52,25 +52,45 @@ def _sensors(s: Scenario, **changes: Any) -> list[dict[str, Any]]:
 
 
 def _no_hazard(s: Scenario) -> list[dict[str, Any]]:
-    return [i.model_dump() | {"traffic_info": [t.model_dump() | {"hazard": False} for t in i.traffic_info]} for i in s.intersections]
+    return [
+        i.model_dump() | {"traffic_info": [t.model_dump() | {"hazard": False} for t in i.traffic_info]} for i in s.intersections
+    ]
 
 
 # scenario -> (how to break it, the expectation that must then not hold)
 BROKEN: dict[str, tuple[Callable[[Scenario], Scenario], str]] = {
-    "attacks": (lambda s: _edit(s, network=[{"devices": "vehicles", "clock": {"offset_ms": 2000}}]),
-                "no honest frame gets anything but success"),
-    "bus-route": (lambda s: _edit(s, intersections=_no_priority(s)), "both intersections granted transit priority (SPAT signalPriorityIsActive)"),
+    "attacks": (
+        lambda s: _edit(s, network=[{"devices": "vehicles", "clock": {"offset_ms": 2000}}]),
+        "no honest frame gets anything but success",
+    ),
+    "bus-route": (
+        lambda s: _edit(s, intersections=_no_priority(s)),
+        "both intersections granted transit priority (SPAT signalPriorityIsActive)",
+    ),
     "congestion": (lambda s: _edit(s, intersections=_inter(s, 0, traffic_info=[])), "application TJW is PASS"),
-    "corridor": (lambda s: _edit(s, network=[{"devices": "rsus", "msg_types": ["SPAT"], "latency": {"ms": 150}}]), "application RLVW is PASS"),
+    "corridor": (
+        lambda s: _edit(s, network=[{"devices": "rsus", "msg_types": ["SPAT"], "latency": {"ms": 150}}]),
+        "application RLVW is PASS",
+    ),
     "crossing": (lambda s: _edit(s, intersections=_sensors(s, pedestrians=0)), "the RSU reports the six pedestrians"),
     "demo": (lambda s: _edit(s, network=[{"devices": "vehicles", "loss": {"rate": 0.1}}]), "check BSM.pdr is PASS"),
-    "emergency-vehicle": (lambda s: _edit(s, network=[{"devices": "ambulance", "latency": {"ms": 150}}]), "application EVW is PASS"),
-    "faults": (lambda s: _edit(s, faults=[f.model_dump() for f in s.faults if f.kind != "bsm_speed_unavailable"]),
-               "check BSM.speed_range is FAIL"),
-    "logistics-campus": (lambda s: _edit(s, fleet=_fleet(s, "logistics_van", speed_kmh=40)), "no van above the 20 km/h campus limit"),
+    "emergency-vehicle": (
+        lambda s: _edit(s, network=[{"devices": "ambulance", "latency": {"ms": 150}}]),
+        "application EVW is PASS",
+    ),
+    "faults": (
+        lambda s: _edit(s, faults=[f.model_dump() for f in s.faults if f.kind != "bsm_speed_unavailable"]),
+        "check BSM.speed_range is FAIL",
+    ),
+    "logistics-campus": (
+        lambda s: _edit(s, fleet=_fleet(s, "logistics_van", speed_kmh=40)),
+        "no van above the 20 km/h campus limit",
+    ),
     "roadworks": (lambda s: _edit(s, intersections=_no_hazard(s)), "application HLW is PASS"),
-    "sanitation": (lambda s: _edit(s, fleet=_fleet(s, "sanitation_truck", hazard_lights=False)),
-                   "every sanitation-truck BSM carries eventHazardLights (special-purpose class 40-46)"),
+    "sanitation": (
+        lambda s: _edit(s, fleet=_fleet(s, "sanitation_truck", hazard_lights=False)),
+        "every sanitation-truck BSM carries eventHazardLights (special-purpose class 40-46)",
+    ),
     "valet-parking": (lambda s: _edit(s, fleet=_fleet(s, "car", speed_kmh=25)), "no car above 10 km/h in the car park"),
 }
 

@@ -18,10 +18,19 @@ from v2x.transport import BrokerAddress
 pytestmark = pytest.mark.broker
 
 
-@pytest.mark.parametrize("n,encoded", [
-    (0, "00"), (127, "7f"), (128, "8001"), (16_383, "ff7f"), (16_384, "808001"),
-    (2_097_151, "ffff7f"), (2_097_152, "80808001"), (268_435_455, "ffffff7f"),
-])
+@pytest.mark.parametrize(
+    "n,encoded",
+    [
+        (0, "00"),
+        (127, "7f"),
+        (128, "8001"),
+        (16_383, "ff7f"),
+        (16_384, "808001"),
+        (2_097_151, "ffff7f"),
+        (2_097_152, "80808001"),
+        (268_435_455, "ffffff7f"),
+    ],
+)
 def test_remaining_length_matches_the_table_of_mqtt_311(n, encoded):
     # MQTT 3.1.1 table 2.4: the boundaries of 1 to 4 length bytes.
     assert remaining_length(n).hex() == encoded
@@ -78,9 +87,27 @@ def test_every_frame_arrives_intact_in_order_and_is_acknowledged(mosquitto, qos)
     conn = PublishConnection(mosquitto.address.host, mosquitto.address.port, f"pub-{qos}", qos=qos)
     conn.connect()
     # Payload sizes around the remaining-length boundaries, topics of several lengths.
-    sizes = [0, 1, 100, 122, 123, 124, 125, 126, 127, 128, 200, 16_350, 16_384, 70_000, MAX_PACKET_BYTES - 100]  # up to the broker's largest
-    frames = [(f"V2X/OBU/OBU-{i:04d}/BSM/UP" if i % 2 else f"z/V2X/RSU/RSU-{i}/SPAT/UP", bytes([i % 251]) * size)
-              for i, size in enumerate(sizes * 20)]
+    sizes = [
+        0,
+        1,
+        100,
+        122,
+        123,
+        124,
+        125,
+        126,
+        127,
+        128,
+        200,
+        16_350,
+        16_384,
+        70_000,
+        MAX_PACKET_BYTES - 100,
+    ]  # up to the broker's largest
+    frames = [
+        (f"V2X/OBU/OBU-{i:04d}/BSM/UP" if i % 2 else f"z/V2X/RSU/RSU-{i}/SPAT/UP", bytes([i % 251]) * size)
+        for i, size in enumerate(sizes * 20)
+    ]
     outcomes: list[bool] = []
     for topic, payload in frames:
         conn.publish(topic.encode(), payload, outcomes.append)
@@ -99,12 +126,12 @@ def test_broker_going_away_loses_frames_in_flight_and_the_publisher_reconnects(t
     publisher = Publisher(broker.address, {"shared": None}, qos=1)
     assert publisher.start(10)
     outcomes: list[bool] = []
-    for i in range(50):
+    for _ in range(50):
         publisher.publish("shared", "V2X/OBU/OBU-0001/BSM/UP", bytes(100), outcomes.append)
     _serve(publisher, lambda: len(outcomes) == 50)
     assert outcomes.count(True) == 50
     broker.stop()
-    for i in range(20):  # the first writes may still go to the dead socket; the loss is noticed and counted
+    for _ in range(20):  # the first writes may still go to the dead socket; the loss is noticed and counted
         publisher.publish("shared", "V2X/OBU/OBU-0001/BSM/UP", bytes(100), outcomes.append)
         publisher.service(0.05)
     assert len(outcomes) == 70 and outcomes.count(True) == 50  # each frame reported once, the 20 lost

@@ -48,9 +48,27 @@ def test_every_frame_arrives_intact_in_order_with_its_receipt_time(mosquitto, qo
     conn.connect()
     assert conn.kernel_stamps  # plain TCP on Linux: the kernel stamps arrival
     pub = publisher(mosquitto.address.port, qos)
-    sizes = [0, 1, 100, 122, 123, 124, 125, 126, 127, 128, 200, 16_350, 16_384, 70_000, MAX_PACKET_BYTES - 100]  # the broker's largest
-    frames = [(f"V2X/OBU/OBU-{i:04d}/BSM/UP" if i % 2 else f"z/V2X/RSU/RSU-{i}/SPAT/UP", bytes([i % 251]) * size)
-              for i, size in enumerate(sizes * 20)]
+    sizes = [
+        0,
+        1,
+        100,
+        122,
+        123,
+        124,
+        125,
+        126,
+        127,
+        128,
+        200,
+        16_350,
+        16_384,
+        70_000,
+        MAX_PACKET_BYTES - 100,
+    ]  # the broker's largest
+    frames = [
+        (f"V2X/OBU/OBU-{i:04d}/BSM/UP" if i % 2 else f"z/V2X/RSU/RSU-{i}/SPAT/UP", bytes([i % 251]) * size)
+        for i, size in enumerate(sizes * 20)
+    ]
     before = clock.now_unix_us()
     for topic, payload in frames:
         pub.publish(topic, payload, qos)

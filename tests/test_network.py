@@ -11,13 +11,14 @@ from click.testing import CliRunner
 
 from v2x.cli import main as v2x
 from v2x.network import Impairment, Latency, Loss, device_link, draw_latency_ms
-from v2x.rundir import RunDir, read_json
 from v2x.run import run_scenario
+from v2x.rundir import RunDir, read_json
 from v2x.scenario import ScenarioError, parse_scenario
 
 from pipeline.gate import failures
 from pipeline.report import build_report
 from pipeline.views import connect
+
 from tests.test_scenario import GOOD
 
 
@@ -57,14 +58,20 @@ def test_latency_distributions():
 
 
 def test_the_first_matching_entry_applies_per_device_class_and_type():
-    entries = [Impairment(devices="bus", loss=Loss(rate=1.0)), Impairment(devices="vehicles", msg_types=["BSM"], latency=Latency(ms=50)),
-               Impairment(devices="rsus", msg_types=["SPAT"], loss=Loss(rate=1.0))]
+    entries = [
+        Impairment(devices="bus", loss=Loss(rate=1.0)),
+        Impairment(devices="vehicles", msg_types=["BSM"], latency=Latency(ms=50)),
+        Impairment(devices="rsus", msg_types=["SPAT"], loss=Loss(rate=1.0)),
+    ]
     assert frames(device_link(entries, "bus", 1, "OBU-0001"), 3) == [None, None, None]
     assert frames(device_link(entries, "car", 1, "OBU-0002"), 2) == [0.05, 0.05]
     rsu = device_link(entries, "rsus", 1, "RSU-1")
     assert frames(rsu, 2, "SPAT") == [None, None] and frames(rsu, 1, "MAP") == [0.0]
     assert device_link(entries[:1], "car", 1, "OBU-0003") is None
-    again = device_link([Impairment(loss=Loss(rate=0.5))], "car", 9, "OBU-0004"), device_link([Impairment(loss=Loss(rate=0.5))], "car", 9, "OBU-0004")
+    again = (
+        device_link([Impairment(loss=Loss(rate=0.5))], "car", 9, "OBU-0004"),
+        device_link([Impairment(loss=Loss(rate=0.5))], "car", 9, "OBU-0004"),
+    )
     assert frames(again[0], 50) == frames(again[1], 50)  # seeded by scenario seed and device id
 
 
@@ -91,22 +98,27 @@ def test_a_device_clock_offset_drifts_and_an_outage_loses_its_frames():
     assert device_link([imp], "car", seed=1, device="OBU-1") is None
 
 
-@pytest.mark.parametrize("network,needle", [
-    ("[{loss: {rate: 1.5}}]", "network.0.loss.rate"),
-    ("[{loss: {model: gilbert_elliott, rate: 0.1}}]", "gilbert_elliott loss takes p and r"),
-    ("[{latency: {ms: 10, jitter_ms: 5}}]", "jitter_ms needs distribution normal or long_tail"),
-    ("[{devices: trams}]", "network.0.devices"),
-    ("[{msg_types: [CAM]}]", "network.0.msg_types.0"),
-    ("[{msg_types: [BSM], clock: {offset_ms: 5}}]", "clock and offline are about a device"),
-    ("[{duplicate: 1.5}]", "network.0.duplicate"),
-    ("[{offline: [{at_s: 1, for_s: 0}]}]", "network.0.offline.0.for_s"),
-])
+@pytest.mark.parametrize(
+    "network,needle",
+    [
+        ("[{loss: {rate: 1.5}}]", "network.0.loss.rate"),
+        ("[{loss: {model: gilbert_elliott, rate: 0.1}}]", "gilbert_elliott loss takes p and r"),
+        ("[{latency: {ms: 10, jitter_ms: 5}}]", "jitter_ms needs distribution normal or long_tail"),
+        ("[{devices: trams}]", "network.0.devices"),
+        ("[{msg_types: [CAM]}]", "network.0.msg_types.0"),
+        ("[{msg_types: [BSM], clock: {offset_ms: 5}}]", "clock and offline are about a device"),
+        ("[{duplicate: 1.5}]", "network.0.duplicate"),
+        ("[{offline: [{at_s: 1, for_s: 0}]}]", "network.0.offline.0.for_s"),
+    ],
+)
 def test_bad_network_entries_name_the_field(network, needle):
     with pytest.raises(ScenarioError, match=needle):
         parse_scenario(GOOD + f"network: {network}\n")
 
 
-IMPAIRED = GOOD.replace("duration_s: 3", "duration_s: 8").replace("count: 2", "count: 8") + """
+IMPAIRED = (
+    GOOD.replace("duration_s: 3", "duration_s: 8").replace("count: 2", "count: 8")
+    + """
 seed: 5
 security: {suite: ecdsa-p256-sha256}
 network:
@@ -114,6 +126,7 @@ network:
     latency: {distribution: normal, ms: 120, jitter_ms: 10}
     loss: {rate: 0.1}
 """
+)
 
 
 @pytest.mark.broker
@@ -126,7 +139,9 @@ def test_injected_latency_and_loss_fail_exactly_their_checks_through_mosquitto(m
     run = RunDir(result.run.root)
     report = build_report(run.root)
     by_id = {c["id"]: c for c in report["checks"]}
-    graded_bsm_apps = [a["id"] for a in report["applications"]["graded"] if a["graded"] and any(m.startswith("BSM") for m in a["messages"])]
+    graded_bsm_apps = [
+        a["id"] for a in report["applications"]["graded"] if a["graded"] and any(m.startswith("BSM") for m in a["messages"])
+    ]
     assert {"FCW", "ICW", "DNPW"} <= set(graded_bsm_apps)
     # an event-BSM application may have no event BSM within its range of an RSU in 8 s: N/A, not PASS
     app_latency = {f"{a}.BSM.latency_p99" for a in graded_bsm_apps if by_id[f"{a}.BSM.latency_p99"]["value"] is not None}
@@ -147,7 +162,12 @@ def test_injected_latency_and_loss_fail_exactly_their_checks_through_mosquitto(m
     assert bsm["stored"] == generated - lost  # every frame not dropped on purpose arrived
     assert bsm["missing"] <= lost and bsm["missing_not_injected"] == 0  # only the injected loss shows as msgCnt gaps
     assert 110 < bsm["latency_p50_ms"] < 135
-    assert read_json(run.manifest)["network"][0]["loss"] == {"model": "independent", "rate": 0.1, "loss_bad": 1.0, "loss_good": 0.0}
+    assert read_json(run.manifest)["network"][0]["loss"] == {
+        "model": "independent",
+        "rate": 0.1,
+        "loss_bad": 1.0,
+        "loss_good": 0.0,
+    }
     per_device = next(d for d in recorded if d["simulator"] == "vehicles")["devices"]["OBU-0001"]["network"]
     assert per_device["delayed"]["BSM"] > 0 and 100 < per_device["delay_ms_mean"]["BSM"] < 140
     assert [r["name"] for r in report["receivers"]["positions"]] == ["RSU-A", "RSU-B"]
@@ -161,12 +181,19 @@ def test_injected_latency_and_loss_fail_exactly_their_checks_through_mosquitto(m
 def test_injected_duplicates_are_reported_next_to_the_duplicates_received(mosquitto, tmp_path):
     """Every fifth BSM sent twice by the network model: each copy is rejected as a replay
     (duplicate_message) and the report shows the injected count next to the replays."""
-    scenario = parse_scenario(GOOD.replace("duration_s: 3", "duration_s: 4") + "network:\n  - {devices: vehicles, duplicate: 0.2, duplicate_after_ms: 20}\n")
+    scenario = parse_scenario(
+        GOOD.replace("duration_s: 3", "duration_s: 4")
+        + "network:\n  - {devices: vehicles, duplicate: 0.2, duplicate_after_ms: 20}\n"
+    )
     result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url)
     run = RunDir(result.run.root)
     injected = sum(read_json(p)["totals"].get("injected_duplicate.BSM", 0) for p in run.published.glob("*.json"))
     bsm = next(m for m in build_report(run.root)["message_types"] if m["msg_type"] == "BSM")
-    assert 0 < injected and bsm["injected_duplicates"] == injected == bsm["replays"]
+    assert injected > 0 and bsm["injected_duplicates"] == injected == bsm["replays"]
     assert bsm["duplicates"] == 0  # a copy is rejected, so it never repeats a msgCnt of the accepted stream
-    replays = connect(run.root).execute("SELECT count(*) FROM messages WHERE msg_type = 'BSM' AND auth = 'duplicate_message'").fetchone()[0]
+    replays = (
+        connect(run.root)
+        .execute("SELECT count(*) FROM messages WHERE msg_type = 'BSM' AND auth = 'duplicate_message'")
+        .fetchone()[0]
+    )
     assert replays == injected

@@ -14,6 +14,7 @@ from v2x.security.pki import load_ca_certificates, load_trust_anchors
 from v2x.security.verify import CertificateStore
 
 from pipeline.reference import decode_frame
+
 from tests.test_security import FRAME, now64
 
 
@@ -45,8 +46,16 @@ def test_pki_lifecycle_through_the_cli(tmp_path, suite):
 
     def verdict(cred):
         f = decode_frame(Signer(cred).sign(FRAME, 111, now64()))
-        return verifier.verify(hash_id=f.hash_id, tbs=f.tbs, signer_kind=f.signer_kind, signer=f.signer, aid=f.aid,
-                               generation_time64=f.generation_time, r=f.r, s=f.s).verdict
+        return verifier.verify(
+            hash_id=f.hash_id,
+            tbs=f.tbs,
+            signer_kind=f.signer_kind,
+            signer=f.signer,
+            aid=f.aid,
+            generation_time64=f.generation_time,
+            r=f.r,
+            s=f.s,
+        ).verdict
 
     assert verdict(bus[0]) is Verdict.SUCCESS and verdict(bus[1]) is Verdict.REVOKED_CERTIFICATE
     shown = json.loads(runner.invoke(main, ["pki", "show", str(d), "--json"]).output)
@@ -71,10 +80,14 @@ def test_a_device_id_cannot_leave_the_pki_folder(tmp_path, device_id):
 def test_ingest_refuses_a_pki_folder_that_holds_no_pki(tmp_path):
     """`--pki` on a folder without a PKI once turned verification off without a word."""
     (tmp_path / "empty").mkdir()
-    result = CliRunner().invoke(main, ["ingest", "--broker", "mqtt://127.0.0.1:9", "--out", str(tmp_path / "out"), "--pki", str(tmp_path / "empty")])
+    result = CliRunner().invoke(
+        main, ["ingest", "--broker", "mqtt://127.0.0.1:9", "--out", str(tmp_path / "out"), "--pki", str(tmp_path / "empty")]
+    )
     assert result.exit_code == 2 and "holds no PKI" in result.output
 
 
 def test_ingest_refuses_a_client_id_mqtt_servers_need_not_accept(tmp_path):
-    result = CliRunner().invoke(main, ["ingest", "--broker", "mqtt://127.0.0.1:9", "--out", str(tmp_path / "out"), "--client-id", "a/b#"])
+    result = CliRunner().invoke(
+        main, ["ingest", "--broker", "mqtt://127.0.0.1:9", "--out", str(tmp_path / "out"), "--client-id", "a/b#"]
+    )
     assert result.exit_code == 2 and "--client-id" in result.output

@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.broker
 
-USER_TESTS = '''
+USER_TESTS = """
 import pytest
 from v2x.scenario import ScenarioError
 
@@ -47,7 +47,7 @@ def test_a_bad_change_is_refused_before_running(v2x_zone):
 
 def test_marker_is_required(v2x_scenario_run):
     pass
-'''
+"""
 
 
 def test_the_plugin_is_registered_from_the_entry_point(pytester: pytest.Pytester):
@@ -63,7 +63,9 @@ def test_scenario_tests_written_with_the_plugin_run_through_the_broker(pytester:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--v2x-runs-dir", str(runs), "-rA", timeout=300)
     result.assert_outcomes(passed=2, failed=1, errors=1)
     # The failing expectation is named in the failure, with the value it was judged on.
-    result.stdout.fnmatch_lines(["*corridor: 1 of 1 expectations did not hold*", "*BSM.pdr >= 1.5: BSM.pdr of the run = *, expected >= 1.5*"])
+    result.stdout.fnmatch_lines(
+        ["*corridor: 1 of 1 expectations did not hold*", "*BSM.pdr >= 1.5: BSM.pdr of the run = *, expected >= 1.5*"]
+    )
     result.stdout.fnmatch_lines(["*v2x_scenario_run needs @pytest.mark.v2x_scenario*"])
     # Both runs share the session's zone PKI: one root for the session.
     assert len(list((runs / "zone-pki").iterdir())) == 1

@@ -4,9 +4,7 @@ in headless Chromium (screenshot and DOM)."""
 from __future__ import annotations
 
 import json
-import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,6 +17,7 @@ from v2x.scenario import load_scenario
 from pipeline.report import build_report
 from pipeline.report_html import CDF_POINTS, chart_data, to_html
 from pipeline.svg_charts import PALETTE, nice_ticks
+
 from tests.browser import rendered_dom, screenshot
 from tests.test_gate import IMPAIRED_DEVICE_FAILS, generated_run
 
@@ -118,7 +117,7 @@ def test_demo_report_in_a_headless_browser_shows_the_charts_with_data(mosquitto,
     png = screenshot(html.as_uri(), tmp_path / "report.png")
     image = Image.open(png).convert("RGB")
     colours = {tuple(int(c[k : k + 2], 16) for k in (1, 3, 5)): c for c in PALETTE[:5]}
-    drawn = {c: 0 for c in colours.values()}
+    drawn = dict.fromkeys(colours.values(), 0)
     for pixel, n in ((p, n) for n, p in image.getcolors(maxcolors=1 << 20)):
         if pixel in colours:
             drawn[colours[pixel]] += n

@@ -15,6 +15,7 @@ from v2x.security import Verdict
 
 from pipeline.report import REPORT_VERSION, build_report, to_json
 from pipeline.validation import CHECKS, FieldCheck
+
 from tests.test_gate import generated_run
 
 SCHEMA = json.loads((resources.files("pipeline") / "report.schema.json").read_text(encoding="utf-8"))

@@ -38,4 +38,3 @@ def test_unchecked_roadside_frames_meet_the_constraints(name):
                 assert spec.encode("MessageFrame", (choice, content), check_types=True, check_constraints=True) == frame
                 checked += 1
     assert checked == expected > 0
-

@@ -64,18 +64,37 @@ def test_readme_scenario_example_is_a_valid_scenario():
     assert scenario.fleet[2].hazard_lights and not scenario.broker.tls
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name: x\nduration_s: 5\nintersections: [{id: 1101, name: A, lat: 39, lon: 117, rsu_id: R, signal: {offset_s: .inf}}]\n",
-     "offset_s: Input should be a finite number"),
-    ("name: x\nduration_s: 5\nintersections: [{id: 1101, name: A, lat: .nan, lon: 117, rsu_id: R}]\n", "lat: Input should be a finite number"),
-    ("name: x\nduration_s: 5\nintersections: [{id: 1101, name: 西青路, lat: 39, lon: 117, rsu_id: R}]\n", "intersections.0.name"),
-    ("name: x\nduration_s: 5\nintersections: [{id: 1101, name: A, lat: 39, lon: 117, rsu_id: R}]\nfleet: ["
-     + ", ".join(["{kind: car, count: 5000}"] * 2000) + "]\n", "fleet: List should have at most 64 items"),
-    ("name: x\nduration_s: 5\nintersections: [{id: 1101, name: A, lat: 39, lon: 117, rsu_id: R}]\nfleet: ["
-     + ", ".join(["{kind: car, count: 5000}"] * 5) + "]\n", "25000 vehicles in the fleet; at most 20000"),
-    ("a: " + "[" * 5000 + "]" * 5000, "nested too deeply"),
-    ("x" * (2 * 1024 * 1024), "a scenario file has at most"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "name: x\nduration_s: 5\nintersections: [{id: 1101, name: A, lat: 39, lon: 117, rsu_id: R, signal: {offset_s: .inf}}]\n",
+            "offset_s: Input should be a finite number",
+        ),
+        (
+            "name: x\nduration_s: 5\nintersections: [{id: 1101, name: A, lat: .nan, lon: 117, rsu_id: R}]\n",
+            "lat: Input should be a finite number",
+        ),
+        (
+            "name: x\nduration_s: 5\nintersections: [{id: 1101, name: 西青路, lat: 39, lon: 117, rsu_id: R}]\n",
+            "intersections.0.name",
+        ),
+        (
+            "name: x\nduration_s: 5\nintersections: [{id: 1101, name: A, lat: 39, lon: 117, rsu_id: R}]\nfleet: ["
+            + ", ".join(["{kind: car, count: 5000}"] * 2000)
+            + "]\n",
+            "fleet: List should have at most 64 items",
+        ),
+        (
+            "name: x\nduration_s: 5\nintersections: [{id: 1101, name: A, lat: 39, lon: 117, rsu_id: R}]\nfleet: ["
+            + ", ".join(["{kind: car, count: 5000}"] * 5)
+            + "]\n",
+            "25000 vehicles in the fleet; at most 20000",
+        ),
+        ("a: " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+        ("x" * (2 * 1024 * 1024), "a scenario file has at most"),
+    ],
+)
 def test_hostile_scenarios_are_errors_naming_the_field(text, message):
     with pytest.raises(ScenarioError, match=re.escape(message)):
         parse_scenario(text)

@@ -4,8 +4,8 @@ cross-checked with implementations outside the project (python-ecdsa, the OpenSS
 from __future__ import annotations
 
 import hashlib
-import shutil
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +15,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from v2x import clock, messages
-from v2x.security import CertificateStore, DeviceRequest, Signer, Verdict, Verifier, create_pki, load_credential, load_credentials, unsecured
+from v2x.security import (
+    CertificateStore,
+    DeviceRequest,
+    Signer,
+    Verdict,
+    Verifier,
+    create_pki,
+    load_credential,
+    load_credentials,
+    unsecured,
+)
 from v2x.security.certificates import issue_certificate, parse_certificate
 from v2x.security.pki import describe, issue, load_ca_certificates, load_trust_anchors, revoke, suite_of, write_crl
 from v2x.security.sm2 import SM2_USER_ID
@@ -23,6 +33,7 @@ from v2x.security.verify import ReplayWindow, Spdus, Verification
 from v2x.security.workers import verify_jobs
 
 from pipeline.reference import decode_frame
+
 from tests.corpus import bsm_variants
 from tests.independent import openssl_sm2_verify, verify_spdu
 
@@ -43,8 +54,17 @@ def store_of(pki: Path) -> CertificateStore:
 
 def verify(verifier: Verifier, spdu: bytes, received_us: int | None = None):
     d = decode_frame(spdu)
-    return verifier.verify(hash_id=d.hash_id, tbs=d.tbs, signer_kind=d.signer_kind, signer=d.signer, aid=d.aid,
-                           generation_time64=d.generation_time, r=d.r, s=d.s, received_us=received_us)
+    return verifier.verify(
+        hash_id=d.hash_id,
+        tbs=d.tbs,
+        signer_kind=d.signer_kind,
+        signer=d.signer,
+        aid=d.aid,
+        generation_time64=d.generation_time,
+        r=d.r,
+        s=d.s,
+        received_us=received_us,
+    )
 
 
 def test_signed_spdu_decodes_with_reference_and_verifies_independently(pki, reference_modules, tmp_path):
@@ -72,9 +92,13 @@ def test_the_signers_concatenated_coer_equals_asn1tools(aid, pki):
     for n in (0, 1, 85, 127, 128, 255, 256, 492, 700, 70000):
         payload = bytes((k * 7 + n) % 256 for k in range(n))
         t64 = (n * 987654321 + aid) % 2**64
-        reference = spec.encode("ToBeSignedData", {
-            "payload": {"data": {"protocolVersion": PROTOCOL_VERSION, "content": ("unsecuredData", payload)}},
-            "headerInfo": {"aid": aid, "generationTime": t64}})
+        reference = spec.encode(
+            "ToBeSignedData",
+            {
+                "payload": {"data": {"protocolVersion": PROTOCOL_VERSION, "content": ("unsecuredData", payload)}},
+                "headerInfo": {"aid": aid, "generationTime": t64},
+            },
+        )
         assert to_be_signed(payload, aid, t64) == reference, n
     backend = suite_of(pki)
     for k in range(5):
@@ -96,8 +120,24 @@ def test_sm2_interoperates_with_openssl_both_ways(tmp_path):
     # OpenSSL (signing with the key file we wrote) -> ours
     key_file = pki / "devices" / "OBU-1" / "pseudonym-0.key.pem"
     (tmp_path / "data.bin").write_bytes(data)
-    der = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", key_file, "-rawin", "-digest", "sm3", "-pkeyopt",
-                          f"distid:{SM2_USER_ID.decode()}", "-in", tmp_path / "data.bin"], capture_output=True, check=True).stdout
+    der = subprocess.run(
+        [
+            "openssl",
+            "pkeyutl",
+            "-sign",
+            "-inkey",
+            key_file,
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            f"distid:{SM2_USER_ID.decode()}",
+            "-in",
+            tmp_path / "data.bin",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     r2, s2 = (v.to_bytes(32, "big") for v in decode_dss_signature(der))
     public = backend.load_public_key(parse_certificate(cred.certificate).public_key)
     assert backend.verify(public, data, r2, s2)
@@ -209,19 +249,49 @@ def test_a_batch_gets_the_verdicts_of_one_spdu_at_a_time(pki, tmp_path):
     decoded = [decode_frame(x) for x in spdus]
 
     def one_at_a_time(verifier: Verifier) -> list:
-        return [verifier.verify(hash_id=d.hash_id, tbs=d.tbs, signer_kind=d.signer_kind, signer=d.signer, aid=d.aid,
-                                generation_time64=d.generation_time, r=d.r, s=d.s, received_us=now) for d in decoded]
+        return [
+            verifier.verify(
+                hash_id=d.hash_id,
+                tbs=d.tbs,
+                signer_kind=d.signer_kind,
+                signer=d.signer,
+                aid=d.aid,
+                generation_time64=d.generation_time,
+                r=d.r,
+                s=d.s,
+                received_us=now,
+            )
+            for d in decoded
+        ]
 
     batch_verifier = Verifier(store_of(pki))
-    checked = batch_verifier.check_batch(Spdus(
-        [d.hash_id for d in decoded], [d.tbs for d in decoded], [d.signer_kind for d in decoded], [d.signer for d in decoded],
-        [d.aid for d in decoded], [d.generation_time for d in decoded], [d.r for d in decoded], [d.s for d in decoded],
-        [now] * len(decoded)))
+    checked = batch_verifier.check_batch(
+        Spdus(
+            [d.hash_id for d in decoded],
+            [d.tbs for d in decoded],
+            [d.signer_kind for d in decoded],
+            [d.signer for d in decoded],
+            [d.aid for d in decoded],
+            [d.generation_time for d in decoded],
+            [d.r for d in decoded],
+            [d.s for d in decoded],
+            [now] * len(decoded),
+        )
+    )
     batch = [c if isinstance(c, Verification) else batch_verifier.conclude(c, verify_jobs([c.job])[0]) for c in checked]
     assert batch == one_at_a_time(Verifier(store_of(pki)))
     assert [v.verdict for v in batch] == [
-        Verdict.SIGNER_CERTIFICATE_NOT_FOUND, Verdict.SUCCESS, Verdict.SUCCESS, Verdict.FALSE_SIGNATURE, Verdict.PERMISSION_DENIED,
-        Verdict.INVALID_CERTIFICATE, Verdict.INVALID_TIMESTAMP, Verdict.INVALID_TIMESTAMP, Verdict.INCONSISTENT_CHAIN, Verdict.SUCCESS]
+        Verdict.SIGNER_CERTIFICATE_NOT_FOUND,
+        Verdict.SUCCESS,
+        Verdict.SUCCESS,
+        Verdict.FALSE_SIGNATURE,
+        Verdict.PERMISSION_DENIED,
+        Verdict.INVALID_CERTIFICATE,
+        Verdict.INVALID_TIMESTAMP,
+        Verdict.INVALID_TIMESTAMP,
+        Verdict.INCONSISTENT_CHAIN,
+        Verdict.SUCCESS,
+    ]
 
 
 def test_a_ca_cannot_grant_aids_beyond_its_permissions(pki):
@@ -229,8 +299,16 @@ def test_a_ca_cannot_grant_aids_beyond_its_permissions(pki):
     backend = suite_of(pki)
     pca_key = backend.load_private_key_pem((pki / "ca" / "pca.key.pem").read_bytes())
     rogue_key = backend.generate_private_key()
-    rogue = issue_certificate(backend, subject_key=rogue_key, issuer_key=pca_key, issuer_certificate=(pki / "ca" / "pca.oer").read_bytes(),
-                              name=None, valid_from_unix_s=time.time() - 60, validity_hours=1, app_aids=[3619])
+    rogue = issue_certificate(
+        backend,
+        subject_key=rogue_key,
+        issuer_key=pca_key,
+        issuer_certificate=(pki / "ca" / "pca.oer").read_bytes(),
+        name=None,
+        valid_from_unix_s=time.time() - 60,
+        validity_hours=1,
+        app_aids=[3619],
+    )
     from v2x.security import Credential
     from v2x.security.certificates import hashed_id8
 
@@ -241,7 +319,12 @@ def test_a_ca_cannot_grant_aids_beyond_its_permissions(pki):
 
 def test_revocation_through_a_signed_crl(pki, tmp_path):
     work = tmp_path / "pki"
-    create_pki(work, [DeviceRequest("OBU-1", [111]), DeviceRequest("OBU-2", [111])], suite=suite_of(pki).name, valid_from_unix_s=time.time())
+    create_pki(
+        work,
+        [DeviceRequest("OBU-1", [111]), DeviceRequest("OBU-2", [111])],
+        suite=suite_of(pki).name,
+        valid_from_unix_s=time.time(),
+    )
     revoked = revoke(work, "OBU-1", reason="keyCompromise")
     assert len(revoked) == 2  # enrolment and pseudonym certificates
     crl_path = write_crl(work)
@@ -298,10 +381,19 @@ def test_signature_workers_agree_with_inline_verification(pki, mode):
     for k in range(70):
         d = decode_frame(signer.sign(FRAME, 111, t0 + k))
         s = bytes([d.s[0] ^ 1]) + d.s[1:] if k % 9 == 4 else d.s
-        pending = verifier.check(hash_id=d.hash_id, tbs=d.tbs, signer_kind=d.signer_kind, signer=d.signer, aid=d.aid,
-                                 generation_time64=d.generation_time, r=d.r, s=s, received_us=rx)
+        pending = verifier.check(
+            hash_id=d.hash_id,
+            tbs=d.tbs,
+            signer_kind=d.signer_kind,
+            signer=d.signer,
+            aid=d.aid,
+            generation_time64=d.generation_time,
+            r=d.r,
+            s=s,
+            received_us=rx,
+        )
         jobs.append(pending.job)
-    suite, key, data, r, s = jobs[0]
+    suite, _key, data, r, s = jobs[0]
     jobs.append((suite, b"\x02" + b"\xff" * 32, data, r, s))  # x beyond the field: not a point
     inline = verify_jobs(jobs)
     assert inline == [k % 9 != 4 for k in range(70)] + [False]

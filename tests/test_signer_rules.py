@@ -22,8 +22,9 @@ from pipeline import views
 from pipeline.batch import BatchProcessor, Received
 from pipeline.ingest import verifier_from_pki
 from pipeline.store import TelemetryWriter
-from tests.test_scenario import GOOD
 from vehicles.traffic import EVENT_HARD_BRAKING, Traffic
+
+from tests.test_scenario import GOOD
 
 RULES = ("BSM.certificate_interval", "BSM.event_aid", "BSM.event_certificate", "BSM.pseudonym_change", "BSM.pseudonym_lifetime")
 ID_A, ID_B = b"\x01" * 8, b"\x02" * 8
@@ -31,8 +32,19 @@ LAT, LON = 39.085, 117.056
 
 
 def bsm(k: int, vehicle_id: bytes = ID_A, *, lon: float = LON, events: int = 0) -> bytes:
-    content = messages.bsm(msg_cnt=k % 128, vehicle_id=vehicle_id, sec_mark=0, lat_deg=LAT, lon_deg=lon, speed_mps=10.0,
-                           heading_deg=90.0, width_m=1.8, length_m=4.7, vehicle_class=10, events=events)
+    content = messages.bsm(
+        msg_cnt=k % 128,
+        vehicle_id=vehicle_id,
+        sec_mark=0,
+        lat_deg=LAT,
+        lon_deg=lon,
+        speed_mps=10.0,
+        heading_deg=90.0,
+        width_m=1.8,
+        length_m=4.7,
+        vehicle_class=10,
+        events=events,
+    )
     return messages.encode(MessageType.BSM, content)
 
 
@@ -115,13 +127,20 @@ def test_id_and_certificate_change_together(pki, tmp_path, t0, change):
     assert violations(pki, tmp_path, spdus, batch_size=4) == {"BSM.pseudonym_change": 1}  # judged across batches
 
 
-@pytest.mark.parametrize("seconds,metres,events,flagged", [(302, 2600, 0, 1), (299, 2600, 0, 0), (302, 2000, 0, 0), (302, 2600, 1, 0)])
+@pytest.mark.parametrize(
+    "seconds,metres,events,flagged", [(302, 2600, 0, 1), (299, 2600, 0, 0), (302, 2000, 0, 0), (302, 2600, 1, 0)]
+)
 def test_pseudonym_lifetime(pki, tmp_path, t0, seconds, metres, events, flagged):
     signer = Signer(load_credentials(pki, "OBU-1")[0])
     later = t0 + seconds * 1_000_000
     lon = LON + metres / (111_320 * np.cos(np.radians(LAT)))
-    spdus = [(signer.sign(bsm(0), 111, t0), t0),
-             (signer.sign(bsm(1, lon=lon, events=events << EVENT_HARD_BRAKING), 112 if events else 111, later, event=bool(events)), later)]
+    spdus = [
+        (signer.sign(bsm(0), 111, t0), t0),
+        (
+            signer.sign(bsm(1, lon=lon, events=events << EVENT_HARD_BRAKING), 112 if events else 111, later, event=bool(events)),
+            later,
+        ),
+    ]
     assert violations(pki, tmp_path, spdus) == ({"BSM.pseudonym_lifetime": 1} if flagged else {})
 
 
@@ -134,8 +153,13 @@ def test_traffic_model_changes_pseudonyms_by_the_rule():
     traffic = Traffic(demo, np.random.default_rng(demo.seed))
     traffic.advance_to(600)
     assert traffic.pseudonym_changes.sum() == 0
-    short = parse_scenario(GOOD.replace("fleet: [{kind: car, count: 2}]", "fleet: [{kind: car, count: 3}, {kind: sanitation_truck, count: 1, hazard_lights: true}]")
-                           + "security: {pseudonyms: {certificates: 3, max_s: 2, min_distance_m: 0}}\n")
+    short = parse_scenario(
+        GOOD.replace(
+            "fleet: [{kind: car, count: 2}]",
+            "fleet: [{kind: car, count: 3}, {kind: sanitation_truck, count: 1, hazard_lights: true}]",
+        )
+        + "security: {pseudonyms: {certificates: 3, max_s: 2, min_distance_m: 0}}\n"
+    )
     traffic = Traffic(short, np.random.default_rng(short.seed))
     before = (list(traffic.ids), traffic.pseudonym.copy())
     traffic.advance_to(25)  # 2.5 s

@@ -45,7 +45,9 @@ def stage_processes(run_root: Path) -> dict[str, int]:
 def sample(pid: int) -> tuple[float, float] | None:
     """(resident MiB, CPU seconds) of ``pid``; None once it is gone."""
     try:
-        rss_kib = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
+        rss_kib = next(
+            int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:")
+        )
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return rss_kib / 1024, (int(fields[11]) + int(fields[12])) / CLOCK_TICK
     except (OSError, StopIteration, ValueError, IndexError):
@@ -76,9 +78,15 @@ def test_soak_memory_and_cpu_stay_flat(tmp_path):
         t, rss, cpu = (np.array(x) for x in zip(*points))
         late = t >= t[-1] / 2
         slope_mib_per_h = float(np.polyfit(t[late] / 3600, rss[late], 1)[0]) if late.sum() >= 3 else float("nan")
-        figures[name] = {"samples": len(points), "rss_first_mib": round(float(rss[0]), 1), "rss_last_mib": round(float(rss[-1]), 1),
-                         "rss_max_mib": round(float(rss.max()), 1), "rss_growth_mib_per_h": round(slope_mib_per_h, 2),
-                         "cpu_s": round(float(cpu[-1]), 1), "cpu_share": round(float(cpu[-1] / max(t[-1], 1e-9)), 3)}
+        figures[name] = {
+            "samples": len(points),
+            "rss_first_mib": round(float(rss[0]), 1),
+            "rss_last_mib": round(float(rss[-1]), 1),
+            "rss_max_mib": round(float(rss.max()), 1),
+            "rss_growth_mib_per_h": round(slope_mib_per_h, 2),
+            "cpu_s": round(float(cpu[-1]), 1),
+            "cpu_share": round(float(cpu[-1] / max(t[-1], 1e-9)), 3),
+        }
     print(json.dumps({"duration_s": duration, "stored": run.stored, "processes": figures}, indent=2))  # type: ignore[attr-defined]
     assert {"pipeline.ingest", "roadside", "vehicles"} <= set(figures)
     for name, f in figures.items():

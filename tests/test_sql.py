@@ -18,6 +18,7 @@ from v2x.scenario import parse_scenario
 
 from pipeline.report import build_report
 from pipeline.views import connect, connect_runs
+
 from tests.conftest import REPO
 from tests.test_integration import WITH_RSI
 
@@ -61,7 +62,7 @@ def test_macros_agree_with_the_report_and_an_independent_distance(run):
     assert p99 == pytest.approx(report["BSM"]["latency_p99_ms"])
     assert con.execute("SELECT pdr(95, 5), pdr(0, 0)").fetchone() == (0.95, None)
 
-    (a, lat_a, lon_a), (b, lat_b, lon_b) = con.execute("FROM rsu_positions()").fetchall()
+    (_, lat_a, lon_a), (_, lat_b, lon_b) = con.execute("FROM rsu_positions()").fetchall()
     (metres,) = con.execute("SELECT distance_m(?, ?, ?, ?)", [lat_a, lon_a, lat_b, lon_b]).fetchone()
     p1, p2, dl = math.radians(lat_a), math.radians(lat_b), math.radians(lon_b - lon_a)  # haversine, R = 6371 km
     h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
@@ -77,8 +78,21 @@ def test_several_runs_side_by_side(run, tmp_path):
     assert con.execute("SELECT count(*) FROM run2.bsm JOIN run2.messages USING (rx_seq)").fetchone() == (120,)
     assert [r[0] for r in con.execute("SELECT run FROM runs ORDER BY run").fetchall()] == ["run1", "run2"]
     assert con.execute("SELECT count(DISTINCT run) FROM sender_summary()").fetchone() == (2,)
-    cli = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run), str(run), "--format", "csv",
-                          "SELECT run, count(*) AS n FROM messages GROUP BY ALL ORDER BY run"], capture_output=True, text=True)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "v2x.cli",
+            "sql",
+            str(run),
+            str(run),
+            "--format",
+            "csv",
+            "SELECT run, count(*) AS n FROM messages GROUP BY ALL ORDER BY run",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 0, cli.stderr
     assert cli.stdout.splitlines() == ["run,n", "run1,249", "run2,249"]  # BSM 120, SPAT 60, RSM 60, MAP 6, RSI 3
 
@@ -97,7 +111,9 @@ def test_the_shell_reads_statements_and_survives_errors(run):
 def test_sql_usage_errors_are_clear(run, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(tmp_path), "SELECT 1"], capture_output=True, text=True)
     assert missing.returncode == 2 and "has no telemetry Parquet" in missing.stderr  # the input cannot be judged
-    two_queries = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT 1", "SELECT 2"], capture_output=True, text=True)
+    two_queries = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT 1", "SELECT 2"], capture_output=True, text=True
+    )
     assert two_queries.returncode == 2 and "at most one query" in two_queries.stderr
 
 
@@ -123,8 +139,11 @@ def test_sql_sees_the_run_and_nothing_else_of_the_file_system(run, tmp_path):
     for sql in ESCAPES:
         with pytest.raises(duckdb.Error):
             con.execute(sql.format(out=tmp_path, run=run)).fetchall()
-    cli = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT * FROM read_text('/etc/hostname')"],
-                         capture_output=True, text=True)
+    cli = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT * FROM read_text('/etc/hostname')"],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 1 and "Permission Error" in cli.stderr and cli.stdout == ""
     assert not list(tmp_path.glob("escaped*")) and not (tmp_path / "other.db").exists()
     assert {p: p.read_bytes() for p in run.rglob("*.parquet")} == before

@@ -14,8 +14,8 @@ import pytest
 from v2x import clock, faults, messages
 from v2x.asn1 import ASN1_DIR
 from v2x.messages import MessageType
-from v2x.rundir import RunDir
 from v2x.run import run_scenario
+from v2x.rundir import RunDir
 from v2x.scenario import Fault, load_scenario
 from v2x.security import unsecured
 
@@ -24,6 +24,7 @@ from pipeline.batch import BatchProcessor, Received, UncheckedBatches
 from pipeline.report import build_report
 from pipeline.store import TelemetryWriter
 from pipeline.validation import CHECKS, checks_connection
+
 from tests.conftest import REPO
 from tests.corpus import corpus
 
@@ -40,7 +41,9 @@ EXPECTED = {
     "map_duplicate_lane_id": "MAP.lane_id_unique",
     "map_unknown_connecting_lane": "MAP.connection_target",
 }
-TOPIC = {MessageType.BSM: "V2X/OBU/OBU-1/BSM/UP"} | {t: f"V2X/RSU/RSU-1/{t.value}/UP" for t in MessageType if t is not MessageType.BSM}
+TOPIC = {MessageType.BSM: "V2X/OBU/OBU-1/BSM/UP"} | {
+    t: f"V2X/RSU/RSU-1/{t.value}/UP" for t in MessageType if t is not MessageType.BSM
+}
 
 
 def received_frames(frames: list[tuple[MessageType, bytes]]) -> Received:
@@ -66,7 +69,10 @@ def write_run(root: Path, contents: list[tuple[MessageType, dict]]) -> Path:
 def violations_of(contents: list[tuple[MessageType, dict]], root: Path) -> list[tuple[int, str, str]]:
     """Violations of message and run checks, as the ``violations`` view of their run has them."""
     con = views.connect(write_run(root, contents))
-    return [dict(zip(("rx_seq", "check_name", "detail"), r)) for r in con.execute("SELECT rx_seq, check_name, detail FROM violations ORDER BY rx_seq, check_name").fetchall()]
+    return [
+        dict(zip(("rx_seq", "check_name", "detail"), r))
+        for r in con.execute("SELECT rx_seq, check_name, detail FROM violations ORDER BY rx_seq, check_name").fetchall()
+    ]
 
 
 def clean_corpus() -> list[tuple[MessageType, dict]]:
@@ -153,9 +159,13 @@ def test_fault_scenario_report_names_each_fault_and_a_clean_run_none(mosquitto, 
 
 
 def report_count(run_root, msg_type: str) -> int:
-    return duckdb.connect().execute(
-        f"SELECT count(*) FROM read_parquet('{run_root}/telemetry/**/*.parquet', hive_partitioning = true) WHERE msg_type = '{msg_type}'"
-    ).fetchone()[0]
+    return (
+        duckdb.connect()
+        .execute(
+            f"SELECT count(*) FROM read_parquet('{run_root}/telemetry/**/*.parquet', hive_partitioning = true) WHERE msg_type = '{msg_type}'"
+        )
+        .fetchone()[0]
+    )
 
 
 def faulted_corpus() -> list[tuple[MessageType, dict]]:
@@ -170,8 +180,12 @@ def faulted_corpus() -> list[tuple[MessageType, dict]]:
 
 
 def stored_violations(outputs) -> list[tuple[int, str, str]]:
-    return sorted((r["rx_seq"], r["check_name"], r["detail"]) for out in outputs if "violations" in out.tables
-                  for r in out.tables["violations"].to_pylist())
+    return sorted(
+        (r["rx_seq"], r["check_name"], r["detail"])
+        for out in outputs
+        if "violations" in out.tables
+        for r in out.tables["violations"].to_pylist()
+    )
 
 
 def test_message_checks_run_over_several_batches_find_what_batch_by_batch_finds():

@@ -44,7 +44,12 @@ def prepare(pki: Path, run_root: Path, kinds: set[str]) -> None:
     aids = [111, 112, 3618, 3619, 3620, 3623]
     if "expired_certificate" in kinds:
         issue(pki, DeviceRequest(EXPIRED_ID, [111, 112]), valid_from_unix_s=now - 3 * 24 * 3600, validity_hours=24)
-        issue(pki, DeviceRequest(EXPIRED_ID + "-RSU", aids[2:], kind="rsu"), valid_from_unix_s=now - 3 * 24 * 3600, validity_hours=24)
+        issue(
+            pki,
+            DeviceRequest(EXPIRED_ID + "-RSU", aids[2:], kind="rsu"),
+            valid_from_unix_s=now - 3 * 24 * 3600,
+            validity_hours=24,
+        )
     if "revoked_certificate" in kinds:
         issue(pki, DeviceRequest(REVOKED_ID, [111, 112]))
         issue(pki, DeviceRequest(REVOKED_ID + "-RSU", aids[2:], kind="rsu"))
@@ -52,8 +57,12 @@ def prepare(pki: Path, run_root: Path, kinds: set[str]) -> None:
         revoke(pki, REVOKED_ID + "-RSU", reason="keyCompromise")
         write_crl(pki)
     if "foreign_ca" in kinds:
-        create_pki(run_root / "foreign-pki", [DeviceRequest(FOREIGN_ID, [111, 112]), DeviceRequest(FOREIGN_ID + "-RSU", aids[2:], kind="rsu")],
-                   suite=suite_of(pki).name, valid_from_unix_s=now)
+        create_pki(
+            run_root / "foreign-pki",
+            [DeviceRequest(FOREIGN_ID, [111, 112]), DeviceRequest(FOREIGN_ID + "-RSU", aids[2:], kind="rsu")],
+            suite=suite_of(pki).name,
+            valid_from_unix_s=now,
+        )
 
 
 @dataclass
@@ -72,8 +81,11 @@ class AttackPlan:
             return None
         suffix = "" if device_kind == "vehicle" else "-RSU"
         plan = cls(device_kind, mine)
-        for kind, directory, device in (("expired_certificate", pki, EXPIRED_ID), ("revoked_certificate", pki, REVOKED_ID),
-                                         ("foreign_ca", run_root / "foreign-pki", FOREIGN_ID)):
+        for kind, directory, device in (
+            ("expired_certificate", pki, EXPIRED_ID),
+            ("revoked_certificate", pki, REVOKED_ID),
+            ("foreign_ca", run_root / "foreign-pki", FOREIGN_ID),
+        ):
             if any(a.kind == kind for a in mine):
                 plan.signers[kind] = Signer(load_credential(directory, device + suffix))
         return plan
@@ -83,8 +95,15 @@ class AttackPlan:
         return [a.kind for a in self.attacks if k >= a.first and (k - a.first) % a.every == 0]
 
     def record(self, kind: str, msg_type: str, spdu: bytes) -> None:
-        self.ledger.append({"attack": kind, "msg_type": msg_type, "expected": EXPECTED_VERDICT[kind],
-                            "sha256": hashlib.sha256(spdu).hexdigest(), "at": time.time()})
+        self.ledger.append(
+            {
+                "attack": kind,
+                "msg_type": msg_type,
+                "expected": EXPECTED_VERDICT[kind],
+                "sha256": hashlib.sha256(spdu).hexdigest(),
+                "at": time.time(),
+            }
+        )
 
     def forge(self, kind: str, honest: Signer, frame: bytes, aid: int, generation_time64: int) -> bytes:
         """The attack SPDU replacing an honest one (not for ``replay``, which re-sends one)."""
@@ -96,7 +115,9 @@ class AttackPlan:
         if kind == "wrong_aid":
             return honest.sign(frame, WRONG_AID[self.device_kind], generation_time64)
         if kind == "clock_skew":
-            return honest.sign(frame, aid, clock.time64_from_unix_us(clock.unix_us_from_time64(generation_time64) + CLOCK_SKEW_US))
+            return honest.sign(
+                frame, aid, clock.time64_from_unix_us(clock.unix_us_from_time64(generation_time64) + CLOCK_SKEW_US)
+            )
         return self.signers[kind].sign(frame, aid, generation_time64, event=True)  # full certificate every time
 
     def summary(self) -> list[dict[str, Any]]:

@@ -171,7 +171,9 @@ def start_broker(
 
 
 @contextlib.contextmanager
-def running_broker(workdir: Path, port: int | None = None, kind: str | None = None, access: BrokerAccess | None = None) -> Iterator[RunningBroker]:
+def running_broker(
+    workdir: Path, port: int | None = None, kind: str | None = None, access: BrokerAccess | None = None
+) -> Iterator[RunningBroker]:
     """Context manager form of :func:`start_broker`."""
     broker = start_broker(workdir, port, kind=kind, access=access)
     try:

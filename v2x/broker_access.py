@@ -85,7 +85,9 @@ class BrokerAccess:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "xiqing-v2x"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "xiqing-v2x"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    )
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
@@ -96,10 +98,15 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _issue(
-    subject: str, issuer: x509.Name, issuer_key: ec.EllipticCurvePrivateKey, key: ec.EllipticCurvePrivateKey, *,
-    ca: bool = False, server: bool = False,
+    subject: str,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool = False,
+    server: bool = False,
 ) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -117,7 +124,8 @@ def _issue(
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if server:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
         )
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -152,12 +160,16 @@ def create_broker_access(
     ca = _issue("xiqing-v2x broker CA", ca_name, ca_key, ca_key, ca=True)
     access.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     server_key = ec.generate_private_key(ec.SECP256R1())
-    access.server_cert.write_bytes(_issue("localhost", ca_name, ca_key, server_key, server=True).public_bytes(serialization.Encoding.PEM))
+    access.server_cert.write_bytes(
+        _issue("localhost", ca_name, ca_key, server_key, server=True).public_bytes(serialization.Encoding.PEM)
+    )
     _write_key(access.server_key, server_key)
     readers = list(readers)
     for name in [*devices, *readers]:
         key = ec.generate_private_key(ec.SECP256R1())
-        (directory / "clients" / f"{name}.pem").write_bytes(_issue(name, ca_name, ca_key, key).public_bytes(serialization.Encoding.PEM))
+        (directory / "clients" / f"{name}.pem").write_bytes(
+            _issue(name, ca_name, ca_key, key).public_bytes(serialization.Encoding.PEM)
+        )
         _write_key(directory / "clients" / f"{name}.key", key)
     device_topics = {device: uplink_topics(kind, device, topic_prefix) for device, kind in devices.items()}
     access.acl_file.write_text(acl_text(device_topics, readers, topic_prefix))

@@ -57,8 +57,13 @@ def scenarios() -> None:
 @click.option("--broker", help="mqtt://host:port of an external broker (default: start one for the run)")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--report/--no-report", "show_report", default=True, help="print the compliance report at the end")
-@click.option("--pace", type=click.Choice(["realtime", "max"]), default="realtime", show_default=True,
-              help="realtime: every message at its due time; max: as fast as the machine allows (throughput, see benches/README.md)")
+@click.option(
+    "--pace",
+    type=click.Choice(["realtime", "max"]),
+    default="realtime",
+    show_default=True,
+    help="realtime: every message at its due time; max: as fast as the machine allows (throughput, see benches/README.md)",
+)
 @click.pass_context
 def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, show_report: bool, pace: str) -> None:
     """Run SCENARIO (a built-in name or a YAML file), print its compliance report and write it as
@@ -72,7 +77,9 @@ def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, s
         raise click.ClickException(str(exc)) from None
     except (BrokerError, RunError) as exc:
         raise click.ClickException(str(exc)) from None
-    console.print(f"run directory: {result.run.root}  (published {result.published}, received {result.received}, stored {result.stored})")
+    console.print(
+        f"run directory: {result.run.root}  (published {result.published}, received {result.received}, stored {result.stored})"
+    )
     if show_report:
         report = main.get_command(ctx, "report")
         if report is None:
@@ -104,17 +111,27 @@ def pki_init(directory: Path, suite: str) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("device_id")
 @click.option("--kind", type=click.Choice(["vehicle", "rsu", "emergency_vehicle"]), default="vehicle", show_default=True)
-@click.option("--aid", "aids", type=int, multiple=True,
-              help="AID to grant (default: BSM 111/112 for a vehicle, 113/114 for an emergency vehicle, MAP/SPAT/RSI/RSM for an RSU)")
-@click.option("--pseudonyms", type=click.IntRange(1, 100), default=3, show_default=True, help="pseudonym certificates of a vehicle")
+@click.option(
+    "--aid",
+    "aids",
+    type=int,
+    multiple=True,
+    help="AID to grant (default: BSM 111/112 for a vehicle, 113/114 for an emergency vehicle, MAP/SPAT/RSI/RSM for an RSU)",
+)
+@click.option(
+    "--pseudonyms", type=click.IntRange(1, 100), default=3, show_default=True, help="pseudonym certificates of a vehicle"
+)
 @click.option("--validity-hours", type=click.IntRange(1), default=168, show_default=True)
 def pki_issue(directory: Path, device_id: str, kind: str, aids: tuple[int, ...], pseudonyms: int, validity_hours: int) -> None:
     """Issue DEVICE_ID's enrolment certificate and its pseudonym (vehicle), identification
     (emergency vehicle) or application (RSU) certificates."""
     default = {"vehicle": [111, 112], "emergency_vehicle": [113, 114], "rsu": [3618, 3619, 3620, 3623]}[kind]
     try:
-        creds = pki_dir.issue(directory, DeviceRequest(device_id, list(aids) or default, kind=kind, pseudonyms=pseudonyms),
-                              validity_hours=validity_hours)
+        creds = pki_dir.issue(
+            directory,
+            DeviceRequest(device_id, list(aids) or default, kind=kind, pseudonyms=pseudonyms),
+            validity_hours=validity_hours,
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     for c in creds:

@@ -11,11 +11,11 @@ All functions take Unix time (UTC seconds or microseconds) so callers can pass a
 
 from __future__ import annotations
 
-import numpy as np
-
 import bisect
 import calendar
 import time
+
+import numpy as np
 
 EPOCH_2004_UNIX = calendar.timegm((2004, 1, 1, 0, 0, 0))
 

@@ -33,8 +33,14 @@ _SHORTHAND = re.compile(r"^\s*(?P<metric>[A-Za-z][\w.]*)\s*(?P<op><=|>=|==|!=|<|
 
 
 def _compare(value: float, op: str, bound: float) -> bool:
-    return {"<=": value <= bound, "<": value < bound, ">=": value >= bound, ">": value > bound,
-            "==": value == bound, "!=": value != bound}[op]
+    return {
+        "<=": value <= bound,
+        "<": value < bound,
+        ">=": value >= bound,
+        ">": value > bound,
+        "==": value == bound,
+        "!=": value != bound,
+    }[op]
 
 
 class Expectation(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import asn1tools
@@ -94,7 +94,7 @@ VEHICLE_CLASS_GBT45315 = {
 VEHICLE_CLASSES = {"csae53": VEHICLE_CLASS_CSAE53, "gbt45315": VEHICLE_CLASS_GBT45315}
 
 
-@lru_cache(maxsize=None)
+@cache
 def message_set() -> asn1tools.compiler.Specification:
     """The compiled Day-I message set (UPER)."""
     return compile_module("XiqingDayI.asn", "uper")
@@ -115,17 +115,17 @@ def decode(frame: bytes, *, check_constraints: bool = False) -> tuple[MessageTyp
 
 def latlon(deg: float) -> int:
     """Degrees to Latitude/Longitude units (1e-7 degree)."""
-    return int(round(deg / LATLON_UNIT))
+    return round(deg / LATLON_UNIT)
 
 
 def speed_units(mps: float) -> int:
     """m/s to Speed units (0.02 m/s), clamped to 0..8190 (8191 = unavailable)."""
-    return max(0, min(8190, int(round(mps / SPEED_UNIT))))
+    return max(0, min(8190, round(mps / SPEED_UNIT)))
 
 
 def heading_units(deg: float) -> int:
     """Degrees clockwise from north to Heading units (0.0125 degree), 0..28799."""
-    return int(round((deg % 360.0) / HEADING_UNIT)) % 28800
+    return round((deg % 360.0) / HEADING_UNIT) % 28800
 
 
 def position3d(lat_deg: float, lon_deg: float) -> dict[str, int]:
@@ -212,7 +212,7 @@ def bsm(
     if radius_of_curve_m is None or speed_mps < 1.0 or abs(radius_of_curve_m) > 2500:
         prediction = {"radiusOfCurve": 32767, "confidence": 200}
     else:
-        prediction = {"radiusOfCurve": int(round(radius_of_curve_m * 10)), "confidence": 160}
+        prediction = {"radiusOfCurve": round(radius_of_curve_m * 10), "confidence": 160}
     safety: dict[str, Any] = {"pathPrediction": prediction}
     if events:
         safety["events"] = (event_flag_bits(events), EVENT_FLAG_BITS)
@@ -221,14 +221,16 @@ def bsm(
         for p in path_history:
             crumb: dict[str, Any] = {
                 "llvOffset": {"offsetLL": offset_ll(p.dlat_deg, p.dlon_deg)},
-                "timeOffset": max(1, min(65535, int(round(p.age_s * 100)))),
+                "timeOffset": max(1, min(65535, round(p.age_s * 100))),
             }
             if p.speed_mps is not None:
                 crumb["speed"] = speed_units(p.speed_mps)
             crumbs.append(crumb)
         safety["pathHistory"] = {"crumbData": crumbs}
     wheel_bits = 0b01111000 if brake_pedal_on else 0
-    emergency_ext = {"emergencyExt": {"responseType": "emergency", "sirenUse": "inUse", "lightsUse": "inUse"}} if emergency else {}
+    emergency_ext = (
+        {"emergencyExt": {"responseType": "emergency", "sirenUse": "inUse", "lightsUse": "inUse"}} if emergency else {}
+    )
     return {
         "msgCnt": msg_cnt,
         "id": vehicle_id,
@@ -236,21 +238,21 @@ def bsm(
         "timeConfidence": "time-000-001",
         "pos": position3d(lat_deg, lon_deg),
         "posAccuracy": {
-            "semiMajor": min(254, int(round(semi_major_m / 0.05))),
-            "semiMinor": min(254, int(round(semi_minor_m / 0.05))),
+            "semiMajor": min(254, round(semi_major_m / 0.05)),
+            "semiMinor": min(254, round(semi_minor_m / 0.05)),
             "orientation": 0,
         },
         "posConfidence": {"pos": "a1m"},
         "transmission": transmission,
         "speed": speed_units(speed_mps),
         "heading": heading_units(heading_deg),
-        "angle": max(-126, min(126, int(round(steering_deg / 1.5)))),
+        "angle": max(-126, min(126, round(steering_deg / 1.5))),
         "motionCfd": {"speedCfd": "prec0-1ms", "headingCfd": "prec01deg", "steerCfd": "prec1deg"},
         "accelSet": {
-            "long": max(-2000, min(2000, int(round(accel_long_mps2 / ACCEL_UNIT)))),
-            "lat": max(-2000, min(2000, int(round(accel_lat_mps2 / ACCEL_UNIT)))),
+            "long": max(-2000, min(2000, round(accel_long_mps2 / ACCEL_UNIT))),
+            "lat": max(-2000, min(2000, round(accel_lat_mps2 / ACCEL_UNIT))),
             "vert": 0,
-            "yaw": max(-32767, min(32767, int(round(yaw_rate_dps / YAW_UNIT)))),
+            "yaw": max(-32767, min(32767, round(yaw_rate_dps / YAW_UNIT))),
         },
         "brakes": {
             "brakePadel": "on" if brake_pedal_on else "off",
@@ -261,7 +263,7 @@ def bsm(
             "brakeBoost": "off",
             "auxBrakes": "off",
         },
-        "size": {"width": int(round(width_m * 100)), "length": int(round(length_m * 100))},
+        "size": {"width": round(width_m * 100), "length": round(length_m * 100)},
         "vehicleClass": {"classification": vehicle_class},
         "safetyExt": safety,
         **emergency_ext,

@@ -24,7 +24,18 @@ import struct
 import time
 from collections.abc import Callable
 
-from v2x.mqtt_wire import DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBLISH, MqttError, open_connection, remaining_length, split_packets, string
+from v2x.mqtt_wire import (
+    DISCONNECT,
+    PINGREQ,
+    PINGRESP,
+    PUBACK,
+    PUBLISH,
+    MqttError,
+    open_connection,
+    remaining_length,
+    split_packets,
+    string,
+)
 
 __all__ = ["MqttError", "PublishConnection", "publish_packet", "remaining_length"]
 
@@ -42,8 +53,17 @@ class PublishConnection:
     :meth:`service` writes the queue and reads acknowledgements; a frame's ``outcome`` is
     called once: True when the broker acknowledged it (QoS 1) or it was written (QoS 0)."""
 
-    def __init__(self, host: str, port: int, client_id: str, *, qos: int = 1, keepalive_s: int = 30,
-                 tls: ssl.SSLContext | None = None, connect_timeout_s: float = 5.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        *,
+        qos: int = 1,
+        keepalive_s: int = 30,
+        tls: ssl.SSLContext | None = None,
+        connect_timeout_s: float = 5.0,
+    ):
         if qos not in (0, 1):
             raise ValueError("QoS 0 or 1")
         self.host, self.port, self.client_id, self.qos = host, port, client_id, qos
@@ -65,8 +85,15 @@ class PublishConnection:
 
     def connect(self) -> None:
         """Open the socket, send CONNECT and wait for CONNACK; raises :class:`MqttError`."""
-        sock, _ = open_connection(self.host, self.port, self.client_id, keepalive_s=self.keepalive_s, clean_session=True,
-                                  tls=self.tls, timeout_s=self.connect_timeout_s)
+        sock, _ = open_connection(
+            self.host,
+            self.port,
+            self.client_id,
+            keepalive_s=self.keepalive_s,
+            clean_session=True,
+            tls=self.tls,
+            timeout_s=self.connect_timeout_s,
+        )
         sock.setblocking(False)
         self.sock = sock
         self._last_write = time.monotonic()

@@ -95,16 +95,33 @@ class SubscribeConnection:
     A PUBLISH whose payload exceeds ``max_payload`` octets is not buffered: its first
     :data:`OVERSIZE_KEPT` octets are delivered with its full size, the rest is read past."""
 
-    def __init__(self, host: str, port: int, client_id: str, filters: Sequence[str], *, qos: int = 1,
-                 clean_session: bool = False, keepalive_s: int = 30, tls: ssl.SSLContext | None = None,
-                 connect_timeout_s: float = 5.0, defer_acks: bool = False, max_payload: int | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        filters: Sequence[str],
+        *,
+        qos: int = 1,
+        clean_session: bool = False,
+        keepalive_s: int = 30,
+        tls: ssl.SSLContext | None = None,
+        connect_timeout_s: float = 5.0,
+        defer_acks: bool = False,
+        max_payload: int | None = None,
+    ):
         if qos not in (0, 1):
             raise ValueError("QoS 0 or 1")
         self.defer_acks, self.max_payload = defer_acks, max_payload
         self.generation = 0
         self._skip = 0  # octets still to read past of an oversize PUBLISH
         self.host, self.port, self.client_id, self.filters, self.qos = host, port, client_id, list(filters), qos
-        self.clean_session, self.keepalive_s, self.tls, self.connect_timeout_s = clean_session, keepalive_s, tls, connect_timeout_s
+        self.clean_session, self.keepalive_s, self.tls, self.connect_timeout_s = (
+            clean_session,
+            keepalive_s,
+            tls,
+            connect_timeout_s,
+        )
         self.sock: socket.socket | None = None
         self.kernel_stamps = False  # receipt stamped by the kernel (plain TCP on Linux)
         self._in = bytearray()
@@ -118,8 +135,15 @@ class SubscribeConnection:
     def connect(self) -> None:
         """Open the socket, CONNECT and SUBSCRIBE; raises :class:`MqttError` with the reason
         (no broker, a refused CONNECT, a filter the broker refuses)."""
-        sock, _ = open_connection(self.host, self.port, self.client_id, keepalive_s=self.keepalive_s,
-                                  clean_session=self.clean_session, tls=self.tls, timeout_s=self.connect_timeout_s)
+        sock, _ = open_connection(
+            self.host,
+            self.port,
+            self.client_id,
+            keepalive_s=self.keepalive_s,
+            clean_session=self.clean_session,
+            tls=self.tls,
+            timeout_s=self.connect_timeout_s,
+        )
         try:
             sock.sendall(subscribe_packet(1, self.filters, self.qos))
             early = bytearray()  # PUBLISH packets of a kept session may come before SUBACK
@@ -189,9 +213,18 @@ class SubscribeConnection:
             try:
                 if self.kernel_stamps:
                     chunk, ancillary, _, _ = sock.recvmsg(READ_SIZE, socket.CMSG_SPACE(_TIMESPEC.size))
-                    received_us = next((sec * 1_000_000 + nsec // 1000 for level, kind, data in ancillary
-                                        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
-                                        for sec, nsec in [_TIMESPEC.unpack_from(data)]), None) or clock.now_unix_us()
+                    received_us = (
+                        next(
+                            (
+                                sec * 1_000_000 + nsec // 1000
+                                for level, kind, data in ancillary
+                                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
+                                for sec, nsec in [_TIMESPEC.unpack_from(data)]
+                            ),
+                            None,
+                        )
+                        or clock.now_unix_us()
+                    )
                 else:
                     chunk = sock.recv(READ_SIZE)
                     received_us = clock.now_unix_us()

@@ -8,8 +8,13 @@ import ssl
 import struct
 
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 1, 2, 3, 4, 8, 9, 12, 13, 14
-CONNACK_CODES = {1: "unacceptable protocol version", 2: "identifier rejected", 3: "server unavailable",
-                 4: "bad user name or password", 5: "not authorized"}
+CONNACK_CODES = {
+    1: "unacceptable protocol version",
+    2: "identifier rejected",
+    3: "server unavailable",
+    4: "bad user name or password",
+    5: "not authorized",
+}
 
 
 class MqttError(ConnectionError):
@@ -33,7 +38,9 @@ def string(s: bytes) -> bytes:
 
 def connect_packet(client_id: str, keepalive_s: int, clean_session: bool = True) -> bytes:
     """CONNECT (3.1): protocol "MQTT" level 4, no will, no user name."""
-    body = string(b"MQTT") + bytes([4, 0x02 if clean_session else 0]) + struct.pack(">H", keepalive_s) + string(client_id.encode())
+    body = (
+        string(b"MQTT") + bytes([4, 0x02 if clean_session else 0]) + struct.pack(">H", keepalive_s) + string(client_id.encode())
+    )
     return bytes([CONNECT << 4]) + remaining_length(len(body)) + body
 
 
@@ -68,8 +75,9 @@ def split_packets(buf: bytearray | bytes) -> tuple[list[tuple[int, int, int]], i
     return packets, pos
 
 
-def open_connection(host: str, port: int, client_id: str, *, keepalive_s: int, clean_session: bool,
-                    tls: ssl.SSLContext | None, timeout_s: float) -> tuple[socket.socket, bool]:
+def open_connection(
+    host: str, port: int, client_id: str, *, keepalive_s: int, clean_session: bool, tls: ssl.SSLContext | None, timeout_s: float
+) -> tuple[socket.socket, bool]:
     """A socket past CONNECT/CONNACK (3.1, 3.2), still blocking with ``timeout_s``, and whether
     the broker kept a session for this client; raises :class:`MqttError` with the reason."""
     try:

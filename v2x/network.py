@@ -38,7 +38,9 @@ class _Strict(BaseModel):
 class Latency(_Strict):
     distribution: Literal["fixed", "normal", "long_tail"] = "fixed"
     ms: float = Field(default=0.0, ge=0, le=10_000, description="fixed delay, mean (normal) or floor (long_tail)")
-    jitter_ms: float = Field(default=0.0, ge=0, le=10_000, description="standard deviation (normal) or median of the tail (long_tail)")
+    jitter_ms: float = Field(
+        default=0.0, ge=0, le=10_000, description="standard deviation (normal) or median of the tail (long_tail)"
+    )
 
     @model_validator(mode="after")
     def _jitter_needs_a_distribution(self) -> Latency:
@@ -147,7 +149,7 @@ class DeviceLink:
     def clock_error_us(self, t_s: float) -> int:
         """How far the device clock is ahead of true time ``t_s`` seconds into the run (µs)."""
         c = self.clock
-        return 0 if c is None else int(round(c.offset_ms * 1000 + c.drift_ppm * t_s))
+        return 0 if c is None else round(c.offset_ms * 1000 + c.drift_ppm * t_s)
 
     def is_offline(self, t_s: float) -> bool:
         outages = next((imp.offline for imp in self.impairments if imp.offline), [])

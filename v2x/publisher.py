@@ -56,8 +56,9 @@ class Publisher:
             if address.tls and tls is None:
                 raise ValueError(f"{address.url} needs TLS client credentials for {name}")
             context = tls.context() if address.tls and tls is not None else None
-            self.connections[name] = Connection(name, PublishConnection(address.host, address.port, name, qos=qos,
-                                                                        keepalive_s=KEEPALIVE_S, tls=context))
+            self.connections[name] = Connection(
+                name, PublishConnection(address.host, address.port, name, qos=qos, keepalive_s=KEEPALIVE_S, tls=context)
+            )
 
     def _open(self, conn: Connection) -> None:
         try:

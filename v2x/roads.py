@@ -55,7 +55,9 @@ class Corridor:
     def length(self) -> float:
         return float(self.stations[-1])
 
-    def locate(self, s: np.ndarray, direction: np.ndarray, lane_offset_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def locate(
+        self, s: np.ndarray, direction: np.ndarray, lane_offset_m: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Latitude, longitude and heading (degrees from north) at stations ``s``.
 
         ``direction`` is +1 (towards the last intersection) or -1; vehicles keep right, so the
@@ -97,9 +99,7 @@ def corridor(scenario: Scenario) -> Corridor:
         start = centres[1] - centres[0]
         end = centres[-1] - centres[-2]
     ext = scenario.approach_length_m
-    points = np.vstack(
-        [centres[0] - start / np.linalg.norm(start) * ext, centres, centres[-1] + end / np.linalg.norm(end) * ext]
-    )
+    points = np.vstack([centres[0] - start / np.linalg.norm(start) * ext, centres, centres[-1] + end / np.linalg.norm(end) * ext])
     stations = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
     return Corridor(frame, points, stations, stations[1:-1].copy(), tuple(scenario.intersections))
 

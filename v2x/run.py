@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from v2x import __version__, attacks, schedule
-from v2x.schedule import Pace
 from v2x.broker import start_broker
 from v2x.broker_access import INGEST_CLIENT, create_broker_access
-from v2x.transport import BrokerAddress
 from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_AID, MessageType
 from v2x.mqtt_wire import DISCONNECT, MqttError, open_connection
 from v2x.rundir import RunDir, read_json, write_json_atomic
 from v2x.scenario import Scenario, dump_scenario
+from v2x.schedule import Pace
 from v2x.security import DeviceRequest, create_pki
 from v2x.security.pki import issue, suite_of
+from v2x.transport import BrokerAddress
 
 RSU_AIDS = [MessageType.MAP.aid, MessageType.SPAT.aid, MessageType.RSI.aid, MessageType.RSM.aid]
 OBU_AIDS = [MessageType.BSM.aid, BSM_EVENT_AID]
@@ -92,8 +92,13 @@ def _versions() -> dict[str, str]:
 def _spawn(args: list[str], log: Path, niceness: int = 0) -> subprocess.Popen[bytes]:
     """Start ``python ARGS``: stdin/stdout are the READY/GO handshake, stderr goes to ``log``;
     ``niceness`` lowers its CPU priority."""
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=log.open("ab"), stdin=subprocess.PIPE,
-                            preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=log.open("ab"),
+        stdin=subprocess.PIPE,
+        preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
+    )
 
 
 def _await_ready(stages: dict[str, tuple[subprocess.Popen[bytes], Path]], timeout_s: float, why: Callable[[], str]) -> None:
@@ -129,8 +134,15 @@ def _probe_broker(url: str) -> None:
     that is not there fails at once with the reason, not after the stages' retries."""
     address = BrokerAddress.parse(url)
     try:
-        sock, _ = open_connection(address.host, address.port, f"v2x-run-probe-{os.getpid()}", keepalive_s=10,
-                                  clean_session=True, tls=None, timeout_s=BROKER_PROBE_TIMEOUT_S)
+        sock, _ = open_connection(
+            address.host,
+            address.port,
+            f"v2x-run-probe-{os.getpid()}",
+            keepalive_s=10,
+            clean_session=True,
+            tls=None,
+            timeout_s=BROKER_PROBE_TIMEOUT_S,
+        )
     except MqttError as exc:
         raise RunError(f"broker {url}: {exc}") from None
     try:
@@ -220,32 +232,45 @@ def run_scenario(
     times a second while the simulators run and the ingest drains."""
     run = RunDir(run_dir).create() if run_dir else new_run_dir(scenario, runs_dir)
     run.scenario.write_text(dump_scenario(scenario), encoding="utf-8")
-    manifest: dict[str, object] = {"scenario": scenario.name, "versions": _versions(), "started_at": time.time(), "pace": pace,
-                                   "network": [imp.model_dump(mode="json", exclude_none=True) for imp in scenario.network],
-                                   "applications": scenario.applications}
+    manifest: dict[str, object] = {
+        "scenario": scenario.name,
+        "versions": _versions(),
+        "started_at": time.time(),
+        "pace": pace,
+        "network": [imp.model_dump(mode="json", exclude_none=True) for imp in scenario.network],
+        "applications": scenario.applications,
+    }
     write_json_atomic(run.manifest, manifest)
 
     status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")
     devices = [DeviceRequest(i.rsu_id, RSU_AIDS, kind="rsu") for i in scenario.intersections]
     kinds = [g.kind for g in scenario.fleet for _ in range(g.count)]
-    devices += [DeviceRequest(obu, EMERGENCY_OBU_AIDS, kind="emergency_vehicle") if kind == "ambulance" else
-                DeviceRequest(obu, OBU_AIDS, kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates)
-                for obu, kind in zip(scenario.obu_ids(), kinds)]
+    devices += [
+        DeviceRequest(obu, EMERGENCY_OBU_AIDS, kind="emergency_vehicle")
+        if kind == "ambulance"
+        else DeviceRequest(obu, OBU_AIDS, kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates)
+        for obu, kind in zip(scenario.obu_ids(), kinds)
+    ]
     prepare_pki(run, scenario, devices)
     if scenario.attacks:
         attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})
 
     url = broker_url or scenario.broker.url
     if url is not None and BrokerAddress.parse(url).tls:
-        raise RunError(f"{url}: v2x run connects its devices to an external broker over plain MQTT only; "
-                       "use broker.tls for a TLS broker started by the run")
+        raise RunError(
+            f"{url}: v2x run connects its devices to an external broker over plain MQTT only; "
+            "use broker.tls for a TLS broker started by the run"
+        )
     broker = None
     access = None
     ingest_tls: list[str] = []
     if url is None:
         if scenario.broker.tls:
-            access = create_broker_access(run.broker_access, {d.device_id: "RSU" if d.kind == "rsu" else "OBU" for d in devices},
-                                          topic_prefix=scenario.zone.topic_prefix)
+            access = create_broker_access(
+                run.broker_access,
+                {d.device_id: "RSU" if d.kind == "rsu" else "OBU" for d in devices},
+                topic_prefix=scenario.zone.topic_prefix,
+            )
             reader = access.client(INGEST_CLIENT)
             ingest_tls = ["--tls-ca", str(reader.ca_file), "--tls-cert", str(reader.cert_file), "--tls-key", str(reader.key_file)]
         broker = start_broker(run.root / "broker", access=access)
@@ -259,21 +284,37 @@ def run_scenario(
         if broker is None:
             _probe_broker(url)
         ingest = _spawn(
-            ["-m", "pipeline.ingest", "--run", str(run.root), "--broker", url, "--prefix", scenario.zone.topic_prefix,
-             "--verify-workers", str(scenario.security.verify_workers), *ingest_tls],
+            [
+                "-m",
+                "pipeline.ingest",
+                "--run",
+                str(run.root),
+                "--broker",
+                url,
+                "--prefix",
+                scenario.zone.topic_prefix,
+                "--verify-workers",
+                str(scenario.security.verify_workers),
+                *ingest_tls,
+            ],
             run.logs / "ingest.log",
             INGEST_NICENESS,
         )
         processes.append(ingest)
         # The simulators start alongside the ingest; none publishes before GO, which waits for
         # the ingest's READY (subscribed), so nothing is sent before anyone listens.
-        sims = {name: _spawn(["-m", name, "--run", str(run.root), "--broker", url, "--pace", pace], run.logs / f"{name}.log")
-                for name in SIMULATORS}
+        sims = {
+            name: _spawn(["-m", name, "--run", str(run.root), "--broker", url, "--pace", pace], run.logs / f"{name}.log")
+            for name in SIMULATORS
+        }
         processes.extend(sims.values())
         status("starting ingest and simulators (numba kernels load or compile)")
-        _await_ready({"ingest": (ingest, run.logs / "ingest.log")}
-                     | {f"{name} simulator": (proc, run.logs / f"{name}.log") for name, proc in sims.items()},
-                     READY_TIMEOUT_S, lambda: _broker_seen_by_ingest(run))
+        _await_ready(
+            {"ingest": (ingest, run.logs / "ingest.log")}
+            | {f"{name} simulator": (proc, run.logs / f"{name}.log") for name, proc in sims.items()},
+            READY_TIMEOUT_S,
+            lambda: _broker_seen_by_ingest(run),
+        )
         start_at = time.time() + GO_LEAD_S
         for proc in sims.values():
             assert proc.stdin is not None
@@ -285,8 +326,18 @@ def run_scenario(
             if progress is not None:
                 ingest_now = _progress(run)
                 published_now, nominal = _published_so_far(run)
-                progress(RunProgress(phase, max(0.0, time.time() - start_at), scenario.duration_s, published_now,
-                                     ingest_now["received"], ingest_now["stored"], nominal, pace))
+                progress(
+                    RunProgress(
+                        phase,
+                        max(0.0, time.time() - start_at),
+                        scenario.duration_s,
+                        published_now,
+                        ingest_now["received"],
+                        ingest_now["stored"],
+                        nominal,
+                        pace,
+                    )
+                )
 
         # At max pace a run lasts as long as the machine needs; in real time, its duration.
         give_up = time.monotonic() + GO_LEAD_S + scenario.duration_s + SIMULATOR_GRACE_S if pace == "realtime" else float("inf")
@@ -298,7 +349,9 @@ def run_scenario(
             report("running")
         for name, proc in sims.items():
             if proc.poll() is None:
-                raise RunError(f"{name} simulator still running {SIMULATOR_GRACE_S:g} s after the end of the run; see {run.logs / (name + '.log')}")
+                raise RunError(
+                    f"{name} simulator still running {SIMULATOR_GRACE_S:g} s after the end of the run; see {run.logs / (name + '.log')}"
+                )
             if proc.returncode != 0:
                 raise RunError(f"{name} simulator exited with {proc.returncode}; see {run.logs / (name + '.log')}")
 
@@ -328,8 +381,10 @@ def run_scenario(
             elif time.monotonic() - quiet_since > STORE_TIMEOUT_S:
                 ingest.kill()
                 ingest.wait()
-                raise RunError(f"the ingest stored nothing for {STORE_TIMEOUT_S:g} s while draining ({stored} of {published} "
-                               f"frames stored); see {run.logs / 'ingest.log'}")
+                raise RunError(
+                    f"the ingest stored nothing for {STORE_TIMEOUT_S:g} s while draining ({stored} of {published} "
+                    f"frames stored); see {run.logs / 'ingest.log'}"
+                )
             report("draining")
         report("done")
         if ingest.returncode != 0:

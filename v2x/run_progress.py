@@ -16,8 +16,14 @@ class RunProgressBars:
 
     def __init__(self, console: Console):
         self.console = console
-        self.bars = Progress(TextColumn("{task.description:<10}"), BarColumn(complete_style="cyan", finished_style="green"), TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-                             console=console, disable=not console.is_terminal)
+        self.bars = Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(complete_style="cyan", finished_style="green"),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
         self.clock: TaskID | None = None
         self.ingest: TaskID | None = None
 
@@ -40,9 +46,16 @@ class RunProgressBars:
             rate = p.published / p.elapsed_s if p.elapsed_s > 0 else 0.0
             # In real time the run's clock; at max pace the share of the run's frames sent.
             done = p.elapsed_s if p.pace == "realtime" else p.published / max(p.nominal_per_s, 1e-9) if p.nominal_per_s else 0.0
-            self.bars.update(self.clock, completed=min(done, p.duration_s),
-                             detail=f"{p.elapsed_s:5.1f} s  published {p.published:,} ({rate:,.0f}/s)")
+            self.bars.update(
+                self.clock,
+                completed=min(done, p.duration_s),
+                detail=f"{p.elapsed_s:5.1f} s  published {p.published:,} ({rate:,.0f}/s)",
+            )
         else:
             self.bars.update(self.clock, completed=p.duration_s)
-        self.bars.update(self.ingest, total=max(p.published, 1), completed=min(p.received, max(p.published, 1)),
-                         detail=f"received {p.received:,}  stored {p.stored:,}" + ("  (draining)" if p.phase == "draining" else ""))
+        self.bars.update(
+            self.ingest,
+            total=max(p.published, 1),
+            completed=min(p.received, max(p.published, 1)),
+            detail=f"received {p.received:,}  stored {p.stored:,}" + ("  (draining)" if p.phase == "draining" else ""),
+        )

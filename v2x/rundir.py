@@ -1,18 +1,18 @@
 """The run directory: the one place the stages of a run exchange files.
 
-    RUN/scenario.yaml            the validated scenario, defaults filled in
-    RUN/run.json                 versions, broker, start/end, exit status of each stage
-    RUN/pki/                     root CA and device certificates (v2x.security.pki)
-    RUN/broker-access/           TLS CA, client certificates and topic ACL of the run's broker
-                                 (v2x.broker_access; only with ``broker.tls``)
-    RUN/published/<sim>.json     what each simulator generated and published, per device
-    RUN/attacks/<sim>.json       every injected attack frame: device, kind, expected verdict, SHA-256
-    RUN/ingest/progress.json     received/stored counts, rewritten after every batch
-    RUN/ingest/summary.json      final ingest counts and broker events
-    RUN/telemetry/msg_type=X/    Parquet, one row per received frame, one file per flushed batch
-    RUN/tables/<table>/          Parquet, message content (BSM fields, SPAT phase states, ...),
-                                 joined to telemetry by rx_seq
-    RUN/logs/                    stderr of each process
+RUN/scenario.yaml            the validated scenario, defaults filled in
+RUN/run.json                 versions, broker, start/end, exit status of each stage
+RUN/pki/                     root CA and device certificates (v2x.security.pki)
+RUN/broker-access/           TLS CA, client certificates and topic ACL of the run's broker
+                             (v2x.broker_access; only with ``broker.tls``)
+RUN/published/<sim>.json     what each simulator generated and published, per device
+RUN/attacks/<sim>.json       every injected attack frame: device, kind, expected verdict, SHA-256
+RUN/ingest/progress.json     received/stored counts, rewritten after every batch
+RUN/ingest/summary.json      final ingest counts and broker events
+RUN/telemetry/msg_type=X/    Parquet, one row per received frame, one file per flushed batch
+RUN/tables/<table>/          Parquet, message content (BSM fields, SPAT phase states, ...),
+                             joined to telemetry by rx_seq
+RUN/logs/                    stderr of each process
 """
 
 from __future__ import annotations

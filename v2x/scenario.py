@@ -77,8 +77,9 @@ class RoadsideSensors(_Strict):
     cyclists: int = Field(default=1, ge=0, le=8)
     unconnected_vehicles: int = Field(default=1, ge=0, le=8)
     position_noise_m: float = Field(default=0.3, ge=0, le=10, description="1-sigma error of sensor-detected positions")
-    latency_ms: int = Field(default=50, ge=0, le=1000,
-                            description="detection to RSM: participants are reported as seen this long ago (their secMark)")
+    latency_ms: int = Field(
+        default=50, ge=0, le=1000, description="detection to RSM: participants are reported as seen this long ago (their secMark)"
+    )
 
 
 class TrafficInfo(_Strict):
@@ -104,8 +105,12 @@ class Intersection(_Strict):
 
     id: int = Field(ge=1, le=65535, description="NodeID (YD/T 3709); 0..255 are reserved for tests")
     region: int = Field(default=1, ge=0, le=65535)
-    name: str = Field(min_length=1, max_length=63, pattern=r"^[\x20-\x7e]+$",
-                      description="DescriptiveName is an IA5String (YD/T 3709): printable ASCII, e.g. pinyin")
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[\x20-\x7e]+$",
+        description="DescriptiveName is an IA5String (YD/T 3709): printable ASCII, e.g. pinyin",
+    )
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     rsu_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
@@ -180,14 +185,29 @@ class Security(_Strict):
 
 
 FaultKind = Literal[
-    "bsm_speed_unavailable", "bsm_elevation", "bsm_missing_angle", "bsm_missing_pos_accuracy",
-    "spat_likely_after_max", "rsm_without_self", "rsm_duplicate_ptc_id", "rsm_stale_participant", "rsi_priority_low_bits",
-    "map_duplicate_lane_id", "map_unknown_connecting_lane",
+    "bsm_speed_unavailable",
+    "bsm_elevation",
+    "bsm_missing_angle",
+    "bsm_missing_pos_accuracy",
+    "spat_likely_after_max",
+    "rsm_without_self",
+    "rsm_duplicate_ptc_id",
+    "rsm_stale_participant",
+    "rsi_priority_low_bits",
+    "map_duplicate_lane_id",
+    "map_unknown_connecting_lane",
 ]
 
 
 AttackKind = Literal[
-    "forged_signature", "replay", "expired_certificate", "revoked_certificate", "foreign_ca", "wrong_aid", "clock_skew", "unsigned",
+    "forged_signature",
+    "replay",
+    "expired_certificate",
+    "revoked_certificate",
+    "foreign_ca",
+    "wrong_aid",
+    "clock_skew",
+    "unsigned",
 ]
 
 
@@ -221,25 +241,30 @@ class Scenario(_Strict):
     intersections: list[Intersection] = Field(min_length=1, max_length=64)
     fleet: list[FleetGroup] = Field(default_factory=list, max_length=64)
     vehicle_classes: Literal["csae53", "gbt45315"] = Field(
-        default="csae53", description="BasicVehicleClass numbering: T/CSAE 53 (J2735 codes) or GB/T 45315 Annex D")
+        default="csae53", description="BasicVehicleClass numbering: T/CSAE 53 (J2735 codes) or GB/T 45315 Annex D"
+    )
     bus_stops: list[BusStop] = Field(default_factory=list, max_length=32)
     broker: BrokerSettings = BrokerSettings()
     security: Security = Security()
     faults: list[Fault] = Field(default_factory=list)
     attacks: list[Attack] = Field(default_factory=list)
     network: list[Impairment] = Field(default_factory=list, description="latency and loss to the broker (v2x.network)")
-    applications: list[str] | None = Field(default=None, description="Day-1 applications (T/CSAE 53) the report grades; "
-                                           "None: those the run's messages show")
-    expect: list[Expectation] = Field(default_factory=list, description="what must hold after the run (v2x.expectations); "
-                                      "none: the compliance gate must pass")
+    applications: list[str] | None = Field(
+        default=None, description="Day-1 applications (T/CSAE 53) the report grades; None: those the run's messages show"
+    )
+    expect: list[Expectation] = Field(
+        default_factory=list, description="what must hold after the run (v2x.expectations); none: the compliance gate must pass"
+    )
 
     @field_validator("fleet")
     @classmethod
     def _fleet_size(cls, value: list[FleetGroup]) -> list[FleetGroup]:
         total = sum(g.count for g in value)
         if total > MAX_VEHICLES:
-            raise ValueError(f"{total} vehicles in the fleet; at most {MAX_VEHICLES} (policy: every vehicle gets its own "
-                             "certificates and a simulator slot, so a typo of a few zeros would start writing gigabytes)")
+            raise ValueError(
+                f"{total} vehicles in the fleet; at most {MAX_VEHICLES} (policy: every vehicle gets its own "
+                "certificates and a simulator slot, so a typo of a few zeros would start writing gigabytes)"
+            )
         return value
 
     @field_validator("intersections")
@@ -257,7 +282,9 @@ class Scenario(_Strict):
         injected = {a.kind for a in self.attacks}
         for e in self.expect:
             if e.attack is not None and e.attack not in injected:
-                raise ValueError(f"expect: attack {e.attack!r} is not among the scenario's attacks ({', '.join(sorted(injected)) or 'none'})")
+                raise ValueError(
+                    f"expect: attack {e.attack!r} is not among the scenario's attacks ({', '.join(sorted(injected)) or 'none'})"
+                )
         return self
 
     @model_validator(mode="after")
@@ -272,8 +299,10 @@ class Scenario(_Strict):
         span = distance_m(first.lat, first.lon, last.lat, last.lon)
         for stop in self.bus_stops:
             if not -self.approach_length_m < stop.distance_m < span + self.approach_length_m:
-                raise ValueError(f"bus stop {stop.name!r} at {stop.distance_m:g} m is off the corridor "
-                                 f"({-self.approach_length_m:g} .. {span + self.approach_length_m:g} m)")
+                raise ValueError(
+                    f"bus stop {stop.name!r} at {stop.distance_m:g} m is off the corridor "
+                    f"({-self.approach_length_m:g} .. {span + self.approach_length_m:g} m)"
+                )
         return self
 
     @property
@@ -350,7 +379,9 @@ def with_changes(scenario: Scenario, **changes: Any) -> Scenario:
     try:
         return Scenario.model_validate(scenario.model_dump() | changes)
     except ValidationError as exc:
-        raise ScenarioError(f"{scenario.name} with changes to {', '.join(changes)}: invalid scenario\n{_format_errors(exc)}") from None
+        raise ScenarioError(
+            f"{scenario.name} with changes to {', '.join(changes)}: invalid scenario\n{_format_errors(exc)}"
+        ) from None
 
 
 def dump_scenario(scenario: Scenario) -> str:

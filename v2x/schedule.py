@@ -76,7 +76,9 @@ class ScheduleStats:
                 "in_window": self.in_window,
                 "achieved_per_s": round(self.in_window / self.duration_s, 3),
                 "achieved_over_nominal": round(self.in_window / self.due, 6) if self.due else None,
-                "lateness_ms": {q: round(float(np.quantile(late, p)) * 1000, 3) for q, p in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999))}
+                "lateness_ms": {
+                    q: round(float(np.quantile(late, p)) * 1000, 3) for q, p in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999))
+                }
                 | {"max": round(float(late.max()) * 1000, 3)},
                 "late_100ms": int(np.count_nonzero(late >= 0.1)),
             }
@@ -164,8 +166,14 @@ def run_schedule(
     return stats
 
 
-def _build_and_send(devices: list[Device], items: list[tuple[float, int, int, int]], now: float, start_at: float,
-                    stats: ScheduleStats, send: Callable[[int, Transmission], None]) -> list[tuple[float, int, Transmission]]:
+def _build_and_send(
+    devices: list[Device],
+    items: list[tuple[float, int, int, int]],
+    now: float,
+    start_at: float,
+    stats: ScheduleStats,
+    send: Callable[[int, Transmission], None],
+) -> list[tuple[float, int, Transmission]]:
     """Build the due messages of one slot (batches first), sign them and send them; returns the
     delayed copies as (delay, device, copy)."""
     later: list[tuple[float, int, Transmission]] = []
@@ -188,7 +196,9 @@ def _build_and_send(devices: list[Device], items: list[tuple[float, int, int, in
         built = stream.build(k, stamp)
         payload = built if isinstance(built, Payload) else Payload(built)
         t_s = due_at - start_at
-        for tr in uplink.prepare(stream.msg_type, payload.frame, aid=payload.aid, event=payload.event, generated_at_us=stamp, t_s=t_s):
+        for tr in uplink.prepare(
+            stream.msg_type, payload.frame, aid=payload.aid, event=payload.event, generated_at_us=stamp, t_s=t_s
+        ):
             if tr.delay_s > 0:
                 later.append((tr.delay_s, d, tr))
             else:
@@ -201,7 +211,6 @@ def _build_and_send(devices: list[Device], items: list[tuple[float, int, int, in
     return later
 
 
-
 def combine(per_simulator: dict[str, dict]) -> dict[str, object] | None:
     """The schedule of a whole run from its simulators' :meth:`ScheduleStats.summary` (None if
     none recorded one): rates add up; lateness is the worst simulator's; at max pace, frames
@@ -212,20 +221,30 @@ def combine(per_simulator: dict[str, dict]) -> dict[str, object] | None:
         return None
     due = sum(int(s["due"]) for s in sims.values())
     pace = next(iter(sims.values()))["pace"]
-    out: dict[str, object] = {"pace": pace, "simulators": sims, "nominal_per_s": round(sum(float(s["nominal_per_s"]) for s in sims.values()), 3),
-                              "due": due}
+    out: dict[str, object] = {
+        "pace": pace,
+        "simulators": sims,
+        "nominal_per_s": round(sum(float(s["nominal_per_s"]) for s in sims.values()), 3),
+        "due": due,
+    }
     if pace == "realtime":
         in_window = sum(int(s["in_window"]) for s in sims.values())
-        out |= {"achieved_per_s": round(sum(float(s["achieved_per_s"]) for s in sims.values()), 3),
-                "achieved_over_nominal": round(in_window / due, 6) if due else None,
-                "lateness_p99_ms": max(float(s["lateness_ms"]["p99"]) for s in sims.values()),
-                "lateness_max_ms": max(float(s["lateness_ms"]["max"]) for s in sims.values()),
-                "late_100ms": sum(int(s["late_100ms"]) for s in sims.values())}
+        out |= {
+            "achieved_per_s": round(sum(float(s["achieved_per_s"]) for s in sims.values()), 3),
+            "achieved_over_nominal": round(in_window / due, 6) if due else None,
+            "lateness_p99_ms": max(float(s["lateness_ms"]["p99"]) for s in sims.values()),
+            "lateness_max_ms": max(float(s["lateness_ms"]["max"]) for s in sims.values()),
+            "late_100ms": sum(int(s["late_100ms"]) for s in sims.values()),
+        }
     else:
         wall = max(float(s["wall_s"]) for s in sims.values())
         busiest = max(sims.values(), key=lambda s: int(s["due"]))
         per_s = due / wall if wall else None
         bare = busiest.get("bare_sign_per_s")
-        out |= {"wall_s": wall, "generated_per_wall_s": round(per_s, 1) if per_s else None, "bare_sign_per_s": bare,
-                "generated_over_bare_sign": round(per_s / float(bare), 4) if per_s and bare else None}
+        out |= {
+            "wall_s": wall,
+            "generated_per_wall_s": round(per_s, 1) if per_s else None,
+            "bare_sign_per_s": bare,
+            "generated_over_bare_sign": round(per_s / float(bare), 4) if per_s and bare else None,
+        }
     return out

@@ -70,15 +70,28 @@ def _handshake() -> float:
 def _totals(devices: list[Device]) -> dict[str, int]:
     totals: Counter[str] = Counter()
     for up, _ in devices:
-        totals.update({f"{k}.{t}": n for k, c in (("generated", up.generated), ("published", up.published), ("failed", up.failed)) for t, n in c.items()})
+        totals.update(
+            {
+                f"{k}.{t}": n
+                for k, c in (("generated", up.generated), ("published", up.published), ("failed", up.failed))
+                for t, n in c.items()
+            }
+        )
         if up.network is not None:
             totals.update({f"injected_loss.{t}": n for t, n in up.network.lost.items()})
             totals.update({f"injected_duplicate.{t}": n for t, n in up.network.duplicated.items()})
     return dict(totals)
 
 
-def simulate(name: str, scenario: Scenario, run: RunDir, devices: list[Device], address: BrokerAddress,
-             start_at: float | None = None, pace: Pace = "realtime") -> ScheduleStats:
+def simulate(
+    name: str,
+    scenario: Scenario,
+    run: RunDir,
+    devices: list[Device],
+    address: BrokerAddress,
+    start_at: float | None = None,
+    pace: Pace = "realtime",
+) -> ScheduleStats:
     """Connect ``devices``, publish their streams from ``start_at`` (None: READY/GO on stdio) for
     the scenario's duration, and write ``RUN/published/<name>.json``."""
     if address.tls:
@@ -102,14 +115,20 @@ def simulate(name: str, scenario: Scenario, run: RunDir, devices: list[Device], 
     publisher.stop(ACK_DRAIN_S)
     schedule = stats.summary()
     if bare is not None:
-        schedule |= {"bare_sign_per_s": round(bare, 1), "generated_over_bare_sign": round(stats.due / max(stats.ended_at - stats.started_at, 1e-9) / bare, 4)}
-    write_json_atomic(run.published / f"{name}.json", {
-        "simulator": name,
-        "devices": {up.device_id: up.summary() for up, _ in devices},
-        "totals": _totals(devices),
-        "schedule": schedule,
-        "connection_events": list(publisher.events()),
-    })
+        schedule |= {
+            "bare_sign_per_s": round(bare, 1),
+            "generated_over_bare_sign": round(stats.due / max(stats.ended_at - stats.started_at, 1e-9) / bare, 4),
+        }
+    write_json_atomic(
+        run.published / f"{name}.json",
+        {
+            "simulator": name,
+            "devices": {up.device_id: up.summary() for up, _ in devices},
+            "totals": _totals(devices),
+            "schedule": schedule,
+            "connection_events": list(publisher.events()),
+        },
+    )
     progress(stats)
     attacks = [{"device_id": up.device_id, **entry} for up, _ in devices if up.attack for entry in up.attack.ledger]
     if attacks:
@@ -122,9 +141,15 @@ def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[D
     parser = argparse.ArgumentParser(prog=f"python -m {name}", description=f"{name} simulator of a v2x run")
     parser.add_argument("--run", required=True, type=Path, help="run directory made by `v2x run`")
     parser.add_argument("--broker", required=True, help="mqtt://host:port, or mqtts://host:port with the run's broker-access/")
-    parser.add_argument("--start-at", type=float, default=None, help="Unix time of simulation time 0 (default: READY/GO handshake on stdio)")
-    parser.add_argument("--pace", choices=("realtime", "max"), default="realtime",
-                        help="realtime: every message at its due time; max: as fast as the machine allows")
+    parser.add_argument(
+        "--start-at", type=float, default=None, help="Unix time of simulation time 0 (default: READY/GO handshake on stdio)"
+    )
+    parser.add_argument(
+        "--pace",
+        choices=("realtime", "max"),
+        default="realtime",
+        help="realtime: every message at its due time; max: as fast as the machine allows",
+    )
     args = parser.parse_args(argv)
     run = RunDir(args.run)
     scenario = load_scenario(run.scenario)

@@ -65,8 +65,16 @@ class Uplink:
         now_us = clock.now_unix_us() if now_us is None else now_us
         return now_us + (self.network.clock_error_us(t_s) if self.network is not None else 0)
 
-    def prepare(self, msg_type: MessageType, frame: bytes, *, aid: int | None = None, event: bool = False,
-                generated_at_us: int | None = None, t_s: float = 0.0) -> list[Transmission]:
+    def prepare(
+        self,
+        msg_type: MessageType,
+        frame: bytes,
+        *,
+        aid: int | None = None,
+        event: bool = False,
+        generated_at_us: int | None = None,
+        t_s: float = 0.0,
+    ) -> list[Transmission]:
         """Sign ``frame`` with generationTime ``generated_at_us`` (default: now on the device
         clock) and return what goes to the broker.  If the device carries attacks
         (v2x.attacks), a due one replaces the frame or replays it 300 ms later.  A device with

@@ -24,13 +24,45 @@ import numpy as np
 from v2x.messages import message_set
 
 FIELDS = (
-    "msg_cnt", "id_hi", "id_lo", "sec_mark", "time_confidence", "lat", "lon",
-    "semi_major", "semi_minor", "orientation", "pos_confidence",
-    "transmission", "speed", "heading", "angle", "speed_confidence", "heading_confidence", "steer_confidence",
-    "accel_long", "accel_lat", "accel_vert", "yaw_rate",
-    "brake_pedal", "wheel_brakes", "traction", "abs", "scs", "brake_boost", "aux_brakes",
-    "width", "length", "vehicle_class", "events", "radius_of_curve", "prediction_confidence",
-    "emergency", "response_type", "siren_use", "lights_use",
+    "msg_cnt",
+    "id_hi",
+    "id_lo",
+    "sec_mark",
+    "time_confidence",
+    "lat",
+    "lon",
+    "semi_major",
+    "semi_minor",
+    "orientation",
+    "pos_confidence",
+    "transmission",
+    "speed",
+    "heading",
+    "angle",
+    "speed_confidence",
+    "heading_confidence",
+    "steer_confidence",
+    "accel_long",
+    "accel_lat",
+    "accel_vert",
+    "yaw_rate",
+    "brake_pedal",
+    "wheel_brakes",
+    "traction",
+    "abs",
+    "scs",
+    "brake_boost",
+    "aux_brakes",
+    "width",
+    "length",
+    "vehicle_class",
+    "events",
+    "radius_of_curve",
+    "prediction_confidence",
+    "emergency",
+    "response_type",
+    "siren_use",
+    "lights_use",
 )
 POINT_FIELDS = ("offset_kind", "offset_lon", "offset_lat", "time_offset", "speed")
 F = {name: k for k, name in enumerate(FIELDS)}
@@ -161,8 +193,14 @@ def encode_bsms(fields: np.ndarray, points: np.ndarray, point_start: np.ndarray)
         raise ValueError(f"more than {MAX_POINTS} path points in a BSM")
     out = np.zeros((n, MAX_BYTES), dtype=np.uint8)
     lengths = np.zeros(n, dtype=np.int64)
-    _encode(fields.astype(np.int64, copy=False), points.astype(np.int64, copy=False), point_start.astype(np.int64, copy=False),
-            out, lengths, _OFFSET_BITS)
+    _encode(
+        fields.astype(np.int64, copy=False),
+        points.astype(np.int64, copy=False),
+        point_start.astype(np.int64, copy=False),
+        out,
+        lengths,
+        _OFFSET_BITS,
+    )
     return out, lengths
 
 

@@ -39,19 +39,26 @@ def event_flag_values(masks: np.ndarray) -> np.ndarray:
 def _constants() -> dict[str, int]:
     return {
         "time_confidence": enum_index("TimeConfidence", "time-000-001"),
-        "semi_major": 20, "semi_minor": 16, "orientation": 0,  # 1.0 m and 0.8 m in 0.05 m
+        "semi_major": 20,
+        "semi_minor": 16,
+        "orientation": 0,  # 1.0 m and 0.8 m in 0.05 m
         "pos_confidence": enum_index("PositionConfidence", "a1m"),
         "transmission": enum_index("TransmissionState", "forwardGears"),
         "angle": 0,
         "speed_confidence": enum_index("SpeedConfidence", "prec0-1ms"),
         "heading_confidence": enum_index("HeadingConfidence", "prec01deg"),
         "steer_confidence": enum_index("SteeringWheelAngleConfidence", "prec1deg"),
-        "accel_lat": 0, "accel_vert": 0,
-        "traction": enum_index("TractionControlStatus", "on"), "abs": enum_index("AntiLockBrakeStatus", "on"),
-        "scs": enum_index("StabilityControlStatus", "on"), "brake_boost": enum_index("BrakeBoostApplied", "off"),
+        "accel_lat": 0,
+        "accel_vert": 0,
+        "traction": enum_index("TractionControlStatus", "on"),
+        "abs": enum_index("AntiLockBrakeStatus", "on"),
+        "scs": enum_index("StabilityControlStatus", "on"),
+        "brake_boost": enum_index("BrakeBoostApplied", "off"),
         "aux_brakes": enum_index("AuxiliaryBrakeStatus", "off"),
-        "radius_of_curve": 32767, "prediction_confidence": 200,  # straight path (GB/T 45315 7.3.2.17)
-        "response_type": enum_index("ResponseType", "emergency"), "siren_use": enum_index("SirenInUse", "inUse"),
+        "radius_of_curve": 32767,
+        "prediction_confidence": 200,  # straight path (GB/T 45315 7.3.2.17)
+        "response_type": enum_index("ResponseType", "emergency"),
+        "siren_use": enum_index("SirenInUse", "inUse"),
         "lights_use": enum_index("LightbarInUse", "inUse"),
     }
 
@@ -62,7 +69,9 @@ def offset_kinds(dlat: np.ndarray, dlon: np.ndarray) -> np.ndarray:
     return np.searchsorted(_OFFSET_HALF_RANGES, biggest, side="right")
 
 
-def bsm_fields(traffic: Traffic, idx: np.ndarray, msg_cnt: np.ndarray, sec_mark: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bsm_fields(
+    traffic: Traffic, idx: np.ndarray, msg_cnt: np.ndarray, sec_mark: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fields, points, point_start) of the BSMs of vehicles ``idx`` at the model's current tick."""
     n = idx.size
     lat_all, lon_all, heading_all = traffic.positions()
@@ -95,7 +104,7 @@ def bsm_fields(traffic: Traffic, idx: np.ndarray, msg_cnt: np.ndarray, sec_mark:
     # Path history: the newest crumbs taken after the vehicle's last pseudonym change.
     now = traffic.tick * TICK_S
     since = traffic.pseudonym_since_tick[idx] * TICK_S
-    crumbs = [h for h in reversed(traffic.history)]
+    crumbs = list(reversed(traffic.history))
     counts = np.zeros(n, dtype=np.int64)
     rows: list[np.ndarray] = []
     owner: list[np.ndarray] = []
@@ -152,7 +161,9 @@ class FleetBsms:
         if k > self._tick or self._tick < 0:
             traffic.advance_to(k)
             n = len(traffic)
-            self._fields, self._points, self._start = bsm_fields(traffic, np.arange(n), np.zeros(n, np.int64), np.zeros(n, np.int64))
+            self._fields, self._points, self._start = bsm_fields(
+                traffic, np.arange(n), np.zeros(n, np.int64), np.zeros(n, np.int64)
+            )
             self._tick = traffic.tick
 
     def prepare(self, keys: np.ndarray, ks: np.ndarray, now_us: np.ndarray) -> None:

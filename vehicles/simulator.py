@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 
 from v2x import clock, faults, messages
-from v2x.messages import MessageType, PathPoint
+from v2x.attacks import AttackPlan
+from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_AID, MessageType, PathPoint
+from v2x.network import device_link
 from v2x.rundir import RunDir
 from v2x.scenario import Scenario, obu_id
-from v2x.attacks import AttackPlan
-from v2x.network import device_link
-from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_AID
 from v2x.security import Credential, Signer, load_credentials
 from v2x.uplink import Device, Payload, Stream, Uplink
 
@@ -97,11 +96,19 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
     for i in range(len(traffic)):
         pseudonyms = load_credentials(run.pki, obu_id(i))
         if len(pseudonyms) < scenario.security.pseudonyms.certificates:
-            print(f"warning: {obu_id(i)} has {len(pseudonyms)} pseudonym certificates in the PKI, the scenario asks for "
-                  f"{scenario.security.pseudonyms.certificates}; it cycles through those it has", file=sys.stderr)
+            print(
+                f"warning: {obu_id(i)} has {len(pseudonyms)} pseudonym certificates in the PKI, the scenario asks for "
+                f"{scenario.security.pseudonyms.certificates}; it cycles through those it has",
+                file=sys.stderr,
+            )
         signer = Signer(pseudonyms[int(traffic.pseudonym[i]) % len(pseudonyms)])
-        uplink = Uplink("OBU", obu_id(i), signer, scenario.zone.topic_prefix,
-                        attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root),
-                        network=device_link(scenario.network, traffic.kinds[i], scenario.seed, obu_id(i)))
+        uplink = Uplink(
+            "OBU",
+            obu_id(i),
+            signer,
+            scenario.zone.topic_prefix,
+            attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root),
+            network=device_link(scenario.network, traffic.kinds[i], scenario.seed, obu_id(i)),
+        )
         devices.append((uplink, [bsm_stream(fleet, i, signer, pseudonyms)]))
     return devices

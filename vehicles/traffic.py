@@ -213,7 +213,7 @@ class Traffic:
         for i, j in zip(*np.nonzero(at_stop)):
             self.stop_served[i, j] = True
             self.stops_made[i] += 1
-            self.dwell_until_tick[i] = self.tick + int(round(self.scenario.bus_stops[j].dwell_s / TICK_S))
+            self.dwell_until_tick[i] = self.tick + round(self.scenario.bus_stops[j].dwell_s / TICK_S)
         return np.where(self.tick < self.dwell_until_tick, 0.0, limit)
 
     def step(self) -> None:
@@ -240,7 +240,9 @@ class Traffic:
 
     def _events(self) -> np.ndarray:
         """VehicleEventFlags of every vehicle now, as bit masks (bit k = flag k)."""
-        return (self.hazard_lights.astype(int) << EVENT_HAZARD_LIGHTS) | ((self.a <= -HARD_BRAKING_MPS2).astype(int) << EVENT_HARD_BRAKING)
+        return (self.hazard_lights.astype(int) << EVENT_HAZARD_LIGHTS) | (
+            (self.a <= -HARD_BRAKING_MPS2).astype(int) << EVENT_HARD_BRAKING
+        )
 
     def _change_pseudonyms(self, lat: np.ndarray, lon: np.ndarray) -> None:
         """GB/T 45315 7.4.5: change the pseudonym of every vehicle whose rule says so, now."""
@@ -301,4 +303,8 @@ class Traffic:
         none from before the vehicle's last pseudonym change (GB/T 45315 7.4.5)."""
         now = self.tick * TICK_S
         since = self.pseudonym_since_tick[i] * TICK_S
-        return [(float(h[0][i]) - lat, float(h[1][i]) - lon, now - h[3], float(h[2][i])) for h in reversed(self.history) if h[3] > since]
+        return [
+            (float(h[0][i]) - lat, float(h[1][i]) - lon, now - h[3], float(h[2][i]))
+            for h in reversed(self.history)
+            if h[3] > since
+        ]

@@ -39,6 +39,6 @@ def compile_module(filename: str, codec: str) -> asn1tools.compiler.Specificatio
     if directory is not None:
         try:
             return asn1tools.compile_files([path], codec, cache_dir=str(directory))
-        except Exception:  # noqa: BLE001, S110 - any cache failure falls back to the uncached compile below
+        except Exception:
             pass
     return asn1tools.compile_files([path], codec)

@@ -8,10 +8,10 @@ from v2x.security.verify import CertificateStore, Verdict, Verification, Verifie
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_SUITE",
     "CertificateStore",
     "Credential",
     "CryptoBackend",
-    "DEFAULT_SUITE",
     "DeviceRequest",
     "EcdsaP256Sha256",
     "Signer",

@@ -71,9 +71,7 @@ class EcdsaP256Sha256:
         return ec.generate_private_key(ec.SECP256R1())
 
     def public_key_value(self, private_key: ec.EllipticCurvePrivateKey) -> tuple[str, bytes]:
-        point = private_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
-        )
+        point = private_key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
         return from_sec1(point)
 
     def load_public_key(self, point: tuple[str, Any]) -> ec.EllipticCurvePublicKey:
@@ -115,7 +113,7 @@ DEFAULT_SUITE = Sm2Sm3.name  # GB/T 45315: the national profile
 
 def signature_rs(signature: tuple[str, dict[str, Any]]) -> tuple[bytes, bytes]:
     """(r, s) of a decoded Signature value; r of ECDSA must be an x-only or compressed point."""
-    kind, value = signature
+    _kind, value = signature
     r = value["rSig"]
     if isinstance(r, tuple):
         if r[0] not in ("x-only", "compressed-y-0", "compressed-y-1"):

@@ -10,7 +10,7 @@ the hash is the one of the certificate's own suite (SM3 for an SM2 key, SHA-256 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import asn1tools
@@ -22,7 +22,7 @@ from v2x.security.backend import BACKEND_BY_KEY, CryptoBackend, signature_rs
 CHINA_M49 = 156
 
 
-@lru_cache(maxsize=None)
+@cache
 def security_types() -> asn1tools.compiler.Specification:
     """The compiled YD/T 3957 security types (C-OER)."""
     return compile_module("XiqingSecurity.asn", "oer")

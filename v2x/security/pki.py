@@ -22,7 +22,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,21 +92,39 @@ def init_pki(directory: Path, *, suite: str = DEFAULT_SUITE, valid_from_unix_s: 
     start = time.time() if valid_from_unix_s is None else valid_from_unix_s
     directory.mkdir(parents=True, exist_ok=True)
     root_key = backend.generate_private_key()
-    root = issue_certificate(backend, subject_key=root_key, issuer_key=root_key, issuer_certificate=None, name="xiqing-root-ca",
-                             valid_from_unix_s=start - 3600, validity_hours=ROOT_VALIDITY_HOURS, is_ca=True)
+    root = issue_certificate(
+        backend,
+        subject_key=root_key,
+        issuer_key=root_key,
+        issuer_certificate=None,
+        name="xiqing-root-ca",
+        valid_from_unix_s=start - 3600,
+        validity_hours=ROOT_VALIDITY_HOURS,
+        is_ca=True,
+    )
     _write_identity(directory, ROOT_NAME, root, backend.private_key_pem(root_key))
     for stem, name in CA_NAMES.items():
         key = backend.generate_private_key()
         aids = CA_ISSUES[stem]
-        cert = issue_certificate(backend, subject_key=key, issuer_key=root_key, issuer_certificate=root, name=name,
-                                 valid_from_unix_s=start - 3600, validity_hours=CA_VALIDITY_HOURS, is_ca=True,
-                                 issue_aids=list(aids) if aids else None)
+        cert = issue_certificate(
+            backend,
+            subject_key=key,
+            issuer_key=root_key,
+            issuer_certificate=root,
+            name=name,
+            valid_from_unix_s=start - 3600,
+            validity_hours=CA_VALIDITY_HOURS,
+            is_ca=True,
+            issue_aids=list(aids) if aids else None,
+        )
         _write_identity(directory / "ca", stem, cert, backend.private_key_pem(key))
     meta = {"suite": suite, "created_at": start, "crl_serial": 0}
     (directory / "pki.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def issue(directory: Path, request: DeviceRequest, *, valid_from_unix_s: float | None = None, validity_hours: int = 168) -> list[Credential]:
+def issue(
+    directory: Path, request: DeviceRequest, *, valid_from_unix_s: float | None = None, validity_hours: int = 168
+) -> list[Credential]:
     """Issue a device's enrolment certificate and its signing certificates: pseudonyms for a
     vehicle, one application certificate for an RSU.  Returns the signing credentials."""
     if not DEVICE_ID.fullmatch(request.device_id):
@@ -114,20 +132,36 @@ def issue(directory: Path, request: DeviceRequest, *, valid_from_unix_s: float |
     backend = suite_of(directory)
     start = (time.time() if valid_from_unix_s is None else valid_from_unix_s) - 60
     device_dir = directory / "devices" / request.device_id
-    signing = {"vehicle": [("pca", f"pseudonym-{k}") for k in range(request.pseudonyms)], "rsu": [("aca", "application")],
-               "emergency_vehicle": [("aca", "identification")]}[request.kind]
+    signing = {
+        "vehicle": [("pca", f"pseudonym-{k}") for k in range(request.pseudonyms)],
+        "rsu": [("aca", "application")],
+        "emergency_vehicle": [("aca", "identification")],
+    }[request.kind]
     for ca, stem in [("eca", "enrolment"), *signing]:
         ca_cert = (directory / "ca" / f"{ca}.oer").read_bytes()
         key = backend.generate_private_key()
-        cert = issue_certificate(backend, subject_key=key, issuer_key=_load_key(directory / "ca", ca, backend), issuer_certificate=ca_cert,
-                                 name=None, valid_from_unix_s=start, validity_hours=validity_hours,
-                                 app_aids=None if ca == "eca" else request.app_aids)
+        cert = issue_certificate(
+            backend,
+            subject_key=key,
+            issuer_key=_load_key(directory / "ca", ca, backend),
+            issuer_certificate=ca_cert,
+            name=None,
+            valid_from_unix_s=start,
+            validity_hours=validity_hours,
+            app_aids=None if ca == "eca" else request.app_aids,
+        )
         _write_identity(device_dir, stem, cert, backend.private_key_pem(key))
     return load_credentials(directory, request.device_id)
 
 
-def create_pki(directory: Path, devices: list[DeviceRequest], *, suite: str = DEFAULT_SUITE, valid_from_unix_s: float,
-               validity_hours: int = 168) -> None:
+def create_pki(
+    directory: Path,
+    devices: list[DeviceRequest],
+    *,
+    suite: str = DEFAULT_SUITE,
+    valid_from_unix_s: float,
+    validity_hours: int = 168,
+) -> None:
     """A new PKI with certificates for ``devices`` (what a scenario run uses)."""
     init_pki(directory, suite=suite, valid_from_unix_s=valid_from_unix_s)
     for device in devices:
@@ -138,8 +172,9 @@ def load_credentials(directory: Path, device_id: str) -> list[Credential]:
     """The signing credentials of ``device_id``: its pseudonyms in order, or its application certificate."""
     backend = suite_of(directory)
     device_dir = directory / "devices" / device_id
-    stems = sorted((p.name[: -len(".oer")] for p in device_dir.glob("*.oer") if p.name != "enrolment.oer"),
-                   key=lambda s: (len(s), s))
+    stems = sorted(
+        (p.name[: -len(".oer")] for p in device_dir.glob("*.oer") if p.name != "enrolment.oer"), key=lambda s: (len(s), s)
+    )
     if not stems:
         raise FileNotFoundError(f"no certificates for {device_id} in {directory}")
     out = []
@@ -166,6 +201,7 @@ def load_ca_certificates(directory: Path) -> list[bytes]:
 
 # --- revocation ----------------------------------------------------------------------------
 
+
 def revoke(directory: Path, target: str, *, reason: str = "unspecified") -> list[str]:
     """Record the revocation of a device (all its certificates) or one certificate given by its
     hex HashedId8; returns the HashedId8s revoked.  ``write_crl`` publishes them."""
@@ -174,7 +210,11 @@ def revoke(directory: Path, target: str, *, reason: str = "unspecified") -> list
     if device_dir.is_dir():
         certs = [p.read_bytes() for p in sorted(device_dir.glob("*.oer"))]
     else:
-        certs = [p.read_bytes() for p in (directory / "devices").glob("*/*.oer") if hashed_id8(backend, p.read_bytes()).hex() == target.lower()]
+        certs = [
+            p.read_bytes()
+            for p in (directory / "devices").glob("*/*.oer")
+            if hashed_id8(backend, p.read_bytes()).hex() == target.lower()
+        ]
         if not certs:
             raise KeyError(f"{target} is neither a device of this PKI nor the HashedId8 of one of its certificates")
     path = directory / "revoked.json"
@@ -186,8 +226,15 @@ def revoke(directory: Path, target: str, *, reason: str = "unspecified") -> list
         hid = info.hashed_id8.hex()
         revoked.append(hid)
         if hid not in known:
-            entries.append({"hashed_id8": hid, "hashed_id10": hashed_id10(backend, cert).hex(), "expiry_unix_s": info.valid_until_us / 1e6,
-                            "reason": reason, "revoked_at": time.time()})
+            entries.append(
+                {
+                    "hashed_id8": hid,
+                    "hashed_id10": hashed_id10(backend, cert).hex(),
+                    "expiry_unix_s": info.valid_until_us / 1e6,
+                    "reason": reason,
+                    "revoked_at": time.time(),
+                }
+            )
     path.write_text(json.dumps(entries, indent=2) + "\n")
     return revoked
 
@@ -203,14 +250,29 @@ def write_crl(directory: Path, *, now_unix_s: float | None = None) -> Path:
     entries = json.loads(path.read_text()) if path.exists() else []
     root = (directory / f"{ROOT_NAME}.oer").read_bytes()
     contents = {
-        "version": 1, "crlSeries": CRL_SERIES, "crlCraca": hashed_id8(backend, root),
-        "issueDate": clock.time32_from_unix_s(now), "nextCrl": clock.time32_from_unix_s(now + CRL_VALIDITY_S),
+        "version": 1,
+        "crlSeries": CRL_SERIES,
+        "crlCraca": hashed_id8(backend, root),
+        "issueDate": clock.time32_from_unix_s(now),
+        "nextCrl": clock.time32_from_unix_s(now + CRL_VALIDITY_S),
         "priorityInfo": {},
-        "typeSpecific": ("fullHashCrl", {"crlSerial": meta["crl_serial"], "entries": [
-            {"id": bytes.fromhex(e["hashed_id10"]), "expiry": clock.time32_from_unix_s(e["expiry_unix_s"])} for e in entries]}),
+        "typeSpecific": (
+            "fullHashCrl",
+            {
+                "crlSerial": meta["crl_serial"],
+                "entries": [
+                    {"id": bytes.fromhex(e["hashed_id10"]), "expiry": clock.time32_from_unix_s(e["expiry_unix_s"])}
+                    for e in entries
+                ],
+            },
+        ),
     }
-    root_credential = Credential(ROOT_NAME, root, hashed_id8(backend, root), _load_key(directory, ROOT_NAME, backend), backend, ROOT_NAME)
-    crl = sign_data(root_credential, security_types().encode("CrlContents", contents), CRL_AID, clock.time64_from_unix_us(int(now * 1e6)))
+    root_credential = Credential(
+        ROOT_NAME, root, hashed_id8(backend, root), _load_key(directory, ROOT_NAME, backend), backend, ROOT_NAME
+    )
+    crl = sign_data(
+        root_credential, security_types().encode("CrlContents", contents), CRL_AID, clock.time64_from_unix_us(int(now * 1e6))
+    )
     out = directory / "crl.oer"
     tmp = out.with_suffix(".tmp")
     tmp.write_bytes(crl)
@@ -220,7 +282,7 @@ def write_crl(directory: Path, *, now_unix_s: float | None = None) -> Path:
 
 
 def _iso(unix_us: int) -> str:
-    return datetime.fromtimestamp(unix_us / 1e6, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(unix_us / 1e6, UTC).isoformat(timespec="seconds")
 
 
 def describe(directory: Path) -> dict[str, Any]:
@@ -228,14 +290,29 @@ def describe(directory: Path) -> dict[str, Any]:
     AIDs, and the revocations."""
     backend = suite_of(directory)
     rows = []
-    for path in [directory / f"{ROOT_NAME}.oer", *sorted((directory / "ca").glob("*.oer")), *sorted((directory / "devices").glob("*/*.oer"))]:
+    for path in [
+        directory / f"{ROOT_NAME}.oer",
+        *sorted((directory / "ca").glob("*.oer")),
+        *sorted((directory / "devices").glob("*/*.oer")),
+    ]:
         info = parse_certificate(path.read_bytes())
-        rows.append({
-            "file": str(path.relative_to(directory)), "hashed_id8": info.hashed_id8.hex(), "issuer": info.issuer, "name": info.name,
-            "valid_from": _iso(info.valid_from_us), "valid_until": _iso(info.valid_until_us),
-            "app_aids": sorted(info.app_aids), "ca": info.is_ca,
-            "issue_aids": "all" if info.is_ca and info.issue_aids is None else sorted(info.issue_aids or []),
-        })
+        rows.append(
+            {
+                "file": str(path.relative_to(directory)),
+                "hashed_id8": info.hashed_id8.hex(),
+                "issuer": info.issuer,
+                "name": info.name,
+                "valid_from": _iso(info.valid_from_us),
+                "valid_until": _iso(info.valid_until_us),
+                "app_aids": sorted(info.app_aids),
+                "ca": info.is_ca,
+                "issue_aids": "all" if info.is_ca and info.issue_aids is None else sorted(info.issue_aids or []),
+            }
+        )
     revoked_path = directory / "revoked.json"
-    return {"suite": backend.name, "certificates": rows, "revoked": json.loads(revoked_path.read_text()) if revoked_path.exists() else [],
-            "crl": (directory / "crl.oer").exists()}
+    return {
+        "suite": backend.name,
+        "certificates": rows,
+        "revoked": json.loads(revoked_path.read_text()) if revoked_path.exists() else [],
+        "crl": (directory / "crl.oer").exists(),
+    }

@@ -51,11 +51,15 @@ def tbs_pieces(aid: int) -> tuple[bytes, bytes]:
     asn1tools: ``tbs = head + coer_length(len(payload)) + payload + tail + generationTime (8 octets)``.
     The signer's hot path concatenates them instead of encoding every frame (tests compare)."""
     marker = b"\xa5" * 5
-    encoded = security_types().encode("ToBeSignedData", {
-        "payload": {"data": {"protocolVersion": PROTOCOL_VERSION, "content": ("unsecuredData", marker)}},
-        "headerInfo": {"aid": aid, "generationTime": 0}})
+    encoded = security_types().encode(
+        "ToBeSignedData",
+        {
+            "payload": {"data": {"protocolVersion": PROTOCOL_VERSION, "content": ("unsecuredData", marker)}},
+            "headerInfo": {"aid": aid, "generationTime": 0},
+        },
+    )
     at = encoded.index(coer_length(len(marker)) + marker)
-    head, rest = encoded[:at], encoded[at + 1 + len(marker):]
+    head, rest = encoded[:at], encoded[at + 1 + len(marker) :]
     assert rest.endswith(bytes(8))
     return head, rest[:-8]
 
@@ -66,7 +70,7 @@ def signature_pieces(backend: CryptoBackend) -> tuple[bytes, bytes, bytes]:
     r, s = b"\x11" * 32, b"\x22" * 32
     encoded = security_types().encode("Signature", backend.signature_value(r, s))
     i, j = encoded.index(r), encoded.index(s)
-    return encoded[:i], encoded[i + 32:j], encoded[j + 32:]
+    return encoded[:i], encoded[i + 32 : j], encoded[j + 32 :]
 
 
 @cache
@@ -83,8 +87,9 @@ def to_be_signed(payload: bytes, aid: int, generation_time64: int) -> bytes:
     return head + coer_length(len(payload)) + payload + tail + generation_time64.to_bytes(8, "big")
 
 
-def _signed(credential: Credential, payload: bytes, aid: int, generation_time64: int, signer: bytes,
-            certificate_hash: bytes | None = None) -> bytes:
+def _signed(
+    credential: Credential, payload: bytes, aid: int, generation_time64: int, signer: bytes, certificate_hash: bytes | None = None
+) -> bytes:
     """V2XSecData signedData (IEEE 1609.2 5.3.1 signing input: H(tbs) || H(signer certificate))."""
     backend = credential.backend
     tbs = to_be_signed(payload, aid, generation_time64)

@@ -40,7 +40,7 @@ class Sm2PrivateKey:
 
 def _pem(label: str, der: bytes) -> bytes:
     body = base64.encodebytes(der).replace(b"\n", b"")
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode(), b""])
 
 
@@ -96,9 +96,13 @@ class Sm2Sm3:
         lines = [line for line in pem.strip().splitlines() if not line.startswith(b"-----")]
         der = base64.b64decode(b"".join(lines))
         n = len(_PKCS8_PREFIX)
-        if len(der) != n + 32 + len(_PKCS8_MIDDLE) + 65 or not der.startswith(_PKCS8_PREFIX) or der[n + 32:n + 37] != _PKCS8_MIDDLE:
+        if (
+            len(der) != n + 32 + len(_PKCS8_MIDDLE) + 65
+            or not der.startswith(_PKCS8_PREFIX)
+            or der[n + 32 : n + 37] != _PKCS8_MIDDLE
+        ):
             raise ValueError("not a PKCS#8 SM2 private key of the form this project writes")
-        key = Sm2PrivateKey(der[n:n + 32], der[n + 37:])
+        key = Sm2PrivateKey(der[n : n + 32], der[n + 37 :])
         if not gmalglib.sm2_is_keypair(key.secret, key.public):
             raise ValueError("SM2 private and public key do not match")
         return key

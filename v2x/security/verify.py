@@ -132,16 +132,31 @@ class CertificateStore:
             return self._failed[digest]
         issuer = self._known.get(bytes.fromhex(info.issuer)) if info.issuer != "self" else None
         if issuer is None or not issuer.is_ca:
-            return self._fail(digest, Verification(Verdict.INCONSISTENT_CHAIN, f"issuer {info.issuer} is not a trusted CA", digest.hex()))
+            return self._fail(
+                digest, Verification(Verdict.INCONSISTENT_CHAIN, f"issuer {info.issuer} is not a trusted CA", digest.hex())
+            )
         if issuer.backend is not info.backend:
-            return self._fail(digest, Verification(Verdict.INCONSISTENT_CHAIN, f"{info.backend.name} key under a {issuer.backend.name} CA", digest.hex()))
+            return self._fail(
+                digest,
+                Verification(
+                    Verdict.INCONSISTENT_CHAIN, f"{info.backend.name} key under a {issuer.backend.name} CA", digest.hex()
+                ),
+            )
         granted = issuer.issue_aids
         wanted = info.issue_aids if info.is_ca else info.app_aids
         if granted is not None and (wanted is None or not wanted <= granted):
-            return self._fail(digest, Verification(Verdict.INCONSISTENT_CHAIN,
-                                                   f"AIDs {'all' if wanted is None else sorted(wanted)} beyond what issuer {info.issuer} may grant", digest.hex()))
+            return self._fail(
+                digest,
+                Verification(
+                    Verdict.INCONSISTENT_CHAIN,
+                    f"AIDs {'all' if wanted is None else sorted(wanted)} beyond what issuer {info.issuer} may grant",
+                    digest.hex(),
+                ),
+            )
         if not self._signature_ok(issuer, info.tbs, issuer.encoded, info.signature):
-            return self._fail(digest, Verification(Verdict.INVALID_CERTIFICATE, "issuer signature on certificate does not verify", digest.hex()))
+            return self._fail(
+                digest, Verification(Verdict.INVALID_CERTIFICATE, "issuer signature on certificate does not verify", digest.hex())
+            )
         self._known[digest] = info
         return info
 
@@ -201,8 +216,13 @@ class CertificateStore:
             raise ValueError(f"{kind} CRLs are not supported")
         self._revoked = {e["id"] for e in body["entries"]}
         self._revocation.clear()
-        self.crl = CrlStatus(info.hashed_id8.hex(), body["crlSerial"], clock.unix_s_from_time32(contents["issueDate"]),
-                             clock.unix_s_from_time32(contents["nextCrl"]), len(body["entries"]))
+        self.crl = CrlStatus(
+            info.hashed_id8.hex(),
+            body["crlSerial"],
+            clock.unix_s_from_time32(contents["issueDate"]),
+            clock.unix_s_from_time32(contents["nextCrl"]),
+            len(body["entries"]),
+        )
         return self.crl
 
 
@@ -272,8 +292,17 @@ class Verifier:
         received_us: int | None = None,
     ) -> Verification | PendingSignature:
         """Every check but the signature, for one SPDU: the failure verdict, or the signature left to verify."""
-        spdus = Spdus([hash_id], [tbs], [signer_kind], [signer], [aid], [-1 if generation_time64 is None else generation_time64],
-                      [r], [s], None if received_us is None else [received_us])
+        spdus = Spdus(
+            [hash_id],
+            [tbs],
+            [signer_kind],
+            [signer],
+            [aid],
+            [-1 if generation_time64 is None else generation_time64],
+            [r],
+            [s],
+            None if received_us is None else [received_us],
+        )
         return self.check_batch(spdus)[0]
 
     def _signer_verdict(self, signer_kind: str, hash_id: str, signer: bytes) -> CertificateInfo | Verification:
@@ -290,7 +319,9 @@ class Verifier:
                 return admitted
             info = admitted
         else:
-            return Verification(Verdict.UNSUPPORTED_SIGNER_IDENTIFIER_TYPE, f"signer {signer_kind} not allowed (GB/T 45315 7.4.3)")
+            return Verification(
+                Verdict.UNSUPPORTED_SIGNER_IDENTIFIER_TYPE, f"signer {signer_kind} not allowed (GB/T 45315 7.4.3)"
+            )
         hid = info.hashed_id8.hex()
         backend = info.backend
         if hash_id != backend.hash_algorithm:
@@ -333,43 +364,63 @@ class Verifier:
         for k, (kind, hash_id, signer) in enumerate(keys):
             if kind != "certificate":
                 outcome[k] = self._signer_verdict(kind, hash_id, signer)
-        resolves_from = np.array([known_from.get(signer, n) if signer in unknown_digests and kind == "digest" else 0
-                                  for kind, _, signer in keys], dtype=np.int64)
+        resolves_from = np.array(
+            [known_from.get(signer, n) if signer in unknown_digests and kind == "digest" else 0 for kind, _, signer in keys],
+            dtype=np.int64,
+        )
         not_found = np.arange(n) < resolves_from[of_spdu]
         signer_failed = np.array([isinstance(o, Verification) for o in outcome], dtype=np.bool_)[of_spdu]
         for i in np.flatnonzero(not_found | signer_failed).tolist():
             kind, _, signer = keys[of_spdu[i]]
             if not_found[i]:
-                out[i] = Verification(Verdict.SIGNER_CERTIFICATE_NOT_FOUND, "digest of a certificate never received", signer.hex())
+                out[i] = Verification(
+                    Verdict.SIGNER_CERTIFICATE_NOT_FOUND, "digest of a certificate never received", signer.hex()
+                )
             else:
                 out[i] = outcome[of_spdu[i]]
         # 3. Time (GB/T 45315 7.4.3.3/7.4.3.4), vectorised over the SPDUs still in.
-        t64 = np.array([min(t, TIME64_MAX) for t in spdus.generation_time64] if max(spdus.generation_time64, default=0) > TIME64_MAX
-                       else spdus.generation_time64, dtype=np.int64)
+        t64 = np.array(
+            [min(t, TIME64_MAX) for t in spdus.generation_time64]
+            if max(spdus.generation_time64, default=0) > TIME64_MAX
+            else spdus.generation_time64,
+            dtype=np.int64,
+        )
         generated = clock.unix_us_from_time64_array(t64)
         valid_from = np.array([0 if isinstance(o, Verification) else o.valid_from_us for o in outcome], dtype=np.int64)[of_spdu]
         valid_until = np.array([0 if isinstance(o, Verification) else o.valid_until_us for o in outcome], dtype=np.int64)[of_spdu]
         received = np.array(spdus.received_us, dtype=np.int64) if spdus.received_us is not None else generated
         age = received - generated
         still_in = ~(not_found | signer_failed)
-        time_failed = still_in & ((t64 < 0) | (generated < valid_from) | (generated > valid_until)
-                                  | (age > PAST_WINDOW_US) | (age < -FUTURE_TOLERANCE_US))
+        time_failed = still_in & (
+            (t64 < 0)
+            | (generated < valid_from)
+            | (generated > valid_until)
+            | (age > PAST_WINDOW_US)
+            | (age < -FUTURE_TOLERANCE_US)
+        )
         for i in np.flatnonzero(time_failed).tolist():
-            out[i] = self._time_verdict(outcome[of_spdu[i]], int(t64[i]), int(generated[i]), int(age[i]) if spdus.received_us is not None else None)
+            out[i] = self._time_verdict(
+                outcome[of_spdu[i]], int(t64[i]), int(generated[i]), int(age[i]) if spdus.received_us is not None else None
+            )
         # 4. AID permission (YD/T 3957 6.1.9.3), then the signature job.
         parts_of = self._signer_parts
         for i in np.flatnonzero(still_in & ~time_failed).tolist():
             info = outcome[of_spdu[i]]
             aid = spdus.aid[i]
             if aid not in info.app_aids:
-                out[i] = Verification(Verdict.PERMISSION_DENIED, f"AID {aid} not in certificate appPermissions {sorted(info.app_aids)}",
-                                      info.hashed_id8.hex())
+                out[i] = Verification(
+                    Verdict.PERMISSION_DENIED,
+                    f"AID {aid} not in certificate appPermissions {sorted(info.app_aids)}",
+                    info.hashed_id8.hex(),
+                )
                 continue
             parts = parts_of.get(info.hashed_id8)
             if parts is None:
                 parts = parts_of[info.hashed_id8] = (info.backend.name, sec1(info.public_key), info.backend.hash(info.encoded))
             suite, key, certificate_hash = parts
-            out[i] = PendingSignature(info, (suite, key, info.backend.hash(spdus.tbs[i]) + certificate_hash, spdus.r[i], spdus.s[i]))
+            out[i] = PendingSignature(
+                info, (suite, key, info.backend.hash(spdus.tbs[i]) + certificate_hash, spdus.r[i], spdus.s[i])
+            )
         return out  # type: ignore[return-value]
 
     @staticmethod
@@ -382,8 +433,12 @@ class Verifier:
         if generated_us > info.valid_until_us:
             return Verification(Verdict.INVALID_CERTIFICATE, "certificate expired at generationTime", hid)
         if age_us is not None and age_us > PAST_WINDOW_US:
-            return Verification(Verdict.INVALID_TIMESTAMP, f"generated {age_us / 1000:.0f} ms before receipt (window 1000 ms)", hid)
-        return Verification(Verdict.INVALID_TIMESTAMP, f"generated {-(age_us or 0) / 1000:.0f} ms after receipt (in the future)", hid)
+            return Verification(
+                Verdict.INVALID_TIMESTAMP, f"generated {age_us / 1000:.0f} ms before receipt (window 1000 ms)", hid
+            )
+        return Verification(
+            Verdict.INVALID_TIMESTAMP, f"generated {-(age_us or 0) / 1000:.0f} ms after receipt (in the future)", hid
+        )
 
     def conclude(self, pending: PendingSignature, signature_ok: bool) -> Verification:
         """The verdict of an SPDU whose checks passed, given whether its signature verified."""
