@@ -111,7 +111,7 @@ def _bsm_core(n: int, ok: np.ndarray, frames: np.ndarray, rows: np.ndarray) -> d
     keep = ok[frames]
     frames, rows = frames[keep], rows[keep]
     out: dict[str, pa.Array] = {}
-    ids = [None] * n
+    ids: list[str | None] = [None] * n
     for i, hi, lo in zip(frames.tolist(), rows[:, _BSM["id_hi"]].tolist(), rows[:, _BSM["id_lo"]].tolist()):
         ids[i] = f"{hi:08x}{lo:08x}"
     out["vehicle_id"] = pa.array(ids, pa.string())
@@ -276,8 +276,10 @@ def _spdus(raw: bytes, p: envelope.Parsed, signed: list[int], decoded: dict[int,
     for k, i in enumerate(signed):
         d = decoded.get(i)
         if d is not None:
-            spdus.hash_id[k], spdus.tbs[k], spdus.signer_kind[k], spdus.signer[k] = d.hash_id, d.tbs, d.signer_kind, d.signer
-            spdus.aid[k], spdus.r[k], spdus.s[k] = d.aid, d.r, d.s
+            signed_parts = (d.hash_id, d.tbs, d.signer_kind, d.signer, d.aid, d.r, d.s)
+            assert all(part is not None for part in signed_parts), "decode_frame gives every part of a signed frame"
+            spdus.hash_id[k], spdus.tbs[k], spdus.signer_kind[k], spdus.signer[k] = d.hash_id, d.tbs, d.signer_kind, d.signer  # type: ignore[assignment]
+            spdus.aid[k], spdus.r[k], spdus.s[k] = d.aid, d.r, d.s  # type: ignore[assignment]
             spdus.generation_time64[k] = -1 if d.generation_time is None else d.generation_time
     return spdus
 
@@ -442,7 +444,7 @@ class BatchProcessor:
         reject: list[str | None] = [None] * n
         decoded: dict[int, DecodedFrame] = {}
         raw = buf.tobytes()
-        for i in np.flatnonzero((p.status == envelope.OK) & (p.signer_kind == envelope.SIGNER_CERTIFICATE)):
+        for i in np.flatnonzero((p.status == envelope.OK) & (p.signer_kind == envelope.SIGNER_CERTIFICATE)).tolist():
             span = int(p.signer_end[i] - p.signer_start[i])
             if span > MAX_CERTIFICATE_BYTES:
                 p.status[i] = envelope.BAD_SIGNER
@@ -451,7 +453,7 @@ class BatchProcessor:
                 )
             elif not self._certificate_decodes(raw[p.signer_start[i] : p.signer_end[i]]):
                 p.status[i] = envelope.BAD_SIGNER
-        for i in np.flatnonzero(p.status != envelope.OK):
+        for i in np.flatnonzero(p.status != envelope.OK).tolist():
             if reject[i] is not None:
                 continue
             frame = batch.frames[i]
@@ -650,7 +652,7 @@ class BatchProcessor:
                     slow.append(i)
             for i in slow:
                 try:
-                    row, children = dec.reference(decoded[i].message)
+                    row, children = dec.reference(decoded[i].message or {})
                 except (KeyError, TypeError, ValueError) as exc:  # a shape our schema edition does not know
                     reject[i] = f"{msg_type.value} content not understood: {exc!r}"
                     continue
@@ -669,18 +671,18 @@ class BatchProcessor:
         lanes, movements, items = [], [], []
         for i in np.flatnonzero(
             ok & ((p.msg_index == MessageType.MAP.frame_index) | (p.msg_index == MessageType.RSI.frame_index))
-        ):
-            d = reference(int(i))
+        ).tolist():
+            d = reference(i)
             if d is None:
                 continue
             seq = {"rx_seq": int(rx_seq[i])}
             try:
                 if d.msg_type is MessageType.MAP:
-                    ls, ms = map_rsi.map_rows(d.message)
+                    ls, ms = map_rsi.map_rows(d.message or {})
                 else:
-                    rs = map_rsi.rsi_rows(d.message)
+                    rs = map_rsi.rsi_rows(d.message or {})
             except (KeyError, TypeError, ValueError) as exc:
-                reject[int(i)] = f"{d.msg_type.value} content not understood: {exc!r}"
+                reject[i] = f"{d.msg_type.value if d.msg_type else 'message'} content not understood: {exc!r}"
                 continue
             if d.msg_type is MessageType.MAP:
                 lanes += [{**seq, **r} for r in ls]
@@ -729,6 +731,7 @@ class BatchProcessor:
         """The verdicts, once the workers are done: a frame rejected while decoding is
         ``malformed`` with the reason; the replay window goes in arrival order."""
         if v.signatures is not None:
+            assert self.verifier is not None  # signatures are only started with a verifier
             success, duplicate = Verdict.SUCCESS.value, Verdict.DUPLICATE_MESSAGE.value
             conclude, seen_before = self.verifier.conclude, self._replays.seen_before
             for i, job, ok in zip(v.pending, v.jobs, v.signatures.results()):

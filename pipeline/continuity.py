@@ -66,6 +66,10 @@ class StreamState:
         for name, fill in fills.items():
             setattr(self, name, np.full(1024, fill, dtype=np.float64 if isinstance(fill, float) else np.int64))
 
+    def __getattr__(self, name: str) -> np.ndarray:
+        """The arrays are set in ``__init__``; this tells type checkers that they are arrays."""
+        raise AttributeError(name)
+
     def fit(self, size: int) -> None:
         for name, fill in self._fills.items():
             old = getattr(self, name)

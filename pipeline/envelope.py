@@ -53,6 +53,24 @@ SIGNATURE_SM2 = 4
 class Parsed:
     """Column arrays filled by :func:`parse_frames` (one element per frame)."""
 
+    status: np.ndarray
+    content: np.ndarray
+    hash_id: np.ndarray
+    aid: np.ndarray
+    generation_time: np.ndarray
+    tbs_start: np.ndarray
+    tbs_end: np.ndarray
+    payload_start: np.ndarray
+    payload_end: np.ndarray
+    signer_kind: np.ndarray
+    signer_start: np.ndarray
+    signer_end: np.ndarray
+    signature_kind: np.ndarray
+    r_start: np.ndarray
+    s_start: np.ndarray
+    msg_index: np.ndarray
+    msg_cnt: np.ndarray
+
     FIELDS: ClassVar[dict[str, type]] = {
         "status": np.int8,
         "content": np.int8,

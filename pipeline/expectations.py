@@ -8,6 +8,7 @@ the compliance profile before anything runs, so a typo fails in a second, not af
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def _check_ids(profile: dict[str, Any]) -> set[str]:
     return ids
 
 
-def unknown_subjects(expectations: list[Expectation], profile: dict[str, Any], attacks: set[str] = frozenset()) -> list[str]:
+def unknown_subjects(expectations: list[Expectation], profile: dict[str, Any], attacks: Set[str] = frozenset()) -> list[str]:
     """Problems with the names the expectations use, against ``profile``; empty when all are known."""
     checks = _check_ids(profile) | {f"security.{a}" for a in attacks}
     apps = {a["id"] for a in profile.get("applications", [])}
@@ -131,7 +132,7 @@ def _judge(e: Expectation, report: dict[str, Any], con: duckdb.DuckDBPyConnectio
         check = next((c for c in report["checks"] if c["id"] == f"security.{e.attack}"), None)
         if check is None:
             return False, None, f"no {e.attack} frames reached the ingest"
-        entry = next((x for x in report["security"]["classes"] if x["class"] == e.attack), {})
+        entry: dict[str, Any] = next((x for x in report["security"]["classes"] if x["class"] == e.attack), {})
         frames, right = entry.get("injected", 0), entry.get("as_expected", 0)
         return (
             check["verdict"] == "PASS",

@@ -63,7 +63,7 @@ def diff_reports(a: dict[str, Any], b: dict[str, Any], tolerance: float = 0.05) 
     out = []
     for check_id in list(before) + [i for i in after if i not in before]:
         ca, cb = before.get(check_id), after.get(check_id)
-        base = cb or ca
+        base: dict[str, Any] = cb or ca or {}
         va, vb = (ca or {}).get("value"), (cb or {}).get("value")
         if ca is None:
             change = "new"

@@ -48,6 +48,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -191,7 +192,7 @@ class IngestStats:
     started_at: float = field(default_factory=time.time)
     crl: dict[str, object] | None = None  # the CRL applied (CrlStatus), if any
     client_id: str = ""
-    earlier: list[dict[str, object]] = field(default_factory=list)  # sessions before this one, ended
+    earlier: list[dict[str, Any]] = field(default_factory=list)  # sessions before this one, ended
     ended_at: float | None = None
     end_cause: str = "running"
     failure: str | None = None
@@ -212,15 +213,15 @@ class IngestStats:
     def as_dict(self) -> dict[str, object]:
         """Totals over every session on this output (``received`` counts a frame once even when
         a restart received it again), this session's counts and every session's record."""
-        stored_before = sum(int(s["stored"]) for s in self.earlier)  # type: ignore[call-overload]
+        stored_before = sum(int(s["stored"]) for s in self.earlier)
         by_type = Counter(self.by_type)
         for s in self.earlier:
-            by_type.update(s.get("stored_by_type") or {})  # type: ignore[arg-type]
+            by_type.update(s.get("stored_by_type") or {})
         return {
             "received": stored_before + self.received - self.redelivered,
             "stored": stored_before + self.stored,
             "stored_by_type": dict(by_type),
-            "rejected": sum(int(s["rejected"]) for s in self.earlier) + self.rejected,  # type: ignore[call-overload]
+            "rejected": sum(int(s["rejected"]) for s in self.earlier) + self.rejected,
             "events": self.events,
             "crl": self.crl,
             "client_id": self.client_id,

@@ -260,6 +260,13 @@ def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[di
     return {"classes": list(by_class.values()), "crl": crl}, checks
 
 
+def _one(con: Any, sql: str) -> Any:
+    """The single value of a query that returns one row."""
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
 def _utc_second(epoch_s: int) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -426,7 +433,7 @@ def build_report(
         "received": ingest.get("received"),
         "stored": total_stored,
         "rejected": sum(t["rejected"] for t in types),
-        "senders": con.execute("SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok").fetchone()[0],
+        "senders": _one(con, "SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok"),
         "stored_over_published": total_stored / total_published if total_published else None,
         "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored
         if total_stored

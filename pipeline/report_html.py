@@ -33,7 +33,7 @@ from pipeline.judged import (
     mark_stalled_seconds,
     pdr_excusing_stalls,
 )
-from pipeline.report import schedule_line, stall_lines
+from pipeline.report import _one, schedule_line, stall_lines
 from pipeline.svg_charts import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
 from pipeline.verdicts import judge
 from pipeline.views import connect
@@ -174,7 +174,7 @@ def chart_data(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
         s["rate_hz"].append(n / senders / (bucket / 1e6) if senders else None)
         missing = missing or 0
         s["pdr"].append(counted / (counted + missing) if counted else None)
-    vehicles = con.execute("SELECT count(DISTINCT sender_id) FROM messages WHERE msg_type = 'BSM'").fetchone()[0] or 0
+    vehicles = _one(con, "SELECT count(DISTINCT sender_id) FROM messages WHERE msg_type = 'BSM'") or 0
     map_bucket = max(200_000, math.ceil(vehicles * span / MAP_POINTS))  # one mark per vehicle per 0.2 s, ~MAP_POINTS at most
     tracks = con.execute(VEHICLE_TRACKS_SQL, {"bucket": map_bucket}).fetchall()
     rsus = con.execute(RSU_SQL).fetchall()
@@ -204,7 +204,7 @@ def _latency_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
     if not cdf:
         return "<p>No latency measured.</p>"
     colours = _colours(list(cdf))
-    fractions = [k / CDF_POINTS for k in range(CDF_POINTS + 1)]
+    fractions: list[float | None] = [k / CDF_POINTS for k in range(CDF_POINTS + 1)]
     out = []
     for msg_type, q in sorted(cdf.items()):
         limits = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import cast
 
 import click
 from rich.console import Console
@@ -20,6 +21,7 @@ from v2x.run_progress import RunProgressBars
 from v2x.scenario import ScenarioError, builtin_scenarios, load_scenario
 from v2x.security import BACKENDS, DEFAULT_SUITE, DeviceRequest
 from v2x.security import pki as pki_dir
+from v2x.security.pki import DeviceKind
 
 
 class _Cli(click.Group):
@@ -129,7 +131,7 @@ def pki_issue(directory: Path, device_id: str, kind: str, aids: tuple[int, ...],
     try:
         creds = pki_dir.issue(
             directory,
-            DeviceRequest(device_id, list(aids) or default, kind=kind, pseudonyms=pseudonyms),
+            DeviceRequest(device_id, list(aids) or default, kind=cast(DeviceKind, kind), pseudonyms=pseudonyms),
             validity_hours=validity_hours,
         )
     except (FileNotFoundError, ValueError) as exc:

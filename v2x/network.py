@@ -20,7 +20,7 @@ counts, so the report can tell injected loss from loss nobody asked for.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -139,7 +139,7 @@ class DeviceLink:
     delayed: Counter[str] = field(default_factory=Counter)
     duplicated: Counter[str] = field(default_factory=Counter)
     reordered: Counter[str] = field(default_factory=Counter)
-    delay_ms_total: Counter[str] = field(default_factory=Counter)
+    delay_ms_total: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     delay_ms_max: dict[str, float] = field(default_factory=dict)
 
     @property

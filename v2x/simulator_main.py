@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from v2x import clock
-from v2x.broker_access import BrokerAccess
+from v2x.broker_access import BrokerAccess, ClientTls
 from v2x.messages import message_set
 from v2x.publisher import Publisher
 from v2x.rundir import RunDir, write_json_atomic
@@ -34,7 +34,7 @@ ACK_DRAIN_S = 10.0
 BARE_SIGN_S = 1.0
 
 
-def connections(name: str, devices: list[Device], tls: bool) -> tuple[dict[str, object], list[str]]:
+def connections(name: str, devices: list[Device], tls: bool) -> tuple[dict[str, ClientTls | None], list[str]]:
     """The publisher's connections and each device's connection: one shared connection per
     simulator process, or with TLS one per device, named after it, holding its client
     certificate (the broker's topic ACL knows the device by it)."""
@@ -99,7 +99,7 @@ def simulate(
         for uplink, _ in devices:
             uplink.tls = access.client(uplink.device_id)
     groups, connection_of = connections(name, devices, address.tls)
-    publisher = Publisher(address, groups, scenario.broker.qos)  # type: ignore[arg-type]
+    publisher = Publisher(address, groups, scenario.broker.qos)
     message_set()  # compile the schema before READY, or the first messages go out late in a burst
     bare = bare_sign_rate(devices[0][0].signer) if pace == "max" and devices else None
     publisher.start(CONNECT_TIMEOUT_S)

@@ -21,7 +21,10 @@ from v2x.security.sm2 import Sm2Sm3
 
 
 class CryptoBackend(Protocol):
-    """What the sign and verify services need from an algorithm suite."""
+    """What the sign and verify services need from an algorithm suite (one object per suite,
+    hashable: the signers cache per-suite encodings)."""
+
+    def __hash__(self) -> int: ...
 
     name: str
     hash_algorithm: str  # HashAlgorithm value

@@ -154,6 +154,7 @@ def issue_certificate(
         subject = ("all", None) if issue_aids is None else ("explicit", [{"aid": aid} for aid in issue_aids])
         tbs["certIssuePermissions"] = [{"subjectPermissions": subject}]
     tbs_bytes = spec.encode("ToBeSignedCertificate", tbs)
+    issuer: tuple[str, str | bytes]
     if issuer_certificate is None:
         issuer = ("self", backend.hash_algorithm)
         data = signing_input(backend, tbs_bytes, b"")

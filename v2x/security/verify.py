@@ -17,6 +17,7 @@ present, inside the certificate's validity and inside the GB/T 45315 7.4.3.4 win
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -74,7 +75,7 @@ class CertificateStore:
     """Trusted roots, the CA certificates chained to them, and every certificate seen and
     checked, keyed by HashedId8; plus the revocations of the CRL in force."""
 
-    def __init__(self, trust_anchors: list[bytes], ca_certificates: list[bytes] = ()):
+    def __init__(self, trust_anchors: Sequence[bytes], ca_certificates: Sequence[bytes] = ()):
         self._known: dict[bytes, CertificateInfo] = {}
         self._failed: dict[bytes, Verification] = {}
         self._admitted: dict[bytes, CertificateInfo | Verification] = {}  # by COER encoding
@@ -417,9 +418,9 @@ class Verifier:
             parts = parts_of.get(info.hashed_id8)
             if parts is None:
                 parts = parts_of[info.hashed_id8] = (info.backend.name, sec1(info.public_key), info.backend.hash(info.encoded))
-            suite, key, certificate_hash = parts
+            suite, public_key, certificate_hash = parts
             out[i] = PendingSignature(
-                info, (suite, key, info.backend.hash(spdus.tbs[i]) + certificate_hash, spdus.r[i], spdus.s[i])
+                info, (suite, public_key, info.backend.hash(spdus.tbs[i]) + certificate_hash, spdus.r[i], spdus.s[i])
             )
         return out  # type: ignore[return-value]
 
