@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from v2x.broker import start_broker
+from v2x.mqtt.broker import start_broker
 
 from benches.frames import bench_pki
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from v2x import clock, messages
-from v2x.messages import MessageType
-from v2x.scenario import load_scenario, obu_id
+from v2x.messages import RSU_AIDS, VEHICLE_AIDS, MessageType
+from v2x.scenario.model import load_scenario, obu_id
 from v2x.security import DEFAULT_SUITE, DeviceRequest, Signer, create_pki, load_credential
 
 from roadside.sensing import RoadsideSensing
@@ -28,8 +28,8 @@ RSU = "RSU-BENCH"
 
 
 def bench_pki(directory: Path, vehicles: int, suite: str = DEFAULT_SUITE) -> Path:
-    devices = [DeviceRequest(obu_id(i), [111, 112]) for i in range(vehicles)] + [
-        DeviceRequest(RSU, [3618, 3619, 3620, 3623], kind="rsu")
+    devices = [DeviceRequest(obu_id(i), list(VEHICLE_AIDS)) for i in range(vehicles)] + [
+        DeviceRequest(RSU, list(RSU_AIDS), kind="rsu")
     ]
     create_pki(directory, devices, suite=suite, valid_from_unix_s=time.time() - 60)
     return directory

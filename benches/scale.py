@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from v2x.scenario import Scenario
+from v2x.scenario.model import Scenario
 
 SPACING_DEG_LON = 0.0046  # about 400 m at 39.08 N
 

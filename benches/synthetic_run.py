@@ -20,16 +20,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from v2x.messages import MessageType
 from v2x.rundir import RunDir, write_json_atomic
 
-from pipeline.batch import SCHEMA
-from pipeline.store import TelemetryWriter
+from pipeline.ingest.batch import SCHEMA
+from pipeline.ingest.store import TelemetryWriter
 
 T0_US = 1_795_000_000_000_000  # a Unix time in 2026, µs
 CENTRE = (39.085, 117.056)
 GRID_DEG = 0.0004  # about 44 m north-south, 35 m east-west: vehicles on a 50-wide grid
 # message type, device kind, Hz, AID
-RSU_STREAMS = (("SPAT", 10.0, 3618), ("RSM", 10.0, 3620), ("MAP", 1.0, 3618))
+RSU_STREAMS = tuple((t.value, hz, t.aid) for t, hz in ((MessageType.SPAT, 10.0), (MessageType.RSM, 10.0), (MessageType.MAP, 1.0)))
 
 
 def _rows(
@@ -85,7 +86,7 @@ def _rows(
 
 
 def write_receivers(path: Path, rsus: int) -> Path:
-    """A receivers file (pipeline.slices) with the RSUs spread over the vehicles' grid."""
+    """A receivers file (pipeline.report.slices) with the RSUs spread over the vehicles' grid."""
     side = max(1, int(np.ceil(np.sqrt(rsus))))
     entries = [
         {

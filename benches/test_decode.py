@@ -15,8 +15,8 @@ from v2x import messages
 from v2x.messages import MessageType
 from v2x.security.certificates import security_types
 
-from pipeline import envelope
-from pipeline.content import FAST_PATH, decode_contents, warm_up
+from pipeline.decode import envelope
+from pipeline.decode.content import FAST_PATH, decode_contents, warm_up
 
 from benches.conftest import record
 from benches.frames import repeat_to, signed_bsms, signed_rsu_frames

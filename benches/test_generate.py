@@ -16,7 +16,7 @@ import pytest
 
 from v2x import clock, messages
 from v2x.messages import MessageType
-from v2x.scenario import load_scenario, obu_id, with_changes
+from v2x.scenario.model import load_scenario, obu_id, with_changes
 from v2x.security import Signer, load_credential
 from v2x.security.backend import BACKENDS
 
@@ -92,7 +92,7 @@ def test_generate_and_sign(benchmark, fleet, benchmark_enabled):
     benchmark.pedantic(run, setup=setup, rounds=3 if benchmark_enabled else 1, iterations=1)
     assert len(signed) == VEHICLES * ticks
     # What was generated is a signed BSM that decodes (spot checks; the encoder has its own tests).
-    from pipeline.reference import decode_frame
+    from pipeline.decode.reference import decode_frame
 
     for spdu in signed[:: max(1, len(signed) // 20)]:
         d = decode_frame(spdu)

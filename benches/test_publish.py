@@ -1,5 +1,5 @@
 """Publishing signed frames to Mosquitto: the simulators' publish-only connection
-(v2x.mqtt_publish, a slot of frames per write) against paho-mqtt driven from the same thread
+(v2x.mqtt.publish, a slot of frames per write) against paho-mqtt driven from the same thread
 (its synchronous loop, the cheaper of its two modes here), QoS 1, same process, same frames.
 The figure is frames acknowledged per second of the publishing thread's CPU.
 
@@ -14,7 +14,7 @@ import time
 import paho.mqtt.client as paho
 import pytest
 
-from v2x.mqtt_publish import PublishConnection
+from v2x.mqtt.publish import PublishConnection
 
 from benches.conftest import PUBLISH_RATE
 
@@ -58,7 +58,7 @@ def test_publish_connection(benchmark, broker, frames, benchmark_enabled):
     benchmark.pedantic(run, rounds=3 if benchmark_enabled else 1, iterations=1)
     conn.disconnect()
     assert acked == [True] * len(frames)
-    _record(benchmark, "v2x.mqtt_publish", len(frames), cpu)
+    _record(benchmark, "v2x.mqtt.publish", len(frames), cpu)
 
 
 def test_paho(benchmark, broker, frames, benchmark_enabled):

@@ -13,8 +13,8 @@ import os
 
 import pytest
 
-from pipeline.report import build_report
-from pipeline.views import connect
+from pipeline.report.build import build_report
+from pipeline.sql.views import connect
 
 from benches.conftest import REPORT_SECONDS
 from benches.synthetic_run import write_receivers, write_synthetic_run

@@ -18,7 +18,7 @@ import pytest
 
 from v2x.run import run_scenario
 
-from pipeline.report import build_report
+from pipeline.report.build import build_report
 
 from benches.conftest import SCALE
 from benches.scale import nominal_rate, scale_scenario

@@ -1,4 +1,4 @@
-"""Receiving frames from Mosquitto: the ingest's subscribe-only connection (v2x.mqtt_subscribe,
+"""Receiving frames from Mosquitto: the ingest's subscribe-only connection (v2x.mqtt.subscribe,
 bulk reads, kernel receipt stamps) against aiomqtt (what the ingest used before) and paho-mqtt,
 QoS 1, same frames.  The figure is frames received per second of the receiving thread's CPU
 (``time.thread_time``); a publisher thread in the same process feeds the broker with the
@@ -15,8 +15,8 @@ import aiomqtt
 import paho.mqtt.client as paho
 import pytest
 
-from v2x.mqtt_publish import PublishConnection
-from v2x.mqtt_subscribe import SubscribeConnection
+from v2x.mqtt.publish import PublishConnection
+from v2x.mqtt.subscribe import SubscribeConnection
 
 from benches.conftest import SUBSCRIBE_RATE
 
@@ -83,7 +83,7 @@ def test_subscribe_connection(benchmark, broker, count, benchmark_enabled):
     benchmark.pedantic(run, rounds=3 if benchmark_enabled else 1, iterations=1)
     conn.close()
     assert got[0] == count
-    _record(benchmark, "v2x.mqtt_subscribe", count, cpu)
+    _record(benchmark, "v2x.mqtt.subscribe", count, cpu)
 
 
 def test_aiomqtt(benchmark, broker, count, benchmark_enabled):

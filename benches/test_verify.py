@@ -3,7 +3,7 @@
 For each suite (SM2/SM3 through gmalglib, ECDSA P-256 through pyca/cryptography) signed BSMs
 from the project's simulators go through the ingest's batch stage in batches of
 ``STREAM_BATCH`` frames, one batch ahead as the ingest runs under load
-(:meth:`pipeline.batch.BatchProcessor.process_stream`: envelope and content decode, every
+(:meth:`pipeline.ingest.batch.BatchProcessor.process_stream`: envelope and content decode, every
 verification check, the signature in ``SignatureWorkers``, the replay window, the telemetry
 rows), with 1 and 2 verify workers.  The baseline is the library's own verify call in a plain
 loop on one core, over the same signatures, in the same process.  The worker pool alone
@@ -27,9 +27,9 @@ from v2x.security.backend import BACKENDS
 from v2x.security.curve_point import from_sec1
 from v2x.security.workers import SignatureWorkers
 
-from pipeline import envelope
-from pipeline.batch import BatchProcessor, Received, warm_up
-from pipeline.ingest import verifier_from_pki
+from pipeline.decode import envelope
+from pipeline.ingest.batch import BatchProcessor, Received, settle_collector, warm_up
+from pipeline.ingest.trust import verifier_from_pki
 
 from benches.conftest import VERIFY_RATE
 from benches.frames import bench_pki, repeat_to, signed_bsms
@@ -137,6 +137,7 @@ def test_pool_verify(benchmark, signed, workers):
 def test_ingest_verify(benchmark, signed, workers):
     suite, pki, batch = signed
     warm_up()
+    settle_collector()  # as the ingest runs
     with SignatureWorkers(workers) as pool:
         pool.start([suite])
         processor = BatchProcessor(verifier_from_pki(pki), signature_workers=pool)

@@ -1,0 +1,4 @@
+"""The ingest and everything after it: decode, ingest, SQL, report, render, harness (README "Layout").
+
+It imports ``v2x`` and never a simulator (``roadside``, ``vehicles``).
+"""

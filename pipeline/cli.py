@@ -20,30 +20,27 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from v2x.mqtt.transport import BrokerAddress
 from v2x.rundir import RunDir
-from v2x.scenario import ScenarioError
-from v2x.transport import BrokerAddress
+from v2x.scenario.model import ScenarioError
 
-from pipeline.batch import warm_up
-from pipeline.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
-from pipeline.ingest import (
-    CLIENT_ID_PATTERN,
-    IngestStats,
-    Progress,
-    client_tls,
-    progress_line,
-    verifier_from_files,
-    verifier_from_pki,
-)
-from pipeline.ingest import ingest as run_ingest
-from pipeline.report import build_report, render_terminal, to_json
-from pipeline.report_html import chart_data, to_html
-from pipeline.report_junit import to_junit
-from pipeline.report_markdown import diff_to_markdown, to_markdown
-from pipeline.sql_shell import FORMATS as FORMATS_SQL
-from pipeline.sql_shell import render, run_shell, stdin_lines
-from pipeline.suite import ScenarioResult, load_suite, run_suite, suite_junit
-from pipeline.views import connect_runs
+from pipeline.harness.suite import ScenarioResult, load_suite, run_suite, suite_junit
+from pipeline.ingest.batch import settle_collector, warm_up
+from pipeline.ingest.receiver import client_tls
+from pipeline.ingest.session import CLIENT_ID_PATTERN
+from pipeline.ingest.session import ingest as run_ingest
+from pipeline.ingest.summary import IngestStats, Progress, progress_line
+from pipeline.ingest.trust import verifier_from_files, verifier_from_pki
+from pipeline.render.html import to_html
+from pipeline.render.junit import to_junit
+from pipeline.render.markdown import diff_to_markdown, to_markdown
+from pipeline.render.terminal import render_terminal
+from pipeline.report.build import build_report, to_json
+from pipeline.report.charts import chart_data
+from pipeline.report.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
+from pipeline.sql.shell import FORMATS as FORMATS_SQL
+from pipeline.sql.shell import render, run_shell, stdin_lines
+from pipeline.sql.views import connect_runs
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 FORMATS = {"json": to_json, "junit": to_junit, "markdown": to_markdown}
@@ -385,6 +382,7 @@ def ingest(
     if client_id is not None and not CLIENT_ID_PATTERN.fullmatch(client_id):
         raise click.BadParameter("1 to 64 characters of 0-9 A-Z a-z _ - (MQTT 3.1.1 3.1.3.1)", param_hint="--client-id")
     warm_up()
+    settle_collector()  # process-wide: the garbage collector tuned for batches (pipeline.ingest.batch)
 
     async def _main() -> IngestStats:
         stop = asyncio.Event()

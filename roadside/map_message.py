@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from v2x import messages, roads
-from v2x.roads import CROSS_PHASE, LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M, Corridor
-from v2x.scenario import Scenario
+from v2x import messages
+from v2x.scenario import roads
+from v2x.scenario.model import Scenario
+from v2x.scenario.roads import CROSS_PHASE, LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M, Corridor
 
 CROSS_ARM_M = 150.0
 CORRIDOR_SPEED_LIMIT_MPS = 50 / 3.6

@@ -1,6 +1,6 @@
 """RoadSideInformation for one RSU from the scenario's traffic events and signs (YD/T 3709 RSI).
 
-Each :class:`v2x.scenario.TrafficInfo` becomes an RTEData (event) or RTSData (sign) positioned
+Each :class:`v2x.scenario.model.TrafficInfo` becomes an RTEData (event) or RTSData (sign) positioned
 ``distance_m`` upstream of the intersection on the corridor approach, with a reference path from
 there to the stop line (pathRadius = half the approach width) and the approach as reference
 link.  Times are MinuteOfTheYear from the start of the run to its end.
@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from v2x import messages, roads
-from v2x.roads import LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
-from v2x.scenario import Scenario
+from v2x import messages
+from v2x.scenario import roads
+from v2x.scenario.model import Scenario
+from v2x.scenario.roads import LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
 
 from roadside.identity import rsu_octets
 

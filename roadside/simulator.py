@@ -13,14 +13,15 @@ import random
 
 import numpy as np
 
-from v2x import clock, faults, messages, roads
-from v2x.attacks import AttackPlan
+from v2x import clock, messages
+from v2x.device import faults
+from v2x.device.attacks import AttackPlan
+from v2x.device.uplink import Device, Stream, Uplink
 from v2x.messages import MessageType
-from v2x.network import device_link
 from v2x.rundir import RunDir
-from v2x.scenario import Scenario
+from v2x.scenario.model import Scenario
+from v2x.scenario.network import device_link
 from v2x.security import Signer, load_credential
-from v2x.uplink import Device, Stream, Uplink
 
 from roadside.map_message import map_data
 from roadside.rsi_message import rsi
@@ -37,8 +38,8 @@ RSI_HAZARD_PERIOD_S = 0.1
 
 def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Traffic) -> list[Stream]:
     """MAP, SPAT, RSM and RSI streams of the RSU at intersection ``index``; msgCnt starts at
-    random.  ``traffic``: the vehicles' world model, shared by the RSUs of a process."""
-    corr = roads.corridor(scenario)
+    random.  ``traffic``: the vehicles' world model and the corridor, shared by the RSUs of a process."""
+    corr = traffic.corridor  # computed once per run, by the world model
     inter = scenario.intersections[index]
     map_cnt0, spat_cnt0, rsm_cnt0, rsi_cnt0 = (rng.randrange(128) for _ in range(4))
     map_offset, spat_offset, rsm_offset = (

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from v2x.roads import CROSS_PHASE, MAIN_PHASE, phase_states
-from v2x.scenario import Intersection
+from v2x.scenario.model import Intersection
+from v2x.scenario.roads import CROSS_PHASE, MAIN_PHASE, phase_states
 
 FIXED_TIME_OPERATION = (bytes([0b00000100, 0]), 16)  # IntersectionStatusObject bit 5
 PRIORITY_ACTIVE = (bytes([0b00001100, 0]), 16)  # bit 4 signalPriorityIsActive as well

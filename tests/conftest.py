@@ -10,7 +10,7 @@ from pathlib import Path
 import asn1tools
 import pytest
 
-from v2x.broker import find_mosquitto, start_broker
+from v2x.mqtt.broker import find_mosquitto, start_broker
 from v2x.security import DeviceRequest, create_pki
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from v2x import messages, roads
+from v2x import messages
 from v2x.messages import MessageType, PathPoint
-from v2x.scenario import parse_scenario
+from v2x.scenario import roads
+from v2x.scenario.model import parse_scenario
 
 from roadside.map_message import map_data
 from roadside.spat_message import spat

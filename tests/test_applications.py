@@ -1,4 +1,4 @@
-"""Range-aware metrics (pipeline.slices) and Day-1 application checks (pipeline.applications) on
+"""Range-aware metrics (pipeline.report.slices) and Day-1 application checks (pipeline.report.applications) on
 a generated run of one vehicle driving east past a receiver, against an independent count."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from v2x.cli import main as v2x
 
-from pipeline.report import build_report
-from pipeline.slices import ReceiversError, load_receivers
+from pipeline.report.build import build_report
+from pipeline.report.slices import ReceiversError, load_receivers
 
 from tests.test_gate import LAT, LON, generated_run
 

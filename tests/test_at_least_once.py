@@ -19,7 +19,7 @@ import pytest
 
 from v2x.rundir import RunDir, read_json
 
-from pipeline.store import TelemetryWriter, read_commits
+from pipeline.ingest.store import TelemetryWriter, read_commits
 
 from tests.test_hostile_frames import good_bsm
 
@@ -114,7 +114,7 @@ def test_a_part_interrupted_before_its_commit_is_rolled_back_and_after_it_rolled
     completed; rx_seq continues after the last commit."""
     import pyarrow as pa
 
-    from pipeline.batch import BatchProcessor
+    from pipeline.ingest.batch import BatchProcessor
 
     from tests.test_hostile_frames import batch_of
 
@@ -165,7 +165,7 @@ def test_a_torn_commit_line_is_not_a_commit(tmp_path):
 
 
 def test_a_commit_log_naming_files_outside_the_run_is_refused(tmp_path):
-    from pipeline.store import StoreError
+    from pipeline.ingest.store import StoreError
 
     run = RunDir(tmp_path / "run").create()
     (run.ingest / "commits.jsonl").write_text('{"part": 1, "files": ["../../etc/passwd"], "rx_seq_max": 0, "rows": 1}\n')
@@ -188,8 +188,8 @@ def test_sigkill_ten_times_loses_nothing_and_duplicates_nothing(mosquitto, tmp_p
 def test_a_restart_takes_up_msgcnt_continuity_where_the_last_session_left_it(tmp_path):
     """The first frames after a restart get their msgCnt gap and IPG as in an uninterrupted run:
     once, a loss across a restart showed as 0 gaps because continuity started over."""
-    from pipeline.batch import BatchProcessor, Received
-    from pipeline.ingest import stored_tail
+    from pipeline.ingest.batch import BatchProcessor, Received
+    from pipeline.ingest.resume import stored_tail
 
     kept = [k for k in range(60) if k not in (10, 11, 24, 25, 26, 30)]  # 24-26 lost right at the restart
     frames = [good_bsm(k) for k in kept]
@@ -222,7 +222,7 @@ def test_a_restart_takes_up_msgcnt_continuity_where_the_last_session_left_it(tmp
 
 @pytest.mark.broker
 def test_a_stopped_receiver_is_recorded_and_fails_the_harness_check(mosquitto, tmp_path):
-    from pipeline.report import build_report
+    from pipeline.report.build import build_report
 
     out = tmp_path / "run"
     proc = start_ingest(mosquitto.address.url, out)
@@ -250,7 +250,7 @@ def test_the_inbox_hands_out_bounded_batches_with_the_acknowledgements_they_owe(
     """A backlog is taken in batches of at most MAX_BATCH frames; the acknowledgement of a
     redelivery that is not stored again goes with the batch that holds the frames received
     before it (its original among them), never with an earlier one."""
-    from pipeline.ingest import Inbox
+    from pipeline.ingest.inbox import Inbox
 
     inbox = Inbox()
     inbox.add_many(["t"] * 5, [b"%d" % k for k in range(5)], list(range(5)), [(1, k + 1) for k in range(5)], [1] * 5)
@@ -271,8 +271,8 @@ def test_a_failed_stage_stops_receiving_and_acknowledging_and_a_restart_gets_eve
     next ingest on the same output stores them."""
     import asyncio
 
-    import pipeline.ingest as ingest_module
-    from pipeline.store import TelemetryWriter as Writer
+    import pipeline.ingest.session as ingest_module
+    from pipeline.ingest.store import TelemetryWriter as Writer
 
     run = RunDir(tmp_path / "run")
     frames = [(TOPIC.format(k=k % 3), good_bsm(k)) for k in range(400)]
@@ -326,8 +326,9 @@ def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pk
     from v2x.messages import MessageType
     from v2x.security import Signer, load_credentials
 
-    from pipeline.batch import BatchProcessor, Received
-    from pipeline.ingest import stored_tail, verifier_from_pki
+    from pipeline.ingest.batch import BatchProcessor, Received
+    from pipeline.ingest.resume import stored_tail
+    from pipeline.ingest.trust import verifier_from_pki
 
     signer = Signer(load_credentials(pki, "OBU-1")[0], full_certificate_interval_us=2_000_000)  # too rare: digests go late
     start = clock.now_unix_us() - 3_000_000
@@ -382,9 +383,9 @@ def test_a_scenario_whose_ingest_is_stopped_fails_the_receiver_check_and_blames_
     """SIGSTOP on the ingest of a signed scenario run once turned honest frames into
     ``invalid_timestamp`` and FAILs blamed on the devices; now only ``run.receiver`` FAILs."""
     from v2x.run import run_scenario
-    from v2x.scenario import parse_scenario
+    from v2x.scenario.model import parse_scenario
 
-    from pipeline.report import build_report
+    from pipeline.report.build import build_report
 
     from tests.test_scenario import GOOD
     from tests.test_soak import stage_processes

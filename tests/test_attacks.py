@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from v2x.attacks import EXPECTED_VERDICT
+from v2x.device.attacks import EXPECTED_VERDICT
 from v2x.run import RunError, run_scenario
-from v2x.scenario import load_scenario, obu_id, parse_scenario
+from v2x.scenario.model import load_scenario, obu_id, parse_scenario
 from v2x.security import DeviceRequest, load_credentials
 from v2x.security.pki import init_pki, issue, revoke, write_crl
 
-from pipeline.report import build_report
-from pipeline.views import connect
+from pipeline.report.build import build_report
+from pipeline.sql.views import connect
 
 from tests.test_scenario import GOOD
 

@@ -12,16 +12,17 @@ import duckdb
 import numpy as np
 import pytest
 
-from v2x import broker as broker_module
 from v2x import run as run_module
-from v2x.broker import mosquitto_config, start_broker
+from v2x.device.simulator import simulate
+from v2x.mqtt import broker as broker_module
+from v2x.mqtt.broker import mosquitto_config, start_broker
 from v2x.run import RunError, run_scenario
 from v2x.rundir import RunDir
-from v2x.scenario import obu_id, parse_scenario
+from v2x.scenario.model import obu_id, parse_scenario
 from v2x.security import DeviceRequest, create_pki
-from v2x.simulator_main import simulate
 
-from pipeline.ingest import ingest, verifier_from_pki
+from pipeline.ingest.session import ingest
+from pipeline.ingest.trust import verifier_from_pki
 from vehicles.simulator import build_vehicles
 
 from tests.test_scenario import GOOD

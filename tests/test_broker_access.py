@@ -14,11 +14,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from v2x import transport
-from v2x.broker import mosquitto_config, start_broker
-from v2x.broker_access import INGEST_CLIENT, acl_text, create_broker_access, uplink_topics
+from v2x.mqtt import transport
+from v2x.mqtt.access import INGEST_CLIENT, acl_text, create_broker_access, uplink_topics
+from v2x.mqtt.broker import mosquitto_config, start_broker
 from v2x.run import run_scenario
-from v2x.scenario import ScenarioError, parse_scenario
+from v2x.scenario.model import ScenarioError, parse_scenario
 
 from tests.test_scenario import GOOD
 
@@ -154,7 +154,7 @@ def test_scenario_on_a_tls_broker_loses_nothing(tmp_path):
 def test_a_device_cannot_take_the_ingests_session(access, tmp_path):
     """A device that connects with the ingest's client id once kicked the ingest off the broker;
     with the client id bound to the certificate it gets its own session and the ingest stays."""
-    from v2x.mqtt_subscribe import SubscribeConnection
+    from v2x.mqtt.subscribe import SubscribeConnection
 
     broker = start_broker(tmp_path / "broker", access=access)
     reader = access.client(INGEST_CLIENT)

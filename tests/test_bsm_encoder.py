@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from v2x import messages
 from v2x.messages import MessageType
-from v2x.scenario import load_scenario, with_changes
+from v2x.scenario.model import load_scenario, with_changes
 
-from pipeline.decode_bsm import BSM_COLUMNS, PATH_POINT_COLUMNS
-from pipeline.reference_rows import bsm_rows
+from pipeline.decode.bsm import BSM_COLUMNS, PATH_POINT_COLUMNS
+from pipeline.decode.reference_rows import bsm_rows
 from vehicles.bsm_encoder import FIELDS, MAX_POINTS, NO_EVENTS, POINT_FIELDS, encode_bsms, frames
 from vehicles.fleet_bsm import bsm_fields
 from vehicles.simulator import bsm_content
@@ -177,7 +177,7 @@ def test_more_path_points_than_the_standard_allows_are_refused():
 
 
 def test_each_vehicles_stream_sends_the_frame_the_asn1tools_path_would_and_faults_still_apply():
-    from v2x import faults
+    from v2x.device import faults
 
     from vehicles.fleet_bsm import FleetBsms
     from vehicles.simulator import bsm_stream

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from v2x import messages
 from v2x.messages import MessageType
 
-from pipeline.content import FAST_PATH, decode_contents, to_arrow
-from pipeline.uper import FALLBACK, OK, STATUS_TEXT
+from pipeline.decode.content import FAST_PATH, decode_contents, to_arrow
+from pipeline.decode.uper import FALLBACK, OK, STATUS_TEXT
 
 from tests.asn1_strategies import strategy
 from tests.corpus import corpus, rsm
@@ -196,7 +196,7 @@ def test_extension_additions_fall_back_to_asn1tools_and_land_in_the_tables(msg_t
     from v2x import clock
     from v2x.security import unsecured
 
-    from pipeline.batch import BatchProcessor, Received
+    from pipeline.ingest.batch import BatchProcessor, Received
 
     content = next(c for t, c in corpus() if t is msg_type)
     if addition == "future-light":

@@ -1,11 +1,11 @@
-"""msgCnt continuity and inter-packet gaps per stream (pipeline.continuity), against a direct
+"""msgCnt continuity and inter-packet gaps per stream (pipeline.ingest.continuity), against a direct
 count of what was sent and what arrived."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline.continuity import FILLS_HOLE, NO_GAP, StreamContinuity
+from pipeline.ingest.continuity import FILLS_HOLE, NO_GAP, StreamContinuity
 
 
 def judge(c: StreamContinuity, rows: list[tuple[int, int, int, int]]):

@@ -11,11 +11,11 @@ import numpy as np
 from v2x import clock, messages
 from v2x.security import Signer, load_credential, unsecured
 
-from pipeline import envelope
-from pipeline.batch import BatchProcessor
-from pipeline.content import FAST_PATH, decode_contents
-from pipeline.reference import FrameError, decode_frame
-from pipeline.uper import STATUS_TEXT
+from pipeline.decode import envelope
+from pipeline.decode.content import FAST_PATH, decode_contents
+from pipeline.decode.reference import FrameError, decode_frame
+from pipeline.decode.uper import STATUS_TEXT
+from pipeline.ingest.batch import BatchProcessor
 
 from tests.corpus import corpus
 

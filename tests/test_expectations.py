@@ -1,5 +1,5 @@
-"""Declared expectations (v2x.expectations) and their evaluation (pipeline.expectations), on
-generated runs; the suite's JUnit (pipeline.suite)."""
+"""Declared expectations (v2x.scenario.expectations) and their evaluation (pipeline.report.expectations), on
+generated runs; the suite's JUnit (pipeline.harness.suite)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import pytest
 from junitparser import Error, Failure, JUnitXml
 from pydantic import ValidationError
 
-from v2x.expectations import Expectation
-from v2x.scenario import ScenarioError, parse_scenario
+from v2x.scenario.expectations import Expectation
+from v2x.scenario.model import ScenarioError, parse_scenario
 
-from pipeline.expectations import Outcome, evaluate, unknown_subjects
-from pipeline.report import build_report, load_profile
-from pipeline.suite import ScenarioResult, SuiteResult, load_suite, suite_junit
+from pipeline.harness.suite import ScenarioResult, SuiteResult, load_suite, suite_junit
+from pipeline.report.build import build_report, load_profile
+from pipeline.report.expectations import Outcome, evaluate, unknown_subjects
 
 from tests.test_gate import generated_run
 from tests.test_scenario import GOOD

@@ -16,14 +16,14 @@ from v2x.messages import MessageType
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.security import Signer, load_credentials
 
-from pipeline.batch import BatchProcessor, Received
-from pipeline.gate import diff_reports, failures, regressions
-from pipeline.ingest import verifier_from_pki
-from pipeline.report import build_report
-from pipeline.report_junit import to_junit
-from pipeline.report_markdown import diff_to_markdown, to_markdown
-from pipeline.store import TelemetryWriter
-from pipeline.views import connect
+from pipeline.ingest.batch import BatchProcessor, Received
+from pipeline.ingest.store import TelemetryWriter
+from pipeline.ingest.trust import verifier_from_pki
+from pipeline.render.junit import to_junit
+from pipeline.render.markdown import diff_to_markdown, to_markdown
+from pipeline.report.build import build_report
+from pipeline.report.gate import diff_reports, failures, regressions
+from pipeline.sql.views import connect
 
 LAT, LON = 39.085, 117.056
 IMPAIRED_DEVICE_FAILS = {"BSM.pdr", "BSM.latency_p99"}

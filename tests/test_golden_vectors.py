@@ -13,7 +13,7 @@ from v2x.messages import MessageType
 from v2x.security import CertificateStore, Verdict, Verifier
 from v2x.security.certificates import security_types
 
-from pipeline.reference import decode_frame
+from pipeline.decode.reference import decode_frame
 
 from tests.corpus import corpus
 from tests.golden_vectors import FRAMES, SECURITY, from_json, load, message_frames

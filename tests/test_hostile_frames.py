@@ -17,9 +17,10 @@ from v2x.rundir import RunDir, read_json
 from v2x.security.certificates import security_types
 from v2x.security.sign import unsecured
 
-import pipeline.batch as batch_module
-from pipeline.batch import BatchProcessor, Received
-from pipeline.ingest import MAX_FRAME_BYTES, ingest
+import pipeline.ingest.batch as batch_module
+from pipeline.ingest.batch import BatchProcessor, Received
+from pipeline.ingest.receiver import MAX_FRAME_BYTES
+from pipeline.ingest.session import ingest
 
 from tests.corpus import bsm_variants, corpus
 
@@ -215,7 +216,7 @@ def test_a_replay_with_a_malleated_signature_is_still_a_replay(pki):
     from v2x import clock
     from v2x.security import Signer, load_credentials
 
-    from pipeline.ingest import verifier_from_pki
+    from pipeline.ingest.trust import verifier_from_pki
 
     signer = Signer(load_credentials(pki, "OBU-1")[0])
     now = clock.now_unix_us()
@@ -237,7 +238,7 @@ def test_a_replay_with_a_malleated_signature_is_still_a_replay(pki):
 
 def test_each_output_has_its_own_client_id_and_a_restart_keeps_it(tmp_path):
     """A fixed client id let any client (or a second ingest) take the ingest's session."""
-    from pipeline.ingest import ingest_client_id
+    from pipeline.ingest.session import ingest_client_id
 
     a, b = RunDir(tmp_path / "a").create(), RunDir(tmp_path / "b").create()
     first = ingest_client_id(a)
@@ -258,7 +259,7 @@ def test_a_certificate_listing_thousands_of_aids_is_refused_without_decoding_it(
     from v2x import clock
     from v2x.security import Signer, load_credentials
 
-    import pipeline.batch as batch_module
+    import pipeline.ingest.batch as batch_module
 
     signer = Signer(load_credentials(pki, "OBU-1")[0])
     now = clock.now_unix_us()
@@ -288,8 +289,8 @@ def test_a_certificate_listing_thousands_of_aids_is_refused_without_decoding_it(
 def test_the_harness_broker_refuses_a_publish_larger_than_its_limit(mosquitto, tmp_path):
     """One 250 MB publish once took the ingest to 2.8 GB and made honest frames 5.5 s late; the
     broker a run starts refuses packets over MAX_PACKET_BYTES, so such a frame never reaches it."""
-    from v2x.broker import MAX_PACKET_BYTES
-    from v2x.mqtt_subscribe import SubscribeConnection
+    from v2x.mqtt.broker import MAX_PACKET_BYTES
+    from v2x.mqtt.subscribe import SubscribeConnection
 
     reader = SubscribeConnection("127.0.0.1", mosquitto.address.port, "limit-reader", ["V2X/#"])
     reader.connect()

@@ -11,7 +11,7 @@ import aiomqtt
 import duckdb
 import pytest
 
-from pipeline.ingest import IngestStats, Progress, progress_line
+from pipeline.ingest.summary import IngestStats, Progress, progress_line
 
 
 def test_progress_line_gives_counts_rate_types_and_broker_state():
@@ -79,7 +79,7 @@ def test_frames_received_are_reported_when_traffic_pauses_before_their_batch_is_
     reports it once a read brings nothing new, without waiting for the batch to be processed."""
     from v2x.rundir import RunDir, read_json
 
-    import pipeline.ingest as ingest_module
+    import pipeline.ingest.session as ingest_module
 
     monkeypatch.setattr(ingest_module, "FLUSH_INTERVAL_S", 10.0)  # no batch is processed during the test
     run = RunDir(tmp_path / "run")

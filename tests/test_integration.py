@@ -15,13 +15,13 @@ import pytest
 from v2x.messages import MessageType
 from v2x.run import run_scenario
 from v2x.rundir import RunDir
-from v2x.scenario import parse_scenario
+from v2x.scenario.model import parse_scenario
 from v2x.security import load_credential
 
-from pipeline.content import FAST_PATH, to_arrow
-from pipeline.ingest import ingest
-from pipeline.map_rsi import map_rows, rsi_rows
-from pipeline.report import build_report
+from pipeline.decode.content import FAST_PATH, to_arrow
+from pipeline.decode.map_rsi import map_rows, rsi_rows
+from pipeline.ingest.session import ingest
+from pipeline.report.build import build_report
 
 from tests.independent import verify_spdu
 from tests.test_scenario import GOOD

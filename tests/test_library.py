@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from junitparser import JUnitXml
 
 from v2x.cli import main as v2x
-from v2x.scenario import Scenario, builtin_scenarios, load_scenario
+from v2x.scenario.model import Scenario, builtin_scenarios, load_scenario
 
-from pipeline.suite import SuiteEntry, run_entry
+from pipeline.harness.suite import SuiteEntry, run_entry
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""The publish-only MQTT connection (v2x.mqtt_publish) and the simulators' publisher, against
+"""The publish-only MQTT connection (v2x.mqtt.publish) and the simulators' publisher, against
 Mosquitto and an independent client (paho-mqtt) on the receiving side."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import time
 import paho.mqtt.client as paho
 import pytest
 
-from v2x.broker import MAX_PACKET_BYTES, find_mosquitto, free_port, start_broker
-from v2x.mqtt_publish import MqttError, PublishConnection, publish_packet, remaining_length
-from v2x.publisher import Publisher
-from v2x.transport import BrokerAddress
+from v2x.device.publisher import Publisher
+from v2x.mqtt.broker import MAX_PACKET_BYTES, find_mosquitto, free_port, start_broker
+from v2x.mqtt.publish import MqttError, PublishConnection, publish_packet, remaining_length
+from v2x.mqtt.transport import BrokerAddress
 
 pytestmark = pytest.mark.broker
 

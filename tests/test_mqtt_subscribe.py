@@ -1,4 +1,4 @@
-"""The subscribe-only MQTT connection (v2x.mqtt_subscribe) against Mosquitto, with an
+"""The subscribe-only MQTT connection (v2x.mqtt.subscribe) against Mosquitto, with an
 independent client (paho-mqtt) publishing."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import paho.mqtt.client as paho
 import pytest
 
 from v2x import clock
-from v2x.broker import MAX_PACKET_BYTES, free_port, start_broker
-from v2x.mqtt_subscribe import Deliveries, MqttError, SubscribeConnection, subscribe_packet
+from v2x.mqtt.broker import MAX_PACKET_BYTES, free_port, start_broker
+from v2x.mqtt.subscribe import Deliveries, MqttError, SubscribeConnection, subscribe_packet
 
 pytestmark = pytest.mark.broker
 

@@ -1,4 +1,4 @@
-"""The network model (v2x.network): what a scenario declares is what the links draw, and an
+"""The network model (v2x.scenario.network): what a scenario declares is what the links draw, and an
 impaired run through Mosquitto FAILs exactly the checks the impairment breaks."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from v2x.cli import main as v2x
-from v2x.network import Impairment, Latency, Loss, device_link, draw_latency_ms
 from v2x.run import run_scenario
 from v2x.rundir import RunDir, read_json
-from v2x.scenario import ScenarioError, parse_scenario
+from v2x.scenario.model import ScenarioError, parse_scenario
+from v2x.scenario.network import Impairment, Latency, Loss, device_link, draw_latency_ms
 
-from pipeline.gate import failures
-from pipeline.report import build_report
-from pipeline.views import connect
+from pipeline.report.build import build_report
+from pipeline.report.gate import failures
+from pipeline.sql.views import connect
 
 from tests.test_scenario import GOOD
 

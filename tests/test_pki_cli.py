@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from v2x.cli import main
 from v2x.security import Signer, Verdict, Verifier, load_credentials
 from v2x.security.pki import load_ca_certificates, load_trust_anchors
-from v2x.security.verify import CertificateStore
+from v2x.security.trust_store import CertificateStore
 
-from pipeline.reference import decode_frame
+from pipeline.decode.reference import decode_frame
 
 from tests.test_security import FRAME, now64
 

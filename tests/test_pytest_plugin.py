@@ -11,7 +11,7 @@ pytestmark = pytest.mark.broker
 
 USER_TESTS = """
 import pytest
-from v2x.scenario import ScenarioError
+from v2x.scenario.model import ScenarioError
 
 SMALL = dict(duration_s=4, fleet=[{"kind": "car", "count": 5}, {"kind": "bus", "count": 1, "lane": "kerb"}],
              security={"suite": "ecdsa-p256-sha256"},

@@ -12,11 +12,12 @@ from PIL import Image
 
 from v2x.cli import main as v2x
 from v2x.run import run_scenario
-from v2x.scenario import load_scenario
+from v2x.scenario.model import load_scenario
 
-from pipeline.report import build_report
-from pipeline.report_html import CDF_POINTS, chart_data, to_html
-from pipeline.svg_charts import PALETTE, nice_ticks
+from pipeline.render.html import to_html
+from pipeline.render.svg import PALETTE, nice_ticks
+from pipeline.report.build import build_report
+from pipeline.report.charts import CDF_POINTS, chart_data
 
 from tests.browser import rendered_dom, screenshot
 from tests.test_gate import IMPAIRED_DEVICE_FAILS, generated_run
@@ -92,7 +93,7 @@ def test_html_report_of_an_impaired_run_shows_what_failed(pki, tmp_path):
     assert len(pdr) == 4 and max(pdr) < 0.95  # 1 in 8 lost: every second of the 4 has a loss
     [device] = charts["devices"]
     assert device["device"] == "OBU-1" and device["worst"] == "FAIL"
-    assert {f.split()[0] for f in device["findings"]} == IMPAIRED_DEVICE_FAILS
+    assert {f["id"] for f in device["findings"]} == IMPAIRED_DEVICE_FAILS
 
     page = parse(to_html(report, charts))
     assert page.data["verdict"] == "FAIL"

@@ -1,4 +1,4 @@
-"""The JSON report against its published schema (pipeline/report.schema.json)."""
+"""The JSON report against its published schema (pipeline/report/report.schema.json)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pytest
 from v2x.messages import MessageType
 from v2x.security import Verdict
 
-from pipeline.report import REPORT_VERSION, build_report, to_json
-from pipeline.validation import CHECKS, FieldCheck
+from pipeline.report.build import REPORT_VERSION, build_report, to_json
+from pipeline.sql.field_checks import CHECKS, FieldCheck
 
 from tests.test_gate import generated_run
 
-SCHEMA = json.loads((resources.files("pipeline") / "report.schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads((resources.files("pipeline.report") / "report.schema.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import random
 import numpy as np
 import pytest
 
-from v2x import clock, faults, messages
-from v2x.scenario import builtin_scenarios, load_scenario
+from v2x import clock, messages
+from v2x.device import faults
+from v2x.scenario.model import builtin_scenarios, load_scenario
 
 from roadside.simulator import rsu_streams
 from vehicles.traffic import Traffic

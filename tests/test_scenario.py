@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from v2x.scenario import ScenarioError, builtin_scenarios, load_scenario, parse_scenario
+from v2x.scenario.model import ScenarioError, builtin_scenarios, load_scenario, parse_scenario
 
 GOOD = """
 name: t

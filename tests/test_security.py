@@ -28,11 +28,13 @@ from v2x.security import (
 )
 from v2x.security.certificates import issue_certificate, parse_certificate
 from v2x.security.pki import describe, issue, load_ca_certificates, load_trust_anchors, revoke, suite_of, write_crl
+from v2x.security.replay import ReplayWindow
 from v2x.security.sm2 import SM2_USER_ID
-from v2x.security.verify import ReplayWindow, Spdus, Verification
+from v2x.security.verdicts import Verification
+from v2x.security.verifier import Spdus
 from v2x.security.workers import verify_jobs
 
-from pipeline.reference import decode_frame
+from pipeline.decode.reference import decode_frame
 
 from tests.corpus import bsm_variants
 from tests.independent import openssl_sm2_verify, verify_spdu

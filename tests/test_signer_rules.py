@@ -15,13 +15,13 @@ import pytest
 from v2x import clock, messages
 from v2x.messages import BSM_EVENT_AID, MessageType
 from v2x.rundir import RunDir
-from v2x.scenario import load_scenario, parse_scenario
+from v2x.scenario.model import load_scenario, parse_scenario
 from v2x.security import Signer, load_credentials
 
-from pipeline import views
-from pipeline.batch import BatchProcessor, Received
-from pipeline.ingest import verifier_from_pki
-from pipeline.store import TelemetryWriter
+from pipeline.ingest.batch import BatchProcessor, Received
+from pipeline.ingest.store import TelemetryWriter
+from pipeline.ingest.trust import verifier_from_pki
+from pipeline.sql import views
 from vehicles.traffic import EVENT_HARD_BRAKING, Traffic
 
 from tests.test_scenario import GOOD

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from v2x.run import run_scenario
-from v2x.scenario import load_scenario, with_changes
+from v2x.scenario.model import load_scenario, with_changes
 
-from pipeline.report import build_report
+from pipeline.report.build import build_report
 
 SAMPLE_EVERY_S = 10.0
 MAX_GROWTH_MIB_PER_H = 64.0  # policy: a leak of this size would reach gigabytes over a day's test campaign

@@ -12,12 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from v2x.broker import start_broker
+from v2x.mqtt.broker import start_broker
 from v2x.run import run_scenario
-from v2x.scenario import parse_scenario
+from v2x.scenario.model import parse_scenario
 
-from pipeline.report import build_report
-from pipeline.views import connect, connect_runs
+from pipeline.report.build import build_report
+from pipeline.sql.views import connect, connect_runs
 
 from tests.conftest import REPO
 from tests.test_integration import WITH_RSI
@@ -131,7 +131,7 @@ ESCAPES = [
 def test_sql_sees_the_run_and_nothing_else_of_the_file_system(run, tmp_path):
     """`v2x sql`, scenario expectations and the pytest plugin run SQL written by other people:
     a COPY once wrote outside the run and read_text leaked /etc/hostname into JUnit output."""
-    from pipeline.views import connect
+    from pipeline.sql.views import connect
 
     before = {p: p.read_bytes() for p in run.rglob("*.parquet")}
     con = connect(run, sandboxed=True)

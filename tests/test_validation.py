@@ -11,19 +11,20 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from v2x import clock, faults, messages
+from v2x import clock, messages
 from v2x.asn1 import ASN1_DIR
+from v2x.device import faults
 from v2x.messages import MessageType
 from v2x.run import run_scenario
 from v2x.rundir import RunDir
-from v2x.scenario import Fault, load_scenario
+from v2x.scenario.model import Fault, load_scenario
 from v2x.security import unsecured
 
-from pipeline import views
-from pipeline.batch import BatchProcessor, Received, UncheckedBatches
-from pipeline.report import build_report
-from pipeline.store import TelemetryWriter
-from pipeline.validation import CHECKS, checks_connection
+from pipeline.ingest.batch import BatchProcessor, Received, UncheckedBatches
+from pipeline.ingest.store import TelemetryWriter
+from pipeline.report.build import build_report
+from pipeline.sql import views
+from pipeline.sql.field_checks import CHECKS, checks_connection
 
 from tests.conftest import REPO
 from tests.corpus import corpus

@@ -21,14 +21,13 @@ SCRIPT = textwrap.dedent(
 
     from numba.core.dispatcher import Dispatcher
 
-    from pipeline import batch
-    from pipeline.ingest import verifier_from_pki
+    from pipeline.ingest import batch
+    from pipeline.ingest.trust import verifier_from_pki
     from tests.corpus import corpus
     from v2x import clock, messages
     from v2x.messages import MessageType
     from v2x.security import DeviceRequest, Signer, create_pki, load_credentials, unsecured
 
-    batch.settle_collector = lambda: None  # the collector's settings are not under test
     batch.warm_up()
 
     def signatures():

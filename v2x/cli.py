@@ -15,10 +15,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from v2x.broker import BrokerError
+from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
+from v2x.mqtt.broker import BrokerError
 from v2x.run import RunError, run_scenario
 from v2x.run_progress import RunProgressBars
-from v2x.scenario import ScenarioError, builtin_scenarios, load_scenario
+from v2x.scenario.model import ScenarioError, builtin_scenarios, load_scenario
 from v2x.security import BACKENDS, DEFAULT_SUITE, DeviceRequest
 from v2x.security import pki as pki_dir
 from v2x.security.pki import DeviceKind
@@ -118,7 +119,7 @@ def pki_init(directory: Path, suite: str) -> None:
     "aids",
     type=int,
     multiple=True,
-    help="AID to grant (default: BSM 111/112 for a vehicle, 113/114 for an emergency vehicle, MAP/SPAT/RSI/RSM for an RSU)",
+    help="AID to grant (default: BSM 111/112 for a vehicle, 113/114 for an emergency vehicle, MAP/SPAT/RSI 1-3/RSM 3618-3623 for an RSU)",
 )
 @click.option(
     "--pseudonyms", type=click.IntRange(1, 100), default=3, show_default=True, help="pseudonym certificates of a vehicle"
@@ -127,11 +128,11 @@ def pki_init(directory: Path, suite: str) -> None:
 def pki_issue(directory: Path, device_id: str, kind: str, aids: tuple[int, ...], pseudonyms: int, validity_hours: int) -> None:
     """Issue DEVICE_ID's enrolment certificate and its pseudonym (vehicle), identification
     (emergency vehicle) or application (RSU) certificates."""
-    default = {"vehicle": [111, 112], "emergency_vehicle": [113, 114], "rsu": [3618, 3619, 3620, 3623]}[kind]
+    default = {"vehicle": VEHICLE_AIDS, "emergency_vehicle": EMERGENCY_VEHICLE_AIDS, "rsu": RSU_AIDS}[kind]
     try:
         creds = pki_dir.issue(
             directory,
-            DeviceRequest(device_id, list(aids) or default, kind=cast(DeviceKind, kind), pseudonyms=pseudonyms),
+            DeviceRequest(device_id, list(aids) or list(default), kind=cast(DeviceKind, kind), pseudonyms=pseudonyms),
             validity_hours=validity_hours,
         )
     except (FileNotFoundError, ValueError) as exc:

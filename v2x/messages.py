@@ -62,6 +62,12 @@ _AID = {
 BSM_EVENT_AID = 112
 BSM_EMERGENCY_AID = 113  # GB/T 45315: emergency vehicle, regular BSM
 BSM_EMERGENCY_EVENT_AID = 114  # emergency vehicle, event BSM
+RSI_AIDS = (3620, 3621, 3622)  # RSI sub-types 1..3 (compliance.md 3.8: which sub-type is which is unverified); ours send 3620
+# The AIDs each kind of device is granted: the one list the PKI, `v2x run`, `v2x pki issue`,
+# the attacks and the benchmarks use (GB/T 45315 7.4.3.2 for BSM; MAP/SPAT/RSI/RSM compliance.md 3.8).
+VEHICLE_AIDS = (_AID[MessageType.BSM], BSM_EVENT_AID)
+EMERGENCY_VEHICLE_AIDS = (BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID)
+RSU_AIDS = (_AID[MessageType.MAP], _AID[MessageType.SPAT], *RSI_AIDS, _AID[MessageType.RSM])
 MESSAGE_TYPE_BY_INDEX = {i: t for t, i in _FRAME_INDEX.items()}
 
 # Unit scales of YD/T 3709 data elements.
@@ -268,52 +274,6 @@ def bsm(
         "safetyExt": safety,
         **emergency_ext,
     }
-
-
-@dataclass(frozen=True)
-class BsmFields:
-    """BSM core fields in physical units, as stored in telemetry rows."""
-
-    msg_cnt: int
-    vehicle_id: str  # hex of the 8-byte temporary id
-    sec_mark: int
-    lat_deg: float
-    lon_deg: float
-    elevation_present: bool
-    speed_mps: float | None
-    heading_deg: float
-    transmission: int
-    accel_long_mps2: float
-    accel_lat_mps2: float
-    yaw_rate_dps: float
-    width_m: float
-    length_m: float
-    vehicle_class: int
-
-
-_TRANSMISSION = ["neutral", "park", "forwardGears", "reverseGears", "reserved1", "reserved2", "reserved3", "unavailable"]
-
-
-def read_bsm(content: dict[str, Any]) -> BsmFields:
-    """Physical-unit view of a decoded BasicSafetyMessage."""
-    speed = content["speed"]
-    return BsmFields(
-        msg_cnt=content["msgCnt"],
-        vehicle_id=content["id"].hex(),
-        sec_mark=content["secMark"],
-        lat_deg=content["pos"]["lat"] * LATLON_UNIT,
-        lon_deg=content["pos"]["long"] * LATLON_UNIT,
-        elevation_present="elevation" in content["pos"],
-        speed_mps=None if speed == SPEED_UNAVAILABLE else speed * SPEED_UNIT,
-        heading_deg=content["heading"] * HEADING_UNIT,
-        transmission=_TRANSMISSION.index(content["transmission"]),
-        accel_long_mps2=content["accelSet"]["long"] * ACCEL_UNIT,
-        accel_lat_mps2=content["accelSet"]["lat"] * ACCEL_UNIT,
-        yaw_rate_dps=content["accelSet"]["yaw"] * YAW_UNIT,
-        width_m=content["size"]["width"] / 100,
-        length_m=content["size"]["length"] / 100,
-        vehicle_class=content["vehicleClass"]["classification"],
-    )
 
 
 def msg_cnt_of(content: dict[str, Any]) -> int:

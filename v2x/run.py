@@ -2,7 +2,7 @@
 
 Each stage is its own process talking only through the broker and the run directory (the data
 flows one way: devices -> broker -> ingest -> Parquet -> report), so this module starts
-``python -m pipeline.ingest``, ``python -m roadside`` and ``python -m vehicles`` by name and
+``python -m pipeline.ingest.service``, ``python -m roadside`` and ``python -m vehicles`` by name and
 imports none of them.
 """
 
@@ -21,21 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from v2x import __version__, attacks, schedule
-from v2x.broker import start_broker
-from v2x.broker_access import INGEST_CLIENT, create_broker_access
-from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_AID, MessageType
-from v2x.mqtt_wire import DISCONNECT, MqttError, open_connection
+from v2x import __version__
+from v2x.device import attacks, schedule
+from v2x.device.schedule import Pace
+from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
+from v2x.mqtt.access import INGEST_CLIENT, create_broker_access
+from v2x.mqtt.broker import start_broker
+from v2x.mqtt.transport import BrokerAddress
+from v2x.mqtt.wire import DISCONNECT, MqttError, open_connection
 from v2x.rundir import RunDir, read_json, write_json_atomic
-from v2x.scenario import Scenario, dump_scenario
-from v2x.schedule import Pace
+from v2x.scenario.model import Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
 from v2x.security.pki import issue, suite_of
-from v2x.transport import BrokerAddress
 
-RSU_AIDS = [MessageType.MAP.aid, MessageType.SPAT.aid, MessageType.RSI.aid, MessageType.RSM.aid]
-OBU_AIDS = [MessageType.BSM.aid, BSM_EVENT_AID]
-EMERGENCY_OBU_AIDS = [BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID]
 DRAIN_TIMEOUT_S = 15.0  # the ingest is given up on after this long without receiving anything
 # ... and, once told to stop, after this long without storing anything (a batch of 20,000
 # SM2 frames verified inline takes about 10 s on 2 cores)
@@ -228,7 +226,7 @@ def run_scenario(
     """Run ``scenario`` and return its run directory with published/received/stored counts.
 
     ``pace``: "realtime" sends every message at its due time; "max" as fast as the machine
-    allows (a throughput measurement, see v2x.schedule).  ``progress`` is called about four
+    allows (a throughput measurement, see v2x.device.schedule).  ``progress`` is called about four
     times a second while the simulators run and the ingest drains."""
     run = RunDir(run_dir).create() if run_dir else new_run_dir(scenario, runs_dir)
     run.scenario.write_text(dump_scenario(scenario), encoding="utf-8")
@@ -243,12 +241,12 @@ def run_scenario(
     write_json_atomic(run.manifest, manifest)
 
     status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")
-    devices = [DeviceRequest(i.rsu_id, RSU_AIDS, kind="rsu") for i in scenario.intersections]
+    devices = [DeviceRequest(i.rsu_id, list(RSU_AIDS), kind="rsu") for i in scenario.intersections]
     kinds = [g.kind for g in scenario.fleet for _ in range(g.count)]
     devices += [
-        DeviceRequest(obu, EMERGENCY_OBU_AIDS, kind="emergency_vehicle")
+        DeviceRequest(obu, list(EMERGENCY_VEHICLE_AIDS), kind="emergency_vehicle")
         if kind == "ambulance"
-        else DeviceRequest(obu, OBU_AIDS, kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates)
+        else DeviceRequest(obu, list(VEHICLE_AIDS), kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates)
         for obu, kind in zip(scenario.obu_ids(), kinds)
     ]
     prepare_pki(run, scenario, devices)

@@ -4,7 +4,7 @@ RUN/scenario.yaml            the validated scenario, defaults filled in
 RUN/run.json                 versions, broker, start/end, exit status of each stage
 RUN/pki/                     root CA and device certificates (v2x.security.pki)
 RUN/broker-access/           TLS CA, client certificates and topic ACL of the run's broker
-                             (v2x.broker_access; only with ``broker.tls``)
+                             (v2x.mqtt.access; only with ``broker.tls``)
 RUN/published/<sim>.json     what each simulator generated and published, per device
 RUN/attacks/<sim>.json       every injected attack frame: device, kind, expected verdict, SHA-256
 RUN/ingest/progress.json     received/stored counts, rewritten after every batch

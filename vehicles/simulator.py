@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from v2x import clock, faults, messages
-from v2x.attacks import AttackPlan
+from v2x import clock, messages
+from v2x.device import faults
+from v2x.device.attacks import AttackPlan
+from v2x.device.uplink import Device, Payload, Stream, Uplink
 from v2x.messages import BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID, BSM_EVENT_AID, MessageType, PathPoint
-from v2x.network import device_link
 from v2x.rundir import RunDir
-from v2x.scenario import Scenario, obu_id
+from v2x.scenario.model import Scenario, obu_id
+from v2x.scenario.network import device_link
 from v2x.security import Credential, Signer, load_credentials
-from v2x.uplink import Device, Payload, Stream, Uplink
 
 from vehicles import bsm_encoder
 from vehicles.fleet_bsm import PATH_POINTS, FleetBsms

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from v2x import roads
 from v2x.messages import VEHICLE_CLASSES
-from v2x.roads import LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M
-from v2x.scenario import Scenario
+from v2x.scenario import roads
+from v2x.scenario.model import Scenario
+from v2x.scenario.roads import LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M
 
 TICK_S = 0.1
 MAX_ACCEL = 2.0  # m/s^2

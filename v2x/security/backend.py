@@ -109,7 +109,6 @@ class EcdsaP256Sha256:
 
 
 BACKENDS: dict[str, CryptoBackend] = {Sm2Sm3.name: Sm2Sm3(), EcdsaP256Sha256.name: EcdsaP256Sha256()}
-BACKEND_BY_HASH: dict[str, CryptoBackend] = {b.hash_algorithm: b for b in BACKENDS.values()}
 BACKEND_BY_KEY: dict[str, CryptoBackend] = {b.key_choice: b for b in BACKENDS.values()}
 DEFAULT_SUITE = Sm2Sm3.name  # GB/T 45315: the national profile
 

@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from v2x import clock
+from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
 from v2x.security.backend import BACKENDS, DEFAULT_SUITE, CryptoBackend
 from v2x.security.certificates import hashed_id8, hashed_id10, issue_certificate, parse_certificate, security_types
 from v2x.security.sign import Credential, sign_data
 
 ROOT_NAME = "root-ca"
 CA_NAMES = {"eca": "xiqing-eca", "pca": "xiqing-pca", "aca": "xiqing-aca"}
-VEHICLE_AIDS = (111, 112, 113, 114)  # BSM (GB/T 45315 7.4.3.2; 113/114 emergency)
-RSU_AIDS = (3618, 3619, 3620, 3621, 3622, 3623)  # MAP, SPAT, RSI x3, RSM
-EMERGENCY_AIDS = (113, 114)  # emergency vehicles sign with an identification certificate (ACA)
-CA_ISSUES = {"pca": VEHICLE_AIDS, "aca": RSU_AIDS + EMERGENCY_AIDS, "eca": None}
+# What each CA may grant: pseudonyms (PCA) any BSM AID; the ACA the RSUs' AIDs and the emergency
+# vehicles' (they sign with an identification certificate); the ECA enrols, granting no AID.
+CA_ISSUES = {"pca": VEHICLE_AIDS + EMERGENCY_VEHICLE_AIDS, "aca": RSU_AIDS + EMERGENCY_VEHICLE_AIDS, "eca": None}
 CRL_AID = 3628  # YD/T 3957: CRL
 CRL_SERIES = 1
 CRL_VALIDITY_S = 7 * 24 * 3600  # nextCrl: a week (compliance profile: CRL age policy 7 d)

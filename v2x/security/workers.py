@@ -1,6 +1,6 @@
 """Signature verification in parallel workers.
 
-The verify service (:mod:`v2x.security.verify`) does every check that needs state (certificate
+The verify service (:mod:`v2x.security.verifier`) does every check that needs state (certificate
 store, CRL, replay window) in the caller, in frame order, and leaves each frame that passes them
 one stateless job: does this signature verify with this public key.  :class:`SignatureWorkers`
 runs those jobs in parallel, in worker processes fed chunks of ``CHUNK`` jobs so that the

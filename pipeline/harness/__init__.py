@@ -1,0 +1,1 @@
+"""Running scenarios as tests: the suite and the pytest plugin."""

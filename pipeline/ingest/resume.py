@@ -1,0 +1,85 @@
+"""A restart on the same output: the stored tail replayed into msgCnt continuity and the signer
+rules, and the frames stored but not known to be acknowledged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from v2x.rundir import RunDir, read_json
+
+from pipeline.ingest.inbox import frame_digest
+from pipeline.ingest.store import Commit, TelemetryWriter
+
+
+def _part_tables(
+    writer: TelemetryWriter, commits: list[Commit], prefix: str, columns: list[str]
+) -> Iterator[tuple[str, pa.Table]]:
+    """(path in the run, ``columns`` of it) for each file of ``commits`` under ``prefix``; a
+    file that cannot be read is passed over."""
+    for commit in commits:
+        for relative in commit.files:
+            if relative.startswith(prefix):
+                try:
+                    yield relative, pq.read_table(writer.run_root / relative, columns=columns)
+                except (OSError, pa.ArrowException):
+                    continue
+
+
+def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
+    """Digests of the frames in the parts an earlier session committed without confirming that
+    all their acknowledgements were sent (``ingest/acked.json``): the broker redelivers those."""
+    try:
+        acked = read_json(run.ingest / "acked.json")
+        through, unconfirmed = int(acked["through"]), {int(p) for p in acked.get("unconfirmed", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        through, unconfirmed = 0, set()
+    commits = [c for c in writer.commits if c.part > through or c.part in unconfirmed]
+    digests: list[bytes] = []
+    for _, table in _part_tables(writer, commits, "telemetry/", ["topic", "frame"]):
+        digests += [
+            frame_digest(t or "", f or b"") for t, f in zip(table.column("topic").to_pylist(), table.column("frame").to_pylist())
+        ]
+    return digests
+
+
+RESUME_PARTS = 600  # parts (about five minutes of traffic) replayed into the stream state on a restart
+
+
+RESUME_COLUMNS = [
+    "rx_seq",
+    "sender_id",
+    "vehicle_id",
+    "signer",
+    "signer_kind",
+    "auth",
+    "decode_ok",
+    "msg_cnt",
+    "generated_at",
+    "received_at",
+]
+
+
+RESUME_BSM_COLUMNS = ["rx_seq", "id", "lat", "lon", "events"]
+
+
+def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> tuple[pa.Table, pa.Table | None]:
+    """The telemetry rows of the last ``parts`` committed parts, in ``rx_seq`` order, with
+    ``msg_type``, and the BSM content of those parts: what
+    :meth:`~pipeline.ingest.batch.BatchProcessor.resume` takes up.  A part that cannot be read is passed over."""
+    tail = writer.commits[-parts:]
+    tables = [
+        table.append_column(
+            "msg_type", pa.array([relative.split("/")[1].removeprefix("msg_type=")] * table.num_rows, pa.string())
+        )
+        for relative, table in _part_tables(writer, tail, "telemetry/msg_type=", RESUME_COLUMNS)
+    ]
+    bsm = [table for _, table in _part_tables(writer, tail, "tables/bsm/", RESUME_BSM_COLUMNS)]
+    if not tables:
+        return pa.table({}), None
+    return (
+        pa.concat_tables(tables, promote_options="permissive").sort_by("rx_seq"),
+        pa.concat_tables(bsm, promote_options="permissive") if bsm else None,
+    )

@@ -1,0 +1,352 @@
+"""The compliance report as one self-contained HTML file, with charts.
+
+``to_html`` draws the page from :func:`pipeline.report.charts.chart_data` and the report of :func:`pipeline.report.build.build_report`:
+
+* the verdict and the failing checks with their sources, first;
+* latency CDF per message type against the profile's latency thresholds;
+* PDR (GB/T 45315 Annex C, from msgCnt gaps) and rate per sender over time;
+* per device: the profile checks judged on that device's own messages and its field-check
+  violations, in a table sorted by the worst verdict (click a header to sort by another column,
+  or open ``REPORT.html#sort=COLUMN`` / ``#sort=COLUMN-desc``);
+* security: frames by class (honest or injected attack) and verdict;
+* a map of where the vehicles (BSM positions) and RSUs (RSM reference points) were.
+
+No script or style is fetched: the page opens offline, and it carries the report's JSON in a
+``<script type="application/json" id="report-data">`` element for tools."""
+
+from __future__ import annotations
+
+import json
+import math
+from html import escape
+from typing import Any
+
+from pipeline.render.svg import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
+from pipeline.render.terminal import schedule_line, stall_lines
+from pipeline.report.charts import CDF_POINTS, VERDICT_ORDER
+
+VERDICT_COLOURS = {
+    "success": "#2ca02c",
+    "false_signature": "#d62728",
+    "duplicate_message": "#ff7f0e",
+    "invalid_certificate": "#9467bd",
+    "revoked_certificate": "#8c564b",
+    "inconsistent_chain": "#e377c2",
+    "invalid_timestamp": "#17becf",
+    "permission_denied": "#bcbd22",
+    "unsigned_message": "#7f7f7f",
+    "signer_certificate_not_found": "#1f3a93",
+    "malformed": "#000000",
+}
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _finding(f: dict[str, Any]) -> str:
+    return f"{f['id']} {f['verdict']} ({_number(f['value'])} vs {f['op']} {f['threshold']})"
+
+
+def _colours(names: list[str]) -> dict[str, str]:
+    return {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(sorted(names))}
+
+
+def _latency_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
+    """One CDF per message type, with that type's latency thresholds from the profile."""
+    cdf = charts["latency_cdf"]
+    if not cdf:
+        return "<p>No latency measured.</p>"
+    colours = _colours(list(cdf))
+    fractions: list[float | None] = [k / CDF_POINTS for k in range(CDF_POINTS + 1)]
+    out = []
+    for msg_type, q in sorted(cdf.items()):
+        limits = [
+            c
+            for c in report["checks"]
+            if c.get("kind") is None and c["msg_type"] == msg_type and c["metric"] in ("latency_p95_ms", "latency_p99_ms")
+        ]
+        rules = [
+            Rule(
+                "x",
+                c["threshold"],
+                f"{c['metric'][8:11]} ≤ {c['threshold']:g} ms ({c['verdict']})",
+                "#d62728" if c["verdict"] == "FAIL" else "#555",
+            )
+            for c in limits
+        ]
+        rules.append(Rule("y", 0.99, "99 % of messages"))
+        right = max([c["threshold"] for c in limits] + [q[-2]]) * 1.1
+        out.append(
+            line_chart(
+                f"{msg_type} latency CDF",
+                [Series(msg_type, q, fractions, colours[msg_type])],
+                f"{msg_type} latency ms (received − generationTime)",
+                "fraction of messages",
+                rules,
+                x_range=(0.0, right),
+                y_range=(0.0, 1.0),
+                width=540,
+                height=260,
+            )
+        )
+    return "".join(out)
+
+
+def _over_time_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
+    ot = charts["over_time"]["series"]
+    if not ot:
+        return ""
+    colours = _colours(list(ot))
+    pdr = [Series(t, s["t_s"], s["pdr"], colours[t]) for t, s in sorted(ot.items()) if any(v is not None for v in s["pdr"])]
+    rate = [Series(t, s["t_s"], s["rate_hz"], colours[t]) for t, s in sorted(ot.items())]
+    pdr_rules = [
+        Rule("y", c["threshold"], f"{c['id']} ≥ {c['threshold']:g}", colours.get(c["msg_type"], "#555"))
+        for c in report["checks"]
+        if c.get("kind") is None and c["metric"] == "pdr" and c["msg_type"] in ot
+    ]
+    low = min([v for s in pdr for v in s.ys if v is not None] + [r.value for r in pdr_rules] + [1.0])
+    bucket = charts["over_time"]["bucket_s"]
+    out = line_chart(
+        "PDR over time",
+        pdr,
+        f"seconds since the first message ({bucket:g} s buckets)",
+        "PDR (msgCnt, Annex C)",
+        pdr_rules,
+        y_range=(max(0.0, low - (1.0 - low) * 0.2 - 0.01), 1.0 + (1.0 - low) * 0.05 + 0.002),
+    )
+    out += line_chart(
+        "Rate per sender over time",
+        rate,
+        f"seconds since the first message ({bucket:g} s buckets)",
+        "messages per sender per second (Hz)",
+    )
+    return out
+
+
+def _security_chart(report: dict[str, Any]) -> str:
+    classes = report["security"]["classes"]
+    if not classes:
+        return "<p>No frames.</p>"
+    rows = [
+        (
+            f"{c['class']} (expect {c['expected']})",
+            [(verdict, n, VERDICT_COLOURS.get(verdict, "#999")) for verdict, n in sorted(c["verdicts"].items())],
+        )
+        for c in classes
+    ]
+    return stacked_bars("Frames by class and verdict", rows, "frames")
+
+
+def _map(charts: dict[str, Any]) -> str:
+    vehicles, rsus = charts["positions"]["vehicles"], charts["positions"]["rsus"]
+    points = [(lat, lon) for _, lat, lon in vehicles] + [(lat, lon) for _, lat, lon in rsus if lat is not None]
+    if not points:
+        return "<p>No positions received.</p>"
+    lat0 = sum(p[0] for p in points) / len(points)
+    lon0 = sum(p[1] for p in points) / len(points)
+    east = 111_320.0 * math.cos(math.radians(lat0))
+
+    def xy(rows: list) -> tuple[list[float], list[float]]:
+        return [(lon - lon0) * east for _, _, lon in rows], [(lat - lat0) * 111_320.0 for _, lat, _ in rows]
+
+    groups = []
+    vx, vy = xy(vehicles)
+    if vehicles:
+        groups.append(PointGroup("vehicles (BSM)", vx, vy, "#1f77b4"))
+    placed = [r for r in rsus if r[1] is not None]
+    if placed:
+        rx, ry = xy(placed)
+        groups.append(PointGroup("RSUs (RSM)", rx, ry, "#d62728", "square", [r[0] for r in placed]))
+    title = f"Device positions around {lat0:.5f}° N, {lon0:.5f}° E"
+    return f"<p class=note>{escape(title)}</p>" + position_map(title, groups)
+
+
+def _checks_table(checks: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f'<tr class="{c["verdict"].replace("/", "")}"><td>{escape(c["id"])}</td><td>{c["verdict"]}</td><td>{_number(c["value"])}</td>'
+        f"<td>{escape(c['op'])} {_number(c['threshold'])}</td><td>{escape(c['basis'])}</td><td>{escape(c.get('source') or '')}</td></tr>"
+        for c in checks
+    )
+    return (
+        "<table><thead><tr><th>check</th><th>verdict</th><th>value</th><th>required</th><th>basis</th><th>source</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _applications_table(report: dict[str, Any]) -> str:
+    rows = "".join(
+        f'<tr class="{a["verdict"].replace("/", "")}"><td>{escape(a["id"])}</td><td>{escape(a["name"])}</td><td>{a["verdict"]}</td>'
+        f"<td>{escape(', '.join(a['messages']) or '-')}</td><td>{_number(a['rate_hz'])}</td><td>{_number(a['latency_ms'])}</td>"
+        f"<td>{_number(a['range_m'])}</td><td>{escape(a.get('note', ''))}</td></tr>"
+        for a in report["applications"]["graded"]
+    )
+    return (
+        "<table id=applications><thead><tr><th>application</th><th>name</th><th>verdict</th><th>messages</th><th>Hz</th><th>latency ms</th>"
+        f"<th>range m</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _ranges_table(report: dict[str, Any]) -> str:
+    rec = report["receivers"]
+    where = ", ".join(f"{escape(r['name'])} ({r['lat']:.5f}, {r['lon']:.5f})" for r in rec["positions"]) or "none"
+    rows = "".join(
+        f"<tr><td>{escape(x['msg_type'])}{escape(' where ' + x['where']) if x['where'] else ''}</td><td>{_number(x['range_m'])}</td>"
+        f"<td>{_number(x['messages'])}</td><td>{_number(x['pdr'])}</td><td>{_number(x['latency_p95_ms'])}</td>"
+        f"<td>{_number(x['latency_p99_ms'])}</td></tr>"
+        for x in report["ranges"]
+    )
+    return (
+        f"<p class=note>Receivers: {where}; from {escape(rec['source'])}. A message counts within a range when its sender was "
+        "that close to at least one receiver.</p><table id=ranges><thead><tr><th>type</th><th>within m</th><th>messages</th>"
+        f"<th>PDR</th><th>latency p95 ms</th><th>latency p99 ms</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _device_table(devices: list[dict[str, Any]]) -> str:
+    head = "".join(
+        f'<th data-sort="{kind}" data-column="{column}">{escape(label)}</th>'
+        for label, column, kind in (
+            ("device", "device", "text"),
+            ("kind", "kind", "text"),
+            ("types", "types", "text"),
+            ("worst", "worst", "number"),
+            ("findings", "findings", "number"),
+            ("messages", "messages", "number"),
+            ("latency p99 ms", "latency_p99_ms", "number"),
+            ("PDR (lowest type)", "pdr", "number"),
+            ("auth failures", "auth_failures", "number"),
+            ("what", "what", "text"),
+        )
+    )
+    rows = []
+    for d in devices:
+        cells = [
+            (escape(d["device"]), d["device"]),
+            (escape(d["kind"] or ""), d["kind"] or ""),
+            (escape(d["types"]), d["types"]),
+            (d["worst"], VERDICT_ORDER[d["worst"]]),
+            (str(len(d["findings"])), len(d["findings"])),
+            (str(d["messages"]), d["messages"]),
+            (_number(d["latency_p99_ms"]), d["latency_p99_ms"] if d["latency_p99_ms"] is not None else ""),
+            (_number(d["pdr"]), d["pdr"] if d["pdr"] is not None else ""),
+            (str(d["auth_failures"]), d["auth_failures"]),
+            ("<br>".join(escape(_finding(f)) for f in d["findings"]), ""),
+        ]
+        rows.append(
+            f'<tr class="{d["worst"].replace("/", "")}">'
+            + "".join(f'<td data-key="{escape(str(key))}">{text}</td>' for text, key in cells)
+            + "</tr>"
+        )
+    return f'<table id="devices" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.verdict{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
+.verdict.PASS{background:#2ca02c}.verdict.FAIL{background:#d62728}
+table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top} th{background:#f4f4f4}
+tr.FAIL td:nth-child(-n+4){background:#fde2e2} tr.WARN td:nth-child(-n+4){background:#fff4d6}
+.sortable th{cursor:pointer} .sortable th:after{content:" ⇅";color:#aaa}
+.charts{display:flex;flex-wrap:wrap;gap:12px} svg{background:#fafafa;border:1px solid #eee;max-width:100%;height:auto}
+.tick{font-size:11px;fill:#555} .axis{font-size:12px;fill:#333} .legend{font-size:12px;fill:#222} .rule{font-size:11px}
+.note{color:#555;margin:4px 0}
+.stall{color:#b00;font-weight:bold;margin:4px 0}
+details{margin:8px 0}
+"""
+
+
+SORT_SCRIPT = r"""
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('th').forEach(function (th, col) {
+    th.addEventListener('click', function () {
+      var body = table.tBodies[0], rows = Array.from(body.rows), kind = th.dataset.sort;
+      var asc = th.dataset.dir !== 'asc'; th.dataset.dir = asc ? 'asc' : 'desc';
+      rows.sort(function (a, b) {
+        var x = a.cells[col].dataset.key, y = b.cells[col].dataset.key;
+        if (kind !== 'text') { x = x === '' ? Infinity : +x; y = y === '' ? Infinity : +y; }
+        return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+  // a link can open the table sorted: REPORT.html#sort=messages-desc
+  var wanted = location.hash.match(/sort=(\w+?)(-desc)?$/);
+  var th = wanted && table.querySelector('th[data-column="' + wanted[1] + '"]');
+  if (th) { th.dataset.dir = wanted[2] ? 'asc' : 'desc'; th.click(); }
+});
+"""
+
+
+def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
+    """One self-contained HTML page of ``report`` with the charts of ``charts`` (:func:`chart_data`)."""
+    s = report["summary"]
+    failed = [c for c in report["checks"] if c["verdict"] == "FAIL"]
+    warned = [c for c in report["checks"] if c["verdict"] == "WARN"]
+    types = "".join(
+        f"<tr><td>{m['msg_type']}</td><td>{_number(m['stored'])}</td><td>{_number(m['senders'])}</td><td>{_number(m['rate_hz_min'])}</td>"
+        f"<td>{_number(m['latency_p95_ms'])}</td><td>{_number(m['latency_p99_ms'])}</td><td>{_number(m['pdr'])}</td>"
+        f"<td>{_number(m['auth_success_rate'])}</td><td>{_number(m['rejected'])}</td></tr>"
+        for m in report["message_types"]
+    )
+    crl = report["security"].get("crl")
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        f"<title>Compliance report {escape(report['scenario'] or '')}: {report['verdict']}</title><style>{STYLE}</style></head><body>",
+        f'<h1>Compliance report {escape(report["scenario"] or "")} <span class="verdict {report["verdict"]}" id=verdict>'
+        f"{report['verdict']}</span></h1>",
+        f"<p class=note>profile {escape(report['profile']['name'])} v{report['profile']['version']} · {s['PASS']} pass · {s['FAIL']} fail · "
+        f"{s['WARN']} warn · {s['N/A']} n/a · report format v{report['report_version']} · run {escape(report['run'])}</p>",
+    ]
+    if (line := schedule_line(report.get("schedule"))) is not None:
+        parts.append(f"<p class=note id=schedule>{escape(line)}</p>")
+    parts += [f"<p class=stall>receiver stalled {escape(line)}</p>" for line in stall_lines(report)]
+    if failed:
+        parts += ["<h2>Failing checks</h2>", _checks_table(failed)]
+    if warned:
+        parts += ["<h2>Warnings (policy or unverified basis: cannot fail)</h2>", _checks_table(warned)]
+    parts += [
+        "<h2>Per message type</h2><table><thead><tr><th>type</th><th>stored</th><th>senders</th><th>rate Hz (min sender)</th>"
+        f"<th>latency p95 ms</th><th>latency p99 ms</th><th>PDR</th><th>auth ok</th><th>rejected</th></tr></thead><tbody>{types}</tbody></table>",
+        "<h2>Day-1 applications</h2>",
+        _applications_table(report),
+        "<h2>By distance from the receivers</h2>",
+        _ranges_table(report),
+        "<h2>Latency</h2><div class=charts id=latency>",
+        _latency_charts(report, charts),
+        "</div>",
+        "<h2>Delivery over time</h2><div class=charts id=over-time>",
+        _over_time_charts(report, charts),
+        "</div>",
+        "<h2>Devices</h2><p class=note>The profile's rate, latency, PDR and authentication checks judged on each device's own "
+        "messages, and its field-check violations; worst first. Click a header to sort.</p>",
+        _device_table(charts["devices"]),
+        "<h2>Security</h2><div class=charts id=security>",
+        _security_chart(report),
+        "</div>",
+    ]
+    if crl:
+        parts.append(
+            f"<p class=note>CRL serial {crl['serial']} from {escape(str(crl['craca']))}: {crl['entries']} entries, "
+            f"{crl['age_s']:.0f} s old when the ingest started</p>"
+        )
+    parts += [
+        "<h2>Positions</h2><div id=map>",
+        _map(charts),
+        "</div>",
+        "<details><summary>All checks</summary>",
+        _checks_table(report["checks"]),
+        "</details>",
+    ]
+    data = json.dumps(report, default=str).replace("</", "<\\/")
+    parts += [
+        f'<script type="application/json" id="report-data">{data}</script>',
+        f"<script>{SORT_SCRIPT}</script></body></html>",
+    ]
+    return "".join(parts)

@@ -1,0 +1,491 @@
+"""The compliance report of a run: metrics per message type from DuckDB, checked against a profile.
+
+Metrics per message type and overall: messages, senders, per-sender transmit rate (Hz: received
+plus msgCnt gaps over the generationTime span of each sender's verified messages), latency
+p50/p95/p99 (received_at - generationTime), inter-packet gap p95/p99/max, PDR from msgCnt gaps
+(GB/T 45315 Annex C: received / (received + missing)), missing against injected loss,
+authentication success rate (over the frames whose signer resolved), and published vs received
+vs stored.  Range-aware checks are judged on slices of the messages (:mod:`pipeline.report.slices`),
+Day-1 applications by :mod:`pipeline.report.applications`.  Each check gives PASS, FAIL (std/derived
+basis) or WARN (policy/unverified basis), or N/A without data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from v2x.device import schedule
+from v2x.rundir import RunDir, read_json
+
+from pipeline.report.applications import application_checks, slices_needed
+from pipeline.report.slices import Receiver, Slice, load_receivers, run_receivers, slice_counts, slice_metrics
+from pipeline.report.verdicts import judge
+from pipeline.sql.judged import (
+    COUNTED,
+    COUNTED_LATE_IN_STALL,
+    IN_STALL,
+    LATE_IN_STALL,
+    TIMED,
+    find_receiver_stalls,
+    pdr_excusing_stalls,
+)
+from pipeline.sql.views import connect
+
+REPORT_VERSION = 5  # pipeline/report/report.schema.json; raise it when a field changes meaning or goes
+
+
+METRICS_SQL = f"""
+WITH marked AS (
+    SELECT *, {IN_STALL} AS in_stall FROM messages
+), valid AS (
+    SELECT * FROM marked WHERE decode_ok
+), per_sender AS (
+    SELECT msg_type, sender_id, count(*) AS n, coalesce(sum(msg_cnt_gap), 0) AS missing,
+           (epoch_us(max(generated_at)) - epoch_us(min(generated_at))) / 1e6 AS span_s
+    FROM valid WHERE auth = 'success' GROUP BY ALL
+), rates AS (
+    SELECT msg_type, min(tx_rate_hz(n, missing, span_s)) AS rate_hz_min, median(tx_rate_hz(n, missing, span_s)) AS rate_hz_median
+    FROM per_sender WHERE n > 1 AND span_s > 0 GROUP BY ALL
+), totals AS (
+    SELECT msg_type,
+           count(*) AS stored,
+           count(*) FILTER (WHERE decode_ok) AS decoded,
+           count(*) FILTER (WHERE NOT decode_ok) AS rejected,
+           count(DISTINCT sender_id) FILTER (WHERE decode_ok) AS senders,
+           quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE decode_ok AND {TIMED} AND NOT in_stall) AS latency,
+           max(latency_ms) FILTER (WHERE decode_ok AND {TIMED} AND NOT in_stall) AS latency_max_ms,
+           quantile_cont(ipg_ms, [0.95, 0.99]) FILTER (WHERE decode_ok AND NOT in_stall) AS ipg,
+           max(ipg_ms) FILTER (WHERE decode_ok AND NOT in_stall) AS ipg_max_ms,
+           sum(msg_cnt_gap) FILTER (WHERE decode_ok) AS missing,
+           count(*) FILTER (WHERE {COUNTED}) AS counted,
+           count(*) FILTER (WHERE duplicate) AS duplicates,
+           count(*) FILTER (WHERE auth = 'duplicate_message') AS replays,
+           count(*) FILTER (WHERE auth = 'success') AS auth_ok,
+           count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS signer_unresolved,
+           count(*) FILTER (WHERE in_stall) AS received_in_stall,
+           count(*) FILTER (WHERE {LATE_IN_STALL}) AS late_in_stall,
+           count(*) FILTER (WHERE {COUNTED_LATE_IN_STALL}) AS counted_late_in_stall
+    FROM marked GROUP BY ALL
+)
+SELECT t.*, r.rate_hz_min, r.rate_hz_median FROM totals t LEFT JOIN rates r USING (msg_type) ORDER BY msg_type
+"""
+
+
+def load_profile(path: Path | None = None) -> dict[str, Any]:
+    """The compliance profile: a user's YAML file, or the shipped ``xiqing`` profile."""
+    text = (
+        path.read_text(encoding="utf-8")
+        if path
+        else (resources.files("pipeline.report") / "profiles" / "xiqing.yaml").read_text(encoding="utf-8")
+    )
+    return yaml.safe_load(text)
+
+
+def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """(published, lost on purpose, duplicated on purpose by the scenario's network model) per
+    message type."""
+    counts: dict[str, dict[str, int]] = {"published": {}, "injected_loss": {}, "injected_duplicate": {}}
+    for path in run.published.glob("*.json"):
+        for key, n in read_json(path)["totals"].items():
+            kind, msg_type = key.split(".", 1)
+            if kind in counts:
+                counts[kind][msg_type] = counts[kind].get(msg_type, 0) + n
+    return counts["published"], counts["injected_loss"], counts["injected_duplicate"]
+
+
+def _schedule(run: RunDir) -> dict[str, Any] | None:
+    """How well the simulators kept their schedule (v2x.device.schedule.combine); None for a run
+    without simulators (``v2x ingest`` of real devices)."""
+    per_simulator = {}
+    for path in sorted(run.published.glob("*.json")):
+        data = read_json(path)
+        if isinstance(data, dict) and data.get("schedule"):
+            per_simulator[str(data.get("simulator", path.stem))] = data["schedule"]
+    return schedule.combine(per_simulator)
+
+
+def _metrics(
+    row: dict[str, Any], published: int | None, injected_loss: int | None, injected_duplicates: int | None = None
+) -> dict[str, Any]:
+    lat = row["latency"] or [None, None, None]
+    ipg = row["ipg"] or [None, None]
+    missing, pdr = pdr_excusing_stalls(row["counted"], int(row["missing"] or 0), row["counted_late_in_stall"])
+    verifiable = row["stored"] - row["signer_unresolved"]
+    judged = verifiable - row["late_in_stall"]  # a stalled receiver's lateness is not the sender's
+    return {
+        "msg_type": row["msg_type"],
+        "published": published,
+        "stored": row["stored"],
+        "decoded": row["decoded"],
+        "rejected": row["rejected"],
+        "senders": row["senders"],
+        "rate_hz_min": row["rate_hz_min"],
+        "rate_hz_median": row["rate_hz_median"],
+        "latency_p50_ms": lat[0],
+        "latency_p95_ms": lat[1],
+        "latency_p99_ms": lat[2],
+        "latency_max_ms": row["latency_max_ms"],
+        "ipg_p95_ms": ipg[0],
+        "ipg_p99_ms": ipg[1],
+        "ipg_max_ms": row["ipg_max_ms"],
+        "missing": missing,
+        "injected_loss": injected_loss,
+        "missing_not_injected": max(missing - injected_loss, 0) if injected_loss is not None else None,
+        "duplicates": row["duplicates"],
+        "replays": row["replays"],
+        "injected_duplicates": injected_duplicates,
+        "pdr": pdr,
+        "auth_success_rate": row["auth_ok"] / judged if judged else None,
+        "signer_unresolved": row["signer_unresolved"],
+        "received_in_stall": row["received_in_stall"],
+        "signer_resolved_rate": verifiable / row["stored"] if row["stored"] else None,
+        "stored_over_published": row["stored"] / published if published else None,
+    }
+
+
+# Fields of a message type's metrics (and of "ALL", which adds received), named in expectations.
+METRIC_FIELDS = (
+    "published",
+    "received",
+    "stored",
+    "decoded",
+    "rejected",
+    "senders",
+    "rate_hz_min",
+    "rate_hz_median",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "ipg_p95_ms",
+    "ipg_p99_ms",
+    "ipg_max_ms",
+    "missing",
+    "injected_loss",
+    "missing_not_injected",
+    "duplicates",
+    "replays",
+    "injected_duplicates",
+    "pdr",
+    "auth_success_rate",
+    "signer_unresolved",
+    "received_in_stall",
+    "signer_resolved_rate",
+    "stored_over_published",
+)
+
+
+# Metrics of the whole run only (ALL.<field>): how well the simulators kept a real-time schedule.
+RUN_FIELDS = ("schedule_achieved_over_nominal", "schedule_lateness_p99_ms")
+
+
+FIELD_CHECKS_SQL = """
+SELECT c.name, c.msg_type, c.basis, c.source, c.scope, count(DISTINCT v.rx_seq) AS messages, min(v.detail) AS example
+FROM field_checks c LEFT JOIN violations v ON v.check_name = c.name
+GROUP BY ALL ORDER BY c.msg_type, c.name
+"""
+
+
+def _field_checks(con: Any, by_type: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One check per named field check (pipeline.sql.field_checks): messages in violation <= 0."""
+    out = []
+    for name, msg_type, basis, source, scope, messages, example in con.execute(FIELD_CHECKS_SQL).fetchall():
+        checked = by_type.get(msg_type, {}).get("decoded")
+        entry = {
+            "id": name,
+            "msg_type": msg_type,
+            "metric": "messages_in_violation",
+            "op": "<=",
+            "threshold": 0,
+            "basis": basis,
+            "source": source,
+            "kind": "field",
+            "scope": scope,
+            "example": example,
+        }
+        out.append(judge(entry, messages if checked else None))
+    return out
+
+
+ATTACK_SOURCES = {
+    "forged_signature": "YD/T 3957 6.1.9.3: the signature must verify",
+    "replay": "GB/T 45315 7.4.3.4: replayed SPDUs are discarded",
+    "expired_certificate": "YD/T 3957 6.1.9.3: generationTime within the certificate's validity period",
+    "revoked_certificate": "YD/T 3957 (CRL, AID 3628): certificates on the CRL are rejected",
+    "foreign_ca": "YD/T 3957 6.1.9.3: the issuer chains to a trusted CA",
+    "wrong_aid": "YD/T 3957 6.1.9.3: the header AID is in the certificate's appPermissions",
+    "clock_skew": "GB/T 45315 7.4.3.4: generationTime within [receive - 1 s, receive]",
+    "unsigned": "GB/T 45315 7.4.3: every SPDU is signedData",
+}
+
+
+def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The security section (frames per class and verdict, the CRL in force) and one check per
+    injected attack class: every such frame got its verdict."""
+    by_class: dict[str, dict[str, Any]] = {}
+    for cls, expected, auth, n in con.execute(
+        "SELECT class, expected, auth, count(*) AS n FROM frame_security GROUP BY 1, 2, 3 ORDER BY (class <> 'honest'), class, auth"
+    ).fetchall():
+        entry = by_class.setdefault(cls, {"class": cls, "expected": expected, "frames": 0, "as_expected": 0, "verdicts": {}})
+        entry["frames"] += n
+        entry["verdicts"][auth] = n
+        entry["as_expected"] += n if auth == expected else 0
+    injected = con.execute("SELECT attack, count(*) FROM attacks GROUP BY ALL").fetchall()
+    checks = []
+    for attack, count in sorted(injected):
+        entry = by_class.get(attack, {"frames": 0, "as_expected": 0})
+        entry["injected"] = count
+        rate = entry["as_expected"] / count if count else None
+        checks.append(
+            judge(
+                {
+                    "id": f"security.{attack}",
+                    "msg_type": "ALL",
+                    "metric": "injected_frames_with_expected_verdict",
+                    "op": ">=",
+                    "threshold": 1.0,
+                    "basis": "std",
+                    "source": ATTACK_SOURCES.get(attack, ""),
+                    "kind": "security",
+                },
+                rate,
+            )
+        )
+    crl = ingest.get("crl")
+    if crl:
+        crl = {**crl, "age_s": round(ingest.get("started_at", 0) - crl["issued_unix_s"], 1)}
+    return {"classes": list(by_class.values()), "crl": crl}, checks
+
+
+def one_value(con: Any, sql: str) -> Any:
+    """The single value of a query that returns one row."""
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
+def _utc_second(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _receiver_stalls(con: Any, ingest: dict[str, Any]) -> list[dict[str, Any]]:
+    """When the receiver stalled: seconds in which every sender was late at once (from the data,
+    :mod:`pipeline.sql.judged`: the frames of those seconds are not judged against their devices),
+    and the ingest's own ``receiver_stalled`` events (a read loop that did not run)."""
+    found: list[dict[str, Any]] = [
+        {
+            "source": "data",
+            "second": _utc_second(epoch_s),
+            "epoch_s": epoch_s,
+            "senders": senders,
+            "late_senders": late,
+            "late_frames": frames,
+            "max_latency_ms": worst,
+        }
+        for epoch_s, senders, late, frames, worst in find_receiver_stalls(con)
+    ]
+    found += [
+        {"source": "ingest", "second": e.get("at"), "detail": e.get("detail")}
+        for e in ingest.get("events") or []
+        if isinstance(e, dict) and e.get("event") == "receiver_stalled"
+    ]
+    return found
+
+
+def _harness(
+    run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: dict[str, Any], stalls: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The harness's own integrity (basis ``harness``: FAIL, never only WARN): every published
+    frame stored (``run.delivery``), the ingest ended by a clean stop and did not fail
+    (``run.ingest``), and a scenario run went to its end (``run.complete``).  A run that lost
+    data, had a stage die or was interrupted cannot pass the gate."""
+    base = {"msg_type": "ALL", "op": ">=", "threshold": 1.0, "basis": "harness", "kind": "harness"}
+    checks = [
+        judge(
+            {
+                **base,
+                "id": "run.delivery",
+                "metric": "stored_over_published",
+                "source": "harness: every published frame is received and stored (no loss on loopback)",
+            },
+            overall.get("stored_over_published") if overall.get("published") else (0.0 if manifest.get("scenario") else None),
+        )
+    ]
+    ingest_ran = (run.ingest / "progress.json").exists()  # written by the ingest when it starts
+    clean = None
+    note = ""
+    if ingest or ingest_ran:
+        sessions = ingest.get("sessions") or []
+        last = sessions[-1] if sessions and isinstance(sessions[-1], dict) else {}
+        failure = ingest.get("failure")
+        clean = 1.0 if ingest and not failure and last.get("cause", "stopped") == "stopped" else 0.0
+        note = (
+            f"ingest failed: {failure}"
+            if failure
+            else "no ingest summary: the ingest did not stop cleanly"
+            if not ingest
+            else f"the ingest's last session ended: {last.get('cause')}"
+        )
+    checks.append(
+        judge(
+            {
+                **base,
+                "id": "run.ingest",
+                "metric": "ingest_stopped_cleanly",
+                "source": "harness: the ingest ran to a clean stop",
+                **({"note": note} if clean == 0.0 else {}),
+            },
+            clean,
+        )
+    )
+    complete = None
+    if manifest.get("scenario"):
+        interrupted = manifest.get("interrupted")
+        complete = 1.0 if manifest.get("ended_at") and not interrupted else 0.0
+        note = f"the run was interrupted: {interrupted}" if interrupted else "the run has no end (interrupted or still running)"
+    stalled = {s["second"] for s in stalls}
+    checks.append(
+        judge(
+            {
+                **base,
+                "id": "run.receiver",
+                "metric": "receiver_stalls",
+                "op": "<=",
+                "threshold": 0,
+                "source": "harness: the receiver kept up (every sender late at once is a stalled receiver, not the devices)",
+                **({"note": f"receiver stalled: {', '.join(sorted(str(x) for x in stalled)[:5])}"} if stalled else {}),
+            },
+            len(stalled),
+        )
+    )
+    checks.append(
+        judge(
+            {
+                **base,
+                "id": "run.complete",
+                "metric": "run_completed",
+                "source": "harness: the scenario ran to its end",
+                **({"note": note} if complete == 0.0 else {}),
+            },
+            complete,
+        )
+    )
+    return checks
+
+
+def _receivers(con: Any, receivers_path: Path | None) -> tuple[list[Receiver], str]:
+    if receivers_path is not None:
+        return load_receivers(receivers_path), f"receivers file {receivers_path}"
+    return run_receivers(con), "the run's RSUs at the reference point of their RSMs (rsu_positions())"
+
+
+def _ranged(check: dict[str, Any]) -> Slice | None:
+    if check.get("range_m") is None and not check.get("where"):
+        return None
+    return Slice(check["msg_type"], check.get("where"), float(check["range_m"]) if check.get("range_m") is not None else None)
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """A run file holding one JSON object ({} when absent); ValueError naming it otherwise."""
+    if not path.exists():
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
+
+
+def build_report(
+    run_dir: Path, profile_path: Path | None = None, receivers_path: Path | None = None, applications: list[str] | None = None
+) -> dict[str, Any]:
+    """Everything `v2x report` shows, as plain data (the JSON format is exactly this).
+
+    ``receivers_path``: positions range-aware checks measure from (default: the run's RSUs);
+    ``applications``: the Day-1 applications to grade (default: those the run declares, else
+    those its messages show)."""
+    run = RunDir(Path(run_dir))
+    profile = load_profile(profile_path)
+    published, injected, injected_dup = _published(run)
+    con = connect(run.root)
+    ingest = _json_object(run.ingest / "summary.json")
+    stalls = _receiver_stalls(con, ingest)  # first: the metrics leave the stalled seconds' frames out
+    cur = con.execute(METRICS_SQL)
+    names = [d[0] for d in cur.description]
+    manifest = _json_object(run.manifest)
+    network = bool(manifest.get("network"))
+    types = [
+        _metrics(
+            dict(zip(names, r)),
+            published.get(r[0]),
+            injected.get(r[0], 0) if network else None,
+            injected_dup.get(r[0], 0) if network else None,
+        )
+        for r in cur.fetchall()
+    ]
+    total_published = sum(published.values()) if published else None
+    total_stored = sum(t["stored"] for t in types)
+    overall = {
+        "msg_type": "ALL",
+        "published": total_published,
+        "received": ingest.get("received"),
+        "stored": total_stored,
+        "rejected": sum(t["rejected"] for t in types),
+        "senders": one_value(con, "SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok"),
+        "stored_over_published": total_stored / total_published if total_published else None,
+        "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored
+        if total_stored
+        else None,
+    }
+    kept = _schedule(run)
+    if kept is not None and kept["pace"] == "realtime":
+        overall["schedule_achieved_over_nominal"] = kept["achieved_over_nominal"]
+        overall["schedule_lateness_p99_ms"] = kept["lateness_p99_ms"]
+    by_type = {t["msg_type"]: t for t in types} | {"ALL": overall}
+    receivers, receivers_source = _receivers(con, receivers_path)
+    ranged = [sl for sl in (_ranged(c) for c in profile["checks"]) if sl is not None]
+    app_profile = profile.get("applications", [])
+    app_checked, app_present = slices_needed(app_profile)
+    sliced = slice_metrics(con, list(dict.fromkeys(ranged + app_checked)), receivers)
+    checks = [
+        judge(c, (sliced[sl] if (sl := _ranged(c)) else by_type.get(c["msg_type"], {})).get(c["metric"]))
+        for c in profile["checks"]
+    ]
+    declared = applications if applications is not None else manifest.get("applications")
+    app_checks, app_summary = application_checks(
+        app_profile, declared, by_type, sliced, slice_counts(con, app_present), profile.get("pdr_in_range", {})
+    )
+    checks += app_checks
+    checks += _harness(run, manifest, ingest, overall, stalls)
+    checks += _field_checks(con, by_type)
+    security, security_checks = _security(con, ingest)
+    checks += security_checks
+    verdicts = [c["verdict"] for c in checks]
+    return {
+        "report_version": REPORT_VERSION,
+        "run": str(run.root),
+        "scenario": manifest.get("scenario"),
+        "profile": {"name": profile["profile"], "version": profile["version"]},
+        "verdict": "FAIL" if "FAIL" in verdicts else "PASS",
+        "summary": {v: verdicts.count(v) for v in ("PASS", "FAIL", "WARN", "N/A")},
+        "overall": overall,
+        "message_types": types,
+        "receivers": {"source": receivers_source, "positions": [{"name": r.name, "lat": r.lat, "lon": r.lon} for r in receivers]},
+        "ranges": [
+            {"msg_type": sl.msg_type, "where": sl.where, "range_m": sl.range_m, **sliced[sl]} for sl in dict.fromkeys(ranged)
+        ],
+        "applications": {"declared": declared, "graded": app_summary},
+        "checks": checks,
+        "security": security,
+        "ingest_events": ingest.get("events", []),
+        "receiver_stalls": stalls,
+        "schedule": kept,
+    }
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False, default=str)

@@ -1,0 +1,396 @@
+"""Field validation: named checks of YD/T 3709 / GB/T 45315 rules over the decoded content.
+
+Every check is a SQL query over the content tables (see :mod:`pipeline.sql.views`) returning the
+``rx_seq`` of each violating message and a ``detail``.  Message checks look at one message and
+run in the ingest on every batch, so their violations are stored with the run
+(``RUN/tables/violations``); run checks compare messages with each other (SPAT against MAP,
+countdowns over time, RSM against BSM) and run when the views are opened.  Stream checks compare a message with its sender's earlier ones
+in arrival order; the ingest judges them with per-sender state (:mod:`pipeline.ingest.signer_rules`)
+and stores them with the message checks.  Each check has a
+``basis`` as in the compliance profile: ``std`` (read in the standard) and ``derived`` can
+FAIL, ``policy`` and ``unverified`` (secondary sources) only WARN.
+
+Values are the raw ASN.1 integers (compliance.md §4.1): secMark ms, speed 0.02 m/s, TimeMark
+0.1 s, and so on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    name: str
+    msg_type: str
+    basis: Literal["std", "derived", "policy", "unverified"]
+    source: str
+    scope: Literal["message", "stream", "run"]
+    tables: tuple[str, ...]  # tables the query reads
+    sql: str  # SELECT rx_seq, detail ... ('' for a stream check, judged in Python)
+
+
+_MISSING_BSM = " || ".join(
+    f"CASE WHEN {column} IS NULL THEN '{name} ' ELSE '' END"
+    for column, name in (
+        ("semi_major", "posAccuracy"),
+        ("angle", "angle"),
+        ("brake_pedal", "brakes.brakePadel"),
+        ("wheel_brakes", "brakes.wheelBrakes"),
+        ("traction", "brakes.traction"),
+        ("radius_of_curve", "safetyExt.pathPrediction"),
+    )
+)
+
+CHECKS: tuple[FieldCheck, ...] = (
+    FieldCheck(
+        "BSM.mandatory_fields",
+        "BSM",
+        "std",
+        "GB/T 45315 table 6: mandatory data elements",
+        "message",
+        ("bsm",),
+        f"SELECT rx_seq, 'missing: ' || trim({_MISSING_BSM}) AS detail FROM bsm WHERE trim({_MISSING_BSM}) <> ''",
+    ),
+    FieldCheck(
+        "BSM.elevation_forbidden",
+        "BSM",
+        "std",
+        "GB/T 45315 table 6: elevation and its confidence are not sent (不选)",
+        "message",
+        ("bsm",),
+        "SELECT rx_seq, 'elevation ' || coalesce(elevation::VARCHAR, '-') || ', elevation confidence ' "
+        "|| coalesce(elevation_confidence::VARCHAR, '-') AS detail FROM bsm "
+        "WHERE elevation IS NOT NULL OR elevation_confidence IS NOT NULL",
+    ),
+    FieldCheck(
+        "BSM.sec_mark_range",
+        "BSM",
+        "std",
+        "GB/T 45315 7.3.2.3: DSecond in [0, 60999], no invalid value",
+        "message",
+        ("bsm",),
+        "SELECT rx_seq, 'secMark ' || sec_mark AS detail FROM bsm WHERE sec_mark > 60999",
+    ),
+    FieldCheck(
+        "BSM.position_unavailable",
+        "BSM",
+        "std",
+        "GB/T 45315 table 6: latitude/longitude invalid values not allowed",
+        "message",
+        ("bsm",),
+        "SELECT rx_seq, 'lat ' || lat || ', long ' || lon AS detail FROM bsm WHERE lat = 900000001 OR lon = 1800000001",
+    ),
+    FieldCheck(
+        "BSM.speed_range",
+        "BSM",
+        "std",
+        "GB/T 45315 table 6: Speed 0..8190 x 0.02 m/s, unavailable (8191) not allowed",
+        "message",
+        ("bsm",),
+        "SELECT rx_seq, 'speed ' || speed AS detail FROM bsm WHERE speed >= 8191",
+    ),
+    FieldCheck(
+        "BSM.heading_invalid",
+        "BSM",
+        "std",
+        "GB/T 45315 table 6: Heading 28800 is invalid",
+        "message",
+        ("bsm",),
+        "SELECT rx_seq, 'heading ' || heading AS detail FROM bsm WHERE heading >= 28800",
+    ),
+    FieldCheck(
+        "BSM.size_invalid",
+        "BSM",
+        "std",
+        "YD/T 3709 VehicleWidth/VehicleLength: 0 is invalid",
+        "message",
+        ("bsm",),
+        "SELECT rx_seq, 'width ' || width || ' cm, length ' || length || ' cm' AS detail FROM bsm WHERE width = 0 OR length = 0",
+    ),
+    FieldCheck(
+        "BSM.path_history_points",
+        "BSM",
+        "std",
+        "GB/T 45315 7.3.2.16: at most 15 path history points",
+        "message",
+        ("bsm",),
+        "SELECT rx_seq, path_points || ' points' AS detail FROM bsm WHERE path_points > 15",
+    ),
+    FieldCheck(
+        "BSM.path_prediction_slow",
+        "BSM",
+        "std",
+        "GB/T 45315 7.3.2.17: below 1 m/s radiusOfCurve is 32767 (straight) with confidence 200",
+        "message",
+        ("bsm",),
+        "SELECT rx_seq, 'speed ' || speed || ', radius ' || radius_of_curve || ', confidence ' || prediction_confidence AS detail "
+        "FROM bsm WHERE speed < 50 AND (radius_of_curve <> 32767 OR prediction_confidence <> 200)",
+    ),
+    FieldCheck(
+        "BSM.dsecond_freshness",
+        "BSM",
+        "std",
+        "GB/T 45315 7.3.2.3: secMark within 150 ms of the SPDU generationTime",
+        "message",
+        ("bsm", "messages"),
+        "SELECT rx_seq, 'secMark ' || sec_mark || ' vs generationTime ' || g || ' ms in the minute' AS detail FROM ("
+        "  SELECT b.rx_seq, b.sec_mark, (epoch_ms(m.generated_at) % 60000)::BIGINT AS g FROM bsm b JOIN messages m USING (rx_seq)"
+        "  WHERE m.generated_at IS NOT NULL AND b.sec_mark < 60000)"
+        " WHERE abs(((sec_mark - g) % 60000 + 90000) % 60000 - 30000) > 150",
+    ),
+    FieldCheck(
+        "SPAT.timestamp_freshness",
+        "SPAT",
+        "policy",
+        "SPAT timeStamp (DSecond) within 150 ms of the SPDU generationTime (the BSM rule of GB/T 45315 7.3.2.3, applied by policy)",
+        "message",
+        ("spat", "messages"),
+        "SELECT rx_seq, 'timeStamp ' || time_stamp || ' vs generationTime ' || g || ' ms in the minute' AS detail FROM ("
+        "  SELECT s.rx_seq, s.time_stamp, (epoch_ms(m.generated_at) % 60000)::BIGINT AS g FROM spat s JOIN messages m USING (rx_seq)"
+        "  WHERE m.generated_at IS NOT NULL AND s.time_stamp < 60000)"
+        " WHERE abs(((time_stamp - g) % 60000 + 90000) % 60000 - 30000) > 150",
+    ),
+    FieldCheck(
+        "SPAT.timing_order",
+        "SPAT",
+        "policy",
+        "YD/T 3709 TimeCountingDown semantics: minEndTime <= likelyEndTime <= maxEndTime (36001 unknown)",
+        "message",
+        ("spat_phase_states",),
+        "SELECT DISTINCT rx_seq, 'phase ' || phase_id || ' state ' || state || ': min ' || coalesce(min_end_time::VARCHAR, '-') "
+        "|| ' likely ' || likely_end_time || ' max ' || coalesce(max_end_time::VARCHAR, '-') AS detail FROM spat_phase_states "
+        "WHERE likely_end_time <> 36001 AND ((min_end_time IS NOT NULL AND min_end_time <> 36001 AND min_end_time > likely_end_time) "
+        "OR (max_end_time IS NOT NULL AND max_end_time <> 36001 AND likely_end_time > max_end_time))",
+    ),
+    FieldCheck(
+        "SPAT.phase_id_unavailable",
+        "SPAT",
+        "std",
+        "YD/T 3709 PhaseID: 0 means unavailable",
+        "message",
+        ("spat_phase_states",),
+        "SELECT DISTINCT rx_seq, 'node ' || node_id || ' phase 0' AS detail FROM spat_phase_states WHERE phase_id = 0",
+    ),
+    FieldCheck(
+        "RSM.self_entry",
+        "RSM",
+        "unverified",
+        "T/CSAE 159-2020: the RSU itself is a participant with ptcId 0",
+        "message",
+        ("rsm", "rsm_participants"),
+        "SELECT rx_seq, 'no rsu participant with ptcId 0' AS detail FROM rsm WHERE rx_seq NOT IN "
+        "(SELECT rx_seq FROM rsm_participants WHERE ptc_type = 4 AND ptc_id = 0)",
+    ),
+    FieldCheck(
+        "RSM.ptc_id_unique",
+        "RSM",
+        "unverified",
+        "T/CSAE 159-2020: detected participants have ptcId 1..255, unique per RSU",
+        "message",
+        ("rsm_participants",),
+        "SELECT rx_seq, 'ptcId ' || ptc_id || ' x' || count(*) AS detail FROM rsm_participants WHERE ptc_type <> 4 "
+        "GROUP BY rx_seq, ptc_id HAVING count(*) > 1 OR ptc_id NOT BETWEEN 1 AND 255",
+    ),
+    FieldCheck(
+        "RSM.participant_age",
+        "RSM",
+        "policy",
+        "compliance profile: a participant's secMark is at most 100 ms (the VRUCW latency budget) before the RSU's own "
+        "entry and not more than 150 ms after it; no normative value read",
+        "message",
+        ("rsm_participants",),
+        "SELECT p.rx_seq, 'ptcId ' || p.ptc_id || ' secMark ' || p.sec_mark || ' vs RSU ' || r.sec_mark AS detail "
+        "FROM rsm_participants p JOIN rsm_participants r ON r.rx_seq = p.rx_seq AND r.ptc_type = 4 AND r.ptc_id = 0 "
+        "WHERE p.ptc_type <> 4 AND p.sec_mark < 60000 AND r.sec_mark < 60000 "
+        "AND ((r.sec_mark - p.sec_mark) % 60000 + 90000) % 60000 - 30000 NOT BETWEEN -150 AND 100",
+    ),
+    FieldCheck(
+        "RSI.priority_low_bits",
+        "RSI",
+        "std",
+        "YD/T 3709 RSIPriority: the lower five bits are 0",
+        "message",
+        ("rsi_items",),
+        "SELECT DISTINCT rx_seq, kind || ' ' || item_id || ' priority ' || priority AS detail FROM rsi_items WHERE priority & 31 <> 0",
+    ),
+    FieldCheck(
+        "RSI.time_window",
+        "RSI",
+        "policy",
+        "RSITimeDetails: startTime not after endTime",
+        "message",
+        ("rsi_items",),
+        "SELECT DISTINCT rx_seq, kind || ' ' || item_id || ': ' || start_moy || ' > ' || end_moy AS detail FROM rsi_items "
+        "WHERE start_moy > end_moy",
+    ),
+    FieldCheck(
+        "MAP.lane_id_reserved",
+        "MAP",
+        "std",
+        "YD/T 3709 LaneID: 0 unknown, 255 reserved",
+        "message",
+        ("map_lanes",),
+        "SELECT DISTINCT rx_seq, 'node ' || node_id || ' lane ' || lane_id AS detail FROM map_lanes WHERE lane_id IN (0, 255)",
+    ),
+    FieldCheck(
+        "MAP.node_id_test_range",
+        "MAP",
+        "policy",
+        "YD/T 3709 NodeID: 0..255 are reserved for testing",
+        "message",
+        ("map_lanes",),
+        "SELECT DISTINCT rx_seq, 'node ' || node_id AS detail FROM map_lanes WHERE node_id <= 255",
+    ),
+    FieldCheck(
+        "MAP.lane_id_unique",
+        "MAP",
+        "policy",
+        "YD/T 3709 ConnectingLane names a lane by its LaneID, so lane IDs are unique within a link",
+        "message",
+        ("map_lanes",),
+        "SELECT rx_seq, 'node ' || node_id || ' link ' || link || ' lane ' || lane_id || ' x' || count(*) AS detail "
+        "FROM map_lanes GROUP BY rx_seq, node_region, node_id, link, lane_id HAVING count(*) > 1",
+    ),
+    FieldCheck(
+        "MAP.connection_target",
+        "MAP",
+        "policy",
+        "YD/T 3709 Movement/Connection: remoteIntersection is the downstream node; where its MAP is received it has an "
+        "inbound link from this node, holding the connectingLane if one is named",
+        "run",
+        ("map_movements", "map_lanes"),
+        "SELECT DISTINCT m.rx_seq, 'node ' || m.node_id || ' -> ' || m.remote_id || coalesce(' lane ' || m.connecting_lane, '') "
+        "|| ': no such inbound link' AS detail FROM map_movements m "
+        "WHERE EXISTS (SELECT 1 FROM map_lanes l WHERE l.node_id = m.remote_id AND l.node_region IS NOT DISTINCT FROM m.remote_region) "
+        "AND NOT EXISTS (SELECT 1 FROM map_lanes l WHERE l.node_id = m.remote_id AND l.node_region IS NOT DISTINCT FROM m.remote_region "
+        "AND l.upstream_id = m.node_id AND l.upstream_region IS NOT DISTINCT FROM m.node_region "
+        "AND (m.connecting_lane IS NULL OR l.lane_id = m.connecting_lane))",
+    ),
+    FieldCheck(
+        "SPAT.phase_in_map",
+        "SPAT",
+        "policy",
+        "compliance profile: every SPAT phaseId is referenced by a MAP movement or connection of that intersection",
+        "run",
+        ("spat_phase_states", "map_movements"),
+        "SELECT DISTINCT s.rx_seq, 'node ' || s.node_id || ' phase ' || s.phase_id || ' not in its MAP' AS detail "
+        "FROM spat_phase_states s WHERE s.node_id IN (SELECT node_id FROM map_movements) AND NOT EXISTS "
+        "(SELECT 1 FROM map_movements m WHERE m.node_id = s.node_id AND m.phase_id = s.phase_id)",
+    ),
+    FieldCheck(
+        "SPAT.countdown_monotonic",
+        "SPAT",
+        "policy",
+        "compliance profile: the current state's likelyEndTime does not go up between consecutive SPATs (1 tick allowed; "
+        "frames failing verification, such as replays, are left out)",
+        "run",
+        ("spat_phase_states",),
+        "SELECT rx_seq, 'node ' || node_id || ' phase ' || phase_id || ': likely end ' || prev || ' -> ' || likely_end_time AS detail "
+        "FROM (SELECT rx_seq, sender_id, node_id, phase_id, light, likely_end_time, "
+        "  lag(likely_end_time) OVER w AS prev, lag(light) OVER w AS prev_light "
+        "  FROM spat_phase_states WHERE state = 0 AND timing_kind = 0 AND auth IN ('success', 'not_verified', 'unsigned_message') "
+        "  WINDOW w AS (PARTITION BY sender_id, node_id, phase_id ORDER BY received_at, rx_seq)) "
+        "WHERE light = prev_light AND likely_end_time <> 36001 AND prev <> 36001 AND likely_end_time > prev + 1",
+    ),
+    FieldCheck(
+        "BSM.event_certificate",
+        "BSM",
+        "std",
+        "GB/T 45315 7.4.3.5: a BSM with an event flag set carries the full certificate",
+        "message",
+        ("messages", "bsm"),
+        "SELECT b.rx_seq, 'events ' || b.events || ' signed with a digest' AS detail FROM bsm b JOIN messages m USING (rx_seq) "
+        "WHERE coalesce(b.events, 0) <> 0 AND m.signer_kind = 'digest'",
+    ),
+    FieldCheck(
+        "BSM.event_aid",
+        "BSM",
+        "policy",
+        "GB/T 45315 AIDs: regular BSM 111 (113 emergency vehicle), event BSM 112 (114); an event BSM is read as one "
+        "with an event flag set",
+        "message",
+        ("messages", "bsm"),
+        "SELECT b.rx_seq, 'AID ' || m.aid || CASE WHEN coalesce(b.events, 0) <> 0 THEN ' with' ELSE ' without' END "
+        "|| ' event flags' AS detail FROM bsm b JOIN messages m USING (rx_seq) "
+        "WHERE (coalesce(b.events, 0) <> 0 AND m.aid IN (111, 113)) OR (coalesce(b.events, 0) = 0 AND m.aid IN (112, 114))",
+    ),
+    FieldCheck(
+        "BSM.certificate_interval",
+        "BSM",
+        "std",
+        "GB/T 45315 7.4.3.5: the full certificate again once 450 ms have passed since the last one (judged where no "
+        "message of that certificate was lost in between)",
+        "stream",
+        ("messages",),
+        "",
+    ),
+    FieldCheck(
+        "BSM.pseudonym_change",
+        "BSM",
+        "std",
+        "GB/T 45315 7.4.5: the temporary id changes with the pseudonym certificate and only with it",
+        "stream",
+        ("messages", "bsm"),
+        "",
+    ),
+    FieldCheck(
+        "BSM.pseudonym_lifetime",
+        "BSM",
+        "std",
+        "GB/T 45315 7.4.5: a pseudonym is used at most 300 s unless the vehicle is within 2100 m (+/- 100 m) of where it "
+        "took it or an event flag is set (1 s allowed for the change)",
+        "stream",
+        ("messages", "bsm"),
+        "",
+    ),
+    FieldCheck(
+        "RSM.v2x_id_matches_bsm",
+        "RSM",
+        "unverified",
+        "T/CSAE 159-2020: a participant reported from V2X carries the id of that vehicle's BSM",
+        "run",
+        ("rsm_participants", "bsm"),
+        "SELECT DISTINCT rx_seq, 'ptcId ' || ptc_id || ' id ' || coalesce(id, 'absent') AS detail FROM rsm_participants "
+        "WHERE source = 2 AND (id IS NULL OR id NOT IN (SELECT id FROM bsm))",
+    ),
+)
+
+CHECKS_BY_NAME = {c.name: c for c in CHECKS}
+VIOLATIONS_SCHEMA = pa.schema([("rx_seq", pa.int64()), ("check_name", pa.string()), ("detail", pa.string())])
+
+
+def union_sql(checks: list[FieldCheck]) -> str:
+    """One query returning (rx_seq, check_name, detail) for all ``checks``: one row per message
+    and check, the details of several offending items joined with '; '."""
+    return " UNION ALL ".join(
+        f"SELECT rx_seq, '{c.name}' AS check_name, string_agg(detail, '; ' ORDER BY detail) AS detail FROM ({c.sql}) GROUP BY rx_seq"
+        for c in checks
+    )
+
+
+def checks_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for :func:`message_violations`, to keep across batches: one thread,
+    since a batch is small and the ingest's other cores verify signatures."""
+    return duckdb.connect(config={"threads": 1})
+
+
+def message_violations(tables: dict[str, pa.Table], con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+    """Violations of the message checks among one batch's tables (``messages`` and content),
+    in ``con`` (see :func:`checks_connection`; a new one if None)."""
+    checks = [c for c in CHECKS if c.scope == "message" and all(t in tables for t in c.tables)]
+    if not checks:
+        return VIOLATIONS_SCHEMA.empty_table()
+    con = con or checks_connection()
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        result = con.sql(union_sql(checks)).to_arrow_table()
+    finally:
+        for name in tables:
+            con.unregister(name)
+    return result.cast(VIOLATIONS_SCHEMA)

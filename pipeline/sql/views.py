@@ -1,0 +1,274 @@
+"""DuckDB views over a run directory: the SQL interface analysts and the report share.
+
+``messages``           every stored row (telemetry Parquet, msg_type from the Hive partition)
+``bsm``                every BSM field, raw ASN.1 values, plus lat_deg/lon_deg/speed_mps/heading_deg
+``bsm_path_points``    one row per PathHistoryPoint
+``spat``               SPAT header fields; ``spat_phase_states`` one row per phase state
+``rsm``                RSM header; ``rsm_participants`` one row per participant
+``map_lanes``          one row per lane; ``map_movements`` one row per movement/connection with phaseId
+``rsi_items``          one row per traffic event or sign
+``published``          per simulated device and message type: generated, published, failed, injected_loss
+``field_checks``       the named field checks (:mod:`pipeline.sql.field_checks`): name, msg_type, basis, source, scope
+``violations``         one row per violation: stored message and stream checks plus the run checks, with
+                       msg_type, sender_id, basis and source
+``attacks``            the attack frames a scenario injected (device, attack, expected verdict, sha256)
+``frame_security``     every frame with its class (``honest`` or the attack), expected and actual verdict
+
+Every content view carries ``rx_seq`` (the key of the ``messages`` row) and the message's
+``sender_id``, ``received_at``, ``latency_ms`` and ``auth``.  Enumerations are stored as their index; the views
+add their names (``light_name``, ``ptc_type_name``, ``source_name``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from v2x.rundir import RunDir
+
+from pipeline.decode import map_rsi
+from pipeline.decode.content import FAST_PATH, to_arrow
+from pipeline.sql.field_checks import CHECKS, union_sql
+from pipeline.sql.macros import create_macros
+
+
+def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int, int]]:
+    rows = []
+    for path in sorted(run.published.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for device, info in data["devices"].items():
+            lost = info.get("network", {}).get("lost", {})
+            for msg_type in sorted(set(info["generated"]) | set(info["published"])):
+                rows.append(
+                    (
+                        data["simulator"],
+                        device,
+                        msg_type,
+                        info["generated"].get(msg_type, 0),
+                        info["published"].get(msg_type, 0),
+                        info["failed"].get(msg_type, 0),
+                        lost.get(msg_type, 0),
+                    )
+                )
+    return rows
+
+
+VIOLATIONS_TABLE = "violations"
+CONTENT_TABLES = (
+    "bsm",
+    "bsm_path_points",
+    "spat",
+    "spat_phase_states",
+    "rsm",
+    "rsm_participants",
+    "map_lanes",
+    "map_movements",
+    "rsi_items",
+)
+
+_LIGHT = [
+    "unavailable",
+    "dark",
+    "flashing-red",
+    "red",
+    "flashing-green",
+    "permissive-green",
+    "protected-green",
+    "yellow",
+    "flashing-yellow",
+]
+_PTC_TYPE = ["unknown", "motor", "non-motor", "pedestrian", "rsu"]
+_SOURCE = ["unknown", "selfinfo", "v2x", "video", "microwaveRadar", "loop", "lidar", "integrated"]
+
+
+def _names(values: list[str], column: str, alias: str) -> str:
+    return f", {values!r}[c.{column} + 1] AS {alias}"
+
+
+# Physical units and enumeration names added by the views (YD/T 3709 units).
+DERIVED = {
+    "bsm": ", c.lat * 1e-7 AS lat_deg, c.lon * 1e-7 AS lon_deg, CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps, "
+    "c.heading * 0.0125 AS heading_deg",
+    "spat_phase_states": _names(_LIGHT, "light", "light_name") + ", c.likely_end_time / 10.0 AS likely_end_s",
+    "rsm_participants": _names(_PTC_TYPE, "ptc_type", "ptc_type_name")
+    + _names(_SOURCE, "source", "source_name")
+    + ", CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps",
+}
+
+
+def empty_content_table(name: str) -> pa.Table:
+    """A content table with no rows and the columns the ingest writes, for runs without that type."""
+    if name in map_rsi.SCHEMAS:
+        return map_rsi.SCHEMAS[name].empty_table()
+    for msg_type, dec in FAST_PATH.items():
+        for table, columns in ((msg_type.value.lower(), dec.columns), (dec.child_table, dec.child_columns)):
+            if table == name:
+                return to_arrow(columns, np.empty((0, len(columns)), np.int64), np.empty(0, np.int64))
+    raise KeyError(name)
+
+
+def _violations(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str, sandboxed: bool) -> None:
+    con.execute(
+        f"CREATE TABLE {schema}.field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)"
+    )
+    con.executemany(
+        f"INSERT INTO {schema}.field_checks VALUES (?, ?, ?, ?, ?)",
+        [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS],
+    )
+    folder = run.tables / VIOLATIONS_TABLE
+    if any(folder.glob("*.parquet")):
+        source = _parquet(con, folder, f"{schema}_{VIOLATIONS_TABLE}", sandboxed)
+        stored = f"SELECT rx_seq, check_name, detail FROM {source}"
+    else:
+        stored = "SELECT NULL::BIGINT AS rx_seq, NULL::VARCHAR AS check_name, NULL::VARCHAR AS detail WHERE false"
+    run_checks = union_sql([c for c in CHECKS if c.scope == "run"])
+    con.execute(
+        f"CREATE VIEW {schema}.violations AS SELECT v.rx_seq, m.msg_type, m.sender_id, v.check_name, c.basis, v.detail, c.source "
+        f"FROM ({stored} UNION ALL {run_checks}) v JOIN field_checks c ON c.name = v.check_name JOIN messages m USING (rx_seq)"
+    )
+
+
+ATTACKS_SCHEMA = pa.schema(
+    [
+        ("device_id", pa.string()),
+        ("attack", pa.string()),
+        ("msg_type", pa.string()),
+        ("expected", pa.string()),
+        ("sha256", pa.string()),
+    ]
+)
+
+
+def _security(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str) -> None:
+    """``attacks``: the attack frames the simulators injected (RUN/attacks); ``frame_security``:
+    every stored frame with its class (``honest`` or the attack kind), expected and actual verdict.
+    A replay has the bytes of an honest frame: the first copy received is the honest one."""
+    rows = []
+    for path in sorted(run.attacks.glob("*.json")) if run.attacks.is_dir() else []:
+        rows += [{k: entry.get(k) for k in ATTACKS_SCHEMA.names} for entry in json.loads(path.read_text())]
+    _table(con, f"{schema}.attacks", pa.Table.from_pylist(rows, schema=ATTACKS_SCHEMA))
+    # Only the frames of devices that carried an attack are hashed: an attack frame goes out on
+    # its device's own uplink, and hashing every frame of a large run costs seconds.
+    con.execute(
+        f"CREATE VIEW {schema}.frame_security AS "
+        "WITH s AS (SELECT rx_seq, sha256(frame) AS sha, row_number() OVER (PARTITION BY sha256(frame) ORDER BY rx_seq) AS copy "
+        "  FROM messages WHERE sender_id IN (SELECT device_id FROM attacks)), "
+        "a AS (SELECT DISTINCT attack, expected, sha256 FROM attacks), "
+        "c AS (SELECT s.rx_seq, a.attack, a.expected FROM s JOIN a ON a.sha256 = s.sha AND (a.attack <> 'replay' OR s.copy > 1)) "
+        "SELECT m.rx_seq, m.msg_type, m.sender_id, coalesce(c.attack, 'honest') AS class, coalesce(c.expected, 'success') AS expected, "
+        "m.auth, m.auth_reason, m.auth = coalesce(c.expected, 'success') AS as_expected "
+        "FROM messages m LEFT JOIN c USING (rx_seq)"
+    )
+
+
+def _table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """A DuckDB table ``name`` (schema-qualified) holding ``table``."""
+    con.register("_arrow_in", table)
+    try:
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _arrow_in")
+    finally:
+        con.unregister("_arrow_in")
+
+
+def _parquet(con: duckdb.DuckDBPyConnection, folder: Path, name: str, sandboxed: bool, hive: bool = False) -> str:
+    """The SQL source of the Parquet parts under ``folder``: DuckDB's own reader, or, sandboxed,
+    an Arrow dataset registered as ``name`` (DuckDB then reads no file itself)."""
+    if not sandboxed:
+        pattern = str(folder / ("**" if hive else "") / "*.parquet").replace("'", "''")
+        return f"read_parquet('{pattern}', union_by_name = true{', hive_partitioning = true' if hive else ''})"
+    files = sorted(str(p) for p in folder.glob("msg_type=*/part-*.parquet" if hive else "part-*.parquet"))
+    dataset = ds.dataset(
+        files,
+        format="parquet",
+        partitioning=ds.partitioning(flavor="hive") if hive else None,
+        partition_base_dir=str(folder) if hive else None,
+    )
+    con.register(f"_ds_{name}", dataset)
+    return f"_ds_{name}"
+
+
+def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", sandboxed: bool = False) -> None:
+    """Create the views of the run in ``run_dir`` in ``schema`` of ``con`` (views resolve the
+    names they read in their own schema, so several runs live side by side, one schema each).
+    ``sandboxed``: the views read Arrow datasets, so that the connection can be locked away from
+    the file system (:func:`lock_down`).  Raises FileNotFoundError if the directory has no telemetry."""
+    run = RunDir(Path(run_dir))
+    if not any(run.telemetry.glob("msg_type=*/*.parquet")):
+        raise FileNotFoundError(f"{run.root} has no telemetry Parquet (not a run directory, or nothing was received)")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute(
+        f"CREATE VIEW {schema}.messages AS SELECT * FROM {_parquet(con, run.telemetry, f'{schema}_messages', sandboxed, hive=True)}"
+    )
+    for name in CONTENT_TABLES:
+        folder = run.tables / name
+        if any(folder.glob("*.parquet")):
+            source = _parquet(con, folder, f"{schema}_{name}", sandboxed)
+        else:  # keep every view defined, empty and with its columns, on a run without that type
+            _table(con, f"{schema}._empty_{name}", empty_content_table(name))
+            source = f"_empty_{name}"
+        extra = DERIVED.get(name, "")
+        con.execute(
+            f"CREATE VIEW {schema}.{name} AS SELECT c.*, m.sender_id, m.received_at, m.latency_ms, m.auth{extra} "
+            f"FROM {source} c JOIN messages m USING (rx_seq)"
+        )
+    _violations(con, run, schema, sandboxed)
+    _security(con, run, schema)
+    con.execute(
+        f"CREATE TABLE {schema}.published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, "
+        "published BIGINT, failed BIGINT, injected_loss BIGINT)"
+    )
+    rows = _published_rows(run)
+    if rows:
+        con.executemany(f"INSERT INTO {schema}.published VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _new_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # no bar in the middle of a JSON report on stdout
+    return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """No file system for SQL from elsewhere (a scenario file's expectations, `v2x sql`): no
+    file read or written, no extension installed, no database attached, and the setting cannot
+    be turned back (DuckDB ``enable_external_access``, ``lock_configuration``)."""
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def connect(run_dir: Path, sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the run's views and the macros (:mod:`pipeline.sql.macros`);
+    ``sandboxed``: locked away from the file system (:func:`lock_down`).  Raises
+    FileNotFoundError if it has no telemetry."""
+    con = _new_connection()
+    attach(con, run_dir, sandboxed=sandboxed)
+    create_macros(con)
+    return lock_down(con) if sandboxed else con
+
+
+VIEWS = ("messages", *CONTENT_TABLES, "violations", "field_checks", "attacks", "frame_security", "published")
+
+
+def connect_runs(run_dirs: list[Path], sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+    """Views over several runs: run k (from 1) in schema ``run<k>`` with every view of
+    :func:`connect`, and in the main schema each view over all runs with a ``run`` column
+    (``run1``, ``run2``, ...; the table ``runs`` maps them to directories).  ``rx_seq`` is
+    per run, so join the all-runs views on ``(run, rx_seq)``.  One run: same as :func:`connect`."""
+    if len(run_dirs) == 1:
+        return connect(run_dirs[0], sandboxed)
+    con = _new_connection()
+    con.execute("CREATE TABLE runs (run VARCHAR, directory VARCHAR, name VARCHAR)")
+    for k, run_dir in enumerate(run_dirs, start=1):
+        attach(con, run_dir, f"run{k}", sandboxed)
+        con.execute("INSERT INTO runs VALUES (?, ?, ?)", [f"run{k}", str(Path(run_dir).resolve()), Path(run_dir).name])
+    for view in VIEWS:
+        union = " UNION ALL BY NAME ".join(f"SELECT 'run{k}' AS run, * FROM run{k}.{view}" for k in range(1, len(run_dirs) + 1))
+        con.execute(f"CREATE VIEW main.{view} AS {union}")
+    create_macros(con, several_runs=True)
+    return lock_down(con) if sandboxed else con

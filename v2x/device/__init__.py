@@ -1,0 +1,1 @@
+"""Simulated devices: uplinks, schedule, publisher, attacks, faults and the simulator process."""

@@ -1,0 +1,103 @@
+"""Deliberate defects a scenario can inject into messages, to prove that the checks catch them.
+
+A :class:`v2x.scenario.model.Fault` names a kind, how many devices carry it (the first ``devices`` of
+the message's sender type, in scenario order) and how often (every ``every``-th message of each
+such device, starting with its first).  Each kind breaks one rule of YD/T 3709 / GB/T 45315 and
+nothing else, so exactly one named check should flag the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from v2x.messages import MessageType
+
+Content = dict[str, Any]
+
+
+def _set_speed_unavailable(c: Content) -> None:
+    c["speed"] = 8191  # GB/T 45315: invalid value not allowed
+
+
+def _add_elevation(c: Content) -> None:
+    c["pos"]["elevation"] = 35  # GB/T 45315: elevation is not sent
+
+
+def _drop_angle(c: Content) -> None:
+    c.pop("angle", None)  # GB/T 45315 table 6: mandatory
+
+
+def _drop_pos_accuracy(c: Content) -> None:
+    c.pop("posAccuracy", None)  # GB/T 45315 table 6: mandatory
+
+
+def _likely_after_max(c: Content) -> None:
+    # maxEndTime moved before likelyEndTime (the countdown itself stays as it was)
+    timing = c["intersections"][0]["phases"][0]["phaseStates"][0]["timing"][1]
+    timing["maxEndTime"] = max(0, timing["likelyEndTime"] - 10)
+    timing["minEndTime"] = min(timing.get("minEndTime", 0), timing["maxEndTime"])
+
+
+def _drop_self_entry(c: Content) -> None:
+    if len(c["participants"]) > 1:
+        c["participants"] = c["participants"][1:]
+
+
+def _duplicate_ptc_id(c: Content) -> None:
+    if len(c["participants"]) > 2:
+        c["participants"][2]["ptcId"] = c["participants"][1]["ptcId"]
+
+
+def _stale_participant(c: Content) -> None:
+    if len(c["participants"]) > 1:
+        p = c["participants"][1]
+        p["secMark"] = (p["secMark"] - 500) % 60000  # half a second old when the RSM is built
+
+
+def _duplicate_lane_id(c: Content) -> None:
+    lanes = c["nodes"][0]["inLinks"][0]["lanes"]
+    if len(lanes) > 1:
+        lanes[1]["laneID"] = lanes[0]["laneID"]
+
+
+def _unknown_connecting_lane(c: Content) -> None:
+    for node in c["nodes"]:
+        for link in node.get("inLinks", []):
+            for lane in link["lanes"]:
+                for connection in lane.get("connectsTo", []):
+                    connection["connectingLane"] = {"lane": 254}  # no lane of the downstream link has this ID
+
+
+def _priority_low_bits(c: Content) -> None:
+    for item in c.get("rtes", []) + c.get("rtss", []):
+        item["priority"] = bytes([item.get("priority", b"\x00")[0] | 0x01])
+
+
+FAULTS: dict[str, tuple[MessageType, Callable[[Content], None]]] = {
+    "bsm_speed_unavailable": (MessageType.BSM, _set_speed_unavailable),
+    "bsm_elevation": (MessageType.BSM, _add_elevation),
+    "bsm_missing_angle": (MessageType.BSM, _drop_angle),
+    "bsm_missing_pos_accuracy": (MessageType.BSM, _drop_pos_accuracy),
+    "spat_likely_after_max": (MessageType.SPAT, _likely_after_max),
+    "rsm_without_self": (MessageType.RSM, _drop_self_entry),
+    "rsm_duplicate_ptc_id": (MessageType.RSM, _duplicate_ptc_id),
+    "rsm_stale_participant": (MessageType.RSM, _stale_participant),
+    "rsi_priority_low_bits": (MessageType.RSI, _priority_low_bits),
+    "map_duplicate_lane_id": (MessageType.MAP, _duplicate_lane_id),
+    "map_unknown_connecting_lane": (MessageType.MAP, _unknown_connecting_lane),
+}
+
+
+def due(faults: list[Any], msg_type: MessageType, device_index: int, k: int) -> bool:
+    """Whether any fault of ``faults`` is due for message ``k`` of device ``device_index``."""
+    return any(FAULTS[f.kind][0] is msg_type and device_index < f.devices and k % f.every == 0 for f in faults)
+
+
+def inject(faults: list[Any], msg_type: MessageType, device_index: int, k: int, content: Content) -> Content:
+    """Apply every fault of ``faults`` due for message ``k`` of device ``device_index``."""
+    for fault in faults:
+        target, mutate = FAULTS[fault.kind]
+        if target is msg_type and device_index < fault.devices and k % fault.every == 0:
+            mutate(content)
+    return content

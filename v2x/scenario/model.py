@@ -1,0 +1,390 @@
+"""Scenario files: what a run simulates, validated before anything starts.
+
+A scenario is YAML.  :func:`load_scenario` returns a :class:`Scenario` or raises
+:class:`ScenarioError` whose message names each bad field and its problem.
+Built-in scenarios ship in ``v2x/scenario/library/`` and are listed by :func:`builtin_scenarios`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from v2x.scenario.expectations import Expectation
+from v2x.scenario.network import Impairment
+
+VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
+
+
+MAX_VEHICLES = 20_000  # policy: a whole zone's fleet many times over; larger runs belong on the distributed ingest
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no infinite offset_s, no NaN coordinates
+
+
+class Zone(_Strict):
+    """The pilot zone and the optional prefix put in front of every MQTT topic."""
+
+    name: str = "xiqing"
+    topic_prefix: str = Field(default="", pattern=r"^([A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*)?$")
+
+
+class BusPriority(_Strict):
+    """Transit signal priority by green extension: when the corridor green is about to end and
+    a bus is approaching the stop line within ``detect_m``, the green is held ``extend_s``
+    longer (at most once per cycle) and the SPAT's IntersectionStatusObject carries
+    signalPriorityIsActive (YD/T 3709, bit 4) while it lasts.  The bus is seen from its BSMs."""
+
+    detect_m: float = Field(default=150.0, gt=0, le=500)
+    extend_s: float = Field(default=8.0, gt=0, le=60)
+
+
+class SignalPlan(_Strict):
+    """Fixed-time two-phase plan: phase 1 serves the corridor, phase 2 the cross street."""
+
+    main_green_s: float = Field(default=20.0, gt=0, le=300)
+    cross_green_s: float = Field(default=15.0, gt=0, le=300)
+    yellow_s: float = Field(default=3.0, ge=0, le=10)
+    all_red_s: float = Field(default=2.0, ge=0, le=10)
+    offset_s: float = Field(default=0.0, ge=0)
+    bus_priority: BusPriority | None = None
+
+    @property
+    def cycle_s(self) -> float:
+        return self.main_green_s + self.cross_green_s + 2 * (self.yellow_s + self.all_red_s)
+
+
+class RoadsideSensors(_Strict):
+    """What the RSU's roadside sensors see and report in RSM (YD/T 3709 RSM, T/CSAE 159).
+
+    Connected vehicles in range are reported from their BSMs (source v2x, with their id);
+    pedestrians on the crosswalks and cyclists are seen by video and lidar, unconnected vehicles
+    on the cross street by microwave radar.  At most 15 are reported (ParticipantList holds 16,
+    one of them the RSU itself).
+    """
+
+    range_m: float = Field(default=150.0, gt=0, le=1000)
+    pedestrians: int = Field(default=2, ge=0, le=8)
+    cyclists: int = Field(default=1, ge=0, le=8)
+    unconnected_vehicles: int = Field(default=1, ge=0, le=8)
+    position_noise_m: float = Field(default=0.3, ge=0, le=10, description="1-sigma error of sensor-detected positions")
+    latency_ms: int = Field(
+        default=50, ge=0, le=1000, description="detection to RSM: participants are reported as seen this long ago (their secMark)"
+    )
+
+
+class TrafficInfo(_Strict):
+    """A traffic event (RTEData) or sign (RTSData) the RSU broadcasts in RSI.
+
+    ``code`` is the eventType of GB/T 29100-2012 for an event, the signType of GB 5768.2 for a
+    sign.  The item sits ``distance_m`` upstream of the intersection on the corridor approach;
+    its reference path runs from there to the stop line.
+    """
+
+    kind: Literal["event", "sign"]
+    code: int = Field(ge=0, le=65535)
+    distance_m: float = Field(default=80.0, ge=0, le=2000)
+    radius_m: float = Field(default=30.0, ge=0, le=6553)
+    description: str | None = Field(default=None, min_length=1, max_length=512, pattern=r"^[\x20-\x7e]+$")
+    source: Literal["unknown", "police", "government", "meteorological", "internet", "detection"] = "detection"
+    priority: int = Field(default=3, ge=0, le=7, description="RSIPriority, 0 lowest .. 7 highest")
+    hazard: bool = Field(default=False, description="a hazard event (HLW): RSI goes out at 10 Hz instead of 1 Hz")
+
+
+class Intersection(_Strict):
+    """A signalised intersection with its roadside unit."""
+
+    id: int = Field(ge=1, le=65535, description="NodeID (YD/T 3709); 0..255 are reserved for tests")
+    region: int = Field(default=1, ge=0, le=65535)
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[\x20-\x7e]+$",
+        description="DescriptiveName is an IA5String (YD/T 3709): printable ASCII, e.g. pinyin",
+    )
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    rsu_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    lanes_per_direction: int = Field(default=2, ge=1, le=4)
+    signal: SignalPlan = SignalPlan()
+    sensors: RoadsideSensors = RoadsideSensors()
+    traffic_info: list[TrafficInfo] = Field(default_factory=list, max_length=8)
+
+
+class FleetGroup(_Strict):
+    """``hazard_lights``: the group drives with hazard lights on (VehicleEventFlags
+    eventHazardLights in every BSM), as sanitation trucks at work do.  ``speed_kmh``: the
+    group's desired speed instead of its kind's (a sweeper at work, a car park).  ``lane``:
+    ``kerb`` keeps the group in the outermost lane, ``median`` in the innermost.  An
+    ``ambulance`` is an emergency vehicle on a call: siren and lightbar on, so its BSMs carry
+    VehicleEmergencyExtensions and AID 113 (114 with an event flag), signed with an
+    identification certificate (GB/T 45315 7.4.4)."""
+
+    kind: VehicleKind
+    count: int = Field(ge=1, le=5000)
+    hazard_lights: bool = False
+    speed_kmh: float | None = Field(default=None, gt=0, le=130)
+    lane: Literal["any", "kerb", "median"] = "any"
+
+
+class BusStop(_Strict):
+    """A bus stop on both sides of the corridor, ``distance_m`` along it from the first
+    intersection (negative: before it); buses stop there for ``dwell_s``."""
+
+    name: str = Field(min_length=1, max_length=63)
+    distance_m: float
+    dwell_s: float = Field(default=10.0, gt=0, le=300)
+
+
+class BrokerSettings(_Strict):
+    """``url`` None: ``v2x run`` starts a broker for the run.  ``tls``: that broker listens
+    with TLS only, each device and the ingest connect with their own client certificate, and a
+    topic ACL lets a device publish only on its own uplink topics (v2x.mqtt.access)."""
+
+    url: str | None = Field(default=None, pattern=r"^mqtts?://[^:/]+(:\d+)?/?$")
+    qos: Literal[0, 1] = 1
+    tls: bool = False
+
+    @model_validator(mode="after")
+    def _tls_needs_own_broker(self) -> BrokerSettings:
+        if self.tls and self.url is not None:
+            raise ValueError("broker.tls sets up the broker v2x run starts; it cannot be combined with broker.url")
+        return self
+
+
+class Pseudonyms(_Strict):
+    """Pseudonym certificates per vehicle and the change rule of GB/T 45315 7.4.5: a pseudonym
+    is used at most ``max_s`` (300 s), but kept while the vehicle is within
+    ``min_distance_m`` (2100 m) of where it took it, or while an event flag is set.  Lower values
+    than the standard's are for tests that want changes within a short run."""
+
+    certificates: int = Field(default=4, ge=1, le=100)
+    max_s: float = Field(default=300.0, gt=0)
+    min_distance_m: float = Field(default=2100.0, ge=0)
+
+
+class Security(_Strict):
+    """``suite``: SM2/SM3 (GB/T 45315 national profile) or ECDSA P-256/SHA-256.  ``pki``: an
+    existing PKI directory (``v2x pki init``) to use instead of a new one; the run works on a
+    copy, issuing certificates only for devices it does not hold yet, and applies its CRL.
+    ``verify_workers``: signature verifiers the ingest runs in parallel (0: inline)."""
+
+    suite: Literal["sm2-sm3", "ecdsa-p256-sha256"] = "sm2-sm3"
+    pki: str | None = None
+    verify_workers: int = Field(default=0, ge=0, le=64)
+    pseudonyms: Pseudonyms = Pseudonyms()
+
+
+FaultKind = Literal[
+    "bsm_speed_unavailable",
+    "bsm_elevation",
+    "bsm_missing_angle",
+    "bsm_missing_pos_accuracy",
+    "spat_likely_after_max",
+    "rsm_without_self",
+    "rsm_duplicate_ptc_id",
+    "rsm_stale_participant",
+    "rsi_priority_low_bits",
+    "map_duplicate_lane_id",
+    "map_unknown_connecting_lane",
+]
+
+
+AttackKind = Literal[
+    "forged_signature",
+    "replay",
+    "expired_certificate",
+    "revoked_certificate",
+    "foreign_ca",
+    "wrong_aid",
+    "clock_skew",
+    "unsigned",
+]
+
+
+class Attack(_Strict):
+    """A security attack carried by the first ``devices`` vehicles or RSUs (v2x.device.attacks):
+    every ``every``-th message of each, from message ``first``, is replaced (or, for
+    ``replay``, re-sent 300 ms later).  When two attacks fall on one message the first listed wins."""
+
+    kind: AttackKind
+    target: Literal["vehicle", "rsu"] = "vehicle"
+    devices: int = Field(default=1, ge=1)
+    every: int = Field(default=10, ge=1)
+    first: int = Field(default=0, ge=0)
+
+
+class Fault(_Strict):
+    """A deliberate defect injected into some messages (see :mod:`v2x.device.faults`)."""
+
+    kind: FaultKind
+    devices: int = Field(default=1, ge=1, description="the first N devices sending that message type carry it")
+    every: int = Field(default=10, ge=1, description="every n-th message of those devices, starting with the first")
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+    description: str = ""
+    seed: int = Field(default=1, ge=0)
+    duration_s: float = Field(gt=0, le=86400)
+    approach_length_m: float = Field(default=250.0, ge=50, le=2000)
+    zone: Zone = Zone()
+    intersections: list[Intersection] = Field(min_length=1, max_length=64)
+    fleet: list[FleetGroup] = Field(default_factory=list, max_length=64)
+    vehicle_classes: Literal["csae53", "gbt45315"] = Field(
+        default="csae53", description="BasicVehicleClass numbering: T/CSAE 53 (J2735 codes) or GB/T 45315 Annex D"
+    )
+    bus_stops: list[BusStop] = Field(default_factory=list, max_length=32)
+    broker: BrokerSettings = BrokerSettings()
+    security: Security = Security()
+    faults: list[Fault] = Field(default_factory=list)
+    attacks: list[Attack] = Field(default_factory=list)
+    network: list[Impairment] = Field(default_factory=list, description="latency and loss to the broker (v2x.scenario.network)")
+    applications: list[str] | None = Field(
+        default=None, description="Day-1 applications (T/CSAE 53) the report grades; None: those the run's messages show"
+    )
+    expect: list[Expectation] = Field(
+        default_factory=list,
+        description="what must hold after the run (v2x.scenario.expectations); none: the compliance gate must pass",
+    )
+
+    @field_validator("fleet")
+    @classmethod
+    def _fleet_size(cls, value: list[FleetGroup]) -> list[FleetGroup]:
+        total = sum(g.count for g in value)
+        if total > MAX_VEHICLES:
+            raise ValueError(
+                f"{total} vehicles in the fleet; at most {MAX_VEHICLES} (policy: every vehicle gets its own "
+                "certificates and a simulator slot, so a typo of a few zeros would start writing gigabytes)"
+            )
+        return value
+
+    @field_validator("intersections")
+    @classmethod
+    def _unique_ids(cls, value: list[Intersection]) -> list[Intersection]:
+        for attr in ("id", "rsu_id"):
+            seen = [getattr(i, attr) for i in value]
+            dupes = sorted({str(x) for x in seen if seen.count(x) > 1})
+            if dupes:
+                raise ValueError(f"intersection {attr} must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+    @model_validator(mode="after")
+    def _attacks_expected_are_injected(self) -> Scenario:
+        injected = {a.kind for a in self.attacks}
+        for e in self.expect:
+            if e.attack is not None and e.attack not in injected:
+                raise ValueError(
+                    f"expect: attack {e.attack!r} is not among the scenario's attacks ({', '.join(sorted(injected)) or 'none'})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _spacing(self) -> Scenario:
+        from v2x.messages import distance_m
+
+        for a, b in zip(self.intersections, self.intersections[1:]):
+            d = distance_m(a.lat, a.lon, b.lat, b.lon)
+            if not 60 <= d <= 5000:
+                raise ValueError(f"intersections {a.id} and {b.id} are {d:.0f} m apart; must be 60..5000 m")
+        first, last = self.intersections[0], self.intersections[-1]
+        span = distance_m(first.lat, first.lon, last.lat, last.lon)
+        for stop in self.bus_stops:
+            if not -self.approach_length_m < stop.distance_m < span + self.approach_length_m:
+                raise ValueError(
+                    f"bus stop {stop.name!r} at {stop.distance_m:g} m is off the corridor "
+                    f"({-self.approach_length_m:g} .. {span + self.approach_length_m:g} m)"
+                )
+        return self
+
+    @property
+    def vehicle_count(self) -> int:
+        return sum(g.count for g in self.fleet)
+
+    def obu_ids(self) -> list[str]:
+        """Device ids of the fleet's OBUs, in fleet order (topic segment and PKI name)."""
+        return [obu_id(i) for i in range(self.vehicle_count)]
+
+
+def obu_id(index: int) -> str:
+    """Device id of the index-th vehicle of a scenario."""
+    return f"OBU-{index + 1:04d}"
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+MAX_SCENARIO_BYTES = 1024 * 1024  # policy: a scenario file is a page or two of YAML
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Validate YAML text; raises :class:`ScenarioError` naming every bad field."""
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{source}: {len(text)} characters; a scenario file has at most {MAX_SCENARIO_BYTES}")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: not valid YAML: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{source}: invalid scenario\n{_format_errors(exc)}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: invalid scenario: nested too deeply") from None
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Name -> path of the scenarios shipped with the package."""
+    folder = resources.files("v2x.scenario") / "library"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a built-in scenario by name, or a scenario file by path."""
+    builtins = builtin_scenarios()
+    path = builtins.get(str(name_or_path)) or Path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(
+            f"no scenario file {path} and no built-in scenario of that name (built-in: {', '.join(sorted(builtins))})"
+        ) from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the scenario as UTF-8") from None
+    return parse_scenario(text, str(path))
+
+
+def with_changes(scenario: Scenario, **changes: Any) -> Scenario:
+    """``scenario`` with top-level fields replaced (e.g. ``duration_s=5``, ``fleet=[...]``),
+    validated as a file would be; raises :class:`ScenarioError` naming each bad field."""
+    try:
+        return Scenario.model_validate(scenario.model_dump() | changes)
+    except ValidationError as exc:
+        raise ScenarioError(
+            f"{scenario.name} with changes to {', '.join(changes)}: invalid scenario\n{_format_errors(exc)}"
+        ) from None
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """YAML of a validated scenario (all defaults filled in), as recorded in a run directory."""
+    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
