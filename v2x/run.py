@@ -26,10 +26,10 @@ from v2x.device import attacks, schedule
 from v2x.device.schedule import Pace
 from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
 from v2x.mqtt.access import INGEST_CLIENT, create_broker_access
-from v2x.mqtt.broker import start_broker
+from v2x.mqtt.broker import RunningBroker, start_broker
 from v2x.mqtt.transport import BrokerAddress
 from v2x.mqtt.wire import DISCONNECT, MqttError, open_connection
-from v2x.rundir import RunDir, read_json, write_json_atomic
+from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario.model import Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
 from v2x.security.pki import issue, suite_of
@@ -150,39 +150,28 @@ def _probe_broker(url: str) -> None:
 
 
 def _published_total(run: RunDir) -> int:
-    total = 0
-    for name in SIMULATORS:
-        path = run.published / f"{name}.json"
-        if path.exists():
-            total += sum(n for k, n in read_json(path)["totals"].items() if k.startswith("published."))
-    return total
+    return sum(sum(r.total("published").values()) for r in run.publish_records())
 
 
 def _progress(run: RunDir) -> dict[str, Any]:
-    path = run.ingest / "progress.json"
-    return read_json(path) if path.exists() else {"received": 0, "stored": 0}
+    return run.ingest_progress() or {"received": 0, "stored": 0}
 
 
 def _published_so_far(run: RunDir) -> tuple[int, float]:
     """Frames the simulators published so far, and their nominal rate (frames/s)."""
     total, nominal = 0, 0.0
-    for path in (run.published / "progress").glob("*.json"):
-        try:
-            data = read_json(path)
-            total += sum(n for k, n in data["totals"].items() if k.startswith("published."))
-            nominal += float(data["schedule"]["nominal_per_s"])
-        except (OSError, ValueError, KeyError):
-            pass  # being replaced right now
+    try:
+        records = run.publish_records(in_progress=True)
+    except (OSError, ValueError):
+        return total, nominal  # a record being replaced right now: next time
+    for record in records:
+        total += sum(record.total("published").values())
+        nominal += float((record.schedule or {}).get("nominal_per_s", 0.0))
     return total, nominal
 
 
 def _schedule(run: RunDir) -> dict[str, object] | None:
-    per_simulator = {}
-    for name in SIMULATORS:
-        path = run.published / f"{name}.json"
-        if path.exists():
-            per_simulator[name] = read_json(path).get("schedule")
-    return schedule.combine(per_simulator)
+    return schedule.combine({r.simulator: r.schedule for r in run.publish_records() if r.schedule})
 
 
 def new_run_dir(scenario: Scenario, runs_dir: Path) -> RunDir:
@@ -241,6 +230,46 @@ def run_scenario(
     write_json_atomic(run.manifest, manifest)
 
     status(f"issuing certificates ({len(scenario.intersections)} RSUs, {scenario.vehicle_count} OBUs)")
+    devices = _device_requests(scenario)
+    prepare_pki(run, scenario, devices)
+    if scenario.attacks:
+        attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})
+
+    stages = _Stages(run, manifest)
+    with stages:
+        url, ingest_tls = _broker(run, scenario, devices, broker_url, stages, status)
+        manifest["broker"] = {
+            "url": url,
+            "started_by_run": stages.broker is not None,
+            "kind": stages.broker.kind if stages.broker else "external",
+        }
+        write_json_atomic(run.manifest, manifest)
+        ingest, sims = _start_stages(run, scenario, url, pace, ingest_tls, stages)
+        status("starting ingest and simulators (numba kernels load or compile)")
+        _await_ready(
+            {"ingest": (ingest, run.logs / "ingest.log")}
+            | {f"{name} simulator": (proc, run.logs / f"{name}.log") for name, proc in sims.items()},
+            READY_TIMEOUT_S,
+            lambda: _broker_seen_by_ingest(run),
+        )
+        start_at = _go(sims)
+        status(f"running {scenario.name} for {scenario.duration_s:g} s" + (" as fast as possible" if pace == "max" else ""))
+        report = _Reporter(run, scenario, pace, start_at, progress)
+        _wait_for_simulators(run, scenario, pace, sims, report)
+        published = _published_total(run)
+        status(f"draining: {published} frames published")
+        _drain(run, ingest, published, report)
+        summary = run.ingest_summary()
+    manifest["ended_at"] = time.time()
+    manifest["counts"] = {"published": published, "received": summary["received"], "stored": summary["stored"]}
+    manifest["schedule"] = _schedule(run)
+    write_json_atomic(run.manifest, manifest)
+    return RunResult(run, published, summary["received"], summary["stored"])
+
+
+def _device_requests(scenario: Scenario) -> list[DeviceRequest]:
+    """The certificates the run's devices need: an application certificate per RSU, pseudonyms
+    per vehicle, an identification certificate per emergency vehicle."""
     devices = [DeviceRequest(i.rsu_id, list(RSU_AIDS), kind="rsu") for i in scenario.intersections]
     kinds = [g.kind for g in scenario.fleet for _ in range(g.count)]
     devices += [
@@ -249,159 +278,195 @@ def run_scenario(
         else DeviceRequest(obu, list(VEHICLE_AIDS), kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates)
         for obu, kind in zip(scenario.obu_ids(), kinds)
     ]
-    prepare_pki(run, scenario, devices)
-    if scenario.attacks:
-        attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})
+    return devices
 
+
+class _Stages:
+    """What a run starts (broker, ingest, simulators) and its teardown: on leaving, every process
+    still running is killed and the broker stopped; a run left by an exception (a failed stage,
+    Ctrl-C) records it in ``run.json`` (``interrupted``), so its report cannot pass."""
+
+    def __init__(self, run: RunDir, manifest: dict[str, object]):
+        self.run, self.manifest = run, manifest
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.broker: RunningBroker | None = None
+
+    def __enter__(self) -> _Stages:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is not None:
+                self.manifest["interrupted"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                write_json_atomic(self.run.manifest, self.manifest)
+        finally:
+            for proc in self.processes:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if self.broker:
+                self.broker.stop()
+
+
+def _broker(
+    run: RunDir,
+    scenario: Scenario,
+    devices: list[DeviceRequest],
+    broker_url: str | None,
+    stages: _Stages,
+    status: Callable[[str], None],
+) -> tuple[str, list[str]]:
+    """The broker's URL (the one given, or one the run starts, with TLS and a topic ACL if the
+    scenario asks) and the ingest's TLS arguments."""
     url = broker_url or scenario.broker.url
     if url is not None and BrokerAddress.parse(url).tls:
         raise RunError(
             f"{url}: v2x run connects its devices to an external broker over plain MQTT only; "
             "use broker.tls for a TLS broker started by the run"
         )
-    broker = None
+    if url is not None:
+        _probe_broker(url)
+        return url, []
     access = None
     ingest_tls: list[str] = []
-    if url is None:
-        if scenario.broker.tls:
-            access = create_broker_access(
-                run.broker_access,
-                {d.device_id: "RSU" if d.kind == "rsu" else "OBU" for d in devices},
-                topic_prefix=scenario.zone.topic_prefix,
+    if scenario.broker.tls:
+        access = create_broker_access(
+            run.broker_access,
+            {d.device_id: "RSU" if d.kind == "rsu" else "OBU" for d in devices},
+            topic_prefix=scenario.zone.topic_prefix,
+        )
+        reader = access.client(INGEST_CLIENT)
+        ingest_tls = ["--tls-ca", str(reader.ca_file), "--tls-cert", str(reader.cert_file), "--tls-key", str(reader.key_file)]
+    stages.broker = start_broker(run.root / "broker", access=access)
+    status(
+        f"started {stages.broker.kind} broker on {stages.broker.address.url}"
+        + (" (TLS, client certificates, topic ACL)" if access else "")
+    )
+    return stages.broker.address.url, ingest_tls
+
+
+def _start_stages(
+    run: RunDir, scenario: Scenario, url: str, pace: Pace, ingest_tls: list[str], stages: _Stages
+) -> tuple[subprocess.Popen[bytes], dict[str, subprocess.Popen[bytes]]]:
+    """The ingest and the simulators, started together; none publishes before GO (:func:`_go`)."""
+    ingest = _spawn(
+        [
+            "-m",
+            "pipeline.ingest",
+            "--run",
+            str(run.root),
+            "--broker",
+            url,
+            "--prefix",
+            scenario.zone.topic_prefix,
+            "--verify-workers",
+            str(scenario.security.verify_workers),
+            *ingest_tls,
+        ],
+        run.logs / "ingest.log",
+        INGEST_NICENESS,
+    )
+    stages.processes.append(ingest)
+    sims = {
+        name: _spawn(["-m", name, "--run", str(run.root), "--broker", url, "--pace", pace], run.logs / f"{name}.log")
+        for name in SIMULATORS
+    }
+    stages.processes.extend(sims.values())
+    return ingest, sims
+
+
+def _go(sims: dict[str, subprocess.Popen[bytes]]) -> float:
+    """Tell the simulators when to start (after the ingest's READY: nothing is sent before
+    anyone listens); the start time."""
+    start_at = time.time() + GO_LEAD_S
+    for proc in sims.values():
+        assert proc.stdin is not None
+        proc.stdin.write(f"GO {start_at!r}\n".encode())
+        proc.stdin.close()
+    return start_at
+
+
+@dataclass
+class _Reporter:
+    """Calls the run's ``progress`` callback with what the simulators and the ingest say now."""
+
+    run: RunDir
+    scenario: Scenario
+    pace: Pace
+    start_at: float
+    progress: Callable[[RunProgress], None] | None
+
+    def __call__(self, phase: str) -> None:
+        if self.progress is None:
+            return
+        ingest_now = _progress(self.run)
+        published_now, nominal = _published_so_far(self.run)
+        self.progress(
+            RunProgress(
+                phase,
+                max(0.0, time.time() - self.start_at),
+                self.scenario.duration_s,
+                published_now,
+                ingest_now["received"],
+                ingest_now["stored"],
+                nominal,
+                self.pace,
             )
-            reader = access.client(INGEST_CLIENT)
-            ingest_tls = ["--tls-ca", str(reader.ca_file), "--tls-cert", str(reader.cert_file), "--tls-key", str(reader.key_file)]
-        broker = start_broker(run.root / "broker", access=access)
-        url = broker.address.url
-        status(f"started {broker.kind} broker on {url}" + (" (TLS, client certificates, topic ACL)" if access else ""))
-    manifest["broker"] = {"url": url, "started_by_run": broker is not None, "kind": broker.kind if broker else "external"}
-    write_json_atomic(run.manifest, manifest)
-
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        if broker is None:
-            _probe_broker(url)
-        ingest = _spawn(
-            [
-                "-m",
-                "pipeline.ingest",
-                "--run",
-                str(run.root),
-                "--broker",
-                url,
-                "--prefix",
-                scenario.zone.topic_prefix,
-                "--verify-workers",
-                str(scenario.security.verify_workers),
-                *ingest_tls,
-            ],
-            run.logs / "ingest.log",
-            INGEST_NICENESS,
         )
-        processes.append(ingest)
-        # The simulators start alongside the ingest; none publishes before GO, which waits for
-        # the ingest's READY (subscribed), so nothing is sent before anyone listens.
-        sims = {
-            name: _spawn(["-m", name, "--run", str(run.root), "--broker", url, "--pace", pace], run.logs / f"{name}.log")
-            for name in SIMULATORS
-        }
-        processes.extend(sims.values())
-        status("starting ingest and simulators (numba kernels load or compile)")
-        _await_ready(
-            {"ingest": (ingest, run.logs / "ingest.log")}
-            | {f"{name} simulator": (proc, run.logs / f"{name}.log") for name, proc in sims.items()},
-            READY_TIMEOUT_S,
-            lambda: _broker_seen_by_ingest(run),
-        )
-        start_at = time.time() + GO_LEAD_S
-        for proc in sims.values():
-            assert proc.stdin is not None
-            proc.stdin.write(f"GO {start_at!r}\n".encode())
-            proc.stdin.close()
-        status(f"running {scenario.name} for {scenario.duration_s:g} s" + (" as fast as possible" if pace == "max" else ""))
 
-        def report(phase: str) -> None:
-            if progress is not None:
-                ingest_now = _progress(run)
-                published_now, nominal = _published_so_far(run)
-                progress(
-                    RunProgress(
-                        phase,
-                        max(0.0, time.time() - start_at),
-                        scenario.duration_s,
-                        published_now,
-                        ingest_now["received"],
-                        ingest_now["stored"],
-                        nominal,
-                        pace,
-                    )
-                )
 
-        # At max pace a run lasts as long as the machine needs; in real time, its duration.
-        give_up = time.monotonic() + GO_LEAD_S + scenario.duration_s + SIMULATOR_GRACE_S if pace == "realtime" else float("inf")
-        while (running := [proc for proc in sims.values() if proc.poll() is None]) and time.monotonic() < give_up:
-            try:
-                running[0].wait(timeout=PROGRESS_EVERY_S)
-            except subprocess.TimeoutExpired:
-                pass
-            report("running")
-        for name, proc in sims.items():
-            if proc.poll() is None:
-                raise RunError(
-                    f"{name} simulator still running {SIMULATOR_GRACE_S:g} s after the end of the run; see {run.logs / (name + '.log')}"
-                )
-            if proc.returncode != 0:
-                raise RunError(f"{name} simulator exited with {proc.returncode}; see {run.logs / (name + '.log')}")
+def _wait_for_simulators(
+    run: RunDir, scenario: Scenario, pace: Pace, sims: dict[str, subprocess.Popen[bytes]], report: _Reporter
+) -> None:
+    """Until the simulators end: in real time within the run's duration and a grace; at max
+    pace as long as the machine needs.  RunError if one fails or overruns."""
+    give_up = time.monotonic() + GO_LEAD_S + scenario.duration_s + SIMULATOR_GRACE_S if pace == "realtime" else float("inf")
+    while (running := [proc for proc in sims.values() if proc.poll() is None]) and time.monotonic() < give_up:
+        try:
+            running[0].wait(timeout=PROGRESS_EVERY_S)
+        except subprocess.TimeoutExpired:
+            pass
+        report("running")
+    for name, proc in sims.items():
+        if proc.poll() is None:
+            raise RunError(
+                f"{name} simulator still running {SIMULATOR_GRACE_S:g} s after the end of the run; see {run.logs / (name + '.log')}"
+            )
+        if proc.returncode != 0:
+            raise RunError(f"{name} simulator exited with {proc.returncode}; see {run.logs / (name + '.log')}")
 
-        published = _published_total(run)
-        status(f"draining: {published} frames published")
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        received = _progress(run)["received"]
-        while received < published and time.monotonic() < deadline and ingest.poll() is None:
-            time.sleep(0.1)
-            now_received = _progress(run)["received"]
-            if now_received > received:
-                deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            received = now_received
-            report("draining")
-        # The ingest stores what it holds before it exits: at max pace that backlog can take
-        # minutes.  It is waited for as long as it keeps storing.
-        ingest.terminate()
-        stored, quiet_since = _progress(run)["stored"], time.monotonic()
-        while ingest.poll() is None:
-            try:
-                ingest.wait(timeout=PROGRESS_EVERY_S)
-            except subprocess.TimeoutExpired:
-                pass
-            now_stored = _progress(run)["stored"]
-            if now_stored > stored:
-                stored, quiet_since = now_stored, time.monotonic()
-            elif time.monotonic() - quiet_since > STORE_TIMEOUT_S:
-                ingest.kill()
-                ingest.wait()
-                raise RunError(
-                    f"the ingest stored nothing for {STORE_TIMEOUT_S:g} s while draining ({stored} of {published} "
-                    f"frames stored); see {run.logs / 'ingest.log'}"
-                )
-            report("draining")
-        report("done")
-        if ingest.returncode != 0:
-            raise RunError(f"ingest exited with {ingest.returncode}; see {run.logs / 'ingest.log'}")
-        summary = read_json(run.ingest / "summary.json")
-    except BaseException as exc:
-        # Interrupted (Ctrl-C) or failed: the run directory says so, and its report cannot pass.
-        manifest["interrupted"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        write_json_atomic(run.manifest, manifest)
-        raise
-    finally:
-        for proc in processes:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        if broker:
-            broker.stop()
-    manifest["ended_at"] = time.time()
-    manifest["counts"] = {"published": published, "received": summary["received"], "stored": summary["stored"]}
-    manifest["schedule"] = _schedule(run)
-    write_json_atomic(run.manifest, manifest)
-    return RunResult(run, published, summary["received"], summary["stored"])
+
+def _drain(run: RunDir, ingest: subprocess.Popen[bytes], published: int, report: _Reporter) -> None:
+    """Wait while the ingest receives what was published, then stop it and wait while it keeps
+    storing what it holds (at max pace that backlog can take minutes).  RunError if it stalls
+    or fails."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    received = _progress(run)["received"]
+    while received < published and time.monotonic() < deadline and ingest.poll() is None:
+        time.sleep(0.1)
+        now_received = _progress(run)["received"]
+        if now_received > received:
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        received = now_received
+        report("draining")
+    ingest.terminate()
+    stored, quiet_since = _progress(run)["stored"], time.monotonic()
+    while ingest.poll() is None:
+        try:
+            ingest.wait(timeout=PROGRESS_EVERY_S)
+        except subprocess.TimeoutExpired:
+            pass
+        now_stored = _progress(run)["stored"]
+        if now_stored > stored:
+            stored, quiet_since = now_stored, time.monotonic()
+        elif time.monotonic() - quiet_since > STORE_TIMEOUT_S:
+            ingest.kill()
+            ingest.wait()
+            raise RunError(
+                f"the ingest stored nothing for {STORE_TIMEOUT_S:g} s while draining ({stored} of {published} "
+                f"frames stored); see {run.logs / 'ingest.log'}"
+            )
+        report("draining")
+    report("done")
+    if ingest.returncode != 0:
+        raise RunError(f"ingest exited with {ingest.returncode}; see {run.logs / 'ingest.log'}")

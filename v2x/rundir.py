@@ -97,3 +97,85 @@ class RunDir:
         for p in (self.root, self.published, self.attacks, self.ingest, self.telemetry, self.logs):
             p.mkdir(parents=True, exist_ok=True)
         return self
+
+    # Typed readers: every stage reads the run's JSON files through these, so a damaged or
+    # foreign file is one clear error (RunFileError names it), never a KeyError deep in a stage.
+
+    def manifest_data(self) -> dict[str, Any]:
+        """``run.json`` ({} before the run wrote it)."""
+        return read_object(self.manifest)
+
+    def ingest_summary(self) -> dict[str, Any]:
+        """``ingest/summary.json``, written by the ingest at a clean end ({} without one)."""
+        return read_object(self.ingest / "summary.json")
+
+    def ingest_progress(self) -> dict[str, Any]:
+        """``ingest/progress.json``, rewritten after every batch ({} before the first)."""
+        return read_object(self.ingest / "progress.json")
+
+    def publish_records(self, *, in_progress: bool = False) -> list[PublishRecord]:
+        """``published/<simulator>.json`` of each simulator that finished (or, ``in_progress``,
+        the records each running simulator rewrites every second under ``published/progress``)."""
+        folder = self.published / "progress" if in_progress else self.published
+        return [PublishRecord.read(path) for path in sorted(folder.glob("*.json"))]
+
+    def attack_ledger(self) -> list[dict[str, Any]]:
+        """Every attack frame the simulators injected (``attacks/<simulator>.json``)."""
+        entries: list[dict[str, Any]] = []
+        for path in sorted(self.attacks.glob("*.json")) if self.attacks.is_dir() else []:
+            data = read_json_file(path)
+            if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+                raise RunFileError(f"{path} is not a list of attack entries")
+            entries += data
+        return entries
+
+
+class RunFileError(ValueError):
+    """A file of the run directory that cannot be read as what it must be (named in the message)."""
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON in ``path``; RunFileError naming the file if it is not JSON (or not UTF-8)."""
+    try:
+        return read_json(path)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFileError(f"{path} is not JSON: {exc}") from None
+
+
+def read_object(path: Path) -> dict[str, Any]:
+    """A run file holding one JSON object ({} when absent); RunFileError naming it otherwise."""
+    if not path.exists():
+        return {}
+    data = read_json_file(path)
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path} is not a JSON object")
+    return data
+
+
+@dataclass(frozen=True)
+class PublishRecord:
+    """What one simulator generated and published (``RUN/published/<simulator>.json``, written
+    by :mod:`v2x.device.simulator`): per device, in total (``published.BSM``, ``injected_loss.BSM``,
+    ...) and how well it kept its schedule."""
+
+    simulator: str
+    devices: dict[str, dict[str, Any]]
+    totals: dict[str, int]
+    schedule: dict[str, Any] | None
+
+    @classmethod
+    def read(cls, path: Path) -> PublishRecord:
+        data = read_object(path)
+        totals, devices, kept = data.get("totals", {}), data.get("devices", {}), data.get("schedule")
+        if not isinstance(totals, dict) or not all(isinstance(k, str) and type(n) is int for k, n in totals.items()):
+            raise RunFileError(f"{path}: totals must map names to counts")
+        if not isinstance(devices, dict) or not all(isinstance(d, dict) for d in devices.values()):
+            raise RunFileError(f"{path}: devices must map device ids to records")
+        if kept is not None and not isinstance(kept, dict):
+            raise RunFileError(f"{path}: schedule must be an object")
+        return cls(str(data.get("simulator", path.stem)), devices, totals, kept or None)
+
+    def total(self, kind: str) -> dict[str, int]:
+        """The totals of one kind (``published``, ``injected_loss``, ``injected_duplicate``) by message type."""
+        prefix = kind + "."
+        return {k[len(prefix) :]: n for k, n in self.totals.items() if k.startswith(prefix)}

@@ -46,16 +46,27 @@ def stall_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def render_terminal(report: dict[str, Any], console: Any) -> None:
-    """Rich tables: verdict summary first, then metrics per type, then every check."""
+COLOUR = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "N/A": "dim"}
+
+
+def _table(title: str, columns: tuple[str, ...], justify: str = "left") -> Any:
     from rich.table import Table
 
-    colour = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "N/A": "dim"}
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    return table
+
+
+def _verdict(v: str) -> str:
+    return f"[{COLOUR[v]}]{v}[/]"
+
+
+def _heading(report: dict[str, Any], console: Any) -> None:
     s = report["summary"]
     console.print(
         f"[bold]Compliance report[/] {report['scenario'] or ''}  profile {report['profile']['name']} v{report['profile']['version']}  "
-        f"verdict [{colour[report['verdict']]}]{report['verdict']}[/]  "
-        f"({s['PASS']} pass, {s['FAIL']} fail, {s['WARN']} warn, {s['N/A']} n/a)"
+        f"verdict {_verdict(report['verdict'])}  ({s['PASS']} pass, {s['FAIL']} fail, {s['WARN']} warn, {s['N/A']} n/a)"
     )
     o = report["overall"]
     console.print(
@@ -64,22 +75,27 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
     line = schedule_line(report.get("schedule"))
     if line:
         console.print(line)
-    t = Table(title="Per message type")
-    for col in (
-        "type",
-        "published",
-        "stored",
-        "senders",
-        "rate Hz (min/median)",
-        "latency p50/p95/p99 ms",
-        "IPG p99 ms",
-        "PDR",
-        "missing (injected)",
-        "replays (injected dups)",
-        "auth ok",
-        "rejected",
-    ):
-        t.add_column(col, justify="right")
+
+
+def message_types_table(report: dict[str, Any]) -> Any:
+    t = _table(
+        "Per message type",
+        (
+            "type",
+            "published",
+            "stored",
+            "senders",
+            "rate Hz (min/median)",
+            "latency p50/p95/p99 ms",
+            "IPG p99 ms",
+            "PDR",
+            "missing (injected)",
+            "replays (injected dups)",
+            "auth ok",
+            "rejected",
+        ),
+        justify="right",
+    )
     for m in report["message_types"]:
         t.add_row(
             m["msg_type"],
@@ -95,11 +111,16 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
             _fmt(m["auth_success_rate"], 4),
             str(m["rejected"]),
         )
-    console.print(t)
+    return t
+
+
+def ranges_table(report: dict[str, Any]) -> Any:
     rec = report["receivers"]
-    r = Table(title=f"Range-aware metrics: senders within range of {len(rec['positions'])} receivers ({rec['source']})")
-    for col in ("type", "within m", "messages", "PDR", "latency p95/p99 ms"):
-        r.add_column(col, justify="right")
+    r = _table(
+        f"Range-aware metrics: senders within range of {len(rec['positions'])} receivers ({rec['source']})",
+        ("type", "within m", "messages", "PDR", "latency p95/p99 ms"),
+        justify="right",
+    )
     for x in report["ranges"]:
         r.add_row(
             x["msg_type"] + (f" where {x['where']}" if x["where"] else ""),
@@ -108,49 +129,60 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
             _fmt(x["pdr"], 4),
             f"{_fmt(x['latency_p95_ms'])} / {_fmt(x['latency_p99_ms'])}",
         )
-    console.print(r)
-    a = Table(title="Day-1 applications (T/CSAE 53): failing and warning checks in the check table")
-    for col in ("application", "verdict", "messages", "Hz / ms / m", "note"):
-        a.add_column(col)
+    return r
+
+
+def applications_table(report: dict[str, Any]) -> Any:
+    a = _table(
+        "Day-1 applications (T/CSAE 53): failing and warning checks in the check table",
+        ("application", "verdict", "messages", "Hz / ms / m", "note"),
+    )
     for app in report["applications"]["graded"]:
         a.add_row(
             f"{app['id']} {app['name']}",
-            f"[{colour[app['verdict']]}]{app['verdict']}[/]",
+            _verdict(app["verdict"]),
             ", ".join(app["messages"]) or "-",
             f"{app['rate_hz']} / {app['latency_ms']} / {app['range_m']}",
             app.get("note", ""),
         )
-    console.print(a)
-    c = Table(title="Checks")
-    for col in ("check", "value", "threshold", "verdict", "basis", "source"):
-        c.add_column(col)
+    return a
+
+
+def checks_table(report: dict[str, Any]) -> Any:
+    """Every check but the field checks (their own table) and passing application checks (the
+    applications table)."""
+    c = _table("Checks", ("check", "value", "threshold", "verdict", "basis", "source"))
     for chk in report["checks"]:
         if chk.get("kind") == "field" or (chk.get("kind") == "application" and chk["verdict"] not in ("FAIL", "WARN")):
-            continue  # in the field-check table, or a passing application check (applications table)
+            continue
         c.add_row(
             chk["id"],
             _fmt(chk["value"], 3),
             f"{chk['op']} {chk['threshold']}",
-            f"[{colour[chk['verdict']]}]{chk['verdict']}[/]",
+            _verdict(chk["verdict"]),
             chk["basis"],
             chk["source"],
         )
-    console.print(c)
-    f = Table(title='Field checks (messages in violation; v2x sql RUN "SELECT * FROM violations")')
-    for col in ("check", "messages", "verdict", "basis", "first example"):
-        f.add_column(col)
+    return c
+
+
+def field_checks_table(report: dict[str, Any]) -> Any:
+    f = _table(
+        'Field checks (messages in violation; v2x sql RUN "SELECT * FROM violations")',
+        ("check", "messages", "verdict", "basis", "first example"),
+    )
     for chk in report["checks"]:
-        if chk.get("kind") != "field":
-            continue
-        f.add_row(
-            chk["id"], _fmt(chk["value"]), f"[{colour[chk['verdict']]}]{chk['verdict']}[/]", chk["basis"], chk["example"] or ""
-        )
-    console.print(f)
-    sec = report["security"]
-    st = Table(title='Security: frames by class and verdict (v2x sql RUN "SELECT * FROM frame_security")')
-    for col in ("class", "expected", "frames", "as expected", "verdicts"):
-        st.add_column(col)
-    for entry in sec["classes"]:
+        if chk.get("kind") == "field":
+            f.add_row(chk["id"], _fmt(chk["value"]), _verdict(chk["verdict"]), chk["basis"], chk["example"] or "")
+    return f
+
+
+def security_table(report: dict[str, Any]) -> Any:
+    st = _table(
+        'Security: frames by class and verdict (v2x sql RUN "SELECT * FROM frame_security")',
+        ("class", "expected", "frames", "as expected", "verdicts"),
+    )
+    for entry in report["security"]["classes"]:
         ok = entry["as_expected"] == entry["frames"]
         st.add_row(
             entry["class"],
@@ -159,9 +191,13 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
             f"[{'green' if ok else 'bold red'}]{entry['as_expected']}[/]",
             ", ".join(f"{k} {v}" for k, v in entry["verdicts"].items()),
         )
-    console.print(st)
-    if sec["crl"]:
-        crl = sec["crl"]
+    return st
+
+
+def _notes(report: dict[str, Any], console: Any) -> None:
+    """The CRL in force, receiver stalls and the ingest's events, after the tables."""
+    crl = report["security"]["crl"]
+    if crl:
         console.print(
             f"CRL serial {crl['serial']} from {crl['craca']}: {crl['entries']} entries, {crl['age_s']:.0f} s old when the ingest started"
         )
@@ -169,3 +205,11 @@ def render_terminal(report: dict[str, Any], console: Any) -> None:
         console.print(f"[bold red]receiver stalled[/] {line}")
     for event in report["ingest_events"]:
         console.print(f"[yellow]ingest event[/] {event}")
+
+
+def render_terminal(report: dict[str, Any], console: Any) -> None:
+    """Rich tables: verdict summary first, then metrics per type, then every check."""
+    _heading(report, console)
+    for table in (message_types_table, ranges_table, applications_table, checks_table, field_checks_table, security_table):
+        console.print(table(report))
+    _notes(report, console)

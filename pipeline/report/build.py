@@ -12,6 +12,7 @@ basis) or WARN (policy/unverified basis), or N/A without data."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import yaml
 
 from v2x.device import schedule
-from v2x.rundir import RunDir, read_json
+from v2x.rundir import RunDir
 
 from pipeline.report.applications import application_checks, slices_needed
 from pipeline.report.slices import Receiver, Slice, load_receivers, run_receivers, slice_counts, slice_metrics
@@ -89,24 +90,17 @@ def load_profile(path: Path | None = None) -> dict[str, Any]:
 def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """(published, lost on purpose, duplicated on purpose by the scenario's network model) per
     message type."""
-    counts: dict[str, dict[str, int]] = {"published": {}, "injected_loss": {}, "injected_duplicate": {}}
-    for path in run.published.glob("*.json"):
-        for key, n in read_json(path)["totals"].items():
-            kind, msg_type = key.split(".", 1)
-            if kind in counts:
-                counts[kind][msg_type] = counts[kind].get(msg_type, 0) + n
-    return counts["published"], counts["injected_loss"], counts["injected_duplicate"]
+    counts: dict[str, Counter[str]] = {"published": Counter(), "injected_loss": Counter(), "injected_duplicate": Counter()}
+    for record in run.publish_records():
+        for kind, by_type in counts.items():
+            by_type.update(record.total(kind))
+    return dict(counts["published"]), dict(counts["injected_loss"]), dict(counts["injected_duplicate"])
 
 
 def _schedule(run: RunDir) -> dict[str, Any] | None:
     """How well the simulators kept their schedule (v2x.device.schedule.combine); None for a run
     without simulators (``v2x ingest`` of real devices)."""
-    per_simulator = {}
-    for path in sorted(run.published.glob("*.json")):
-        data = read_json(path)
-        if isinstance(data, dict) and data.get("schedule"):
-            per_simulator[str(data.get("simulator", path.stem))] = data["schedule"]
-    return schedule.combine(per_simulator)
+    return schedule.combine({r.simulator: r.schedule for r in run.publish_records() if r.schedule})
 
 
 def _metrics(
@@ -390,16 +384,6 @@ def _ranged(check: dict[str, Any]) -> Slice | None:
     return Slice(check["msg_type"], check.get("where"), float(check["range_m"]) if check.get("range_m") is not None else None)
 
 
-def _json_object(path: Path) -> dict[str, Any]:
-    """A run file holding one JSON object ({} when absent); ValueError naming it otherwise."""
-    if not path.exists():
-        return {}
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a JSON object")
-    return data
-
-
 def build_report(
     run_dir: Path, profile_path: Path | None = None, receivers_path: Path | None = None, applications: list[str] | None = None
 ) -> dict[str, Any]:
@@ -412,11 +396,11 @@ def build_report(
     profile = load_profile(profile_path)
     published, injected, injected_dup = _published(run)
     con = connect(run.root)
-    ingest = _json_object(run.ingest / "summary.json")
+    ingest = run.ingest_summary()
     stalls = _receiver_stalls(con, ingest)  # first: the metrics leave the stalled seconds' frames out
     cur = con.execute(METRICS_SQL)
     names = [d[0] for d in cur.description]
-    manifest = _json_object(run.manifest)
+    manifest = run.manifest_data()
     network = bool(manifest.get("network"))
     types = [
         _metrics(

@@ -21,7 +21,6 @@ add their names (``light_name``, ``ptc_type_name``, ``source_name``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import duckdb
@@ -39,14 +38,13 @@ from pipeline.sql.macros import create_macros
 
 def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int, int]]:
     rows = []
-    for path in sorted(run.published.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        for device, info in data["devices"].items():
+    for record in run.publish_records():
+        for device, info in record.devices.items():
             lost = info.get("network", {}).get("lost", {})
             for msg_type in sorted(set(info["generated"]) | set(info["published"])):
                 rows.append(
                     (
-                        data["simulator"],
+                        record.simulator,
                         device,
                         msg_type,
                         info["generated"].get(msg_type, 0),
@@ -148,9 +146,7 @@ def _security(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str) -> None:
     """``attacks``: the attack frames the simulators injected (RUN/attacks); ``frame_security``:
     every stored frame with its class (``honest`` or the attack kind), expected and actual verdict.
     A replay has the bytes of an honest frame: the first copy received is the honest one."""
-    rows = []
-    for path in sorted(run.attacks.glob("*.json")) if run.attacks.is_dir() else []:
-        rows += [{k: entry.get(k) for k in ATTACKS_SCHEMA.names} for entry in json.loads(path.read_text())]
+    rows = [{k: entry.get(k) for k in ATTACKS_SCHEMA.names} for entry in run.attack_ledger()]
     _table(con, f"{schema}.attacks", pa.Table.from_pylist(rows, schema=ATTACKS_SCHEMA))
     # Only the frames of devices that carried an attack are hashed: an attack frame goes out on
     # its device's own uplink, and hashing every frame of a large run costs seconds.

@@ -145,33 +145,47 @@ class Verifier:
         """Every check but the signature, for SPDUs in receive order: per SPDU the failure
         verdict, or the signature left to verify.  Each distinct signer is checked once; a
         digest resolves only for SPDUs after the first one carrying its full certificate."""
-        n = len(spdus)
-        out: list[Verification | PendingSignature | None] = [None] * n
-        # 1. Distinct signers, in order of first appearance.
-        signers: dict[tuple[str, str, bytes], int] = {}
-        first: list[int] = []
-        of_spdu = np.empty(n, dtype=np.int64)
-        for i, key in enumerate(zip(spdus.signer_kind, spdus.hash_id, spdus.signer)):
-            k = signers.get(key)
-            if k is None:
-                k = signers[key] = len(first)
-                first.append(i)
-            of_spdu[i] = k
-        keys = list(signers)
-        # 2. Each signer checked once.  A digest unknown before this batch becomes known where
-        # its certificate is first admitted; SPDUs before that point do not resolve.
+        out: list[Verification | PendingSignature | None] = [None] * len(spdus)
+        keys, first, of_spdu = _distinct_signers(spdus)
+        # digests unknown before this batch (before its certificates are admitted)
         unknown_digests = {signer for kind, _, signer in keys if kind == "digest" and self.store.lookup(signer) is None}
-        known_from: dict[bytes, int] = {}
+        outcome = self._check_signers(keys)
+        still_in = self._judge_signers(out, keys, first, outcome, of_spdu, unknown_digests)
+        still_in &= ~self._judge_times(out, spdus, outcome, of_spdu, still_in)
+        self._judge_permissions(out, spdus, outcome, of_spdu, still_in)
+        return out  # type: ignore[return-value]
+
+    def _check_signers(self, keys: list[tuple[str, str, bytes]]) -> list[CertificateInfo | Verification]:
+        """Step 1: each distinct signer checked once (:meth:`_signer_verdict`), certificates first
+        so that a digest of a certificate in this batch can resolve."""
         outcome: list[CertificateInfo | Verification] = [None] * len(keys)  # type: ignore[list-item]
         for k, (kind, hash_id, signer) in enumerate(keys):
             if kind == "certificate":
                 outcome[k] = self._signer_verdict(kind, hash_id, signer)
-                admitted = self.store.admit(signer)  # cached: known even if revoked or a CA
-                if not isinstance(admitted, Verification) and admitted.hashed_id8 in unknown_digests:
-                    known_from.setdefault(admitted.hashed_id8, first[k])
         for k, (kind, hash_id, signer) in enumerate(keys):
             if kind != "certificate":
                 outcome[k] = self._signer_verdict(kind, hash_id, signer)
+        return outcome
+
+    def _judge_signers(
+        self,
+        out: list[Verification | PendingSignature | None],
+        keys: list[tuple[str, str, bytes]],
+        first: list[int],
+        outcome: list[CertificateInfo | Verification],
+        of_spdu: np.ndarray,
+        unknown_digests: set[bytes],
+    ) -> np.ndarray:
+        """Step 2: the verdict of each SPDU whose signer failed or did not resolve yet (a digest
+        unknown before this batch resolves only from its certificate's first SPDU on).  Returns
+        which SPDUs are still in."""
+        n = len(out)
+        known_from: dict[bytes, int] = {}
+        for k, (kind, _, signer) in enumerate(keys):
+            if kind == "certificate" and unknown_digests:
+                admitted = self.store.admit(signer)  # cached: known even if revoked or a CA
+                if not isinstance(admitted, Verification) and admitted.hashed_id8 in unknown_digests:
+                    known_from.setdefault(admitted.hashed_id8, first[k])
         resolves_from = np.array(
             [known_from.get(signer, n) if signer in unknown_digests and kind == "digest" else 0 for kind, _, signer in keys],
             dtype=np.int64,
@@ -186,7 +200,18 @@ class Verifier:
                 )
             else:
                 out[i] = outcome[of_spdu[i]]
-        # 3. Time (GB/T 45315 7.4.3.3/7.4.3.4), vectorised over the SPDUs still in.
+        return ~(not_found | signer_failed)
+
+    def _judge_times(
+        self,
+        out: list[Verification | PendingSignature | None],
+        spdus: Spdus,
+        outcome: list[CertificateInfo | Verification],
+        of_spdu: np.ndarray,
+        still_in: np.ndarray,
+    ) -> np.ndarray:
+        """Step 3: generationTime present, inside the certificate's validity and inside the
+        window around receipt (GB/T 45315 7.4.3.3/7.4.3.4), vectorised.  Returns which failed."""
         t64 = np.array(
             [min(t, TIME64_MAX) for t in spdus.generation_time64]
             if max(spdus.generation_time64, default=0) > TIME64_MAX
@@ -198,7 +223,6 @@ class Verifier:
         valid_until = np.array([0 if isinstance(o, Verification) else o.valid_until_us for o in outcome], dtype=np.int64)[of_spdu]
         received = np.array(spdus.received_us, dtype=np.int64) if spdus.received_us is not None else generated
         age = received - generated
-        still_in = ~(not_found | signer_failed)
         time_failed = still_in & (
             (t64 < 0)
             | (generated < valid_from)
@@ -208,12 +232,26 @@ class Verifier:
         )
         for i in np.flatnonzero(time_failed).tolist():
             out[i] = self._time_verdict(
-                outcome[of_spdu[i]], int(t64[i]), int(generated[i]), int(age[i]) if spdus.received_us is not None else None
+                outcome[of_spdu[i]],
+                int(t64[i]),
+                int(generated[i]),
+                int(age[i]) if spdus.received_us is not None else None,
             )
-        # 4. AID permission (YD/T 3957 6.1.9.3), then the signature job.
+        return time_failed
+
+    def _judge_permissions(
+        self,
+        out: list[Verification | PendingSignature | None],
+        spdus: Spdus,
+        outcome: list[CertificateInfo | Verification],
+        of_spdu: np.ndarray,
+        still_in: np.ndarray,
+    ) -> None:
+        """Step 4: the header AID in the certificate's appPermissions (YD/T 3957 6.1.9.3); what
+        passes becomes the signature job."""
         parts_of = self._signer_parts
-        for i in np.flatnonzero(still_in & ~time_failed).tolist():
-            info = outcome[of_spdu[i]]
+        for i in np.flatnonzero(still_in).tolist():
+            info: CertificateInfo = outcome[of_spdu[i]]
             aid = spdus.aid[i]
             if aid not in info.app_aids:
                 out[i] = Verification(
@@ -229,7 +267,6 @@ class Verifier:
             out[i] = PendingSignature(
                 info, (suite, public_key, info.backend.hash(spdus.tbs[i]) + certificate_hash, spdus.r[i], spdus.s[i])
             )
-        return out  # type: ignore[return-value]
 
     @staticmethod
     def _time_verdict(info: CertificateInfo, t64: int, generated_us: int, age_us: int | None) -> Verification:
@@ -268,3 +305,18 @@ class Verifier:
         info = checked.info
         _, _, data, r, s = checked.job
         return self.conclude(checked, info.backend.verify(self.store.public_key(info), data, r, s))
+
+
+def _distinct_signers(spdus: Spdus) -> tuple[list[tuple[str, str, bytes]], list[int], np.ndarray]:
+    """The distinct (signer kind, hashId, signer) of a batch in order of first appearance, the
+    SPDU each first appears in, and each SPDU's signer index."""
+    signers: dict[tuple[str, str, bytes], int] = {}
+    first: list[int] = []
+    of_spdu = np.empty(len(spdus), dtype=np.int64)
+    for i, key in enumerate(zip(spdus.signer_kind, spdus.hash_id, spdus.signer)):
+        k = signers.get(key)
+        if k is None:
+            k = signers[key] = len(first)
+            first.append(i)
+        of_spdu[i] = k
+    return list(signers), first, of_spdu
