@@ -241,6 +241,30 @@ def test_a_damaged_parquet_part_is_exit_2_in_every_command(clean, tmp_path):
         assert "Traceback" not in result.output
 
 
+def signed_bsm(signer: Signer, msg_cnt: int, vehicle_id: bytes, gen_us: int) -> bytes:
+    content = messages.bsm(
+        msg_cnt=msg_cnt,
+        vehicle_id=vehicle_id,
+        sec_mark=clock.dsecond(gen_us),
+        lat_deg=LAT,
+        lon_deg=LON,
+        speed_mps=10.0,
+        heading_deg=90.0,
+        width_m=1.8,
+        length_m=4.7,
+        vehicle_class=10,
+    )
+    return signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us))
+
+
+def stored_run(root: Path, pki: Path, batch: Received) -> Path:
+    """A run directory holding ``batch`` as the ingest stores it, verified with ``pki``."""
+    run = RunDir(root).create()
+    out = BatchProcessor(verifier_from_pki(pki)).process(batch)
+    TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
+    return root
+
+
 def stalled_run(root: Path, pki: Path, stall_from_s: float | None) -> Path:
     """Five senders at 10 Hz for 6 s, 20 ms latency; at ``stall_from_s`` the receiver stops
     reading for 1.3 s, then reads what waited, in order."""
@@ -250,30 +274,12 @@ def stalled_run(root: Path, pki: Path, stall_from_s: float | None) -> Path:
     for k in range(60):
         gen_us = start_us + k * 100_000
         for s in range(5):
-            content = messages.bsm(
-                msg_cnt=k % 128,
-                vehicle_id=b"\x01" * 7 + bytes([s]),
-                sec_mark=clock.dsecond(gen_us),
-                lat_deg=LAT,
-                lon_deg=LON,
-                speed_mps=10.0,
-                heading_deg=90.0,
-                width_m=1.8,
-                length_m=4.7,
-                vehicle_class=10,
-            )
-            spdu = signer.sign(
-                messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us + s)
-            )
+            spdu = signed_bsm(signer, k % 128, b"\x01" * 7 + bytes([s]), gen_us + s)
             received = gen_us + s + 20_000
             if stall_from_s is not None and k / 10 >= stall_from_s:  # held until the receiver reads again, in order
                 received = max(received, start_us + int((stall_from_s + 1.3) * 1e6) + k * 10 + s)
             batch.add(f"V2X/OBU/OBU-{s + 1}/BSM/UP", spdu, received)
-    run = RunDir(root)
-    run.create()
-    out = BatchProcessor(verifier_from_pki(pki)).process(batch)
-    TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
-    return root
+    return stored_run(root, pki, batch)
 
 
 def test_every_sender_late_at_once_is_named_a_receiver_stall(pki, tmp_path):
@@ -312,26 +318,11 @@ def test_a_forged_frame_is_not_counted_received_in_pdr(pki, tmp_path):
     batch = Received()
     for k in range(20):
         gen_us = start_us + k * 100_000
-        content = messages.bsm(
-            msg_cnt=k,
-            vehicle_id=b"\x01" * 8,
-            sec_mark=clock.dsecond(gen_us),
-            lat_deg=LAT,
-            lon_deg=LON,
-            speed_mps=10.0,
-            heading_deg=90.0,
-            width_m=1.8,
-            length_m=4.7,
-            vehicle_class=10,
-        )
-        spdu = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen_us))
+        spdu = signed_bsm(signer, k, b"\x01" * 8, gen_us)
         if k == 10:  # lost on the way; a forgery with its msgCnt arrives instead
             spdu = spdu[:-1] + bytes([spdu[-1] ^ 1])
         batch.add("V2X/OBU/OBU-1/BSM/UP", spdu, gen_us + 20_000)
-    run = RunDir(tmp_path / "forged")
-    run.create()
-    out = BatchProcessor(verifier_from_pki(pki)).process(batch)
-    TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
+    run = RunDir(stored_run(tmp_path / "forged", pki, batch))
     con = connect(run.root)
     assert con.execute("SELECT count(*) FROM messages WHERE auth = 'false_signature' AND msg_cnt = 10").fetchone()[0] == 1
     bsm = build_report(run.root)["message_types"][0]

@@ -99,10 +99,10 @@ def raise_on(monkeypatch: pytest.MonkeyPatch, poison: bytes, error: Exception) -
     decoder bug no test frame shows)."""
     original = batch_module.BatchProcessor._contents
 
-    def contents(self, frames, *args, **kwargs):
-        if poison in frames:
+    def contents(self, buf, p, fallback, *args, **kwargs):
+        if poison in fallback.frames:
             raise error
-        return original(self, frames, *args, **kwargs)
+        return original(self, buf, p, fallback, *args, **kwargs)
 
     monkeypatch.setattr(batch_module.BatchProcessor, "_contents", contents)
 
@@ -273,8 +273,10 @@ def test_a_certificate_listing_thousands_of_aids_is_refused_without_decoding_it(
     certs[0]["toBeSigned"]["appPermissions"] = [{"aid": 111 + k} for k in range(8_000)]
     big = spec.encode("V2XSecData", sec)
     calls = []
-    real = batch_module.decode_frame
-    monkeypatch.setattr(batch_module, "decode_frame", lambda data: calls.append(len(data)) or real(data))
+    import pipeline.ingest.fallback as fallback_module
+
+    real = fallback_module.decode_frame
+    monkeypatch.setattr(fallback_module, "decode_frame", lambda data: calls.append(len(data)) or real(data))
     monkeypatch.setattr(
         batch_module.BatchProcessor, "_certificate_decodes", lambda self, encoded: calls.append(len(encoded)) or True
     )

@@ -42,9 +42,10 @@ from v2x.security.workers import SignatureBatch, SignatureWorkers
 from pipeline.decode import content, envelope, map_rsi, uper
 from pipeline.decode.bsm import BSM_COLUMNS
 from pipeline.decode.content import FAST_PATH, decode_contents, to_arrow
-from pipeline.decode.reference import DecodedFrame, FrameError, decode_frame
+from pipeline.decode.reference import DecodedFrame, FrameError
 from pipeline.decode.uper import ABSENT
 from pipeline.ingest import continuity, signer_rules
+from pipeline.ingest.fallback import Fallback
 from pipeline.sql import field_checks
 from pipeline.sql.judged import BELIEVED
 
@@ -447,36 +448,12 @@ class BatchProcessor:
         self.next_rx_seq += n
         buf, offsets = envelope.frames_to_buffer(batch.frames)
         p = envelope.parse_batch(buf, offsets)
-        reject: list[str | None] = [None] * n
-        decoded: dict[int, DecodedFrame] = {}
+        fallback = Fallback(batch.frames)
         raw = buf.tobytes()
-        for i in np.flatnonzero((p.status == envelope.OK) & (p.signer_kind == envelope.SIGNER_CERTIFICATE)).tolist():
-            span = int(p.signer_end[i] - p.signer_start[i])
-            if span > MAX_CERTIFICATE_BYTES:
-                p.status[i] = envelope.BAD_SIGNER
-                reject[i] = (
-                    f"signer certificate of {span} octets exceeds the limit of {MAX_CERTIFICATE_BYTES} (policy); not decoded"
-                )
-            elif not self._certificate_decodes(raw[p.signer_start[i] : p.signer_end[i]]):
-                p.status[i] = envelope.BAD_SIGNER
-        for i in np.flatnonzero(p.status != envelope.OK).tolist():
-            if reject[i] is not None:
-                continue
-            frame = batch.frames[i]
-            if len(frame) > MAX_FALLBACK_SIGNED_BYTES and frame[1:2] == b"\x81":
-                reject[i] = (
-                    f"{uper.STATUS_TEXT.get(int(p.status[i]), 'error')}: a signed frame of {len(frame)} octets that the fast "
-                    f"path cannot read is not decoded beyond {MAX_FALLBACK_SIGNED_BYTES} octets (policy)"
-                )
-                continue
-            try:
-                d = decode_frame(batch.frames[i])
-                _fill_from_reference(p, i, d)
-                decoded[i] = d
-            except FrameError as exc:
-                reject[i] = f"{uper.STATUS_TEXT.get(int(p.status[i]), 'error')}: {exc}"
-        verifying = self._start_verify(batch, raw, p, decoded)
-        tables, bsm_frames, bsm_rows = self._contents(batch.frames, buf, p, decoded, reject, rx_seq)
+        self._check_signer_certificates(raw, p, fallback)
+        self._recover_envelopes(p, fallback)
+        verifying = self._start_verify(batch, raw, p, fallback.decoded)
+        tables, bsm_frames, bsm_rows = self._contents(buf, p, fallback, rx_seq)
 
         # Topic: who sent it, and the type it claims when the frame itself cannot say.
         parsed_topics = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
@@ -490,8 +467,50 @@ class BatchProcessor:
         kind = [t.device_kind if t else None for t in parsed_topics]
         for i, claimed in enumerate(topic_type):
             if claimed is not None and status[i] == envelope.OK and claimed != msg_type[i]:
-                reject[i] = f"topic says {claimed} but the frame is {msg_type[i]}"
-        return BatchInProgress(batch, rx_seq, offsets, p, reject, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind)
+                fallback.reject(i, f"topic says {claimed} but the frame is {msg_type[i]}")
+        return BatchInProgress(
+            batch, rx_seq, offsets, p, fallback.reasons, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind
+        )
+
+    def _check_signer_certificates(self, raw: bytes, p: envelope.Parsed, fallback: Fallback) -> None:
+        """A signer certificate beyond MAX_CERTIFICATE_BYTES is rejected undecoded; one that is
+        not a canonical COER certificate sends its frame to the reference decoder."""
+        for i in np.flatnonzero((p.status == envelope.OK) & (p.signer_kind == envelope.SIGNER_CERTIFICATE)).tolist():
+            span = int(p.signer_end[i] - p.signer_start[i])
+            if span > MAX_CERTIFICATE_BYTES:
+                p.status[i] = envelope.BAD_SIGNER
+                fallback.reject(
+                    i, f"signer certificate of {span} octets exceeds the limit of {MAX_CERTIFICATE_BYTES} (policy); not decoded"
+                )
+            elif not self._certificate_decodes(raw[p.signer_start[i] : p.signer_end[i]]):
+                p.status[i] = envelope.BAD_SIGNER
+
+    @staticmethod
+    def _recover_envelopes(p: envelope.Parsed, fallback: Fallback) -> None:
+        """Every frame the envelope kernel could not read goes to the reference decoder (up to
+        MAX_FALLBACK_SIGNED_BYTES for a signed one); what it reads fills the kernel's columns,
+        what it cannot is rejected with both reasons."""
+        for i in np.flatnonzero(p.status != envelope.OK).tolist():
+            if fallback.is_rejected(i):
+                continue
+            what = uper.STATUS_TEXT.get(int(p.status[i]), "error")
+            frame = fallback.frames[i]
+            if len(frame) > MAX_FALLBACK_SIGNED_BYTES and frame[1:2] == b"\x81":
+                fallback.reject(
+                    i,
+                    f"{what}: a signed frame of {len(frame)} octets that the fast path cannot read is not decoded beyond "
+                    f"{MAX_FALLBACK_SIGNED_BYTES} octets (policy)",
+                )
+                continue
+            d = fallback.decode(i)
+            if d is None:
+                fallback.explain(i, what)
+                continue
+            try:
+                _fill_from_reference(p, i, d)
+            except FrameError as exc:
+                del fallback.decoded[i]
+                fallback.reject(i, f"{what}: {exc}")
 
     def finish(self, begun: BatchInProgress, *, flush_checks: bool = True) -> BatchOutput:
         """Second half of :meth:`process`: verdicts, msgCnt continuity and the rows.
@@ -615,30 +634,15 @@ class BatchProcessor:
         )
 
     def _contents(
-        self,
-        frames: list[bytes],
-        buf: np.ndarray,
-        p: envelope.Parsed,
-        decoded: dict[int, DecodedFrame],
-        reject: list[str | None],
-        rx_seq: np.ndarray,
+        self, buf: np.ndarray, p: envelope.Parsed, fallback: Fallback, rx_seq: np.ndarray
     ) -> tuple[dict[str, pa.Table], np.ndarray, np.ndarray]:
         """Decode message contents: numba for BSM/SPAT/RSM (asn1tools where it steps aside or to
         name the reason of a reject), asn1tools for MAP and RSI.  Returns the content tables and,
         for the telemetry rows, the batch indices of the BSMs with their rows."""
         tables: dict[str, pa.Table] = {}
         bsm_frames, bsm_rows = np.zeros(0, np.int64), np.zeros((0, len(BSM_COLUMNS)), np.int64)
-        ok = (p.status == envelope.OK) & np.array([r is None for r in reject], dtype=np.bool_)
-
-        def reference(i: int) -> DecodedFrame | None:
-            if i not in decoded:
-                try:
-                    decoded[i] = decode_frame(frames[i])
-                except FrameError as exc:
-                    reject[i] = str(exc)
-                    return None
-            return decoded[i]
-
+        ok = (p.status == envelope.OK) & fallback.accepted()
+        decoded = fallback.decoded
         for msg_type, dec in FAST_PATH.items():
             of_type = np.flatnonzero(ok & (p.msg_index == msg_type.frame_index))
             if not of_type.size:
@@ -652,15 +656,15 @@ class BatchProcessor:
             slow = [int(i) for i in of_type if i in decoded]
             for k in np.flatnonzero(~good):
                 i = int(fast[k])
-                if got.status[k] != uper.FALLBACK and reference(i) is None:
-                    reject[i] = f"{uper.STATUS_TEXT[int(got.status[k])]}: {reject[i]}"
-                elif reference(i) is not None:
+                if got.status[k] != uper.FALLBACK and fallback.decode(i) is None:
+                    fallback.explain(i, uper.STATUS_TEXT[int(got.status[k])])
+                elif fallback.decode(i) is not None:
                     slow.append(i)
             for i in slow:
                 try:
                     row, children = dec.reference(decoded[i].message or {})
                 except (KeyError, TypeError, ValueError) as exc:  # a shape our schema edition does not know
-                    reject[i] = f"{msg_type.value} content not understood: {exc!r}"
+                    fallback.reject(i, f"{msg_type.value} content not understood: {exc!r}")
                     continue
                 rows.append(np.array([row], dtype=np.int64))
                 seqs.append(rx_seq[[i]])
@@ -678,7 +682,7 @@ class BatchProcessor:
         for i in np.flatnonzero(
             ok & ((p.msg_index == MessageType.MAP.frame_index) | (p.msg_index == MessageType.RSI.frame_index))
         ).tolist():
-            d = reference(i)
+            d = fallback.decode(i)
             if d is None:
                 continue
             seq = {"rx_seq": int(rx_seq[i])}
@@ -688,7 +692,7 @@ class BatchProcessor:
                 else:
                     rs = map_rsi.rsi_rows(d.message or {})
             except (KeyError, TypeError, ValueError) as exc:
-                reject[i] = f"{d.msg_type.value if d.msg_type else 'message'} content not understood: {exc!r}"
+                fallback.reject(i, f"{d.msg_type.value if d.msg_type else 'message'} content not understood: {exc!r}")
                 continue
             if d.msg_type is MessageType.MAP:
                 lanes += [{**seq, **r} for r in ls]
