@@ -401,7 +401,9 @@ def test_a_scenario_whose_ingest_is_stopped_fails_the_receiver_check_and_blames_
     deadline = time.monotonic() + 60
     while "pipeline.ingest" not in (found := stage_processes(tmp_path / "stopped")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(4.0)  # the simulators are publishing by now
+    stopped = RunDir(tmp_path / "stopped")
+    while stopped.ingest_progress().get("received", 0) < 200 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the simulators are publishing and the ingest storing
     os.kill(found["pipeline.ingest"], signal.SIGSTOP)
     time.sleep(2.5)
     os.kill(found["pipeline.ingest"], signal.SIGCONT)
