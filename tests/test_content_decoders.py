@@ -60,9 +60,29 @@ def _generated(msg_type: MessageType):
     return st.lists(strategy(TYPE_NAME[msg_type]), min_size=1, max_size=4)
 
 
-@pytest.mark.parametrize("msg_type", list(FAST_PATH))
-def test_generated_messages_decode_identically(msg_type):
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# Examples per property test: enough in the default suite to catch a regression, many more under
+# ``pytest -m long`` (CI runs both).  A generated SPAT costs several times a BSM.
+EXAMPLES = {MessageType.BSM: 150, MessageType.SPAT: 50, MessageType.RSM: 80}
+LONG_EXAMPLES = 600
+
+
+def _property_cases(long: bool) -> list:
+    return [pytest.param(t, LONG_EXAMPLES if long else EXAMPLES[t], id=t.value) for t in FAST_PATH]
+
+
+@pytest.mark.parametrize("msg_type,examples", _property_cases(long=False))
+def test_generated_messages_decode_identically(msg_type, examples):
+    _generated_messages_decode_identically(msg_type, examples)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("msg_type,examples", _property_cases(long=True))
+def test_many_generated_messages_decode_identically(msg_type, examples):
+    _generated_messages_decode_identically(msg_type, examples)
+
+
+def _generated_messages_decode_identically(msg_type: MessageType, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(_generated(msg_type))
     def check(contents):
         frames = [messages.encode(msg_type, c) for c in contents]
@@ -112,9 +132,19 @@ def _agrees_or_rejects(msg_type: MessageType, frame: bytes) -> None:
         assert [k[1:] for k in got.children.tolist()] == [k[1:] for k in kids]
 
 
-@pytest.mark.parametrize("msg_type", list(FAST_PATH))
-def test_truncated_and_bit_flipped_messages_are_rejected_or_identical(msg_type):
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.parametrize("msg_type,examples", _property_cases(long=False))
+def test_truncated_and_bit_flipped_messages_are_rejected_or_identical(msg_type, examples):
+    _truncated_and_bit_flipped(msg_type, examples)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("msg_type,examples", _property_cases(long=True))
+def test_many_truncated_and_bit_flipped_messages_are_rejected_or_identical(msg_type, examples):
+    _truncated_and_bit_flipped(msg_type, examples)
+
+
+def _truncated_and_bit_flipped(msg_type: MessageType, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(strategy(TYPE_NAME[msg_type]), st.data())
     def check(content, data):
         frame = messages.encode(msg_type, content)
