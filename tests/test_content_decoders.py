@@ -63,7 +63,7 @@ def _generated(msg_type: MessageType):
 # Examples per property test: enough in the default suite to catch a regression, many more under
 # ``pytest -m long`` (CI runs both).  A generated SPAT costs several times a BSM.
 EXAMPLES = {MessageType.BSM: 150, MessageType.SPAT: 50, MessageType.RSM: 80}
-LONG_EXAMPLES = 600
+LONG_EXAMPLES = 400
 
 
 def _property_cases(long: bool) -> list:
