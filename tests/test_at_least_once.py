@@ -94,9 +94,10 @@ def kill_and_restart(url: str, out: Path, port: int, n: int, kills: int, seed: i
     }
 
 
+@pytest.mark.long
 @pytest.mark.broker
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(mosquitto, tmp_path):
-    n, kills = 1_200, 2  # ten kills over 10,000 frames under pytest -m long
+    n, kills = 1_200, 2  # a short one; ten kills over 10,000 frames below
     got = kill_and_restart(mosquitto.address.url, tmp_path / "run", mosquitto.address.port, n, kills, seed=7)
     assert got["lost"] == 0
     assert got["rows"] == got["distinct"] == got["rx_seq"] == n  # exactly one row per frame, rx_seq unique
