@@ -33,6 +33,7 @@ from pipeline.sql.judged import (
     LATE_IN_STALL,
     TIMED,
     find_receiver_stalls,
+    judging,
     pdr_excusing_stalls,
 )
 from pipeline.sql.views import connect
@@ -398,7 +399,7 @@ def build_report(
     con = connect(run.root)
     ingest = run.ingest_summary()
     stalls = _receiver_stalls(con, ingest)  # first: the metrics leave the stalled seconds' frames out
-    cur = con.execute(METRICS_SQL)
+    cur = con.execute(judging(con, METRICS_SQL))
     names = [d[0] for d in cur.description]
     manifest = run.manifest_data()
     network = bool(manifest.get("network"))

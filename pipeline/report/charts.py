@@ -16,6 +16,7 @@ from pipeline.sql.judged import (
     IN_STALL,
     LATE_IN_STALL,
     TIMED,
+    judging,
     mark_stalled_seconds,
     pdr_excusing_stalls,
 )
@@ -95,7 +96,7 @@ def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # ranged checks are judged over all senders only
     devices: dict[str, dict[str, Any]] = {}
     for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, counted_late, unjudged, rate in con.execute(
-        DEVICE_SQL
+        judging(con, DEVICE_SQL)
     ).fetchall():
         d = devices.setdefault(
             sender,
@@ -149,7 +150,7 @@ def chart_data(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
     """Everything the charts plot, from the run's views (plain data, JSON-serialisable)."""
     con = connect(Path(run_dir))
     mark_stalled_seconds(con, [s["epoch_s"] for s in report.get("receiver_stalls") or [] if s.get("epoch_s") is not None])
-    cdf = {msg_type: q for msg_type, q in con.execute(LATENCY_CDF_SQL).fetchall() if q is not None}
+    cdf = {msg_type: q for msg_type, q in con.execute(judging(con, LATENCY_CDF_SQL)).fetchall() if q is not None}
     start, bucket, span = _time_bucket_us(con)
     over_time: dict[str, dict[str, list]] = {}
     for msg_type, k, n, senders, missing, counted in con.execute(OVER_TIME_SQL, {"start": start, "bucket": bucket}).fetchall():

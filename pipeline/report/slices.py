@@ -21,7 +21,15 @@ from typing import Any
 
 import yaml
 
-from pipeline.sql.judged import COUNTED, COUNTED_LATE_IN_STALL, IN_STALL, TIMED, ensure_stalled_seconds, pdr_excusing_stalls
+from pipeline.sql.judged import (
+    COUNTED,
+    COUNTED_LATE_IN_STALL,
+    IN_STALL,
+    TIMED,
+    ensure_stalled_seconds,
+    judging,
+    pdr_excusing_stalls,
+)
 
 METRES_PER_DEGREE = 111_320.0
 POSITIONED = frozenset({"BSM"})  # message types whose rows carry the sender's position
@@ -133,11 +141,12 @@ def slice_metrics(con: Any, slices: list[Slice], receivers: list[Receiver]) -> d
         mine = [sl for sl in slices if sl.msg_type == msg_type]
         ranged = any(sl.range_m is not None for sl in mine) and msg_type in POSITIONED
         distance = _distance_sql(receivers) if ranged else "NULL::DOUBLE"
-        row = con.execute(
+        sql = (
             f"WITH b AS (SELECT *, {distance} AS d, {IN_STALL} AS in_stall FROM messages "
             f"WHERE decode_ok AND msg_type = '{msg_type}') "
             f"SELECT {', '.join(_aggregates(k, sl) for k, sl in enumerate(mine))} FROM b"
-        ).fetchone()
+        )
+        row = con.execute(judging(con, sql)).fetchone()
         for k, sl in enumerate(mine):
             n, counted, missing, late_in_stall, latency = row[5 * k : 5 * k + 5]
             latency = latency or [None, None]
