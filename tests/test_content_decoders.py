@@ -66,22 +66,13 @@ EXAMPLES = {MessageType.BSM: 150, MessageType.SPAT: 50, MessageType.RSM: 80}
 LONG_EXAMPLES = 400
 
 
-def _property_cases(long: bool) -> list:
-    return [pytest.param(t, LONG_EXAMPLES if long else EXAMPLES[t], id=t.value) for t in FAST_PATH]
+PROPERTY_CASES = [pytest.param(t, EXAMPLES[t], id=t.value) for t in FAST_PATH] + [
+    pytest.param(t, LONG_EXAMPLES, id=f"{t.value}-long", marks=pytest.mark.long) for t in FAST_PATH
+]
 
 
-@pytest.mark.parametrize("msg_type,examples", _property_cases(long=False))
+@pytest.mark.parametrize("msg_type,examples", PROPERTY_CASES)
 def test_generated_messages_decode_identically(msg_type, examples):
-    _generated_messages_decode_identically(msg_type, examples)
-
-
-@pytest.mark.long
-@pytest.mark.parametrize("msg_type,examples", _property_cases(long=True))
-def test_many_generated_messages_decode_identically(msg_type, examples):
-    _generated_messages_decode_identically(msg_type, examples)
-
-
-def _generated_messages_decode_identically(msg_type: MessageType, examples: int) -> None:
     @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(_generated(msg_type))
     def check(contents):
@@ -132,18 +123,8 @@ def _agrees_or_rejects(msg_type: MessageType, frame: bytes) -> None:
         assert [k[1:] for k in got.children.tolist()] == [k[1:] for k in kids]
 
 
-@pytest.mark.parametrize("msg_type,examples", _property_cases(long=False))
+@pytest.mark.parametrize("msg_type,examples", PROPERTY_CASES)
 def test_truncated_and_bit_flipped_messages_are_rejected_or_identical(msg_type, examples):
-    _truncated_and_bit_flipped(msg_type, examples)
-
-
-@pytest.mark.long
-@pytest.mark.parametrize("msg_type,examples", _property_cases(long=True))
-def test_many_truncated_and_bit_flipped_messages_are_rejected_or_identical(msg_type, examples):
-    _truncated_and_bit_flipped(msg_type, examples)
-
-
-def _truncated_and_bit_flipped(msg_type: MessageType, examples: int) -> None:
     @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(strategy(TYPE_NAME[msg_type]), st.data())
     def check(content, data):

@@ -170,10 +170,6 @@ def _published_so_far(run: RunDir) -> tuple[int, float]:
     return total, nominal
 
 
-def _schedule(run: RunDir) -> dict[str, object] | None:
-    return schedule.combine({r.simulator: r.schedule for r in run.publish_records() if r.schedule})
-
-
 def new_run_dir(scenario: Scenario, runs_dir: Path) -> RunDir:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     root = runs_dir / f"{scenario.name}-{stamp}"
@@ -262,7 +258,7 @@ def run_scenario(
         summary = run.ingest_summary()
     manifest["ended_at"] = time.time()
     manifest["counts"] = {"published": published, "received": summary["received"], "stored": summary["stored"]}
-    manifest["schedule"] = _schedule(run)
+    manifest["schedule"] = schedule.of_run(run)
     write_json_atomic(run.manifest, manifest)
     return RunResult(run, published, summary["received"], summary["stored"])
 

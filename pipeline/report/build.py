@@ -98,12 +98,6 @@ def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int], dict[str, i
     return dict(counts["published"]), dict(counts["injected_loss"]), dict(counts["injected_duplicate"])
 
 
-def _schedule(run: RunDir) -> dict[str, Any] | None:
-    """How well the simulators kept their schedule (v2x.device.schedule.combine); None for a run
-    without simulators (``v2x ingest`` of real devices)."""
-    return schedule.combine({r.simulator: r.schedule for r in run.publish_records() if r.schedule})
-
-
 def _metrics(
     row: dict[str, Any], published: int | None, injected_loss: int | None, injected_duplicates: int | None = None
 ) -> dict[str, Any]:
@@ -426,7 +420,7 @@ def build_report(
         if total_stored
         else None,
     }
-    kept = _schedule(run)
+    kept = schedule.of_run(run)
     if kept is not None and kept["pace"] == "realtime":
         overall["schedule_achieved_over_nominal"] = kept["achieved_over_nominal"]
         overall["schedule_lateness_p99_ms"] = kept["lateness_p99_ms"]

@@ -26,7 +26,6 @@ from pipeline.sql.judged import (
     COUNTED_LATE_IN_STALL,
     IN_STALL,
     TIMED,
-    ensure_stalled_seconds,
     judging,
     pdr_excusing_stalls,
 )
@@ -136,7 +135,6 @@ def slice_metrics(con: Any, slices: list[Slice], receivers: list[Receiver]) -> d
     outside receiver stalls (:mod:`pipeline.sql.judged`), one pass over each message type's rows.  A ranged slice without receivers, or of a type
     without positions, has no messages."""
     out = {}
-    ensure_stalled_seconds(con)
     for msg_type in sorted({sl.msg_type for sl in slices}):
         mine = [sl for sl in slices if sl.msg_type == msg_type]
         ranged = any(sl.range_m is not None for sl in mine) and msg_type in POSITIONED

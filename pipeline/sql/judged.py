@@ -74,11 +74,8 @@ def mark_stalled_seconds(con: Any, epoch_seconds: list[int]) -> None:
 
 def judging(con: Any, sql: str) -> str:
     """``sql`` with :data:`IN_STALL` made the constant false when no second stalled: the usual
-    case, and the membership test would otherwise cost a join over every row."""
+    case, and the membership test would otherwise cost a join over every row.  A connection
+    that never looked for stalls has none."""
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STALLED_TABLE} (epoch_s BIGINT)")
     (stalled,) = con.execute(f"SELECT count(*) FROM {STALLED_TABLE}").fetchone()
     return sql if stalled else sql.replace(IN_STALL, "false")
-
-
-def ensure_stalled_seconds(con: Any) -> None:
-    """An empty stalled-seconds table on a connection that has none (no stall known)."""
-    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STALLED_TABLE} (epoch_s BIGINT)")

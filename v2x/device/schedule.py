@@ -30,6 +30,7 @@ import numpy as np
 
 from v2x.device.publisher import Publisher
 from v2x.device.uplink import Device, Payload, StreamBatch, Transmission
+from v2x.rundir import RunDir
 
 SLOT_S = 0.01
 MAX_OUTSTANDING = 5_000
@@ -209,6 +210,12 @@ def _build_and_send(
     if in_window:
         stats.in_window += len(items)
     return later
+
+
+def of_run(run: RunDir) -> dict[str, object] | None:
+    """How well a run's simulators kept their schedule (:func:`combine` of the records in
+    ``RUN/published``); None for a run without simulators (``v2x ingest`` of real devices)."""
+    return combine({r.simulator: r.schedule for r in run.publish_records() if r.schedule})
 
 
 def combine(per_simulator: dict[str, dict]) -> dict[str, object] | None:
