@@ -46,7 +46,7 @@ def test_floor_scan(benchmark, big_run):
 def test_report(benchmark, big_run):
     run, messages = big_run
     receivers = write_receivers(run.root / "receivers.json", 20)
-    report = benchmark.pedantic(build_report, args=(run.root, None, receivers), rounds=3, warmup_rounds=1)
+    report = benchmark.pedantic(build_report, args=(run.root, None, receivers), rounds=3, warmup_rounds=1).to_data()
     assert report["overall"]["stored"] == messages and len(report["receivers"]["positions"]) == 20
     assert all(r["messages"] > 0 and r["pdr"] > 0.99 for r in report["ranges"])  # the range-aware metrics were computed
     bsm = next(m for m in report["message_types"] if m["msg_type"] == "BSM")

@@ -34,7 +34,7 @@ def test_scale_run(benchmark, benchmark_enabled, tmp_path, pace):
     results = []
     benchmark.pedantic(lambda: results.append(run_scenario(scenario, tmp_path, pace=pace)), rounds=1, iterations=1)
     result = results[0]
-    report = build_report(result.run.root)
+    report = build_report(result.run.root).to_data()
     kept = report["schedule"]
     assert result.published == result.received == result.stored == kept["due"]  # nothing lost on the way
     assert kept["nominal_per_s"] == pytest.approx(nominal_rate(scenario))

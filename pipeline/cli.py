@@ -38,6 +38,7 @@ from pipeline.render.terminal import render_terminal
 from pipeline.report.build import build_report, to_json
 from pipeline.report.charts import chart_data
 from pipeline.report.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
+from pipeline.report.model import Report
 from pipeline.sql.shell import FORMATS as FORMATS_SQL
 from pipeline.sql.shell import render, run_shell, stdin_lines
 from pipeline.sql.views import connect_runs
@@ -83,7 +84,7 @@ class _GateError(click.ClickException):
     exit_code = EXIT_ERROR
 
 
-def _grade(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> dict:
+def _grade(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> Report:
     """build_report with the grading options; :class:`_GateError` (exit 2) when the run cannot be
     judged: no Parquet, a damaged Parquet part, a profile or receivers file that does not parse."""
     try:
@@ -133,8 +134,8 @@ def gate(run: Path, profile: Path | None, receivers: Path | None, applications: 
     if junit:
         junit.write_text(to_junit(data), encoding="utf-8")
     failed = failures(data)
-    s = data["summary"]
-    click.echo(f"{data['verdict']}: {s['PASS']} pass, {s['FAIL']} fail, {s['WARN']} warn, {s['N/A']} n/a ({run})")
+    s = data.summary
+    click.echo(f"{data.verdict}: {s.PASS} pass, {s.FAIL} fail, {s.WARN} warn, {s.NA} n/a ({run})")
     for check in failed:
         click.echo(f"FAIL {failure_line(check)}")
     sys.exit(EXIT_FAIL if failed else EXIT_PASS)

@@ -44,7 +44,7 @@ def run_with_receiver(pki, tmp_path):
 
 def test_ranged_metrics_equal_an_independent_count(run_with_receiver):
     run, receivers = run_with_receiver
-    report = build_report(run, receivers_path=receivers)
+    report = build_report(run, receivers_path=receivers).to_data()
     assert report["receivers"]["positions"] == [RECEIVER] and str(receivers) in report["receivers"]["source"]
     rows = (
         duckdb.connect()
@@ -71,7 +71,7 @@ def test_ranged_metrics_equal_an_independent_count(run_with_receiver):
 
 def test_without_receivers_ranged_checks_are_na(run_with_receiver):
     run, _ = run_with_receiver
-    report = build_report(run)
+    report = build_report(run).to_data()
     assert report["receivers"]["positions"] == []
     checks = {c["id"]: c for c in report["checks"]}
     assert {checks[k]["verdict"] for k in ("BSM.pdr_within_100m", "BSM.latency_p99_within_300m", "FCW.BSM.latency_p99")} == {
@@ -81,7 +81,7 @@ def test_without_receivers_ranged_checks_are_na(run_with_receiver):
 
 def test_applications_are_inferred_from_the_messages_or_declared(run_with_receiver):
     run, receivers = run_with_receiver
-    report = build_report(run, receivers_path=receivers)
+    report = build_report(run, receivers_path=receivers).to_data()
     apps = {a["id"]: a for a in report["applications"]["graded"]}
     assert report["applications"]["declared"] is None
     assert {k for k, a in apps.items() if a["graded"]} == {"FCW", "BSW_LCW", "DNPW"}  # plain BSMs only
@@ -93,7 +93,7 @@ def test_applications_are_inferred_from_the_messages_or_declared(run_with_receiv
     assert checks["FCW.BSM.rate"]["threshold"] == 9.5 and checks["FCW.BSM.rate"]["verdict"] == "PASS"
     assert "T/CSAE 53" in checks["FCW.BSM.latency_p99"]["source"] and checks["FCW.BSM.latency_p99"]["kind"] == "application"
 
-    only = build_report(run, receivers_path=receivers, applications=["DNPW", "HLW"])
+    only = build_report(run, receivers_path=receivers, applications=["DNPW", "HLW"]).to_data()
     graded = {a["id"]: a for a in only["applications"]["graded"] if a["graded"]}
     assert set(graded) == {"DNPW", "HLW"} and only["applications"]["declared"] == ["DNPW", "HLW"]
     hlw = {c["id"]: c for c in only["checks"] if c.get("application") == "HLW"}

@@ -243,7 +243,7 @@ def test_a_stopped_receiver_is_recorded_and_fails_the_harness_check(mosquitto, t
     assert proc.wait(timeout=60) == 0
     stalls = [e for e in read_json(out / "ingest" / "summary.json")["events"] if e["event"] == "receiver_stalled"]
     assert len(stalls) == 1 and float(stalls[0]["detail"].split(" s ")[0]) >= 1.9
-    check = {c["id"]: c for c in build_report(out)["checks"]}["run.receiver"]
+    check = {c["id"]: c for c in build_report(out).to_data()["checks"]}["run.receiver"]
     assert check["verdict"] == "FAIL" and check["value"] == 1
 
 
@@ -411,7 +411,7 @@ def test_a_scenario_whose_ingest_is_stopped_fails_the_receiver_check_and_blames_
     worker.join(timeout=120)
     run = result["run"]
     assert run.published == run.stored
-    report = build_report(run.run.root)
+    report = build_report(run.run.root).to_data()
     failed = [c["id"] for c in report["checks"] if c["verdict"] == "FAIL"]
     assert failed == ["run.receiver"], failed
     assert report["receiver_stalls"] and sum(t["received_in_stall"] for t in report["message_types"]) > 0

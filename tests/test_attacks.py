@@ -41,7 +41,7 @@ def test_every_attack_class_gets_its_verdict_and_honest_frames_succeed(mosquitto
     assert "revoked" in reasons["revoked_certificate"] or "CRL" in reasons["revoked_certificate"]
     assert "expired" in reasons["expired_certificate"] and "AID" in reasons["wrong_aid"]
 
-    report = build_report(result.run.root)
+    report = build_report(result.run.root).to_data()
     security = {c["id"]: c for c in report["checks"] if c.get("kind") == "security"}
     assert set(security) == {f"security.{kind}" for kind in EXPECTED_VERDICT}
     assert all(c["verdict"] == "PASS" and c["value"] == 1.0 for c in security.values())
@@ -70,7 +70,7 @@ def test_a_scenario_runs_on_an_existing_pki_and_applies_its_crl(mosquitto, tmp_p
     con = connect(result.run.root)
     verdicts = dict(con.execute("SELECT sender_id || ' ' || auth, count(*) FROM messages GROUP BY ALL").fetchall())
     assert set(verdicts) == {"RSU-A success", "RSU-B success", f"{obu_id(0)} success", f"{obu_id(1)} revoked_certificate"}
-    assert build_report(result.run.root)["security"]["crl"]["entries"] == 2
+    assert build_report(result.run.root).to_data()["security"]["crl"]["entries"] == 2
 
     mismatch = parse_scenario(GOOD + f"security: {{pki: '{zone}', suite: ecdsa-p256-sha256}}\n")
     with pytest.raises(RunError, match="sm2-sm3 PKI"):

@@ -11,8 +11,9 @@ from v2x.scenario.expectations import Expectation
 from v2x.scenario.model import ScenarioError, parse_scenario
 
 from pipeline.harness.suite import ScenarioResult, SuiteResult, load_suite, suite_junit
-from pipeline.report.build import build_report, load_profile
+from pipeline.report.build import build_report
 from pipeline.report.expectations import Outcome, evaluate, unknown_subjects
+from pipeline.report.profile import load_profile
 
 from tests.test_gate import generated_run
 from tests.test_scenario import GOOD

@@ -23,6 +23,7 @@ from pipeline.render.junit import to_junit
 from pipeline.render.markdown import diff_to_markdown, to_markdown
 from pipeline.report.build import build_report
 from pipeline.report.gate import diff_reports, failures, regressions
+from pipeline.sql.judged import IN_STALL, find_receiver_stalls, judging
 from pipeline.sql.views import connect
 
 LAT, LON = 39.085, 117.056
@@ -95,18 +96,19 @@ def impaired(pki, tmp_path) -> Path:
 
 def test_a_clean_run_passes_and_an_impaired_one_fails_exactly_its_checks(clean, impaired):
     good = build_report(clean)
-    assert good["verdict"] == "PASS" and failures(good) == []
+    assert good.verdict == "PASS" and failures(good) == []
     bad = build_report(impaired)
-    assert bad["verdict"] == "FAIL"
-    failed = {c["id"]: c for c in failures(bad)}
+    assert bad.verdict == "FAIL"
+    failed = {c.id: c for c in failures(bad)}
     assert set(failed) == IMPAIRED_FAILS
-    assert "Annex C" in failed["BSM.pdr"]["source"] and "100 ms" in failed["BSM.latency_p99"]["source"]
-    assert failed["BSM.pdr"]["value"] == pytest.approx(35 / 39)  # the 5th loss is the last message: no later msgCnt shows it
-    by_id = {c["id"]: c for c in bad["checks"]}
-    assert by_id["BSM.latency_p95"]["verdict"] == "PASS"  # 5 % late: p95 is still the 20 ms of the rest
-    assert by_id["BSM.rate"]["value"] == pytest.approx(10.0, rel=1e-3)  # the sender kept 10 Hz: msgCnt counts the lost ones
-    assert 200 <= by_id["BSM.ipg_p99"]["value"] <= 350  # a loss is a 200 ms gap; a late frame stretches one by up to 150 ms
-    assert by_id["run.delivery"]["verdict"] == "FAIL"  # published frames the harness did not store: a harness check, fails
+    assert "Annex C" in failed["BSM.pdr"].source and "100 ms" in failed["BSM.latency_p99"].source
+    assert failed["BSM.pdr"].value == pytest.approx(35 / 39)  # the 5th loss is the last message: no later msgCnt shows it
+    by_id = {c.id: c for c in bad.checks}
+    assert by_id["BSM.latency_p95"].verdict == "PASS"  # 5 % late: p95 is still the 20 ms of the rest
+    assert by_id["BSM.rate"].value == pytest.approx(10.0, rel=1e-3)  # the sender kept 10 Hz: msgCnt counts the lost ones
+    ipg_p99 = by_id["BSM.ipg_p99"].value
+    assert ipg_p99 is not None and 200 <= ipg_p99 <= 350  # a loss is a 200 ms gap; a late frame stretches one by up to 150 ms
+    assert by_id["run.delivery"].verdict == "FAIL"  # published frames the harness did not store: a harness check, fails
 
 
 def test_gate_exit_codes_and_reasons(clean, impaired, tmp_path):
@@ -134,12 +136,12 @@ def test_junit_parses_with_one_testcase_per_check(impaired, tmp_path):
     path.write_text(to_junit(report), encoding="utf-8")
     xml = JUnitXml.fromfile(str(path))
     cases = {case.name: case for suite in xml for case in suite}
-    assert set(cases) == {c["id"] for c in report["checks"]}
-    assert xml.tests == len(report["checks"])
+    assert set(cases) == {c.id for c in report.checks}
+    assert xml.tests == len(report.checks)
     failed = {name for name, case in cases.items() if any(isinstance(r, Failure) for r in case.result)}
     assert failed == IMPAIRED_FAILS
     skipped = {name for name, case in cases.items() if any(isinstance(r, Skipped) for r in case.result)}
-    assert skipped == {c["id"] for c in report["checks"] if c["verdict"] == "N/A"} and "SPAT.rate" in skipped
+    assert skipped == {c.id for c in report.checks if c.verdict == "N/A"} and "SPAT.rate" in skipped
     message = next(r for r in cases["BSM.latency_p99"].result if isinstance(r, Failure)).message
     assert "<= 100" in message and "T/CSAE 53" in message
 
@@ -210,7 +212,7 @@ def test_a_broken_run_cannot_pass_the_gate(clean, tmp_path):
     write_json_atomic(run.manifest, {"scenario": "generated", "started_at": 1.0, "interrupted": "KeyboardInterrupt"})
     cut = runner.invoke(v2x, ["gate", str(clean)])
     assert cut.exit_code == 1 and "FAIL run.complete" in cut.output
-    check = {c["id"]: c for c in build_report(clean)["checks"]}["run.complete"]
+    check = {c["id"]: c for c in build_report(clean).to_data()["checks"]}["run.complete"]
     assert check["basis"] == "harness" and "interrupted: KeyboardInterrupt" in check["note"]
     write_json_atomic(run.manifest, {"scenario": "generated", "started_at": 1.0, "ended_at": 2.0})
     shutil.rmtree(run.published)
@@ -286,21 +288,21 @@ def test_every_sender_late_at_once_is_named_a_receiver_stall(pki, tmp_path):
     """A receiver stopped for a second once turned honest frames into late ones and FAILs blamed
     on the devices, and the report never said the receiver stalled."""
     calm = build_report(stalled_run(tmp_path / "calm", pki, None))
-    assert calm["receiver_stalls"] == [] and {c["id"]: c for c in calm["checks"]}["run.receiver"]["verdict"] == "PASS"
+    calm_check = calm.check("run.receiver")
+    assert calm.receiver_stalls == [] and calm_check is not None and calm_check.verdict == "PASS"
     report = build_report(stalled_run(tmp_path / "stalled", pki, 2.0))
-    check = {c["id"]: c for c in report["checks"]}["run.receiver"]
-    assert check["verdict"] == "FAIL" and check["basis"] == "harness" and "receiver stalled" in check["note"]
-    assert report["receiver_stalls"] and all(s["late_senders"] == s["senders"] == 5 for s in report["receiver_stalls"])
-    assert sum(s["late_frames"] for s in report["receiver_stalls"]) == 50, report[
-        "receiver_stalls"
-    ]  # the 10 frames of each sender
+    check = report.check("run.receiver")
+    assert check is not None and check.verdict == "FAIL" and check.basis == "harness" and "receiver stalled" in (check.note or "")
+    assert report.receiver_stalls and all(s.late_senders == s.senders == 5 for s in report.receiver_stalls)
+    assert sum(s.late_frames or 0 for s in report.receiver_stalls) == 50, report.receiver_stalls  # the 10 frames of each sender
     # ... and the late frames are the receiver's, not the devices': every other check judges as on the calm run
-    verdicts = {c["id"]: c["verdict"] for c in report["checks"] if c["id"] != "run.receiver"}
-    assert verdicts == {c["id"]: c["verdict"] for c in calm["checks"] if c["id"] != "run.receiver"}
-    bsm, calm_bsm = report["message_types"][0], calm["message_types"][0]
+    verdicts = {c.id: c.verdict for c in report.checks if c.id != "run.receiver"}
+    assert verdicts == {c.id: c.verdict for c in calm.checks if c.id != "run.receiver"}
+    bsm, calm_bsm = report.message_types[0], calm.message_types[0]
     # the 65 frames held by the stall and those read after it in the same second
-    assert 65 <= bsm["received_in_stall"] <= 115 and calm_bsm["received_in_stall"] == 0
-    assert bsm["latency_max_ms"] < 100 and bsm["auth_success_rate"] == calm_bsm["auth_success_rate"] == 1.0
+    assert 65 <= bsm.received_in_stall <= 115 and calm_bsm.received_in_stall == 0
+    assert bsm.latency_max_ms is not None and bsm.latency_max_ms < 100
+    assert bsm.auth_success_rate == calm_bsm.auth_success_rate == 1.0
     raw = (
         connect(tmp_path / "stalled")
         .execute("SELECT count(*) FILTER (WHERE auth = 'invalid_timestamp'), max(latency_ms) FROM messages")
@@ -308,6 +310,20 @@ def test_every_sender_late_at_once_is_named_a_receiver_stall(pki, tmp_path):
     )
     assert raw[0] > 0 and raw[1] > 1000  # what was left out is there in the data, as received
     assert "receiver stalled" in to_markdown(report) and "receiver stalled" not in to_markdown(calm)
+
+
+def test_the_stalled_seconds_listed_or_looked_up_mark_the_same_frames(pki, tmp_path):
+    """judging() lists a few stalled seconds as constants and looks many up in their table: both
+    must mark the same frames (and none when no second stalled)."""
+    con = connect(stalled_run(tmp_path / "stalled", pki, 2.0))
+    assert len(find_receiver_stalls(con)) >= 1
+    sql = f"SELECT rx_seq FROM messages WHERE {IN_STALL} ORDER BY rx_seq"
+    listed, looked_up = judging(con, sql), judging(con, sql, inline_limit=0)
+    assert listed != looked_up == sql and "SELECT epoch_s" not in listed
+    marked = con.execute(listed).fetchall()
+    assert 65 <= len(marked) <= 115 and marked == con.execute(looked_up).fetchall()
+    calm = connect(stalled_run(tmp_path / "calm", pki, None))
+    assert find_receiver_stalls(calm) == [] and calm.execute(judging(calm, sql)).fetchall() == []
 
 
 def test_a_forged_frame_is_not_counted_received_in_pdr(pki, tmp_path):
@@ -325,6 +341,6 @@ def test_a_forged_frame_is_not_counted_received_in_pdr(pki, tmp_path):
     run = RunDir(stored_run(tmp_path / "forged", pki, batch))
     con = connect(run.root)
     assert con.execute("SELECT count(*) FROM messages WHERE auth = 'false_signature' AND msg_cnt = 10").fetchone()[0] == 1
-    bsm = build_report(run.root)["message_types"][0]
+    bsm = build_report(run.root).to_data()["message_types"][0]
     assert (bsm["missing"], bsm["pdr"]) == (1, 19 / 20)
     assert con.execute("SELECT pdr FROM sender_summary()").fetchone()[0] == 19 / 20

@@ -50,7 +50,7 @@ def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
     ].published < result.published
     assert seen[-1].phase == "done" and seen[-1].published == seen[-1].received == result.published
 
-    report = build_report(result.run.root)
+    report = build_report(result.run.root).to_data()
     assert report["verdict"] == "PASS"
     # The schedule: every due frame within the run, none 100 ms late.
     kept = report["schedule"]
@@ -209,7 +209,7 @@ def test_as_fast_as_possible_sends_the_whole_run_and_relates_it_to_the_bare_sign
     scenario = parse_scenario(GOOD.replace("duration_s: 3", "duration_s: 20"))  # 20 s of traffic, sent in far less
     result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url, pace="max")
     assert result.published == result.received == result.stored == 20 * (2 * 10 + 2 * 21)
-    report = build_report(result.run.root)
+    report = build_report(result.run.root).to_data()
     kept = report["schedule"]
     assert kept["pace"] == "max" and kept["due"] == result.published
     assert kept["wall_s"] < 20 and kept["generated_per_wall_s"] == pytest.approx(kept["due"] / kept["wall_s"], rel=0.01)

@@ -137,7 +137,8 @@ def test_injected_latency_and_loss_fail_exactly_their_checks_through_mosquitto(m
     tells the injected loss from the rest."""
     result = run_scenario(parse_scenario(IMPAIRED), tmp_path, broker_url=mosquitto.address.url)
     run = RunDir(result.run.root)
-    report = build_report(run.root)
+    model = build_report(run.root)
+    report = model.to_data()
     by_id = {c["id"]: c for c in report["checks"]}
     graded_bsm_apps = [
         a["id"] for a in report["applications"]["graded"] if a["graded"] and any(m.startswith("BSM") for m in a["messages"])
@@ -147,9 +148,9 @@ def test_injected_latency_and_loss_fail_exactly_their_checks_through_mosquitto(m
     app_latency = {f"{a}.BSM.latency_p99" for a in graded_bsm_apps if by_id[f"{a}.BSM.latency_p99"]["value"] is not None}
     assert {"FCW.BSM.latency_p99", "ICW.BSM.latency_p99", "DNPW.BSM.latency_p99"} <= app_latency
     expected = {"BSM.latency_p99", "BSM.pdr", "BSM.pdr_within_100m", "BSM.latency_p99_within_300m"} | app_latency
-    failed = {c["id"]: c for c in failures(report)}
+    failed = {c.id: c for c in failures(model)}
     assert set(failed) == expected
-    assert "Annex C" in failed["BSM.pdr"]["source"] and "T/CSAE 53" in failed["FCW.BSM.latency_p99"]["source"]
+    assert "Annex C" in failed["BSM.pdr"].source and "T/CSAE 53" in failed["FCW.BSM.latency_p99"].source
     assert by_id["BSM.rate"]["verdict"] == "PASS" and by_id["run.delivery"]["verdict"] == "PASS"
     assert all(by_id[f"SPAT.{m}"]["verdict"] == "PASS" for m in ("rate", "latency_p99", "pdr", "auth"))
 
@@ -188,7 +189,7 @@ def test_injected_duplicates_are_reported_next_to_the_duplicates_received(mosqui
     result = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url)
     run = RunDir(result.run.root)
     injected = sum(read_json(p)["totals"].get("injected_duplicate.BSM", 0) for p in run.published.glob("*.json"))
-    bsm = next(m for m in build_report(run.root)["message_types"] if m["msg_type"] == "BSM")
+    bsm = next(m for m in build_report(run.root).to_data()["message_types"] if m["msg_type"] == "BSM")
     assert injected > 0 and bsm["injected_duplicates"] == injected == bsm["replays"]
     assert bsm["duplicates"] == 0  # a copy is rejected, so it never repeats a msgCnt of the accepted stream
     replays = (

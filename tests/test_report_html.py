@@ -98,7 +98,7 @@ def test_html_report_of_an_impaired_run_shows_what_failed(pki, tmp_path):
     page = parse(to_html(report, charts))
     assert page.data["verdict"] == "FAIL"
     embedded = json.loads(page.data["report-data"])
-    assert embedded["verdict"] == "FAIL" and [c["id"] for c in embedded["checks"]] == [c["id"] for c in report["checks"]]
+    assert embedded["verdict"] == "FAIL" and [c["id"] for c in embedded["checks"]] == [c.id for c in report.checks]
     assert page.lines["BSM"][0] > CDF_POINTS // 2  # the CDF, then PDR and rate over time
     assert len(page.lines["BSM"]) == 3
     assert "p99 ≤ 100 ms (FAIL)" in page.rules and "p95 ≤ 50 ms (PASS)" in page.rules and "BSM.pdr ≥ 0.95" in page.rules
@@ -135,7 +135,7 @@ def test_demo_report_in_a_headless_browser_shows_the_charts_with_data(mosquitto,
     assert messages == sorted(messages, reverse=True) and devices[0].startswith("RSU-")  # the script sorted by the link
     # the verdict is the report's: the demo's latency checks can FAIL on a loaded 2-core VM (the
     # receive timestamps lag when the ingest holds the GIL), so this test is about the page
-    report = build_report(result.run.root)
+    report = build_report(result.run.root).to_data()
     assert dom.data["verdict"] == report["verdict"]
     embedded = json.loads(dom.data["report-data"])
     graded = {a["id"]: a["verdict"] for a in embedded["applications"]["graded"] if a["graded"]}

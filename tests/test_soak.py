@@ -71,7 +71,7 @@ def test_soak_memory_and_cpu_stay_flat(tmp_path):
         worker.join(SAMPLE_EVERY_S)
     run = result["run"]
     assert run.published == run.received == run.stored  # type: ignore[attr-defined]
-    harness = [c for c in build_report(tmp_path / "soak")["checks"] if c.get("kind") == "harness"]
+    harness = [c for c in build_report(tmp_path / "soak").to_data()["checks"] if c.get("kind") == "harness"]
     assert [c["verdict"] for c in harness] == ["PASS"] * len(harness), harness  # nothing lost, no stall, a clean end
     figures = {}
     for name, points in series.items():

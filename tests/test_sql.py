@@ -55,7 +55,7 @@ def test_every_sql_example_of_the_readme_runs(run):
 
 def test_macros_agree_with_the_report_and_an_independent_distance(run):
     con = connect(run)
-    report = {m["msg_type"]: m for m in build_report(run)["message_types"]}
+    report = {m["msg_type"]: m for m in build_report(run).to_data()["message_types"]}
     summary = con.execute("SELECT msg_type, sum(messages), min(pdr) FROM sender_summary() GROUP BY ALL").fetchall()
     assert {t: (n, pdr) for t, n, pdr in summary} == {t: (m["stored"], m["pdr"]) for t, m in report.items()}
     (p99,) = con.execute("SELECT p99(latency_ms) FROM messages WHERE msg_type = 'BSM' AND auth = 'success'").fetchone()

@@ -111,7 +111,7 @@ def test_a_run_with_bsm_only_has_every_view_and_a_report(tmp_path):
         columns = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
         assert "rx_seq" in columns and len(columns) > 6, name
     assert con.execute("SELECT count(*) FROM map_lanes").fetchone() == (0,)
-    checks = {c["id"]: c for c in build_report(root)["checks"] if c.get("kind") == "field"}
+    checks = {c["id"]: c for c in build_report(root).to_data()["checks"] if c.get("kind") == "field"}
     assert checks["BSM.speed_range"]["verdict"] == "FAIL" and checks["SPAT.phase_in_map"]["verdict"] == "N/A"
 
 
@@ -140,7 +140,7 @@ def test_every_check_is_documented_with_basis_and_source():
 def test_fault_scenario_report_names_each_fault_and_a_clean_run_none(mosquitto, tmp_path):
     scenario = load_scenario("faults")
     result = run_scenario(scenario, tmp_path / "faulty", broker_url=mosquitto.address.url)
-    report = build_report(result.run.root)
+    report = build_report(result.run.root).to_data()
     flagged = {c["id"]: c["value"] for c in report["checks"] if c.get("kind") == "field" and c["verdict"] in ("FAIL", "WARN")}
     assert set(flagged) == {EXPECTED[f.kind] for f in scenario.faults}
     assert flagged["BSM.speed_range"] == 6  # vehicle 0, every 10th of 60 BSMs
@@ -154,7 +154,7 @@ def test_fault_scenario_report_names_each_fault_and_a_clean_run_none(mosquitto, 
 
     clean = scenario.model_copy(update={"faults": [], "name": "clean"})
     result = run_scenario(clean, tmp_path / "clean", broker_url=mosquitto.address.url)
-    report = build_report(result.run.root)
+    report = build_report(result.run.root).to_data()
     field = [c for c in report["checks"] if c.get("kind") == "field"]
     assert field and all(c["verdict"] in ("PASS", "N/A") for c in field) and report["verdict"] == "PASS"
 

@@ -34,6 +34,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class ScenarioRun:
 
     scenario: Any  # v2x.scenario.model.Scenario
     run_dir: Path
-    report: dict[str, Any]
+    report: dict[str, Any]  # the JSON report, as in RUN/report.json; the typed model is .model
     outcomes: list[Any]  # pipeline.report.expectations.Outcome, the scenario's own expectations
     seconds: float
     profile_path: Path | None = None
@@ -75,6 +76,13 @@ class ScenarioRun:
         """The report's overall verdict (PASS, WARN or FAIL)."""
         return str(self.report["verdict"])
 
+    @cached_property
+    def model(self) -> Any:
+        """The report as its typed model (:class:`pipeline.report.model.Report`)."""
+        from pipeline.report.model import Report
+
+        return Report.model_validate(self.report)
+
     @property
     def passed(self) -> bool:
         """Whether every one of the scenario's own expectations held."""
@@ -84,7 +92,7 @@ class ScenarioRun:
         """A report metric, ``TYPE.field`` (``BSM.latency_p99_ms``, ``ALL.pdr``) or a check id's value."""
         from pipeline.report.expectations import metric_value
 
-        value, where = metric_value(self.report, name)
+        value, where = metric_value(self.model, name)
         if value is None and where.startswith("unknown"):
             raise KeyError(where)
         return value
@@ -109,14 +117,14 @@ class ScenarioRun:
         A name the profile does not know raises ValueError before anything is judged."""
         from v2x.scenario.expectations import Expectation
 
-        from pipeline.report.build import load_profile
         from pipeline.report.expectations import evaluate, unknown_subjects
+        from pipeline.report.profile import load_profile
 
         parsed = [Expectation.model_validate(e) for e in expectations]
         problems = unknown_subjects(parsed, load_profile(self.profile_path), {a.kind for a in self.scenario.attacks})
         if problems:
             raise ValueError("; ".join(problems))
-        return evaluate(parsed, self.report, self.run_dir)
+        return evaluate(parsed, self.model, self.run_dir)
 
     def assert_expectations(self, *expectations: str | dict[str, Any]) -> None:
         """Assert that the given expectations hold, or with none given the scenario's own;

@@ -21,8 +21,9 @@ from v2x.rundir import write_json_atomic
 from v2x.scenario.expectations import Expectation
 from v2x.scenario.model import Scenario, ScenarioError, builtin_scenarios, load_scenario
 
-from pipeline.report.build import build_report, load_profile, to_json
+from pipeline.report.build import build_report, to_json
 from pipeline.report.expectations import Outcome, evaluate, unknown_subjects
+from pipeline.report.profile import load_profile
 
 GATE_PASSES = Expectation(gate="PASS")
 
@@ -122,7 +123,7 @@ def run_entry(
         run = run_scenario(entry.scenario, runs_dir, broker_url=broker_url, status=status)
         result.run = run.run.root
         report = build_report(run.run.root, profile_path)
-        result.verdict = report["verdict"]
+        result.verdict = report.verdict
         (run.run.root / "report.json").write_text(to_json(report), encoding="utf-8")
         result.outcomes = evaluate(entry.expectations, report, run.run.root)
         write_json_atomic(run.run.root / "expectations.json", [o.as_dict() for o in result.outcomes])

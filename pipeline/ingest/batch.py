@@ -469,7 +469,7 @@ class BatchProcessor:
             if claimed is not None and status[i] == envelope.OK and claimed != msg_type[i]:
                 fallback.reject(i, f"topic says {claimed} but the frame is {msg_type[i]}")
         return BatchInProgress(
-            batch, rx_seq, offsets, p, fallback.reasons, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind
+            batch, rx_seq, offsets, p, fallback, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind
         )
 
     def _check_signer_certificates(self, raw: bytes, p: envelope.Parsed, fallback: Fallback) -> None:
@@ -518,22 +518,22 @@ class BatchProcessor:
         The message field checks of a batch run with it when ``flush_checks``; otherwise they
         wait for later batches (:class:`UncheckedBatches`) and their violations come with the
         output of the batch that runs them.  The last batch of a stream must flush."""
-        batch, rx_seq, offsets, p, reject, tables, msg_type, sender, kind = (
+        batch, rx_seq, offsets, p, fallback, tables, msg_type, sender, kind = (
             begun.batch,
             begun.rx_seq,
             begun.offsets,
             begun.parsed,
-            begun.reject,
+            begun.fallback,
             begun.tables,
             begun.msg_type,
             begun.sender,
             begun.kind,
         )
         n = len(batch)
-        verified = self._finish_verify(begun.verifying, batch.received_us, reject)
+        verified = self._finish_verify(begun.verifying, batch.received_us, fallback)
         auth, auth_reason, signer, signer_kind = verified.auth, verified.reason, verified.signer, verified.signer_kind
 
-        ok = np.array([r is None for r in reject], dtype=np.bool_)
+        ok = fallback.accepted()
         bsm_core = _bsm_core(n, ok, begun.bsm_frames, begun.bsm_rows)
         # msgCnt continuity (PDR, GB/T 45315 Annex C) over the frames that may be believed (_judge_continuity).
         cnt = np.where(ok, p.msg_cnt, -1).astype(np.int16)
@@ -561,7 +561,7 @@ class BatchProcessor:
             "auth": pa.array(auth, pa.string()),
             "auth_reason": pa.array(auth_reason, pa.string()),
             "decode_ok": pa.array(ok),
-            "reject_reason": pa.array(reject, pa.string()),
+            "reject_reason": pa.array(fallback.reasons, pa.string()),
             "frame_size": pa.array(np.diff(offsets).astype(np.int32)),
             **bsm_core,
             "frame": pa.array(batch.frames, pa.binary()),
@@ -737,7 +737,7 @@ class BatchProcessor:
         v.signatures.submit()
         return v
 
-    def _finish_verify(self, v: _Verifying, received_us: list[int], reject: list[str | None]) -> _Verifying:
+    def _finish_verify(self, v: _Verifying, received_us: list[int], fallback: Fallback) -> _Verifying:
         """The verdicts, once the workers are done: a frame rejected while decoding is
         ``malformed`` with the reason; the replay window goes in arrival order."""
         if v.signatures is not None:
@@ -745,7 +745,7 @@ class BatchProcessor:
             success, duplicate = Verdict.SUCCESS.value, Verdict.DUPLICATE_MESSAGE.value
             conclude, seen_before = self.verifier.conclude, self._replays.seen_before
             for i, job, ok in zip(v.pending, v.jobs, v.signatures.results()):
-                if reject[i] is not None:
+                if fallback.is_rejected(i):
                     continue
                 verdict = conclude(job, ok)
                 v.signer[i] = verdict.signer
@@ -755,8 +755,8 @@ class BatchProcessor:
                     v.auth[i], v.reason[i] = duplicate, "signed data already received (replay)"
                 else:
                     v.auth[i] = success
-        for i in (k for k, r in enumerate(reject) if r is not None):
-            v.auth[i], v.reason[i], v.signer[i] = Verdict.MALFORMED.value, reject[i], None
+        for i, reason in fallback.rejected():
+            v.auth[i], v.reason[i], v.signer[i] = Verdict.MALFORMED.value, reason, None
         return v
 
 
@@ -805,7 +805,7 @@ class BatchInProgress:
     rx_seq: np.ndarray
     offsets: np.ndarray
     parsed: envelope.Parsed
-    reject: list[str | None]
+    fallback: Fallback  # the reference decodes and the reject reasons of the batch's frames
     verifying: _Verifying
     tables: dict[str, pa.Table]
     bsm_frames: np.ndarray

@@ -25,6 +25,10 @@ class Fallback:
     def is_rejected(self, i: int) -> bool:
         return self.reasons[i] is not None
 
+    def rejected(self) -> list[tuple[int, str]]:
+        """(frame, reason) of every frame rejected so far."""
+        return [(i, r) for i, r in enumerate(self.reasons) if r is not None]
+
     def accepted(self) -> np.ndarray:
         """A mask of the frames not rejected so far."""
         return np.array([r is None for r in self.reasons], dtype=np.bool_)

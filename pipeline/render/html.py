@@ -16,7 +16,6 @@ No script or style is fetched: the page opens offline, and it carries the report
 
 from __future__ import annotations
 
-import json
 import math
 from html import escape
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from pipeline.render.svg import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
 from pipeline.render.terminal import schedule_line, stall_lines
 from pipeline.report.charts import CDF_POINTS, VERDICT_ORDER
+from pipeline.report.model import Check, Report
 
 VERDICT_COLOURS = {
     "success": "#2ca02c",
@@ -56,7 +56,7 @@ def _colours(names: list[str]) -> dict[str, str]:
     return {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(sorted(names))}
 
 
-def _latency_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
+def _latency_charts(report: Report, charts: dict[str, Any]) -> str:
     """One CDF per message type, with that type's latency thresholds from the profile."""
     cdf = charts["latency_cdf"]
     if not cdf:
@@ -67,20 +67,20 @@ def _latency_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
     for msg_type, q in sorted(cdf.items()):
         limits = [
             c
-            for c in report["checks"]
-            if c.get("kind") is None and c["msg_type"] == msg_type and c["metric"] in ("latency_p95_ms", "latency_p99_ms")
+            for c in report.checks
+            if c.kind is None and c.msg_type == msg_type and c.metric in ("latency_p95_ms", "latency_p99_ms")
         ]
         rules = [
             Rule(
                 "x",
-                c["threshold"],
-                f"{c['metric'][8:11]} ≤ {c['threshold']:g} ms ({c['verdict']})",
-                "#d62728" if c["verdict"] == "FAIL" else "#555",
+                c.threshold,
+                f"{c.metric[8:11]} ≤ {c.threshold:g} ms ({c.verdict})",
+                "#d62728" if c.verdict == "FAIL" else "#555",
             )
             for c in limits
         ]
         rules.append(Rule("y", 0.99, "99 % of messages"))
-        right = max([c["threshold"] for c in limits] + [q[-2]]) * 1.1
+        right = max([c.threshold for c in limits] + [q[-2]]) * 1.1
         out.append(
             line_chart(
                 f"{msg_type} latency CDF",
@@ -97,7 +97,7 @@ def _latency_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def _over_time_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
+def _over_time_charts(report: Report, charts: dict[str, Any]) -> str:
     ot = charts["over_time"]["series"]
     if not ot:
         return ""
@@ -105,9 +105,9 @@ def _over_time_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
     pdr = [Series(t, s["t_s"], s["pdr"], colours[t]) for t, s in sorted(ot.items()) if any(v is not None for v in s["pdr"])]
     rate = [Series(t, s["t_s"], s["rate_hz"], colours[t]) for t, s in sorted(ot.items())]
     pdr_rules = [
-        Rule("y", c["threshold"], f"{c['id']} ≥ {c['threshold']:g}", colours.get(c["msg_type"], "#555"))
-        for c in report["checks"]
-        if c.get("kind") is None and c["metric"] == "pdr" and c["msg_type"] in ot
+        Rule("y", c.threshold, f"{c.id} ≥ {c.threshold:g}", colours.get(c.msg_type, "#555"))
+        for c in report.checks
+        if c.kind is None and c.metric == "pdr" and c.msg_type in ot
     ]
     low = min([v for s in pdr for v in s.ys if v is not None] + [r.value for r in pdr_rules] + [1.0])
     bucket = charts["over_time"]["bucket_s"]
@@ -128,14 +128,14 @@ def _over_time_charts(report: dict[str, Any], charts: dict[str, Any]) -> str:
     return out
 
 
-def _security_chart(report: dict[str, Any]) -> str:
-    classes = report["security"]["classes"]
+def _security_chart(report: Report) -> str:
+    classes = report.security.classes
     if not classes:
         return "<p>No frames.</p>"
     rows = [
         (
-            f"{c['class']} (expect {c['expected']})",
-            [(verdict, n, VERDICT_COLOURS.get(verdict, "#999")) for verdict, n in sorted(c["verdicts"].items())],
+            f"{c.class_} (expect {c.expected})",
+            [(str(verdict), float(n), VERDICT_COLOURS.get(verdict, "#999")) for verdict, n in sorted(c.verdicts.items())],
         )
         for c in classes
     ]
@@ -166,10 +166,10 @@ def _map(charts: dict[str, Any]) -> str:
     return f"<p class=note>{escape(title)}</p>" + position_map(title, groups)
 
 
-def _checks_table(checks: list[dict[str, Any]]) -> str:
+def _checks_table(checks: list[Check]) -> str:
     rows = "".join(
-        f'<tr class="{c["verdict"].replace("/", "")}"><td>{escape(c["id"])}</td><td>{c["verdict"]}</td><td>{_number(c["value"])}</td>'
-        f"<td>{escape(c['op'])} {_number(c['threshold'])}</td><td>{escape(c['basis'])}</td><td>{escape(c.get('source') or '')}</td></tr>"
+        f'<tr class="{c.verdict.replace("/", "")}"><td>{escape(c.id)}</td><td>{c.verdict}</td><td>{_number(c.value)}</td>'
+        f"<td>{escape(c.op)} {_number(c.threshold)}</td><td>{escape(c.basis)}</td><td>{escape(c.source or '')}</td></tr>"
         for c in checks
     )
     return (
@@ -178,12 +178,12 @@ def _checks_table(checks: list[dict[str, Any]]) -> str:
     )
 
 
-def _applications_table(report: dict[str, Any]) -> str:
+def _applications_table(report: Report) -> str:
     rows = "".join(
-        f'<tr class="{a["verdict"].replace("/", "")}"><td>{escape(a["id"])}</td><td>{escape(a["name"])}</td><td>{a["verdict"]}</td>'
-        f"<td>{escape(', '.join(a['messages']) or '-')}</td><td>{_number(a['rate_hz'])}</td><td>{_number(a['latency_ms'])}</td>"
-        f"<td>{_number(a['range_m'])}</td><td>{escape(a.get('note', ''))}</td></tr>"
-        for a in report["applications"]["graded"]
+        f'<tr class="{a.verdict.replace("/", "")}"><td>{escape(a.id)}</td><td>{escape(a.name)}</td><td>{a.verdict}</td>'
+        f"<td>{escape(', '.join(a.messages) or '-')}</td><td>{_number(a.rate_hz)}</td><td>{_number(a.latency_ms)}</td>"
+        f"<td>{_number(a.range_m)}</td><td>{escape(a.note or '')}</td></tr>"
+        for a in report.applications.graded
     )
     return (
         "<table id=applications><thead><tr><th>application</th><th>name</th><th>verdict</th><th>messages</th><th>Hz</th><th>latency ms</th>"
@@ -191,17 +191,17 @@ def _applications_table(report: dict[str, Any]) -> str:
     )
 
 
-def _ranges_table(report: dict[str, Any]) -> str:
-    rec = report["receivers"]
-    where = ", ".join(f"{escape(r['name'])} ({r['lat']:.5f}, {r['lon']:.5f})" for r in rec["positions"]) or "none"
+def _ranges_table(report: Report) -> str:
+    rec = report.receivers
+    where = ", ".join(f"{escape(r.name)} ({r.lat:.5f}, {r.lon:.5f})" for r in rec.positions) or "none"
     rows = "".join(
-        f"<tr><td>{escape(x['msg_type'])}{escape(' where ' + x['where']) if x['where'] else ''}</td><td>{_number(x['range_m'])}</td>"
-        f"<td>{_number(x['messages'])}</td><td>{_number(x['pdr'])}</td><td>{_number(x['latency_p95_ms'])}</td>"
-        f"<td>{_number(x['latency_p99_ms'])}</td></tr>"
-        for x in report["ranges"]
+        f"<tr><td>{escape(x.msg_type)}{escape(' where ' + x.where) if x.where else ''}</td><td>{_number(x.range_m)}</td>"
+        f"<td>{_number(x.messages)}</td><td>{_number(x.pdr)}</td><td>{_number(x.latency_p95_ms)}</td>"
+        f"<td>{_number(x.latency_p99_ms)}</td></tr>"
+        for x in report.ranges
     )
     return (
-        f"<p class=note>Receivers: {where}; from {escape(rec['source'])}. A message counts within a range when its sender was "
+        f"<p class=note>Receivers: {where}; from {escape(rec.source)}. A message counts within a range when its sender was "
         "that close to at least one receiver.</p><table id=ranges><thead><tr><th>type</th><th>within m</th><th>messages</th>"
         f"<th>PDR</th><th>latency p95 ms</th><th>latency p99 ms</th></tr></thead><tbody>{rows}</tbody></table>"
     )
@@ -284,27 +284,26 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 """
 
 
-def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
+def to_html(report: Report, charts: dict[str, Any]) -> str:
     """One self-contained HTML page of ``report`` with the charts of ``charts`` (:func:`chart_data`)."""
-    s = report["summary"]
-    failed = [c for c in report["checks"] if c["verdict"] == "FAIL"]
-    warned = [c for c in report["checks"] if c["verdict"] == "WARN"]
+    s = report.summary
+    failed = [c for c in report.checks if c.verdict == "FAIL"]
+    warned = [c for c in report.checks if c.verdict == "WARN"]
     types = "".join(
-        f"<tr><td>{m['msg_type']}</td><td>{_number(m['stored'])}</td><td>{_number(m['senders'])}</td><td>{_number(m['rate_hz_min'])}</td>"
-        f"<td>{_number(m['latency_p95_ms'])}</td><td>{_number(m['latency_p99_ms'])}</td><td>{_number(m['pdr'])}</td>"
-        f"<td>{_number(m['auth_success_rate'])}</td><td>{_number(m['rejected'])}</td></tr>"
-        for m in report["message_types"]
+        f"<tr><td>{m.msg_type}</td><td>{_number(m.stored)}</td><td>{_number(m.senders)}</td><td>{_number(m.rate_hz_min)}</td>"
+        f"<td>{_number(m.latency_p95_ms)}</td><td>{_number(m.latency_p99_ms)}</td><td>{_number(m.pdr)}</td>"
+        f"<td>{_number(m.auth_success_rate)}</td><td>{_number(m.rejected)}</td></tr>"
+        for m in report.message_types
     )
-    crl = report["security"].get("crl")
+    crl = report.security.crl
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        f"<title>Compliance report {escape(report['scenario'] or '')}: {report['verdict']}</title><style>{STYLE}</style></head><body>",
-        f'<h1>Compliance report {escape(report["scenario"] or "")} <span class="verdict {report["verdict"]}" id=verdict>'
-        f"{report['verdict']}</span></h1>",
-        f"<p class=note>profile {escape(report['profile']['name'])} v{report['profile']['version']} · {s['PASS']} pass · {s['FAIL']} fail · "
-        f"{s['WARN']} warn · {s['N/A']} n/a · report format v{report['report_version']} · run {escape(report['run'])}</p>",
+        f"<title>Compliance report {escape(report.scenario or '')}: {report.verdict}</title><style>{STYLE}</style></head><body>",
+        f'<h1>Compliance report {escape(report.scenario or "")} <span class="verdict {report.verdict}" id=verdict>{report.verdict}</span></h1>',
+        f"<p class=note>profile {escape(report.profile.name)} v{report.profile.version} · {s.PASS} pass · {s.FAIL} fail · "
+        f"{s.WARN} warn · {s.NA} n/a · report format v{report.report_version} · run {escape(report.run)}</p>",
     ]
-    if (line := schedule_line(report.get("schedule"))) is not None:
+    if (line := schedule_line(report.schedule)) is not None:
         parts.append(f"<p class=note id=schedule>{escape(line)}</p>")
     parts += [f"<p class=stall>receiver stalled {escape(line)}</p>" for line in stall_lines(report)]
     if failed:
@@ -333,18 +332,18 @@ def to_html(report: dict[str, Any], charts: dict[str, Any]) -> str:
     ]
     if crl:
         parts.append(
-            f"<p class=note>CRL serial {crl['serial']} from {escape(str(crl['craca']))}: {crl['entries']} entries, "
-            f"{crl['age_s']:.0f} s old when the ingest started</p>"
+            f"<p class=note>CRL serial {crl.serial} from {escape(crl.craca)}: {crl.entries} entries, "
+            f"{crl.age_s:.0f} s old when the ingest started</p>"
         )
     parts += [
         "<h2>Positions</h2><div id=map>",
         _map(charts),
         "</div>",
         "<details><summary>All checks</summary>",
-        _checks_table(report["checks"]),
+        _checks_table(report.checks),
         "</details>",
     ]
-    data = json.dumps(report, default=str).replace("</", "<\\/")
+    data = report.to_json(indent=None).replace("</", "<\\/")
     parts += [
         f'<script type="application/json" id="report-data">{data}</script>',
         f"<script>{SORT_SCRIPT}</script></body></html>",

@@ -9,9 +9,9 @@ carries the check's basis, source, value and threshold as properties.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
 
 from pipeline.report.gate import failure_line
+from pipeline.report.model import Check, Report
 
 SUITE_NAMES = {
     "metric": "metric checks",
@@ -21,33 +21,34 @@ SUITE_NAMES = {
 }
 
 
-def _testcase(suite: ET.Element, check: dict[str, Any], profile: str) -> None:
-    case = ET.SubElement(suite, "testcase", {"classname": f"{profile}.{check['msg_type']}", "name": check["id"], "time": "0"})
+def _testcase(suite: ET.Element, check: Check, profile: str) -> None:
+    case = ET.SubElement(suite, "testcase", {"classname": f"{profile}.{check.msg_type}", "name": check.id, "time": "0"})
     props = ET.SubElement(case, "properties")
     for key in ("metric", "op", "threshold", "value", "basis", "source"):
-        ET.SubElement(props, "property", {"name": key, "value": "" if check.get(key) is None else str(check[key])})
-    if check["verdict"] == "FAIL":
-        failure = ET.SubElement(case, "failure", {"message": failure_line(check), "type": check["basis"]})
-        failure.text = check.get("example") or ""
-    elif check["verdict"] == "N/A":
+        value = getattr(check, key)
+        ET.SubElement(props, "property", {"name": key, "value": "" if value is None else str(value)})
+    if check.verdict == "FAIL":
+        failure = ET.SubElement(case, "failure", {"message": failure_line(check), "type": check.basis})
+        failure.text = check.example or ""
+    elif check.verdict == "N/A":
         ET.SubElement(case, "skipped", {"message": "no data for this check in the run"})
-    elif check["verdict"] == "WARN":
-        ET.SubElement(case, "system-out").text = f"WARN ({check['basis']} basis, cannot fail): {failure_line(check)}"
+    elif check.verdict == "WARN":
+        ET.SubElement(case, "system-out").text = f"WARN ({check.basis} basis, cannot fail): {failure_line(check)}"
 
 
-def to_junit(report: dict[str, Any]) -> str:
+def to_junit(report: Report) -> str:
     """JUnit XML (the common Ant/Jenkins schema) of a report from :func:`pipeline.report.build.build_report`."""
-    profile = f"{report['profile']['name']}-v{report['profile']['version']}"
-    root = ET.Element("testsuites", {"name": f"xiqing-v2x compliance {report.get('scenario') or ''}".strip()})
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for check in report["checks"]:
-        by_kind.setdefault(check.get("kind") or "metric", []).append(check)
+    profile = f"{report.profile.name}-v{report.profile.version}"
+    root = ET.Element("testsuites", {"name": f"xiqing-v2x compliance {report.scenario or ''}".strip()})
+    by_kind: dict[str, list[Check]] = {}
+    for check in report.checks:
+        by_kind.setdefault(check.kind or "metric", []).append(check)
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for kind, checks in by_kind.items():
         counts = {
             "tests": len(checks),
-            "failures": sum(c["verdict"] == "FAIL" for c in checks),
-            "skipped": sum(c["verdict"] == "N/A" for c in checks),
+            "failures": sum(c.verdict == "FAIL" for c in checks),
+            "skipped": sum(c.verdict == "N/A" for c in checks),
         }
         suite = ET.SubElement(
             root,

@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.render.terminal import schedule_line, stall_lines
 from pipeline.report.gate import CheckChange, regressions
+from pipeline.report.model import Check, Report
 
 
 def _cell(value: Any, digits: int = 3) -> str:
@@ -23,50 +24,45 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
-def to_markdown(report: dict[str, Any]) -> str:
+def _required(c: Check) -> str:
+    return f"{c.op} {c.threshold}"
+
+
+def to_markdown(report: Report) -> str:
     """Markdown of a report from :func:`pipeline.report.build.build_report`."""
-    s = report["summary"]
-    title = f"{report['scenario'] or 'run'}, profile {report['profile']['name']} v{report['profile']['version']}"
+    s = report.summary
+    title = f"{report.scenario or 'run'}, profile {report.profile.name} v{report.profile.version}"
     lines = [
-        f"## Compliance: **{report['verdict']}** ({title})",
+        f"## Compliance: **{report.verdict}** ({title})",
         "",
-        f"{s['PASS']} pass · {s['FAIL']} fail · {s['WARN']} warn · {s['N/A']} n/a",
+        f"{s.PASS} pass · {s.FAIL} fail · {s.WARN} warn · {s.NA} n/a",
         "",
     ]
-    if (line := schedule_line(report.get("schedule"))) is not None:
+    if (line := schedule_line(report.schedule)) is not None:
         lines += [line, ""]
     lines += [f"**receiver stalled** {line}\n" for line in stall_lines(report)]
-    failed = [c for c in report["checks"] if c["verdict"] == "FAIL"]
-    warned = [c for c in report["checks"] if c["verdict"] == "WARN"]
+    failed = [c for c in report.checks if c.verdict == "FAIL"]
+    warned = [c for c in report.checks if c.verdict == "WARN"]
     for heading, checks in (("Failing checks", failed), ("Warnings (policy or unverified basis: cannot fail)", warned)):
         if checks:
             lines += [f"### {heading}", ""]
             lines += _table(
                 ["check", "value", "required", "basis", "source"],
-                [[c["id"], c["value"], f"{c['op']} {c['threshold']}", c["basis"], c["source"]] for c in checks],
+                [[c.id, c.value, _required(c), c.basis, c.source] for c in checks],
             )
             lines.append("")
     lines += ["### Per message type", ""]
     lines += _table(
         ["type", "stored", "senders", "rate Hz min", "latency p95 ms", "latency p99 ms", "PDR", "auth ok"],
         [
-            [
-                m["msg_type"],
-                m["stored"],
-                m["senders"],
-                m["rate_hz_min"],
-                m["latency_p95_ms"],
-                m["latency_p99_ms"],
-                m["pdr"],
-                m["auth_success_rate"],
-            ]
-            for m in report["message_types"]
+            [m.msg_type, m.stored, m.senders, m.rate_hz_min, m.latency_p95_ms, m.latency_p99_ms, m.pdr, m.auth_success_rate]
+            for m in report.message_types
         ],
     )
     lines += ["", "<details><summary>All checks</summary>", ""]
     lines += _table(
         ["check", "verdict", "value", "required", "basis", "source"],
-        [[c["id"], c["verdict"], c["value"], f"{c['op']} {c['threshold']}", c["basis"], c["source"]] for c in report["checks"]],
+        [[c.id, c.verdict, c.value, _required(c), c.basis, c.source] for c in report.checks],
     )
     lines += ["", "</details>", ""]
     return "\n".join(lines)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.report.model import Report, Schedule
+
 
 def _fmt(value: Any, digits: int = 1) -> str:
     if value is None:
@@ -14,35 +16,35 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def schedule_line(kept: dict[str, Any] | None) -> str | None:
+def schedule_line(kept: Schedule | None) -> str | None:
     """One line on how well the simulators kept their schedule (None without simulators)."""
     if not kept:
         return None
-    if kept["pace"] == "realtime":
+    if kept.pace == "realtime":
         return (
-            f"schedule (real time): achieved {_fmt(kept['achieved_per_s'])} of {_fmt(kept['nominal_per_s'])} frames/s nominal "
-            f"= {100 * (kept['achieved_over_nominal'] or 0):.2f} %; lateness p99 {_fmt(kept['lateness_p99_ms'])} ms, "
-            f"max {_fmt(kept['lateness_max_ms'])} ms, {kept['late_100ms']} frames >= 100 ms late"
+            f"schedule (real time): achieved {_fmt(kept.achieved_per_s)} of {_fmt(kept.nominal_per_s)} frames/s nominal "
+            f"= {100 * (kept.achieved_over_nominal or 0):.2f} %; lateness p99 {_fmt(kept.lateness_p99_ms)} ms, "
+            f"max {_fmt(kept.lateness_max_ms)} ms, {kept.late_100ms} frames >= 100 ms late"
         )
-    ratio = kept.get("generated_over_bare_sign")
+    ratio = kept.generated_over_bare_sign
     return (
-        f"schedule (as fast as possible): {kept['due']} frames in {_fmt(kept['wall_s'])} s = {_fmt(kept['generated_per_wall_s'])} "
+        f"schedule (as fast as possible): {kept.due} frames in {_fmt(kept.wall_s)} s = {_fmt(kept.generated_per_wall_s)} "
         f"frames/s generated, signed and published"
-        + (f"; {ratio:.2f} x the bare sign rate ({_fmt(kept['bare_sign_per_s'])}/s)" if ratio else "")
+        + (f"; {ratio:.2f} x the bare sign rate ({_fmt(kept.bare_sign_per_s)}/s)" if ratio else "")
     )
 
 
-def stall_lines(report: dict[str, Any]) -> list[str]:
+def stall_lines(report: Report) -> list[str]:
     """One line per receiver stall the report found (after "receiver stalled")."""
     return [
-        f"{stall['second']}: "
+        f"{stall.second}: "
         + (
-            stall.get("detail")
-            or f"{stall['late_senders']} of {stall['senders']} senders late at once ({stall['late_frames']} frames, "
-            f"up to {stall['max_latency_ms']:.0f} ms): the receiver, not the devices; that second's frames are not judged "
+            stall.detail
+            or f"{stall.late_senders} of {stall.senders} senders late at once ({stall.late_frames} frames, "
+            f"up to {stall.max_latency_ms or 0:.0f} ms): the receiver, not the devices; that second's frames are not judged "
             "against their devices"
         )
-        for stall in report.get("receiver_stalls") or []
+        for stall in report.receiver_stalls
     ]
 
 
@@ -62,22 +64,20 @@ def _verdict(v: str) -> str:
     return f"[{COLOUR[v]}]{v}[/]"
 
 
-def _heading(report: dict[str, Any], console: Any) -> None:
-    s = report["summary"]
+def _heading(report: Report, console: Any) -> None:
+    s = report.summary
     console.print(
-        f"[bold]Compliance report[/] {report['scenario'] or ''}  profile {report['profile']['name']} v{report['profile']['version']}  "
-        f"verdict {_verdict(report['verdict'])}  ({s['PASS']} pass, {s['FAIL']} fail, {s['WARN']} warn, {s['N/A']} n/a)"
+        f"[bold]Compliance report[/] {report.scenario or ''}  profile {report.profile.name} v{report.profile.version}  "
+        f"verdict {_verdict(report.verdict)}  ({s.PASS} pass, {s.FAIL} fail, {s.WARN} warn, {s.NA} n/a)"
     )
-    o = report["overall"]
-    console.print(
-        f"published {_fmt(o['published'])}  received {_fmt(o['received'])}  stored {_fmt(o['stored'])}  rejected {o['rejected']}"
-    )
-    line = schedule_line(report.get("schedule"))
+    o = report.overall
+    console.print(f"published {_fmt(o.published)}  received {_fmt(o.received)}  stored {_fmt(o.stored)}  rejected {o.rejected}")
+    line = schedule_line(report.schedule)
     if line:
         console.print(line)
 
 
-def message_types_table(report: dict[str, Any]) -> Any:
+def message_types_table(report: Report) -> Any:
     t = _table(
         "Per message type",
         (
@@ -96,118 +96,111 @@ def message_types_table(report: dict[str, Any]) -> Any:
         ),
         justify="right",
     )
-    for m in report["message_types"]:
+    for m in report.message_types:
         t.add_row(
-            m["msg_type"],
-            _fmt(m["published"]),
-            str(m["stored"]),
-            str(m["senders"]),
-            f"{_fmt(m['rate_hz_min'], 2)} / {_fmt(m['rate_hz_median'], 2)}",
-            f"{_fmt(m['latency_p50_ms'])} / {_fmt(m['latency_p95_ms'])} / {_fmt(m['latency_p99_ms'])}",
-            _fmt(m["ipg_p99_ms"]),
-            _fmt(m["pdr"], 4),
-            f"{m['missing']}" + (f" ({m['injected_loss']})" if m["injected_loss"] is not None else ""),
-            f"{m['replays']}" + (f" ({m['injected_duplicates']})" if m.get("injected_duplicates") is not None else ""),
-            _fmt(m["auth_success_rate"], 4),
-            str(m["rejected"]),
+            m.msg_type,
+            _fmt(m.published),
+            str(m.stored),
+            str(m.senders),
+            f"{_fmt(m.rate_hz_min, 2)} / {_fmt(m.rate_hz_median, 2)}",
+            f"{_fmt(m.latency_p50_ms)} / {_fmt(m.latency_p95_ms)} / {_fmt(m.latency_p99_ms)}",
+            _fmt(m.ipg_p99_ms),
+            _fmt(m.pdr, 4),
+            f"{m.missing}" + (f" ({m.injected_loss})" if m.injected_loss is not None else ""),
+            f"{m.replays}" + (f" ({m.injected_duplicates})" if m.injected_duplicates is not None else ""),
+            _fmt(m.auth_success_rate, 4),
+            str(m.rejected),
         )
     return t
 
 
-def ranges_table(report: dict[str, Any]) -> Any:
-    rec = report["receivers"]
+def ranges_table(report: Report) -> Any:
+    rec = report.receivers
     r = _table(
-        f"Range-aware metrics: senders within range of {len(rec['positions'])} receivers ({rec['source']})",
+        f"Range-aware metrics: senders within range of {len(rec.positions)} receivers ({rec.source})",
         ("type", "within m", "messages", "PDR", "latency p95/p99 ms"),
         justify="right",
     )
-    for x in report["ranges"]:
+    for x in report.ranges:
         r.add_row(
-            x["msg_type"] + (f" where {x['where']}" if x["where"] else ""),
-            _fmt(x["range_m"], 0),
-            str(x["messages"]),
-            _fmt(x["pdr"], 4),
-            f"{_fmt(x['latency_p95_ms'])} / {_fmt(x['latency_p99_ms'])}",
+            x.msg_type + (f" where {x.where}" if x.where else ""),
+            _fmt(x.range_m, 0),
+            str(x.messages),
+            _fmt(x.pdr, 4),
+            f"{_fmt(x.latency_p95_ms)} / {_fmt(x.latency_p99_ms)}",
         )
     return r
 
 
-def applications_table(report: dict[str, Any]) -> Any:
+def applications_table(report: Report) -> Any:
     a = _table(
         "Day-1 applications (T/CSAE 53): failing and warning checks in the check table",
         ("application", "verdict", "messages", "Hz / ms / m", "note"),
     )
-    for app in report["applications"]["graded"]:
+    for app in report.applications.graded:
         a.add_row(
-            f"{app['id']} {app['name']}",
-            _verdict(app["verdict"]),
-            ", ".join(app["messages"]) or "-",
-            f"{app['rate_hz']} / {app['latency_ms']} / {app['range_m']}",
-            app.get("note", ""),
+            f"{app.id} {app.name}",
+            _verdict(app.verdict),
+            ", ".join(app.messages) or "-",
+            f"{app.rate_hz} / {app.latency_ms} / {app.range_m}",
+            app.note or "",
         )
     return a
 
 
-def checks_table(report: dict[str, Any]) -> Any:
+def checks_table(report: Report) -> Any:
     """Every check but the field checks (their own table) and passing application checks (the
     applications table)."""
     c = _table("Checks", ("check", "value", "threshold", "verdict", "basis", "source"))
-    for chk in report["checks"]:
-        if chk.get("kind") == "field" or (chk.get("kind") == "application" and chk["verdict"] not in ("FAIL", "WARN")):
+    for chk in report.checks:
+        if chk.kind == "field" or (chk.kind == "application" and chk.verdict not in ("FAIL", "WARN")):
             continue
-        c.add_row(
-            chk["id"],
-            _fmt(chk["value"], 3),
-            f"{chk['op']} {chk['threshold']}",
-            _verdict(chk["verdict"]),
-            chk["basis"],
-            chk["source"],
-        )
+        c.add_row(chk.id, _fmt(chk.value, 3), f"{chk.op} {chk.threshold}", _verdict(chk.verdict), chk.basis, chk.source)
     return c
 
 
-def field_checks_table(report: dict[str, Any]) -> Any:
+def field_checks_table(report: Report) -> Any:
     f = _table(
         'Field checks (messages in violation; v2x sql RUN "SELECT * FROM violations")',
         ("check", "messages", "verdict", "basis", "first example"),
     )
-    for chk in report["checks"]:
-        if chk.get("kind") == "field":
-            f.add_row(chk["id"], _fmt(chk["value"]), _verdict(chk["verdict"]), chk["basis"], chk["example"] or "")
+    for chk in report.checks:
+        if chk.kind == "field":
+            f.add_row(chk.id, _fmt(chk.value), _verdict(chk.verdict), chk.basis, chk.example or "")
     return f
 
 
-def security_table(report: dict[str, Any]) -> Any:
+def security_table(report: Report) -> Any:
     st = _table(
         'Security: frames by class and verdict (v2x sql RUN "SELECT * FROM frame_security")',
         ("class", "expected", "frames", "as expected", "verdicts"),
     )
-    for entry in report["security"]["classes"]:
-        ok = entry["as_expected"] == entry["frames"]
+    for entry in report.security.classes:
+        ok = entry.as_expected == entry.frames
         st.add_row(
-            entry["class"],
-            entry["expected"],
-            str(entry["frames"]),
-            f"[{'green' if ok else 'bold red'}]{entry['as_expected']}[/]",
-            ", ".join(f"{k} {v}" for k, v in entry["verdicts"].items()),
+            entry.class_,
+            entry.expected,
+            str(entry.frames),
+            f"[{'green' if ok else 'bold red'}]{entry.as_expected}[/]",
+            ", ".join(f"{k} {v}" for k, v in entry.verdicts.items()),
         )
     return st
 
 
-def _notes(report: dict[str, Any], console: Any) -> None:
+def _notes(report: Report, console: Any) -> None:
     """The CRL in force, receiver stalls and the ingest's events, after the tables."""
-    crl = report["security"]["crl"]
+    crl = report.security.crl
     if crl:
         console.print(
-            f"CRL serial {crl['serial']} from {crl['craca']}: {crl['entries']} entries, {crl['age_s']:.0f} s old when the ingest started"
+            f"CRL serial {crl.serial} from {crl.craca}: {crl.entries} entries, {crl.age_s:.0f} s old when the ingest started"
         )
     for line in stall_lines(report):
         console.print(f"[bold red]receiver stalled[/] {line}")
-    for event in report["ingest_events"]:
-        console.print(f"[yellow]ingest event[/] {event}")
+    for event in report.ingest_events:
+        console.print(f"[yellow]ingest event[/] {event.model_dump()}")
 
 
-def render_terminal(report: dict[str, Any], console: Any) -> None:
+def render_terminal(report: Report, console: Any) -> None:
     """Rich tables: verdict summary first, then metrics per type, then every check."""
     _heading(report, console)
     for table in (message_types_table, ranges_table, applications_table, checks_table, field_checks_table, security_table):

@@ -20,136 +20,153 @@ check saying why.
 
 from __future__ import annotations
 
-from typing import Any
-
+from pipeline.report.model import ApplicationGrade, Check, CheckSpec, MessageTypeMetrics, Overall, SliceMetrics
+from pipeline.report.profile import ApplicationMessage, ApplicationSpec, PdrInRange
 from pipeline.report.slices import POSITIONED, Slice
 from pipeline.report.verdicts import judge
 
 RATE_TOLERANCE = 0.95  # policy: the 5 % the per-type rate checks allow too
 
 
-def _slice(msg: dict[str, Any], app: dict[str, Any]) -> Slice:
-    ranged = msg["type"] in POSITIONED
-    return Slice(msg["type"], msg.get("where"), float(app["range_m"]) if ranged else None)
+def _slice(msg: ApplicationMessage, app: ApplicationSpec) -> Slice:
+    ranged = msg.type in POSITIONED
+    return Slice(msg.type, msg.where, float(app.range_m) if ranged else None)
 
 
-def slices_needed(applications: list[dict[str, Any]]) -> tuple[list[Slice], list[Slice]]:
+def slices_needed(applications: list[ApplicationSpec]) -> tuple[list[Slice], list[Slice]]:
     """(the slices the applications' checks are computed on, the unranged ones whose message
     count decides whether the run carries an application's messages)."""
     checked: list[Slice] = []
     present: list[Slice] = []
     for app in applications:
-        for msg in app["messages"]:
-            if not msg.get("supporting") and (sl := _slice(msg, app)) not in checked:
+        for msg in app.messages:
+            if not msg.supporting and (sl := _slice(msg, app)) not in checked:
                 checked.append(sl)
-            if (sl := Slice(msg["type"], msg.get("where"))) not in present:
+            if (sl := Slice(msg.type, msg.where)) not in present:
                 present.append(sl)
     return checked, present
 
 
-def _describe(msg: dict[str, Any]) -> str:
-    return msg["type"] + (f" where {msg['where']}" if msg.get("where") else "")
+def _describe(msg: ApplicationMessage) -> str:
+    return msg.type + (f" where {msg.where}" if msg.where else "")
+
+
+def _why_not_graded(app: ApplicationSpec, present: list[bool]) -> str:
+    if not app.infer:
+        return "graded only when a run declares it"
+    if not app.messages:
+        return "no messages defined"
+    return "the run carries no " + ", no ".join(_describe(m) for m, p in zip(app.messages, present) if not p)
+
+
+def _message_checks(
+    app: ApplicationSpec,
+    msg: ApplicationMessage,
+    by_type: dict[str, MessageTypeMetrics | Overall],
+    metrics: SliceMetrics,
+    pdr_in_range: PdrInRange | None,
+) -> list[Check]:
+    """Rate, p99 latency and (for a positioned type) PDR in range of one message an application uses."""
+    t, ranged = msg.type, _slice(msg, app).range_m is not None
+    scope = f" ({_describe(msg)}" + (f", within {app.range_m} m of a receiver)" if ranged else ")")
+
+    def spec(suffix: str, metric: str, op: str, threshold: float, **more: object) -> CheckSpec:
+        return CheckSpec.model_validate(
+            {
+                "id": f"{app.id}.{t}.{suffix}",
+                "msg_type": t,
+                "metric": metric,
+                "op": op,
+                "threshold": threshold,
+                "basis": app.basis,
+                "source": app.source,
+                "kind": "application",
+                "application": app.id,
+                **more,
+            }
+        )
+
+    typed = by_type.get(t)
+    checks = [
+        judge(spec("rate", "rate_hz_min", ">=", round(RATE_TOLERANCE * app.rate_hz, 3)), getattr(typed, "rate_hz_min", None)),
+        judge(spec("latency_p99", "latency_p99_ms", "<=", app.latency_ms, note="p99 latency" + scope), metrics.latency_p99_ms),
+    ]
+    if ranged:
+        if pdr_in_range is None:
+            raise ValueError("the profile's applications need pdr_in_range")
+        checks.append(
+            judge(
+                spec(
+                    "pdr_in_range",
+                    "pdr",
+                    ">=",
+                    pdr_in_range.threshold,
+                    basis=pdr_in_range.basis,
+                    source=pdr_in_range.source,
+                    note="PDR" + scope,
+                ),
+                metrics.pdr,
+            )
+        )
+    return checks
 
 
 def application_checks(
-    applications: list[dict[str, Any]],
+    applications: list[ApplicationSpec],
     declared: list[str] | None,
-    by_type: dict[str, dict[str, Any]],
-    sliced: dict[Slice, dict[str, Any]],
+    by_type: dict[str, MessageTypeMetrics | Overall],
+    sliced: dict[Slice, SliceMetrics],
     counts: dict[Slice, int],
-    pdr_in_range: dict[str, Any],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    pdr_in_range: PdrInRange | None,
+) -> tuple[list[Check], list[ApplicationGrade]]:
     """(checks, one summary entry per application) for the profile's ``applications``, from the
     metrics of the checked slices and the counts of the present ones (:func:`slices_needed`)."""
-    checks: list[dict[str, Any]] = []
-    summary: list[dict[str, Any]] = []
-    known = {app["id"] for app in applications}
+    checks: list[Check] = []
+    summary: list[ApplicationGrade] = []
+    known = {app.id for app in applications}
     for name in declared or []:
         if name not in known:
             raise ValueError(f"unknown application {name!r}; the profile defines {', '.join(sorted(known))}")
     for app in applications:
-        present = [counts[Slice(m["type"], m.get("where"))] > 0 for m in app["messages"]]
+        present = [counts[Slice(m.type, m.where)] > 0 for m in app.messages]
         if declared is not None:
-            graded, why = app["id"] in declared, "not declared by the run"
+            graded, why = app.id in declared, "not declared by the run"
         else:
-            graded = bool(app["messages"]) and app.get("infer", True) and all(present)
-            why = (
-                "graded only when a run declares it"
-                if not app.get("infer", True)
-                else "no messages defined"
-                if not app["messages"]
-                else "the run carries no " + ", no ".join(_describe(m) for m, p in zip(app["messages"], present) if not p)
-            )
-        base = {"application": app["id"], "basis": app["basis"], "source": app["source"], "kind": "application"}
+            graded = bool(app.messages) and app.infer and all(present)
+            why = _why_not_graded(app, present)
         entry = {
-            "id": app["id"],
-            "name": app["name"],
+            "id": app.id,
+            "name": app.name,
             "graded": graded,
-            "messages": [_describe(m) for m in app["messages"]],
-            "rate_hz": app["rate_hz"],
-            "latency_ms": app["latency_ms"],
-            "range_m": app["range_m"],
+            "messages": [_describe(m) for m in app.messages],
+            "rate_hz": app.rate_hz,
+            "latency_ms": app.latency_ms,
+            "range_m": app.range_m,
         }
         if not graded:
-            checks.append(
-                judge(
-                    {**base, "id": app["id"], "msg_type": "ALL", "metric": "graded", "op": ">=", "threshold": 1, "note": why},
-                    None,
-                )
+            not_graded = CheckSpec(
+                id=app.id,
+                msg_type="ALL",
+                metric="graded",
+                op=">=",
+                threshold=1,
+                basis=app.basis,
+                source=app.source,
+                kind="application",
+                application=app.id,
+                note=why,
             )
-            summary.append({**entry, "verdict": "N/A", "note": why})
+            checks.append(judge(not_graded, None))
+            summary.append(ApplicationGrade.model_validate({**entry, "verdict": "N/A", "note": why}))
             continue
-        mine = []
-        for msg in (m for m in app["messages"] if not m.get("supporting")):
-            t, sl = msg["type"], _slice(msg, app)
-            metrics = sliced[sl]
-            scope = f" ({_describe(msg)}" + (f", within {app['range_m']} m of a receiver)" if sl.range_m is not None else ")")
-            mine.append(
-                judge(
-                    {
-                        **base,
-                        "id": f"{app['id']}.{t}.rate",
-                        "msg_type": t,
-                        "metric": "rate_hz_min",
-                        "op": ">=",
-                        "threshold": round(RATE_TOLERANCE * app["rate_hz"], 3),
-                    },
-                    by_type.get(t, {}).get("rate_hz_min"),
-                )
-            )
-            mine.append(
-                judge(
-                    {
-                        **base,
-                        "id": f"{app['id']}.{t}.latency_p99",
-                        "msg_type": t,
-                        "metric": "latency_p99_ms",
-                        "op": "<=",
-                        "threshold": app["latency_ms"],
-                        "note": "p99 latency" + scope,
-                    },
-                    metrics["latency_p99_ms"],
-                )
-            )
-            if sl.range_m is not None:
-                mine.append(
-                    judge(
-                        {
-                            **base,
-                            "id": f"{app['id']}.{t}.pdr_in_range",
-                            "msg_type": t,
-                            "metric": "pdr",
-                            "op": ">=",
-                            "threshold": pdr_in_range["threshold"],
-                            "basis": pdr_in_range["basis"],
-                            "source": pdr_in_range["source"],
-                            "note": "PDR" + scope,
-                        },
-                        metrics["pdr"],
-                    )
-                )
-        verdicts = [c["verdict"] for c in mine]
+        mine = [
+            check
+            for msg in app.messages
+            if not msg.supporting
+            for check in _message_checks(app, msg, by_type, sliced[_slice(msg, app)], pdr_in_range)
+        ]
+        verdicts = [c.verdict for c in mine]
         worst = next((v for v in ("FAIL", "WARN", "N/A") if v in verdicts), "PASS")
         checks += mine
-        summary.append({**entry, "verdict": worst})
+        summary.append(ApplicationGrade.model_validate({**entry, "verdict": worst}))
     return checks, summary

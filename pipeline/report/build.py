@@ -11,19 +11,37 @@ basis) or WARN (policy/unverified basis), or N/A without data."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from v2x.device import schedule
 from v2x.rundir import RunDir
 
 from pipeline.report.applications import application_checks, slices_needed
+from pipeline.report.model import (
+    REPORT_VERSION,
+    Applications,
+    Check,
+    CheckSpec,
+    Crl,
+    IngestEvent,
+    MessageTypeMetrics,
+    Overall,
+    Position,
+    ProfileRef,
+    RangeMetrics,
+    Receivers,
+    ReceiverStall,
+    Report,
+    Schedule,
+    Security,
+    SecurityClass,
+    SliceMetrics,
+    Summary,
+)
+from pipeline.report.profile import load_profile
 from pipeline.report.slices import Receiver, Slice, load_receivers, run_receivers, slice_counts, slice_metrics
 from pipeline.report.verdicts import judge
 from pipeline.sql.judged import (
@@ -38,8 +56,7 @@ from pipeline.sql.judged import (
 )
 from pipeline.sql.views import connect
 
-REPORT_VERSION = 5  # pipeline/report/report.schema.json; raise it when a field changes meaning or goes
-
+__all__ = ["REPORT_VERSION", "Report", "build_report", "to_json"]
 
 METRICS_SQL = f"""
 WITH marked AS (
@@ -78,16 +95,6 @@ SELECT t.*, r.rate_hz_min, r.rate_hz_median FROM totals t LEFT JOIN rates r USIN
 """
 
 
-def load_profile(path: Path | None = None) -> dict[str, Any]:
-    """The compliance profile: a user's YAML file, or the shipped ``xiqing`` profile."""
-    text = (
-        path.read_text(encoding="utf-8")
-        if path
-        else (resources.files("pipeline.report") / "profiles" / "xiqing.yaml").read_text(encoding="utf-8")
-    )
-    return yaml.safe_load(text)
-
-
 def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """(published, lost on purpose, duplicated on purpose by the scenario's network model) per
     message type."""
@@ -100,77 +107,48 @@ def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int], dict[str, i
 
 def _metrics(
     row: dict[str, Any], published: int | None, injected_loss: int | None, injected_duplicates: int | None = None
-) -> dict[str, Any]:
+) -> MessageTypeMetrics:
     lat = row["latency"] or [None, None, None]
     ipg = row["ipg"] or [None, None]
     missing, pdr = pdr_excusing_stalls(row["counted"], int(row["missing"] or 0), row["counted_late_in_stall"])
     verifiable = row["stored"] - row["signer_unresolved"]
     judged = verifiable - row["late_in_stall"]  # a stalled receiver's lateness is not the sender's
-    return {
-        "msg_type": row["msg_type"],
-        "published": published,
-        "stored": row["stored"],
-        "decoded": row["decoded"],
-        "rejected": row["rejected"],
-        "senders": row["senders"],
-        "rate_hz_min": row["rate_hz_min"],
-        "rate_hz_median": row["rate_hz_median"],
-        "latency_p50_ms": lat[0],
-        "latency_p95_ms": lat[1],
-        "latency_p99_ms": lat[2],
-        "latency_max_ms": row["latency_max_ms"],
-        "ipg_p95_ms": ipg[0],
-        "ipg_p99_ms": ipg[1],
-        "ipg_max_ms": row["ipg_max_ms"],
-        "missing": missing,
-        "injected_loss": injected_loss,
-        "missing_not_injected": max(missing - injected_loss, 0) if injected_loss is not None else None,
-        "duplicates": row["duplicates"],
-        "replays": row["replays"],
-        "injected_duplicates": injected_duplicates,
-        "pdr": pdr,
-        "auth_success_rate": row["auth_ok"] / judged if judged else None,
-        "signer_unresolved": row["signer_unresolved"],
-        "received_in_stall": row["received_in_stall"],
-        "signer_resolved_rate": verifiable / row["stored"] if row["stored"] else None,
-        "stored_over_published": row["stored"] / published if published else None,
-    }
+    return MessageTypeMetrics(
+        msg_type=row["msg_type"],
+        published=published,
+        stored=row["stored"],
+        decoded=row["decoded"],
+        rejected=row["rejected"],
+        senders=row["senders"],
+        rate_hz_min=row["rate_hz_min"],
+        rate_hz_median=row["rate_hz_median"],
+        latency_p50_ms=lat[0],
+        latency_p95_ms=lat[1],
+        latency_p99_ms=lat[2],
+        latency_max_ms=row["latency_max_ms"],
+        ipg_p95_ms=ipg[0],
+        ipg_p99_ms=ipg[1],
+        ipg_max_ms=row["ipg_max_ms"],
+        missing=missing,
+        injected_loss=injected_loss,
+        missing_not_injected=max(missing - injected_loss, 0) if injected_loss is not None else None,
+        duplicates=row["duplicates"],
+        replays=row["replays"],
+        injected_duplicates=injected_duplicates,
+        pdr=pdr,
+        auth_success_rate=row["auth_ok"] / judged if judged else None,
+        signer_unresolved=row["signer_unresolved"],
+        received_in_stall=row["received_in_stall"],
+        signer_resolved_rate=verifiable / row["stored"] if row["stored"] else None,
+        stored_over_published=row["stored"] / published if published else None,
+    )
 
 
 # Fields of a message type's metrics (and of "ALL", which adds received), named in expectations.
-METRIC_FIELDS = (
-    "published",
-    "received",
-    "stored",
-    "decoded",
-    "rejected",
-    "senders",
-    "rate_hz_min",
-    "rate_hz_median",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
-    "ipg_p95_ms",
-    "ipg_p99_ms",
-    "ipg_max_ms",
-    "missing",
-    "injected_loss",
-    "missing_not_injected",
-    "duplicates",
-    "replays",
-    "injected_duplicates",
-    "pdr",
-    "auth_success_rate",
-    "signer_unresolved",
-    "received_in_stall",
-    "signer_resolved_rate",
-    "stored_over_published",
-)
-
+METRIC_FIELDS = (*(f for f in MessageTypeMetrics.model_fields if f != "msg_type"), "received")
 
 # Metrics of the whole run only (ALL.<field>): how well the simulators kept a real-time schedule.
-RUN_FIELDS = ("schedule_achieved_over_nominal", "schedule_lateness_p99_ms")
+RUN_FIELDS = tuple(f for f in Overall.model_fields if f.startswith("schedule_"))
 
 
 FIELD_CHECKS_SQL = """
@@ -180,24 +158,24 @@ GROUP BY ALL ORDER BY c.msg_type, c.name
 """
 
 
-def _field_checks(con: Any, by_type: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _field_checks(con: Any, by_type: dict[str, MessageTypeMetrics]) -> list[Check]:
     """One check per named field check (pipeline.sql.field_checks): messages in violation <= 0."""
     out = []
     for name, msg_type, basis, source, scope, messages, example in con.execute(FIELD_CHECKS_SQL).fetchall():
-        checked = by_type.get(msg_type, {}).get("decoded")
-        entry = {
-            "id": name,
-            "msg_type": msg_type,
-            "metric": "messages_in_violation",
-            "op": "<=",
-            "threshold": 0,
-            "basis": basis,
-            "source": source,
-            "kind": "field",
-            "scope": scope,
-            "example": example,
-        }
-        out.append(judge(entry, messages if checked else None))
+        checked = by_type[msg_type].decoded if msg_type in by_type else None
+        spec = CheckSpec(
+            id=name,
+            msg_type=msg_type,
+            metric="messages_in_violation",
+            op="<=",
+            threshold=0,
+            basis=basis,
+            source=source,
+            kind="field",
+            scope=scope,
+            example=example,
+        )
+        out.append(judge(spec, messages if checked else None))
     return out
 
 
@@ -213,42 +191,41 @@ ATTACK_SOURCES = {
 }
 
 
-def _security(con: Any, ingest: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _security(con: Any, ingest: dict[str, Any]) -> tuple[Security, list[Check]]:
     """The security section (frames per class and verdict, the CRL in force) and one check per
     injected attack class: every such frame got its verdict."""
-    by_class: dict[str, dict[str, Any]] = {}
+    by_class: dict[str, SecurityClass] = {}
     for cls, expected, auth, n in con.execute(
         "SELECT class, expected, auth, count(*) AS n FROM frame_security GROUP BY 1, 2, 3 ORDER BY (class <> 'honest'), class, auth"
     ).fetchall():
-        entry = by_class.setdefault(cls, {"class": cls, "expected": expected, "frames": 0, "as_expected": 0, "verdicts": {}})
-        entry["frames"] += n
-        entry["verdicts"][auth] = n
-        entry["as_expected"] += n if auth == expected else 0
+        seen = by_class.get(cls) or SecurityClass.model_validate(
+            {"class": cls, "expected": expected, "frames": 0, "as_expected": 0, "verdicts": {}}
+        )
+        by_class[cls] = seen
+        seen.frames += n
+        seen.verdicts[auth] = n
+        seen.as_expected += n if auth == expected else 0
     injected = con.execute("SELECT attack, count(*) FROM attacks GROUP BY ALL").fetchall()
     checks = []
     for attack, count in sorted(injected):
-        entry = by_class.get(attack, {"frames": 0, "as_expected": 0})
-        entry["injected"] = count
-        rate = entry["as_expected"] / count if count else None
-        checks.append(
-            judge(
-                {
-                    "id": f"security.{attack}",
-                    "msg_type": "ALL",
-                    "metric": "injected_frames_with_expected_verdict",
-                    "op": ">=",
-                    "threshold": 1.0,
-                    "basis": "std",
-                    "source": ATTACK_SOURCES.get(attack, ""),
-                    "kind": "security",
-                },
-                rate,
-            )
+        entry = by_class.get(attack)
+        if entry is not None:
+            entry.injected = count
+        right = entry.as_expected if entry is not None else 0
+        spec = CheckSpec(
+            id=f"security.{attack}",
+            msg_type="ALL",
+            metric="injected_frames_with_expected_verdict",
+            op=">=",
+            threshold=1.0,
+            basis="std",
+            source=ATTACK_SOURCES.get(attack, ""),
+            kind="security",
         )
+        checks.append(judge(spec, right / count if count else None))
     crl = ingest.get("crl")
-    if crl:
-        crl = {**crl, "age_s": round(ingest.get("started_at", 0) - crl["issued_unix_s"], 1)}
-    return {"classes": list(by_class.values()), "crl": crl}, checks
+    applied = Crl.model_validate({**crl, "age_s": round(ingest.get("started_at", 0) - crl["issued_unix_s"], 1)}) if crl else None
+    return Security(classes=list(by_class.values()), crl=applied), checks
 
 
 def one_value(con: Any, sql: str) -> Any:
@@ -262,47 +239,67 @@ def _utc_second(epoch_s: int) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _receiver_stalls(con: Any, ingest: dict[str, Any]) -> list[dict[str, Any]]:
+def _receiver_stalls(con: Any, ingest: dict[str, Any]) -> list[ReceiverStall]:
     """When the receiver stalled: seconds in which every sender was late at once (from the data,
     :mod:`pipeline.sql.judged`: the frames of those seconds are not judged against their devices),
     and the ingest's own ``receiver_stalled`` events (a read loop that did not run)."""
-    found: list[dict[str, Any]] = [
-        {
-            "source": "data",
-            "second": _utc_second(epoch_s),
-            "epoch_s": epoch_s,
-            "senders": senders,
-            "late_senders": late,
-            "late_frames": frames,
-            "max_latency_ms": worst,
-        }
+    found = [
+        ReceiverStall(
+            source="data",
+            second=_utc_second(epoch_s),
+            epoch_s=epoch_s,
+            senders=senders,
+            late_senders=late,
+            late_frames=frames,
+            max_latency_ms=worst,
+        )
         for epoch_s, senders, late, frames, worst in find_receiver_stalls(con)
     ]
     found += [
-        {"source": "ingest", "second": e.get("at"), "detail": e.get("detail")}
-        for e in ingest.get("events") or []
-        if isinstance(e, dict) and e.get("event") == "receiver_stalled"
+        ReceiverStall(source="ingest", second=e.at, detail=e.detail)
+        for e in _ingest_events(ingest)
+        if e.event == "receiver_stalled"
     ]
     return found
 
 
+def _ingest_events(ingest: dict[str, Any]) -> list[IngestEvent]:
+    """The events the ingest recorded (broker lost, receiver stalled ...) in its summary."""
+    return [IngestEvent.model_validate(e) for e in ingest.get("events") or []]
+
+
+def _harness_check(check_id: str, metric: str, source: str, value: float | None, note: str = "", **rule: Any) -> Check:
+    spec = CheckSpec.model_validate(
+        {
+            "id": check_id,
+            "msg_type": "ALL",
+            "metric": metric,
+            "op": ">=",
+            "threshold": 1.0,
+            "basis": "harness",
+            "source": "harness: " + source,
+            "kind": "harness",
+            **rule,
+            **({"note": note} if note else {}),
+        }
+    )
+    return judge(spec, value)
+
+
 def _harness(
-    run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: dict[str, Any], stalls: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    run: RunDir, manifest: dict[str, Any], ingest: dict[str, Any], overall: Overall, stalls: list[ReceiverStall]
+) -> list[Check]:
     """The harness's own integrity (basis ``harness``: FAIL, never only WARN): every published
     frame stored (``run.delivery``), the ingest ended by a clean stop and did not fail
     (``run.ingest``), and a scenario run went to its end (``run.complete``).  A run that lost
     data, had a stage die or was interrupted cannot pass the gate."""
-    base = {"msg_type": "ALL", "op": ">=", "threshold": 1.0, "basis": "harness", "kind": "harness"}
+    delivered = overall.stored_over_published if overall.published else (0.0 if manifest.get("scenario") else None)
     checks = [
-        judge(
-            {
-                **base,
-                "id": "run.delivery",
-                "metric": "stored_over_published",
-                "source": "harness: every published frame is received and stored (no loss on loopback)",
-            },
-            overall.get("stored_over_published") if overall.get("published") else (0.0 if manifest.get("scenario") else None),
+        _harness_check(
+            "run.delivery",
+            "stored_over_published",
+            "every published frame is received and stored (no loss on loopback)",
+            delivered,
         )
     ]
     ingest_ran = (run.ingest / "progress.json").exists()  # written by the ingest when it starts
@@ -321,15 +318,8 @@ def _harness(
             else f"the ingest's last session ended: {last.get('cause')}"
         )
     checks.append(
-        judge(
-            {
-                **base,
-                "id": "run.ingest",
-                "metric": "ingest_stopped_cleanly",
-                "source": "harness: the ingest ran to a clean stop",
-                **({"note": note} if clean == 0.0 else {}),
-            },
-            clean,
+        _harness_check(
+            "run.ingest", "ingest_stopped_cleanly", "the ingest ran to a clean stop", clean, note if clean == 0.0 else ""
         )
     )
     complete = None
@@ -337,32 +327,20 @@ def _harness(
         interrupted = manifest.get("interrupted")
         complete = 1.0 if manifest.get("ended_at") and not interrupted else 0.0
         note = f"the run was interrupted: {interrupted}" if interrupted else "the run has no end (interrupted or still running)"
-    stalled = {s["second"] for s in stalls}
+    stalled = sorted({str(s.second) for s in stalls})
     checks.append(
-        judge(
-            {
-                **base,
-                "id": "run.receiver",
-                "metric": "receiver_stalls",
-                "op": "<=",
-                "threshold": 0,
-                "source": "harness: the receiver kept up (every sender late at once is a stalled receiver, not the devices)",
-                **({"note": f"receiver stalled: {', '.join(sorted(str(x) for x in stalled)[:5])}"} if stalled else {}),
-            },
+        _harness_check(
+            "run.receiver",
+            "receiver_stalls",
+            "the receiver kept up (every sender late at once is a stalled receiver, not the devices)",
             len(stalled),
+            f"receiver stalled: {', '.join(stalled[:5])}" if stalled else "",
+            op="<=",
+            threshold=0,
         )
     )
     checks.append(
-        judge(
-            {
-                **base,
-                "id": "run.complete",
-                "metric": "run_completed",
-                "source": "harness: the scenario ran to its end",
-                **({"note": note} if complete == 0.0 else {}),
-            },
-            complete,
-        )
+        _harness_check("run.complete", "run_completed", "the scenario ran to its end", complete, note if complete == 0.0 else "")
     )
     return checks
 
@@ -373,16 +351,25 @@ def _receivers(con: Any, receivers_path: Path | None) -> tuple[list[Receiver], s
     return run_receivers(con), "the run's RSUs at the reference point of their RSMs (rsu_positions())"
 
 
-def _ranged(check: dict[str, Any]) -> Slice | None:
-    if check.get("range_m") is None and not check.get("where"):
+def _ranged(check: CheckSpec) -> Slice | None:
+    if check.range_m is None and not check.where:
         return None
-    return Slice(check["msg_type"], check.get("where"), float(check["range_m"]) if check.get("range_m") is not None else None)
+    return Slice(check.msg_type, check.where, float(check.range_m) if check.range_m is not None else None)
+
+
+def _judge_profile_check(
+    check: CheckSpec, by_type: dict[str, MessageTypeMetrics | Overall], sliced: dict[Slice, SliceMetrics]
+) -> Check:
+    """A profile check judged on its message type's metrics, or on its slice's when it has a range or condition."""
+    sl = _ranged(check)
+    metrics: SliceMetrics | MessageTypeMetrics | Overall | None = sliced[sl] if sl else by_type.get(check.msg_type)
+    return judge(check, getattr(metrics, check.metric, None) if metrics is not None else None)
 
 
 def build_report(
     run_dir: Path, profile_path: Path | None = None, receivers_path: Path | None = None, applications: list[str] | None = None
-) -> dict[str, Any]:
-    """Everything `v2x report` shows, as plain data (the JSON format is exactly this).
+) -> Report:
+    """Everything `v2x report` shows, as a typed model (the JSON format is :meth:`Report.to_json`).
 
     ``receivers_path``: positions range-aware checks measure from (default: the run's RSUs);
     ``applications``: the Day-1 applications to grade (default: those the run declares, else
@@ -407,64 +394,60 @@ def build_report(
         for r in cur.fetchall()
     ]
     total_published = sum(published.values()) if published else None
-    total_stored = sum(t["stored"] for t in types)
-    overall = {
-        "msg_type": "ALL",
-        "published": total_published,
-        "received": ingest.get("received"),
-        "stored": total_stored,
-        "rejected": sum(t["rejected"] for t in types),
-        "senders": one_value(con, "SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok"),
-        "stored_over_published": total_stored / total_published if total_published else None,
-        "auth_success_rate": sum((t["auth_success_rate"] or 0) * t["stored"] for t in types) / total_stored
-        if total_stored
-        else None,
-    }
-    kept = schedule.of_run(run)
-    if kept is not None and kept["pace"] == "realtime":
-        overall["schedule_achieved_over_nominal"] = kept["achieved_over_nominal"]
-        overall["schedule_lateness_p99_ms"] = kept["lateness_p99_ms"]
-    by_type = {t["msg_type"]: t for t in types} | {"ALL": overall}
+    total_stored = sum(t.stored for t in types)
+    overall = Overall(
+        published=total_published,
+        received=ingest.get("received"),
+        stored=total_stored,
+        rejected=sum(t.rejected for t in types),
+        senders=one_value(con, "SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok"),
+        stored_over_published=total_stored / total_published if total_published else None,
+        auth_success_rate=sum((t.auth_success_rate or 0) * t.stored for t in types) / total_stored if total_stored else None,
+    )
+    recorded = schedule.of_run(run)
+    kept = Schedule.model_validate(recorded) if recorded is not None else None
+    if kept is not None and kept.pace == "realtime":
+        overall.schedule_achieved_over_nominal = kept.achieved_over_nominal
+        overall.schedule_lateness_p99_ms = kept.lateness_p99_ms
+    by_type: dict[str, MessageTypeMetrics | Overall] = {t.msg_type: t for t in types} | {"ALL": overall}
     receivers, receivers_source = _receivers(con, receivers_path)
-    ranged = [sl for sl in (_ranged(c) for c in profile["checks"]) if sl is not None]
-    app_profile = profile.get("applications", [])
-    app_checked, app_present = slices_needed(app_profile)
+    ranged = [sl for sl in (_ranged(c) for c in profile.checks) if sl is not None]
+    app_checked, app_present = slices_needed(profile.applications)
     sliced = slice_metrics(con, list(dict.fromkeys(ranged + app_checked)), receivers)
-    checks = [
-        judge(c, (sliced[sl] if (sl := _ranged(c)) else by_type.get(c["msg_type"], {})).get(c["metric"]))
-        for c in profile["checks"]
-    ]
+    checks = [_judge_profile_check(c, by_type, sliced) for c in profile.checks]
     declared = applications if applications is not None else manifest.get("applications")
     app_checks, app_summary = application_checks(
-        app_profile, declared, by_type, sliced, slice_counts(con, app_present), profile.get("pdr_in_range", {})
+        profile.applications, declared, by_type, sliced, slice_counts(con, app_present), profile.pdr_in_range
     )
     checks += app_checks
     checks += _harness(run, manifest, ingest, overall, stalls)
-    checks += _field_checks(con, by_type)
+    checks += _field_checks(con, {t.msg_type: t for t in types})
     security, security_checks = _security(con, ingest)
     checks += security_checks
-    verdicts = [c["verdict"] for c in checks]
-    return {
-        "report_version": REPORT_VERSION,
-        "run": str(run.root),
-        "scenario": manifest.get("scenario"),
-        "profile": {"name": profile["profile"], "version": profile["version"]},
-        "verdict": "FAIL" if "FAIL" in verdicts else "PASS",
-        "summary": {v: verdicts.count(v) for v in ("PASS", "FAIL", "WARN", "N/A")},
-        "overall": overall,
-        "message_types": types,
-        "receivers": {"source": receivers_source, "positions": [{"name": r.name, "lat": r.lat, "lon": r.lon} for r in receivers]},
-        "ranges": [
-            {"msg_type": sl.msg_type, "where": sl.where, "range_m": sl.range_m, **sliced[sl]} for sl in dict.fromkeys(ranged)
+    verdicts = [c.verdict for c in checks]
+    return Report(
+        report_version=REPORT_VERSION,
+        run=str(run.root),
+        scenario=manifest.get("scenario"),
+        profile=ProfileRef(name=profile.profile, version=profile.version),
+        verdict="FAIL" if "FAIL" in verdicts else "PASS",
+        summary=Summary.of(verdicts),
+        overall=overall,
+        message_types=types,
+        receivers=Receivers(source=receivers_source, positions=[Position(name=r.name, lat=r.lat, lon=r.lon) for r in receivers]),
+        ranges=[
+            RangeMetrics(msg_type=sl.msg_type, where=sl.where, range_m=sl.range_m, **dict(sliced[sl]))
+            for sl in dict.fromkeys(ranged)
         ],
-        "applications": {"declared": declared, "graded": app_summary},
-        "checks": checks,
-        "security": security,
-        "ingest_events": ingest.get("events", []),
-        "receiver_stalls": stalls,
-        "schedule": kept,
-    }
+        applications=Applications(declared=declared, graded=app_summary),
+        checks=checks,
+        security=security,
+        ingest_events=_ingest_events(ingest),
+        receiver_stalls=stalls,
+        schedule=kept,
+    )
 
 
-def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=False, default=str)
+def to_json(report: Report) -> str:
+    """The report's JSON (the format ``report.schema.json`` describes)."""
+    return report.to_json()

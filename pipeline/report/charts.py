@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.report.build import one_value
-from pipeline.report.verdicts import judge
+from pipeline.report.model import CheckSpec, Report
+from pipeline.report.verdicts import verdict_of
 from pipeline.sql.judged import (
     COUNTED,
     COUNTED_LATE_IN_STALL,
@@ -86,13 +87,16 @@ def _time_bucket_us(con: Any) -> tuple[int, int, int]:
     return start or 0, max(1_000_000, math.ceil(span / TIME_BUCKETS / 1_000_000) * 1_000_000), span
 
 
-def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
+def _finding(spec: CheckSpec, value: float | None) -> dict[str, Any]:
+    """A check judged on one device's messages (id, verdict, value, op, threshold)."""
+    return {"id": spec.id, "verdict": verdict_of(spec, value), "value": value, "op": spec.op, "threshold": spec.threshold}
+
+
+def _device_rows(con: Any, report: Report) -> list[dict[str, Any]]:
     """One row per device: its metrics, the profile checks judged on its own messages and its
     field-check violations, the worst verdict first."""
     profile = [
-        c
-        for c in report["checks"]
-        if c.get("kind") is None and c["metric"] in DEVICE_METRICS and c.get("range_m") is None and not c.get("where")
+        c for c in report.checks if c.kind is None and c.metric in DEVICE_METRICS and c.range_m is None and not c.where
     ]  # ranged checks are judged over all senders only
     devices: dict[str, dict[str, Any]] = {}
     for sender, kind, msg_type, messages, auth_ok, latency, missing, counted, counted_late, unjudged, rate in con.execute(
@@ -125,31 +129,29 @@ def _device_rows(con: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
             d["latency_p99_ms"] = max(d["latency_p99_ms"] or 0.0, metrics["latency_p99_ms"])
         if metrics["pdr"] is not None:
             d["pdr"] = min(d["pdr"] if d["pdr"] is not None else 1.0, metrics["pdr"])
-        for check in profile:
-            if check["msg_type"] == msg_type:
-                judged = judge({k: check[k] for k in ("id", "metric", "op", "threshold", "basis")}, metrics[check["metric"]])
-                d["checks"].append(judged)
+        d["checks"] += [_finding(check, metrics[check.metric]) for check in profile if check.msg_type == msg_type]
     for sender, check_name, basis, count in con.execute(DEVICE_VIOLATIONS_SQL).fetchall():
         if sender in devices:
-            devices[sender]["checks"].append(
-                judge({"id": check_name, "metric": "messages_in_violation", "op": "<=", "threshold": 0, "basis": basis}, count)
+            spec = CheckSpec(
+                id=check_name, msg_type="ALL", metric="messages_in_violation", op="<=", threshold=0, basis=basis, source=""
             )
+            devices[sender]["checks"].append(_finding(spec, count))
     rows = []
     for d in devices.values():
         bad = [c for c in d.pop("checks") if c["verdict"] in ("FAIL", "WARN")]
         bad.sort(key=lambda c: (VERDICT_ORDER[c["verdict"]], c["id"]))
         d["worst"] = bad[0]["verdict"] if bad else "PASS"
-        d["findings"] = [{k: c[k] for k in ("id", "verdict", "value", "op", "threshold")} for c in bad]
+        d["findings"] = bad
         d["types"] = ", ".join(d["types"])
         rows.append(d)
     rows.sort(key=lambda d: (VERDICT_ORDER[d["worst"]], -len(d["findings"]), d["device"]))
     return rows
 
 
-def chart_data(run_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
+def chart_data(run_dir: Path, report: Report) -> dict[str, Any]:
     """Everything the charts plot, from the run's views (plain data, JSON-serialisable)."""
     con = connect(Path(run_dir))
-    mark_stalled_seconds(con, [s["epoch_s"] for s in report.get("receiver_stalls") or [] if s.get("epoch_s") is not None])
+    mark_stalled_seconds(con, [s.epoch_s for s in report.receiver_stalls if s.epoch_s is not None])
     cdf = {msg_type: q for msg_type, q in con.execute(judging(con, LATENCY_CDF_SQL)).fetchall() if q is not None}
     start, bucket, span = _time_bucket_us(con)
     over_time: dict[str, dict[str, list]] = {}

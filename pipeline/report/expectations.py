@@ -18,6 +18,8 @@ import duckdb
 from v2x.scenario.expectations import Expectation
 
 from pipeline.report.build import METRIC_FIELDS, RUN_FIELDS
+from pipeline.report.model import Report
+from pipeline.report.profile import Profile
 from pipeline.sql.field_checks import CHECKS_BY_NAME
 from pipeline.sql.views import connect
 
@@ -39,17 +41,17 @@ class Outcome:
         return asdict(self)
 
 
-def _check_ids(profile: dict[str, Any]) -> set[str]:
-    ids = {c["id"] for c in profile["checks"]} | set(CHECKS_BY_NAME)
-    for app in profile.get("applications", []):
-        ids |= {f"{app['id']}.{m['type']}.{k}" for m in app["messages"] for k in APPLICATION_CHECKS}
+def _check_ids(profile: Profile) -> set[str]:
+    ids = profile.check_ids() | set(CHECKS_BY_NAME)
+    for app in profile.applications:
+        ids |= {f"{app.id}.{m.type}.{k}" for m in app.messages for k in APPLICATION_CHECKS}
     return ids
 
 
-def unknown_subjects(expectations: list[Expectation], profile: dict[str, Any], attacks: Set[str] = frozenset()) -> list[str]:
+def unknown_subjects(expectations: list[Expectation], profile: Profile, attacks: Set[str] = frozenset()) -> list[str]:
     """Problems with the names the expectations use, against ``profile``; empty when all are known."""
     checks = _check_ids(profile) | {f"security.{a}" for a in attacks}
-    apps = {a["id"] for a in profile.get("applications", [])}
+    apps = profile.application_ids()
     problems = []
     for e in expectations:
         if e.metric is not None:
@@ -64,22 +66,22 @@ def unknown_subjects(expectations: list[Expectation], profile: dict[str, Any], a
                     f"and field one of {', '.join(METRIC_FIELDS)} (ALL also {', '.join(RUN_FIELDS)}), or a check id"
                 )
         elif e.check is not None and e.check not in checks:
-            problems.append(f"{e.label()}: the profile {profile['profile']} v{profile['version']} has no check {e.check!r}")
+            problems.append(f"{e.label()}: the profile {profile.profile} v{profile.version} has no check {e.check!r}")
         elif e.application is not None and e.application not in apps:
             problems.append(f"{e.label()}: unknown application {e.application!r}; the profile defines {', '.join(sorted(apps))}")
     return problems
 
 
-def metric_value(report: dict[str, Any], name: str) -> tuple[Any, str]:
+def metric_value(report: Report, name: str) -> tuple[Any, str]:
     """(value, what it is) or (None, why there is none)."""
     msg_type, _, field = name.partition(".")
-    rows = {t["msg_type"]: t for t in report["message_types"]} | {"ALL": report["overall"]}
-    if msg_type in rows and field in rows[msg_type]:
-        value = rows[msg_type][field]
+    row = report.metrics_of(msg_type)
+    if row is not None and field in type(row).model_fields:
+        value = getattr(row, field)
         return value, f"{name} of the run" if value is not None else f"no data for {name}"
-    check = next((c for c in report["checks"] if c["id"] == name), None)
+    check = report.check(name)
     if check is not None:
-        return check["value"], f"value of check {name}" if check["value"] is not None else f"no data for check {name}"
+        return check.value, f"value of check {name}" if check.value is not None else f"no data for check {name}"
     if msg_type in MESSAGE_TYPES and field in METRIC_FIELDS:
         return None, f"the run has no {msg_type} messages"
     return None, f"unknown metric {name!r}"
@@ -98,7 +100,7 @@ def _query(con: duckdb.DuckDBPyConnection | None, sql: str) -> tuple[Any, str]:
     return rows[0][0], "query result" if rows[0][0] is not None else "query result is NULL"
 
 
-def _judge(e: Expectation, report: dict[str, Any], con: duckdb.DuckDBPyConnection | None) -> tuple[bool, Any, str]:
+def _judge(e: Expectation, report: Report, con: duckdb.DuckDBPyConnection | None) -> tuple[bool, Any, str]:
     s = e.subject
     if s in ("metric", "sql"):
         value, where = metric_value(report, e.metric or "") if s == "metric" else _query(con, e.sql or "")
@@ -113,42 +115,43 @@ def _judge(e: Expectation, report: dict[str, Any], con: duckdb.DuckDBPyConnectio
         held = e.holds(number)
         return held, value, f"{where} = {number:.6g}, expected {e.op} {e.value:g}"
     if s == "check":
-        check = next((c for c in report["checks"] if c["id"] == e.check), None)
+        check = report.check(e.check or "")
         if check is None:
             return False, None, f"the report has no check {e.check!r}"
-        shown = f"{check['value']:.6g}" if isinstance(check["value"], float) else str(check["value"])
+        shown = f"{check.value:.6g}" if isinstance(check.value, float) else str(check.value)
         return (
-            check["verdict"] == e.expected_verdict,
-            check["verdict"],
-            f"{e.check} is {check['verdict']} ({check['metric']} = {shown}, required {check['op']} {check['threshold']})",
+            check.verdict == e.expected_verdict,
+            check.verdict,
+            f"{e.check} is {check.verdict} ({check.metric} = {shown}, required {check.op} {check.threshold})",
         )
     if s == "application":
-        app = next((a for a in report["applications"]["graded"] if a["id"] == e.application), None)
+        app = next((a for a in report.applications.graded if a.id == e.application), None)
         if app is None:
             return False, None, f"the profile has no application {e.application!r}"
-        note = f": {app['note']}" if app.get("note") else ""
-        return app["verdict"] == e.expected_verdict, app["verdict"], f"{e.application} is {app['verdict']}{note}"
+        note = f": {app.note}" if app.note else ""
+        return app.verdict == e.expected_verdict, app.verdict, f"{e.application} is {app.verdict}{note}"
     if s == "attack":
-        check = next((c for c in report["checks"] if c["id"] == f"security.{e.attack}"), None)
+        check = report.check(f"security.{e.attack}")
         if check is None:
             return False, None, f"no {e.attack} frames reached the ingest"
-        entry: dict[str, Any] = next((x for x in report["security"]["classes"] if x["class"] == e.attack), {})
-        frames, right = entry.get("injected", 0), entry.get("as_expected", 0)
+        entry = next((x for x in report.security.classes if x.class_ == e.attack), None)
+        frames = (entry.injected or 0) if entry else 0
+        right = entry.as_expected if entry else 0
         return (
-            check["verdict"] == "PASS",
-            check["value"],
-            f"{right} of {frames} injected {e.attack} frames got {entry.get('expected', 'their verdict')}",
+            check.verdict == "PASS",
+            check.value,
+            f"{right} of {frames} injected {e.attack} frames got {entry.expected if entry else 'their verdict'}",
         )
-    return report["verdict"] == e.gate, report["verdict"], f"the gate is {report['verdict']}"
+    return report.verdict == e.gate, report.verdict, f"the gate is {report.verdict}"
 
 
-def evaluate(expectations: list[Expectation], report: dict[str, Any], run_dir: Path | None = None) -> list[Outcome]:
+def evaluate(expectations: list[Expectation], report: Report, run_dir: Path | None = None) -> list[Outcome]:
     """Judge each expectation on a report of :func:`pipeline.report.build.build_report`; SQL
     expectations run on the views of ``run_dir`` (default: the report's run)."""
     con = None
     if any(e.sql is not None for e in expectations):
         try:
-            con = connect(Path(run_dir or report["run"]), sandboxed=True)
+            con = connect(Path(run_dir or report.run), sandboxed=True)
         except FileNotFoundError:
             con = None
     out = []

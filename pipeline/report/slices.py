@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.report.model import SliceMetrics
 from pipeline.sql.judged import (
     COUNTED,
     COUNTED_LATE_IN_STALL,
@@ -130,7 +131,7 @@ def _aggregates(k: int, sl: Slice) -> str:
     )
 
 
-def slice_metrics(con: Any, slices: list[Slice], receivers: list[Receiver]) -> dict[Slice, dict[str, Any]]:
+def slice_metrics(con: Any, slices: list[Slice], receivers: list[Receiver]) -> dict[Slice, SliceMetrics]:
     """Per slice: messages, PDR (GB/T 45315 Annex C) and latency p95/p99 of the timed frames
     outside receiver stalls (:mod:`pipeline.sql.judged`), one pass over each message type's rows.  A ranged slice without receivers, or of a type
     without positions, has no messages."""
@@ -148,10 +149,10 @@ def slice_metrics(con: Any, slices: list[Slice], receivers: list[Receiver]) -> d
         for k, sl in enumerate(mine):
             n, counted, missing, late_in_stall, latency = row[5 * k : 5 * k + 5]
             latency = latency or [None, None]
-            out[sl] = {
-                "messages": n,
-                "pdr": pdr_excusing_stalls(counted, int(missing), late_in_stall)[1],
-                "latency_p95_ms": latency[0],
-                "latency_p99_ms": latency[1],
-            }
+            out[sl] = SliceMetrics(
+                messages=n,
+                pdr=pdr_excusing_stalls(counted, int(missing), late_in_stall)[1],
+                latency_p95_ms=latency[0],
+                latency_p99_ms=latency[1],
+            )
     return out

@@ -72,10 +72,21 @@ def mark_stalled_seconds(con: Any, epoch_seconds: list[int]) -> None:
         con.executemany(f"INSERT INTO {STALLED_TABLE} VALUES (?)", [(int(s),) for s in epoch_seconds])
 
 
-def judging(con: Any, sql: str) -> str:
-    """``sql`` with :data:`IN_STALL` made the constant false when no second stalled: the usual
-    case, and the membership test would otherwise cost a join over every row.  A connection
-    that never looked for stalls has none."""
+INLINE_STALLS = 4096  # up to this many stalled seconds, IN_STALL tests a list of constants
+
+
+def judging(con: Any, sql: str, inline_limit: int = INLINE_STALLS) -> str:
+    """``sql`` with :data:`IN_STALL` made cheap: the constant false when no second stalled (the
+    usual case), a list of the stalled seconds when there are a few (about half the cost of the
+    subquery over every row), the subquery otherwise.  A connection that never looked for
+    stalls has none."""
     con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STALLED_TABLE} (epoch_s BIGINT)")
-    (stalled,) = con.execute(f"SELECT count(*) FROM {STALLED_TABLE}").fetchone()
-    return sql if stalled else sql.replace(IN_STALL, "false")
+    seconds = [
+        int(s) for (s,) in con.execute(f"SELECT epoch_s FROM {STALLED_TABLE} ORDER BY 1 LIMIT {inline_limit + 1}").fetchall()
+    ]
+    if not seconds:
+        return sql.replace(IN_STALL, "false")
+    if len(seconds) <= inline_limit:
+        listed = ", ".join(str(s) for s in seconds)
+        return sql.replace(IN_STALL, f"coalesce(epoch_us(received_at) // 1000000 IN ({listed}), false)")
+    return sql

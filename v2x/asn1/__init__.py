@@ -5,29 +5,29 @@
 pyparsing, a quarter to half a second of CPU, and every process of a run (the ingest, each
 simulator) needs both; so :func:`compile_module` keeps the compiled specification in asn1tools'
 own disk cache (``cache_dir``, keyed by the module's text and the codec), one per asn1tools
-version, under ``$XIQING_V2X_CACHE`` (default ``$XDG_CACHE_HOME/xiqing-v2x`` or
-``~/.cache/xiqing-v2x``; set it to an empty string to compile every time).
+version, under the project's cache root (:mod:`v2x.cache`: ``$XIQING_V2X_CACHE``, default
+``$XDG_CACHE_HOME/xiqing-v2x`` or ``~/.cache/xiqing-v2x``; set it to an empty string to compile
+every time).
 """
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
 import asn1tools
 
+from v2x.cache import CACHE_ENV, cache_root
+
+__all__ = ["ASN1_DIR", "CACHE_ENV", "cache_dir", "compile_module"]
+
 ASN1_DIR = resources.files(__package__)
-CACHE_ENV = "XIQING_V2X_CACHE"
 
 
 def cache_dir() -> Path | None:
     """Where compiled specifications are cached for this asn1tools version; None: not cached."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured == "":
-        return None
-    root = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xiqing-v2x"
-    return root / f"asn1tools-{asn1tools.__version__}"
+    root = cache_root()
+    return root / f"asn1tools-{asn1tools.__version__}" if root is not None else None
 
 
 def compile_module(filename: str, codec: str) -> asn1tools.compiler.Specification:
