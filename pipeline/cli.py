@@ -23,10 +23,12 @@ from rich.table import Table
 from v2x.mqtt.transport import BrokerAddress
 from v2x.rundir import RunDir
 from v2x.scenario.model import ScenarioError
+from v2x.security import Verifier
 
 from pipeline.harness.suite import ScenarioResult, load_suite, run_suite, suite_junit
 from pipeline.ingest.batch import settle_collector, warm_up
 from pipeline.ingest.receiver import client_tls
+from pipeline.ingest.replay import ReplayError, replay
 from pipeline.ingest.session import CLIENT_ID_PATTERN
 from pipeline.ingest.session import ingest as run_ingest
 from pipeline.ingest.summary import IngestStats, Progress, progress_line
@@ -302,8 +304,26 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
     sys.exit(1 if failed and not interactive else 0)
 
 
+def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str) -> None:
+    warm_up()
+    try:
+        stats = replay(source, out, verifier, topic_prefix=prefix)
+    except (ReplayError, OSError) as exc:
+        raise _GateError(f"replay: {exc}") from None
+    click.echo(
+        f"replayed {stats.received} frames of {source} into {out}: stored {stats.stored}, rejected {stats.rejected}", err=True
+    )
+
+
 @click.command()
-@click.option("--broker", required=True, help="mqtt://host:port of the zone broker")
+@click.option("--broker", default=None, help="mqtt://host:port of the zone broker")
+@click.option(
+    "--replay",
+    "replay_source",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="instead of a broker: the frames of a run directory or a capture file (JSON Lines), with their receive times",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="run directory to write")
 @click.option("--prefix", default="", help="zone topic prefix")
 @click.option(
@@ -347,7 +367,8 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
     help="seconds between progress lines (default: a live line on a terminal, every 10 s otherwise)",
 )
 def ingest(
-    broker: str,
+    broker: str | None,
+    replay_source: Path | None,
     out: Path,
     prefix: str,
     trust: tuple[Path, ...],
@@ -365,15 +386,27 @@ def ingest(
     """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`),
     showing progress on stderr: counts, receive rate, stored per type, rejects, broker state.
     Frames are acknowledged once stored; run it again on the same OUT to resume (README: What
-    the ingest guarantees).  Exits 1 if a stage failed."""
-    try:
-        address = BrokerAddress.parse(broker)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--broker") from None
+    the ingest guarantees).  Exits 1 if a stage failed.
+
+    With --replay SOURCE instead of --broker: the frames of a run directory or a capture file go
+    through today's decoders and verifier with their original receive times into the new OUT
+    (trust: --pki/--trust, else the source run's own pki/)."""
+    if (broker is None) == (replay_source is None):
+        raise click.UsageError("give either --broker or --replay")
+    if replay_source is not None and pki is None and not trust and (replay_source / "pki").is_dir():
+        pki = replay_source / "pki"
     try:
         verifier = verifier_from_pki(pki) if pki else verifier_from_files(list(trust), list(ca), crl)
     except ValueError as exc:
         raise _GateError(f"trust store: {exc}") from None
+    if replay_source is not None:
+        _replay(replay_source, out, verifier, prefix)
+        return
+    assert broker is not None
+    try:
+        address = BrokerAddress.parse(broker)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--broker") from None
     try:
         tls = client_tls(tls_ca, tls_cert, tls_key)
     except ValueError as exc:

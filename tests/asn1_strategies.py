@@ -27,6 +27,14 @@ def _types() -> dict[str, Any]:
     return asn1tools.parse_files([str(ASN1_DIR / "XiqingDayI.asn")])[MODULE]["types"]
 
 
+def types_of(files: list[str]) -> dict[str, Any]:
+    """Every type of a set of modules (another edition's reference copies), by name."""
+    merged: dict[str, Any] = {}
+    for module in asn1tools.parse_files(files, encoding="latin-1").values():
+        merged.update(module["types"])
+    return merged
+
+
 def _bounds(spec: Any) -> tuple[int, int]:
     (first, *_rest) = [x for x in spec if x is not None]
     if isinstance(first, (list, tuple)):
@@ -45,18 +53,20 @@ def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
     return st.one_of(st.just(lo), st.just(hi), st.integers(lo, hi))
 
 
-def strategy(type_name: str) -> st.SearchStrategy[Any]:
-    """A strategy for values of the named type (asn1tools Python representation)."""
-    return _strategy(_types()[type_name])
+def strategy(type_name: str, types: dict[str, Any] | None = None) -> st.SearchStrategy[Any]:
+    """A strategy for values of the named type (asn1tools Python representation), of the
+    project's module or of ``types`` (:func:`types_of`)."""
+    types = types if types is not None else _types()
+    return _strategy(types[type_name], types)
 
 
-def _strategy(t: dict[str, Any], in_list: bool = False) -> st.SearchStrategy[Any]:
+def _strategy(t: dict[str, Any], types: dict[str, Any], in_list: bool = False) -> st.SearchStrategy[Any]:
     """``in_list``: the value is (part of) an element of a SEQUENCE OF."""
     kind = t["type"]
-    if kind in _types():
-        inner = _types()[kind]
+    if kind in types:
+        inner = types[kind]
         merged = {**inner, **{k: v for k, v in t.items() if k not in ("type", "name", "optional")}}
-        return _strategy(merged, in_list)
+        return _strategy(merged, types, in_list)
     if kind == "INTEGER":
         lo, hi = t["restricted-to"][0]
         return _integers(lo, hi)
@@ -77,14 +87,14 @@ def _strategy(t: dict[str, Any], in_list: bool = False) -> st.SearchStrategy[Any
         )
     if kind == "SEQUENCE OF":
         lo, hi = _bounds(t["size"])
-        element = _strategy(t["element"], True)
+        element = _strategy(t["element"], types, True)
         return _sizes(lo, hi, favour_upper=not in_list).flatmap(lambda k: st.lists(element, min_size=k, max_size=k))
     if kind == "CHOICE":
         members = [m for m in t["members"] if m is not None]
-        return st.one_of([_strategy(m, in_list).map(lambda v, name=m["name"]: (name, v)) for m in members])
+        return st.one_of([_strategy(m, types, in_list).map(lambda v, name=m["name"]: (name, v)) for m in members])
     if kind == "SEQUENCE":
         members = [m for m in t["members"] if m is not None]
-        parts = {m["name"]: (_strategy(m, in_list), m.get("optional", False)) for m in members}
+        parts = {m["name"]: (_strategy(m, types, in_list), m.get("optional", False)) for m in members}
 
         @st.composite
         def sequence(draw):

@@ -30,6 +30,10 @@ def compile_reference(ref: Path) -> dict[str, asn1tools.compiler.Specification]:
         "csae53_vss": asn1tools.compile_files(
             sorted(glob.glob(str(ref / "csae53-2020-dayI+csae157-2020-dayII_vss" / "*.asn"))), "uper"
         ),
+        "csae53_2019": asn1tools.compile_files(
+            sorted(glob.glob(str(ref / "csae53-2020_hisense-Release20190724" / "*.asn"))), "uper"
+        ),
+        "csae53_2017": asn1tools.compile_files(sorted(glob.glob(str(ref / "csae53-2017-mixed_vss" / "*.asn"))), "uper"),
         "ydt3957": asn1tools.compile_files(
             [str(sec / "SecurityBaseDataTypes.asn"), str(sec / "SecurityDataTypes.asn")], "oer", encoding="latin-1"
         ),

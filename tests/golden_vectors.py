@@ -24,6 +24,23 @@ from typing import Any
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FRAMES = GOLDEN / "message_frames.json"
 SECURITY = GOLDEN / "security.json"
+OTHER_EDITIONS = GOLDEN / "other_editions.json"
+
+# Other editions of the message set, drawn from their own reference modules: the folder and the
+# message types whose frames our 2020 decoders must read as built or refuse.  (T/CSAE 53-2017
+# BSM, SPAT and RSM frames can decode whole as 2020 frames with other values: telling them apart
+# needs the edition's own schema, not yet written.)
+EDITIONS = {
+    "csae53_2019": ("csae53-2020_hisense-Release20190724", ("MapData", "RoadSideInformation", "BasicSafetyMessage")),
+    "csae53_2017": ("csae53-2017-mixed_vss", ("MapData",)),
+}
+CHOICE = {
+    "BasicSafetyMessage": "bsmFrame",
+    "MapData": "mapFrame",
+    "SPAT": "spatFrame",
+    "RoadSideInformation": "rsiFrame",
+    "RoadsideSafetyMessage": "rsmFrame",
+}
 
 
 def to_json(value: Any) -> Any:
@@ -115,6 +132,46 @@ def security_vectors(reference_modules: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def edition_values(edition: str) -> Any:
+    """A hypothesis strategy of (MessageFrame choice, value) of ``edition``'s reference modules."""
+    import glob
+
+    from hypothesis import strategies as st
+
+    from tests.asn1_strategies import strategy, types_of
+    from tests.conftest import reference_dir
+
+    folder, names = EDITIONS[edition]
+    types = types_of(sorted(glob.glob(str(reference_dir() / folder / "*.asn"))))
+    return st.one_of([strategy(name, types).map(lambda v, name=name: (CHOICE[name], v)) for name in names])
+
+
+def other_editions(reference_modules: dict[str, Any], per_edition: int = 16) -> list[dict[str, Any]]:
+    """Frames of the other editions as their reference modules encode them, with the values they
+    were built from (drawn with a fixed seed)."""
+    from hypothesis import HealthCheck, given, settings
+
+    def sample(edition: str) -> list[dict[str, Any]]:
+        spec = reference_modules[edition]
+        found: list[dict[str, Any]] = []
+
+        @settings(max_examples=10 * per_edition, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @given(edition_values(edition))
+        def collect(built: Any) -> None:
+            if len(found) >= per_edition:
+                return
+            try:
+                frame = spec.encode("MessageFrame", built, check_constraints=True)
+            except Exception:
+                return
+            found.append({"edition": edition, "frame": frame.hex(), "value": to_json(built)})
+
+        collect()
+        return found
+
+    return [vector for edition in EDITIONS for vector in sample(edition)]
+
+
 def load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -129,7 +186,8 @@ def main() -> None:
     GOLDEN.mkdir(exist_ok=True)
     FRAMES.write_text(json.dumps(message_frames(modules), indent=1) + "\n", encoding="utf-8")
     SECURITY.write_text(json.dumps(security_vectors(modules), indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {FRAMES} and {SECURITY}")
+    OTHER_EDITIONS.write_text(json.dumps(other_editions(modules), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {FRAMES}, {SECURITY} and {OTHER_EDITIONS}")
 
 
 if __name__ == "__main__":

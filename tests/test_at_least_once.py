@@ -222,6 +222,7 @@ def test_a_restart_takes_up_msgcnt_continuity_where_the_last_session_left_it(tmp
 
 
 @pytest.mark.broker
+@pytest.mark.long  # 45 s; the live stall scenario below covers the report side in the same pass
 def test_a_stopped_receiver_is_recorded_and_fails_the_harness_check(mosquitto, tmp_path):
     from pipeline.report.build import build_report
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import asn1tools
 
-from v2x.asn1 import compile_module
+from v2x.asn1 import compile_module, decode_uper_whole
 
 
 class MessageType(str, enum.Enum):
@@ -69,6 +69,36 @@ VEHICLE_AIDS = (_AID[MessageType.BSM], BSM_EVENT_AID)
 EMERGENCY_VEHICLE_AIDS = (BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID)
 RSU_AIDS = (_AID[MessageType.MAP], _AID[MessageType.SPAT], *RSI_AIDS, _AID[MessageType.RSM])
 MESSAGE_TYPE_BY_INDEX = {i: t for t, i in _FRAME_INDEX.items()}
+# The AIDs a signed message of each type may carry in its header (GB/T 45315 table 7 for BSM,
+# std; the roadside messages' values are second-hand, compliance.md 3.8).
+AIDS_OF_TYPE: dict[MessageType, tuple[int, ...]] = {
+    MessageType.BSM: (*VEHICLE_AIDS, *EMERGENCY_VEHICLE_AIDS),
+    MessageType.MAP: (_AID[MessageType.MAP],),
+    MessageType.SPAT: (_AID[MessageType.SPAT],),
+    MessageType.RSI: RSI_AIDS,
+    MessageType.RSM: (_AID[MessageType.RSM],),
+}
+_SOURCE_OF_AIDS = {
+    MessageType.BSM: "GB/T 45315 table 7",
+    MessageType.MAP: "compliance.md 3.8, second-hand",
+    MessageType.SPAT: "compliance.md 3.8, second-hand",
+    MessageType.RSI: "compliance.md 3.8, second-hand",
+    MessageType.RSM: "compliance.md 3.8, second-hand",
+}
+
+
+def aid_misfit(msg_type: MessageType, aid: int) -> str | None:
+    """Why a signed ``msg_type`` may not carry header AID ``aid`` (None when it may): the header
+    says which application the SPDU belongs to (YD/T 3957 6.1.9.3), and a message under another
+    application's AID is not that message (an IEEE 1609.2 SPDU of a US BSM carries PSID 32)."""
+    allowed = AIDS_OF_TYPE[msg_type]
+    if aid in allowed:
+        return None
+    owner = next((t for t, aids in AIDS_OF_TYPE.items() if aid in aids), None)
+    which = f"the {owner.value} AID" if owner is not None else "no Day-I message's AID"
+    listed = ", ".join(str(a) for a in allowed)
+    return f"header AID {aid} is {which}, but the frame is a {msg_type.value} (AIDs {listed}: {_SOURCE_OF_AIDS[msg_type]})"
+
 
 # Unit scales of YD/T 3709 data elements.
 LATLON_UNIT = 1e-7  # Latitude / Longitude: 1e-7 degree
@@ -114,8 +144,10 @@ def encode(msg_type: MessageType, content: dict[str, Any], *, checked: bool = Tr
 
 
 def decode(frame: bytes, *, check_constraints: bool = False) -> tuple[MessageType, dict[str, Any]]:
-    """Decode a UPER MessageFrame into its type and content."""
-    choice, content = message_set().decode("MessageFrame", frame, check_constraints=check_constraints)
+    """Decode a UPER MessageFrame into its type and content.  The frame must end in its last
+    octet (:func:`v2x.asn1.decode_uper_whole` raises :class:`v2x.asn1.TrailingOctets` when it
+    does not: bytes of another edition or standard that happened to decode in part)."""
+    choice, content = decode_uper_whole(message_set(), "MessageFrame", frame, check_constraints=check_constraints)
     return _BY_CHOICE[choice], content
 
 

@@ -17,6 +17,7 @@ from pipeline.decode.uper import (
     acceleration4way,
     bits,
     count,
+    ended,
     enumerated,
     extensible_enumerated,
     fail,
@@ -279,5 +280,5 @@ def decode_bsm(buf, starts, ends, out, status, points):
         else:
             pos, extra = _bsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, points, spare)
             n_points += extra - spare
-        status[i] = status_of(pos)
+        status[i] = status_of(ended(pos, (ends[i] - starts[i]) * 8))
     return n_points

@@ -17,6 +17,7 @@ from pipeline.decode.uper import (
     acceleration4way,
     bits,
     count,
+    ended,
     extensible_enumerated,
     fail,
     flag,
@@ -127,5 +128,5 @@ def decode_rsm(buf, starts, ends, out, status, parts):
         else:
             pos, extra = _rsm(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, parts, spare)
             n_parts += extra - spare
-        status[i] = status_of(pos)
+        status[i] = status_of(ended(pos, (ends[i] - starts[i]) * 8))
     return n_parts

@@ -18,6 +18,7 @@ from pipeline.decode.uper import (
     FALLBACK,
     bits,
     count,
+    ended,
     enumerated,
     extensible_enumerated,
     fail,
@@ -149,5 +150,5 @@ def decode_spat(buf, starts, ends, out, status, states):
         else:
             pos, extra = _spat(buf, starts[i], (ends[i] - starts[i]) * 8, out, i, states, spare, head)
             n_states += extra - spare
-        status[i] = status_of(pos)
+        status[i] = status_of(ended(pos, (ends[i] - starts[i]) * 8))
     return n_states

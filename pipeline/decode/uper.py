@@ -43,6 +43,7 @@ BAD_ENUM = 12
 BAD_LENGTH = 13
 OUT_OF_RANGE = 14
 TOO_MANY_CHILDREN = 15
+TRAILING_OCTETS = 16
 
 STATUS_TEXT = {
     OK: "ok",
@@ -61,6 +62,7 @@ STATUS_TEXT = {
     BAD_LENGTH: "length determinant out of range",
     OUT_OF_RANGE: "integer outside its constraint",
     TOO_MANY_CHILDREN: "more nested entries than the batch allows",
+    TRAILING_OCTETS: "MessageFrame ends before the last octet of the payload",
 }
 
 
@@ -86,6 +88,17 @@ def fail(pos, status):
 @nb.njit(cache=True)
 def status_of(pos):
     return np.int8(pos - ERR) if pos >= ERR else np.int8(OK)
+
+
+@nb.njit(cache=True)
+def ended(pos, limit):
+    """``pos`` after the last field of a MessageFrame of ``limit`` bits, or TRAILING_OCTETS when
+    whole octets are left after it: a complete UPER encoding is padded to the octet (ITU-T
+    X.691, complete encoding), so a decode that stops earlier read bytes of another edition or
+    standard.  The padding bits themselves are not judged."""
+    if pos < ERR and ((pos + 7) >> 3) < (limit >> 3):
+        return ERR + TRAILING_OCTETS
+    return pos
 
 
 @nb.njit(cache=True)

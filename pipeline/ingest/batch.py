@@ -30,6 +30,7 @@ from v2x.messages import (
     SPEED_UNIT,
     YAW_UNIT,
     MessageType,
+    aid_misfit,
     message_set,
 )
 from v2x.mqtt import topics
@@ -452,8 +453,6 @@ class BatchProcessor:
         raw = buf.tobytes()
         self._check_signer_certificates(raw, p, fallback)
         self._recover_envelopes(p, fallback)
-        verifying = self._start_verify(batch, raw, p, fallback.decoded)
-        tables, bsm_frames, bsm_rows = self._contents(buf, p, fallback, rx_seq)
 
         # Topic: who sent it, and the type it claims when the frame itself cannot say.
         parsed_topics = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
@@ -468,9 +467,25 @@ class BatchProcessor:
         for i, claimed in enumerate(topic_type):
             if claimed is not None and status[i] == envelope.OK and claimed != msg_type[i]:
                 fallback.reject(i, f"topic says {claimed} but the frame is {msg_type[i]}")
+        self._check_aids(p, fallback)  # before the contents: nothing of a rejected frame reaches their tables
+
+        verifying = self._start_verify(batch, raw, p, fallback.decoded)
+        tables, bsm_frames, bsm_rows = self._contents(buf, p, fallback, rx_seq)
         return BatchInProgress(
             batch, rx_seq, offsets, p, fallback, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind
         )
+
+    @staticmethod
+    def _check_aids(p: envelope.Parsed, fallback: Fallback) -> None:
+        """A signed frame whose header AID belongs to no application of its message type is
+        rejected (:func:`v2x.messages.aid_misfit`): nothing of it reaches the content tables."""
+        signed = (p.status == envelope.OK) & (p.content == envelope.CONTENT_SIGNED) & (p.msg_index >= 0)
+        for i in np.flatnonzero(signed).tolist():
+            if fallback.is_rejected(i):
+                continue
+            why = aid_misfit(MESSAGE_TYPE_BY_INDEX[int(p.msg_index[i])], int(p.aid[i]))
+            if why is not None:
+                fallback.reject(i, why, verify=True)
 
     def _check_signer_certificates(self, raw: bytes, p: envelope.Parsed, fallback: Fallback) -> None:
         """A signer certificate beyond MAX_CERTIFICATE_BYTES is rejected undecoded; one that is
@@ -745,7 +760,7 @@ class BatchProcessor:
             success, duplicate = Verdict.SUCCESS.value, Verdict.DUPLICATE_MESSAGE.value
             conclude, seen_before = self.verifier.conclude, self._replays.seen_before
             for i, job, ok in zip(v.pending, v.jobs, v.signatures.results()):
-                if fallback.is_rejected(i):
+                if fallback.is_rejected(i) and i not in fallback.verified_anyway:
                     continue
                 verdict = conclude(job, ok)
                 v.signer[i] = verdict.signer
@@ -756,6 +771,8 @@ class BatchProcessor:
                 else:
                     v.auth[i] = success
         for i, reason in fallback.rejected():
+            if i in fallback.verified_anyway and v.auth[i] not in BELIEVED:
+                continue  # refuted by its signature check (e.g. an AID its certificate does not grant): that verdict stays
             v.auth[i], v.reason[i], v.signer[i] = Verdict.MALFORMED.value, reason, None
         return v
 

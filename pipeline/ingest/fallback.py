@@ -18,9 +18,15 @@ class Fallback:
         self.frames = frames
         self.decoded: dict[int, DecodedFrame] = {}
         self.reasons: list[str | None] = [None] * len(frames)
+        self.verified_anyway: set[int] = set()
 
-    def reject(self, i: int, reason: str) -> None:
+    def reject(self, i: int, reason: str, *, verify: bool = False) -> None:
+        """Reject frame ``i``.  ``verify``: its envelope is sound, so its signature is still
+        checked, and a verdict that refutes it (permission_denied ...) is kept rather than
+        ``malformed``."""
         self.reasons[i] = reason
+        if verify:
+            self.verified_anyway.add(i)
 
     def is_rejected(self, i: int) -> bool:
         return self.reasons[i] is not None

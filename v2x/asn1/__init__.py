@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import asn1tools
 
@@ -42,3 +43,56 @@ def compile_module(filename: str, codec: str) -> asn1tools.compiler.Specificatio
         except Exception:
             pass
     return asn1tools.compile_files([path], codec)
+
+
+class TrailingOctets(ValueError):
+    """A UPER value that decoded but ended before the last octet of its encoding."""
+
+    def __init__(self, type_name: str, used: int, total: int):
+        self.type_name, self.used, self.total = type_name, used, total
+        super().__init__(
+            f"{type_name} ends after {used} of {total} octets: {total - used} trailing octet{'s' * (total - used != 1)} "
+            "(another edition of the message set, or another standard?)"
+        )
+
+
+def decode_with_octets(
+    spec: asn1tools.compiler.Specification, type_name: str, data: bytes, check_constraints: bool = False
+) -> tuple[Any, int]:
+    """``spec.decode(type_name, data)`` of a UPER or OER specification, and how many octets of
+    ``data`` the value took.  asn1tools offers ``decode_with_length`` for neither codec; this does
+    what its ``decode`` does, with the same decoder, and then asks the decoder how many bits it
+    read (``tests/test_strict_decoding.py`` checks the values equal ``spec.decode``'s)."""
+    from asn1tools.codecs import ErrorWithLocation, oer, uper
+
+    compiled = spec._types[type_name]  # asn1tools' compiled type (its public decode goes through it)
+    decoders = {uper.CompiledType: uper.Decoder, oer.CompiledType: oer.Decoder}
+    decoder_class = decoders.get(type(compiled))
+    if decoder_class is None:
+        raise TypeError(f"{type_name} is neither a UPER nor an OER type")
+    decoder = decoder_class(bytearray(data))
+    try:
+        value = compiled._type.decode(decoder)
+    except ErrorWithLocation as exc:
+        exc.add_location(compiled._type)
+        raise
+    if check_constraints:
+        compiled.check_constraints(value)
+    return value, (decoder.number_of_read_bits() + 7) // 8
+
+
+def decode_uper_whole(
+    spec: asn1tools.compiler.Specification, type_name: str, data: bytes, check_constraints: bool = False
+) -> Any:
+    """``spec.decode(type_name, data)`` for a UPER specification, and a :class:`TrailingOctets`
+    error when the value ends before ``data`` does.
+
+    A complete UPER encoding is padded to a whole octet (ITU-T X.691, complete encoding), so the
+    value must end in the last octet: a decode that stops earlier read the bytes with the wrong
+    schema (an older edition, another standard) and its fields are not to be believed."""
+    value, used = decode_with_octets(spec, type_name, data)
+    if used < len(data):
+        raise TrailingOctets(type_name, used, len(data))
+    if check_constraints:
+        spec._types[type_name].check_constraints(value)  # after the length: a misread value's constraints say less
+    return value

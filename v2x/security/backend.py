@@ -114,11 +114,17 @@ DEFAULT_SUITE = Sm2Sm3.name  # GB/T 45315: the national profile
 
 
 def signature_rs(signature: tuple[str, dict[str, Any]]) -> tuple[bytes, bytes]:
-    """(r, s) of a decoded Signature value; r of ECDSA must be an x-only or compressed point."""
+    """(r, s) of a decoded Signature value.  ECDSA's rSig is a curve point whose x is r, in any
+    of the forms IEEE 1609.2 6.3.29 (and YD/T 3957) allow: x-only, compressed or uncompressed;
+    ``fill`` carries no r."""
     _kind, value = signature
     r = value["rSig"]
     if isinstance(r, tuple):
-        if r[0] not in ("x-only", "compressed-y-0", "compressed-y-1"):
-            raise ValueError(f"unsupported rSig form {r[0]}")
-        r = r[1]
+        form, point = r
+        if form == "uncompressed":
+            r = point["x"]
+        elif form in ("x-only", "compressed-y-0", "compressed-y-1"):
+            r = point
+        else:
+            raise ValueError(f"rSig is a {form} point, which carries no r")
     return r, value["sSig"]

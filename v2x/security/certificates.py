@@ -90,10 +90,15 @@ def parse_certificate(encoded: bytes) -> CertificateInfo:
         cert = spec.decode("Certificate", encoded)
     except Exception as exc:  # asn1tools raises several error types
         raise ValueError(f"certificate does not decode: {exc}") from exc
+    if cert["type"] != "explicit":
+        raise ValueError(
+            "an implicit certificate (IEEE 1609.2 CertificateType 1, a reconstruction value instead of a key and a signature): "
+            "YD/T 3957 certificates are explicit"
+        )
+    if "signature" not in cert:
+        raise ValueError("an explicit certificate without its signature")
     if spec.encode("Certificate", cert) != encoded:
         raise ValueError("certificate is not canonical COER")
-    if cert["type"] != "explicit" or "signature" not in cert:
-        raise ValueError("only explicit certificates with a signature are supported")
     tbs = cert["toBeSigned"]
     kind, key = tbs["verifyKeyIndicator"]
     if kind != "verificationKey" or key[0] not in BACKEND_BY_KEY:
