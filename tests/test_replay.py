@@ -26,7 +26,9 @@ COLUMNS = "rx_seq, topic, epoch_us(received_at) AS received_us, frame, decode_ok
 
 
 def stored(run) -> list[tuple]:
-    return duckdb.connect().execute(f"SELECT {COLUMNS} FROM read_parquet('{run}/telemetry/*/*.parquet') ORDER BY rx_seq").fetchall()
+    return (
+        duckdb.connect().execute(f"SELECT {COLUMNS} FROM read_parquet('{run}/telemetry/*/*.parquet') ORDER BY rx_seq").fetchall()
+    )
 
 
 def _checks(report) -> dict:
