@@ -31,6 +31,7 @@ from pipeline.ingest.receiver import client_tls
 from pipeline.ingest.replay import ReplayError, replay
 from pipeline.ingest.session import CLIENT_ID_PATTERN
 from pipeline.ingest.session import ingest as run_ingest
+from pipeline.ingest.sources import ENVELOPE_ONLY, Sources, SourcesError, load_sources
 from pipeline.ingest.summary import IngestStats, Progress, progress_line
 from pipeline.ingest.trust import verifier_from_files, verifier_from_pki
 from pipeline.render.html import to_html
@@ -304,10 +305,9 @@ def sql(args: tuple[str, ...], fmt: str) -> None:
     sys.exit(1 if failed and not interactive else 0)
 
 
-def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str) -> None:
-    warm_up()
+def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sources: Sources) -> None:
     try:
-        stats = replay(source, out, verifier, topic_prefix=prefix)
+        stats = replay(source, out, verifier, topic_prefix=prefix, sources=sources)
     except (ReplayError, OSError) as exc:
         raise _GateError(f"replay: {exc}") from None
     click.echo(
@@ -326,6 +326,13 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str) -> 
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="run directory to write")
 @click.option("--prefix", default="", help="zone topic prefix")
+@click.option(
+    "--sources",
+    "sources_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML: the framing of each topic filter (envelope, bare-uper, vendor-wrapper); default: the envelope",
+)
 @click.option(
     "--trust", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="trusted root certificate (COER)"
 )
@@ -371,6 +378,7 @@ def ingest(
     replay_source: Path | None,
     out: Path,
     prefix: str,
+    sources_file: Path | None,
     trust: tuple[Path, ...],
     ca: tuple[Path, ...],
     crl: Path | None,
@@ -393,6 +401,10 @@ def ingest(
     (trust: --pki/--trust, else the source run's own pki/)."""
     if (broker is None) == (replay_source is None):
         raise click.UsageError("give either --broker or --replay")
+    try:
+        sources = load_sources(sources_file) if sources_file else ENVELOPE_ONLY
+    except SourcesError as exc:
+        raise _GateError(f"sources: {exc}") from None
     if replay_source is not None and pki is None and not trust and (replay_source / "pki").is_dir():
         pki = replay_source / "pki"
     try:
@@ -400,7 +412,7 @@ def ingest(
     except ValueError as exc:
         raise _GateError(f"trust store: {exc}") from None
     if replay_source is not None:
-        _replay(replay_source, out, verifier, prefix)
+        _replay(replay_source, out, verifier, prefix, sources)
         return
     assert broker is not None
     try:
@@ -438,6 +450,7 @@ def ingest(
             tls=tls,
             stats=stats,
             client_id=client_id,
+            sources=sources,
         )
         await shown
         click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)

@@ -89,6 +89,7 @@ def test_stages_are_awaited_together_and_one_that_exits_or_hangs_fails_the_run_b
     silent.wait()
 
 
+@pytest.mark.long  # 10 s; the ingest's own broker restart is covered in tests/test_mqtt_subscribe.py
 def test_broker_going_away_mid_run_is_recorded_and_survived(mosquitto, tmp_path):
     """Kill the broker for ~1.5 s during a run: devices count what they could not publish, the
     ingest records the disconnect, reconnects and stores everything it received."""

@@ -35,6 +35,10 @@ def _checks(report) -> dict:
     return {c.id: (c.verdict, c.value) for c in report.checks}
 
 
+ONE_SUITE = pytest.mark.parametrize("pki", ["ecdsa-p256-sha256"], indirect=True)  # both suites: tests/test_security.py
+
+
+@ONE_SUITE
 def test_a_replayed_run_is_stored_and_graded_as_the_original(pki, tmp_path):
     source = generated_run(tmp_path / "source", pki, lose_every=8, late_every=20, late_ms=150.0)
     (source / "pki").symlink_to(pki, target_is_directory=True)  # a run keeps its PKI beside its data
@@ -50,6 +54,7 @@ def test_a_replayed_run_is_stored_and_graded_as_the_original(pki, tmp_path):
     assert any(e["event"] == "replay" and str(source) in e["detail"] for e in summary["events"])
 
 
+@ONE_SUITE
 def test_a_capture_file_replays_to_the_same_rows(pki, tmp_path):
     source = generated_run(tmp_path / "source", pki, lose_every=8)
     capture = tmp_path / "capture.jsonl"
@@ -99,6 +104,7 @@ def test_a_broken_capture_is_refused_naming_its_line(tmp_path, line, says):
     assert result.exit_code == 2 and "capture.jsonl:2" in result.output
 
 
+@ONE_SUITE
 def test_replay_refuses_an_output_that_holds_telemetry_and_needs_one_source(pki, tmp_path):
     source = generated_run(tmp_path / "source", pki)
     runner = CliRunner()

@@ -47,12 +47,15 @@ from pipeline.decode.reference import DecodedFrame, FrameError
 from pipeline.decode.uper import ABSENT
 from pipeline.ingest import continuity, signer_rules
 from pipeline.ingest.fallback import Fallback
+from pipeline.ingest.received import Received
+from pipeline.ingest.sources import ENVELOPE_ONLY, Adapted, Framings, adapt
 from pipeline.sql import field_checks
 from pipeline.sql.judged import BELIEVED
 
 UNKNOWN_TYPE = "UNKNOWN"
 _TYPE_NAME = {i: t.value for i, t in MESSAGE_TYPE_BY_INDEX.items()}
 _SIGNER_KIND = {0: "digest", 1: "certificate", 2: "self", 3: "x509"}
+NOT_VERIFIED = "not_verified"  # a frame nobody could verify: no trust anchors, or a framing without signatures
 
 SCHEMA = pa.schema(
     [
@@ -90,6 +93,7 @@ SCHEMA = pa.schema(
         ("length_m", pa.float64()),
         ("vehicle_class", pa.int16()),
         ("frame", pa.binary()),
+        ("framing", pa.string()),
     ]
 )
 
@@ -212,27 +216,6 @@ class BatchOutput:
     tables: dict[str, pa.Table]  # content table name -> rows keyed by rx_seq
 
 
-@dataclass
-class Received:
-    """Frames received since the last batch, in arrival order."""
-
-    topics: list[str] = field(default_factory=list)
-    frames: list[bytes] = field(default_factory=list)
-    received_us: list[int] = field(default_factory=list)
-
-    def add(self, topic: str, frame: bytes, received_us: int) -> None:
-        self.topics.append(topic)
-        self.frames.append(frame)
-        self.received_us.append(received_us)
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def part(self, start: int, stop: int) -> Received:
-        """Frames ``start`` to ``stop`` of the batch."""
-        return Received(self.topics[start:stop], self.frames[start:stop], self.received_us[start:stop])
-
-
 # Policy limits on what asn1tools decodes (its cost grows with the elements: a certificate listing
 # 8,000 AIDs took 0.47 s).  A YD/T 3957 certificate with a handful of AIDs is about 150 octets.
 MAX_CERTIFICATE_BYTES = 512
@@ -305,8 +288,10 @@ class BatchProcessor:
         topic_prefix: str = "",
         first_rx_seq: int = 0,
         signature_workers: SignatureWorkers | None = None,
+        sources: Framings = ENVELOPE_ONLY,
     ):
         self.verifier = verifier
+        self.sources = sources
         self.signature_workers = signature_workers or SignatureWorkers(0)
         self._replays = ReplayWindow()
         self.topic_prefix = topic_prefix
@@ -412,6 +397,7 @@ class BatchProcessor:
         self.next_rx_seq += n
         parsed = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
         msg_type = [t.msg_type.value if t else UNKNOWN_TYPE for t in parsed]
+        framing = [self.sources.framing_of(t).value for t in batch.topics]
         columns: dict[str, pa.Array] = {name: pa.nulls(n, SCHEMA.field(name).type) for name in SCHEMA.names}
         columns |= {
             "rx_seq": pa.array(rx_seq),
@@ -426,6 +412,7 @@ class BatchProcessor:
             "reject_reason": pa.array([reason] * n, pa.string()),
             "frame_size": pa.array(sizes if sizes is not None else [len(f) for f in batch.frames], pa.int32()),
             "frame": pa.array(batch.frames, pa.binary()),
+            "framing": pa.array(framing, pa.string()),
         }
         return BatchOutput(_by_type(pa.table(columns, schema=SCHEMA), msg_type), {})
 
@@ -444,12 +431,17 @@ class BatchProcessor:
     def begin(self, batch: Received) -> BatchInProgress:
         """First half of :meth:`process`: decode, check and send the signatures to the workers.
         Batches must begin, and then finish, in arrival order."""
+        adapted = adapt(batch, self.sources)  # the messages of each payload, by its source's framing
+        batch = adapted.received
         n = len(batch)
         rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
         self.next_rx_seq += n
         buf, offsets = envelope.frames_to_buffer(batch.frames)
         p = envelope.parse_batch(buf, offsets)
         fallback = Fallback(batch.frames)
+        for i, problem in enumerate(adapted.problem):
+            if problem is not None:
+                fallback.reject(i, problem)
         raw = buf.tobytes()
         self._check_signer_certificates(raw, p, fallback)
         self._recover_envelopes(p, fallback)
@@ -462,8 +454,8 @@ class BatchProcessor:
             _TYPE_NAME[msg_index[i]] if status[i] == envelope.OK and msg_index[i] >= 0 else (topic_type[i] or UNKNOWN_TYPE)
             for i in range(n)
         ]
-        sender = [t.device_id if t else None for t in parsed_topics]
-        kind = [t.device_kind if t else None for t in parsed_topics]
+        sender = [named or (t.device_id if t else None) for named, t in zip(adapted.sender, parsed_topics)]
+        kind = [t.device_kind if t else ("RSU" if named else None) for named, t in zip(adapted.sender, parsed_topics)]
         for i, claimed in enumerate(topic_type):
             if claimed is not None and status[i] == envelope.OK and claimed != msg_type[i]:
                 fallback.reject(i, f"topic says {claimed} but the frame is {msg_type[i]}")
@@ -472,7 +464,7 @@ class BatchProcessor:
         verifying = self._start_verify(batch, raw, p, fallback.decoded)
         tables, bsm_frames, bsm_rows = self._contents(buf, p, fallback, rx_seq)
         return BatchInProgress(
-            batch, rx_seq, offsets, p, fallback, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind
+            batch, rx_seq, p, fallback, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind, adapted
         )
 
     @staticmethod
@@ -533,10 +525,9 @@ class BatchProcessor:
         The message field checks of a batch run with it when ``flush_checks``; otherwise they
         wait for later batches (:class:`UncheckedBatches`) and their violations come with the
         output of the batch that runs them.  The last batch of a stream must flush."""
-        batch, rx_seq, offsets, p, fallback, tables, msg_type, sender, kind = (
+        batch, rx_seq, p, fallback, tables, msg_type, sender, kind = (
             begun.batch,
             begun.rx_seq,
-            begun.offsets,
             begun.parsed,
             begun.fallback,
             begun.tables,
@@ -547,6 +538,7 @@ class BatchProcessor:
         n = len(batch)
         verified = self._finish_verify(begun.verifying, batch.received_us, fallback)
         auth, auth_reason, signer, signer_kind = verified.auth, verified.reason, verified.signer, verified.signer_kind
+        _unverifiable_framings(begun.adapted.framing, auth, auth_reason)
 
         ok = fallback.accepted()
         bsm_core = _bsm_core(n, ok, begun.bsm_frames, begun.bsm_rows)
@@ -577,9 +569,10 @@ class BatchProcessor:
             "auth_reason": pa.array(auth_reason, pa.string()),
             "decode_ok": pa.array(ok),
             "reject_reason": pa.array(fallback.reasons, pa.string()),
-            "frame_size": pa.array(np.diff(offsets).astype(np.int32)),
+            "frame_size": pa.array([len(f) for f in begun.adapted.stored], pa.int32()),
             **bsm_core,
-            "frame": pa.array(batch.frames, pa.binary()),
+            "frame": pa.array(begun.adapted.stored, pa.binary()),
+            "framing": pa.array(begun.adapted.framing, pa.string()),
         }
         table = pa.table(columns, schema=SCHEMA)
         self._unchecked.add({"messages": table, **tables})
@@ -739,7 +732,7 @@ class BatchProcessor:
             v.signer_kind[i] = kind
         if self.verifier is None:
             for i in signed:
-                v.auth[i], v.reason[i] = "not_verified", "no trust anchors configured"
+                v.auth[i], v.reason[i] = NOT_VERIFIED, "no trust anchors configured"
             return v
         v.signatures = self.signature_workers.batch()
         for i, checked in zip(signed, self.verifier.check_batch(spdus)):
@@ -775,6 +768,17 @@ class BatchProcessor:
                 continue  # refuted by its signature check (e.g. an AID its certificate does not grant): that verdict stays
             v.auth[i], v.reason[i], v.signer[i] = Verdict.MALFORMED.value, reason, None
         return v
+
+
+def _unverifiable_framings(framing: list[str], auth: list[str], reason: list[str | None]) -> None:
+    """A frame of a framing without signatures (bare UPER, a vendor wrapper) cannot be verified:
+    ``not_verified`` with the reason, not ``unsigned_message``, which blames a device for a
+    signature its link never carries (the report says its authentication checks could not be
+    judged, and why)."""
+    unsigned = Verdict.UNSIGNED_MESSAGE.value
+    for i, f in enumerate(framing):
+        if f != "envelope" and auth[i] == unsigned:
+            auth[i], reason[i] = NOT_VERIFIED, f"the {f} framing carries no signature: not verifiable"
 
 
 class UncheckedBatches:
@@ -820,7 +824,6 @@ class BatchInProgress:
 
     batch: Received
     rx_seq: np.ndarray
-    offsets: np.ndarray
     parsed: envelope.Parsed
     fallback: Fallback  # the reference decodes and the reject reasons of the batch's frames
     verifying: _Verifying
@@ -830,6 +833,7 @@ class BatchInProgress:
     msg_type: list[str]
     sender: list[str | None]
     kind: list[str | None]
+    adapted: Adapted  # the frame each row keeps and its framing
 
 
 @dataclass

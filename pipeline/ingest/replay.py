@@ -3,7 +3,8 @@ receive times, into a new run directory, so that an old capture is graded again 
 or rule change (``v2x ingest --replay SOURCE --out OUT``).
 
 A source is either a run directory (its stored frames, in ``rx_seq`` order: every frame the
-ingest received, rejects included) or a capture file: JSON Lines, one received frame per line,
+ingest received, rejects included, each read with the framing it was received with) or a
+capture file (read with the framings of ``sources``): JSON Lines, one received frame per line,
 ``{"topic": "V2X/OBU/OBU-7/BSM/UP", "received_us": 1764500000123456, "payload": "<base64>"}``
 (:func:`write_capture` writes one).  Frames are batched as the live ingest batches them (every
 :data:`BATCH_WINDOW_US` of receive time, at most :data:`~pipeline.ingest.inbox.MAX_BATCH`), so
@@ -29,8 +30,10 @@ import duckdb
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.security import Verifier
 
+from pipeline.decode.framing import Framing, unwrap
 from pipeline.ingest.batch import BatchProcessor, Received
 from pipeline.ingest.inbox import MAX_BATCH
+from pipeline.ingest.sources import ENVELOPE_ONLY, Framings, RecordedFramings
 from pipeline.ingest.store import TelemetryWriter
 from pipeline.ingest.summary import IngestStats
 
@@ -44,31 +47,56 @@ class ReplayError(ValueError):
 
 @dataclass(frozen=True)
 class Recorded:
-    """One received frame as recorded: its topic, receive time (Unix µs) and payload."""
+    """One received payload as recorded: its topic, receive time (Unix µs), the payload and, from
+    a run directory, the framing it was read with."""
 
     topic: str
     received_us: int
     payload: bytes
+    framing: Framing | None = None
 
 
-def recorded_in_run(run_dir: Path) -> Iterator[Recorded]:
-    """The frames a run directory stored, in the order the ingest received them."""
+def _rows(run_dir: Path) -> Iterator[tuple[str, int, bytes, str]]:
     parts = sorted((run_dir / "telemetry").glob("msg_type=*/part-*.parquet"))
     if not parts:
         raise ReplayError(f"{run_dir}: no stored frames (telemetry/msg_type=*/part-*.parquet)")
     con = duckdb.connect()
     try:
+        names = {
+            r[0]
+            for r in con.execute(
+                "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [[str(p) for p in parts]]
+            ).fetchall()
+        }
+        framing = "coalesce(framing, 'envelope')" if "framing" in names else "'envelope'"  # runs before framings were recorded
         cur = con.execute(
-            "SELECT topic, epoch_us(received_at), frame FROM read_parquet(?, union_by_name = true) ORDER BY rx_seq",
+            f"SELECT topic, epoch_us(received_at), frame, {framing} FROM read_parquet(?, union_by_name = true) ORDER BY rx_seq",
             [[str(p) for p in parts]],
         )
         while rows := cur.fetchmany(READ_ROWS):
-            for topic, received_us, frame in rows:
-                yield Recorded(topic or "", int(received_us), bytes(frame or b""))
+            for topic, received_us, frame, framed in rows:
+                yield topic or "", int(received_us), bytes(frame or b""), framed
     except duckdb.Error as exc:
         raise ReplayError(f"{run_dir}: stored frames cannot be read: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
+
+
+def recorded_in_run(run_dir: Path) -> Iterator[Recorded]:
+    """The payloads a run directory stored, in the order the ingest received them.  A payload
+    that held several messages (a vendor wrapper of several BSMs) is one row per message, each
+    keeping the payload: it is replayed once."""
+    skip = 0
+    for topic, received_us, frame, framed in _rows(run_dir):
+        if skip:
+            skip -= 1
+            continue
+        try:
+            framing = Framing(framed)
+        except ValueError:
+            raise ReplayError(f"{run_dir}: a row of unknown framing {framed!r}") from None
+        skip = len(unwrap(framing, frame)) - 1
+        yield Recorded(topic, received_us, frame, framing)
 
 
 def recorded_in_capture(path: Path) -> Iterator[Recorded]:
@@ -120,6 +148,13 @@ def batches(frames: Iterable[Recorded], window_us: int = BATCH_WINDOW_US, most: 
         yield batch
 
 
+def _noting_framings(recorded: Iterable[Recorded], framings: RecordedFramings) -> Iterator[Recorded]:
+    for r in recorded:
+        if r.framing is not None:
+            framings.by_topic[r.topic] = r.framing
+        yield r
+
+
 def _carry_over(source: Path, out: RunDir) -> None:
     """The source run's manifest, publish records and attack ledgers, so the replay is graded alike."""
     if (source / "run.json").is_file():
@@ -129,23 +164,29 @@ def _carry_over(source: Path, out: RunDir) -> None:
             shutil.copyfile(path, out.root / folder / path.name)
 
 
-def replay(source: Path, out_dir: Path, verifier: Verifier | None, *, topic_prefix: str = "") -> IngestStats:
+def replay(
+    source: Path, out_dir: Path, verifier: Verifier | None, *, topic_prefix: str = "", sources: Framings = ENVELOPE_ONLY
+) -> IngestStats:
     """Push the frames of ``source`` (a run directory or a capture file) through a fresh batch
     stage into the new run directory ``out_dir``; returns the counts, also written as its
     ``ingest/summary.json``."""
     out = RunDir(out_dir)
     if (out.telemetry).is_dir() and any(out.telemetry.iterdir()):
         raise ReplayError(f"{out_dir} already holds telemetry; replay into a new directory")
-    frames = recorded_in_run(source) if source.is_dir() else recorded_in_capture(source)
+    recorded = recorded_in_run(source) if source.is_dir() else recorded_in_capture(source)
+    framings: Framings = sources
+    if source.is_dir():  # each payload is read as it was read when it was received
+        framings = RecordedFramings()
+        recorded = _noting_framings(recorded, framings)
     out.create()
     if source.is_dir():
         _carry_over(source, out)
     stats = IngestStats(client_id="replay", end_cause="running")
     stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "replay", "detail": f"replay of {source}"})
     write_json_atomic(out.ingest / "progress.json", stats.as_dict())
-    processor = BatchProcessor(verifier, topic_prefix)
+    processor = BatchProcessor(verifier, topic_prefix, sources=framings)
     writer = TelemetryWriter(out.telemetry, out.tables)
-    for batch in batches(frames):
+    for batch in batches(recorded):
         output = processor.process(batch)
         writer.write(output.telemetry, output.tables)
         stats.received += len(batch)

@@ -56,6 +56,7 @@ from pipeline.ingest.batch import BatchInProgress, BatchOutput, BatchProcessor, 
 from pipeline.ingest.inbox import MAX_BATCH, Inbox, Redeliveries, Taken
 from pipeline.ingest.receiver import MAX_FRAME_BYTES, Receiver
 from pipeline.ingest.resume import stored_tail, unacknowledged_tail
+from pipeline.ingest.sources import ENVELOPE_ONLY, Framings
 from pipeline.ingest.store import TelemetryWriter
 from pipeline.ingest.summary import IngestStats, earlier_sessions
 
@@ -101,6 +102,7 @@ class IngestSession:
         tls: ClientTls | None,
         stats: IngestStats,
         max_frame_bytes: int,
+        sources: Framings = ENVELOPE_ONLY,
     ):
         if address.tls and tls is None:
             raise ValueError(f"{address.url} needs TLS client credentials (CA, certificate, key)")
@@ -115,7 +117,11 @@ class IngestSession:
         self.signature_workers = SignatureWorkers(verify_workers if verifier else 0)
         self.verifier = verifier
         self.processor = BatchProcessor(
-            verifier, topic_prefix, first_rx_seq=self.writer.next_rx_seq, signature_workers=self.signature_workers
+            verifier,
+            topic_prefix,
+            first_rx_seq=self.writer.next_rx_seq,
+            signature_workers=self.signature_workers,
+            sources=sources,
         )
         self.processor.resume(*stored_tail(self.writer))
         crl = verifier.store.crl if verifier else None
@@ -127,7 +133,7 @@ class IngestSession:
             address.host,
             address.port,
             stats.client_id,
-            [topics.subscription(topic_prefix)],
+            list(dict.fromkeys([topics.subscription(topic_prefix), *sources.filters()])),
             qos=1,
             clean_session=False,
             tls=tls.context() if address.tls and tls else None,
@@ -309,6 +315,7 @@ async def ingest(
     tls: ClientTls | None = None,
     stats: IngestStats | None = None,
     max_frame_bytes: int = MAX_FRAME_BYTES,
+    sources: Framings = ENVELOPE_ONLY,
 ) -> IngestStats:
     """Ingest until ``stop`` is set, then flush what was received and return the counts.
 
@@ -316,8 +323,9 @@ async def ingest(
     random one; see :func:`ingest_client_id`).  ``verify_workers`` > 0 verifies signatures in
     that many worker processes (:class:`~v2x.security.workers.SignatureWorkers`); 0 verifies
     inline.  ``tls`` is the ingest's client certificate for an ``mqtts`` broker.  Pass ``stats``
-    to watch the counts while it runs (see :func:`progress_line`).  If a stage fails, the
-    ingest stops and ``stats.failure`` says why."""
+    to watch the counts while it runs (see :func:`progress_line`).  ``sources``: the framing of
+    each uplink topic (:mod:`pipeline.ingest.sources`; its filters are subscribed to as well).
+    If a stage fails, the ingest stops and ``stats.failure`` says why."""
     session = IngestSession(
         address,
         run,
@@ -330,5 +338,6 @@ async def ingest(
         tls=tls,
         stats=stats if stats is not None else IngestStats(),
         max_frame_bytes=max_frame_bytes,
+        sources=sources,
     )
     return await session.run()

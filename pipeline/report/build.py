@@ -86,6 +86,7 @@ WITH marked AS (
            count(*) FILTER (WHERE auth = 'duplicate_message') AS replays,
            count(*) FILTER (WHERE auth = 'success') AS auth_ok,
            count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS signer_unresolved,
+           count(*) FILTER (WHERE auth = 'not_verified') AS not_verified,
            count(*) FILTER (WHERE in_stall) AS received_in_stall,
            count(*) FILTER (WHERE {LATE_IN_STALL}) AS late_in_stall,
            count(*) FILTER (WHERE {COUNTED_LATE_IN_STALL}) AS counted_late_in_stall
@@ -111,7 +112,8 @@ def _metrics(
     lat = row["latency"] or [None, None, None]
     ipg = row["ipg"] or [None, None]
     missing, pdr = pdr_excusing_stalls(row["counted"], int(row["missing"] or 0), row["counted_late_in_stall"])
-    verifiable = row["stored"] - row["signer_unresolved"]
+    signed = row["stored"] - row["not_verified"]  # nobody could verify the others: no trust anchors, or no signature to verify
+    verifiable = signed - row["signer_unresolved"]
     judged = verifiable - row["late_in_stall"]  # a stalled receiver's lateness is not the sender's
     return MessageTypeMetrics(
         msg_type=row["msg_type"],
@@ -138,8 +140,9 @@ def _metrics(
         pdr=pdr,
         auth_success_rate=row["auth_ok"] / judged if judged else None,
         signer_unresolved=row["signer_unresolved"],
+        not_verified=row["not_verified"],
         received_in_stall=row["received_in_stall"],
-        signer_resolved_rate=verifiable / row["stored"] if row["stored"] else None,
+        signer_resolved_rate=verifiable / signed if signed else None,
         stored_over_published=row["stored"] / published if published else None,
     )
 
@@ -357,13 +360,37 @@ def _ranged(check: CheckSpec) -> Slice | None:
     return Slice(check.msg_type, check.where, float(check.range_m) if check.range_m is not None else None)
 
 
+AUTHENTICATION_METRICS = ("auth_success_rate", "signer_resolved_rate")
+NOT_VERIFIED_SQL = "SELECT msg_type, any_value(auth_reason) FROM messages WHERE auth = 'not_verified' GROUP BY ALL"
+
+
 def _judge_profile_check(
-    check: CheckSpec, by_type: dict[str, MessageTypeMetrics | Overall], sliced: dict[Slice, SliceMetrics]
+    check: CheckSpec,
+    by_type: dict[str, MessageTypeMetrics | Overall],
+    sliced: dict[Slice, SliceMetrics],
+    unverifiable: dict[str, str],
 ) -> Check:
-    """A profile check judged on its message type's metrics, or on its slice's when it has a range or condition."""
+    """A profile check judged on its message type's metrics, or on its slice's when it has a
+    range or condition.  An authentication check with no frame anyone could verify is N/A and
+    says why (``unverifiable``: a reason per message type), rather than FAIL on frames whose
+    link carries no signature or a run without trust anchors."""
     sl = _ranged(check)
     metrics: SliceMetrics | MessageTypeMetrics | Overall | None = sliced[sl] if sl else by_type.get(check.msg_type)
-    return judge(check, getattr(metrics, check.metric, None) if metrics is not None else None)
+    value = getattr(metrics, check.metric, None) if metrics is not None else None
+    if value is None and check.metric in AUTHENTICATION_METRICS and check.msg_type in unverifiable:
+        check = check.model_copy(
+            update={"note": f"not judged: no {check.msg_type} frame could be verified ({unverifiable[check.msg_type]})"}
+        )
+    return judge(check, value)
+
+
+def _overall_auth(types: list[MessageTypeMetrics]) -> float | None:
+    """The authentication success rate of the whole run: each type's rate weighted by its frames
+    anyone could verify; None when no frame could be."""
+    weights = [(t.auth_success_rate, t.stored - t.not_verified) for t in types]
+    weights = [(rate, n) for rate, n in weights if n > 0]
+    total = sum(n for _, n in weights)
+    return sum((rate or 0) * n for rate, n in weights) / total if total else None
 
 
 def build_report(
@@ -402,7 +429,7 @@ def build_report(
         rejected=sum(t.rejected for t in types),
         senders=one_value(con, "SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok"),
         stored_over_published=total_stored / total_published if total_published else None,
-        auth_success_rate=sum((t.auth_success_rate or 0) * t.stored for t in types) / total_stored if total_stored else None,
+        auth_success_rate=_overall_auth(types),
     )
     recorded = schedule.of_run(run)
     kept = Schedule.model_validate(recorded) if recorded is not None else None
@@ -414,7 +441,8 @@ def build_report(
     ranged = [sl for sl in (_ranged(c) for c in profile.checks) if sl is not None]
     app_checked, app_present = slices_needed(profile.applications)
     sliced = slice_metrics(con, list(dict.fromkeys(ranged + app_checked)), receivers)
-    checks = [_judge_profile_check(c, by_type, sliced) for c in profile.checks]
+    unverifiable = {str(t): str(reason) for t, reason in con.execute(NOT_VERIFIED_SQL).fetchall()}
+    checks = [_judge_profile_check(c, by_type, sliced, unverifiable) for c in profile.checks]
     declared = applications if applications is not None else manifest.get("applications")
     app_checks, app_summary = application_checks(
         profile.applications, declared, by_type, sliced, slice_counts(con, app_present), profile.pdr_in_range

@@ -166,6 +166,11 @@ class MessageTypeMetrics(ReportPart):
     pdr: Fraction | None = Field(description="received / (received + missing)")
     auth_success_rate: Fraction | None = Field(description="success among the frames whose signer resolved")
     signer_unresolved: Count = Field(description="frames signed with a digest whose certificate the ingest never saw")
+    not_verified: Count = Field(
+        default=0,
+        description="frames nobody could verify (auth not_verified: no trust anchors, or a framing without signatures); "
+        "left out of auth_success_rate and signer_resolved_rate",
+    )
     received_in_stall: Count = Field(
         description="frames received in a second the receiver stalled: left out of latency, and their invalid_timestamp "
         "verdicts out of auth_success_rate"
