@@ -33,23 +33,19 @@ def bare_message(frame: bytes) -> str | None:
 
 
 def _vendor_wrapper(data: bytes) -> str | None:
-    """The vendor wrapper (id, time, then one length-prefixed frame or a count of them)."""
-    if len(data) < WRAPPER_HEAD + 3 or not all(32 <= b < 127 for b in data[:8]):
+    """What a vendor wrapper holds (:func:`unwrap` reads it), or None if ``data`` is not one
+    around whole MessageFrames."""
+    try:
+        rsu_id, frames = _wrapped_frames(data)
+    except ValueError:
         return None
-    rsu_id, millis = data[:8].decode("ascii"), int.from_bytes(data[8:16], "little")
-    body = data[WRAPPER_HEAD:]
-    single = int.from_bytes(body[:2], "little")
-    if 2 + single == len(body) and (what := bare_message(body[2:])):
-        return f"a vendor binary wrapper (RSU id {rsu_id!r}, UTC ms {millis}) around a UPER MessageFrame ({what})"
-    count, at = body[0], 1
-    found: list[str | None] = []
-    while at + 2 <= len(body) and len(found) < count:
-        n = int.from_bytes(body[at : at + 2], "little")
-        found.append(bare_message(body[at + 2 : at + 2 + n]))
-        at += 2 + n
-    if count and at == len(body) and len(found) == count and all(found):
-        return f"a vendor binary wrapper (RSU id {rsu_id!r}, UTC ms {millis}) around {count} UPER MessageFrames ({found[0]} ...)"
-    return None
+    found = [bare_message(f) for f in frames]
+    if not all(found):
+        return None
+    head = f"a vendor binary wrapper (RSU id {rsu_id!r}, UTC ms {int.from_bytes(data[8:16], 'little')})"
+    if len(frames) == 1:
+        return f"{head} around a UPER MessageFrame ({found[0]})"
+    return f"{head} around {len(frames)} UPER MessageFrames ({found[0]} ...)"
 
 
 def describe_payload(data: bytes) -> str:
