@@ -78,13 +78,6 @@ AIDS_OF_TYPE: dict[MessageType, tuple[int, ...]] = {
     MessageType.RSI: RSI_AIDS,
     MessageType.RSM: (_AID[MessageType.RSM],),
 }
-_SOURCE_OF_AIDS = {
-    MessageType.BSM: "GB/T 45315 table 7",
-    MessageType.MAP: "compliance.md 3.8, second-hand",
-    MessageType.SPAT: "compliance.md 3.8, second-hand",
-    MessageType.RSI: "compliance.md 3.8, second-hand",
-    MessageType.RSM: "compliance.md 3.8, second-hand",
-}
 
 
 def aid_misfit(msg_type: MessageType, aid: int) -> str | None:
@@ -97,7 +90,8 @@ def aid_misfit(msg_type: MessageType, aid: int) -> str | None:
     owner = next((t for t, aids in AIDS_OF_TYPE.items() if aid in aids), None)
     which = f"the {owner.value} AID" if owner is not None else "no Day-I message's AID"
     listed = ", ".join(str(a) for a in allowed)
-    return f"header AID {aid} is {which}, but the frame is a {msg_type.value} (AIDs {listed}: {_SOURCE_OF_AIDS[msg_type]})"
+    source = "GB/T 45315 table 7" if msg_type is MessageType.BSM else "compliance.md 3.8, second-hand"
+    return f"header AID {aid} is {which}, but the frame is a {msg_type.value} (AIDs {listed}: {source})"
 
 
 # Unit scales of YD/T 3709 data elements.

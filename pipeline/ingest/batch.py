@@ -538,7 +538,8 @@ class BatchProcessor:
         n = len(batch)
         verified = self._finish_verify(begun.verifying, batch.received_us, fallback)
         auth, auth_reason, signer, signer_kind = verified.auth, verified.reason, verified.signer, verified.signer_kind
-        _unverifiable_framings(begun.adapted.framing, auth, auth_reason)
+        if not self.sources.envelope_only():
+            _unverifiable_framings(begun.adapted.framing, auth, auth_reason)
 
         ok = fallback.accepted()
         bsm_core = _bsm_core(n, ok, begun.bsm_frames, begun.bsm_rows)

@@ -171,16 +171,17 @@ def replay(
     stage into the new run directory ``out_dir``; returns the counts, also written as its
     ``ingest/summary.json``."""
     out = RunDir(out_dir)
-    if (out.telemetry).is_dir() and any(out.telemetry.iterdir()):
+    if out.telemetry.is_dir() and any(out.telemetry.iterdir()):
         raise ReplayError(f"{out_dir} already holds telemetry; replay into a new directory")
-    recorded = recorded_in_run(source) if source.is_dir() else recorded_in_capture(source)
-    framings: Framings = sources
+    out.create()
+    recorded: Iterable[Recorded]
+    framings: Framings
     if source.is_dir():  # each payload is read as it was read when it was received
         framings = RecordedFramings()
-        recorded = _noting_framings(recorded, framings)
-    out.create()
-    if source.is_dir():
+        recorded = _noting_framings(recorded_in_run(source), framings)
         _carry_over(source, out)
+    else:
+        framings, recorded = sources, recorded_in_capture(source)
     stats = IngestStats(client_id="replay", end_cause="running")
     stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "replay", "detail": f"replay of {source}"})
     write_json_atomic(out.ingest / "progress.json", stats.as_dict())
@@ -190,10 +191,7 @@ def replay(
         output = processor.process(batch)
         writer.write(output.telemetry, output.tables)
         stats.received += len(batch)
-        for msg_type, table in output.telemetry.items():
-            stats.by_type[msg_type] += table.num_rows
-            stats.rejected += table.num_rows - sum(table.column("decode_ok").to_pylist())
-        stats.stored = writer.rows_written
+        stats.count_part(output.telemetry, writer.rows_written)
     if verifier is not None and verifier.store.crl is not None:
         stats.crl = dataclasses.asdict(verifier.store.crl)
     stats.ended_at, stats.end_cause = time.time(), "stopped"

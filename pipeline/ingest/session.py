@@ -42,7 +42,6 @@ import traceback
 from collections.abc import Callable
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from v2x.mqtt import topics
 from v2x.mqtt.access import ClientTls
@@ -191,10 +190,7 @@ class IngestSession:
         part = self.writer.write(merged_telemetry, {k: pa.concat_tables(v) for k, v in tables.items()})
         self.receiver.acknowledge(part, acks)
         with self._progress_lock:
-            for msg_type, table in merged_telemetry.items():
-                self.stats.by_type[msg_type] += table.num_rows
-                self.stats.rejected += table.num_rows - (pc.sum(table.column("decode_ok").cast(pa.int64())).as_py() or 0)
-            self.stats.stored = self.writer.rows_written
+            self.stats.count_part(merged_telemetry, self.writer.rows_written)
             self.stats.unchecked_after_error = self.processor.unchecked_after_error
         self.write_progress()
 

@@ -23,6 +23,8 @@ import yaml
 from aiomqtt import Topic, Wildcard
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from v2x.validation import problems
+
 from pipeline.decode.framing import INGESTED, Framing, unwrap
 from pipeline.ingest.received import Received
 
@@ -118,9 +120,7 @@ def load_sources(path: Path) -> Sources:
     try:
         return Sources.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        at = ".".join(str(x) for x in first["loc"])
-        raise SourcesError(f"{path}: {at}: {first['msg']}") from None
+        raise SourcesError(f"{path}: {problems(exc)[0]}") from None
 
 
 @dataclass

@@ -8,6 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from v2x.rundir import RunDir, read_json
 
 
@@ -30,6 +33,13 @@ class IngestStats:
     ended_at: float | None = None
     end_cause: str = "running"
     failure: str | None = None
+
+    def count_part(self, telemetry: dict[str, pa.Table], rows_written: int) -> None:
+        """Count a committed part: its rows per message type and its rejects (``decode_ok`` false)."""
+        for msg_type, table in telemetry.items():
+            self.by_type[msg_type] += table.num_rows
+            self.rejected += table.num_rows - (pc.sum(table.column("decode_ok").cast(pa.int64())).as_py() or 0)
+        self.stored = rows_written
 
     def session(self) -> dict[str, object]:
         return {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 from pydantic.json_schema import SkipJsonSchema
@@ -67,6 +67,10 @@ class _LeftOutWhenUnset:
 
 
 LEFT_OUT = _LeftOutWhenUnset()
+
+T = TypeVar("T")
+Absent = Annotated[T | SkipJsonSchema[None], LEFT_OUT]  # left out when unset; never null in the JSON
+AbsentOrNull = Annotated[T | None, LEFT_OUT]  # left out when unset; null when set to None
 
 
 def optional(description: str = "") -> Any:
@@ -125,12 +129,10 @@ class Overall(ReportPart):
     senders: Count
     stored_over_published: Number | None
     auth_success_rate: Fraction | None
-    schedule_achieved_over_nominal: Annotated[Number | SkipJsonSchema[None], LEFT_OUT] = optional(
+    schedule_achieved_over_nominal: Absent[Number] = optional(
         "real-time runs: frames generated within the run over frames due (v2x.device.schedule)"
     )
-    schedule_lateness_p99_ms: Annotated[Number | SkipJsonSchema[None], LEFT_OUT] = optional(
-        "real-time runs: p99 of generation time minus due time, worst simulator"
-    )
+    schedule_lateness_p99_ms: Absent[Number] = optional("real-time runs: p99 of generation time minus due time, worst simulator")
 
 
 class MessageTypeMetrics(ReportPart):
@@ -197,15 +199,15 @@ class Schedule(ReportPart):
     simulators: dict[str, SimulatorSchedule]
     nominal_per_s: Annotated[Number, Field(ge=0)]
     due: Count
-    achieved_per_s: Annotated[Number | SkipJsonSchema[None], LEFT_OUT] = optional()
-    achieved_over_nominal: Annotated[Number | None, LEFT_OUT] = optional()
-    lateness_p99_ms: Annotated[Number | SkipJsonSchema[None], LEFT_OUT] = optional()
-    lateness_max_ms: Annotated[Number | SkipJsonSchema[None], LEFT_OUT] = optional()
-    late_100ms: Annotated[Count | SkipJsonSchema[None], LEFT_OUT] = optional()
-    wall_s: Annotated[Number | SkipJsonSchema[None], LEFT_OUT] = optional()
-    generated_per_wall_s: Annotated[Number | None, LEFT_OUT] = optional()
-    bare_sign_per_s: Annotated[Number | None, LEFT_OUT] = optional()
-    generated_over_bare_sign: Annotated[Number | None, LEFT_OUT] = optional()
+    achieved_per_s: Absent[Number] = optional()
+    achieved_over_nominal: AbsentOrNull[Number] = optional()
+    lateness_p99_ms: Absent[Number] = optional()
+    lateness_max_ms: Absent[Number] = optional()
+    late_100ms: Absent[Count] = optional()
+    wall_s: Absent[Number] = optional()
+    generated_per_wall_s: AbsentOrNull[Number] = optional()
+    bare_sign_per_s: AbsentOrNull[Number] = optional()
+    generated_over_bare_sign: AbsentOrNull[Number] = optional()
 
 
 class Position(ReportPart):
@@ -249,7 +251,7 @@ class ApplicationGrade(ReportPart):
     latency_ms: Number
     range_m: Number
     verdict: Verdict
-    note: Annotated[str | SkipJsonSchema[None], LEFT_OUT] = optional()
+    note: Absent[str] = optional()
 
 
 class Applications(ReportPart):
@@ -267,17 +269,13 @@ class CheckSpec(ReportPart):
     threshold: Number
     basis: Basis = Field(description="std/derived/harness can FAIL; policy/unverified only WARN")
     source: str = Field(description="standard and clause")
-    kind: Annotated[CheckKind | SkipJsonSchema[None], LEFT_OUT] = optional(
-        "absent for the profile's metric checks; harness: the run's own integrity"
-    )
-    range_m: Annotated[Annotated[Number, Field(gt=0)] | SkipJsonSchema[None], LEFT_OUT] = optional(
-        "judged on the messages sent within this range of a receiver"
-    )
-    where: Annotated[str | SkipJsonSchema[None], LEFT_OUT] = optional("judged on the messages matching this SQL condition")
-    application: Annotated[str | SkipJsonSchema[None], LEFT_OUT] = optional("application checks: the Day-1 application")
-    note: Annotated[str | SkipJsonSchema[None], LEFT_OUT] = optional()
-    scope: Annotated[Scope | SkipJsonSchema[None], LEFT_OUT] = optional("field checks: where they are judged")
-    example: Annotated[str | None, LEFT_OUT] = optional("field checks: the first violation's detail")
+    kind: Absent[CheckKind] = optional("absent for the profile's metric checks; harness: the run's own integrity")
+    range_m: Absent[Annotated[Number, Field(gt=0)]] = optional("judged on the messages sent within this range of a receiver")
+    where: Absent[str] = optional("judged on the messages matching this SQL condition")
+    application: Absent[str] = optional("application checks: the Day-1 application")
+    note: Absent[str] = optional()
+    scope: Absent[Scope] = optional("field checks: where they are judged")
+    example: AbsentOrNull[str] = optional("field checks: the first violation's detail")
 
 
 class Check(CheckSpec):
@@ -294,7 +292,7 @@ class SecurityClass(ReportPart):
     expected: VerdictCode
     frames: Count
     as_expected: Count
-    injected: Annotated[Count | SkipJsonSchema[None], LEFT_OUT] = optional()
+    injected: Absent[Count] = optional()
     verdicts: dict[VerdictCode, Count]
 
 
@@ -317,7 +315,7 @@ class Security(ReportPart):
 class IngestEvent(ReportPart):
     at: str
     event: str
-    detail: Annotated[str | SkipJsonSchema[None], LEFT_OUT] = optional()
+    detail: Absent[str] = optional()
 
 
 class ReceiverStall(ReportPart):
@@ -326,14 +324,14 @@ class ReceiverStall(ReportPart):
 
     source: Literal["data", "ingest"]
     second: str | None
-    epoch_s: Annotated[int | SkipJsonSchema[None], LEFT_OUT] = optional(
+    epoch_s: Absent[int] = optional(
         "the stalled second (Unix seconds, source data): its frames are not judged against their devices"
     )
-    senders: Annotated[Count | SkipJsonSchema[None], LEFT_OUT] = optional()
-    late_senders: Annotated[Count | SkipJsonSchema[None], LEFT_OUT] = optional()
-    late_frames: Annotated[Count | SkipJsonSchema[None], LEFT_OUT] = optional()
-    max_latency_ms: Annotated[Number | SkipJsonSchema[None], LEFT_OUT] = optional()
-    detail: Annotated[str | None, LEFT_OUT] = optional()
+    senders: Absent[Count] = optional()
+    late_senders: Absent[Count] = optional()
+    late_frames: Absent[Count] = optional()
+    max_latency_ms: Absent[Number] = optional()
+    detail: AbsentOrNull[str] = optional()
 
 
 class Report(ReportPart):

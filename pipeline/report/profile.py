@@ -14,6 +14,8 @@ from typing import Annotated
 import yaml
 from pydantic import Field, ValidationError
 
+from v2x.validation import problems
+
 from pipeline.report.model import Basis, CheckSpec, Number, ReportPart
 
 
@@ -81,9 +83,7 @@ def load_profile(path: Path | None = None) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        at = ".".join(str(x) for x in first["loc"])
-        raise ProfileError(f"{where}: {at}: {first['msg']} ({exc.error_count()} problem(s))") from None
+        raise ProfileError(f"{where}: {problems(exc)[0]} ({exc.error_count()} problem(s))") from None
     if profile.applications and profile.pdr_in_range is None:
         raise ProfileError(f"{where}: a profile with applications needs pdr_in_range")
     for k, check in enumerate(profile.checks):

@@ -20,7 +20,7 @@ import asn1tools
 
 from v2x.cache import CACHE_ENV, cache_root
 
-__all__ = ["ASN1_DIR", "CACHE_ENV", "cache_dir", "compile_module"]
+__all__ = ["ASN1_DIR", "CACHE_ENV", "TrailingOctets", "cache_dir", "compile_module", "decode_uper_whole", "decode_with_octets"]
 
 ASN1_DIR = resources.files(__package__)
 

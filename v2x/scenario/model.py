@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from v2x.scenario.expectations import Expectation
 from v2x.scenario.network import Impairment
+from v2x.validation import problems
 
 VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
 
@@ -321,11 +322,7 @@ def obu_id(index: int) -> str:
 
 
 def _format_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {where}: {err['msg']}")
-    return "\n".join(lines)
+    return "\n".join(f"  {line}" for line in problems(exc))
 
 
 MAX_SCENARIO_BYTES = 1024 * 1024  # policy: a scenario file is a page or two of YAML
