@@ -164,6 +164,7 @@ def test_a_run_of_unsigned_framings_is_not_failed_on_authentication_and_says_why
         == "not judged: no BSM frame could be verified (the vendor-wrapper framing carries no signature: not verifiable)"
     )
     assert report.check("BSM.signer_resolved").verdict == "N/A"  # type: ignore[union-attr]
+    assert report.check("run.trust").verdict == "N/A"  # type: ignore[union-attr]  # nothing signed to verify
 
 
 def test_a_replayed_run_reads_each_payload_with_its_framing_once(tmp_path):

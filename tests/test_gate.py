@@ -4,6 +4,7 @@ signed BSMs with chosen latency and loss, through the ingest's batch stage and P
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -344,3 +345,23 @@ def test_a_forged_frame_is_not_counted_received_in_pdr(pki, tmp_path):
     bsm = build_report(run.root).to_data()["message_types"][0]
     assert (bsm["missing"], bsm["pdr"]) == (1, 19 / 20)
     assert con.execute("SELECT pdr FROM sender_summary()").fetchone()[0] == 19 / 20
+
+
+def test_signed_frames_left_unverified_cannot_pass_the_gate(pki, tmp_path):
+    """Without trust anchors the authentication checks cannot be judged (N/A), but the signed
+    frames nobody verified FAIL the harness check run.trust: no gate passes on unjudged signatures."""
+    verified = build_report(generated_run(tmp_path / "verified", pki))
+    assert verified.check("run.trust").verdict == "PASS" and verified.verdict == "PASS"  # type: ignore[union-attr]
+    run = generated_run(tmp_path / "unverified", pki)
+    batch = Received()
+    for row in connect(run).execute("SELECT topic, frame, epoch_us(received_at) FROM messages ORDER BY rx_seq").fetchall():
+        batch.add(*row)
+    out = BatchProcessor(None).process(batch)  # the same frames, no trust anchors
+    for folder in ("telemetry", "tables", "ingest"):
+        shutil.rmtree(run / folder, ignore_errors=True)
+    TelemetryWriter(run / "telemetry", run / "tables").write(out.telemetry, out.tables)
+    report = build_report(run)
+    trust, auth = report.check("run.trust"), report.check("BSM.auth")
+    assert trust is not None and trust.verdict == "FAIL" and trust.value == 40 and "no trust anchors" in (trust.note or "")
+    assert auth is not None and auth.verdict == "N/A" and "no trust anchors configured" in (auth.note or "")
+    assert report.verdict == "FAIL"

@@ -50,7 +50,7 @@ from pipeline.ingest.fallback import Fallback
 from pipeline.ingest.received import Received
 from pipeline.ingest.sources import ENVELOPE_ONLY, Adapted, Framings, adapt
 from pipeline.sql import field_checks
-from pipeline.sql.judged import BELIEVED
+from pipeline.sql.judged import BELIEVED, NO_TRUST_ANCHORS
 
 UNKNOWN_TYPE = "UNKNOWN"
 _TYPE_NAME = {i: t.value for i, t in MESSAGE_TYPE_BY_INDEX.items()}
@@ -733,7 +733,7 @@ class BatchProcessor:
             v.signer_kind[i] = kind
         if self.verifier is None:
             for i in signed:
-                v.auth[i], v.reason[i] = NOT_VERIFIED, "no trust anchors configured"
+                v.auth[i], v.reason[i] = NOT_VERIFIED, NO_TRUST_ANCHORS
             return v
         v.signatures = self.signature_workers.batch()
         for i, checked in zip(signed, self.verifier.check_batch(spdus)):

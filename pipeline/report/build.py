@@ -49,6 +49,7 @@ from pipeline.sql.judged import (
     COUNTED_LATE_IN_STALL,
     IN_STALL,
     LATE_IN_STALL,
+    NO_TRUST_ANCHORS,
     TIMED,
     find_receiver_stalls,
     judging,
@@ -348,6 +349,30 @@ def _harness(
     return checks
 
 
+UNVERIFIED_SIGNED_SQL = f"""
+SELECT count(*) FILTER (WHERE auth_reason = '{NO_TRUST_ANCHORS}'),
+       count(*) FILTER (WHERE signer IS NOT NULL OR auth_reason = '{NO_TRUST_ANCHORS}')
+FROM messages
+"""
+
+
+def _trust_check(con: Any) -> Check:
+    """``run.trust``: signed frames were verified.  Frames whose link carries no signature are
+    not verifiable and their authentication checks are N/A; a signed frame left unverified for
+    want of trust anchors is the harness's gap, so it FAILs here rather than let the gate pass
+    on authentication nobody judged.  N/A without signed frames."""
+    unverified, signed = con.execute(UNVERIFIED_SIGNED_SQL).fetchone()
+    return _harness_check(
+        "run.trust",
+        "signed_frames_not_verified",
+        "signed frames are verified against trust anchors (give the ingest --pki or --trust)",
+        unverified if signed else None,
+        f"{unverified} signed frames were not verified: {NO_TRUST_ANCHORS}" if unverified else "",
+        op="<=",
+        threshold=0,
+    )
+
+
 def _receivers(con: Any, receivers_path: Path | None) -> tuple[list[Receiver], str]:
     if receivers_path is not None:
         return load_receivers(receivers_path), f"receivers file {receivers_path}"
@@ -449,6 +474,7 @@ def build_report(
     )
     checks += app_checks
     checks += _harness(run, manifest, ingest, overall, stalls)
+    checks.append(_trust_check(con))
     checks += _field_checks(con, {t.msg_type: t for t in types})
     security, security_checks = _security(con, ingest)
     checks += security_checks

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+NO_TRUST_ANCHORS = "no trust anchors configured"  # auth_reason of a signed frame the ingest had no anchors to verify
 TIMED = "auth IN ('success', 'not_verified')"
 BELIEVED = ("success", "not_verified", "unsigned_message")  # verdicts that do not refute a frame
 COUNTED = f"decode_ok AND msg_cnt IS NOT NULL AND auth IN {BELIEVED!r}"
