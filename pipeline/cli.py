@@ -20,6 +20,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from v2x.framing.sources import ENVELOPE_ONLY, Sources, SourcesError, load_sources
 from v2x.mqtt.transport import BrokerAddress
 from v2x.rundir import RunDir
 from v2x.scenario.model import ScenarioError
@@ -31,7 +32,6 @@ from pipeline.ingest.receiver import client_tls
 from pipeline.ingest.replay import ReplayError, replay
 from pipeline.ingest.session import CLIENT_ID_PATTERN
 from pipeline.ingest.session import ingest as run_ingest
-from pipeline.ingest.sources import ENVELOPE_ONLY, Sources, SourcesError, load_sources
 from pipeline.ingest.summary import IngestStats, Progress, progress_line
 from pipeline.ingest.trust import verifier_from_files, verifier_from_pki
 from pipeline.render.html import to_html

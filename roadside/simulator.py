@@ -109,6 +109,7 @@ def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:
             scenario.zone.topic_prefix,
             attack=AttackPlan.for_device(scenario.attacks, "rsu", index, run.pki, run.root),
             network=device_link(scenario.network, "rsus", scenario.seed, inter.rsu_id),
+            framing=inter.uplink,
         )
         devices.append((uplink, rsu_streams(scenario, index, rng, traffic)))
     return devices

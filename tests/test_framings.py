@@ -13,13 +13,14 @@ import duckdb
 import pytest
 
 from v2x import clock, messages
+from v2x.framing import Framing, openv2x, vendor_wrapper
+from v2x.framing.sources import Sources, SourcesError, load_sources
 from v2x.messages import MessageType
 from v2x.security.sign import unsecured
 
-from pipeline.decode.framing import Framing, as_unsecured, unwrap
+from pipeline.decode.framing import as_unsecured, unwrap
 from pipeline.ingest.batch import BatchProcessor, Received
 from pipeline.ingest.replay import replay
-from pipeline.ingest.sources import Sources, SourcesError, load_sources
 from pipeline.ingest.store import TelemetryWriter
 from pipeline.report.build import build_report
 
@@ -92,7 +93,7 @@ def test_the_first_matching_filter_gives_the_framing(tmp_path):
     [
         ("sources:\n  - {topics: 'V2X.RSU.#', framing: bare-uper}\n", "sources.0.topics"),
         ("sources:\n  - {topics: 'a/b+', framing: bare-uper}\n", "Invalid wildcard"),
-        ("sources:\n  - {topics: 'a', framing: openv2x-json}\n", "openv2x-json is not ingested yet"),
+        ("sources:\n  - {topics: 'a', framing: cloud-json}\n", "cloud-json is not ingested yet"),
         ("sources:\n  - {topics: 'a', framing: morse}\n", "sources.0.framing"),
         ("sources:\n  - {topics: 'a', framing: bare-uper, qos: 2}\n", "sources.0.qos"),
         ("sources: [\n", "sources.yaml"),
@@ -134,6 +135,9 @@ def test_the_batch_stage_reads_each_framing_into_the_same_tables():
     assert [r["sender_id"] for r in rows[2:5]] == ["RSU-0042"] * 3 and rows[2]["device_kind"] == "RSU"
     assert rows[0]["sender_id"] == "RSU-1" and rows[0]["frame"] == SPAT  # the row keeps the payload as received
     assert rows[2]["frame"] == rows[4]["frame"] == wrapper(BSMS[:3])
+    # the wrapper's UTC ms is when the RSU sent it: its latency is measured; a bare frame has no send time
+    assert round(rows[2]["generated_at"].timestamp() * 1000) == MILLIS and rows[2]["latency_ms"] is not None
+    assert rows[0]["generated_at"] is None and rows[0]["latency_ms"] is None
     assert "vendor-wrapper framing: neither one frame" in rows[5]["reject_reason"]
     for r in rows[:5]:
         assert (
@@ -150,13 +154,20 @@ def test_a_run_of_unsigned_framings_is_not_failed_on_authentication_and_says_why
     start = clock.now_unix_us() - 10_000_000
     for k in range(30):
         content = dict(next(c for t, c in CORPUS if t is MessageType.BSM), msgCnt=k)
-        batch.add(WRAPPER_TOPIC, wrapper([messages.encode(MessageType.BSM, content)]), start + k * 100_000)
+        sent_ms = (start + k * 100_000) // 1000 - 20  # sent 20 ms before it arrived
+        batch.add(
+            WRAPPER_TOPIC,
+            vendor_wrapper.wrap("RSU-0042", sent_ms, [messages.encode(MessageType.BSM, content)]),
+            start + k * 100_000,
+        )
     out = BatchProcessor(None, sources=SOURCES).process(batch)
     (run / "telemetry").mkdir(parents=True)
     TelemetryWriter(run / "telemetry", run / "tables").write(out.telemetry, out.tables)
     report = build_report(run)
     bsm = report.metrics_of("BSM")
     assert bsm is not None and bsm.not_verified == bsm.stored == 30 and bsm.auth_success_rate is None
+    # the rate and the latency of frames that cannot be verified are measured all the same
+    assert bsm.rate_hz_min == pytest.approx(10.0) and bsm.latency_p99_ms == pytest.approx(20.0, abs=1)
     auth = report.check("BSM.auth")
     assert auth is not None and auth.verdict == "N/A"
     assert (
@@ -179,12 +190,13 @@ def test_a_replayed_run_reads_each_payload_with_its_framing_once(tmp_path):
 
 
 @pytest.mark.broker
-def test_ingest_reads_bare_and_wrapped_frames_through_mosquitto(mosquitto, tmp_path):
+def test_ingest_reads_bare_wrapped_and_json_frames_through_mosquitto(mosquitto, tmp_path):
     """Live: the ingest subscribes to the sources file's filters too (the wrapper's one-level
     topic is outside V2X/#) and stores every message of every payload."""
     sources = tmp_path / "sources.yaml"
     sources.write_text(
-        f"sources:\n  - {{topics: 'V2X/RSU/+/+/UP', framing: bare-uper}}\n  - {{topics: '{WRAPPER_TOPIC}', framing: vendor-wrapper}}\n"
+        "sources:\n  - {topics: 'V2X/RSU/J1/+/UP', framing: openv2x-json}\n  - {topics: 'V2X/RSU/+/+/UP', framing: bare-uper}\n"
+        f"  - {{topics: '{WRAPPER_TOPIC}', framing: vendor-wrapper}}\n"
     )
     out = tmp_path / "live"
     command = [sys.executable, "-m", "v2x.cli", "ingest", "--broker", mosquitto.address.url, "--out", str(out)]
@@ -197,6 +209,7 @@ def test_ingest_reads_bare_and_wrapped_frames_through_mosquitto(mosquitto, tmp_p
                 for _ in range(10):
                     await client.publish("V2X/RSU/RSU-1/SPAT/UP", SPAT, qos=1)
                     await client.publish(WRAPPER_TOPIC, wrapper(BSMS[:2]), qos=1)
+                    await client.publish("V2X/RSU/J1/MAP/UP", openv2x.document(MAP), qos=1)
 
         asyncio.run(publish())
         rest = proc.stderr.read()
@@ -211,4 +224,8 @@ def test_ingest_reads_bare_and_wrapped_frames_through_mosquitto(mosquitto, tmp_p
         )
         .fetchall()
     )
-    assert got == [("bare-uper", "SPAT", 10, True, "not_verified"), ("vendor-wrapper", "BSM", 20, True, "not_verified")]
+    assert got == [
+        ("bare-uper", "SPAT", 10, True, "not_verified"),
+        ("openv2x-json", "MAP", 10, True, "not_verified"),
+        ("vendor-wrapper", "BSM", 20, True, "not_verified"),
+    ]

@@ -86,6 +86,10 @@ BROKEN: dict[str, tuple[Callable[[Scenario], Scenario], str]] = {
         lambda s: _edit(s, fleet=_fleet(s, "logistics_van", speed_kmh=40)),
         "no van above the 20 km/h campus limit",
     ),
+    "platform-uplinks": (
+        lambda s: _edit(s, intersections=[i.model_dump() | {"uplink": "envelope"} for i in s.intersections]),
+        "each RSU's messages arrive in its own framing, under its own id",
+    ),
     "roadworks": (lambda s: _edit(s, intersections=_no_hazard(s)), "application HLW is PASS"),
     "sanitation": (
         lambda s: _edit(s, fleet=_fleet(s, "sanitation_truck", hazard_lights=False)),

@@ -109,6 +109,7 @@ def test_html_report_of_an_impaired_run_shows_what_failed(pki, tmp_path):
 
 
 @pytest.mark.broker
+@pytest.mark.slow  # 30 s: a whole demo run, then a browser (.ci/run runs it with the slow tests)
 def test_demo_report_in_a_headless_browser_shows_the_charts_with_data(mosquitto, tmp_path):
     result = run_scenario(load_scenario("demo"), tmp_path, broker_url=mosquitto.address.url)
     html = tmp_path / "report.html"

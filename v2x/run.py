@@ -24,6 +24,7 @@ from typing import Any
 from v2x import __version__
 from v2x.device import attacks, schedule
 from v2x.device.schedule import Pace
+from v2x.framing.sources import dump_sources
 from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
 from v2x.mqtt.access import INGEST_CLIENT, create_broker_access
 from v2x.mqtt.broker import RunningBroker, start_broker
@@ -215,6 +216,8 @@ def run_scenario(
     times a second while the simulators run and the ingest drains."""
     run = RunDir(run_dir).create() if run_dir else new_run_dir(scenario, runs_dir)
     run.scenario.write_text(dump_scenario(scenario), encoding="utf-8")
+    if not (sources := scenario.uplink_sources()).envelope_only():
+        run.sources.write_text(dump_sources(sources), encoding="utf-8")
     manifest: dict[str, object] = {
         "scenario": scenario.name,
         "versions": _versions(),
@@ -357,6 +360,7 @@ def _start_stages(
             scenario.zone.topic_prefix,
             "--verify-workers",
             str(scenario.security.verify_workers),
+            *(["--sources", str(run.sources)] if run.sources.exists() else []),
             *ingest_tls,
         ],
         run.logs / "ingest.log",

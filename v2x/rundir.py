@@ -58,6 +58,11 @@ class RunDir:
         return self.root / "scenario.yaml"
 
     @property
+    def sources(self) -> Path:
+        """The framing of the uplinks that are not the envelope (v2x.framing.sources); absent if none."""
+        return self.root / "sources.yaml"
+
+    @property
     def manifest(self) -> Path:
         return self.root / "run.json"
 

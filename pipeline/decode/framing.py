@@ -12,15 +12,17 @@ MessageFrame; for BSMs a 1-octet count, then length and frame per BSM), some JSO
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass
 
 from v2x import messages
+from v2x.framing import INGESTED, Framing, openv2x, vendor_wrapper
+from v2x.mqtt import topics
 from v2x.security.sign import coer_length
 
+__all__ = ["INGESTED", "Framing", "Unwrapped", "as_unsecured", "describe_payload", "not_an_envelope", "unwrap"]
+
 ENVELOPE_VERSION = 3  # V2XSecData.protocolVersion (YD/T 3957), the first octet of a C-OER envelope
-WRAPPER_HEAD = 8 + 8  # ASCII RSU id, little-endian UTC milliseconds
 
 
 def bare_message(frame: bytes) -> str | None:
@@ -36,16 +38,16 @@ def _vendor_wrapper(data: bytes) -> str | None:
     """What a vendor wrapper holds (:func:`unwrap` reads it), or None if ``data`` is not one
     around whole MessageFrames."""
     try:
-        rsu_id, frames = _wrapped_frames(data)
+        wrapped = vendor_wrapper.parse(data)
     except ValueError:
         return None
-    found = [bare_message(f) for f in frames]
+    found = [bare_message(f) for f in wrapped.frames]
     if not all(found):
         return None
-    head = f"a vendor binary wrapper (RSU id {rsu_id!r}, UTC ms {int.from_bytes(data[8:16], 'little')})"
-    if len(frames) == 1:
+    head = f"a vendor binary wrapper (RSU id {wrapped.rsu_id!r}, UTC ms {wrapped.utc_ms})"
+    if len(found) == 1:
         return f"{head} around a UPER MessageFrame ({found[0]})"
-    return f"{head} around {len(frames)} UPER MessageFrames ({found[0]} ...)"
+    return f"{head} around {len(found)} UPER MessageFrames ({found[0]} ...)"
 
 
 def describe_payload(data: bytes) -> str:
@@ -75,22 +77,6 @@ def not_an_envelope(data: bytes) -> str | None:
     return "no YD/T 3957 envelope: " + describe_payload(data)
 
 
-class Framing(str, enum.Enum):
-    """How a source frames its messages (README "Sources and framings")."""
-
-    ENVELOPE = "envelope"  # the YD/T 3957 V2XSecData, as sent over PC5 (the harness's own devices)
-    BARE_UPER = "bare-uper"  # the UPER MessageFrame alone: the RSU ended PC5 security itself
-    VENDOR_WRAPPER = "vendor-wrapper"  # ASCII RSU id, UTC ms, then length-prefixed MessageFrames
-    OPENV2X_JSON = "openv2x-json"  # JSON documents (recognised in reject reasons; not ingested yet)
-    CLOUD_JSON = "cloud-json"
-
-    @property
-    def signed(self) -> bool:
-        """Whether frames of this framing can carry a signature."""
-        return self is Framing.ENVELOPE
-
-
-INGESTED = (Framing.ENVELOPE, Framing.BARE_UPER, Framing.VENDOR_WRAPPER)
 UNSECURED_TAG = 0x80  # V2XSecData.content unsecuredData: context tag [0] in C-OER
 
 
@@ -98,12 +84,13 @@ UNSECURED_TAG = 0x80  # V2XSecData.content unsecuredData: context tag [0] in C-O
 class Unwrapped:
     """One message of a payload: ``frame`` is what the batch stage parses (a V2XSecData; its row
     keeps the payload as received, with its framing); ``sender`` the id the framing names (the
-    vendor wrapper's RSU id); ``problem`` why the payload could not be unwrapped (its row is then
+    vendor wrapper's RSU id); ``sent_us`` the Unix µs the framing stamps it with; ``problem`` why the payload could not be unwrapped (its row is then
     a reject with that reason)."""
 
     frame: bytes
     sender: str | None = None
     problem: str | None = None
+    sent_us: int | None = None  # when the device sent it, where the framing says (the vendor wrapper's UTC ms)
 
 
 def as_unsecured(message_frame: bytes) -> bytes:
@@ -112,54 +99,26 @@ def as_unsecured(message_frame: bytes) -> bytes:
     return bytes([ENVELOPE_VERSION, UNSECURED_TAG]) + coer_length(len(message_frame)) + message_frame
 
 
-def _wrapped_frames(payload: bytes) -> tuple[str, list[bytes]]:
-    """(RSU id, MessageFrames) of a vendor wrapper; ValueError naming what does not fit."""
-    if len(payload) < WRAPPER_HEAD + 3:
-        raise ValueError(f"{len(payload)} octets: shorter than the {WRAPPER_HEAD}-octet header and a frame")
-    head = payload[:8]
-    if not all(32 <= b < 127 for b in head):
-        raise ValueError(f"the RSU id {head!r} is not 8 ASCII characters")
-    rsu_id = head.decode("ascii").strip()
-    body = payload[WRAPPER_HEAD:]
-    single = int.from_bytes(body[:2], "little")
-    if 2 + single == len(body):
-        return rsu_id, [body[2:]]
-    try:
-        return rsu_id, _counted(body)
-    except ValueError as exc:
-        raise ValueError(
-            f"neither one frame ({single} octets announced, {len(body) - 2} follow) nor counted frames ({exc})"
-        ) from None
-
-
-def _counted(body: bytes) -> list[bytes]:
-    """The frames after a 1-octet count, each after its 2-octet little-endian length."""
-    count, at = body[0], 1
-    frames: list[bytes] = []
-    while len(frames) < count:
-        if at + 2 > len(body):
-            raise ValueError(f"frame {len(frames) + 1} of {count}: its length is cut off")
-        n = int.from_bytes(body[at : at + 2], "little")
-        if at + 2 + n > len(body):
-            raise ValueError(f"frame {len(frames) + 1} of {count}: {n} octets announced, {len(body) - at - 2} left")
-        frames.append(body[at + 2 : at + 2 + n])
-        at += 2 + n
-    if not count or at != len(body):
-        raise ValueError(f"{count} frames end after {at} of {len(body)} octets")
-    return frames
-
-
-def unwrap(framing: Framing, payload: bytes) -> list[Unwrapped]:
-    """The messages of one payload of ``framing``.  A payload that does not fit its framing is
-    one entry with its ``problem``; nothing is dropped."""
+def unwrap(framing: Framing, payload: bytes, topic: str = "") -> list[Unwrapped]:
+    """The messages of one payload of ``framing`` received on ``topic``.  A payload that does
+    not fit its framing is one entry with its ``problem``; nothing is dropped."""
     if framing is Framing.ENVELOPE:
         return [Unwrapped(payload)]
     if framing is Framing.BARE_UPER:
         return [Unwrapped(as_unsecured(payload))]
     if framing is Framing.VENDOR_WRAPPER:
         try:
-            rsu_id, frames = _wrapped_frames(payload)
+            wrapped = vendor_wrapper.parse(payload)
         except ValueError as exc:
             return [Unwrapped(payload, problem=f"vendor-wrapper framing: {exc}")]
-        return [Unwrapped(as_unsecured(f), sender=rsu_id or None) for f in frames]
+        sent_us = wrapped.utc_ms * 1000
+        return [Unwrapped(as_unsecured(f), sender=wrapped.rsu_id or None, sent_us=sent_us) for f in wrapped.frames]
+    if framing is Framing.OPENV2X_JSON:
+        msg_type = topics.message_type_named(topic)
+        if msg_type is None:
+            return [Unwrapped(payload, problem=f"openv2x-json framing: the topic {topic!r} does not end in {{type}}/UP")]
+        try:
+            return [Unwrapped(as_unsecured(openv2x.message_frame(msg_type, payload)))]
+        except openv2x.DocumentError as exc:
+            return [Unwrapped(payload, problem=f"openv2x-json framing: {exc}")]
     return [Unwrapped(payload, problem=f"{framing.value} framing is not ingested yet (README: Sources and framings)")]

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from v2x.framing.sources import ENVELOPE_ONLY, SourcesError, load_sources
 from v2x.mqtt.transport import BrokerAddress
 from v2x.rundir import RunDir, exit_stage
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         "--ca", action="append", type=Path, default=[], help="CA certificate under a trusted root (COER); repeatable"
     )
     parser.add_argument("--crl", type=Path, default=None, help="signed CRL (COER SecuredCrl) to apply")
+    parser.add_argument("--sources", type=Path, default=None, help="which framing each uplink topic uses (YAML)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--verify-workers", type=int, default=0, help="parallel signature verifiers (0: inline)")
     parser.add_argument("--client-id", default=None, help="MQTT client id (default: kept per output in ingest/client_id)")
@@ -45,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:
         print(f"ingest: trust store: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sources = load_sources(args.sources) if args.sources else ENVELOPE_ONLY
+    except SourcesError as exc:
+        print(f"ingest: sources: {exc}", file=sys.stderr)
         return 2
     address = BrokerAddress.parse(args.broker)
     warm_up()
@@ -67,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             verify_workers=args.verify_workers,
             tls=client_tls(args.tls_ca, args.tls_cert, args.tls_key),
             client_id=args.client_id,
+            sources=sources,
         )
 
     stats = asyncio.run(_main())

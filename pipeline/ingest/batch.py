@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from v2x import clock
+from v2x.framing.sources import ENVELOPE_ONLY
 from v2x.messages import (
     ACCEL_UNIT,
     HEADING_UNIT,
@@ -48,7 +49,7 @@ from pipeline.decode.uper import ABSENT
 from pipeline.ingest import continuity, signer_rules
 from pipeline.ingest.fallback import Fallback
 from pipeline.ingest.received import Received
-from pipeline.ingest.sources import ENVELOPE_ONLY, Adapted, Framings, adapt
+from pipeline.ingest.sources import Adapted, Framings, adapt
 from pipeline.sql import field_checks
 from pipeline.sql.judged import BELIEVED, NO_TRUST_ANCHORS
 
@@ -547,6 +548,9 @@ class BatchProcessor:
         cnt = np.where(ok, p.msg_cnt, -1).astype(np.int16)
         received = np.array(batch.received_us, dtype=np.int64)
         generated = np.where(ok, clock.unix_us_from_time64_array(p.generation_time), -1)
+        if not self.sources.envelope_only():  # a framing without a header may stamp its frames itself
+            sent = np.array(begun.adapted.sent_us, dtype=np.int64)
+            generated = np.where(ok & (generated < 0), sent, generated)
         sender_ids, gaps, dup, ipg_us = self._judge_continuity(
             sender, msg_type, bsm_core["vehicle_id"].to_pylist(), signer, ok, auth, cnt, generated, received
         )

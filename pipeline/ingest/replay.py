@@ -27,13 +27,14 @@ from pathlib import Path
 
 import duckdb
 
+from v2x.framing.sources import ENVELOPE_ONLY
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.security import Verifier
 
 from pipeline.decode.framing import Framing, unwrap
 from pipeline.ingest.batch import BatchProcessor, Received
 from pipeline.ingest.inbox import MAX_BATCH
-from pipeline.ingest.sources import ENVELOPE_ONLY, Framings, RecordedFramings
+from pipeline.ingest.sources import Framings, RecordedFramings
 from pipeline.ingest.store import TelemetryWriter
 from pipeline.ingest.summary import IngestStats
 
@@ -95,7 +96,7 @@ def recorded_in_run(run_dir: Path) -> Iterator[Recorded]:
             framing = Framing(framed)
         except ValueError:
             raise ReplayError(f"{run_dir}: a row of unknown framing {framed!r}") from None
-        skip = len(unwrap(framing, frame)) - 1
+        skip = len(unwrap(framing, frame, topic)) - 1
         yield Recorded(topic, received_us, frame, framing)
 
 

@@ -43,6 +43,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
+from v2x.framing.sources import ENVELOPE_ONLY
 from v2x.mqtt import topics
 from v2x.mqtt.access import ClientTls
 from v2x.mqtt.subscribe import SubscribeConnection
@@ -55,7 +56,7 @@ from pipeline.ingest.batch import BatchInProgress, BatchOutput, BatchProcessor, 
 from pipeline.ingest.inbox import MAX_BATCH, Inbox, Redeliveries, Taken
 from pipeline.ingest.receiver import MAX_FRAME_BYTES, Receiver
 from pipeline.ingest.resume import stored_tail, unacknowledged_tail
-from pipeline.ingest.sources import ENVELOPE_ONLY, Framings
+from pipeline.ingest.sources import Framings
 from pipeline.ingest.store import TelemetryWriter
 from pipeline.ingest.summary import IngestStats, earlier_sessions
 

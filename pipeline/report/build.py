@@ -50,6 +50,8 @@ from pipeline.sql.judged import (
     IN_STALL,
     LATE_IN_STALL,
     NO_TRUST_ANCHORS,
+    RATED,
+    SENT_AT,
     TIMED,
     find_receiver_stalls,
     judging,
@@ -66,8 +68,8 @@ WITH marked AS (
     SELECT * FROM marked WHERE decode_ok
 ), per_sender AS (
     SELECT msg_type, sender_id, count(*) AS n, coalesce(sum(msg_cnt_gap), 0) AS missing,
-           (epoch_us(max(generated_at)) - epoch_us(min(generated_at))) / 1e6 AS span_s
-    FROM valid WHERE auth = 'success' GROUP BY ALL
+           (epoch_us(max({SENT_AT})) - epoch_us(min({SENT_AT}))) / 1e6 AS span_s
+    FROM valid WHERE {RATED} GROUP BY ALL
 ), rates AS (
     SELECT msg_type, min(tx_rate_hz(n, missing, span_s)) AS rate_hz_min, median(tx_rate_hz(n, missing, span_s)) AS rate_hz_median
     FROM per_sender WHERE n > 1 AND span_s > 0 GROUP BY ALL

@@ -16,6 +16,8 @@ from pipeline.sql.judged import (
     COUNTED_LATE_IN_STALL,
     IN_STALL,
     LATE_IN_STALL,
+    RATED,
+    SENT_AT,
     TIMED,
     judging,
     mark_stalled_seconds,
@@ -60,9 +62,9 @@ SELECT sender_id, any_value(device_kind) AS kind, msg_type, count(*) AS messages
        count(*) FILTER (WHERE {COUNTED}) AS counted,
        count(*) FILTER (WHERE {COUNTED_LATE_IN_STALL}) AS counted_late,
        count(*) FILTER (WHERE auth = 'signer_certificate_not_found' OR ({LATE_IN_STALL})) AS unjudged,
-       tx_rate_hz(count(*) FILTER (WHERE decode_ok AND auth = 'success'), coalesce(sum(msg_cnt_gap) FILTER (WHERE decode_ok AND auth = 'success'), 0),
-                  (epoch_us(max(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))
-                   - epoch_us(min(generated_at) FILTER (WHERE decode_ok AND auth = 'success'))) / 1e6) AS rate
+       tx_rate_hz(count(*) FILTER (WHERE {RATED}), coalesce(sum(msg_cnt_gap) FILTER (WHERE {RATED}), 0),
+                  (epoch_us(max({SENT_AT}) FILTER (WHERE {RATED}))
+                   - epoch_us(min({SENT_AT}) FILTER (WHERE {RATED}))) / 1e6) AS rate
 FROM marked GROUP BY ALL ORDER BY sender_id, msg_type
 """
 

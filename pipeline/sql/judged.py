@@ -23,6 +23,8 @@ from typing import Any
 
 NO_TRUST_ANCHORS = "no trust anchors configured"  # auth_reason of a signed frame the ingest had no anchors to verify
 TIMED = "auth IN ('success', 'not_verified')"
+RATED = f"decode_ok AND {TIMED}"  # frames a sender's transmit rate is measured over
+SENT_AT = "coalesce(generated_at, received_at)"  # a framing without a send time: when it arrived
 BELIEVED = ("success", "not_verified", "unsigned_message")  # verdicts that do not refute a frame
 COUNTED = f"decode_ok AND msg_cnt IS NOT NULL AND auth IN {BELIEVED!r}"
 

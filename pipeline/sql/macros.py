@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipeline.sql.judged import COUNTED, TIMED
+from pipeline.sql.judged import COUNTED, RATED, SENT_AT, TIMED
 
 SCALAR = {
     "pdr(received, missing)": "received / nullif(received + missing, 0)",
@@ -43,9 +43,9 @@ TABLE = {
     "sender_summary()": """
         WITH m AS (
             SELECT {run}sender_id, msg_type, count(*) AS messages,
-                   tx_rate_hz(count(*) FILTER (WHERE auth = 'success'), coalesce(sum(msg_cnt_gap) FILTER (WHERE auth = 'success'), 0),
-                              (epoch_us(max(generated_at) FILTER (WHERE auth = 'success'))
-                               - epoch_us(min(generated_at) FILTER (WHERE auth = 'success'))) / 1e6) AS rate_hz,
+                   tx_rate_hz(count(*) FILTER (WHERE {rated}), coalesce(sum(msg_cnt_gap) FILTER (WHERE {rated}), 0),
+                              (epoch_us(max({sent_at}) FILTER (WHERE {rated}))
+                               - epoch_us(min({sent_at}) FILTER (WHERE {rated}))) / 1e6) AS rate_hz,
                    quantile_cont(latency_ms, 0.5) FILTER (WHERE {timed}) AS latency_p50_ms,
                    quantile_cont(latency_ms, 0.95) FILTER (WHERE {timed}) AS latency_p95_ms,
                    quantile_cont(latency_ms, 0.99) FILTER (WHERE {timed}) AS latency_p99_ms,
@@ -82,6 +82,8 @@ def create_macros(con: duckdb.DuckDBPyConnection, several_runs: bool = False) ->
         "join": "r.run = b.run" if several_runs else "true",
         "timed": TIMED,
         "counted": COUNTED,
+        "rated": RATED,
+        "sent_at": SENT_AT,
     }
     for signature, body in TABLE.items():
         con.execute(f"CREATE OR REPLACE MACRO {signature} AS TABLE {body.format(**fill)}")

@@ -1,4 +1,4 @@
-"""A device's uplink: sign a MessageFrame, decide what reaches the broker and when, count it.
+"""A device's uplink: sign a MessageFrame (or put it in the device's framing), decide what reaches the broker and when, count it.
 
 Simulated RSUs and OBUs both send through :class:`Uplink`, so what a simulator reports as
 generated, published and failed is counted in one place, the same way for every device.  An
@@ -19,6 +19,7 @@ import numpy as np
 
 from v2x import clock
 from v2x.device.attacks import REPLAY_DELAY_S, AttackPlan
+from v2x.framing import Framing, openv2x, vendor_wrapper
 from v2x.messages import MessageType
 from v2x.mqtt import topics
 from v2x.mqtt.access import ClientTls
@@ -28,11 +29,12 @@ from v2x.security import Signer
 
 @dataclass(frozen=True)
 class Transmission:
-    """One copy of a signed frame on its way to the broker, ``delay_s`` after it was made.
-    ``duplicate``: a copy the network model added, not a frame the device generated."""
+    """One copy of a message on its way to the broker, ``delay_s`` after it was made:
+    ``payload`` is the signed frame, or the message in the device's framing.  ``duplicate``: a
+    copy the network model added, not a frame the device generated."""
 
     msg_type: MessageType
-    spdu: bytes
+    payload: bytes
     delay_s: float = 0.0
     duplicate: bool = False
 
@@ -52,12 +54,17 @@ class Uplink:
     attack: AttackPlan | None = None
     tls: ClientTls | None = None  # the device's broker client certificate (mqtts brokers)
     network: DeviceLink | None = None  # injected latency and loss on the way to the broker (v2x.scenario.network)
+    framing: Framing = Framing.ENVELOPE  # how the device puts its messages in payloads (v2x.framing)
     _sent: int = 0
     _topics: dict[MessageType, str] = field(default_factory=dict)
 
     def topic(self, msg_type: MessageType) -> str:
         if msg_type not in self._topics:
-            self._topics[msg_type] = topics.uplink(self.device_kind, self.device_id, msg_type, self.prefix)
+            self._topics[msg_type] = (
+                topics.vendor_wrapper(msg_type, self.prefix)
+                if self.framing is Framing.VENDOR_WRAPPER
+                else topics.uplink(self.device_kind, self.device_id, msg_type, self.prefix)
+            )
         return self._topics[msg_type]
 
     def device_time_us(self, t_s: float, now_us: int | None = None) -> int:
@@ -77,7 +84,8 @@ class Uplink:
         t_s: float = 0.0,
     ) -> list[Transmission]:
         """Sign ``frame`` with generationTime ``generated_at_us`` (default: now on the device
-        clock) and return what goes to the broker.  If the device carries attacks
+        clock), or put it in the device's framing (:func:`framed`), and return what goes to
+        the broker.  If the device carries attacks
         (v2x.device.attacks), a due one replaces the frame or replays it 300 ms later.  A device with
         a network link delays each copy by its drawn delay, or loses the frame; attack frames
         bypass the link so that every injected attack reaches the ingest.  ``t_s``: seconds
@@ -89,17 +97,19 @@ class Uplink:
         self._sent += 1
         forged = [kind for kind in due if kind != "replay"]
         if self.attack and forged:
-            spdu = self.attack.forge(forged[0], self.signer, frame, aid, generation_time64)
-            self.attack.record(forged[0], msg_type.value, spdu)
+            payload = self.attack.forge(forged[0], self.signer, frame, aid, generation_time64)
+            self.attack.record(forged[0], msg_type.value, payload)
+        elif self.framing is not Framing.ENVELOPE:
+            payload = framed(self.framing, self.device_id, frame, generated_at_us)
         else:
-            spdu = self.signer.sign(frame, aid, generation_time64, event=event)
+            payload = self.signer.sign(frame, aid, generation_time64, event=event)
         self.generated[msg_type.value] += 1
         copies = self.network.transmit(msg_type.value, t_s) if self.network is not None and not due else [0.0]
-        out = [Transmission(msg_type, spdu, delay_s, duplicate=n > 0) for n, delay_s in enumerate(copies)]
+        out = [Transmission(msg_type, payload, delay_s, duplicate=n > 0) for n, delay_s in enumerate(copies)]
         if self.attack and "replay" in due and not forged:
-            self.attack.record("replay", msg_type.value, spdu)
+            self.attack.record("replay", msg_type.value, payload)
             self.generated[msg_type.value] += 1  # the replayed copy is a frame the attacker sends
-            out.append(Transmission(msg_type, spdu, REPLAY_DELAY_S))
+            out.append(Transmission(msg_type, payload, REPLAY_DELAY_S))
         return out
 
     def outcome(self, msg_type: MessageType) -> Callable[[bool], None]:
@@ -119,6 +129,17 @@ class Uplink:
             "failed": dict(self.failed),
             **({"network": self.network.summary()} if self.network is not None else {}),
         }
+
+
+def framed(framing: Framing, device_id: str, frame: bytes, generated_at_us: int) -> bytes:
+    """A MessageFrame as a device of a framing without signatures sends it (:mod:`v2x.framing`)."""
+    if framing is Framing.BARE_UPER:
+        return frame
+    if framing is Framing.VENDOR_WRAPPER:
+        return vendor_wrapper.wrap(device_id, generated_at_us // 1000, [frame])
+    if framing is Framing.OPENV2X_JSON:
+        return openv2x.document(frame)
+    raise ValueError(f"a device does not send the {framing.value} framing")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
-"""MQTT topics: the RSU-to-cloud convention of T/ITS 0117 as mapped to MQTT by OpenV2X.
+"""MQTT topics of the uplinks.
 
 ``V2X/RSU/{rsuId}/{MAP|SPAT|RSI|RSM}/UP`` and ``V2X/OBU/{obuId}/BSM/UP``, optionally behind a
-zone prefix (``xiqing/V2X/...``).  The payload is the raw COER ``V2XSecData``.
+zone prefix (``xiqing/V2X/...``): the topic names the OpenV2X platform uses for its roadside
+units.  What the payload holds depends on the source's framing (:mod:`v2x.framing`): the
+harness's own devices send the C-OER ``V2XSecData`` of YD/T 3957, OpenV2X's own RSUs a JSON
+document.  A vendor binary wrapper travels on a one-level topic that names the message type
+only (``V2X.RSU.SPAT.UP``, :func:`vendor_wrapper`), the RSU id being in the payload.
 """
 
 from __future__ import annotations
@@ -32,6 +36,27 @@ def uplink(device_kind: str, device_id: str, msg_type: MessageType, prefix: str 
     if msg_type not in allowed:
         raise ValueError(f"a {device_kind} does not publish {msg_type.value}")
     return _join(prefix, f"V2X/{device_kind}/{device_id}/{msg_type.value}/UP")
+
+
+def device_filter(device_kind: str, device_id: str, prefix: str = "") -> str:
+    """The filter of every uplink topic of one device."""
+    return _join(prefix, f"V2X/{device_kind}/{device_id}/+/UP")
+
+
+def vendor_wrapper(msg_type: MessageType, prefix: str = "") -> str:
+    """The one-level topic an RSU sends its vendor-wrapped ``msg_type`` on."""
+    return _join(prefix, f"V2X.RSU.{msg_type.value}.UP")
+
+
+def message_type_named(topic: str) -> MessageType | None:
+    """The message type a topic ending in ``{type}/UP`` names (whatever comes before it)."""
+    levels = topic.rsplit("/", 2)
+    if len(levels) < 2 or levels[-1] != "UP":
+        return None
+    try:
+        return MessageType(levels[-2])
+    except ValueError:
+        return None
 
 
 def subscription(prefix: str = "") -> str:

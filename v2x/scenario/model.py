@@ -14,6 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from v2x.framing import INGESTED, Framing, vendor_wrapper
+from v2x.framing.sources import Source, Sources
+from v2x.mqtt import topics
 from v2x.scenario.expectations import Expectation
 from v2x.scenario.network import Impairment
 from v2x.validation import problems
@@ -21,6 +24,7 @@ from v2x.validation import problems
 VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
 
 
+DEVICE_FRAMINGS = INGESTED  # the simulated RSUs send every framing the ingest reads
 MAX_VEHICLES = 20_000  # policy: a whole zone's fleet many times over; larger runs belong on the distributed ingest
 
 
@@ -119,6 +123,26 @@ class Intersection(_Strict):
     signal: SignalPlan = SignalPlan()
     sensors: RoadsideSensors = RoadsideSensors()
     traffic_info: list[TrafficInfo] = Field(default_factory=list, max_length=8)
+    uplink: Framing = Field(
+        default=Framing.ENVELOPE,
+        description="how the RSU sends its messages to the cloud (v2x.framing): the signed YD/T 3957 envelope, "
+        "bare-uper, vendor-wrapper or openv2x-json (RSUs that end PC5 security themselves)",
+    )
+
+    @field_validator("uplink")
+    @classmethod
+    def _sent_by_devices(cls, value: Framing) -> Framing:
+        if value not in DEVICE_FRAMINGS:
+            raise ValueError(f"an RSU does not send {value.value}; use one of {', '.join(f.value for f in DEVICE_FRAMINGS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _wrapper_id_fits(self) -> Intersection:
+        if self.uplink is Framing.VENDOR_WRAPPER and len(self.rsu_id) > vendor_wrapper.ID_OCTETS:
+            raise ValueError(
+                f"rsu_id {self.rsu_id!r}: the vendor wrapper holds an RSU id of at most {vendor_wrapper.ID_OCTETS} characters"
+            )
+        return self
 
 
 class FleetGroup(_Strict):
@@ -290,6 +314,23 @@ class Scenario(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _attacks_on_signing_rsus(self) -> Scenario:
+        """An attack forges or replays signed frames, so it needs RSUs that sign."""
+        for a in self.attacks:
+            unsigned = [i.rsu_id for i in self.intersections[: a.devices] if a.target == "rsu" and not i.uplink.signed]
+            if unsigned:
+                raise ValueError(
+                    f"attack {a.kind!r} on the first {a.devices} RSUs: {', '.join(unsigned)} send a framing without "
+                    "signatures (uplink), an attack on their signatures means nothing"
+                )
+        if self.broker.tls and any(i.uplink is Framing.VENDOR_WRAPPER for i in self.intersections):
+            raise ValueError(
+                "broker.tls with a vendor-wrapper uplink: the topic ACL gives each RSU its own topics, "
+                "and vendor-wrapped frames share one topic per message type"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _spacing(self) -> Scenario:
         from v2x.messages import distance_m
 
@@ -311,6 +352,17 @@ class Scenario(_Strict):
     def vehicle_count(self) -> int:
         return sum(g.count for g in self.fleet)
 
+    def uplink_sources(self) -> Sources:
+        """The framing of each RSU uplink that is not the envelope, as the ingest reads it
+        (:mod:`v2x.framing.sources`)."""
+        entries: list[Source] = []
+        for i in self.intersections:
+            if i.uplink is Framing.VENDOR_WRAPPER:
+                entries += [Source(topics=topics.vendor_wrapper(t, self.zone.topic_prefix), framing=i.uplink) for t in RSU_ORDER]
+            elif i.uplink is not Framing.ENVELOPE:
+                entries.append(Source(topics=topics.device_filter("RSU", i.rsu_id, self.zone.topic_prefix), framing=i.uplink))
+        return Sources(sources=list({(e.topics, e.framing): e for e in entries}.values()))
+
     def obu_ids(self) -> list[str]:
         """Device ids of the fleet's OBUs, in fleet order (topic segment and PKI name)."""
         return [obu_id(i) for i in range(self.vehicle_count)]
@@ -324,6 +376,8 @@ def obu_id(index: int) -> str:
 def _format_errors(exc: ValidationError) -> str:
     return "\n".join(f"  {line}" for line in problems(exc))
 
+
+RSU_ORDER = sorted(topics.RSU_MESSAGES, key=lambda t: t.value)
 
 MAX_SCENARIO_BYTES = 1024 * 1024  # policy: a scenario file is a page or two of YAML
 
