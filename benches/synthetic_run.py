@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from v2x import editions
 from v2x.messages import MessageType
 from v2x.rundir import RunDir, write_json_atomic
 
@@ -76,6 +77,8 @@ def _rows(
         "reject_reason": pa.nulls(n, pa.string()),
         "frame_size": pa.array(np.full(n, 32, dtype=np.int32)),
         "frame": pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(frames.tobytes())]).cast(pa.binary()),
+        "framing": pa.array(np.full(n, "envelope"), pa.string()),
+        "edition": pa.array(np.full(n, editions.CURRENT.value), pa.string()),
     }
     if msg_type == "BSM":  # a grid of vehicles creeping north-east
         columns["lat"] = pa.array(CENTRE[0] + (senders % 50) * GRID_DEG + ticks * 1e-7)

@@ -13,9 +13,10 @@ import random
 
 import numpy as np
 
-from v2x import clock, messages
+from v2x import clock, editions, messages
 from v2x.device import faults
 from v2x.device.attacks import AttackPlan
+from v2x.device.platform import PlatformRelay
 from v2x.device.uplink import Device, Stream, Uplink
 from v2x.messages import MessageType
 from v2x.rundir import RunDir
@@ -54,11 +55,13 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Tra
     end_moy = min(527039, start_moy + int(scenario.duration_s // 60) + 1)
 
     def encoded(msg_type: MessageType, k: int, content: dict) -> bytes:
-        if faults.due(scenario.faults, msg_type, index, k):
-            return messages.encode(msg_type, faults.inject(scenario.faults, msg_type, index, k, content))
-        return messages.encode(
-            msg_type, content, checked=False
-        )  # builders held to the constraints by tests/test_asn1_conformance.py
+        injected = faults.due(scenario.faults, msg_type, index, k)
+        if injected:
+            content = faults.inject(scenario.faults, msg_type, index, k, content)
+        if inter.edition is not editions.CURRENT:  # an RSU of an older edition of the message set
+            return editions.encode(msg_type, content, inter.edition)
+        # builders held to the constraints by tests/test_asn1_conformance.py; injected faults are checked
+        return messages.encode(msg_type, content, checked=injected)
 
     def build_map(k: int, now: int) -> bytes:
         moy = clock.minute_of_the_year(now)
@@ -95,6 +98,14 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Tra
     return streams
 
 
+def _relay(scenario: Scenario) -> PlatformRelay | None:
+    """The scenario's platform, republishing every RSU message (v2x.device.platform)."""
+    p = scenario.platform
+    if p is None:
+        return None
+    return PlatformRelay(p.name, scenario.platform_topic_prefix(), p.latency_ms / 1000, tuple(p.defects))
+
+
 def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:
     """One uplink per RSU, signing with the RSU's application certificate from the run PKI."""
     rng = random.Random(f"{scenario.seed}/roadside")
@@ -110,6 +121,7 @@ def build_rsus(scenario: Scenario, run: RunDir) -> list[Device]:
             attack=AttackPlan.for_device(scenario.attacks, "rsu", index, run.pki, run.root),
             network=device_link(scenario.network, "rsus", scenario.seed, inter.rsu_id),
             framing=inter.uplink,
+            relay=_relay(scenario),
         )
         devices.append((uplink, rsu_streams(scenario, index, rng, traffic)))
     return devices

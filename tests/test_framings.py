@@ -18,13 +18,15 @@ from v2x.framing.sources import Sources, SourcesError, load_sources
 from v2x.messages import MessageType
 from v2x.security.sign import unsecured
 
-from pipeline.decode.framing import as_unsecured, unwrap
+from pipeline.decode.framing import as_unsecured, bare_message, unwrap
 from pipeline.ingest.batch import BatchProcessor, Received
 from pipeline.ingest.replay import replay
 from pipeline.ingest.store import TelemetryWriter
 from pipeline.report.build import build_report
+from pipeline.sql.views import connect
 
 from tests.corpus import corpus
+from tests.golden_vectors import OTHER_EDITIONS, load
 
 CORPUS = corpus()
 BSMS = [messages.encode(t, c) for t, c in CORPUS if t is MessageType.BSM]
@@ -35,6 +37,15 @@ SOURCES = Sources.model_validate(
     {"sources": [{"topics": "V2X/RSU/+/+/UP", "framing": "bare-uper"}, {"topics": WRAPPER_TOPIC, "framing": "vendor-wrapper"}]}
 )
 MILLIS = 1_764_500_000_123
+# A MAP of the 2019-07 pre-release and a T/CSAE 53-2017 BSM that the 2020 decoders refuse (golden copies).
+OLDER_FRAMES = {
+    choice: next(
+        bytes.fromhex(v["frame"])
+        for v in load(OTHER_EDITIONS)
+        if v["edition"] == edition and v["value"]["$tuple"][0] == choice and not bare_message(bytes.fromhex(v["frame"]))
+    )
+    for edition, choice in (("csae53_2019", "mapFrame"), ("csae53_2017", "bsmFrame"))
+}
 
 
 def wrapper(frames: list[bytes], rsu_id: bytes = b"RSU-0042") -> bytes:
@@ -197,6 +208,7 @@ def test_ingest_reads_bare_wrapped_and_json_frames_through_mosquitto(mosquitto, 
     sources.write_text(
         "sources:\n  - {topics: 'V2X/RSU/J1/+/UP', framing: openv2x-json}\n  - {topics: 'V2X/RSU/+/+/UP', framing: bare-uper}\n"
         f"  - {{topics: '{WRAPPER_TOPIC}', framing: vendor-wrapper}}\n"
+        "  - {topics: 'cloud/V2X/RSU/+/+/UP', framing: openv2x-json, relay: cloud}\n"
     )
     out = tmp_path / "live"
     command = [sys.executable, "-m", "v2x.cli", "ingest", "--broker", mosquitto.address.url, "--out", str(out)]
@@ -210,6 +222,10 @@ def test_ingest_reads_bare_wrapped_and_json_frames_through_mosquitto(mosquitto, 
                     await client.publish("V2X/RSU/RSU-1/SPAT/UP", SPAT, qos=1)
                     await client.publish(WRAPPER_TOPIC, wrapper(BSMS[:2]), qos=1)
                     await client.publish("V2X/RSU/J1/MAP/UP", openv2x.document(MAP), qos=1)
+                    await client.publish("cloud/V2X/RSU/RSU-1/SPAT/UP", openv2x.document(SPAT), qos=1)  # a platform's copy
+                # RSUs of older editions of the message set (one forwarding a BSM)
+                await client.publish("V2X/RSU/OLD-1/MAP/UP", OLDER_FRAMES["mapFrame"], qos=1)
+                await client.publish("V2X/RSU/OLD-2/BSM/UP", OLDER_FRAMES["bsmFrame"], qos=1)
 
         asyncio.run(publish())
         rest = proc.stderr.read()
@@ -219,13 +235,19 @@ def test_ingest_reads_bare_wrapped_and_json_frames_through_mosquitto(mosquitto, 
     got = (
         duckdb.connect()
         .execute(
-            f"SELECT framing, msg_type, count(*), bool_and(decode_ok), any_value(auth) FROM read_parquet('{out}/telemetry/*/*.parquet') "
-            "GROUP BY ALL ORDER BY 1"
+            f"SELECT framing, msg_type, edition, count(*), bool_and(decode_ok), any_value(auth) "
+            f"FROM read_parquet('{out}/telemetry/*/*.parquet') WHERE relay IS NULL GROUP BY ALL ORDER BY ALL"
         )
         .fetchall()
     )
     assert got == [
-        ("bare-uper", "SPAT", 10, True, "not_verified"),
-        ("openv2x-json", "MAP", 10, True, "not_verified"),
-        ("vendor-wrapper", "BSM", 20, True, "not_verified"),
+        ("bare-uper", "BSM", "csae53-2017", 1, True, "not_verified"),
+        ("bare-uper", "MAP", "csae53-2019-07", 1, True, "not_verified"),
+        ("bare-uper", "SPAT", "csae53-2020", 10, True, "not_verified"),
+        ("openv2x-json", "MAP", "csae53-2020", 10, True, "not_verified"),
+        ("vendor-wrapper", "BSM", "csae53-2020", 20, True, "not_verified"),
     ]
+    copies = (
+        connect(out).execute("SELECT count(*), count(device_rx_seq), sum(len(differences)) FROM platform_fidelity").fetchone()
+    )
+    assert copies == (10, 10, 0)  # each copy matched with the RSU's own SPAT (the same msgCnt: the nearest), none changed

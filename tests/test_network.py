@@ -130,6 +130,7 @@ network:
 
 
 @pytest.mark.broker
+@pytest.mark.slow  # 22 s: a scenario run under injected latency and loss (.ci/run runs it with the slow tests)
 def test_injected_latency_and_loss_fail_exactly_their_checks_through_mosquitto(mosquitto, tmp_path):
     """Vehicles' frames held 120 +/- 10 ms and 10 % lost on the way to the broker: the latency and
     PDR checks of BSM (overall, in range of the RSUs, and of each BSM application) FAIL with their

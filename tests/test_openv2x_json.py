@@ -287,7 +287,7 @@ intersections:
     ("rsu_id", "uplink", "extra", "says"),
     [
         ("RSU-XQ-1901", "vendor-wrapper", "", "holds an RSU id of at most 8 characters"),
-        ("RSU1", "cloud-json", "", "an RSU does not send cloud-json"),
+        ("RSU1", "cloud-json", "", "cloud-json is not a framing a simulated RSU sends"),
         ("RSU1", "bare-uper", "attacks: [{kind: forged_signature, target: rsu}]", "RSU1 send a framing without signatures"),
         ("RSU1", "vendor-wrapper", "broker: {tls: true}", "broker.tls with a vendor-wrapper uplink"),
     ],
@@ -304,3 +304,21 @@ def test_the_library_scenario_s_sources_name_each_rsu_s_framing():
     assert sources.framing_of("V2X/RSU/RSU-XQ-1903/MAP/UP") is Framing.OPENV2X_JSON
     assert sources.framing_of("V2X/OBU/OBU-0001/BSM/UP") is Framing.ENVELOPE
     assert load_scenario("demo").uplink_sources().envelope_only()
+
+
+def test_the_rsm_list_openv2x_s_platform_reads_gives_each_rsm():
+    [rsm] = [f for t, f in CORPUS if t is MessageType.RSM]
+    _, content = messages.decode(rsm)
+    rsms = [rsm, messages.encode(MessageType.RSM, content | {"msgCnt": (content["msgCnt"] + 1) % 128})]
+    payload = json.dumps({"content": {"rsms": [json.loads(openv2x.document(f)) for f in rsms]}}).encode()
+    assert len(rsms) == 2 and openv2x.message_frames(MessageType.RSM, payload) == rsms
+    got = unwrap(Framing.OPENV2X_JSON, payload, "V2X/RSU/R9/RSM/UP")
+    assert [u.frame for u in got] == [unsecured(f) for f in rsms] and not any(u.problem for u in got)
+    with pytest.raises(openv2x.DocumentError, match=r"content: expected \{\"rsms\": \[RSM, \.\.\.\]\}"):
+        openv2x.message_frames(MessageType.RSM, b'{"content": {"rsms": []}}')
+    with pytest.raises(openv2x.DocumentError, match=r"content\.rsms\[1\]: no field 'x'"):
+        openv2x.message_frames(
+            MessageType.RSM, json.dumps({"content": {"rsms": [json.loads(openv2x.document(rsms[0])), {"x": 1}]}}).encode()
+        )
+    with pytest.raises(openv2x.DocumentError, match="SPAT: no field 'content'"):  # only RSM comes as a list
+        openv2x.message_frames(MessageType.SPAT, b'{"content": {"rsms": []}}')

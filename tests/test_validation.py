@@ -137,6 +137,7 @@ def test_every_check_is_documented_with_basis_and_source():
 
 
 @pytest.mark.broker
+@pytest.mark.slow  # 26 s: two scenario runs (.ci/run runs it with the slow tests)
 def test_fault_scenario_report_names_each_fault_and_a_clean_run_none(mosquitto, tmp_path):
     scenario = load_scenario("faults")
     result = run_scenario(scenario, tmp_path / "faulty", broker_url=mosquitto.address.url)

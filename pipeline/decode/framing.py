@@ -50,6 +50,9 @@ def _vendor_wrapper(data: bytes) -> str | None:
     return f"{head} around {len(found)} UPER MessageFrames ({found[0]} ...)"
 
 
+_HINT = " (a sources file can name its framing, e.g. "  # README "Sources and framings"
+
+
 def describe_payload(data: bytes) -> str:
     """What ``data`` looks like when its first octet is not the envelope's protocolVersion 3."""
     text = data.lstrip()
@@ -59,11 +62,11 @@ def describe_payload(data: bytes) -> str:
         except ValueError:
             return "the payload starts like JSON but does not parse as JSON"
         keys = ", ".join(list(doc)[:5]) if isinstance(doc, dict) else f"a list of {len(doc)}"
-        return f"the payload is a JSON document ({keys}): a platform's JSON uplink, not a signed frame"
+        return f"the payload is a JSON document ({keys}): a platform's JSON uplink, not a signed frame{_HINT}openv2x-json)"
     if what := bare_message(data):
-        return f"the payload is a bare UPER MessageFrame ({what}) with no security envelope"
+        return f"the payload is a bare UPER MessageFrame ({what}) with no security envelope{_HINT}bare-uper)"
     if what := _vendor_wrapper(data):
-        return f"the payload is {what}"
+        return f"the payload is {what}{_HINT}vendor-wrapper)"
     first = data[0] if data else None
     return (
         f"the first octet is {first} (protocolVersion must be {ENVELOPE_VERSION}), and it is neither JSON nor a UPER MessageFrame"
@@ -118,7 +121,7 @@ def unwrap(framing: Framing, payload: bytes, topic: str = "") -> list[Unwrapped]
         if msg_type is None:
             return [Unwrapped(payload, problem=f"openv2x-json framing: the topic {topic!r} does not end in {{type}}/UP")]
         try:
-            return [Unwrapped(as_unsecured(openv2x.message_frame(msg_type, payload)))]
+            return [Unwrapped(as_unsecured(frame)) for frame in openv2x.message_frames(msg_type, payload)]
         except openv2x.DocumentError as exc:
             return [Unwrapped(payload, problem=f"openv2x-json framing: {exc}")]
     return [Unwrapped(payload, problem=f"{framing.value} framing is not ingested yet (README: Sources and framings)")]

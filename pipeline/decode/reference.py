@@ -1,7 +1,9 @@
 """Reference decoding of a received frame with asn1tools (our YD/T 3957 + YD/T 3709 modules).
 
 Used where the numba fast path steps aside (status FALLBACK), to give the precise reason for a
-rejected frame, and by the tests as the oracle the envelope kernel must agree with.
+rejected frame, to read a MessageFrame of an older edition of the message set (:mod:`v2x.editions`:
+the 2020 decoders refuse it, an older edition decodes it whole), and by the tests as the oracle the
+envelope kernel must agree with.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from v2x import messages
+from v2x import editions, messages
 from v2x.asn1 import TrailingOctets, decode_with_octets
+from v2x.editions import Edition
 from v2x.messages import MessageType
 from v2x.security.backend import signature_rs
 from v2x.security.certificates import security_types
@@ -39,7 +42,8 @@ class DecodedFrame:
     s: bytes | None = None
     msg_type: MessageType | None = None
     msg_cnt: int | None = None
-    message: dict[str, Any] | None = None  # the decoded message (asn1tools representation)
+    message: dict[str, Any] | None = None  # the decoded message (asn1tools representation, of the 2020 shape)
+    edition: Edition = editions.CURRENT  # the edition of the message set the MessageFrame decodes whole in
 
 
 SIGNED_DATA_TAG = 0x81  # V2XSecData.content signedData: context tag [1] in C-OER (X.696 8.7)
@@ -122,10 +126,12 @@ def decode_frame(data: bytes) -> DecodedFrame:
         raise FrameError(f"V2XSecData content {kind} is neither unsecuredData nor signedData")
     try:
         msg_type, content = messages.decode(out.payload, check_constraints=True)
-    except TrailingOctets as exc:
-        raise FrameError(str(exc)) from None
     except Exception as exc:
-        raise FrameError(f"MessageFrame does not decode: {exc}") from None
+        why = str(exc) if isinstance(exc, TrailingOctets) else f"MessageFrame does not decode: {exc}"
+        try:
+            out.edition, msg_type, content = editions.identify(out.payload)
+        except editions.NoEdition as older:
+            raise FrameError(f"{why} (nor as an older edition: {older})") from None
     out.msg_type = msg_type
     out.message = content
     out.msg_cnt = messages.msg_cnt_of(content)

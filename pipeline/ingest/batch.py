@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from v2x import clock
+from v2x import clock, editions
 from v2x.framing.sources import ENVELOPE_ONLY
 from v2x.messages import (
     ACCEL_UNIT,
@@ -33,6 +33,7 @@ from v2x.messages import (
     MessageType,
     aid_misfit,
     message_set,
+    msg_cnt_of,
 )
 from v2x.mqtt import topics
 from v2x.security import Verdict, Verifier
@@ -44,7 +45,7 @@ from v2x.security.workers import SignatureBatch, SignatureWorkers
 from pipeline.decode import content, envelope, map_rsi, uper
 from pipeline.decode.bsm import BSM_COLUMNS
 from pipeline.decode.content import FAST_PATH, decode_contents, to_arrow
-from pipeline.decode.reference import DecodedFrame, FrameError
+from pipeline.decode.reference import DecodedFrame, FrameError, decode_frame
 from pipeline.decode.uper import ABSENT
 from pipeline.ingest import continuity, signer_rules
 from pipeline.ingest.fallback import Fallback
@@ -95,6 +96,8 @@ SCHEMA = pa.schema(
         ("vehicle_class", pa.int16()),
         ("frame", pa.binary()),
         ("framing", pa.string()),
+        ("edition", pa.string()),
+        ("relay", pa.string()),
     ]
 )
 
@@ -298,6 +301,7 @@ class BatchProcessor:
         self.topic_prefix = topic_prefix
         self.next_rx_seq = first_rx_seq
         self._sender_index: dict[tuple[str, str, str | None, str | None], int] = {}
+        self._sender_editions: dict[str, editions.Edition] = {}  # senders seen sending an older edition
         self._continuity = continuity.StreamContinuity()
         self._certificates: dict[bytes, bool] = {}
         self._checks = field_checks.checks_connection()
@@ -351,8 +355,10 @@ class BatchProcessor:
         generated = telemetry.column("generated_at").cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
         received = telemetry.column("received_at").cast(pa.int64()).to_numpy(zero_copy_only=False)
         rx_seq = telemetry.column("rx_seq").to_numpy(zero_copy_only=False)
+        relay = telemetry.column("relay").to_pylist() if "relay" in telemetry.column_names else [None] * n
+        streams_of = _stream_senders(col["sender_id"], relay)
         streams, gaps, _, _ = self._judge_continuity(
-            col["sender_id"], col["msg_type"], col["vehicle_id"], col["signer"], ok, col["auth"], cnt, generated, received
+            streams_of, col["msg_type"], col["vehicle_id"], col["signer"], ok, col["auth"], cnt, generated, received
         )
         self._judge_streams(
             rx_seq,
@@ -396,9 +402,12 @@ class BatchProcessor:
         n = len(batch)
         rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
         self.next_rx_seq += n
-        parsed = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
-        msg_type = [t.msg_type.value if t else UNKNOWN_TYPE for t in parsed]
         framing = [self.sources.framing_of(t).value for t in batch.topics]
+        relay = [self.sources.relay_of(t) for t in batch.topics]
+        parsed = [
+            topics.parse_uplink_tail(t) if r else topics.parse_uplink(t, self.topic_prefix) for t, r in zip(batch.topics, relay)
+        ]
+        msg_type = [t.msg_type.value if t else UNKNOWN_TYPE for t in parsed]
         columns: dict[str, pa.Array] = {name: pa.nulls(n, SCHEMA.field(name).type) for name in SCHEMA.names}
         columns |= {
             "rx_seq": pa.array(rx_seq),
@@ -414,6 +423,7 @@ class BatchProcessor:
             "frame_size": pa.array(sizes if sizes is not None else [len(f) for f in batch.frames], pa.int32()),
             "frame": pa.array(batch.frames, pa.binary()),
             "framing": pa.array(framing, pa.string()),
+            "relay": pa.array(relay, pa.string()),
         }
         return BatchOutput(_by_type(pa.table(columns, schema=SCHEMA), msg_type), {})
 
@@ -448,7 +458,10 @@ class BatchProcessor:
         self._recover_envelopes(p, fallback)
 
         # Topic: who sent it, and the type it claims when the frame itself cannot say.
-        parsed_topics = [topics.parse_uplink(t, self.topic_prefix) for t in batch.topics]
+        parsed_topics = [
+            topics.parse_uplink_tail(t) if relay else topics.parse_uplink(t, self.topic_prefix)
+            for t, relay in zip(batch.topics, adapted.relay)
+        ]
         status, msg_index = p.status.tolist(), p.msg_index.tolist()
         topic_type = [t.msg_type.value if t else None for t in parsed_topics]
         msg_type = [
@@ -463,7 +476,7 @@ class BatchProcessor:
         self._check_aids(p, fallback)  # before the contents: nothing of a rejected frame reaches their tables
 
         verifying = self._start_verify(batch, raw, p, fallback.decoded)
-        tables, bsm_frames, bsm_rows = self._contents(buf, p, fallback, rx_seq)
+        tables, bsm_frames, bsm_rows = self._contents(buf, p, fallback, rx_seq, sender)
         return BatchInProgress(
             batch, rx_seq, p, fallback, verifying, tables, bsm_frames, bsm_rows, msg_type, sender, kind, adapted
         )
@@ -551,8 +564,9 @@ class BatchProcessor:
         if not self.sources.envelope_only():  # a framing without a header may stamp its frames itself
             sent = np.array(begun.adapted.sent_us, dtype=np.int64)
             generated = np.where(ok & (generated < 0), sent, generated)
+        streams_of = _stream_senders(sender, begun.adapted.relay)
         sender_ids, gaps, dup, ipg_us = self._judge_continuity(
-            sender, msg_type, bsm_core["vehicle_id"].to_pylist(), signer, ok, auth, cnt, generated, received
+            streams_of, msg_type, bsm_core["vehicle_id"].to_pylist(), signer, ok, auth, cnt, generated, received
         )
         has_gen = generated >= 0
         columns = {
@@ -578,6 +592,8 @@ class BatchProcessor:
             **bsm_core,
             "frame": pa.array(begun.adapted.stored, pa.binary()),
             "framing": pa.array(begun.adapted.framing, pa.string()),
+            "edition": pa.array(_editions(ok, fallback.decoded), pa.string()),
+            "relay": pa.array(begun.adapted.relay, pa.string()),
         }
         table = pa.table(columns, schema=SCHEMA)
         self._unchecked.add({"messages": table, **tables})
@@ -647,7 +663,7 @@ class BatchProcessor:
         )
 
     def _contents(
-        self, buf: np.ndarray, p: envelope.Parsed, fallback: Fallback, rx_seq: np.ndarray
+        self, buf: np.ndarray, p: envelope.Parsed, fallback: Fallback, rx_seq: np.ndarray, sender: list[str | None]
     ) -> tuple[dict[str, pa.Table], np.ndarray, np.ndarray]:
         """Decode message contents: numba for BSM/SPAT/RSM (asn1tools where it steps aside or to
         name the reason of a reject), asn1tools for MAP and RSI.  Returns the content tables and,
@@ -663,9 +679,6 @@ class BatchProcessor:
             fast = np.array([i for i in of_type if i not in decoded], dtype=np.int64)
             got = decode_contents(dec, buf, p.payload_start[fast], p.payload_end[fast])
             good = got.status == uper.OK
-            kept = good[got.children[:, 0]] if len(got.children) else np.zeros(0, dtype=np.bool_)
-            rows, seqs = [got.rows[good]], [rx_seq[fast[good]]]
-            kids, kid_seqs = [got.children[kept]], [rx_seq[fast[got.children[kept, 0]]]]
             slow = [int(i) for i in of_type if i in decoded]
             for k in np.flatnonzero(~good):
                 i = int(fast[k])
@@ -673,7 +686,14 @@ class BatchProcessor:
                     fallback.explain(i, uper.STATUS_TEXT[int(got.status[k])])
                 elif fallback.decode(i) is not None:
                     slow.append(i)
+            for moved in self._sent_in_older_editions(fast, good, fallback, sender):
+                good[moved] = False
+                slow.append(int(fast[moved]))
+            kept = good[got.children[:, 0]] if len(got.children) else np.zeros(0, dtype=np.bool_)
+            rows, seqs = [got.rows[good]], [rx_seq[fast[good]]]
+            kids, kid_seqs = [got.children[kept]], [rx_seq[fast[got.children[kept, 0]]]]
             for i in slow:
+                self._reread(decoded[i], sender[i])
                 try:
                     row, children = dec.reference(decoded[i].message or {})
                 except (KeyError, TypeError, ValueError) as exc:  # a shape our schema edition does not know
@@ -692,12 +712,15 @@ class BatchProcessor:
             tables[dec.child_table] = to_arrow(dec.child_columns, np.vstack(kids), np.concatenate(kid_seqs))
 
         lanes, movements, items = [], [], []
-        for i in np.flatnonzero(
+        roadside = np.flatnonzero(
             ok & ((p.msg_index == MessageType.MAP.frame_index) | (p.msg_index == MessageType.RSI.frame_index))
-        ).tolist():
-            d = fallback.decode(i)
+        )
+        decodes = {i: fallback.decode(i) for i in roadside.tolist()}
+        self._learn_editions(fallback, sender)
+        for i, d in decodes.items():
             if d is None:
                 continue
+            self._reread(d, sender[i])
             seq = {"rx_seq": int(rx_seq[i])}
             try:
                 if d.msg_type is MessageType.MAP:
@@ -712,10 +735,57 @@ class BatchProcessor:
                 movements += [{**seq, **r} for r in ms]
             else:
                 items += [{**seq, **r} for r in rs]
+        for i, d in decoded.items():  # msgCnt sits after a preamble whose length depends on the edition
+            if d.edition is not editions.CURRENT and d.msg_cnt is not None:
+                p.msg_cnt[i] = d.msg_cnt
         for name, records in (("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
             if records:
                 tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])
         return tables, bsm_frames, bsm_rows
+
+    def _sent_in_older_editions(
+        self, fast: np.ndarray, good: np.ndarray, fallback: Fallback, sender: list[str | None]
+    ) -> list[int]:
+        """The frames (indices in ``fast``) the fast path read whole as 2020 frames although their
+        sender sends an older edition that reads them whole too (:meth:`_reread`); re-read in it."""
+        self._learn_editions(fallback, sender)
+        if not self._sender_editions:
+            return []
+        moved = []
+        for k in np.flatnonzero(good).tolist():
+            i = int(fast[k])
+            if sender[i] not in self._sender_editions:
+                continue
+            try:  # not fallback.decode: a frame the fast path read stays accepted whatever happens here
+                d = decode_frame(fallback.frames[i])
+            except FrameError:
+                continue
+            if self._reread(d, sender[i]):
+                fallback.decoded[i] = d
+                moved.append(k)
+        return moved
+
+    def _learn_editions(self, fallback: Fallback, sender: list[str | None]) -> None:
+        """Each sender's edition, from its frames only an older edition reads (:mod:`v2x.editions`)."""
+        for i, decoded in fallback.decoded.items():
+            who = sender[i]
+            if decoded.edition is not editions.CURRENT and who is not None:
+                self._sender_editions[who] = decoded.edition
+
+    def _reread(self, d: DecodedFrame, who: str | None) -> bool:
+        """Read ``d`` again in its sender's older edition, if that reads it whole.  A few T/CSAE
+        53-2017 BSMs, SPATs and RSMs in ten also decode whole as 2020 frames, with other values;
+        once a sender has shown its edition, its frames are taken in it."""
+        edition = self._sender_editions.get(who or "")
+        if edition is None or d.edition is edition:
+            return False
+        try:
+            d.msg_type, d.message = editions.decode(d.payload, edition)
+        except Exception:
+            return False  # not a frame of that edition: the 2020 reading stands
+        d.edition = edition
+        d.msg_cnt = msg_cnt_of(d.message)
+        return True
 
     def _start_verify(self, batch: Received, raw: bytes, p: envelope.Parsed, decoded: dict[int, DecodedFrame]) -> _Verifying:
         """Check every signed frame the envelope parser accepted (in frame order, against the
@@ -773,6 +843,19 @@ class BatchProcessor:
                 continue  # refuted by its signature check (e.g. an AID its certificate does not grant): that verdict stays
             v.auth[i], v.reason[i], v.signer[i] = Verdict.MALFORMED.value, reason, None
         return v
+
+
+def _stream_senders(sender: list[str | None], relay: list[str | None]) -> list[str | None]:
+    """The sender of each row as msgCnt continuity keys its streams: a platform's copies of a
+    device's messages are a stream of their own (``RSU-1@cloud``), never filling or doubling the device's."""
+    return [s if r is None or s is None else f"{s}@{r}" for s, r in zip(sender, relay)]
+
+
+def _editions(ok: np.ndarray, decoded: dict[int, DecodedFrame]) -> list[str | None]:
+    """The edition of the message set each decoded frame is in (:mod:`v2x.editions`): the one
+    asn1tools read it in, else the 2020 edition of the numba decoders; None for a reject."""
+    current = editions.CURRENT.value
+    return [(decoded[i].edition.value if i in decoded else current) if good else None for i, good in enumerate(ok.tolist())]
 
 
 def _unverifiable_framings(framing: list[str], auth: list[str], reason: list[str | None]) -> None:

@@ -49,15 +49,16 @@ class ReplayError(ValueError):
 @dataclass(frozen=True)
 class Recorded:
     """One received payload as recorded: its topic, receive time (Unix µs), the payload and, from
-    a run directory, the framing it was read with."""
+    a run directory, the framing it was read with and the platform that republished it."""
 
     topic: str
     received_us: int
     payload: bytes
     framing: Framing | None = None
+    relay: str | None = None  # the platform that republished it (a run directory's rows say)
 
 
-def _rows(run_dir: Path) -> Iterator[tuple[str, int, bytes, str]]:
+def _rows(run_dir: Path) -> Iterator[tuple[str, int, bytes, str, str | None]]:
     parts = sorted((run_dir / "telemetry").glob("msg_type=*/part-*.parquet"))
     if not parts:
         raise ReplayError(f"{run_dir}: no stored frames (telemetry/msg_type=*/part-*.parquet)")
@@ -70,13 +71,15 @@ def _rows(run_dir: Path) -> Iterator[tuple[str, int, bytes, str]]:
             ).fetchall()
         }
         framing = "coalesce(framing, 'envelope')" if "framing" in names else "'envelope'"  # runs before framings were recorded
+        relay = "relay" if "relay" in names else "NULL"
         cur = con.execute(
-            f"SELECT topic, epoch_us(received_at), frame, {framing} FROM read_parquet(?, union_by_name = true) ORDER BY rx_seq",
+            f"SELECT topic, epoch_us(received_at), frame, {framing}, {relay} FROM read_parquet(?, union_by_name = true) "
+            "ORDER BY rx_seq",
             [[str(p) for p in parts]],
         )
         while rows := cur.fetchmany(READ_ROWS):
-            for topic, received_us, frame, framed in rows:
-                yield topic or "", int(received_us), bytes(frame or b""), framed
+            for topic, received_us, frame, framed, relayed in rows:
+                yield topic or "", int(received_us), bytes(frame or b""), framed, relayed
     except duckdb.Error as exc:
         raise ReplayError(f"{run_dir}: stored frames cannot be read: {str(exc).splitlines()[0]}") from None
     finally:
@@ -88,7 +91,7 @@ def recorded_in_run(run_dir: Path) -> Iterator[Recorded]:
     that held several messages (a vendor wrapper of several BSMs) is one row per message, each
     keeping the payload: it is replayed once."""
     skip = 0
-    for topic, received_us, frame, framed in _rows(run_dir):
+    for topic, received_us, frame, framed, relay in _rows(run_dir):
         if skip:
             skip -= 1
             continue
@@ -97,7 +100,7 @@ def recorded_in_run(run_dir: Path) -> Iterator[Recorded]:
         except ValueError:
             raise ReplayError(f"{run_dir}: a row of unknown framing {framed!r}") from None
         skip = len(unwrap(framing, frame, topic)) - 1
-        yield Recorded(topic, received_us, frame, framing)
+        yield Recorded(topic, received_us, frame, framing, relay)
 
 
 def recorded_in_capture(path: Path) -> Iterator[Recorded]:
@@ -153,6 +156,8 @@ def _noting_framings(recorded: Iterable[Recorded], framings: RecordedFramings) -
     for r in recorded:
         if r.framing is not None:
             framings.by_topic[r.topic] = r.framing
+        if r.relay is not None:
+            framings.relays[r.topic] = r.relay
         yield r
 
 

@@ -17,13 +17,14 @@ from pipeline.ingest.store import Commit, TelemetryWriter
 def _part_tables(
     writer: TelemetryWriter, commits: list[Commit], prefix: str, columns: list[str]
 ) -> Iterator[tuple[str, pa.Table]]:
-    """(path in the run, ``columns`` of it) for each file of ``commits`` under ``prefix``; a
-    file that cannot be read is passed over."""
+    """(path in the run, ``columns`` of it that it has) for each file of ``commits`` under
+    ``prefix``; a file that cannot be read is passed over."""
     for commit in commits:
         for relative in commit.files:
             if relative.startswith(prefix):
                 try:
-                    yield relative, pq.read_table(writer.run_root / relative, columns=columns)
+                    present = set(pq.read_schema(writer.run_root / relative).names)
+                    yield relative, pq.read_table(writer.run_root / relative, columns=[c for c in columns if c in present])
                 except (OSError, pa.ArrowException):
                     continue
 
@@ -59,6 +60,7 @@ RESUME_COLUMNS = [
     "msg_cnt",
     "generated_at",
     "received_at",
+    "relay",  # absent from parts written before platform copies were kept apart
 ]
 
 

@@ -22,6 +22,8 @@ class Framings(Protocol):
 
     def framing_of(self, topic: str) -> Framing: ...
 
+    def relay_of(self, topic: str) -> str | None: ...
+
     def envelope_only(self) -> bool: ...
 
     def filters(self) -> list[str]: ...
@@ -32,12 +34,16 @@ class RecordedFramings:
 
     def __init__(self) -> None:
         self.by_topic: dict[str, Framing] = {}
+        self.relays: dict[str, str] = {}  # topic -> the platform that republished what arrived on it
 
     def framing_of(self, topic: str) -> Framing:
         return self.by_topic.get(topic, Framing.ENVELOPE)
 
+    def relay_of(self, topic: str) -> str | None:
+        return self.relays.get(topic)
+
     def envelope_only(self) -> bool:
-        return all(f is Framing.ENVELOPE for f in self.by_topic.values())
+        return not self.relays and all(f is Framing.ENVELOPE for f in self.by_topic.values())
 
     def filters(self) -> list[str]:
         return []
@@ -55,6 +61,7 @@ class Adapted:
     sender: list[str | None]
     problem: list[str | None]
     sent_us: list[int]  # when the framing says the device sent it (Unix µs), -1 if it does not say
+    relay: list[str | None]  # the platform that republished it; None: the device's own uplink
 
 
 def adapt(batch: Received, sources: Framings) -> Adapted:
@@ -63,10 +70,11 @@ def adapt(batch: Received, sources: Framings) -> Adapted:
     becomes one message, with the payload's topic and receive time."""
     n = len(batch)
     if sources.envelope_only():
-        return Adapted(batch, batch.frames, [Framing.ENVELOPE.value] * n, [None] * n, [None] * n, [-1] * n)
-    out = Adapted(Received(), [], [], [], [], [])
+        return Adapted(batch, batch.frames, [Framing.ENVELOPE.value] * n, [None] * n, [None] * n, [-1] * n, [None] * n)
+    out = Adapted(Received(), [], [], [], [], [], [])
     for topic, payload, received_us in zip(batch.topics, batch.frames, batch.received_us):
         framing = sources.framing_of(topic)
+        relay = sources.relay_of(topic)
         for message in unwrap(framing, payload, topic):
             out.received.add(topic, message.frame, received_us)
             out.stored.append(payload)
@@ -74,4 +82,5 @@ def adapt(batch: Received, sources: Framings) -> Adapted:
             out.sender.append(message.sender)
             out.problem.append(message.problem)
             out.sent_us.append(-1 if message.sent_us is None else message.sent_us)
+            out.relay.append(relay)
     return out

@@ -21,7 +21,7 @@ from html import escape
 from typing import Any
 
 from pipeline.render.svg import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
-from pipeline.render.terminal import schedule_line, stall_lines
+from pipeline.render.terminal import PLATFORM_COLUMNS, platform_row, schedule_line, stall_lines
 from pipeline.report.charts import CDF_POINTS, VERDICT_ORDER
 from pipeline.report.model import Check, Report
 
@@ -207,6 +207,16 @@ def _ranges_table(report: Report) -> str:
     )
 
 
+def _platform_table(report: Report) -> str:
+    rows = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in platform_row(x)) + "</tr>" for x in report.platform)
+    head = "".join(f"<th>{escape(c)}</th>" for c in PLATFORM_COLUMNS)
+    return (
+        "<p class=note>A platform's copies of the devices' messages, each matched with the device's own frame and "
+        f"compared field by field (v2x sql: platform_fidelity).</p><table id=platform><thead><tr>{head}</tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
 def _device_table(devices: list[dict[str, Any]]) -> str:
     head = "".join(
         f'<th data-sort="{kind}" data-column="{column}">{escape(label)}</th>'
@@ -335,6 +345,8 @@ def to_html(report: Report, charts: dict[str, Any]) -> str:
             f"<p class=note>CRL serial {crl.serial} from {escape(crl.craca)}: {crl.entries} entries, "
             f"{crl.age_s:.0f} s old when the ingest started</p>"
         )
+    if report.platform:
+        parts += ["<h2>Platform fidelity</h2>", _platform_table(report)]
     parts += [
         "<h2>Positions</h2><div id=map>",
         _map(charts),

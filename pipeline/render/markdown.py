@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.render.terminal import schedule_line, stall_lines
+from pipeline.render.terminal import PLATFORM_COLUMNS, platform_row, schedule_line, stall_lines
 from pipeline.report.gate import CheckChange, regressions
 from pipeline.report.model import Check, Report
 
@@ -59,6 +59,9 @@ def to_markdown(report: Report) -> str:
             for m in report.message_types
         ],
     )
+    if report.platform:
+        lines += ["", "### Platform fidelity", ""]
+        lines += _table(list(PLATFORM_COLUMNS), [platform_row(x) for x in report.platform])
     lines += ["", "<details><summary>All checks</summary>", ""]
     lines += _table(
         ["check", "verdict", "value", "required", "basis", "source"],

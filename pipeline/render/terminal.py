@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.report.model import Report, Schedule
+from pipeline.report.model import PlatformFidelity, Report, Schedule
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -71,7 +71,10 @@ def _heading(report: Report, console: Any) -> None:
         f"verdict {_verdict(report.verdict)}  ({s.PASS} pass, {s.FAIL} fail, {s.WARN} warn, {s.NA} n/a)"
     )
     o = report.overall
-    console.print(f"published {_fmt(o.published)}  received {_fmt(o.received)}  stored {_fmt(o.stored)}  rejected {o.rejected}")
+    copies = f" (and {o.relayed} platform copies)" if o.relayed else ""
+    console.print(
+        f"published {_fmt(o.published)}  received {_fmt(o.received)}  stored {_fmt(o.stored)}{copies}  rejected {o.rejected}"
+    )
     line = schedule_line(report.schedule)
     if line:
         console.print(line)
@@ -130,6 +133,37 @@ def ranges_table(report: Report) -> Any:
             f"{_fmt(x.latency_p95_ms)} / {_fmt(x.latency_p99_ms)}",
         )
     return r
+
+
+PLATFORM_COLUMNS = (
+    "platform",
+    "type",
+    "copies",
+    "matched",
+    "unmatched",
+    "not relayed",
+    "differing",
+    "fields that differ",
+    "added ms p50/p99",
+)
+
+
+def platform_row(x: PlatformFidelity, fields: int | None = None) -> list[str]:
+    """A row of the platform fidelity table (``fields``: the most differing fields to name)."""
+    named = ", ".join(f"{k} {n}" for k, n in list(x.differences.items())[:fields]) or "-"
+    counts = (x.relayed, x.matched, x.unmatched, x.not_relayed, x.differing)
+    return [x.relay, x.msg_type, *map(str, counts), named, f"{_fmt(x.added_latency_p50_ms)} / {_fmt(x.added_latency_p99_ms)}"]
+
+
+def platform_table(report: Report) -> Any:
+    p = _table(
+        "Platform fidelity: a platform's copies against the devices' own frames (v2x sql RUN \"SELECT * FROM platform_fidelity\")",
+        PLATFORM_COLUMNS,
+        justify="right",
+    )
+    for x in report.platform:
+        p.add_row(*platform_row(x, fields=4))
+    return p
 
 
 def applications_table(report: Report) -> Any:
@@ -205,4 +239,6 @@ def render_terminal(report: Report, console: Any) -> None:
     _heading(report, console)
     for table in (message_types_table, ranges_table, applications_table, checks_table, field_checks_table, security_table):
         console.print(table(report))
+    if report.platform:
+        console.print(platform_table(report))
     _notes(report, console)

@@ -16,7 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from v2x.device import schedule
+from v2x.editions import Edition
 from v2x.rundir import RunDir
 
 from pipeline.report.applications import application_checks, slices_needed
@@ -29,6 +32,7 @@ from pipeline.report.model import (
     IngestEvent,
     MessageTypeMetrics,
     Overall,
+    PlatformFidelity,
     Position,
     ProfileRef,
     RangeMetrics,
@@ -90,6 +94,7 @@ WITH marked AS (
            count(*) FILTER (WHERE auth = 'success') AS auth_ok,
            count(*) FILTER (WHERE auth = 'signer_certificate_not_found') AS signer_unresolved,
            count(*) FILTER (WHERE auth = 'not_verified') AS not_verified,
+           count(*) FILTER (WHERE decode_ok AND edition IS DISTINCT FROM $edition) AS other_edition,
            count(*) FILTER (WHERE in_stall) AS received_in_stall,
            count(*) FILTER (WHERE {LATE_IN_STALL}) AS late_in_stall,
            count(*) FILTER (WHERE {COUNTED_LATE_IN_STALL}) AS counted_late_in_stall
@@ -144,6 +149,7 @@ def _metrics(
         auth_success_rate=row["auth_ok"] / judged if judged else None,
         signer_unresolved=row["signer_unresolved"],
         not_verified=row["not_verified"],
+        other_edition=row["other_edition"],
         received_in_stall=row["received_in_stall"],
         signer_resolved_rate=verifiable / signed if signed else None,
         stored_over_published=row["stored"] / published if published else None,
@@ -411,6 +417,70 @@ def _judge_profile_check(
     return judge(check, value)
 
 
+EDITIONS_SQL = """
+SELECT edition, count(*), string_agg(DISTINCT sender_id, ', ' ORDER BY sender_id) FROM messages
+WHERE decode_ok AND msg_type = $msg_type AND edition IS DISTINCT FROM $edition GROUP BY ALL ORDER BY ALL
+"""
+
+
+PLATFORM_SQL = """
+WITH per AS (
+    SELECT relay, msg_type, count(*) AS relayed, count(device_rx_seq) AS matched,
+           count(*) FILTER (WHERE device_rx_seq IS NULL) AS unmatched,
+           count(*) FILTER (WHERE len(differences) > 0) AS differing,
+           quantile_cont(added_latency_ms, [0.5, 0.99]) AS latency, max(added_latency_ms) AS latency_max
+    FROM platform_fidelity GROUP BY ALL
+), relayed_senders AS (
+    SELECT DISTINCT relay, sender_id, msg_type FROM relayed WHERE decode_ok
+), missed AS (
+    SELECT s.relay, d.msg_type, count(*) AS not_relayed FROM messages d JOIN relayed_senders s USING (sender_id, msg_type)
+    WHERE d.decode_ok AND NOT EXISTS (SELECT 1 FROM platform_matches m WHERE m.device_rx_seq = d.rx_seq AND m.relay = s.relay)
+    GROUP BY ALL
+)
+SELECT per.*, coalesce(missed.not_relayed, 0) AS not_relayed FROM per LEFT JOIN missed USING (relay, msg_type) ORDER BY ALL
+"""
+DIFFERENCES_SQL = """
+SELECT relay, msg_type, d, count(*) FROM (SELECT relay, msg_type, unnest(differences) AS d FROM platform_fidelity)
+GROUP BY ALL ORDER BY 4 DESC, 3
+"""
+
+
+def _platform(con: duckdb.DuckDBPyConnection) -> list[PlatformFidelity]:
+    """Platform fidelity per platform and message type (:mod:`pipeline.sql.fidelity`)."""
+    differences: dict[tuple[str, str], dict[str, int]] = {}
+    for relay, msg_type, where, n in con.execute(DIFFERENCES_SQL).fetchall():
+        differences.setdefault((relay, msg_type), {})[where] = n
+    out = []
+    cur = con.execute(PLATFORM_SQL)
+    names = [d[0] for d in cur.description]
+    for values in cur.fetchall():
+        row = dict(zip(names, values))
+        latency = row["latency"] or [None, None]
+        out.append(
+            PlatformFidelity(
+                relay=row["relay"],
+                msg_type=row["msg_type"],
+                relayed=row["relayed"],
+                matched=row["matched"],
+                unmatched=row["unmatched"],
+                not_relayed=row["not_relayed"],
+                differing=row["differing"],
+                differences=differences.get((row["relay"], row["msg_type"]), {}),
+                added_latency_p50_ms=latency[0],
+                added_latency_p99_ms=latency[1],
+                added_latency_max_ms=row["latency_max"],
+            )
+        )
+    return out
+
+
+def _editions_seen(con: duckdb.DuckDBPyConnection, check: Check, required: Edition) -> Check:
+    """An edition check that failed, with what was sent instead and by whom."""
+    rows = con.execute(EDITIONS_SQL, {"msg_type": check.msg_type, "edition": required.value}).fetchall()
+    seen = "; ".join(f"{n} frames of {edition or 'unknown edition'} from {senders}" for edition, n, senders in rows)
+    return check.model_copy(update={"note": f"{required.value} required; {seen}"})
+
+
 def _overall_auth(types: list[MessageTypeMetrics]) -> float | None:
     """The authentication success rate of the whole run: each type's rate weighted by its frames
     anyone could verify; None when no frame could be."""
@@ -434,7 +504,7 @@ def build_report(
     con = connect(run.root)
     ingest = run.ingest_summary()
     stalls = _receiver_stalls(con, ingest)  # first: the metrics leave the stalled seconds' frames out
-    cur = con.execute(judging(con, METRICS_SQL))
+    cur = con.execute(judging(con, METRICS_SQL), {"edition": profile.edition.value})
     names = [d[0] for d in cur.description]
     manifest = run.manifest_data()
     network = bool(manifest.get("network"))
@@ -455,6 +525,7 @@ def build_report(
         stored=total_stored,
         rejected=sum(t.rejected for t in types),
         senders=one_value(con, "SELECT count(DISTINCT sender_id) FROM messages WHERE decode_ok"),
+        relayed=one_value(con, "SELECT count(*) FROM relayed"),
         stored_over_published=total_stored / total_published if total_published else None,
         auth_success_rate=_overall_auth(types),
     )
@@ -470,6 +541,9 @@ def build_report(
     sliced = slice_metrics(con, list(dict.fromkeys(ranged + app_checked)), receivers)
     unverifiable = {str(t): str(reason) for t, reason in con.execute(NOT_VERIFIED_SQL).fetchall()}
     checks = [_judge_profile_check(c, by_type, sliced, unverifiable) for c in profile.checks]
+    checks = [
+        _editions_seen(con, c, profile.edition) if c.metric == "other_edition" and c.verdict == "FAIL" else c for c in checks
+    ]
     declared = applications if applications is not None else manifest.get("applications")
     app_checks, app_summary = application_checks(
         profile.applications, declared, by_type, sliced, slice_counts(con, app_present), profile.pdr_in_range
@@ -501,6 +575,7 @@ def build_report(
         ingest_events=_ingest_events(ingest),
         receiver_stalls=stalls,
         schedule=kept,
+        platform=_platform(con),
     )
 
 

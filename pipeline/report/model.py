@@ -124,7 +124,8 @@ class Overall(ReportPart):
     msg_type: Literal["ALL"] = "ALL"
     published: Count | None
     received: Count | None
-    stored: Count
+    stored: Count = Field(description="the devices' own frames stored (a platform's copies apart: relayed)")
+    relayed: Count = Field(default=0, description="a platform's copies of the devices' messages stored (platform fidelity)")
     rejected: Count
     senders: Count
     stored_over_published: Number | None
@@ -168,6 +169,10 @@ class MessageTypeMetrics(ReportPart):
     pdr: Fraction | None = Field(description="received / (received + missing)")
     auth_success_rate: Fraction | None = Field(description="success among the frames whose signer resolved")
     signer_unresolved: Count = Field(description="frames signed with a digest whose certificate the ingest never saw")
+    other_edition: Count = Field(
+        default=0,
+        description="decoded frames in another edition of the message set than the profile's (the edition column, v2x.editions)",
+    )
     not_verified: Count = Field(
         default=0,
         description="frames nobody could verify (auth not_verified: no trust anchors, or a framing without signatures); "
@@ -238,6 +243,23 @@ class RangeMetrics(SliceMetrics):
     msg_type: str
     where: str | None
     range_m: Number | None
+
+
+class PlatformFidelity(ReportPart):
+    """A platform's copies of one message type, matched with the devices' own frames and compared
+    field by field (pipeline.sql.fidelity; a sources file's ``relay:``)."""
+
+    relay: str = Field(description="the platform, as the sources file names it")
+    msg_type: MsgType
+    relayed: Count = Field(description="copies that decoded")
+    matched: Count = Field(description="copies matched with a device's frame (sender, msgCnt, received within -1..+10 s)")
+    unmatched: Count = Field(description="copies of no frame the ingest received from the device")
+    not_relayed: Count = Field(description="frames of the senders the platform relays that it never copied")
+    differing: Count = Field(description="matched copies whose content differs from the device's in any field")
+    differences: dict[str, Count] = Field(description="table.column (or a nested table) -> matched copies that differ there")
+    added_latency_p50_ms: Number | None = Field(description="a copy's receipt after the device's frame")
+    added_latency_p99_ms: Number | None
+    added_latency_max_ms: Number | None
 
 
 class ApplicationGrade(ReportPart):
@@ -359,6 +381,9 @@ class Report(ReportPart):
     schedule: Schedule | None = Field(
         default=None,
         description="how well the simulators kept their schedule (v2x.device.schedule.combine); null for a run without simulators",
+    )
+    platform: list[PlatformFidelity] = Field(
+        default_factory=list, description="platform fidelity: a platform's copies against the devices' frames; empty without one"
     )
 
     def metrics_of(self, msg_type: str) -> MessageTypeMetrics | Overall | None:

@@ -14,6 +14,8 @@ from typing import Annotated
 import yaml
 from pydantic import Field, ValidationError
 
+from v2x import editions
+from v2x.editions import Edition
 from v2x.validation import problems
 
 from pipeline.report.model import Basis, CheckSpec, Number, ReportPart
@@ -60,6 +62,10 @@ class Profile(ReportPart):
     checks: list[CheckSpec]
     applications: list[ApplicationSpec] = Field(default_factory=list)
     pdr_in_range: PdrInRange | None = None
+    edition: Edition = Field(
+        default=editions.CURRENT,
+        description="the edition of the message set devices must send (v2x.editions); frames of another count in other_edition",
+    )
 
     def check_ids(self) -> set[str]:
         return {c.id for c in self.checks}

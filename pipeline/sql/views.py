@@ -32,6 +32,7 @@ from v2x.rundir import RunDir
 
 from pipeline.decode import map_rsi
 from pipeline.decode.content import FAST_PATH, to_arrow
+from pipeline.sql import fidelity
 from pipeline.sql.field_checks import CHECKS, union_sql
 from pipeline.sql.macros import create_macros
 
@@ -188,6 +189,14 @@ def _parquet(con: duckdb.DuckDBPyConnection, folder: Path, name: str, sandboxed:
     return f"_ds_{name}"
 
 
+# Telemetry columns added after the first runs were written, with what they were then.
+ADDED_COLUMNS = {
+    "framing": "'envelope'",  # every frame was a YD/T 3957 envelope
+    "edition": "CASE WHEN decode_ok THEN 'csae53-2020' END",  # only the 2020 edition was decoded
+    "relay": "NULL::VARCHAR",  # no platform's copies were kept apart
+}
+
+
 def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", sandboxed: bool = False) -> None:
     """Create the views of the run in ``run_dir`` in ``schema`` of ``con`` (views resolve the
     names they read in their own schema, so several runs live side by side, one schema each).
@@ -197,9 +206,15 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", 
     if not any(run.telemetry.glob("msg_type=*/*.parquet")):
         raise FileNotFoundError(f"{run.root} has no telemetry Parquet (not a run directory, or nothing was received)")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    con.execute(
-        f"CREATE VIEW {schema}.messages AS SELECT * FROM {_parquet(con, run.telemetry, f'{schema}_messages', sandboxed, hive=True)}"
-    )
+    telemetry = _parquet(con, run.telemetry, f"{schema}_messages", sandboxed, hive=True)
+    con.execute(f"CREATE VIEW {schema}._received AS SELECT * FROM {telemetry}")
+    present = {row[0] for row in con.execute(f"DESCRIBE {schema}._received").fetchall()}
+    missing = [f"{sql} AS {name}" for name, sql in ADDED_COLUMNS.items() if name not in present]
+    if missing:  # a run written before these columns existed
+        con.execute(f"CREATE OR REPLACE VIEW {schema}._received AS SELECT *, {', '.join(missing)} FROM {telemetry}")
+    # the devices' own frames; a platform's copies of them (sources file, relay) apart
+    con.execute(f"CREATE VIEW {schema}.messages AS SELECT * FROM _received WHERE relay IS NULL")
+    con.execute(f"CREATE VIEW {schema}.relayed AS SELECT * FROM _received WHERE relay IS NOT NULL")
     for name in CONTENT_TABLES:
         folder = run.tables / name
         if any(folder.glob("*.parquet")):
@@ -208,10 +223,12 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", 
             _table(con, f"{schema}._empty_{name}", empty_content_table(name))
             source = f"_empty_{name}"
         extra = DERIVED.get(name, "")
+        con.execute(f"CREATE VIEW {schema}._content_{name} AS SELECT * FROM {source}")  # copies included
         con.execute(
             f"CREATE VIEW {schema}.{name} AS SELECT c.*, m.sender_id, m.received_at, m.latency_ms, m.auth{extra} "
             f"FROM {source} c JOIN messages m USING (rx_seq)"
         )
+    fidelity.attach(con, schema, {name: empty_content_table(name).column_names for name in CONTENT_TABLES})
     _violations(con, run, schema, sandboxed)
     _security(con, run, schema)
     con.execute(
@@ -248,7 +265,17 @@ def connect(run_dir: Path, sandboxed: bool = False) -> duckdb.DuckDBPyConnection
     return lock_down(con) if sandboxed else con
 
 
-VIEWS = ("messages", *CONTENT_TABLES, "violations", "field_checks", "attacks", "frame_security", "published")
+VIEWS = (
+    "messages",
+    "relayed",
+    "platform_fidelity",
+    *CONTENT_TABLES,
+    "violations",
+    "field_checks",
+    "attacks",
+    "frame_security",
+    "published",
+)
 
 
 def connect_runs(run_dirs: list[Path], sandboxed: bool = False) -> duckdb.DuckDBPyConnection:

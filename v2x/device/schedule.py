@@ -117,7 +117,8 @@ def run_schedule(
 
     def send(d: int, tr: Transmission) -> None:
         uplink = devices[d][0]
-        publisher.publish(connection_of[d], uplink.topic(tr.msg_type), tr.payload, uplink.outcome(tr.msg_type))
+        topic = tr.relayed_on or uplink.topic(tr.msg_type)
+        publisher.publish(connection_of[d], topic, tr.payload, uplink.outcome(tr.msg_type, relayed=tr.relayed_on is not None))
 
     def slot_of(t: float) -> float:
         return start_at + math.ceil((t - start_at) / SLOT_S - 1e-9) * SLOT_S

@@ -19,6 +19,7 @@ import numpy as np
 
 from v2x import clock
 from v2x.device.attacks import REPLAY_DELAY_S, AttackPlan
+from v2x.device.platform import PlatformRelay
 from v2x.framing import Framing, openv2x, vendor_wrapper
 from v2x.messages import MessageType
 from v2x.mqtt import topics
@@ -37,6 +38,7 @@ class Transmission:
     payload: bytes
     delay_s: float = 0.0
     duplicate: bool = False
+    relayed_on: str | None = None  # a platform's copy, on this topic (v2x.device.platform)
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Uplink:
     tls: ClientTls | None = None  # the device's broker client certificate (mqtts brokers)
     network: DeviceLink | None = None  # injected latency and loss on the way to the broker (v2x.scenario.network)
     framing: Framing = Framing.ENVELOPE  # how the device puts its messages in payloads (v2x.framing)
+    relay: PlatformRelay | None = None  # a platform that republishes what the device sends (v2x.device.platform)
+    relayed: Counter[str] = field(default_factory=Counter)
     _sent: int = 0
     _topics: dict[MessageType, str] = field(default_factory=dict)
 
@@ -110,13 +114,20 @@ class Uplink:
             self.attack.record("replay", msg_type.value, payload)
             self.generated[msg_type.value] += 1  # the replayed copy is a frame the attacker sends
             out.append(Transmission(msg_type, payload, REPLAY_DELAY_S))
+        if self.relay is not None and copies:  # the platform copies what reached the broker, later
+            topic = self.relay.topic(self.device_kind, self.device_id, msg_type)
+            out.append(Transmission(msg_type, self.relay.copy(frame), copies[0] + self.relay.latency_s, relayed_on=topic))
         return out
 
-    def outcome(self, msg_type: MessageType) -> Callable[[bool], None]:
-        """The callback :mod:`v2x.device.publisher` reports a frame's delivery to."""
+    def outcome(self, msg_type: MessageType, relayed: bool = False) -> Callable[[bool], None]:
+        """The callback :mod:`v2x.device.publisher` reports a frame's delivery to (a platform's
+        copy counts apart: it is not a frame the device published)."""
         name = msg_type.value
 
         def delivered(ok: bool) -> None:
+            if relayed:
+                self.relayed[name] += ok
+                return
             (self.published if ok else self.failed)[name] += 1
 
         return delivered
@@ -127,6 +138,7 @@ class Uplink:
             "generated": dict(self.generated),
             "published": dict(self.published),
             "failed": dict(self.failed),
+            **({"relayed": dict(self.relayed)} if self.relay is not None else {}),
             **({"network": self.network.summary()} if self.network is not None else {}),
         }
 

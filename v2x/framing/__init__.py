@@ -29,3 +29,10 @@ class Framing(str, enum.Enum):
 
 INGESTED = (Framing.ENVELOPE, Framing.BARE_UPER, Framing.VENDOR_WRAPPER, Framing.OPENV2X_JSON)
 """The framings the ingest reads (the others are named in reject reasons only)."""
+
+
+def one_of(value: Framing, allowed: tuple[Framing, ...], refusal: str) -> Framing:
+    """``value`` if it is one of ``allowed``; else ValueError: ``<value> <refusal>; use one of ...``."""
+    if value not in allowed:
+        raise ValueError(f"{value.value} {refusal}; use one of {', '.join(f.value for f in allowed)}")
+    return value

@@ -12,8 +12,8 @@ rules (ITU-T X.697, JER) applied to the message, with three liberties OpenV2X's 
   (``"type": {"vehicleMaxSpeed": null}``, as XER writes it).
 
 :func:`document` writes a MessageFrame as such a document (with asn1tools' JER encoder, no
-liberties taken).  :func:`message_frame` reads a document back into the UPER MessageFrame the
-ingest decodes.  asn1tools' JER decoder is lenient (it passes over unknown keys and absent
+liberties taken).  :func:`message_frames` reads a document back into the UPER MessageFrames the
+ingest decodes (one, or the RSMs of the list OpenV2X's central platform reads).  asn1tools' JER decoder is lenient (it passes over unknown keys and absent
 mandatory fields), which would store a document it misread; so the reader here walks the
 schema itself and refuses, naming the place, every key the type does not have, every mandatory
 field that is absent and every value of the wrong kind.  The UPER encoder then holds each value
@@ -69,7 +69,11 @@ def _message_type(msg_type: MessageType) -> Any:
 
 def document(frame: bytes) -> bytes:
     """The OpenV2X document of a UPER MessageFrame: its message's value in JSON (JER)."""
-    msg_type, content = messages.decode(frame)
+    return document_of(*messages.decode(frame))
+
+
+def document_of(msg_type: MessageType, content: dict[str, Any]) -> bytes:
+    """The OpenV2X document of a message's value (asn1tools' representation)."""
     return json.dumps(_message_type(msg_type).encode(content), separators=(",", ":")).encode()
 
 
@@ -100,15 +104,32 @@ def parse_json(payload: bytes) -> Any:
 def message_frame(msg_type: MessageType, payload: bytes) -> bytes:
     """The UPER MessageFrame of an OpenV2X document of ``msg_type`` (the message's value, or
     ``{"<type>Frame": value}``); :class:`DocumentError` naming what does not fit."""
+    return _encoded(msg_type, parse_json(payload), msg_type.value)
+
+
+def message_frames(msg_type: MessageType, payload: bytes) -> list[bytes]:
+    """The UPER MessageFrames of an OpenV2X document: one message (:func:`message_frame`), or
+    for RSM the list OpenV2X's central platform reads (``{"content": {"rsms": [RSM, ...]}}``)."""
     doc = parse_json(payload)
+    if msg_type is MessageType.RSM and isinstance(doc, dict) and list(doc) == ["content"]:
+        content = doc["content"]
+        if not (
+            isinstance(content, dict) and list(content) == ["rsms"] and isinstance(content["rsms"], list) and content["rsms"]
+        ):
+            raise DocumentError('content: expected {"rsms": [RSM, ...]} with at least one RSM')
+        return [_encoded(msg_type, rsm, f"content.rsms[{k}]") for k, rsm in enumerate(content["rsms"])]
+    return [_encoded(msg_type, doc, msg_type.value)]
+
+
+def _encoded(msg_type: MessageType, doc: Any, path: str) -> bytes:
     member = _message_type(msg_type)
     if isinstance(doc, dict) and list(doc) == [msg_type.frame_choice]:
         doc = doc[msg_type.frame_choice]
-    value = _read(member, doc, msg_type.value)
+    value = _read(member, doc, path)
     try:
         return messages.encode(msg_type, value)
     except asn1tools.Error as exc:
-        raise DocumentError(f"{msg_type.value}: {exc}") from None
+        raise DocumentError(f"{path}: {exc}") from None
 
 
 def _where(path: str, key: str | int) -> str:

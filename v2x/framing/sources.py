@@ -24,7 +24,7 @@ import yaml
 from aiomqtt import Topic, Wildcard
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from v2x.framing import INGESTED, Framing
+from v2x.framing import INGESTED, Framing, one_of
 from v2x.validation import problems
 
 
@@ -37,6 +37,13 @@ class Source(BaseModel):
 
     topics: str = Field(description="an MQTT topic filter")
     framing: Framing
+    relay: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_\-]{1,32}$",
+        description="the platform that republishes devices' messages on these topics (platform fidelity): their rows are "
+        "its copies, kept apart from the devices' own and compared with them; the device id is read from the topic's "
+        "trailing V2X/{RSU|OBU}/{id}/{type}/UP",
+    )
 
     @field_validator("topics")
     @classmethod
@@ -48,9 +55,7 @@ class Source(BaseModel):
     @field_validator("framing")
     @classmethod
     def _ingested(cls, value: Framing) -> Framing:
-        if value not in INGESTED:
-            raise ValueError(f"{value.value} is not ingested yet; use one of {', '.join(f.value for f in INGESTED)}")
-        return value
+        return one_of(value, INGESTED, "is not ingested yet")
 
 
 class Sources(BaseModel):
@@ -64,21 +69,27 @@ class Sources(BaseModel):
 
     def framing_of(self, topic: str) -> Framing:
         """The framing of a topic: the first entry whose filter matches, else the envelope."""
-        return _framing_of(self, topic)
+        source = _source_of(self, topic)
+        return source.framing if source is not None else Framing.ENVELOPE
+
+    def relay_of(self, topic: str) -> str | None:
+        """The platform that republishes what arrives on a topic; None for a device's own uplink."""
+        source = _source_of(self, topic)
+        return source.relay if source is not None else None
 
     def envelope_only(self) -> bool:
         return not self.sources
 
     def __hash__(self) -> int:
-        return hash(tuple((s.topics, s.framing) for s in self.sources))
+        return hash(tuple((s.topics, s.framing, s.relay) for s in self.sources))
 
 
 @functools.lru_cache(maxsize=65_536)  # a zone has one topic per device and message type
-def _framing_of(sources: Sources, topic: str) -> Framing:
+def _source_of(sources: Sources, topic: str) -> Source | None:
     for source in sources.sources:
         if Topic(topic).matches(source.topics):
-            return source.framing
-    return Framing.ENVELOPE
+            return source
+    return None
 
 
 ENVELOPE_ONLY = Sources()

@@ -64,6 +64,13 @@ def subscription(prefix: str = "") -> str:
     return _join(prefix, "V2X/#")
 
 
+def parse_uplink_tail(topic: str) -> UplinkTopic | None:
+    """An uplink topic behind any prefix (a platform's republish, ``cloud/V2X/RSU/R1/SPAT/UP``):
+    its last five levels parsed as :func:`parse_uplink` parses them."""
+    levels = topic.split("/")
+    return parse_uplink("/".join(levels[-5:])) if len(levels) >= 5 else None
+
+
 @functools.lru_cache(maxsize=65_536)  # a zone has one topic per device and message type
 def parse_uplink(topic: str, prefix: str = "") -> UplinkTopic | None:
     """Parse an uplink topic; None if it does not follow the convention."""

@@ -14,7 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from v2x.framing import INGESTED, Framing, vendor_wrapper
+from v2x import editions
+from v2x.editions import Edition
+from v2x.framing import INGESTED, Framing, one_of, vendor_wrapper
 from v2x.framing.sources import Source, Sources
 from v2x.mqtt import topics
 from v2x.scenario.expectations import Expectation
@@ -129,12 +131,23 @@ class Intersection(_Strict):
         "bare-uper, vendor-wrapper or openv2x-json (RSUs that end PC5 security themselves)",
     )
 
+    edition: Edition = Field(
+        default=editions.CURRENT,
+        description="the edition of the message set the RSU sends (v2x.editions): csae53-2020, or the "
+        "csae53-2019-07 pre-release that RSUs built in 2020 still send",
+    )
+
+    @field_validator("edition")
+    @classmethod
+    def _written(cls, value: Edition) -> Edition:
+        if value not in editions.WRITTEN:
+            raise ValueError(f"a simulated RSU sends {' or '.join(e.value for e in editions.WRITTEN)}, not {value.value}")
+        return value
+
     @field_validator("uplink")
     @classmethod
     def _sent_by_devices(cls, value: Framing) -> Framing:
-        if value not in DEVICE_FRAMINGS:
-            raise ValueError(f"an RSU does not send {value.value}; use one of {', '.join(f.value for f in DEVICE_FRAMINGS)}")
-        return value
+        return one_of(value, DEVICE_FRAMINGS, "is not a framing a simulated RSU sends")
 
     @model_validator(mode="after")
     def _wrapper_id_fits(self) -> Intersection:
@@ -143,6 +156,21 @@ class Intersection(_Strict):
                 f"rsu_id {self.rsu_id!r}: the vendor wrapper holds an RSU id of at most {vendor_wrapper.ID_OCTETS} characters"
             )
         return self
+
+
+class Platform(_Strict):
+    """A cloud platform that republishes every RSU message as an OpenV2X JSON document on its own
+    topics (``{prefix}/V2X/RSU/{id}/{type}/UP``), ``latency_ms`` later, with the translation
+    ``defects`` listed (v2x.device.platform); the ingest keeps its copies apart and the report
+    compares them with the RSUs' own (platform fidelity)."""
+
+    name: str = Field(default="cloud", pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    prefix: str = Field(default="cloud", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
+    latency_ms: float = Field(default=30.0, ge=0, le=5000)
+    defects: list[Literal["float32_position"]] = Field(
+        default_factory=list,
+        description="float32_position: positions kept as 32-bit floating-point degrees (steps of about 0.4 m)",
+    )
 
 
 class FleetGroup(_Strict):
@@ -274,6 +302,7 @@ class Scenario(_Strict):
     faults: list[Fault] = Field(default_factory=list)
     attacks: list[Attack] = Field(default_factory=list)
     network: list[Impairment] = Field(default_factory=list, description="latency and loss to the broker (v2x.scenario.network)")
+    platform: Platform | None = Field(default=None, description="a cloud platform republishing the RSUs' messages")
     applications: list[str] | None = Field(
         default=None, description="Day-1 applications (T/CSAE 53) the report grades; None: those the run's messages show"
     )
@@ -323,6 +352,8 @@ class Scenario(_Strict):
                     f"attack {a.kind!r} on the first {a.devices} RSUs: {', '.join(unsigned)} send a framing without "
                     "signatures (uplink), an attack on their signatures means nothing"
                 )
+        if self.broker.tls and self.platform is not None:
+            raise ValueError("broker.tls with a platform: the topic ACL gives each RSU its own topics, not the platform's")
         if self.broker.tls and any(i.uplink is Framing.VENDOR_WRAPPER for i in self.intersections):
             raise ValueError(
                 "broker.tls with a vendor-wrapper uplink: the topic ACL gives each RSU its own topics, "
@@ -352,15 +383,23 @@ class Scenario(_Strict):
     def vehicle_count(self) -> int:
         return sum(g.count for g in self.fleet)
 
+    def platform_topic_prefix(self) -> str:
+        """What the platform puts before ``V2X/...``: its prefix, then the zone's."""
+        assert self.platform is not None
+        return f"{self.platform.prefix}/{self.zone.topic_prefix}".strip("/")
+
     def uplink_sources(self) -> Sources:
-        """The framing of each RSU uplink that is not the envelope, as the ingest reads it
-        (:mod:`v2x.framing.sources`)."""
+        """The framing of each RSU uplink that is not the envelope, and the platform's topics, as
+        the ingest reads them (:mod:`v2x.framing.sources`)."""
         entries: list[Source] = []
         for i in self.intersections:
             if i.uplink is Framing.VENDOR_WRAPPER:
                 entries += [Source(topics=topics.vendor_wrapper(t, self.zone.topic_prefix), framing=i.uplink) for t in RSU_ORDER]
             elif i.uplink is not Framing.ENVELOPE:
                 entries.append(Source(topics=topics.device_filter("RSU", i.rsu_id, self.zone.topic_prefix), framing=i.uplink))
+        if self.platform is not None:
+            relayed = topics.device_filter("RSU", "+", self.platform_topic_prefix())
+            entries.append(Source(topics=relayed, framing=Framing.OPENV2X_JSON, relay=self.platform.name))
         return Sources(sources=list({(e.topics, e.framing): e for e in entries}.values()))
 
     def obu_ids(self) -> list[str]:
