@@ -170,3 +170,20 @@ def test_the_report_s_renderings_show_the_platform_table(tmp_path):
     render_terminal(report, console)
     text = console.export_text()
     assert "Platform fidelity" in text and "(and 40 platform copies)" in text
+
+
+def test_an_unfaithful_platform_is_a_warning_of_its_own(tmp_path):
+    report = build_report(_run(tmp_path, _traffic()))
+    spat, rsm = report.check("platform.cloud.SPAT"), report.check("platform.cloud.RSM")
+    assert spat is not None and (spat.verdict, spat.value, spat.kind, spat.basis) == ("WARN", 6, "platform", "policy")
+    assert (
+        spat.note == "4 copies differ (spat.moy 4); 1 copies of no frame received from the device; 1 device frames never copied"
+    )
+    assert rsm is not None and rsm.value == 20 and report.check("SPAT.rate").verdict == "PASS"  # type: ignore[union-attr]
+    batch = Received()
+    for k in range(10):  # a faithful platform
+        spat_k = SPAT | {"msgCnt": k}
+        batch.add("V2X/RSU/R1/SPAT/UP", messages.encode(MessageType.SPAT, spat_k), T0_US + k * 100_000)
+        batch.add("cloud/V2X/RSU/R1/SPAT/UP", _copy(MessageType.SPAT, spat_k), T0_US + k * 100_000 + 30_000)
+    faithful = build_report(_run(tmp_path, batch, "faithful")).check("platform.cloud.SPAT")
+    assert faithful is not None and (faithful.verdict, faithful.value, faithful.note) == ("PASS", 0, None)

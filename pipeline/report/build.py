@@ -474,6 +474,37 @@ def _platform(con: duckdb.DuckDBPyConnection) -> list[PlatformFidelity]:
     return out
 
 
+PLATFORM_SOURCE = "platform fidelity: a platform republishes every device message, unchanged (policy; pipeline.sql.fidelity)"
+
+
+def _platform_checks(platform: list[PlatformFidelity]) -> list[Check]:
+    """``platform.<name>.<TYPE>``: copies that differ from the device's frame, copies of no frame
+    the ingest got from the device, and device frames never copied (policy: WARN)."""
+    checks = []
+    for p in platform:
+        value = p.differing + p.unmatched + p.not_relayed
+        fields = ", ".join(f"{k} {n}" for k, n in list(p.differences.items())[:4])
+        parts = [
+            f"{p.differing} copies differ ({fields})" if p.differing else "",
+            f"{p.unmatched} copies of no frame received from the device" if p.unmatched else "",
+            f"{p.not_relayed} device frames never copied" if p.not_relayed else "",
+        ]
+        spec = CheckSpec(
+            id=f"platform.{p.relay}.{p.msg_type}",
+            msg_type=p.msg_type,
+            metric="unfaithful",
+            op="<=",
+            threshold=0,
+            basis="policy",
+            source=PLATFORM_SOURCE,
+            kind="platform",
+        )
+        if value:
+            spec = spec.model_copy(update={"note": "; ".join(x for x in parts if x)})
+        checks.append(judge(spec, value))
+    return checks
+
+
 def _editions_seen(con: duckdb.DuckDBPyConnection, check: Check, required: Edition) -> Check:
     """An edition check that failed, with what was sent instead and by whom."""
     rows = con.execute(EDITIONS_SQL, {"msg_type": check.msg_type, "edition": required.value}).fetchall()
@@ -554,6 +585,8 @@ def build_report(
     checks += _field_checks(con, {t.msg_type: t for t in types})
     security, security_checks = _security(con, ingest)
     checks += security_checks
+    platform = _platform(con)
+    checks += _platform_checks(platform)
     verdicts = [c.verdict for c in checks]
     return Report(
         report_version=REPORT_VERSION,
@@ -575,7 +608,7 @@ def build_report(
         ingest_events=_ingest_events(ingest),
         receiver_stalls=stalls,
         schedule=kept,
-        platform=_platform(con),
+        platform=platform,
     )
 
 

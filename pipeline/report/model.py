@@ -31,7 +31,7 @@ HISTORY = (
 Verdict = Literal["PASS", "FAIL", "WARN", "N/A"]
 Basis = Literal["std", "derived", "harness", "policy", "unverified"]
 Op = Literal[">=", "<=", ">", "<"]
-CheckKind = Literal["field", "security", "application", "harness"]
+CheckKind = Literal["field", "security", "application", "harness", "platform"]
 Scope = Literal["message", "stream", "run"]
 MsgType = Literal["BSM", "MAP", "SPAT", "RSI", "RSM", "UNKNOWN"]
 # Verification verdicts modelled on ETSI TS 102 723-8 table 27 (v2x.security.Verdict), plus not_verified.
