@@ -150,9 +150,9 @@ PLATFORM_COLUMNS = (
 
 def platform_row(x: PlatformFidelity, fields: int | None = None) -> list[str]:
     """A row of the platform fidelity table (``fields``: the most differing fields to name)."""
-    named = ", ".join(f"{k} {n}" for k, n in list(x.differences.items())[:fields]) or "-"
     counts = (x.relayed, x.matched, x.unmatched, x.not_relayed, x.differing)
-    return [x.relay, x.msg_type, *map(str, counts), named, f"{_fmt(x.added_latency_p50_ms)} / {_fmt(x.added_latency_p99_ms)}"]
+    latency = f"{_fmt(x.added_latency_p50_ms)} / {_fmt(x.added_latency_p99_ms)}"
+    return [x.relay, x.msg_type, *map(str, counts), x.named_differences(fields), latency]
 
 
 def platform_table(report: Report) -> Any:

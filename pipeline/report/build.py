@@ -402,11 +402,13 @@ def _judge_profile_check(
     by_type: dict[str, MessageTypeMetrics | Overall],
     sliced: dict[Slice, SliceMetrics],
     unverifiable: dict[str, str],
+    other_editions: dict[str, str],
 ) -> Check:
     """A profile check judged on its message type's metrics, or on its slice's when it has a
     range or condition.  An authentication check with no frame anyone could verify is N/A and
     says why (``unverifiable``: a reason per message type), rather than FAIL on frames whose
-    link carries no signature or a run without trust anchors."""
+    link carries no signature or a run without trust anchors.  An edition check with frames of
+    another edition says which and from whom (``other_editions``: per message type)."""
     sl = _ranged(check)
     metrics: SliceMetrics | MessageTypeMetrics | Overall | None = sliced[sl] if sl else by_type.get(check.msg_type)
     value = getattr(metrics, check.metric, None) if metrics is not None else None
@@ -414,13 +416,23 @@ def _judge_profile_check(
         check = check.model_copy(
             update={"note": f"not judged: no {check.msg_type} frame could be verified ({unverifiable[check.msg_type]})"}
         )
+    elif check.metric == "other_edition" and value and check.msg_type in other_editions:
+        check = check.model_copy(update={"note": other_editions[check.msg_type]})
     return judge(check, value)
 
 
 EDITIONS_SQL = """
-SELECT edition, count(*), string_agg(DISTINCT sender_id, ', ' ORDER BY sender_id) FROM messages
-WHERE decode_ok AND msg_type = $msg_type AND edition IS DISTINCT FROM $edition GROUP BY ALL ORDER BY ALL
+SELECT msg_type, edition, count(*), string_agg(DISTINCT sender_id, ', ' ORDER BY sender_id) FROM messages
+WHERE decode_ok AND edition IS DISTINCT FROM $edition GROUP BY ALL ORDER BY ALL
 """
+
+
+def _other_editions(con: duckdb.DuckDBPyConnection, required: Edition) -> dict[str, str]:
+    """Per message type, what was sent in another edition than ``required`` and by whom."""
+    seen: dict[str, list[str]] = {}
+    for msg_type, edition, n, senders in con.execute(EDITIONS_SQL, {"edition": required.value}).fetchall():
+        seen.setdefault(msg_type, []).append(f"{n} frames of {edition or 'unknown edition'} from {senders}")
+    return {msg_type: f"{required.value} required; " + "; ".join(parts) for msg_type, parts in seen.items()}
 
 
 PLATFORM_SQL = """
@@ -428,7 +440,8 @@ WITH per AS (
     SELECT relay, msg_type, count(*) AS relayed, count(device_rx_seq) AS matched,
            count(*) FILTER (WHERE device_rx_seq IS NULL) AS unmatched,
            count(*) FILTER (WHERE len(differences) > 0) AS differing,
-           quantile_cont(added_latency_ms, [0.5, 0.99]) AS latency, max(added_latency_ms) AS latency_max
+           quantile_cont(added_latency_ms, 0.5) AS added_latency_p50_ms, quantile_cont(added_latency_ms, 0.99) AS added_latency_p99_ms,
+           max(added_latency_ms) AS added_latency_max_ms
     FROM platform_fidelity GROUP BY ALL
 ), relayed_senders AS (
     SELECT DISTINCT relay, sender_id, msg_type FROM relayed WHERE decode_ok
@@ -450,28 +463,10 @@ def _platform(con: duckdb.DuckDBPyConnection) -> list[PlatformFidelity]:
     differences: dict[tuple[str, str], dict[str, int]] = {}
     for relay, msg_type, where, n in con.execute(DIFFERENCES_SQL).fetchall():
         differences.setdefault((relay, msg_type), {})[where] = n
-    out = []
     cur = con.execute(PLATFORM_SQL)
     names = [d[0] for d in cur.description]
-    for values in cur.fetchall():
-        row = dict(zip(names, values))
-        latency = row["latency"] or [None, None]
-        out.append(
-            PlatformFidelity(
-                relay=row["relay"],
-                msg_type=row["msg_type"],
-                relayed=row["relayed"],
-                matched=row["matched"],
-                unmatched=row["unmatched"],
-                not_relayed=row["not_relayed"],
-                differing=row["differing"],
-                differences=differences.get((row["relay"], row["msg_type"]), {}),
-                added_latency_p50_ms=latency[0],
-                added_latency_p99_ms=latency[1],
-                added_latency_max_ms=row["latency_max"],
-            )
-        )
-    return out
+    rows = [dict(zip(names, values)) for values in cur.fetchall()]
+    return [PlatformFidelity(**row, differences=differences.get((row["relay"], row["msg_type"]), {})) for row in rows]
 
 
 PLATFORM_SOURCE = "platform fidelity: a platform republishes every device message, unchanged (policy; pipeline.sql.fidelity)"
@@ -483,9 +478,8 @@ def _platform_checks(platform: list[PlatformFidelity]) -> list[Check]:
     checks = []
     for p in platform:
         value = p.differing + p.unmatched + p.not_relayed
-        fields = ", ".join(f"{k} {n}" for k, n in list(p.differences.items())[:4])
         parts = [
-            f"{p.differing} copies differ ({fields})" if p.differing else "",
+            f"{p.differing} copies differ ({p.named_differences(4)})" if p.differing else "",
             f"{p.unmatched} copies of no frame received from the device" if p.unmatched else "",
             f"{p.not_relayed} device frames never copied" if p.not_relayed else "",
         ]
@@ -503,13 +497,6 @@ def _platform_checks(platform: list[PlatformFidelity]) -> list[Check]:
             spec = spec.model_copy(update={"note": "; ".join(x for x in parts if x)})
         checks.append(judge(spec, value))
     return checks
-
-
-def _editions_seen(con: duckdb.DuckDBPyConnection, check: Check, required: Edition) -> Check:
-    """An edition check that failed, with what was sent instead and by whom."""
-    rows = con.execute(EDITIONS_SQL, {"msg_type": check.msg_type, "edition": required.value}).fetchall()
-    seen = "; ".join(f"{n} frames of {edition or 'unknown edition'} from {senders}" for edition, n, senders in rows)
-    return check.model_copy(update={"note": f"{required.value} required; {seen}"})
 
 
 def _overall_auth(types: list[MessageTypeMetrics]) -> float | None:
@@ -571,10 +558,8 @@ def build_report(
     app_checked, app_present = slices_needed(profile.applications)
     sliced = slice_metrics(con, list(dict.fromkeys(ranged + app_checked)), receivers)
     unverifiable = {str(t): str(reason) for t, reason in con.execute(NOT_VERIFIED_SQL).fetchall()}
-    checks = [_judge_profile_check(c, by_type, sliced, unverifiable) for c in profile.checks]
-    checks = [
-        _editions_seen(con, c, profile.edition) if c.metric == "other_edition" and c.verdict == "FAIL" else c for c in checks
-    ]
+    other_editions = _other_editions(con, profile.edition)
+    checks = [_judge_profile_check(c, by_type, sliced, unverifiable, other_editions) for c in profile.checks]
     declared = applications if applications is not None else manifest.get("applications")
     app_checks, app_summary = application_checks(
         profile.applications, declared, by_type, sliced, slice_counts(con, app_present), profile.pdr_in_range
@@ -585,7 +570,7 @@ def build_report(
     checks += _field_checks(con, {t.msg_type: t for t in types})
     security, security_checks = _security(con, ingest)
     checks += security_checks
-    platform = _platform(con)
+    platform = _platform(con) if overall.relayed else []  # no copies: the comparisons are not worth building
     checks += _platform_checks(platform)
     verdicts = [c.verdict for c in checks]
     return Report(

@@ -261,6 +261,10 @@ class PlatformFidelity(ReportPart):
     added_latency_p99_ms: Number | None
     added_latency_max_ms: Number | None
 
+    def named_differences(self, most: int | None = None) -> str:
+        """The fields that differ most, with how many copies: ``spat.moy 4, rsm_participants 2``."""
+        return ", ".join(f"{k} {n}" for k, n in list(self.differences.items())[:most]) or "-"
+
 
 class ApplicationGrade(ReportPart):
     """One Day-1 application (pipeline.report.applications)."""

@@ -48,13 +48,16 @@ def _message_differences(table: str, columns: list[str]) -> str:
 
 
 def _list_differences(table: str, columns: list[str]) -> str:
-    """Per match, the table's name when its rows of the two messages differ (as sorted lists)."""
+    """Per match, the table's name when its rows of the two messages differ (as sorted lists).
+    Only the rows of matched messages are gathered, not the whole table."""
     fields = ", ".join(f"{_quoted(c)} := {_quoted(c)}" for c in columns)
-    rows = f"SELECT rx_seq, list(s ORDER BY s) AS r FROM (SELECT rx_seq, struct_pack({fields}) AS s FROM _content_{table}) GROUP BY rx_seq"
     return (
-        f"SELECT m.relayed_rx_seq, CASE WHEN a.r IS DISTINCT FROM b.r THEN ['{table}'] ELSE [] END AS d "
-        f"FROM platform_matches m LEFT JOIN ({rows}) a ON a.rx_seq = m.device_rx_seq "
-        f"LEFT JOIN ({rows}) b ON b.rx_seq = m.relayed_rx_seq WHERE m.device_rx_seq IS NOT NULL AND (a.r IS NOT NULL OR b.r IS NOT NULL)"
+        f"(WITH paired AS (SELECT device_rx_seq, relayed_rx_seq FROM platform_matches WHERE device_rx_seq IS NOT NULL), "
+        f"rows AS (SELECT rx_seq, list(struct_pack({fields}) ORDER BY struct_pack({fields})) AS r FROM _content_{table} "
+        "WHERE rx_seq IN (SELECT device_rx_seq FROM paired UNION ALL SELECT relayed_rx_seq FROM paired) GROUP BY rx_seq) "
+        f"SELECT p.relayed_rx_seq, CASE WHEN a.r IS DISTINCT FROM b.r THEN ['{table}'] ELSE [] END AS d "
+        "FROM paired p LEFT JOIN rows a ON a.rx_seq = p.device_rx_seq LEFT JOIN rows b ON b.rx_seq = p.relayed_rx_seq "
+        "WHERE a.r IS NOT NULL OR b.r IS NOT NULL)"
     )
 
 

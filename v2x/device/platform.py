@@ -55,10 +55,7 @@ class PlatformRelay:
 
     def copy(self, frame: bytes) -> bytes:
         """The platform's JSON document of a device's MessageFrame (of any edition it reads)."""
-        try:
-            msg_type, content = messages.decode(frame)
-        except Exception:
-            _, msg_type, content = editions.identify(frame)
+        _, msg_type, content = editions.identify(frame, (editions.CURRENT, *editions.OLDER))
         for defect in self.defects:
             DEFECTS[defect](msg_type, content)
         return openv2x.document_of(msg_type, content)
