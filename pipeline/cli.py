@@ -22,11 +22,19 @@ from rich.table import Table
 
 from v2x.framing.sources import ENVELOPE_ONLY, Sources, SourcesError, load_sources
 from v2x.mqtt.transport import BrokerAddress
-from v2x.rundir import RunDir
-from v2x.scenario.model import ScenarioError
+from v2x.rundir import RunDir, write_json_atomic
+from v2x.scenario.model import ScenarioError, load_scenario
 from v2x.security import Verifier
+from v2x.stage_log import stage_logger
 
-from pipeline.harness.suite import ScenarioResult, load_suite, run_suite, suite_junit
+from pipeline.harness.suite import (
+    ScenarioResult,
+    expectation_problems,
+    load_suite,
+    run_suite,
+    scenario_expectations,
+    suite_junit,
+)
 from pipeline.ingest.batch import settle_collector, warm_up
 from pipeline.ingest.receiver import client_tls
 from pipeline.ingest.replay import ReplayError, replay
@@ -37,16 +45,23 @@ from pipeline.ingest.trust import verifier_from_files, verifier_from_pki
 from pipeline.render.html import to_html
 from pipeline.render.junit import to_junit
 from pipeline.render.markdown import diff_to_markdown, to_markdown
-from pipeline.render.terminal import render_terminal
+from pipeline.render.terminal import never_cut, render_terminal, report_console
 from pipeline.report.build import build_report, to_json
 from pipeline.report.charts import chart_data
+from pipeline.report.expectations import evaluate
 from pipeline.report.gate import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, diff_reports, failure_line, failures, regressions
 from pipeline.report.model import Report
+from pipeline.report.profile import ProfileError, load_profile
 from pipeline.sql.shell import FORMATS as FORMATS_SQL
-from pipeline.sql.shell import render, run_shell, stdin_lines
+from pipeline.sql.shell import execute, run_shell, stdin_lines
 from pipeline.sql.views import connect_runs
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+TABLE = ("table", "terminal")  # tables for people, the same name in every command (terminal: its older name)
+TABLE_HELP = "table: for people (terminal is the same); the others for programs and documents"
+OUTPUT = click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to this file instead of stdout"
+)
 FORMATS = {"json": to_json, "junit": to_junit, "markdown": to_markdown}
 
 
@@ -105,23 +120,38 @@ def _emit(text: str, output: Path | None) -> None:
 
 @click.command()
 @click.argument("run", type=RUN_DIR)
-@click.option("--format", "fmt", type=click.Choice(["terminal", "html", *FORMATS]), default="terminal", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to this file instead of stdout")
+@click.option(
+    "--format", "fmt", type=click.Choice([*TABLE, "html", *FORMATS]), default="table", show_default=True, help=TABLE_HELP
+)
+@OUTPUT
+@click.option("--operator", default=None, help="who ran the test and signs the report (its sign-off block, and the JSON's about)")
 @grading_options
 def report(
-    run: Path, fmt: str, output: Path | None, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]
+    run: Path,
+    fmt: str,
+    output: Path | None,
+    operator: str | None,
+    profile: Path | None,
+    receivers: Path | None,
+    applications: tuple[str, ...],
 ) -> None:
     """Compliance report of RUN (a run directory): terminal tables, one self-contained HTML page
-    with charts, JSON, JUnit XML or Markdown."""
+    with charts (its first part the run, the devices under test and a block to sign), JSON,
+    JUnit XML or Markdown.
+
+    Exit codes: 0 the report was made, whatever its verdict (`v2x gate` judges it); 2 no report
+    can be made of RUN."""
     data = _grade(run, profile, receivers, applications)
+    if operator is not None and data.about is not None:
+        data.about.operator = operator
     if fmt == "html":
         try:
             charts = chart_data(run, data)
         except UNJUDGEABLE as exc:
             raise _GateError(f"no report: {run}: {exc}") from None
         _emit(to_html(data, charts), output)
-    elif fmt == "terminal":
-        render_terminal(data, Console(file=output.open("w", encoding="utf-8") if output else None))
+    elif fmt in TABLE:
+        render_terminal(data, report_console(output.open("w", encoding="utf-8") if output else None))
     else:
         _emit(FORMATS[fmt](data), output)
 
@@ -148,7 +178,9 @@ def gate(run: Path, profile: Path | None, receivers: Path | None, applications: 
 @click.argument("run_a", type=RUN_DIR)
 @click.argument("run_b", type=RUN_DIR)
 @grading_options
-@click.option("--format", "fmt", type=click.Choice(["terminal", "json", "markdown"]), default="terminal", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice([*TABLE, "json", "markdown"]), default="table", show_default=True, help=TABLE_HELP
+)
 @click.option(
     "--tolerance",
     type=click.FloatRange(min=0),
@@ -156,6 +188,7 @@ def gate(run: Path, profile: Path | None, receivers: Path | None, applications: 
     show_default=True,
     help="relative change of a value below which it counts as the same",
 )
+@OUTPUT
 def diff(
     run_a: Path,
     run_b: Path,
@@ -164,6 +197,7 @@ def diff(
     applications: tuple[str, ...],
     fmt: str,
     tolerance: float,
+    output: Path | None,
 ) -> None:
     """Compare RUN_A (before) and RUN_B (after) check by check; exit 1 on a regression (a verdict
     worse in B, or a new FAIL), 2 when a report cannot be made."""
@@ -171,19 +205,10 @@ def diff(
         _grade(run_a, profile, receivers, applications), _grade(run_b, profile, receivers, applications), tolerance
     )
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "run_a": str(run_a),
-                    "run_b": str(run_b),
-                    "regressions": len(regressions(changes)),
-                    "checks": [c.as_dict() for c in changes],
-                },
-                indent=2,
-            )
-        )
+        document = {"run_a": str(run_a), "run_b": str(run_b), "regressions": len(regressions(changes))}
+        _emit(json.dumps(document | {"checks": [c.as_dict() for c in changes]}, indent=2) + "\n", output)
     elif fmt == "markdown":
-        click.echo(diff_to_markdown(changes, str(run_a), str(run_b)), nl=False)
+        _emit(diff_to_markdown(changes, str(run_a), str(run_b)), output)
     else:
         table = Table(title=f"A = {run_a}   B = {run_b}")
         for col in ("check", "change", "A", "B", "value A", "value B"):
@@ -206,15 +231,73 @@ def diff(
                     _number(c.value_a),
                     _number(c.value_b),
                 )
-        Console().print(table)
-        click.echo(f"{len(regressions(changes))} regression(s), {sum(c.change != 'same' for c in changes)} change(s)")
+        console = report_console(output.open("w", encoding="utf-8") if output else None)
+        console.print(never_cut(table, console))
+        console.print(f"{len(regressions(changes))} regression(s), {sum(c.change != 'same' for c in changes)} change(s)")
     sys.exit(EXIT_FAIL if regressions(changes) else EXIT_PASS)
+
+
+@click.command()
+@click.argument("run", type=RUN_DIR, required=False)
+@click.option(
+    "--scenario",
+    "scenario_name",
+    default=None,
+    help="a built-in name or a YAML file whose expect: list to judge (default: RUN/scenario.yaml)",
+)
+@click.option(
+    "--profile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="compliance profile YAML (default: the shipped xiqing profile)",
+)
+@click.option("--format", "fmt", type=click.Choice([*TABLE, "json"]), default="table", show_default=True, help=TABLE_HELP)
+@OUTPUT
+def expect(run: Path | None, scenario_name: str | None, profile: Path | None, fmt: str, output: Path | None = None) -> None:
+    """Judge a scenario's expectations on RUN, as `v2x suite` does: its expect: list, and the gate
+    PASS unless the list says what the gate must be.  Writes RUN/expectations.json.  Without
+    RUN, only checks that every name in the list is known (what `v2x run` does before it starts).
+
+    Exit codes: 0 every expectation holds (or, without RUN, every name is known); 1 one does not
+    hold; 2 the scenario, a name in it or the run cannot be judged."""
+    if run is None and scenario_name is None:
+        raise click.UsageError("give a RUN directory, or --scenario to check its expectations' names")
+    source = scenario_name or str(run / "scenario.yaml")  # type: ignore[operator]
+    try:
+        scenario = load_scenario(source)
+        problems = expectation_problems(scenario, source, load_profile(profile))
+    except (ScenarioError, ProfileError) as exc:
+        raise _GateError(str(exc)) from None
+    if problems:
+        raise _GateError("\n".join(problems))
+    if run is None:
+        return
+    data = _grade(run, profile, None, ())
+    outcomes = evaluate(scenario_expectations(scenario), data, run)
+    write_json_atomic(run / "expectations.json", [o.as_dict() for o in outcomes])
+    if fmt == "json":
+        _emit(json.dumps([o.as_dict() for o in outcomes], indent=2, default=str) + "\n", output)
+    else:
+        held = sum(o.held for o in outcomes)
+        lines = [  # one line each, never wrapped or cut (colour only on a terminal, never in a file)
+            f"{click.style('held', fg='green') if o.held else click.style('not held', fg='red', bold=True)} {o.expectation}: {o.detail}"
+            for o in outcomes
+        ]
+        lines.append(
+            f"{'PASS' if held == len(outcomes) else 'FAIL'}: {held} of {len(outcomes)} expectations of {scenario.name} held"
+        )
+        _emit("\n".join(click.unstyle(line) if output else line for line in lines) + "\n", output)
+    if not all(o.held for o in outcomes):
+        sys.exit(EXIT_FAIL)
 
 
 @click.command()
 @click.argument("scenarios", nargs=-1, metavar="[DIR|SCENARIO]...")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
-@click.option("--broker", help="mqtt://host:port of an external broker (default: each run starts its own)")
+@click.option(
+    "--broker",
+    envvar="V2X_BROKER",
+    help="mqtt://host:port of an external broker (default: each run starts its own; env V2X_BROKER)",
+)
 @click.option(
     "--profile",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -271,6 +354,14 @@ def suite(scenarios: tuple[str, ...], runs_dir: Path, broker: str | None, profil
     sys.exit(EXIT_PASS if result.passed else EXIT_FAIL)
 
 
+def _is_dir(arg: str) -> bool:
+    """Whether a command-line argument names a directory (a query longer than a file name may be is not one)."""
+    try:
+        return Path(arg).is_dir()
+    except (OSError, ValueError):  # ENAMETOOLONG; a NUL in the text
+        return False
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
@@ -278,30 +369,44 @@ def _number(value: float | None) -> str:
 @click.command()
 @click.argument("args", nargs=-1, required=True, metavar="RUN... [QUERY]")
 @click.option("--format", "fmt", type=click.Choice(FORMATS_SQL), default="table", show_default=True)
-def sql(args: tuple[str, ...], fmt: str) -> None:
+@click.option(
+    "--time-zone",
+    envvar="V2X_TIME_ZONE",
+    default="UTC",
+    show_default=True,
+    help="show times in this IANA time zone, e.g. Asia/Shanghai, the zone's (env V2X_TIME_ZONE)",
+)
+@OUTPUT
+def sql(args: tuple[str, ...], fmt: str, time_zone: str, output: Path | None) -> None:
     """Run QUERY over the views of one or more run directories, or, without QUERY, open an
     interactive SQL shell on them.  Over several runs each view has a ``run`` column (run1,
     run2, ... in the order given; the table ``runs`` names them) and run k is also in schema
-    ``run<k>``.  Views and macros: README, section SQL."""
-    runs = [Path(a) for a in args if Path(a).is_dir()]
-    rest = [a for a in args if not Path(a).is_dir()]
+    ``run<k>``.  Views and macros: README, section SQL.
+
+    Exit codes: 0 every statement ran; 1 one failed (DuckDB's error on stderr); 2 the runs or
+    the options cannot be used."""
+    runs = [Path(a) for a in args if _is_dir(a)]
+    rest = [a for a in args if not _is_dir(a)]
     if not runs or args[: len(runs)] != tuple(str(r) for r in runs) or len(rest) > 1:
         raise click.UsageError("give one or more run directories, then at most one query")
     try:
-        con = connect_runs(runs, sandboxed=True)
+        con = connect_runs(runs, sandboxed=True, time_zone=time_zone)
     except UNJUDGEABLE as exc:
-        raise _GateError(str(exc)) from None
-    if rest:
-        try:
-            cursor = con.execute(rest[0])
-        except Exception as exc:  # duckdb.Error and friends: show the SQL error, not a traceback
-            raise click.ClickException(f"query failed: {exc}") from None
-        render(cursor, fmt, sys.stdout)
-        return
-    interactive = sys.stdin.isatty()
-    if interactive:
-        click.echo(f"views of {', '.join(str(r) for r in runs)}; .tables lists them, .help for commands, Ctrl-D to leave")
-    failed = run_shell(con, stdin_lines(interactive), sys.stdout, interactive, fmt)
+        raise _GateError(str(exc)) from None  # also an unknown --time-zone
+    interactive = sys.stdin.isatty() and not rest
+    if interactive and output:
+        raise click.UsageError("-o/--output writes a query's results, or piped statements': not an interactive shell's")
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        if rest:  # several statements are run in turn, each result printed, as in the shell
+            failed = execute(con, rest[0], fmt, out, errors=sys.stderr)
+        else:
+            if interactive:
+                click.echo(f"views of {', '.join(str(r) for r in runs)}; .tables lists them, .help for commands, Ctrl-D to leave")
+            failed = run_shell(con, stdin_lines(interactive), out, interactive, fmt)
+    finally:
+        if output:
+            out.close()
     sys.exit(1 if failed and not interactive else 0)
 
 
@@ -316,7 +421,7 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sou
 
 
 @click.command()
-@click.option("--broker", default=None, help="mqtt://host:port of the zone broker")
+@click.option("--broker", default=None, envvar="V2X_BROKER", help="mqtt://host:port of the zone broker (env V2X_BROKER)")
 @click.option(
     "--replay",
     "replay_source",
@@ -373,6 +478,9 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sou
     default=None,
     help="seconds between progress lines (default: a live line on a terminal, every 10 s otherwise)",
 )
+@click.option(
+    "--verbose", "-v", is_flag=True, help="also log the session's events on stderr (subscribed, broker lost and back, done)"
+)
 def ingest(
     broker: str | None,
     replay_source: Path | None,
@@ -390,6 +498,7 @@ def ingest(
     tls_key: Path | None,
     client_id: str | None,
     progress_every: float | None,
+    verbose: bool,
 ) -> None:
     """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`),
     showing progress on stderr: counts, receive rate, stored per type, rejects, broker state.
@@ -398,9 +507,14 @@ def ingest(
 
     With --replay SOURCE instead of --broker: the frames of a run directory or a capture file go
     through today's decoders and verifier with their original receive times into the new OUT
-    (trust: --pki/--trust, else the source run's own pki/)."""
+    (trust: --pki/--trust, else the source run's own pki/).
+
+    Exit codes: 0 a clean stop; 1 a stage failed, or the ingest never subscribed at its broker;
+    2 the options, sources file or trust store cannot be used."""
     if (broker is None) == (replay_source is None):
         raise click.UsageError("give either --broker or --replay")
+    if verbose:
+        stage_logger("ingest", "pipeline.ingest")
     try:
         sources = load_sources(sources_file) if sources_file else ENVELOPE_ONLY
     except SourcesError as exc:
@@ -460,9 +574,7 @@ def ingest(
         stats = asyncio.run(_main())
     except ValueError as exc:  # e.g. a client id file in OUT that is not one
         raise _GateError(str(exc)) from None
-    if stats.failure:
-        click.echo(f"ingest FAILED: {stats.failure}", err=True)
-    sys.exit(EXIT_FAIL if stats.failure else EXIT_PASS)
+    sys.exit(EXIT_FAIL if stats.failure else EXIT_PASS)  # a failure was said on stderr when it happened
 
 
 async def _show_progress(stats: IngestStats, stop: asyncio.Event, every: float | None) -> None:

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from v2x import clock, messages
-from v2x.framing import Framing, openv2x, vendor_wrapper
+from v2x.framing import Framing, cloud_json, openv2x, vendor_wrapper
 from v2x.framing.sources import Sources, SourcesError, load_sources
 from v2x.messages import MessageType
 from v2x.security.sign import unsecured
@@ -104,7 +104,6 @@ def test_the_first_matching_filter_gives_the_framing(tmp_path):
     [
         ("sources:\n  - {topics: 'V2X.RSU.#', framing: bare-uper}\n", "sources.0.topics"),
         ("sources:\n  - {topics: 'a/b+', framing: bare-uper}\n", "Invalid wildcard"),
-        ("sources:\n  - {topics: 'a', framing: cloud-json}\n", "cloud-json is not ingested yet"),
         ("sources:\n  - {topics: 'a', framing: morse}\n", "sources.0.framing"),
         ("sources:\n  - {topics: 'a', framing: bare-uper, qos: 2}\n", "sources.0.qos"),
         ("sources: [\n", "sources.yaml"),
@@ -209,6 +208,7 @@ def test_ingest_reads_bare_wrapped_and_json_frames_through_mosquitto(mosquitto, 
         "sources:\n  - {topics: 'V2X/RSU/J1/+/UP', framing: openv2x-json}\n  - {topics: 'V2X/RSU/+/+/UP', framing: bare-uper}\n"
         f"  - {{topics: '{WRAPPER_TOPIC}', framing: vendor-wrapper}}\n"
         "  - {topics: 'cloud/V2X/RSU/+/+/UP', framing: openv2x-json, relay: cloud}\n"
+        "  - {topics: 'v2x/v1/rsu/+/+/up', framing: cloud-json}\n"
     )
     out = tmp_path / "live"
     command = [sys.executable, "-m", "v2x.cli", "ingest", "--broker", mosquitto.address.url, "--out", str(out)]
@@ -223,6 +223,8 @@ def test_ingest_reads_bare_wrapped_and_json_frames_through_mosquitto(mosquitto, 
                     await client.publish(WRAPPER_TOPIC, wrapper(BSMS[:2]), qos=1)
                     await client.publish("V2X/RSU/J1/MAP/UP", openv2x.document(MAP), qos=1)
                     await client.publish("cloud/V2X/RSU/RSU-1/SPAT/UP", openv2x.document(SPAT), qos=1)  # a platform's copy
+                    sent_us = clock.now_unix_us() - 20_000  # sent 20 ms ago
+                    await client.publish("v2x/v1/rsu/C1/spat/up", cloud_json.document(SPAT, "C1", sent_us), qos=1)
                 # RSUs of older editions of the message set (one forwarding a BSM)
                 await client.publish("V2X/RSU/OLD-1/MAP/UP", OLDER_FRAMES["mapFrame"], qos=1)
                 await client.publish("V2X/RSU/OLD-2/BSM/UP", OLDER_FRAMES["bsmFrame"], qos=1)
@@ -244,9 +246,19 @@ def test_ingest_reads_bare_wrapped_and_json_frames_through_mosquitto(mosquitto, 
         ("bare-uper", "BSM", "csae53-2017", 1, True, "not_verified"),
         ("bare-uper", "MAP", "csae53-2019-07", 1, True, "not_verified"),
         ("bare-uper", "SPAT", "csae53-2020", 10, True, "not_verified"),
+        ("cloud-json", "SPAT", "csae53-2020", 10, True, "not_verified"),
         ("openv2x-json", "MAP", "csae53-2020", 10, True, "not_verified"),
         ("vendor-wrapper", "BSM", "csae53-2020", 20, True, "not_verified"),
     ]
+    cloud = (
+        duckdb.connect()
+        .execute(
+            f"SELECT DISTINCT sender_id, device_kind, min(latency_ms) >= 20 AND max(latency_ms) < 5000 "
+            f"FROM read_parquet('{out}/telemetry/*/*.parquet') WHERE framing = 'cloud-json' GROUP BY ALL"
+        )
+        .fetchall()
+    )
+    assert cloud == [("C1", "RSU", True)]  # the topic's RSU, and the document's send time read
     copies = (
         connect(out).execute("SELECT count(*), count(device_rx_seq), sum(len(differences)) FROM platform_fidelity").fetchone()
     )

@@ -104,3 +104,22 @@ def test_frames_received_are_reported_when_traffic_pauses_before_their_batch_is_
     seen, stats = asyncio.run(scenario())
     assert seen.get("received") == 25 and seen.get("stored") == 0, seen
     assert stats.received == stats.stored == 25 and read_json(progress)["stored"] == 25
+
+
+def test_an_ingest_that_never_reached_its_broker_fails_and_says_why(tmp_path):
+    """A wrong host or port once 'succeeded': nothing stored, exit 0, the reason only in summary.json."""
+    import json
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "nowhere"
+    command = [sys.executable, "-m", "v2x.cli", "ingest", "--broker", f"mqtt://127.0.0.1:{port}", "--out", str(out)]
+    proc = subprocess.run([*command, "--duration", "2", "--verbose"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "ingest WARNING broker_disconnected: cannot connect to" in proc.stderr  # --verbose: the session's events
+    assert f"ingest FAILED: never subscribed at the broker mqtt://127.0.0.1:{port}: cannot connect" in proc.stderr
+    assert proc.stderr.count("ingest FAILED") == 1
+    summary = json.loads((out / "ingest" / "summary.json").read_text())
+    assert summary["failure"].startswith("never subscribed at the broker")

@@ -287,7 +287,7 @@ intersections:
     ("rsu_id", "uplink", "extra", "says"),
     [
         ("RSU-XQ-1901", "vendor-wrapper", "", "holds an RSU id of at most 8 characters"),
-        ("RSU1", "cloud-json", "", "cloud-json is not a framing a simulated RSU sends"),
+        ("RSU1", "cloud-json", "broker: {tls: true}", "broker.tls with a cloud-json uplink"),
         ("RSU1", "bare-uper", "attacks: [{kind: forged_signature, target: rsu}]", "RSU1 send a framing without signatures"),
         ("RSU1", "vendor-wrapper", "broker: {tls: true}", "broker.tls with a vendor-wrapper uplink"),
     ],
@@ -302,6 +302,8 @@ def test_the_library_scenario_s_sources_name_each_rsu_s_framing():
     assert sources.framing_of("V2X/RSU/RSU-XQ-1901/SPAT/UP") is Framing.BARE_UPER
     assert sources.framing_of(topics.vendor_wrapper(MessageType.RSM)) is Framing.VENDOR_WRAPPER
     assert sources.framing_of("V2X/RSU/RSU-XQ-1903/MAP/UP") is Framing.OPENV2X_JSON
+    assert sources.framing_of("v2x/v1/rsu/RSU-XQ-1904/spat/up") is Framing.CLOUD_JSON
+    assert sources.framing_of("v2x/v1/rsu/RSU-XQ-1903/spat/up") is Framing.ENVELOPE  # only the cloud JSON RSU's
     assert sources.framing_of("V2X/OBU/OBU-0001/BSM/UP") is Framing.ENVELOPE
     assert load_scenario("demo").uplink_sources().envelope_only()
 

@@ -58,7 +58,7 @@ def test_pki_lifecycle_through_the_cli(tmp_path, suite):
         ).verdict
 
     assert verdict(bus[0]) is Verdict.SUCCESS and verdict(bus[1]) is Verdict.REVOKED_CERTIFICATE
-    shown = json.loads(runner.invoke(main, ["pki", "show", str(d), "--json"]).output)
+    shown = json.loads(runner.invoke(main, ["pki", "show", str(d), "--format", "json"]).output)
     assert shown["crl"] and [r["reason"] for r in shown["revoked"]] == ["keyCompromise"]
 
 

@@ -22,7 +22,7 @@ SMALL = dict(duration_s=4, fleet=[{"kind": "car", "count": 5}, {"kind": "bus", "
 def test_run_and_report(v2x_zone):
     run = v2x_zone.run("corridor", **SMALL)
     run.assert_expectations()
-    assert run.passed and len(run.outcomes) == 3
+    assert run.passed and [o.subject for o in run.outcomes] == ["metric", "check", "sql", "gate"]  # the gate PASS added
     assert run.sql("SELECT count(DISTINCT sender_id) FROM spat")[0][0] == 3
     assert run.metric("BSM.senders") == 6
     assert run.metric("BSM.published") >= 6 * 35
@@ -57,6 +57,7 @@ def test_the_plugin_is_registered_from_the_entry_point(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["v2x_broker *session scope*", "v2x_zone *session scope*", "v2x_scenario_run *"])
 
 
+@pytest.mark.slow  # two scenario runs in a pytest of its own (about 30 s): in CI's slow stage
 def test_scenario_tests_written_with_the_plugin_run_through_the_broker(pytester: pytest.Pytester, tmp_path):
     pytester.makepyfile(test_user=textwrap.dedent(USER_TESTS))
     runs = tmp_path / "runs"

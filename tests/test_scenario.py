@@ -48,10 +48,10 @@ def test_cli_reports_bad_scenario_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(GOOD.replace("count: 2", "count: zero"))
     proc = subprocess.run([sys.executable, "-m", "v2x.cli", "run", str(bad)], capture_output=True, text=True)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # an input that cannot be used, as everywhere in v2x
     assert "fleet.0.count" in proc.stderr and "Traceback" not in proc.stderr
     missing = subprocess.run([sys.executable, "-m", "v2x.cli", "run", "no-such-scenario"], capture_output=True, text=True)
-    assert missing.returncode == 1 and "built-in: attacks, bus-route, congestion, corridor" in missing.stderr
+    assert missing.returncode == 2 and "built-in: attacks, bus-route, congestion, corridor" in missing.stderr
 
 
 def test_readme_scenario_example_is_a_valid_scenario():

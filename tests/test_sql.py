@@ -3,6 +3,7 @@ interactive shell, on a run through a real Mosquitto broker."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -108,6 +109,40 @@ def test_the_shell_reads_statements_and_survives_errors(run):
     assert shell.returncode == 1  # one statement failed
 
 
+def test_the_readme_s_distance_rings_are_rings(run):
+    """`//` is plain division on a DOUBLE in DuckDB: query 5 once gave a row per distinct distance."""
+    [rings] = [q for q in README_SQL if "100 m rings" in q]
+    rows = connect(run).execute(rings).fetchall()
+    assert rows and {from_m for _, from_m, _, _ in rows} <= {0, 100, 200, 300}
+
+
+def test_several_statements_on_a_line_each_print_their_result(run):
+    one_shot = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT 41 AS a; SELECT 42 AS b;", "--format", "csv"],
+        capture_output=True,
+        text=True,
+    )
+    assert one_shot.returncode == 0 and one_shot.stdout == "a\n41\nb\n42\n"
+    script = "SELECT 1 AS first; SELECT 2 AS second;\nSELECT count(*)\n.tables\nAS n FROM bsm;\n"
+    shell = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run)], input=script, capture_output=True, text=True)
+    assert "first" in shell.stdout and "second" in shell.stdout
+    assert "frame_security  (view)" in shell.stdout and re.search(
+        r"│ 120\s+│", shell.stdout
+    )  # the dot command ran, the statement went on
+    assert shell.returncode == 0
+
+
+def test_a_query_longer_than_a_file_name_is_run_not_taken_for_a_path(run):
+    query = "SELECT count(*) AS n FROM messages WHERE " + " OR ".join(["msg_type = 'BSM'"] * 30)
+    assert len(query) > 255
+    proc = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "sql", str(run), query, "--format", "csv"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout == "n\n120\n", proc.stderr
+    failing = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT nope"], capture_output=True, text=True)
+    assert failing.returncode == 1 and "error: Binder Error" in failing.stderr and "Traceback" not in failing.stderr
+
+
 def test_sql_usage_errors_are_clear(run, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "v2x.cli", "sql", str(tmp_path), "SELECT 1"], capture_output=True, text=True)
     assert missing.returncode == 2 and "has no telemetry Parquet" in missing.stderr  # the input cannot be judged
@@ -147,3 +182,44 @@ def test_sql_sees_the_run_and_nothing_else_of_the_file_system(run, tmp_path):
     assert cli.returncode == 1 and "Permission Error" in cli.stderr and cli.stdout == ""
     assert not list(tmp_path.glob("escaped*")) and not (tmp_path / "other.db").exists()
     assert {p: p.read_bytes() for p in run.rglob("*.parquet")} == before
+
+
+def test_ctrl_c_at_the_prompt_cancels_the_statement_being_typed():
+    from pipeline.sql.shell import CANCEL, statements
+
+    lines = ["SELECT\n", CANCEL, "SELECT 1;\n", "SELECT 2\n", ".tables\n", ";\n"]
+    assert list(statements(lines, lambda _p: None)) == ["SELECT 1;", ".tables", "SELECT 2\n;"]
+
+
+def test_times_show_in_the_time_zone_asked_for(run):
+    base = [sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT min(received_at) AS t FROM messages", "--format", "csv"]
+    utc = subprocess.run(base, capture_output=True, text=True)
+    shanghai = subprocess.run([*base, "--time-zone", "Asia/Shanghai"], capture_output=True, text=True)
+    assert utc.stdout.strip().endswith("+00:00") and shanghai.stdout.strip().endswith("+08:00")
+    unknown = subprocess.run([*base, "--time-zone", "Mars/Olympus"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "unknown time zone 'Mars/Olympus'" in unknown.stderr
+
+
+def test_every_command_that_prints_results_writes_them_with_output(run, tmp_path):
+    """-o/--output on sql, report, diff and expect (one CLI grammar)."""
+    out = tmp_path / "n.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT count(*) AS n FROM bsm", "--format", "csv", "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and proc.stdout == "" and out.read_text() == "n\n120\n"
+    diff = tmp_path / "diff.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "diff", str(run), str(run), "--format", "json", "-o", str(diff)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and json.loads(diff.read_text())["regressions"] == 0
+    judged = tmp_path / "expect.txt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "expect", str(run), "--scenario", "demo", "-o", str(judged)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode in (0, 1) and "expectations of demo held" in judged.read_text() and "\x1b[" not in judged.read_text()

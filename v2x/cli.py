@@ -6,6 +6,7 @@ the pipeline through the ``v2x.commands`` entry-point group, so this package imp
 
 from __future__ import annotations
 
+import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -19,10 +20,16 @@ from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
 from v2x.mqtt.broker import BrokerError
 from v2x.run import RunError, run_scenario
 from v2x.run_progress import RunProgressBars
-from v2x.scenario.model import ScenarioError, builtin_scenarios, load_scenario
+from v2x.scenario.model import ScenarioError, builtin_scenarios, load_scenario, with_changes
 from v2x.security import BACKENDS, DEFAULT_SUITE, DeviceRequest
 from v2x.security import pki as pki_dir
 from v2x.security.pki import DeviceKind
+
+
+class InputError(click.ClickException):
+    """An input that cannot be used (a scenario file, an argument): exit 2, as everywhere in ``v2x``."""
+
+    exit_code = 2
 
 
 class _Cli(click.Group):
@@ -45,19 +52,57 @@ def main() -> None:
     """C-V2X test harness for the Tianjin (Xiqing) pilot zone."""
 
 
-@main.command()
-def scenarios() -> None:
-    """List the built-in scenarios."""
-    table = Table("name", "duration s", "RSUs", "vehicles", "description")
+@main.group(invoke_without_command=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def scenarios(ctx: click.Context, fmt: str) -> None:
+    """List the built-in scenarios (``show NAME`` prints one, to copy and edit)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = []
     for name, path in sorted(builtin_scenarios().items()):
         s = load_scenario(path)
-        table.add_row(name, f"{s.duration_s:g}", str(len(s.intersections)), str(s.vehicle_count), s.description)
+        rows.append(
+            {
+                "name": name,
+                "duration_s": s.duration_s,
+                "rsus": len(s.intersections),
+                "vehicles": s.vehicle_count,
+                "description": s.description,
+            }
+        )
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "duration s", "RSUs", "vehicles", "description")
+    for r in rows:
+        table.add_row(str(r["name"]), f"{r['duration_s']:g}", str(r["rsus"]), str(r["vehicles"]), str(r["description"]))
     Console().print(table)
+
+
+@scenarios.command("show")
+@click.argument("name")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to this file instead of stdout")
+def scenarios_show(name: str, output: Path | None) -> None:
+    """Print the built-in scenario NAME as its YAML file (with its comments), to copy and edit:
+    ``v2x scenarios show corridor -o my-corridor.yaml``."""
+    path = builtin_scenarios().get(name)
+    if path is None:
+        raise InputError(f"no built-in scenario {name!r} (built-in: {', '.join(sorted(builtin_scenarios()))})")
+    text = path.read_text(encoding="utf-8")
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 @main.command()
 @click.argument("scenario")
-@click.option("--broker", help="mqtt://host:port of an external broker (default: start one for the run)")
+@click.option(
+    "--broker",
+    envvar="V2X_BROKER",
+    help="mqtt://host:port of an external broker (default: start one for the run; env V2X_BROKER)",
+)
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--report/--no-report", "show_report", default=True, help="print the compliance report at the end")
 @click.option(
@@ -67,17 +112,43 @@ def scenarios() -> None:
     show_default=True,
     help="realtime: every message at its due time; max: as fast as the machine allows (throughput, see benches/README.md)",
 )
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1, max=86_400),
+    default=None,
+    help="seconds to run instead of the scenario's duration_s",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="random seed instead of the scenario's seed")
 @click.pass_context
-def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, show_report: bool, pace: str) -> None:
-    """Run SCENARIO (a built-in name or a YAML file), print its compliance report and write it as
-    RUN/report.html."""
+def run(
+    ctx: click.Context,
+    scenario: str,
+    broker: str | None,
+    runs_dir: Path,
+    show_report: bool,
+    pace: str,
+    duration: float | None,
+    seed: int | None,
+) -> None:
+    """Run SCENARIO (a built-in name or a YAML file), print its compliance report, write it as
+    RUN/report.html and judge the scenario's expectations (its expect: list, and the gate PASS
+    unless the list says what the gate must be), as `v2x suite` does.
+
+    Exit codes: 0 every expectation held; 1 one did not, or the run could not be completed;
+    2 the scenario or a name in its expect: list is invalid (nothing runs then)."""
     console = Console(stderr=True)
+    judge = main.get_command(ctx, "expect")
+    if judge is None:
+        raise click.ClickException("the expect and report commands are not installed (pip install the project)")
     try:
-        parsed = load_scenario(scenario)
+        overrides = {k: v for k, v in (("duration_s", duration), ("seed", seed)) if v is not None}
+        parsed = with_changes(load_scenario(scenario), **overrides)
+    except ScenarioError as exc:
+        raise InputError(str(exc)) from None
+    ctx.invoke(judge, run=None, scenario_name=scenario, profile=None, fmt="terminal")  # names in expect: known, before the run
+    try:
         with RunProgressBars(console) as bars:
             result = run_scenario(parsed, runs_dir, broker_url=broker, status=bars.status, pace=pace, progress=bars.update)  # type: ignore[arg-type]
-    except ScenarioError as exc:
-        raise click.ClickException(str(exc)) from None
     except (BrokerError, RunError) as exc:
         raise click.ClickException(str(exc)) from None
     console.print(
@@ -91,6 +162,7 @@ def run(ctx: click.Context, scenario: str, broker: str | None, runs_dir: Path, s
         page = result.run.root / "report.html"
         ctx.invoke(report, run=result.run.root, fmt="html", output=page, profile=None)
         console.print(f"HTML report with charts: {page}")
+    ctx.invoke(judge, run=result.run.root, scenario_name=str(result.run.root / "scenario.yaml"), profile=None, fmt="terminal")
 
 
 @main.group()
@@ -168,12 +240,11 @@ def pki_crl(directory: Path) -> None:
 
 @pki.command("show")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
-def pki_show(directory: Path, as_json: bool) -> None:
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="the same as --format json")
+def pki_show(directory: Path, fmt: str, as_json: bool) -> None:
     """List the certificates of DIRECTORY with issuer, validity and AIDs, and the revocations."""
-    if as_json:
-        import json
-
+    if as_json or fmt == "json":
         click.echo(json.dumps(pki_dir.describe(directory), indent=2))
         return
     _print_certificates(directory)

@@ -6,7 +6,7 @@ Deployed RSU-to-cloud links do not all send the envelope: some send the bare UPE
 (the RSU ends PC5 security itself), some a vendor binary wrapper (an 8-octet ASCII RSU id, an
 8-octet little-endian UTC millisecond time, then a 2-octet little-endian length and the
 MessageFrame; for BSMs a 1-octet count, then length and frame per BSM), some JSON documents
-(OpenV2X and cloud road-network services).  Before this a frame of any of them was rejected as
+(OpenV2X's, and a cloud road-network service's in physical units).  Before this a frame of any of them was rejected as
 "protocolVersion is not 3", which never said that the envelope was missing.
 """
 
@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 
 from v2x import messages
-from v2x.framing import INGESTED, Framing, openv2x, vendor_wrapper
+from v2x.framing import INGESTED, Framing, cloud_json, openv2x, vendor_wrapper
 from v2x.mqtt import topics
 from v2x.security.sign import coer_length
 
@@ -62,7 +62,8 @@ def describe_payload(data: bytes) -> str:
         except ValueError:
             return "the payload starts like JSON but does not parse as JSON"
         keys = ", ".join(list(doc)[:5]) if isinstance(doc, dict) else f"a list of {len(doc)}"
-        return f"the payload is a JSON document ({keys}): a platform's JSON uplink, not a signed frame{_HINT}openv2x-json)"
+        framing = "cloud-json" if isinstance(doc, dict) and {"time", "data"} <= set(doc) else "openv2x-json"
+        return f"the payload is a JSON document ({keys}): a platform's JSON uplink, not a signed frame{_HINT}{framing})"
     if what := bare_message(data):
         return f"the payload is a bare UPER MessageFrame ({what}) with no security envelope{_HINT}bare-uper)"
     if what := _vendor_wrapper(data):
@@ -124,4 +125,17 @@ def unwrap(framing: Framing, payload: bytes, topic: str = "") -> list[Unwrapped]
             return [Unwrapped(as_unsecured(frame)) for frame in openv2x.message_frames(msg_type, payload)]
         except openv2x.DocumentError as exc:
             return [Unwrapped(payload, problem=f"openv2x-json framing: {exc}")]
+    if framing is Framing.CLOUD_JSON:
+        uplink = topics.parse_cloud_uplink(topic)
+        if uplink is None:
+            return [
+                Unwrapped(
+                    payload, problem=f"cloud-json framing: the topic {topic!r} does not end in v2x/v1/rsu/{{esn}}/{{type}}/up"
+                )
+            ]
+        try:
+            frame, sent_us = cloud_json.message_frame(uplink.msg_type, uplink.device_id, payload)
+        except cloud_json.DocumentError as exc:
+            return [Unwrapped(payload, sender=uplink.device_id, problem=f"cloud-json framing: {exc}")]
+        return [Unwrapped(as_unsecured(frame), sender=uplink.device_id, sent_us=sent_us)]
     return [Unwrapped(payload, problem=f"{framing.value} framing is not ingested yet (README: Sources and framings)")]

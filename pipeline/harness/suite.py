@@ -23,9 +23,24 @@ from v2x.scenario.model import Scenario, ScenarioError, builtin_scenarios, load_
 
 from pipeline.report.build import build_report, to_json
 from pipeline.report.expectations import Outcome, evaluate, unknown_subjects
-from pipeline.report.profile import load_profile
+from pipeline.report.profile import Profile, load_profile
 
 GATE_PASSES = Expectation(gate="PASS")
+
+
+def scenario_expectations(scenario: Scenario) -> list[Expectation]:
+    """What a run of ``scenario`` must show: its ``expect:`` list, and the gate PASS unless the
+    list says what the gate must be (a scenario that expects its checks to FAIL says
+    ``{gate: FAIL}``), so that no run passes with a report that FAILs unless it was meant to."""
+    expect = list(scenario.expect)
+    return expect if any(e.gate is not None for e in expect) else [*expect, GATE_PASSES]
+
+
+def expectation_problems(scenario: Scenario, source: str, profile: Profile) -> list[str]:
+    """Each name in ``scenario``'s expectations that the profile, the field checks or its
+    attacks do not know, as ``source: expect: ...``: checked before anything runs."""
+    bad = unknown_subjects(list(scenario.expect), profile, {a.kind for a in scenario.attacks})
+    return [f"{source}: expect: {p}" for p in bad]
 
 
 @dataclass(frozen=True)
@@ -37,7 +52,7 @@ class SuiteEntry:
 
     @property
     def expectations(self) -> list[Expectation]:
-        return list(self.scenario.expect) or [GATE_PASSES]
+        return scenario_expectations(self.scenario)
 
 
 @dataclass
@@ -95,8 +110,7 @@ def load_suite(targets: list[str], profile_path: Path | None = None) -> list[Sui
         except ScenarioError as exc:
             problems.append(str(exc))
             continue
-        bad = unknown_subjects(list(scenario.expect), profile, {a.kind for a in scenario.attacks})
-        problems += [f"{source}: expect: {p}" for p in bad]
+        problems += expectation_problems(scenario, source, profile)
         entries.append(SuiteEntry(source, scenario))
     names = [e.scenario.name for e in entries]
     problems += [

@@ -12,6 +12,7 @@ from pathlib import Path
 from v2x.framing.sources import ENVELOPE_ONLY, SourcesError, load_sources
 from v2x.mqtt.transport import BrokerAddress
 from v2x.rundir import RunDir, exit_stage
+from v2x.stage_log import stage_logger
 
 from pipeline.ingest.batch import settle_collector, warm_up
 from pipeline.ingest.receiver import client_tls
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-cert", type=Path, help="the ingest's client certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="its private key (PEM)")
     args = parser.parse_args(argv)
+    log = stage_logger("ingest", "pipeline.ingest")  # RUN/logs/ingest.log: the session's events
+    log.info("run %s, broker %s, sources %s", args.run, args.broker, args.sources or "envelope only")
     run = RunDir(args.run)
     try:
         verifier = (
@@ -78,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     stats = asyncio.run(_main())
-    print(f"ingest: received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", file=sys.stderr)
     return 1 if stats.failure else 0
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import re
 import secrets
 import sys
@@ -51,6 +52,7 @@ from v2x.mqtt.transport import BrokerAddress
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.security import Verifier
 from v2x.security.workers import SignatureWorkers
+from v2x.stage_log import PROGRESS_EVERY_S
 
 from pipeline.ingest.batch import BatchInProgress, BatchOutput, BatchProcessor, Received
 from pipeline.ingest.inbox import MAX_BATCH, Inbox, Redeliveries, Taken
@@ -60,6 +62,8 @@ from pipeline.ingest.sources import Framings
 from pipeline.ingest.store import TelemetryWriter
 from pipeline.ingest.summary import IngestStats, earlier_sessions
 
+LOG = logging.getLogger("pipeline.ingest")  # RUN/logs/ingest.log in a run; `v2x ingest --verbose`
+LOG.addHandler(logging.NullHandler())
 FLUSH_INTERVAL_S = 0.5
 
 
@@ -107,6 +111,7 @@ class IngestSession:
         if address.tls and tls is None:
             raise ValueError(f"{address.url} needs TLS client credentials (CA, certificate, key)")
         self.address, self.rundir, self.stop_event, self.on_ready, self.stats = address, run, stop, on_ready, stats
+        self.filters = list(dict.fromkeys([topics.subscription(topic_prefix), *sources.filters()]))
         self.max_frame_bytes = max_frame_bytes
         run.create()
         stats.earlier = earlier_sessions(run)
@@ -133,7 +138,7 @@ class IngestSession:
             address.host,
             address.port,
             stats.client_id,
-            list(dict.fromkeys([topics.subscription(topic_prefix), *sources.filters()])),
+            self.filters,
             qos=1,
             clean_session=False,
             tls=tls.context() if address.tls and tls else None,
@@ -143,9 +148,14 @@ class IngestSession:
         self.receiver = Receiver(self, connection, redeliveries)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._arrived: asyncio.Event | None = None
+        self.subscribed = False  # whether the receiver ever subscribed at the broker
+        self._logged_at = time.monotonic()
 
     # -- called from either thread -------------------------------------------------------
     def ready(self) -> None:
+        if not self.subscribed:
+            LOG.info("subscribed at %s to %s", self.address.url, ", ".join(self.filters))
+        self.subscribed = True
         if self.on_ready and self._loop:
             self._loop.call_soon_threadsafe(self.on_ready)
 
@@ -156,6 +166,16 @@ class IngestSession:
     def write_progress(self) -> None:
         with self._progress_lock:
             write_json_atomic(self.rundir.ingest / "progress.json", self.stats.as_dict())
+            if time.monotonic() - self._logged_at >= PROGRESS_EVERY_S:
+                self._logged_at = time.monotonic()
+                s = self.stats
+                LOG.info(
+                    "progress: received %d, stored %d, rejected %d, acknowledged %d",
+                    s.received,
+                    s.stored,
+                    s.rejected,
+                    s.acknowledged,
+                )
 
     def write_acked(self, through: int, unconfirmed: list[int]) -> None:
         write_json_atomic(self.rundir.ingest / "acked.json", {"through": through, "unconfirmed": unconfirmed})
@@ -163,6 +183,7 @@ class IngestSession:
     def broker_event(self, event: str, detail: str) -> None:
         with self._progress_lock:
             self.stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, "detail": detail})
+        LOG.log(logging.INFO if event.endswith("reconnected") else logging.WARNING, "%s: %s", event, detail)
         self.write_progress()
 
     def fail(self, reason: str, details: str = "") -> None:
@@ -170,7 +191,7 @@ class IngestSession:
         if self.stats.failure is None:
             self.stats.failure = reason
             self.stats.end_cause = f"failed: {reason}"
-            print(f"ingest FAILED: {reason}\n{details}", file=sys.stderr, flush=True)
+            print(f"ingest FAILED: {reason}" + (f"\n{details}" if details else ""), file=sys.stderr, flush=True)
             self.broker_event("ingest_failed", reason)
         self.receiver.stop()
         self.flushed.set()
@@ -292,10 +313,21 @@ class IngestSession:
             self.signature_workers.close()
         stats = self.stats
         stats.ended_at = time.time()
+        if not self.subscribed and stats.failure is None:  # a wrong host or port: nothing was ever listened to
+            last = next((e["detail"] for e in reversed(stats.events) if e["event"] == "broker_disconnected"), "no answer")
+            self.fail(f"never subscribed at the broker {self.address.url}: {last}")
         if stats.failure is None and stats.end_cause == "running":
             stats.end_cause = "stopped"
         write_json_atomic(self.rundir.ingest / "summary.json", stats.as_dict())
         self.write_progress()
+        LOG.info(
+            "done (%s): received %d, stored %d, rejected %d, acknowledged %d",
+            stats.end_cause,
+            stats.received,
+            stats.stored,
+            stats.rejected,
+            stats.acknowledged,
+        )
         return stats
 
 

@@ -269,6 +269,9 @@ tr.FAIL td:nth-child(-n+4){background:#fde2e2} tr.WARN td:nth-child(-n+4){backgr
 .note{color:#555;margin:4px 0}
 .stall{color:#b00;font-weight:bold;margin:4px 0}
 details{margin:8px 0}
+#signoff th{width:22%} .signature td{height:42px}
+@media print{body{max-width:none;margin:0;font-size:11px} h2{break-after:avoid} table,svg{break-inside:avoid}
+ details{display:block} details>summary{list-style:none} .sortable th:after{content:""} #signoff{break-after:page}}
 """
 
 
@@ -294,6 +297,35 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 """
 
 
+def _signoff(report: Report) -> str:
+    """The first page's facts for a sign-off and the block to sign (printed on its own page)."""
+    a = report.about
+    if a is None:
+        return ""
+    devices = "".join(
+        f"<tr><td>{escape(g.kind)}</td><td>{g.count}</td><td>{escape(', '.join(g.ids))}{' ...' if len(g.ids) < g.count else ''}</td></tr>"
+        for g in a.devices
+    )
+    facts = [
+        ("scenario", f"{report.scenario or '(an ingest of live traffic)'}: {a.scenario_description or ''}"),
+        ("run", f"{a.run_started_at or '?'} to {a.run_ended_at or '?'}"),
+        ("time zone", a.time_zone),
+        ("seed", "" if a.seed is None else str(a.seed)),
+        ("scenario file SHA-256", a.scenario_sha256 or ""),
+        ("profile", f"{report.profile.name} v{report.profile.version}"),
+        ("tool", a.tool),
+        ("report made", a.made_at),
+        ("run directory", report.run),
+    ]
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
+    return (
+        f"<section id=signoff><h2>Run</h2><table>{rows}</table>"
+        f"<h2>Devices under test</h2><table><thead><tr><th>kind</th><th>devices</th><th>ids</th></tr></thead><tbody>{devices}</tbody></table>"
+        "<h2>Sign-off</h2><table class=signature><tr><th>operator</th><td id=operator>"
+        f"{escape(a.operator or '')}</td></tr><tr><th>signature</th><td></td></tr><tr><th>date</th><td></td></tr></table></section>"
+    )
+
+
 def to_html(report: Report, charts: dict[str, Any]) -> str:
     """One self-contained HTML page of ``report`` with the charts of ``charts`` (:func:`chart_data`)."""
     s = report.summary
@@ -315,9 +347,18 @@ def to_html(report: Report, charts: dict[str, Any]) -> str:
     ]
     if (line := schedule_line(report.schedule)) is not None:
         parts.append(f"<p class=note id=schedule>{escape(line)}</p>")
+    parts.append(_signoff(report))
     parts += [f"<p class=stall>receiver stalled {escape(line)}</p>" for line in stall_lines(report)]
     if failed:
-        parts += ["<h2>Failing checks</h2>", _checks_table(failed)]
+        causes = "".join(
+            f"<li><b>{escape(c.measurement)}</b> = {_number(c.value)}: {escape(', '.join(c.checks))}</li>"
+            for c in report.failure_causes or []
+        )
+        parts += [
+            f"<h2>Failing checks</h2><p>{len(failed)} failing checks from {len(report.failure_causes or [])} causes, "
+            f"each a measurement that fails the checks listed:</p><ul id=causes>{causes}</ul>",
+            _checks_table(failed),
+        ]
     if warned:
         parts += ["<h2>Warnings (policy or unverified basis: cannot fail)</h2>", _checks_table(warned)]
     parts += [

@@ -78,6 +78,40 @@ def _heading(report: Report, console: Any) -> None:
     line = schedule_line(report.schedule)
     if line:
         console.print(line)
+    for line in about_lines(report):
+        console.print(line, highlight=False)
+    for line in cause_lines(report):
+        console.print(line, highlight=False)
+
+
+def cause_lines(report: Report) -> list[str]:
+    """The failing checks grouped by the measurement they judged (:mod:`pipeline.report.causes`)."""
+    causes = report.failure_causes or []
+    if not causes:
+        return []
+    failing = sum(len(c.checks) for c in causes)
+    lines = [
+        f"[bold red]{failing} failing check{'s' if failing != 1 else ''} from {len(causes)} cause{'s' if len(causes) != 1 else ''}:[/]"
+    ]
+    lines += [f"  {c.measurement} = {_fmt(c.value, 3)}: {', '.join(c.checks)}" for c in causes]
+    return lines
+
+
+def about_lines(report: Report) -> list[str]:
+    """The run for a sign-off, in two lines: when (in the zone's time), with what tool, scenario
+    and seed; and the devices under test by kind."""
+    a = report.about
+    if a is None:
+        return []
+    head = f"run {a.run_started_at or '?'} to {a.run_ended_at or '?'}, {a.time_zone}  {a.tool}"
+    if a.seed is not None:
+        head += f"  seed {a.seed}"
+    if a.scenario_sha256:
+        head += f"  scenario sha256 {a.scenario_sha256[:16]}"
+    if a.operator:
+        head += f"  operator {a.operator}"
+    devices = "devices under test: " + (", ".join(f"{g.kind} {g.count}" for g in a.devices) or "none heard")
+    return [head, devices]
 
 
 def message_types_table(report: Report) -> Any:
@@ -234,11 +268,65 @@ def _notes(report: Report, console: Any) -> None:
         console.print(f"[yellow]ingest event[/] {event.model_dump()}")
 
 
+NOT_A_TERMINAL_WIDTH = 200  # policy: CI logs and files are read in editors, not 80-column terminals
+LONGEST_UNCUT = 40  # a word (number, id, verdict) up to this long is never cut; longer ones fold
+
+
+def never_cut(table: Any, console: Any) -> Any:
+    """``table`` laid out so that no number is cut on ``console``: each
+    column at least as wide as its longest word (a number, a check id, a verdict), the text
+    wrapping around them and longer words folding instead of ending in ``…``; and when even
+    that does not fit, the narrow layout: a two-column table of header and value per row."""
+    from rich.table import Table
+    from rich.text import Text
+
+    for column in table.columns:
+        words = [w for cell in column.cells for w in Text.from_markup(str(cell)).plain.split()]
+        column.min_width = min(LONGEST_UNCUT, max((len(w) for w in words), default=1))
+        column.overflow = "fold"
+    if _fits(table, console.width):
+        return table
+    narrow = Table("", "", title=table.title, show_header=False)
+    narrow.columns[0].overflow = "fold"  # headers wrap; the values keep their longest word whole
+    narrow.columns[1].overflow = "fold"
+    narrow.columns[1].min_width = max(c.min_width or 1 for c in table.columns)
+    rows = list(zip(*(list(c.cells) for c in table.columns)))
+    for k, row in enumerate(rows):
+        for n, (column, cell) in enumerate(zip(table.columns, row)):
+            narrow.add_row(str(column.header), cell, end_section=n == len(row) - 1 and k < len(rows) - 1)
+    return narrow
+
+
+def _fits(table: Any, width: int) -> bool:
+    """Whether ``table`` renders whole in ``width`` columns: rich crops a table wider than its
+    console, so its top border then lacks its right corner."""
+    import io
+
+    from rich.console import Console
+
+    probe = Console(file=io.StringIO(), width=width, color_system=None)
+    with probe.capture() as captured:
+        probe.print(table)
+    top = next((line.rstrip() for line in captured.get().splitlines() if line.lstrip().startswith("┏")), "")
+    return top.endswith("┓")
+
+
+def report_console(file: Any = None) -> Any:
+    """The console a report is printed on: the terminal's width on a terminal, else
+    :data:`NOT_A_TERMINAL_WIDTH` columns (``-o FILE``, a pipe, a CI log)."""
+    from rich.console import Console
+
+    console = Console(file=file)
+    if not console.is_terminal:
+        console = Console(file=file, width=NOT_A_TERMINAL_WIDTH)
+    return console
+
+
 def render_terminal(report: Report, console: Any) -> None:
     """Rich tables: verdict summary first, then metrics per type, then every check."""
     _heading(report, console)
     for table in (message_types_table, ranges_table, applications_table, checks_table, field_checks_table, security_table):
-        console.print(table(report))
+        console.print(never_cut(table(report), console))
     if report.platform:
-        console.print(platform_table(report))
+        console.print(never_cut(platform_table(report), console))
     _notes(report, console)

@@ -22,7 +22,9 @@ from v2x.device import schedule
 from v2x.editions import Edition
 from v2x.rundir import RunDir
 
+from pipeline.report.about import about_run
 from pipeline.report.applications import application_checks, slices_needed
+from pipeline.report.causes import failure_causes
 from pipeline.report.model import (
     REPORT_VERSION,
     Applications,
@@ -114,16 +116,27 @@ def _published(run: RunDir) -> tuple[dict[str, int], dict[str, int], dict[str, i
     return dict(counts["published"]), dict(counts["injected_loss"]), dict(counts["injected_duplicate"])
 
 
+DETECTED_ATTACKS_SQL = """
+SELECT msg_type, count(*) FROM frame_security
+WHERE class <> 'honest' AND as_expected AND auth NOT IN ('not_verified', 'signer_certificate_not_found') GROUP BY ALL
+"""
+
+
 def _metrics(
-    row: dict[str, Any], published: int | None, injected_loss: int | None, injected_duplicates: int | None = None
+    row: dict[str, Any],
+    published: int | None,
+    injected_loss: int | None,
+    injected_duplicates: int | None = None,
+    attacks_detected: int = 0,
 ) -> MessageTypeMetrics:
     lat = row["latency"] or [None, None, None]
     ipg = row["ipg"] or [None, None]
     missing, pdr = pdr_excusing_stalls(row["counted"], int(row["missing"] or 0), row["counted_late_in_stall"])
     signed = row["stored"] - row["not_verified"]  # nobody could verify the others: no trust anchors, or no signature to verify
     verifiable = signed - row["signer_unresolved"]
-    judged = verifiable - row["late_in_stall"]  # a stalled receiver's lateness is not the sender's
-    return MessageTypeMetrics(
+    # a stalled receiver's lateness is not the sender's, and a detected attack frame not the honest devices'
+    judged = verifiable - row["late_in_stall"] - attacks_detected
+    metrics = MessageTypeMetrics(
         msg_type=row["msg_type"],
         published=published,
         stored=row["stored"],
@@ -154,6 +167,9 @@ def _metrics(
         signer_resolved_rate=verifiable / signed if signed else None,
         stored_over_published=row["stored"] / published if published else None,
     )
+    if attacks_detected:
+        metrics.attacks_detected = attacks_detected
+    return metrics
 
 
 # Fields of a message type's metrics (and of "ALL", which adds received), named in expectations.
@@ -524,6 +540,8 @@ def build_report(
     stalls = _receiver_stalls(con, ingest)  # first: the metrics leave the stalled seconds' frames out
     cur = con.execute(judging(con, METRICS_SQL), {"edition": profile.edition.value})
     names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    detected = {str(t): int(n) for t, n in con.execute(DETECTED_ATTACKS_SQL).fetchall()}
     manifest = run.manifest_data()
     network = bool(manifest.get("network"))
     types = [
@@ -532,8 +550,9 @@ def build_report(
             published.get(r[0]),
             injected.get(r[0], 0) if network else None,
             injected_dup.get(r[0], 0) if network else None,
+            detected.get(r[0], 0),
         )
-        for r in cur.fetchall()
+        for r in rows
     ]
     total_published = sum(published.values()) if published else None
     total_stored = sum(t.stored for t in types)
@@ -573,7 +592,7 @@ def build_report(
     platform = _platform(con) if overall.relayed else []  # no copies: the comparisons are not worth building
     checks += _platform_checks(platform)
     verdicts = [c.verdict for c in checks]
-    return Report(
+    report = Report(
         report_version=REPORT_VERSION,
         run=str(run.root),
         scenario=manifest.get("scenario"),
@@ -594,7 +613,10 @@ def build_report(
         receiver_stalls=stalls,
         schedule=kept,
         platform=platform,
+        about=about_run(run, manifest, ingest, con),
     )
+    report.failure_causes = failure_causes(report)
+    return report
 
 
 def to_json(report: Report) -> str:

@@ -105,6 +105,31 @@ class ProfileRef(ReportPart):
     version: int | str
 
 
+class DeviceGroup(ReportPart):
+    """Devices under test of one kind."""
+
+    kind: str = Field(
+        description="RSU, or the vehicle kind of the scenario's fleet (car, bus, ambulance ...); OBU for a run without a scenario"
+    )
+    count: Count
+    ids: list[str] = Field(description="their device ids (the topic's), at most 100")
+
+
+class About(ReportPart):
+    """What a sign-off needs to know of the run: when, with what, on which devices."""
+
+    tool: str = Field(description="the harness and its version, e.g. xiqing-v2x 0.1.0")
+    made_at: str = Field(description="when this report was made, RFC 3339 in the zone's time")
+    time_zone: str = Field(description="the time zone of the times here (the zone's: Asia/Shanghai, UTC+08:00)")
+    run_started_at: str | None = Field(description="when the run began, RFC 3339 in the zone's time")
+    run_ended_at: str | None = Field(description="when it ended; null if it never recorded its end")
+    scenario_description: str | None
+    seed: int | None = Field(description="the scenario's random seed")
+    scenario_sha256: str | None = Field(description="SHA-256 of RUN/scenario.yaml, the scenario as run")
+    devices: list[DeviceGroup]
+    operator: Absent[str] = optional("who ran the test and signs the report (v2x report --operator)")
+
+
 class Summary(ReportPart):
     """Checks per verdict."""
 
@@ -167,7 +192,12 @@ class MessageTypeMetrics(ReportPart):
         description="copies the scenario's network model added (null: no network model); each shows among replays"
     )
     pdr: Fraction | None = Field(description="received / (received + missing)")
-    auth_success_rate: Fraction | None = Field(description="success among the frames whose signer resolved")
+    auth_success_rate: Fraction | None = Field(
+        description="success among the frames whose signer resolved, injected attack frames that got their verdict left out"
+    )
+    attacks_detected: Absent[Count] = optional(
+        "injected attack frames that got the verdict they should (security.<attack> checks): not the honest devices' failures"
+    )
     signer_unresolved: Count = Field(description="frames signed with a digest whose certificate the ingest never saw")
     other_edition: Count = Field(
         default=0,
@@ -311,6 +341,14 @@ class Check(CheckSpec):
     verdict: Verdict
 
 
+class FailureCause(ReportPart):
+    """One measurement that FAILs checks (pipeline.report.causes): fix it and they all pass."""
+
+    measurement: str = Field(description="message type and metric (with range and condition), or the check's id")
+    value: Number | None
+    checks: list[str] = Field(description="the failing checks that judged it")
+
+
 class SecurityClass(ReportPart):
     """Frames of one class (honest, or an injected attack) by verification verdict."""
 
@@ -388,6 +426,10 @@ class Report(ReportPart):
     )
     platform: list[PlatformFidelity] = Field(
         default_factory=list, description="platform fidelity: a platform's copies against the devices' frames; empty without one"
+    )
+    about: Absent[About] = optional("the run for a sign-off: times, tool, scenario, seed, devices under test")
+    failure_causes: Absent[list[FailureCause]] = optional(
+        "the failing checks grouped by the measurement they judged, most checks first"
     )
 
     def metrics_of(self, msg_type: str) -> MessageTypeMetrics | Overall | None:

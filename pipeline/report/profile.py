@@ -11,12 +11,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import Field, ValidationError
 
 from v2x import editions
 from v2x.editions import Edition
 from v2x.validation import problems
+from v2x.yaml_file import YamlError, load_yaml
 
 from pipeline.report.model import Basis, CheckSpec, Number, ReportPart
 
@@ -83,9 +83,9 @@ def load_profile(path: Path | None = None) -> Profile:
     )
     where = str(path) if path else "the shipped profile"
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{where}: not YAML: {str(exc).splitlines()[0]}") from None
+        data = load_yaml(text, where)
+    except YamlError as exc:
+        raise ProfileError(f"not YAML: {exc}") from None
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from v2x.yaml_file import YamlError, load_yaml
 
 from pipeline.report.model import SliceMetrics
 from pipeline.sql.judged import (
@@ -65,8 +65,8 @@ def run_receivers(con: Any) -> list[Receiver]:
 def load_receivers(path: Path) -> list[Receiver]:
     """Receivers from a YAML or JSON list of ``{name, lat, lon}`` (degrees)."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = load_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, YamlError) as exc:
         raise ReceiversError(f"{path}: cannot read receivers: {exc}") from None
     if not isinstance(data, list) or not data:
         raise ReceiversError(f"{path}: expected a non-empty list of {{name, lat, lon}}")

@@ -1,8 +1,11 @@
 """An interactive SQL shell over a run's views (``v2x sql RUN`` with no query).
 
-Statements end with ``;`` and may span lines.  Dot commands: ``.tables`` (views, tables and
-macros), ``.schema NAME`` (its columns), ``.format table|csv|json``, ``.help``, ``.quit``.
-A failing statement prints DuckDB's error and the shell goes on.
+Statements end with ``;``, may span lines, and several may share a line (each result is
+printed, as DuckDB's own shell does).  Dot commands: ``.tables`` (views, tables and macros),
+``.schema NAME`` (its columns), ``.format table|csv|json``, ``.help``, ``.quit``; one typed in the
+middle of an unfinished statement runs, and the statement goes on.  A failing statement prints
+DuckDB's error and the shell goes on; Ctrl-C cancels the line being typed or the running query,
+Ctrl-D leaves.  Typed lines are kept in ``~/.v2x_sql_history``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TextIO
 
 import duckdb
@@ -19,11 +23,13 @@ from rich.console import Console
 from rich.table import Table
 
 FORMATS = ("table", "csv", "json")
-HELP = """statements end with ';'
+HISTORY = Path.home() / ".v2x_sql_history"
+CANCEL = "\x03"  # a line that cancels the statement being typed (Ctrl-C at the prompt)
+HELP = """statements end with ';' (several on a line are run in turn)
 .tables           views, tables and macros
 .schema NAME      columns of a view, table or table macro (with its arguments)
 .format FORMAT    table, csv or json
-.quit             leave (or Ctrl-D)"""
+.quit             leave (or Ctrl-D); Ctrl-C cancels the line or the running query"""
 
 
 def render(cursor: duckdb.DuckDBPyConnection, fmt: str, out: TextIO) -> None:
@@ -69,8 +75,10 @@ def statements(lines: Iterable[str], prompt: Callable[[str], None]) -> Iterable[
     prompt("v2x> ")
     for line in lines:
         stripped = line.strip()
-        if not pending and stripped.startswith("."):
-            yield stripped
+        if line == CANCEL:
+            pending = []
+        elif stripped.startswith("."):
+            yield stripped  # also in the middle of a statement, which goes on
         elif stripped:
             pending.append(line.rstrip("\n"))
             if stripped.endswith(";"):
@@ -115,12 +123,31 @@ def run_shell(
         elif statement.startswith("."):
             out.write(f"unknown command {command}; .help lists them\n")
         else:
-            try:
-                render(con.execute(statement), fmt, out)
-            except duckdb.Error as exc:
-                failed += 1
-                out.write(f"error: {exc}\n")
+            failed += execute(con, statement, fmt, out)
     return failed
+
+
+def execute(con: duckdb.DuckDBPyConnection, text: str, fmt: str, out: TextIO, errors: TextIO | None = None) -> int:
+    """Run each statement of ``text`` in turn, printing each result to ``out``; stops at the
+    first error (printed to ``errors``, default ``out``) and returns 1, else 0.  Ctrl-C cancels
+    the running statement."""
+    errors = errors or out
+    try:
+        parts = [s.query for s in con.extract_statements(text)]
+    except duckdb.Error as exc:
+        errors.write(f"error: {exc}\n")
+        return 1
+    for part in parts:
+        try:
+            render(con.execute(part), fmt, out)
+        except (duckdb.Error, RuntimeError, ValueError) as exc:  # the SQL's error, not a traceback
+            errors.write(f"error: {exc}\n")
+            return 1
+        except KeyboardInterrupt:
+            con.interrupt()
+            errors.write("cancelled\n")
+            return 1
+    return 0
 
 
 def stdin_lines(interactive: bool) -> Iterable[str]:
@@ -129,11 +156,26 @@ def stdin_lines(interactive: bool) -> Iterable[str]:
         yield from sys.stdin
         return
     try:
-        import readline  # noqa: F401  (line editing for input())
+        import readline  # line editing and history for input()
     except ImportError:
-        pass
-    while True:
+        readline = None  # type: ignore[assignment]
+    if readline is not None:
         try:
-            yield input() + "\n"
-        except EOFError:
-            return
+            readline.read_history_file(HISTORY)
+        except OSError:
+            pass  # no history yet
+    try:
+        while True:
+            try:
+                yield input() + "\n"
+            except KeyboardInterrupt:
+                sys.stdout.write("^C\n")
+                yield CANCEL
+            except EOFError:
+                return
+    finally:
+        if readline is not None:
+            try:
+                readline.write_history_file(HISTORY)
+            except OSError:
+                pass  # a read-only home: history is a convenience

@@ -246,6 +246,15 @@ def _new_connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def set_time_zone(con: duckdb.DuckDBPyConnection, time_zone: str) -> None:
+    """Show and bucket times (``received_at`` ... are TIMESTAMP WITH TIME ZONE) in ``time_zone``
+    (an IANA name: ``Asia/Shanghai``, the zone's; ``UTC``); ValueError for a name DuckDB does not know."""
+    known = con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [time_zone]).fetchone()
+    if not known or not known[0]:
+        raise ValueError(f"unknown time zone {time_zone!r} (an IANA name such as Asia/Shanghai or UTC)")
+    con.execute(f"SET TimeZone = '{time_zone}'")  # a name from DuckDB's own list: nothing to quote
+
+
 def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """No file system for SQL from elsewhere (a scenario file's expectations, `v2x sql`): no
     file read or written, no extension installed, no database attached, and the setting cannot
@@ -255,11 +264,12 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connect(run_dir: Path, sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(run_dir: Path, sandboxed: bool = False, time_zone: str = "UTC") -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the run's views and the macros (:mod:`pipeline.sql.macros`);
-    ``sandboxed``: locked away from the file system (:func:`lock_down`).  Raises
-    FileNotFoundError if it has no telemetry."""
+    ``sandboxed``: locked away from the file system (:func:`lock_down`); times in ``time_zone``
+    (:func:`set_time_zone`).  Raises FileNotFoundError if it has no telemetry."""
     con = _new_connection()
+    set_time_zone(con, time_zone)
     attach(con, run_dir, sandboxed=sandboxed)
     create_macros(con)
     return lock_down(con) if sandboxed else con
@@ -278,14 +288,15 @@ VIEWS = (
 )
 
 
-def connect_runs(run_dirs: list[Path], sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+def connect_runs(run_dirs: list[Path], sandboxed: bool = False, time_zone: str = "UTC") -> duckdb.DuckDBPyConnection:
     """Views over several runs: run k (from 1) in schema ``run<k>`` with every view of
     :func:`connect`, and in the main schema each view over all runs with a ``run`` column
     (``run1``, ``run2``, ...; the table ``runs`` maps them to directories).  ``rx_seq`` is
     per run, so join the all-runs views on ``(run, rx_seq)``.  One run: same as :func:`connect`."""
     if len(run_dirs) == 1:
-        return connect(run_dirs[0], sandboxed)
+        return connect(run_dirs[0], sandboxed, time_zone)
     con = _new_connection()
+    set_time_zone(con, time_zone)
     con.execute("CREATE TABLE runs (run VARCHAR, directory VARCHAR, name VARCHAR)")
     for k, run_dir in enumerate(run_dirs, start=1):
         attach(con, run_dir, f"run{k}", sandboxed)

@@ -28,6 +28,7 @@ from v2x.mqtt.transport import BrokerAddress
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario.model import Scenario, load_scenario
 from v2x.security import Signer
+from v2x.stage_log import PROGRESS_EVERY_S, stage_logger
 
 CONNECT_TIMEOUT_S = 30.0
 ACK_DRAIN_S = 10.0
@@ -67,6 +68,13 @@ def _handshake() -> float:
     return float(parts[1]) if len(parts) == 2 and parts[0] == "GO" else time.time()
 
 
+def _counts(totals: dict[str, int]) -> str:
+    """``generated 120, published 120, failed 0`` from :func:`_totals`."""
+    kinds = ("generated", "published", "failed", "injected_loss", "injected_duplicate")
+    summed = {k: sum(n for key, n in totals.items() if key.split(".")[0] == k) for k in kinds}
+    return ", ".join(f"{k} {n}" for k, n in summed.items() if n or k in kinds[:3])
+
+
 def _totals(devices: list[Device]) -> dict[str, int]:
     totals: Counter[str] = Counter()
     for up, _ in devices:
@@ -98,22 +106,45 @@ def simulate(
         access = BrokerAccess(run.broker_access)
         for uplink, _ in devices:
             uplink.tls = access.client(uplink.device_id)
+    log = stage_logger(name)
+    streams = Counter(stream.msg_type.value for _, device_streams in devices for stream in device_streams)
+    log.info(
+        "scenario %s: %d devices, streams %s, %g s at pace %s, broker %s (QoS %d)",
+        scenario.name,
+        len(devices),
+        dict(sorted(streams.items())),
+        scenario.duration_s,
+        pace,
+        address.url,
+        scenario.broker.qos,
+    )
     groups, connection_of = connections(name, devices, address.tls)
     publisher = Publisher(address, groups, scenario.broker.qos)
     message_set()  # compile the schema before READY, or the first messages go out late in a burst
     bare = bare_sign_rate(devices[0][0].signer) if pace == "max" and devices else None
     publisher.start(CONNECT_TIMEOUT_S)
+    log.info("connected: %d connection(s) to %s", len(groups), address.url)
     if start_at is None:
         start_at = _handshake()
+    log.info("starting at %s", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at)))
     progress_file = run.published / "progress" / f"{name}.json"
     progress_file.parent.mkdir(parents=True, exist_ok=True)
+    logged = [time.monotonic()]
 
     def progress(stats: ScheduleStats) -> None:
-        write_json_atomic(progress_file, {"simulator": name, "schedule": stats.summary(), "totals": _totals(devices)})
+        totals = _totals(devices)
+        write_json_atomic(progress_file, {"simulator": name, "schedule": stats.summary(), "totals": totals})
+        if time.monotonic() - logged[0] >= PROGRESS_EVERY_S:
+            logged[0] = time.monotonic()
+            log.info("progress: %s", _counts(totals))
 
     stats = run_schedule(devices, publisher, connection_of, start_at, scenario.duration_s, pace, progress)
     publisher.stop(ACK_DRAIN_S)
     schedule = stats.summary()
+    events = list(publisher.events())
+    for event in events:
+        log.warning("broker connection: %s", event)
+    log.info("done: %s; schedule %s", _counts(_totals(devices)), schedule)
     if bare is not None:
         schedule |= {
             "bare_sign_per_s": round(bare, 1),
@@ -126,7 +157,7 @@ def simulate(
             "devices": {up.device_id: up.summary() for up, _ in devices},
             "totals": _totals(devices),
             "schedule": schedule,
-            "connection_events": list(publisher.events()),
+            "connection_events": events,
         },
     )
     progress(stats)

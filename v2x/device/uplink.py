@@ -20,7 +20,7 @@ import numpy as np
 from v2x import clock
 from v2x.device.attacks import REPLAY_DELAY_S, AttackPlan
 from v2x.device.platform import PlatformRelay
-from v2x.framing import Framing, openv2x, vendor_wrapper
+from v2x.framing import Framing, cloud_json, openv2x, vendor_wrapper
 from v2x.messages import MessageType
 from v2x.mqtt import topics
 from v2x.mqtt.access import ClientTls
@@ -64,11 +64,12 @@ class Uplink:
 
     def topic(self, msg_type: MessageType) -> str:
         if msg_type not in self._topics:
-            self._topics[msg_type] = (
-                topics.vendor_wrapper(msg_type, self.prefix)
-                if self.framing is Framing.VENDOR_WRAPPER
-                else topics.uplink(self.device_kind, self.device_id, msg_type, self.prefix)
-            )
+            if self.framing is Framing.VENDOR_WRAPPER:
+                self._topics[msg_type] = topics.vendor_wrapper(msg_type, self.prefix)
+            elif self.framing is Framing.CLOUD_JSON:
+                self._topics[msg_type] = topics.cloud_uplink(self.device_id, msg_type, self.prefix)
+            else:
+                self._topics[msg_type] = topics.uplink(self.device_kind, self.device_id, msg_type, self.prefix)
         return self._topics[msg_type]
 
     def device_time_us(self, t_s: float, now_us: int | None = None) -> int:
@@ -151,6 +152,8 @@ def framed(framing: Framing, device_id: str, frame: bytes, generated_at_us: int)
         return vendor_wrapper.wrap(device_id, generated_at_us // 1000, [frame])
     if framing is Framing.OPENV2X_JSON:
         return openv2x.document(frame)
+    if framing is Framing.CLOUD_JSON:
+        return cloud_json.document(frame, device_id, generated_at_us)
     raise ValueError(f"a device does not send the {framing.value} framing")
 
 

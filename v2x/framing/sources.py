@@ -8,6 +8,7 @@ envelope, as the harness's own devices send it::
       - {topics: "V2X/RSU/+/+/UP", framing: bare-uper}        # RSUs that end PC5 security themselves
       - {topics: "V2X.RSU.SPAT.UP", framing: vendor-wrapper}   # a vendor's binary wrapper (one level)
       - {topics: "V2X/RSU/R9/+/UP", framing: openv2x-json}     # an OpenV2X roadside unit
+      - {topics: "v2x/v1/rsu/+/+/up", framing: cloud-json}     # RSUs uplinking to a cloud road-network service
       - {topics: "V2X/OBU/#", framing: envelope}
 
 ``v2x ingest --sources FILE`` reads one; ``v2x run`` writes one into the run directory for the
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from v2x.framing import INGESTED, Framing, one_of
 from v2x.validation import problems
+from v2x.yaml_file import YamlError, load_yaml
 
 
 class SourcesError(ValueError):
@@ -98,9 +100,11 @@ ENVELOPE_ONLY = Sources()
 def load_sources(path: Path) -> Sources:
     """A sources file; :class:`SourcesError` naming the entry that is wrong."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
         raise SourcesError(f"{path}: {str(exc).splitlines()[0]}") from None
+    except YamlError as exc:
+        raise SourcesError(str(exc)) from None
     try:
         return Sources.model_validate(data)
     except ValidationError as exc:

@@ -5,7 +5,8 @@ zone prefix (``xiqing/V2X/...``): the topic names the OpenV2X platform uses for 
 units.  What the payload holds depends on the source's framing (:mod:`v2x.framing`): the
 harness's own devices send the C-OER ``V2XSecData`` of YD/T 3957, OpenV2X's own RSUs a JSON
 document.  A vendor binary wrapper travels on a one-level topic that names the message type
-only (``V2X.RSU.SPAT.UP``, :func:`vendor_wrapper`), the RSU id being in the payload.
+only (``V2X.RSU.SPAT.UP``, :func:`vendor_wrapper`), the RSU id being in the payload.  A cloud
+road-network service's JSON travels on ``v2x/v1/rsu/{esn}/{type}/up`` (:func:`cloud_uplink`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,29 @@ def device_filter(device_kind: str, device_id: str, prefix: str = "") -> str:
 def vendor_wrapper(msg_type: MessageType, prefix: str = "") -> str:
     """The one-level topic an RSU sends its vendor-wrapped ``msg_type`` on."""
     return _join(prefix, f"V2X.RSU.{msg_type.value}.UP")
+
+
+def cloud_uplink(rsu_id: str, msg_type: MessageType, prefix: str = "") -> str:
+    """The topic an RSU sends ``msg_type`` on in the cloud JSON framing: ``v2x/v1/rsu/{esn}/{type}/up``
+    (a vendor cloud's layout, compliance.md 6.6; the type in lower case)."""
+    if msg_type not in RSU_MESSAGES:
+        raise ValueError(f"an RSU does not publish {msg_type.value}")
+    return _join(prefix, f"v2x/v1/rsu/{rsu_id}/{msg_type.value.lower()}/up")
+
+
+def cloud_device_filter(rsu_id: str, prefix: str = "") -> str:
+    """The filter of every cloud JSON uplink topic of one RSU."""
+    return _join(prefix, f"v2x/v1/rsu/{rsu_id}/+/up")
+
+
+def parse_cloud_uplink(topic: str) -> UplinkTopic | None:
+    """A cloud JSON uplink topic behind any prefix: its last six levels
+    ``v2x/v1/rsu/{esn}/{type}/up``; None if they are not."""
+    levels = topic.split("/")[-6:]
+    if len(levels) != 6 or levels[:3] != ["v2x", "v1", "rsu"] or levels[5] != "up" or not levels[3]:
+        return None
+    msg_type = next((t for t in RSU_MESSAGES if t.value.lower() == levels[4]), None)
+    return UplinkTopic("RSU", levels[3], msg_type) if msg_type is not None else None
 
 
 def message_type_named(topic: str) -> MessageType | None:

@@ -22,11 +22,13 @@ from v2x.mqtt import topics
 from v2x.scenario.expectations import Expectation
 from v2x.scenario.network import Impairment
 from v2x.validation import problems
+from v2x.yaml_file import YamlError, load_yaml
 
 VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
 
 
 DEVICE_FRAMINGS = INGESTED  # the simulated RSUs send every framing the ingest reads
+OUTSIDE_THE_ACL = (Framing.VENDOR_WRAPPER, Framing.CLOUD_JSON)  # framings on topics other than V2X/RSU/{rsuId}/...
 MAX_VEHICLES = 20_000  # policy: a whole zone's fleet many times over; larger runs belong on the distributed ingest
 
 
@@ -128,7 +130,7 @@ class Intersection(_Strict):
     uplink: Framing = Field(
         default=Framing.ENVELOPE,
         description="how the RSU sends its messages to the cloud (v2x.framing): the signed YD/T 3957 envelope, "
-        "bare-uper, vendor-wrapper or openv2x-json (RSUs that end PC5 security themselves)",
+        "bare-uper, vendor-wrapper, openv2x-json or cloud-json (RSUs that end PC5 security themselves)",
     )
 
     edition: Edition = Field(
@@ -354,10 +356,11 @@ class Scenario(_Strict):
                 )
         if self.broker.tls and self.platform is not None:
             raise ValueError("broker.tls with a platform: the topic ACL gives each RSU its own topics, not the platform's")
-        if self.broker.tls and any(i.uplink is Framing.VENDOR_WRAPPER for i in self.intersections):
+        outside = sorted({i.uplink.value for i in self.intersections if i.uplink in OUTSIDE_THE_ACL})
+        if self.broker.tls and outside:
             raise ValueError(
-                "broker.tls with a vendor-wrapper uplink: the topic ACL gives each RSU its own topics, "
-                "and vendor-wrapped frames share one topic per message type"
+                f"broker.tls with a {' and a '.join(outside)} uplink: the topic ACL gives each RSU its own "
+                "V2X/RSU/{rsuId}/... topics, and these framings travel on other topics"
             )
         return self
 
@@ -395,6 +398,8 @@ class Scenario(_Strict):
         for i in self.intersections:
             if i.uplink is Framing.VENDOR_WRAPPER:
                 entries += [Source(topics=topics.vendor_wrapper(t, self.zone.topic_prefix), framing=i.uplink) for t in RSU_ORDER]
+            elif i.uplink is Framing.CLOUD_JSON:
+                entries.append(Source(topics=topics.cloud_device_filter(i.rsu_id, self.zone.topic_prefix), framing=i.uplink))
             elif i.uplink is not Framing.ENVELOPE:
                 entries.append(Source(topics=topics.device_filter("RSU", i.rsu_id, self.zone.topic_prefix), framing=i.uplink))
         if self.platform is not None:
@@ -426,11 +431,9 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     if len(text) > MAX_SCENARIO_BYTES:
         raise ScenarioError(f"{source}: {len(text)} characters; a scenario file has at most {MAX_SCENARIO_BYTES}")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{source}: not valid YAML: {exc}") from None
-    except RecursionError:
-        raise ScenarioError(f"{source}: not valid YAML: nested too deeply") from None
+        data = load_yaml(text, source)
+    except YamlError as exc:
+        raise ScenarioError(f"not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {type(data).__name__}")
     try:
