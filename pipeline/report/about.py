@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from v2x.rundir import RunDir
-from v2x.scenario.model import ScenarioError, load_scenario, obu_id
+from v2x.scenario.model import ScenarioError, parse_scenario
 
 from pipeline.report.model import About, DeviceGroup
 
@@ -42,17 +42,16 @@ def _devices_of_scenario(run: RunDir) -> tuple[list[DeviceGroup], str | None, in
     path = run.root / "scenario.yaml"
     try:
         data = path.read_bytes()
-        scenario = load_scenario(path)
-    except (OSError, ScenarioError):
+        scenario = parse_scenario(data.decode("utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, ScenarioError):
         return [], None, None, None
     groups = [
         DeviceGroup(kind="RSU", count=len(scenario.intersections), ids=[i.rsu_id for i in scenario.intersections][:MAX_IDS])
     ]
-    k = 0
+    kinds = [group.kind for group in scenario.fleet for _ in range(group.count)]  # in fleet order, as obu_ids()
     by_kind: dict[str, list[str]] = {}
-    for group in scenario.fleet:
-        by_kind.setdefault(group.kind, []).extend(obu_id(k + n) for n in range(group.count))
-        k += group.count
+    for kind, device in zip(kinds, scenario.obu_ids()):
+        by_kind.setdefault(kind, []).append(device)
     groups += [DeviceGroup(kind=kind, count=len(ids), ids=ids[:MAX_IDS]) for kind, ids in by_kind.items()]
     return groups, scenario.description, scenario.seed, hashlib.sha256(data).hexdigest()
 

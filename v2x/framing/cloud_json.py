@@ -106,7 +106,7 @@ CLOCKS: dict[str, Clock] = {
     # YD/T 3709-2020 DefTime
     "DSecond": Clock(1, 60_000, Unit(1, "ms", 0)),  # ms within the UTC minute
     "MinuteOfTheYear": Clock(60_000, 0, Unit(1, "min", 0, 527_040)),  # minutes since the UTC year began
-    "TimeMark@UTC": Clock(100, 3_600_000, Unit(0.1, "s", 1, 36001)),  # 0.1 s within the UTC hour (UTCTiming)
+    "TimeMark@UTC": Clock(100, 3_600_000, UNITS["TimeMark"]),  # 0.1 s within the UTC hour (UTCTiming)
 }
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

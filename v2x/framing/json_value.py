@@ -122,18 +122,8 @@ class ValueReader:
     A subclass reads some types in other forms by overriding :meth:`read` (the cloud JSON reads
     positions in degrees); the others it hands back here."""
 
-    def read(self, t: Any, value: Any, path: str) -> Any:
-        """The asn1tools value of JSON ``value`` for compiled JER type ``t``; :class:`DocumentError` naming ``path``."""
-        name = type(t).__name__
-        reader = self._readers().get(name)
-        if reader is None:
-            if name in _STRINGS:
-                return self.string(t, value, path)
-            raise DocumentError(f"{path}: a {name} is not read from documents")
-        return reader(t, value, path)
-
-    def _readers(self) -> dict[str, Callable[[Any, Any, str], Any]]:
-        return {
+    def __init__(self) -> None:
+        self._by_kind: dict[str, Callable[[Any, Any, str], Any]] = {  # built once: read() runs for every node
             "Sequence": self.members,
             "Set": self.members,
             "SequenceOf": self.sequence_of,
@@ -145,7 +135,16 @@ class ValueReader:
             "OctetString": self.octet_string,
             "Boolean": self.boolean,
             "Null": self.null,
+            **dict.fromkeys(_STRINGS, self.string),
         }
+
+    def read(self, t: Any, value: Any, path: str) -> Any:
+        """The asn1tools value of JSON ``value`` for compiled JER type ``t``; :class:`DocumentError` naming ``path``."""
+        name = type(t).__name__
+        reader = self._by_kind.get(name)
+        if reader is None:
+            raise DocumentError(f"{path}: a {name} is not read from documents")
+        return reader(t, value, path)
 
     def members(self, t: Any, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
