@@ -119,6 +119,11 @@ def test_null_is_the_reserved_unavailable_value_and_a_leap_second_is_read():
         ({"data": {"speed": "13.9"}}, "data.speed: expected a number in m/s or null (unavailable), got '13.9'"),
         ({"data": {"speed": True}}, "data.speed: expected a number in m/s"),
         ({"data": {"heading": None}}, "data.heading: expected a number in degree, got null"),
+        (
+            {"data": {"pos": {"lat": 1.7976931348623158e301, "long": 117.0}}},
+            "data.pos.lat: 1.79769e+301 degree is beyond any value",
+        ),
+        ({"data": {"speed": 10**400}}, "data.speed: a 401-digit number of m/s is beyond any value"),
         ({"data": {"pos": {"lat": 91.0, "long": 117.0}}}, "data: "),  # out of the Latitude range
         ({"data": {"pos": {"lat": 390850000, "long": 1170560000}}}, "data: "),  # 1e-7 degree units are not degrees
         ({"data": {"secMark": "2025-12-01T08:00:61Z"}}, "second must be in 0..60"),
@@ -205,3 +210,44 @@ def test_documents_land_in_the_same_tables_as_the_bare_frames_with_their_send_ti
         bare = [{k: v for k, v in c.items() if k != "rx_seq"} for c in content if sender.get(c["rx_seq"]) == "RSU-B"]
         documents = [{k: v for k, v in c.items() if k != "rx_seq"} for c in content if sender.get(c["rx_seq"]) == "RSU-C"]
         assert bare == documents and bare
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, (*path, k))] or [path]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))] or [path]
+    return [path]
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+ANY_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([t for t, _ in CORPUS]), st.data(), ANY_JSON)
+def test_a_document_with_any_value_anywhere_is_a_frame_that_decodes_whole_or_a_document_error(msg_type, data, new):
+    """Documents our writer did not make: one value of a real document replaced by any JSON
+    (a time by a number, a latitude by a string, a list by null ...)."""
+    doc = _doc(msg_type)
+    path = data.draw(st.sampled_from(_leaves(doc)))
+    try:
+        frame, _ = cloud_json.message_frame(msg_type, ESN, json.dumps(_replaced(doc, path, new)).encode())
+    except cloud_json.DocumentError:
+        return
+    assert messages.decode(frame, check_constraints=True)[0] is msg_type

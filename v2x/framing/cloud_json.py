@@ -164,10 +164,17 @@ def _type_of(t: Any) -> str:
 def _from_number(unit: Unit, value: Any, path: str) -> int:
     if value is None and unit.unavailable is not None:
         return unit.unavailable
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
         unavailable = " or null (unavailable)" if unit.unavailable is not None else ""
         raise DocumentError(f"{path}: expected a number in {unit.unit}{unavailable}, got {shown(value)}")
-    return round(value / unit.step)
+    try:
+        steps = value / unit.step
+    except OverflowError:  # an integer beyond any float
+        steps = math.inf
+    if not math.isfinite(steps):  # 1.8e301 degrees in 1e-7 degree steps
+        number = f"{value:.6g}" if isinstance(value, float) else f"a {len(str(abs(value)))}-digit number of"
+        raise DocumentError(f"{path}: {number} {unit.unit} is beyond any value of the message set")
+    return round(steps)
 
 
 def _to_number(unit: Unit, value: int) -> float | int | None:
