@@ -81,8 +81,8 @@ def _rows(
         "edition": pa.array(np.full(n, editions.CURRENT.value), pa.string()),
     }
     if msg_type == "BSM":  # a grid of vehicles creeping north-east
-        columns["lat"] = pa.array(CENTRE[0] + (senders % 50) * GRID_DEG + ticks * 1e-7)
-        columns["lon"] = pa.array(CENTRE[1] + (senders // 50) * GRID_DEG + ticks * 1e-7)
+        columns["lat_deg"] = pa.array(CENTRE[0] + (senders % 50) * GRID_DEG + ticks * 1e-7)
+        columns["lon_deg"] = pa.array(CENTRE[1] + (senders // 50) * GRID_DEG + ticks * 1e-7)
     return pa.table(
         {name: columns.get(name, pa.nulls(n, field.type)) for name, field in zip(SCHEMA.names, SCHEMA)}, schema=SCHEMA
     )

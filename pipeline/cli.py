@@ -12,15 +12,21 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import duckdb
 import pyarrow as pa
+from aiomqtt import MqttError
 from rich.console import Console
 from rich.table import Table
 
 from v2x.framing.sources import ENVELOPE_ONLY, Sources, SourcesError, load_sources
+from v2x.messages import MessageType
+from v2x.mqtt.access import ClientTls
 from v2x.mqtt.transport import BrokerAddress
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario.model import ScenarioError, load_scenario
@@ -36,15 +42,19 @@ from pipeline.harness.suite import (
     suite_junit,
 )
 from pipeline.ingest.batch import settle_collector, warm_up
+from pipeline.ingest.metrics import IngestMetrics, serve
 from pipeline.ingest.receiver import client_tls
 from pipeline.ingest.replay import ReplayError, replay
 from pipeline.ingest.session import CLIENT_ID_PATTERN
 from pipeline.ingest.session import ingest as run_ingest
 from pipeline.ingest.summary import IngestStats, Progress, progress_line
 from pipeline.ingest.trust import verifier_from_files, verifier_from_pki
+from pipeline.ingest.watch import Watch, WatchFilter, line
+from pipeline.ingest.watch import watch as run_watch
 from pipeline.render.html import to_html
 from pipeline.render.junit import to_junit
 from pipeline.render.markdown import diff_to_markdown, to_markdown
+from pipeline.render.pdf import PdfError, html_to_pdf
 from pipeline.render.terminal import never_cut, render_terminal, report_console
 from pipeline.report.build import build_report, to_json
 from pipeline.report.charts import chart_data
@@ -121,7 +131,7 @@ def _emit(text: str, output: Path | None) -> None:
 @click.command()
 @click.argument("run", type=RUN_DIR)
 @click.option(
-    "--format", "fmt", type=click.Choice([*TABLE, "html", *FORMATS]), default="table", show_default=True, help=TABLE_HELP
+    "--format", "fmt", type=click.Choice([*TABLE, "html", "pdf", *FORMATS]), default="table", show_default=True, help=TABLE_HELP
 )
 @OUTPUT
 @click.option("--operator", default=None, help="who ran the test and signs the report (its sign-off block, and the JSON's about)")
@@ -136,20 +146,29 @@ def report(
     applications: tuple[str, ...],
 ) -> None:
     """Compliance report of RUN (a run directory): terminal tables, one self-contained HTML page
-    with charts (its first part the run, the devices under test and a block to sign), JSON,
-    JUnit XML or Markdown.
+    with charts (its first part the run, the devices under test and a block to sign), that page
+    printed to PDF by headless Chromium (-o FILE, default RUN/report.pdf), JSON, JUnit XML or
+    Markdown.
 
     Exit codes: 0 the report was made, whatever its verdict (`v2x gate` judges it); 2 no report
     can be made of RUN."""
     data = _grade(run, profile, receivers, applications)
     if operator is not None and data.about is not None:
         data.about.operator = operator
-    if fmt == "html":
+    if fmt in ("html", "pdf"):
         try:
             charts = chart_data(run, data)
         except UNJUDGEABLE as exc:
             raise _GateError(f"no report: {run}: {exc}") from None
-        _emit(to_html(data, charts), output)
+        if fmt == "html":
+            _emit(to_html(data, charts), output)
+            return
+        pdf = output or run / "report.pdf"
+        try:
+            html_to_pdf(to_html(data, charts, opened=True), pdf)
+        except (PdfError, OSError) as exc:
+            raise _GateError(f"no PDF: {exc}") from None
+        click.echo(f"wrote {pdf}", err=True)
     elif fmt in TABLE:
         render_terminal(data, report_console(output.open("w", encoding="utf-8") if output else None))
     else:
@@ -381,13 +400,13 @@ def sql(args: tuple[str, ...], fmt: str, time_zone: str, output: Path | None) ->
     """Run QUERY over the views of one or more run directories, or, without QUERY, open an
     interactive SQL shell on them.  Over several runs each view has a ``run`` column (run1,
     run2, ... in the order given; the table ``runs`` names them) and run k is also in schema
-    ``run<k>``.  Views and macros: README, section SQL.
+    ``run<k>``.  Views and macros: docs/sql.md.
 
     Exit codes: 0 every statement ran; 1 one failed (DuckDB's error on stderr); 2 the runs or
     the options cannot be used."""
-    runs = [Path(a) for a in args if _is_dir(a)]
-    rest = [a for a in args if not _is_dir(a)]
-    if not runs or args[: len(runs)] != tuple(str(r) for r in runs) or len(rest) > 1:
+    leading = next((k for k, a in enumerate(args) if not _is_dir(a)), len(args))  # RUN/ with its slash too
+    runs, rest = [Path(a) for a in args[:leading]], list(args[leading:])
+    if not runs or len(rest) > 1:
         raise click.UsageError("give one or more run directories, then at most one query")
     try:
         con = connect_runs(runs, sandboxed=True, time_zone=time_zone)
@@ -398,7 +417,9 @@ def sql(args: tuple[str, ...], fmt: str, time_zone: str, output: Path | None) ->
         raise click.UsageError("-o/--output writes a query's results, or piped statements': not an interactive shell's")
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
-        if rest:  # several statements are run in turn, each result printed, as in the shell
+        if rest and rest[0].lstrip().startswith("."):  # a dot command: .describe bsm, .tables
+            failed = run_shell(con, [rest[0] + "\n"], out, False, fmt)
+        elif rest:  # several statements are run in turn, each result printed, as in the shell
             failed = execute(con, rest[0], fmt, out, errors=sys.stderr)
         else:
             if interactive:
@@ -408,6 +429,96 @@ def sql(args: tuple[str, ...], fmt: str, time_zone: str, output: Path | None) ->
         if output:
             out.close()
     sys.exit(1 if failed and not interactive else 0)
+
+
+def zone_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say how to read a zone's broker: its topic prefix, the framing of its
+    topics and whom to trust (ingest and watch)."""
+    for option in reversed(
+        [
+            click.option("--prefix", default="", help="zone topic prefix"),
+            click.option(
+                "--sources",
+                "sources_file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=None,
+                help="YAML: the framing of each topic filter (envelope, bare-uper, vendor-wrapper, ...); default: the envelope",
+            ),
+            click.option(
+                "--trust",
+                multiple=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="trusted root certificate (COER)",
+            ),
+            click.option(
+                "--ca",
+                multiple=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="CA certificate under a trusted root (COER)",
+            ),
+            click.option(
+                "--crl", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="signed CRL to apply"
+            ),
+            click.option(
+                "--pki",
+                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                default=None,
+                help="trust a PKI directory (its root, CAs and CRL) instead of --trust/--ca/--crl",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def tls_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The client credentials of an mqtts:// broker (ingest and watch)."""
+    for option in reversed(
+        [
+            click.option(
+                "--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA of an mqtts:// broker (PEM)"
+            ),
+            click.option(
+                "--tls-cert",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="client certificate for mqtts:// (PEM)",
+            ),
+            click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="its private key (PEM)"),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _zone(
+    sources_file: Path | None, pki: Path | None, trust: tuple[Path, ...], ca: tuple[Path, ...], crl: Path | None
+) -> tuple[Sources, Verifier | None]:
+    """The framings and the verifier of :func:`zone_options`; exit 2 when they cannot be used."""
+    try:
+        sources = load_sources(sources_file) if sources_file else ENVELOPE_ONLY
+    except SourcesError as exc:
+        raise _GateError(f"sources: {exc}") from None
+    try:
+        return sources, verifier_from_pki(pki) if pki else verifier_from_files(list(trust), list(ca), crl)
+    except ValueError as exc:
+        raise _GateError(f"trust store: {exc}") from None
+
+
+def _broker(
+    broker: str, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None
+) -> tuple[BrokerAddress, ClientTls | None]:
+    """The broker's address and, for mqtts://, the client credentials; a usage error otherwise."""
+    try:
+        address = BrokerAddress.parse(broker)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--broker") from None
+    try:
+        tls = client_tls(tls_ca, tls_cert, tls_key)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if address.tls and tls is None:
+        raise click.UsageError("an mqtts:// broker needs --tls-ca, --tls-cert and --tls-key")
+    return address, tls
 
 
 def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sources: Sources) -> None:
@@ -430,30 +541,7 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sou
     help="instead of a broker: the frames of a run directory or a capture file (JSON Lines), with their receive times",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="run directory to write")
-@click.option("--prefix", default="", help="zone topic prefix")
-@click.option(
-    "--sources",
-    "sources_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML: the framing of each topic filter (envelope, bare-uper, vendor-wrapper); default: the envelope",
-)
-@click.option(
-    "--trust", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="trusted root certificate (COER)"
-)
-@click.option(
-    "--ca",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CA certificate under a trusted root (COER)",
-)
-@click.option("--crl", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="signed CRL to apply")
-@click.option(
-    "--pki",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="trust a PKI directory (its root, CAs and CRL) instead of --trust/--ca/--crl",
-)
+@zone_options
 @click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
 @click.option(
     "--verify-workers",
@@ -462,11 +550,7 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sou
     show_default=True,
     help="parallel signature verifier processes (0: inline)",
 )
-@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA of an mqtts:// broker (PEM)")
-@click.option(
-    "--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="client certificate for mqtts:// (PEM)"
-)
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="its private key (PEM)")
+@tls_options
 @click.option(
     "--client-id",
     default=None,
@@ -481,6 +565,13 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sou
 @click.option(
     "--verbose", "-v", is_flag=True, help="also log the session's events on stderr (subscribed, broker lost and back, done)"
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="serve Prometheus metrics at http://HOST:PORT/metrics (received, stored, rejects by reason, latency per type)",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="address the metrics are served on")
 def ingest(
     broker: str | None,
     replay_source: Path | None,
@@ -499,15 +590,19 @@ def ingest(
     client_id: str | None,
     progress_every: float | None,
     verbose: bool,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Subscribe to a live broker and write telemetry into OUT (same layout as `v2x run`),
     showing progress on stderr: counts, receive rate, stored per type, rejects, broker state.
-    Frames are acknowledged once stored; run it again on the same OUT to resume (README: What
+    Frames are acknowledged once stored; run it again on the same OUT to resume (docs/design.md: What
     the ingest guarantees).  Exits 1 if a stage failed.
 
     With --replay SOURCE instead of --broker: the frames of a run directory or a capture file go
     through today's decoders and verifier with their original receive times into the new OUT
     (trust: --pki/--trust, else the source run's own pki/).
+
+    With --metrics-port, Prometheus metrics are served while it runs (docs/operators.md).
 
     Exit codes: 0 a clean stop; 1 a stage failed, or the ingest never subscribed at its broker;
     2 the options, sources file or trust store cannot be used."""
@@ -515,30 +610,14 @@ def ingest(
         raise click.UsageError("give either --broker or --replay")
     if verbose:
         stage_logger("ingest", "pipeline.ingest")
-    try:
-        sources = load_sources(sources_file) if sources_file else ENVELOPE_ONLY
-    except SourcesError as exc:
-        raise _GateError(f"sources: {exc}") from None
     if replay_source is not None and pki is None and not trust and (replay_source / "pki").is_dir():
         pki = replay_source / "pki"
-    try:
-        verifier = verifier_from_pki(pki) if pki else verifier_from_files(list(trust), list(ca), crl)
-    except ValueError as exc:
-        raise _GateError(f"trust store: {exc}") from None
+    sources, verifier = _zone(sources_file, pki, trust, ca, crl)
     if replay_source is not None:
         _replay(replay_source, out, verifier, prefix, sources)
         return
     assert broker is not None
-    try:
-        address = BrokerAddress.parse(broker)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--broker") from None
-    try:
-        tls = client_tls(tls_ca, tls_cert, tls_key)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if address.tls and tls is None:
-        raise click.UsageError("an mqtts:// broker needs --tls-ca, --tls-cert and --tls-key")
+    address, tls = _broker(broker, tls_ca, tls_cert, tls_key)
     if client_id is not None and not CLIENT_ID_PATTERN.fullmatch(client_id):
         raise click.BadParameter("1 to 64 characters of 0-9 A-Z a-z _ - (MQTT 3.1.1 3.1.3.1)", param_hint="--client-id")
     warm_up()
@@ -552,6 +631,13 @@ def ingest(
         if duration:
             loop.call_later(duration, stop.set)
         stats = IngestStats()
+        server = None
+        if metrics_port is not None:
+            try:
+                server = serve(IngestMetrics(stats), metrics_host, metrics_port)
+            except OSError as exc:
+                raise _GateError(f"metrics: cannot serve on {metrics_host}:{metrics_port}: {exc}") from None
+            click.echo(f"metrics at http://{metrics_host}:{server.server_port}/metrics", err=True)
         shown = asyncio.create_task(_show_progress(stats, stop, progress_every))
         await run_ingest(
             address,
@@ -567,6 +653,8 @@ def ingest(
             sources=sources,
         )
         await shown
+        if server is not None:
+            server.shutdown()
         click.echo(f"received {stats.received}, stored {stats.stored}, rejected {stats.rejected}", err=True)
         return stats
 
@@ -592,3 +680,94 @@ async def _show_progress(stats: IngestStats, stop: asyncio.Event, every: float |
         click.echo(f"\r\x1b[2K{line}" if live else line, err=True, nl=not live)
     if live:
         click.echo("", err=True)
+
+
+def _json_value(value: object) -> str:
+    """A value JSON has no type for: a time as ISO 8601 with its offset, anything else as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+@click.command()
+@click.option("--broker", required=True, envvar="V2X_BROKER", help="mqtt://host:port of the zone broker (env V2X_BROKER)")
+@zone_options
+@tls_options
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    type=click.Choice([t.value for t in MessageType] + ["UNKNOWN"]),
+    help="only frames of this message type (repeat for more)",
+)
+@click.option("--device", "devices", multiple=True, help="only frames of this sender; a glob such as 'OBU-00*' (repeat for more)")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="stop after this many lines")
+@click.option("--duration", type=click.FloatRange(min=0.1), default=None, help="stop after this many seconds (default: Ctrl-C)")
+@click.option("--format", "fmt", type=click.Choice([*TABLE, "json"]), default="table", show_default=True, help=TABLE_HELP)
+@click.option(
+    "--time-zone",
+    envvar="V2X_TIME_ZONE",
+    default="UTC",
+    show_default=True,
+    help="show receive times in this IANA time zone, e.g. Asia/Shanghai (env V2X_TIME_ZONE)",
+)
+@OUTPUT
+def watch(
+    broker: str,
+    prefix: str,
+    sources_file: Path | None,
+    trust: tuple[Path, ...],
+    ca: tuple[Path, ...],
+    crl: Path | None,
+    pki: Path | None,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    types: tuple[str, ...],
+    devices: tuple[str, ...],
+    count: int | None,
+    duration: float | None,
+    fmt: str,
+    time_zone: str,
+    output: Path | None,
+) -> None:
+    """Tail a broker like mosquitto_sub, every frame decoded and verified as the ingest judges
+    it: one line per frame (time, type, sender, msgCnt, verdict, latency, what it carries or why
+    it was rejected), or JSON Lines with --format json.  Nothing is stored, and the broker
+    session is a clean one of its own.  Without --pki or --trust the verdict is not_verified.
+
+    Exit codes: 0 stopped (--count, --duration or Ctrl-C); 1 the broker could not be reached or
+    went away; 2 the options, sources file or trust store cannot be used."""
+    sources, verifier = _zone(sources_file, pki, trust, ca, crl)
+    address, tls = _broker(broker, tls_ca, tls_cert, tls_key)
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _GateError(f"unknown time zone {time_zone!r} (an IANA name such as Asia/Shanghai or UTC)") from None
+    warm_up()
+    judge = Watch(verifier, sources, prefix, WatchFilter(frozenset(types), devices))
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+
+    def emit(records: list[dict[str, Any]]) -> None:
+        for record in records:
+            text = json.dumps(record, default=_json_value, ensure_ascii=False) if fmt == "json" else line(record, zone)
+            out.write(text + "\n")
+        out.flush()
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        if duration:
+            loop.call_later(duration, stop.set)
+        ready = lambda filters: click.echo(f"watching {address.url} ({', '.join(filters)}); Ctrl-C to stop", err=True)
+        await run_watch(address, judge, emit, stop, ready, count, tls)
+
+    try:
+        asyncio.run(_main())
+    except MqttError as exc:
+        click.echo(f"error: broker {address.url}: {exc}", err=True)
+        sys.exit(EXIT_FAIL)
+    finally:
+        if output:
+            out.close()
+    click.echo(f"{judge.shown} shown of {judge.judged} frames", err=True)

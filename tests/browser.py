@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-# No background networking, sync or component updates: the machine has no outside network.
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
+from pipeline.render.pdf import CHROMIUM_FLAGS, PdfError
+from pipeline.render.pdf import chromium as find_chromium
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("chromium is not installed: apt-get install chromium (see README)")
-    return found
+    try:
+        return find_chromium()
+    except PdfError:
+        pytest.fail("chromium is not installed: apt-get install chromium (see the README's set-up)")
 
 
 def _run(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
 
@@ -41,6 +32,7 @@ def screenshot(url: str, png: Path, width: int = 1200, height: int = 3000) -> Pa
     return png
 
 
-def rendered_dom(url: str, profile: Path) -> str:
-    """The page's DOM once its scripts ran."""
-    return _run(["--dump-dom", url], profile).stdout
+def rendered_dom(url: str, profile: Path, wait_ms: int = 0) -> str:
+    """The page's DOM once its scripts ran (``wait_ms``: and their timers and fetches, that long)."""
+    budget = [f"--virtual-time-budget={wait_ms}"] if wait_ms else []
+    return _run([*budget, "--dump-dom", url], profile).stdout

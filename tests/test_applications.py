@@ -49,7 +49,7 @@ def test_ranged_metrics_equal_an_independent_count(run_with_receiver):
     rows = (
         duckdb.connect()
         .execute(
-            f"SELECT lat, lon, latency_ms, msg_cnt_gap FROM read_parquet('{run}/telemetry/**/*.parquet', hive_partitioning = true)"
+            f"SELECT lat_deg AS lat, lon_deg AS lon, latency_ms, msg_cnt_gap FROM read_parquet('{run}/telemetry/**/*.parquet', hive_partitioning = true)"
         )
         .fetchnumpy()
     )

@@ -71,10 +71,12 @@ def _stage(code: str, log) -> subprocess.Popen[bytes]:
 def test_stages_are_awaited_together_and_one_that_exits_or_hangs_fails_the_run_by_name(tmp_path):
     log = tmp_path / "stage.log"
     ready = "print('READY', flush=True); import time; time.sleep(0.3)"
-    stages = {"a": (_stage(ready, log), log), "b": (_stage("import time; time.sleep(0.5); " + ready, log), log)}
+    stages = {"a": (_stage(ready, log), log), "b": (_stage("import time; time.sleep(1.2); " + ready, log), log)}
     started = time.monotonic()
-    run_module._await_ready(stages, 30, lambda: "")
+    ticks: list[float] = []
+    run_module._await_ready(stages, 30, lambda: "", ticks.append)
     assert time.monotonic() - started < 10
+    assert len(ticks) >= 3 and ticks == sorted(ticks) and ticks[-1] >= 0.9  # told about twice a second while it waits
 
     stages = {"ingest": (_stage(ready, log), log), "vehicles simulator": (_stage("import sys; sys.exit(3)", log), log)}
     with pytest.raises(RunError, match=r"vehicles simulator did not become ready \(exit code 3\); see .*stage.log"):

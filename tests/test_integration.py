@@ -67,7 +67,7 @@ def test_short_run_through_mosquitto(mosquitto, tmp_path, reference_modules):
 
     con = duckdb.connect()
     rows = con.execute(
-        f"SELECT msg_type, sender_id, received_at, generated_at, latency_ms, msg_cnt, auth, frame, lat, lon, speed_mps, heading_deg "
+        f"SELECT msg_type, sender_id, received_at, generated_at, latency_ms, msg_cnt, auth, frame, lat_deg, lon_deg, speed_mps, heading_deg "
         f"FROM read_parquet('{result.run.telemetry}/**/*.parquet', hive_partitioning = true)"
     ).fetchall()
     assert len(rows) == result.stored

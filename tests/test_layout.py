@@ -1,4 +1,4 @@
-"""The floor plan (README "Layout"): data flows one way, devices -> broker -> ingest -> Parquet ->
+"""The floor plan (docs/design.md, "Layout"): data flows one way, devices -> broker -> ingest -> Parquet ->
 report, and the import graph says so.  Also the constants that used to disagree between modules."""
 
 from __future__ import annotations

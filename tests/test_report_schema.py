@@ -102,13 +102,14 @@ def test_the_schema_names_every_value_the_code_can_produce():
     assert {c.basis for c in CHECKS} <= _enum(check["basis"])
 
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-REPORT_SECTION = README.split("### The report", 1)[1].split("\n## ", 1)[0]
+GUIDE = (Path(__file__).resolve().parent.parent / "docs" / "user-guide.md").read_text(encoding="utf-8")
+REPORT_SECTION = GUIDE.split("## The report", 1)[1].split("\n## ", 1)[0]
 
 
-def test_the_readme_report_example_runs(pki, tmp_path, capsys):
+def test_the_user_guide_s_report_example_runs(pki, tmp_path, capsys, monkeypatch):
     [example] = re.findall(r"```python\n(.*?)```", REPORT_SECTION, re.S)
     run = generated_run(tmp_path / "run", pki, lose_every=8, late_every=20, late_ms=150.0)
-    exec(compile(example.replace("runs/demo-<time>", str(run)), "README.md", "exec"), {})
+    monkeypatch.setenv("RUN", str(run))
+    exec(compile(example, "docs/user-guide.md", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("FAIL ") and "BSM.pdr" in out and "BSM PDR 0.89" in out

@@ -54,11 +54,11 @@ def test_cli_reports_bad_scenario_without_traceback(tmp_path):
     assert missing.returncode == 2 and "built-in: attacks, bus-route, congestion, corridor" in missing.stderr
 
 
-def test_readme_scenario_example_is_a_valid_scenario():
+def test_the_reference_s_scenario_example_is_a_valid_scenario():
     from tests.conftest import REPO
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    example = readme.split("### A scenario file")[1].split("```yaml")[1].split("```")[0]
+    reference = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    example = reference.split("## A scenario file")[1].split("```yaml")[1].split("```")[0]
     scenario = parse_scenario(example)
     assert scenario.name == "my-corridor" and scenario.security.pseudonyms.max_s == 300
     assert scenario.fleet[2].hazard_lights and not scenario.broker.tls

@@ -16,9 +16,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from v2x.live import LiveState, serve_live
 from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
 from v2x.mqtt.broker import BrokerError
-from v2x.run import RunError, run_scenario
+from v2x.run import RunError, RunProgress, new_run_dir, run_scenario
 from v2x.run_progress import RunProgressBars
 from v2x.scenario.model import ScenarioError, builtin_scenarios, load_scenario, with_changes
 from v2x.security import BACKENDS, DEFAULT_SUITE, DeviceRequest
@@ -119,6 +120,8 @@ def scenarios_show(name: str, output: Path | None) -> None:
     help="seconds to run instead of the scenario's duration_s",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="random seed instead of the scenario's seed")
+@click.option("--live", is_flag=True, help="serve a live page (the map and the counters) on a loopback port while it runs")
+@click.option("--live-port", type=click.IntRange(0, 65535), default=0, show_default=True, help="its port (0: a free one)")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -129,6 +132,8 @@ def run(
     pace: str,
     duration: float | None,
     seed: int | None,
+    live: bool,
+    live_port: int,
 ) -> None:
     """Run SCENARIO (a built-in name or a YAML file), print its compliance report, write it as
     RUN/report.html and judge the scenario's expectations (its expect: list, and the gate PASS
@@ -146,11 +151,37 @@ def run(
     except ScenarioError as exc:
         raise InputError(str(exc)) from None
     ctx.invoke(judge, run=None, scenario_name=scenario, profile=None, fmt="terminal")  # names in expect: known, before the run
+    directory = new_run_dir(parsed, runs_dir)
+    state = LiveState(directory, parsed) if live else None
+    server = None
+    if state is not None:
+        try:
+            server = serve_live(state, "127.0.0.1", live_port)
+        except OSError as exc:
+            raise InputError(f"--live-port {live_port}: {exc}") from None
+        console.print(f"live page: http://127.0.0.1:{server.server_address[1]}/")
     try:
         with RunProgressBars(console) as bars:
-            result = run_scenario(parsed, runs_dir, broker_url=broker, status=bars.status, pace=pace, progress=bars.update)  # type: ignore[arg-type]
+
+            def progress(p: RunProgress) -> None:
+                bars.update(p)
+                if state is not None:
+                    state.update(p)
+
+            result = run_scenario(
+                parsed,
+                runs_dir,
+                run_dir=directory.root,
+                broker_url=broker,
+                status=bars.status,
+                pace=pace,  # type: ignore[arg-type]
+                progress=progress,
+            )
     except (BrokerError, RunError) as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if server is not None:
+            server.shutdown()
     console.print(
         f"run directory: {result.run.root}  (published {result.published}, received {result.received}, stored {result.stored})"
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from v2x import __version__
+from v2x.cache import FIRST_STARTUP_S, last_startup_s, record_startup_s
 from v2x.device import attacks, schedule
 from v2x.device.schedule import Pace
 from v2x.framing.sources import dump_sources
@@ -56,7 +57,8 @@ class RunError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunProgress:
-    """Where a run is, for a progress display: ``phase`` "running" (``elapsed_s`` of
+    """Where a run is, for a progress display: ``phase`` "starting" (``elapsed_s`` of about
+    ``duration_s``: the stages load or compile their kernels), "running" (``elapsed_s`` of
     ``duration_s``) or "draining"; frames the simulators published so far and the ingest
     received."""
 
@@ -100,12 +102,19 @@ def _spawn(args: list[str], log: Path, niceness: int = 0) -> subprocess.Popen[by
     )
 
 
-def _await_ready(stages: dict[str, tuple[subprocess.Popen[bytes], Path]], timeout_s: float, why: Callable[[], str]) -> None:
-    """Wait until every stage (name: process, log) has printed READY.  A stage that exits first,
-    or is not ready within ``timeout_s``, fails the run with its name, its log and ``why()``
-    (what the ingest last saw of the broker)."""
+def _await_ready(
+    stages: dict[str, tuple[subprocess.Popen[bytes], Path]],
+    timeout_s: float,
+    why: Callable[[], str],
+    tick: Callable[[float], None] = lambda _elapsed: None,
+) -> None:
+    """Wait until every stage (name: process, log) has printed READY, calling ``tick`` with the
+    seconds waited about twice a second.  A stage that exits first, or is not ready within
+    ``timeout_s``, fails the run with its name, its log and ``why()`` (what the ingest last saw
+    of the broker)."""
     waiting = dict(stages)
-    deadline = time.monotonic() + timeout_s
+    began = time.monotonic()
+    deadline = began + timeout_s
     with selectors.DefaultSelector() as selector:
         for name, (proc, _log) in waiting.items():
             selector.register(proc.stdout, selectors.EVENT_READ, name)  # type: ignore[arg-type]
@@ -114,7 +123,8 @@ def _await_ready(stages: dict[str, tuple[subprocess.Popen[bytes], Path]], timeou
             if remaining <= 0:
                 name, (_proc, log) = next(iter(waiting.items()))
                 raise RunError(f"{name} did not become ready within {timeout_s:g} s{why()}; see {log}")
-            for key, _ in selector.select(remaining):
+            tick(time.monotonic() - began)
+            for key, _ in selector.select(min(remaining, 0.5)):
                 name = key.data
                 proc, log = waiting.pop(name)
                 selector.unregister(key.fileobj)
@@ -244,14 +254,27 @@ def run_scenario(
         }
         write_json_atomic(run.manifest, manifest)
         ingest, sims = _start_stages(run, scenario, url, pace, ingest_tls, stages)
-        status("starting ingest and simulators (numba kernels load or compile)")
+        last = last_startup_s()
+        if last is None:
+            low, high = FIRST_STARTUP_S
+            status(
+                f"starting ingest and simulators: the first run on this machine compiles the numba kernels "
+                f"({low} to {high} s on 2 cores; later runs load them from the cache)"
+            )
+        else:
+            status(f"starting ingest and simulators (about {last:.0f} s, as the last run)")
+        estimate = last or float(FIRST_STARTUP_S[1])
+        began = time.monotonic()
         _await_ready(
             {"ingest": (ingest, run.logs / "ingest.log")}
             | {f"{name} simulator": (proc, run.logs / f"{name}.log") for name, proc in sims.items()},
             READY_TIMEOUT_S,
             lambda: _broker_seen_by_ingest(run),
+            lambda elapsed: progress(RunProgress("starting", elapsed, estimate, 0, 0, 0)) if progress else None,
         )
+        record_startup_s(time.monotonic() - began)
         start_at = _go(sims)
+        manifest["go_at"] = start_at  # the devices' common start: what a scenario's times (offline at_s ...) count from
         status(f"running {scenario.name} for {scenario.duration_s:g} s" + (" as fast as possible" if pace == "max" else ""))
         report = _Reporter(run, scenario, pace, start_at, progress)
         _wait_for_simulators(run, scenario, pace, sims, report)

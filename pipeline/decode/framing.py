@@ -50,7 +50,7 @@ def _vendor_wrapper(data: bytes) -> str | None:
     return f"{head} around {len(found)} UPER MessageFrames ({found[0]} ...)"
 
 
-_HINT = " (a sources file can name its framing, e.g. "  # README "Sources and framings"
+_HINT = " (a sources file can name its framing, e.g. "  # docs/operators.md, "Sources and framings"
 
 
 def describe_payload(data: bytes) -> str:
@@ -138,4 +138,4 @@ def unwrap(framing: Framing, payload: bytes, topic: str = "") -> list[Unwrapped]
         except cloud_json.DocumentError as exc:
             return [Unwrapped(payload, sender=uplink.device_id, problem=f"cloud-json framing: {exc}")]
         return [Unwrapped(as_unsecured(frame), sender=uplink.device_id, sent_us=sent_us)]
-    return [Unwrapped(payload, problem=f"{framing.value} framing is not ingested yet (README: Sources and framings)")]
+    return [Unwrapped(payload, problem=f"{framing.value} framing is not ingested yet (docs/operators.md: Sources and framings)")]

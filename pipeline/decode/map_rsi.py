@@ -1,7 +1,8 @@
 """Content rows of MAP and RSI (about 1 Hz each), from the asn1tools decode.
 
-YD/T 3709 MapData becomes ``map_lanes`` (one row per lane of every inbound link of every node)
-and ``map_movements`` (one row per movement of a link or connection of a lane, with its phaseId:
+YD/T 3709 MapData becomes ``map_links`` (one row per inbound link of every node, with the node's
+refPos and the link's points: what a map of the intersection is drawn from), ``map_lanes`` (one
+row per lane of every inbound link of every node) and ``map_movements`` (one row per movement of a link or connection of a lane, with its phaseId:
 what SPAT phases must refer to).  RoadSideInformation becomes ``rsi_items``: one row per traffic
 event (RTEData, eventType per GB/T 29100) or traffic sign (RTSData, signType per GB 5768.2).
 Values are the raw ASN.1 integers; None where an optional field is not sent.
@@ -32,6 +33,19 @@ MAP_LANE_FIELDS = (
     "speed_limit_type",
     "speed_limit",
     "connections",
+)
+MAP_LINK_FIELDS = (
+    "node_region",
+    "node_id",
+    "node_lat",
+    "node_lon",
+    "link",
+    "upstream_region",
+    "upstream_id",
+    "link_width",
+    "lanes",
+    "point_lat",
+    "point_lon",
 )
 MAP_MOVEMENT_FIELDS = (
     "node_region",
@@ -71,6 +85,39 @@ def _first_limit(limits: list[dict[str, Any]] | None) -> tuple[int | None, int |
     if not limits:
         return None, None
     return enum("SpeedLimitType", limits[0]["type"]), limits[0]["speed"]
+
+
+LAT_LON = 6  # PositionOffsetLL choice position-LatLon: an absolute position, not an offset
+
+
+def map_links(m: dict[str, Any]) -> list[Record]:
+    """map_links records of one MapData: each inbound link with its node's refPos and its points
+    as absolute Latitude/Longitude (1e-7 degree), upstream to downstream.  A RoadPoint's posOffset
+    is an offset from the node's reference position (YD/T 3709 RoadPoint), or, position-LatLon,
+    the position itself."""
+    links: list[Record] = []
+    for node in m["nodes"]:
+        nid, ref = node["id"], node["refPos"]
+        for k, link in enumerate(node.get("inLinks", [])):
+            up = link["upstreamNodeId"]
+            points = [offset_llv(p["posOffset"]) for p in link.get("points", [])]
+            absolute = [(lat, lon) if kind == LAT_LON else (ref["lat"] + lat, ref["long"] + lon) for kind, lon, lat, *_ in points]
+            links.append(
+                {
+                    "node_region": nid.get("region"),
+                    "node_id": nid["id"],
+                    "node_lat": ref["lat"],
+                    "node_lon": ref["long"],
+                    "link": k,
+                    "upstream_region": up.get("region"),
+                    "upstream_id": up["id"],
+                    "link_width": link.get("linkWidth"),
+                    "lanes": len(link.get("lanes", [])),
+                    "point_lat": [lat for lat, _ in absolute],
+                    "point_lon": [lon for _, lon in absolute],
+                }
+            )
+    return links
 
 
 def map_rows(m: dict[str, Any]) -> tuple[list[Record], list[Record]]:
@@ -176,7 +223,9 @@ def _schema(fields: tuple[str, ...], strings: set[str]) -> pa.Schema:
     return pa.schema([("rx_seq", pa.int64())] + [(f, pa.string() if f in strings else pa.int64()) for f in fields])
 
 
+_LINKS = _schema(MAP_LINK_FIELDS[:-2], set())
 SCHEMAS = {
+    "map_links": pa.schema([*_LINKS, ("point_lat", pa.list_(pa.int64())), ("point_lon", pa.list_(pa.int64()))]),
     "map_lanes": _schema(MAP_LANE_FIELDS, {"lane_type"}),
     "map_movements": _schema(MAP_MOVEMENT_FIELDS, set()),
     "rsi_items": _schema(RSI_ITEM_FIELDS, {"rsu_id", "kind", "description"}),

@@ -82,8 +82,8 @@ SCHEMA = pa.schema(
         ("frame_size", pa.int32()),
         ("vehicle_id", pa.string()),
         ("sec_mark", pa.int32()),
-        ("lat", pa.float64()),
-        ("lon", pa.float64()),
+        ("lat_deg", pa.float64()),
+        ("lon_deg", pa.float64()),
         ("elevation_present", pa.bool_()),
         ("speed_mps", pa.float64()),
         ("heading_deg", pa.float64()),
@@ -106,8 +106,8 @@ _BSM = {name: k for k, name in enumerate(BSM_COLUMNS)}
 # telemetry column: (BSM column, scale to physical units, Arrow type)
 _BSM_CORE = {
     "sec_mark": ("sec_mark", None, pa.int32()),
-    "lat": ("lat", LATLON_UNIT, pa.float64()),
-    "lon": ("lon", LATLON_UNIT, pa.float64()),
+    "lat_deg": ("lat", LATLON_UNIT, pa.float64()),
+    "lon_deg": ("lon", LATLON_UNIT, pa.float64()),
     "speed_mps": ("speed", SPEED_UNIT, pa.float64()),
     "heading_deg": ("heading", HEADING_UNIT, pa.float64()),
     "transmission": ("transmission", None, pa.int8()),
@@ -711,7 +711,7 @@ class BatchProcessor:
             tables[msg_type.value.lower()] = to_arrow(dec.columns, rows_matrix, np.concatenate(seqs))
             tables[dec.child_table] = to_arrow(dec.child_columns, np.vstack(kids), np.concatenate(kid_seqs))
 
-        lanes, movements, items = [], [], []
+        links, lanes, movements, items = [], [], [], []
         roadside = np.flatnonzero(
             ok & ((p.msg_index == MessageType.MAP.frame_index) | (p.msg_index == MessageType.RSI.frame_index))
         )
@@ -725,12 +725,14 @@ class BatchProcessor:
             try:
                 if d.msg_type is MessageType.MAP:
                     ls, ms = map_rsi.map_rows(d.message or {})
+                    ks = map_rsi.map_links(d.message or {})
                 else:
                     rs = map_rsi.rsi_rows(d.message or {})
             except (KeyError, TypeError, ValueError) as exc:
                 fallback.reject(i, f"{d.msg_type.value if d.msg_type else 'message'} content not understood: {exc!r}")
                 continue
             if d.msg_type is MessageType.MAP:
+                links += [{**seq, **r} for r in ks]
                 lanes += [{**seq, **r} for r in ls]
                 movements += [{**seq, **r} for r in ms]
             else:
@@ -738,7 +740,7 @@ class BatchProcessor:
         for i, d in decoded.items():  # msgCnt sits after a preamble whose length depends on the edition
             if d.edition is not editions.CURRENT and d.msg_cnt is not None:
                 p.msg_cnt[i] = d.msg_cnt
-        for name, records in (("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
+        for name, records in (("map_links", links), ("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
             if records:
                 tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])
         return tables, bsm_frames, bsm_rows

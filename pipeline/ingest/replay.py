@@ -36,7 +36,7 @@ from pipeline.ingest.batch import BatchProcessor, Received
 from pipeline.ingest.inbox import MAX_BATCH
 from pipeline.ingest.sources import Framings, RecordedFramings
 from pipeline.ingest.store import TelemetryWriter
-from pipeline.ingest.summary import IngestStats
+from pipeline.ingest.summary import IngestStats, event_time
 
 BATCH_WINDOW_US = 500_000  # the live ingest's flush interval (pipeline.ingest.session.FLUSH_INTERVAL_S)
 READ_ROWS = 50_000  # rows read from a source run at a time
@@ -189,7 +189,7 @@ def replay(
     else:
         framings, recorded = sources, recorded_in_capture(source)
     stats = IngestStats(client_id="replay", end_cause="running")
-    stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": "replay", "detail": f"replay of {source}"})
+    stats.events.append({"at": event_time(), "event": "replay", "detail": f"replay of {source}"})
     write_json_atomic(out.ingest / "progress.json", stats.as_dict())
     processor = BatchProcessor(verifier, topic_prefix, sources=framings)
     writer = TelemetryWriter(out.telemetry, out.tables)

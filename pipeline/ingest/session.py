@@ -60,7 +60,7 @@ from pipeline.ingest.receiver import MAX_FRAME_BYTES, Receiver
 from pipeline.ingest.resume import stored_tail, unacknowledged_tail
 from pipeline.ingest.sources import Framings
 from pipeline.ingest.store import TelemetryWriter
-from pipeline.ingest.summary import IngestStats, earlier_sessions
+from pipeline.ingest.summary import IngestStats, earlier_sessions, event_time
 
 LOG = logging.getLogger("pipeline.ingest")  # RUN/logs/ingest.log in a run; `v2x ingest --verbose`
 LOG.addHandler(logging.NullHandler())
@@ -182,7 +182,7 @@ class IngestSession:
 
     def broker_event(self, event: str, detail: str) -> None:
         with self._progress_lock:
-            self.stats.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, "detail": detail})
+            self.stats.events.append({"at": event_time(), "event": event, "detail": detail})
         LOG.log(logging.INFO if event.endswith("reconnected") else logging.WARNING, "%s: %s", event, detail)
         self.write_progress()
 

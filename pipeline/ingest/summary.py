@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -33,9 +35,12 @@ class IngestStats:
     ended_at: float | None = None
     end_cause: str = "running"
     failure: str | None = None
+    on_part: Callable[[dict[str, pa.Table]], None] | None = None  # told of each committed part (metrics)
 
     def count_part(self, telemetry: dict[str, pa.Table], rows_written: int) -> None:
         """Count a committed part: its rows per message type and its rejects (``decode_ok`` false)."""
+        if self.on_part is not None:
+            self.on_part(telemetry)
         for msg_type, table in telemetry.items():
             self.by_type[msg_type] += table.num_rows
             self.rejected += table.num_rows - (pc.sum(table.column("decode_ok").cast(pa.int64())).as_py() or 0)
@@ -75,6 +80,12 @@ class IngestStats:
             "unchecked_after_error": self.unchecked_after_error,
             "sessions": [*self.earlier, {**self.session(), "stored_by_type": dict(self.by_type)}],
         }
+
+
+def event_time() -> str:
+    """Now, as an event of the summary records it: ISO 8601 in UTC with milliseconds
+    (``2026-12-01T03:59:21.123+00:00``), so the report can place it on its time axis."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def earlier_sessions(run: RunDir) -> list[dict[str, object]]:

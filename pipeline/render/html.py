@@ -20,7 +20,7 @@ import math
 from html import escape
 from typing import Any
 
-from pipeline.render.svg import PALETTE, PointGroup, Rule, Series, line_chart, position_map, stacked_bars
+from pipeline.render.svg import PALETTE, Band, PointGroup, Ring, Road, Rule, Series, line_chart, position_map, stacked_bars
 from pipeline.render.terminal import PLATFORM_COLUMNS, platform_row, schedule_line, stall_lines
 from pipeline.report.charts import CDF_POINTS, VERDICT_ORDER
 from pipeline.report.model import Check, Report
@@ -97,6 +97,11 @@ def _latency_charts(report: Report, charts: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _marker_line(marker: dict[str, Any]) -> str:
+    until = "" if marker["until_s"] is None else f" to {marker['until_s']:.1f} s"
+    return f"{marker['at_s']:.1f} s{until}: {marker['label']}"
+
+
 def _over_time_charts(report: Report, charts: dict[str, Any]) -> str:
     ot = charts["over_time"]["series"]
     if not ot:
@@ -111,20 +116,52 @@ def _over_time_charts(report: Report, charts: dict[str, Any]) -> str:
     ]
     low = min([v for s in pdr for v in s.ys if v is not None] + [r.value for r in pdr_rules] + [1.0])
     bucket = charts["over_time"]["bucket_s"]
+    markers = charts["over_time"].get("markers", [])
+    events = [Rule("x", m["at_s"], m["label"], "#b00") for m in markers if m["until_s"] is None]
+    bands = [Band(m["at_s"], m["until_s"], m["label"]) for m in markers if m["until_s"] is not None]
     out = line_chart(
         "PDR over time",
         pdr,
         f"seconds since the first message ({bucket:g} s buckets)",
         "PDR (msgCnt, Annex C)",
-        pdr_rules,
+        pdr_rules + events,
         y_range=(max(0.0, low - (1.0 - low) * 0.2 - 0.01), 1.0 + (1.0 - low) * 0.05 + 0.002),
+        bands=bands,
     )
+    latency = [
+        Series(t, s["t_s"], s.get("latency_p99_ms", []), colours[t])
+        for t, s in sorted(ot.items())
+        if any(s.get("latency_p99_ms", []))
+    ]
+    if latency:
+        latency_rules = [
+            Rule("y", c.threshold, f"{c.id} ≤ {c.threshold:g} ms", colours.get(c.msg_type, "#555"))
+            for c in report.checks
+            if c.kind is None and c.metric == "latency_p99_ms" and c.range_m is None and not c.where and c.msg_type in ot
+        ]
+        # up to the data and the tightest threshold: a 500 ms bound does not flatten 10 ms latencies
+        tightest = [min(r.value for r in latency_rules) * 1.15] if latency_rules else []
+        top = max([v * 1.2 for s in latency for v in s.ys if v is not None] + tightest + [1.0])
+        out += line_chart(
+            "Latency p99 over time",
+            latency,
+            f"seconds since the first message ({bucket:g} s buckets)",
+            "latency p99 (ms), verified frames",
+            latency_rules + events,
+            y_range=(0.0, top),
+            bands=bands,
+        )
     out += line_chart(
         "Rate per sender over time",
         rate,
         f"seconds since the first message ({bucket:g} s buckets)",
         "messages per sender per second (Hz)",
+        events,
+        bands=bands,
     )
+    if markers:
+        out += "<p class=note>Marked on the charts (the rate of the last bucket, cut short by the end of the run, is over its own length):</p>"
+        out += "<ul class=note id=markers>" + "".join(f"<li>{escape(_marker_line(m))}</li>" for m in markers) + "</ul>"
     return out
 
 
@@ -142,28 +179,79 @@ def _security_chart(report: Report) -> str:
     return stacked_bars("Frames by class and verdict", rows, "frames")
 
 
+KIND_COLOURS = {"car": PALETTE[0], "bus": PALETTE[4], "sanitation_truck": PALETTE[2], "logistics_van": PALETTE[3]}
+KIND_COLOURS |= {"ambulance": PALETTE[6], "OBU": PALETTE[0]}
+WORST_COLOUR = "#d62728"
+CLOSE_UP_M = 90  # policy: an intersection close-up shows this far around its node
+MAX_CLOSE_UPS = 6  # policy: intersection close-ups drawn in a report
+
+
 def _map(charts: dict[str, Any]) -> str:
+    """The zone from above: the roads of the MAP messages with their stop lines, each RSU and
+    its coverage, the vehicles' positions by kind and the failing devices ringed; then a
+    close-up of each intersection."""
     vehicles, rsus = charts["positions"]["vehicles"], charts["positions"]["rsus"]
+    nodes = charts.get("map", {}).get("nodes", [])
+    coverage = charts.get("map", {}).get("coverage_m")
     points = [(lat, lon) for _, lat, lon in vehicles] + [(lat, lon) for _, lat, lon in rsus if lat is not None]
+    points += [(n["lat"], n["lon"]) for n in nodes]
     if not points:
         return "<p>No positions received.</p>"
     lat0 = sum(p[0] for p in points) / len(points)
     lon0 = sum(p[1] for p in points) / len(points)
     east = 111_320.0 * math.cos(math.radians(lat0))
 
-    def xy(rows: list) -> tuple[list[float], list[float]]:
-        return [(lon - lon0) * east for _, _, lon in rows], [(lat - lat0) * 111_320.0 for _, lat, _ in rows]
+    def x(lon: float) -> float:
+        return (lon - lon0) * east
 
-    groups = []
-    vx, vy = xy(vehicles)
-    if vehicles:
-        groups.append(PointGroup("vehicles (BSM)", vx, vy, "#1f77b4"))
+    def y(lat: float) -> float:
+        return (lat - lat0) * 111_320.0
+
+    kinds, worst = charts.get("kinds", {}), set(charts.get("worst", []))
+    by_kind: dict[str, list[tuple[float, float]]] = {}
+    for device, lat, lon in vehicles:
+        by_kind.setdefault(kinds.get(device, "OBU"), []).append((x(lon), y(lat)))
+    counts: dict[str, set[str]] = {}
+    for device, _, _ in vehicles:
+        counts.setdefault(kinds.get(device, "OBU"), set()).add(device)
+    groups = [
+        PointGroup(f"{kind} ({len(counts[kind])})", [p[0] for p in pts], [p[1] for p in pts], KIND_COLOURS.get(kind, PALETTE[9]))
+        for kind, pts in sorted(by_kind.items())
+    ]
+    failing = [(x(lon), y(lat)) for device, lat, lon in vehicles if device in worst]
+    if failing:
+        names = sorted({d for d, _, _ in vehicles if d in worst})
+        groups.append(PointGroup(f"FAIL ({len(names)})", [p[0] for p in failing], [p[1] for p in failing], WORST_COLOUR, "ring"))
     placed = [r for r in rsus if r[1] is not None]
     if placed:
-        rx, ry = xy(placed)
-        groups.append(PointGroup("RSUs (RSM)", rx, ry, "#d62728", "square", [r[0] for r in placed]))
-    title = f"Device positions around {lat0:.5f}° N, {lon0:.5f}° E"
-    return f"<p class=note>{escape(title)}</p>" + position_map(title, groups)
+        groups.append(
+            PointGroup("RSUs", [x(r[2]) for r in placed], [y(r[1]) for r in placed], "#d62728", "square", [r[0] for r in placed])
+        )
+    roads = [
+        Road(
+            [x(v) for v in link["lon"]],
+            [y(v) for v in link["lat"]],
+            link["width_m"] or 3.5 * max(link["lanes"], 1),
+            f"node {n['node']} link {k}: {link['lanes']} lanes",
+            max(link["lanes"], 1),
+        )
+        for n in nodes
+        for k, link in enumerate(n["links"])
+    ]
+    rings = [Ring(x(r[2]), y(r[1]), coverage, f"coverage {coverage:g} m: {r[0]}") for r in placed] if coverage else []
+    title = f"The zone around {lat0:.5f}° N, {lon0:.5f}° E"
+    parts = [f"<p class=note>{escape(title)}: roads from the MAP messages, vehicles by kind, failing devices ringed</p>"]
+    parts.append(position_map(title, groups, width=900, height=460, roads=roads, rings=rings))
+    for n in nodes[:MAX_CLOSE_UPS]:
+        cx, cy = x(n["lon"]), y(n["lat"])
+        window = (cx - CLOSE_UP_M, cx + CLOSE_UP_M, cy - CLOSE_UP_M, cy + CLOSE_UP_M)
+        label = f"Intersection {n['node']} ({n['rsu']})"
+        parts.append(
+            f"<figure class=close-up><figcaption>{escape(label)}</figcaption>"
+            + position_map(label, groups, width=300, height=300, roads=roads, rings=rings, window=window, legend=False)
+            + "</figure>"
+        )
+    return "".join(parts)
 
 
 def _checks_table(checks: list[Check]) -> str:
@@ -269,13 +357,18 @@ tr.FAIL td:nth-child(-n+4){background:#fde2e2} tr.WARN td:nth-child(-n+4){backgr
 .note{color:#555;margin:4px 0}
 .stall{color:#b00;font-weight:bold;margin:4px 0}
 details{margin:8px 0}
+figure.close-up{display:inline-block;margin:4px 8px 4px 0} figcaption{font-size:12px;color:#333}
 #signoff th{width:22%} .signature td{height:42px}
-@media print{body{max-width:none;margin:0;font-size:11px} h2{break-after:avoid} table,svg{break-inside:avoid}
+@media print{body{max-width:none;margin:0;font-size:11px} h2{break-after:avoid} svg,tr,#signoff table{break-inside:avoid}
+ thead{display:table-header-group}
  details{display:block} details>summary{list-style:none} .sortable th:after{content:""} #signoff{break-after:page}}
 """
 
 
 SORT_SCRIPT = r"""
+window.addEventListener('beforeprint', function () {
+  document.querySelectorAll('details').forEach(function (d) { d.open = true; });
+});
 document.querySelectorAll('table.sortable').forEach(function (table) {
   table.querySelectorAll('th').forEach(function (th, col) {
     th.addEventListener('click', function () {
@@ -297,8 +390,9 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 """
 
 
-def _signoff(report: Report) -> str:
-    """The first page's facts for a sign-off and the block to sign (printed on its own page)."""
+def _signoff(report: Report, causes: str) -> str:
+    """The first page: the facts a sign-off needs, the failures by cause and the block to sign
+    (printed on a page of its own)."""
     a = report.about
     if a is None:
         return ""
@@ -321,13 +415,14 @@ def _signoff(report: Report) -> str:
     return (
         f"<section id=signoff><h2>Run</h2><table>{rows}</table>"
         f"<h2>Devices under test</h2><table><thead><tr><th>kind</th><th>devices</th><th>ids</th></tr></thead><tbody>{devices}</tbody></table>"
-        "<h2>Sign-off</h2><table class=signature><tr><th>operator</th><td id=operator>"
+        f"{causes}<h2>Sign-off</h2><table class=signature><tr><th>operator</th><td id=operator>"
         f"{escape(a.operator or '')}</td></tr><tr><th>signature</th><td></td></tr><tr><th>date</th><td></td></tr></table></section>"
     )
 
 
-def to_html(report: Report, charts: dict[str, Any]) -> str:
-    """One self-contained HTML page of ``report`` with the charts of ``charts`` (:func:`chart_data`)."""
+def to_html(report: Report, charts: dict[str, Any], opened: bool = False) -> str:
+    """One self-contained HTML page of ``report`` with the charts of ``charts`` (:func:`chart_data`);
+    ``opened``: the full check list shown, not collapsed (for a PDF; a browser opens it to print)."""
     s = report.summary
     failed = [c for c in report.checks if c.verdict == "FAIL"]
     warned = [c for c in report.checks if c.verdict == "WARN"]
@@ -347,18 +442,21 @@ def to_html(report: Report, charts: dict[str, Any]) -> str:
     ]
     if (line := schedule_line(report.schedule)) is not None:
         parts.append(f"<p class=note id=schedule>{escape(line)}</p>")
-    parts.append(_signoff(report))
-    parts += [f"<p class=stall>receiver stalled {escape(line)}</p>" for line in stall_lines(report)]
+    causes = ""
     if failed:
-        causes = "".join(
+        items = "".join(
             f"<li><b>{escape(c.measurement)}</b> = {_number(c.value)}: {escape(', '.join(c.checks))}</li>"
             for c in report.failure_causes or []
         )
-        parts += [
-            f"<h2>Failing checks</h2><p>{len(failed)} failing checks from {len(report.failure_causes or [])} causes, "
-            f"each a measurement that fails the checks listed:</p><ul id=causes>{causes}</ul>",
-            _checks_table(failed),
-        ]
+        causes = (
+            f"<h2>Failures by cause</h2><p>{len(failed)} failing checks from {len(report.failure_causes or [])} causes, "
+            f"each a measurement that fails the checks listed:</p><ul id=causes>{items}</ul>"
+        )
+    signoff = _signoff(report, causes)
+    parts.append(signoff or causes)
+    parts += [f"<p class=stall>receiver stalled {escape(line)}</p>" for line in stall_lines(report)]
+    if failed:
+        parts += ["<h2>Failing checks</h2>", _checks_table(failed)]
     if warned:
         parts += ["<h2>Warnings (policy or unverified basis: cannot fail)</h2>", _checks_table(warned)]
     parts += [
@@ -392,7 +490,7 @@ def to_html(report: Report, charts: dict[str, Any]) -> str:
         "<h2>Positions</h2><div id=map>",
         _map(charts),
         "</div>",
-        "<details><summary>All checks</summary>",
+        f"<details{' open' if opened else ''}><summary>All checks</summary>",
         _checks_table(report.checks),
         "</details>",
     ]

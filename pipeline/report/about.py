@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from v2x.rundir import RunDir
-from v2x.scenario.model import ScenarioError, parse_scenario
+from v2x.scenario.model import Scenario, ScenarioError, parse_scenario
 
 from pipeline.report.model import About, DeviceGroup
 
@@ -38,21 +38,34 @@ def _seconds(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _devices_of_scenario(run: RunDir) -> tuple[list[DeviceGroup], str | None, int | None, str | None]:
+def run_scenario_file(run: RunDir) -> tuple[Scenario, bytes] | None:
+    """The scenario a run ran (RUN/scenario.yaml) and its bytes; None for an ingest of live
+    traffic or a file that no longer reads."""
     path = run.root / "scenario.yaml"
     try:
         data = path.read_bytes()
-        scenario = parse_scenario(data.decode("utf-8"), str(path))
+        return parse_scenario(data.decode("utf-8"), str(path)), data
     except (OSError, UnicodeDecodeError, ScenarioError):
+        return None
+
+
+def device_kinds(scenario: Scenario) -> dict[str, str]:
+    """Each simulated device's kind: ``RSU``, or its fleet group's vehicle kind (car, bus, ambulance ...)."""
+    kinds = {i.rsu_id: "RSU" for i in scenario.intersections}
+    fleet = [group.kind for group in scenario.fleet for _ in range(group.count)]  # in fleet order, as obu_ids()
+    kinds.update(zip(scenario.obu_ids(), fleet))
+    return kinds
+
+
+def _devices_of_scenario(run: RunDir) -> tuple[list[DeviceGroup], str | None, int | None, str | None]:
+    found = run_scenario_file(run)
+    if found is None:
         return [], None, None, None
-    groups = [
-        DeviceGroup(kind="RSU", count=len(scenario.intersections), ids=[i.rsu_id for i in scenario.intersections][:MAX_IDS])
-    ]
-    kinds = [group.kind for group in scenario.fleet for _ in range(group.count)]  # in fleet order, as obu_ids()
+    scenario, data = found
     by_kind: dict[str, list[str]] = {}
-    for kind, device in zip(kinds, scenario.obu_ids()):
+    for device, kind in device_kinds(scenario).items():
         by_kind.setdefault(kind, []).append(device)
-    groups += [DeviceGroup(kind=kind, count=len(ids), ids=ids[:MAX_IDS]) for kind, ids in by_kind.items()]
+    groups = [DeviceGroup(kind=kind, count=len(ids), ids=ids[:MAX_IDS]) for kind, ids in by_kind.items()]
     return groups, scenario.description, scenario.seed, hashlib.sha256(data).hexdigest()
 
 

@@ -84,14 +84,14 @@ def load_receivers(path: Path) -> list[Receiver]:
 
 
 def _distance_sql(receivers: list[Receiver]) -> str:
-    """Metres from the row's (lat, lon) to the nearest receiver: the ``distance_m`` macro's
+    """Metres from the row's (lat_deg, lon_deg) to the nearest receiver: the ``distance_m`` macro's
     equirectangular formula with each receiver's cos(latitude) as a constant, written with
     products, which DuckDB evaluates several times faster than power() over millions of rows."""
     if not receivers:
         return "NULL::DOUBLE"
     terms = []
     for r in receivers:
-        dlat, dlon = f"(lat - {r.lat!r})", f"((lon - {r.lon!r}) * {math.cos(math.radians(r.lat))!r})"
+        dlat, dlon = f"(lat_deg - {r.lat!r})", f"((lon_deg - {r.lon!r}) * {math.cos(math.radians(r.lat))!r})"
         terms.append(f"({dlat} * {dlat} + {dlon} * {dlon})")
     nearest = terms[0] if len(terms) == 1 else f"least({', '.join(terms)})"
     return f"{METRES_PER_DEGREE!r} * sqrt({nearest})"

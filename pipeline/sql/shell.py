@@ -2,7 +2,7 @@
 
 Statements end with ``;``, may span lines, and several may share a line (each result is
 printed, as DuckDB's own shell does).  Dot commands: ``.tables`` (views, tables and macros),
-``.schema NAME`` (its columns), ``.format table|csv|json``, ``.help``, ``.quit``; one typed in the
+``.schema NAME`` (its columns), ``.describe NAME`` (its columns with their meaning and unit), ``.format table|csv|json``, ``.help``, ``.quit``; one typed in the
 middle of an unfinished statement runs, and the statement goes on.  A failing statement prints
 DuckDB's error and the shell goes on; Ctrl-C cancels the line being typed or the running query,
 Ctrl-D leaves.  Typed lines are kept in ``~/.v2x_sql_history``.
@@ -28,6 +28,7 @@ CANCEL = "\x03"  # a line that cancels the statement being typed (Ctrl-C at the 
 HELP = """statements end with ';' (several on a line are run in turn)
 .tables           views, tables and macros
 .schema NAME      columns of a view, table or table macro (with its arguments)
+.describe NAME    what a view and each of its columns mean, with units
 .format FORMAT    table, csv or json
 .quit             leave (or Ctrl-D); Ctrl-C cancels the line or the running query"""
 
@@ -67,6 +68,28 @@ def catalogue(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
         "FROM duckdb_functions() WHERE function_type IN ('macro', 'table_macro') AND NOT internal ORDER BY ALL"
     ).fetchall()
     return [(s, n, k) for s, n, k in rows if s not in ("pg_catalog", "information_schema")]
+
+
+def describe(con: duckdb.DuckDBPyConnection, name: str, fmt: str, out: TextIO) -> int:
+    """Print what view or table ``name`` (``bsm``, ``run2.bsm``) means and each column's type and
+    meaning (:mod:`pipeline.sql.columns`); returns 1 if there is no such view or table."""
+    schema, _, table = name.rpartition(".")
+    found = con.execute(
+        "SELECT comment FROM duckdb_views() WHERE schema_name = $1 AND view_name = $2 AND NOT internal "
+        "UNION ALL SELECT comment FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2",
+        [schema or "main", table],
+    ).fetchall()
+    if not table or not found:
+        out.write(f"error: no view or table {name!r} (.tables lists them; .schema NAME shows a macro's columns)\n")
+        return 1
+    if found[0][0] and fmt == "table":
+        out.write(f"{name}: {found[0][0]}\n")
+    query = (
+        "SELECT column_name AS column, data_type AS type, comment AS meaning FROM duckdb_columns() "
+        "WHERE schema_name = ? AND table_name = ? ORDER BY column_index"
+    )
+    render(con.execute(query, [schema or "main", table]), fmt, out)
+    return 0
 
 
 def statements(lines: Iterable[str], prompt: Callable[[str], None]) -> Iterable[str]:
@@ -115,6 +138,8 @@ def run_shell(
             except duckdb.Error as exc:
                 failed += 1
                 out.write(f"error: {exc}\n")
+        elif command == ".describe":
+            failed += describe(con, argument.strip().rstrip(";"), fmt, out)
         elif command == ".format":
             if argument.strip() in FORMATS:
                 fmt = argument.strip()

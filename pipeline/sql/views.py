@@ -5,6 +5,7 @@
 ``bsm_path_points``    one row per PathHistoryPoint
 ``spat``               SPAT header fields; ``spat_phase_states`` one row per phase state
 ``rsm``                RSM header; ``rsm_participants`` one row per participant
+``map_links``          one row per inbound link, with its node's refPos and its points (a map's geometry)
 ``map_lanes``          one row per lane; ``map_movements`` one row per movement/connection with phaseId
 ``rsi_items``          one row per traffic event or sign
 ``published``          per simulated device and message type: generated, published, failed, injected_loss
@@ -27,12 +28,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from v2x.rundir import RunDir
 
 from pipeline.decode import map_rsi
 from pipeline.decode.content import FAST_PATH, to_arrow
 from pipeline.sql import fidelity
+from pipeline.sql.columns import annotate
 from pipeline.sql.field_checks import CHECKS, union_sql
 from pipeline.sql.macros import create_macros
 
@@ -65,12 +68,13 @@ CONTENT_TABLES = (
     "spat_phase_states",
     "rsm",
     "rsm_participants",
+    "map_links",
     "map_lanes",
     "map_movements",
     "rsi_items",
 )
 
-_LIGHT = [
+LIGHT_NAMES = [
     "unavailable",
     "dark",
     "flashing-red",
@@ -81,7 +85,7 @@ _LIGHT = [
     "yellow",
     "flashing-yellow",
 ]
-_PTC_TYPE = ["unknown", "motor", "non-motor", "pedestrian", "rsu"]
+PTC_TYPE_NAMES = ["unknown", "motor", "non-motor", "pedestrian", "rsu"]
 _SOURCE = ["unknown", "selfinfo", "v2x", "video", "microwaveRadar", "loop", "lidar", "integrated"]
 
 
@@ -91,12 +95,14 @@ def _names(values: list[str], column: str, alias: str) -> str:
 
 # Physical units and enumeration names added by the views (YD/T 3709 units).
 DERIVED = {
-    "bsm": ", c.lat * 1e-7 AS lat_deg, c.lon * 1e-7 AS lon_deg, CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps, "
-    "c.heading * 0.0125 AS heading_deg",
-    "spat_phase_states": _names(_LIGHT, "light", "light_name") + ", c.likely_end_time / 10.0 AS likely_end_s",
-    "rsm_participants": _names(_PTC_TYPE, "ptc_type", "ptc_type_name")
+    "bsm": ", c.lat * 1e-7 AS lat_deg, c.lon * 1e-7 AS lon_deg, CASE WHEN c.speed < 8191 THEN c.speed * 0.02::DOUBLE END AS speed_mps, "
+    "CASE WHEN c.heading < 28800 THEN c.heading * 0.0125::DOUBLE END AS heading_deg",
+    "map_links": ", c.node_lat * 1e-7 AS node_lat_deg, c.node_lon * 1e-7 AS node_lon_deg, "
+    "list_transform(c.point_lat, lambda v: v * 1e-7) AS point_lat_deg, list_transform(c.point_lon, lambda v: v * 1e-7) AS point_lon_deg",
+    "spat_phase_states": _names(LIGHT_NAMES, "light", "light_name") + ", c.likely_end_time / 10.0 AS likely_end_s",
+    "rsm_participants": _names(PTC_TYPE_NAMES, "ptc_type", "ptc_type_name")
     + _names(_SOURCE, "source", "source_name")
-    + ", CASE WHEN c.speed < 8191 THEN c.speed * 0.02 END AS speed_mps",
+    + ", CASE WHEN c.speed < 8191 THEN c.speed * 0.02::DOUBLE END AS speed_mps",
 }
 
 
@@ -179,12 +185,10 @@ def _parquet(con: duckdb.DuckDBPyConnection, folder: Path, name: str, sandboxed:
         pattern = str(folder / ("**" if hive else "") / "*.parquet").replace("'", "''")
         return f"read_parquet('{pattern}', union_by_name = true{', hive_partitioning = true' if hive else ''})"
     files = sorted(str(p) for p in folder.glob("msg_type=*/part-*.parquet" if hive else "part-*.parquet"))
-    dataset = ds.dataset(
-        files,
-        format="parquet",
-        partitioning=ds.partitioning(flavor="hive") if hive else None,
-        partition_base_dir=str(folder) if hive else None,
-    )
+    options = {"format": "parquet", "partitioning": ds.partitioning(flavor="hive") if hive else None}
+    options["partition_base_dir"] = str(folder) if hive else None
+    first = ds.dataset(files, **options)  # its schema is the first part's: parts from before a column was added differ
+    dataset = ds.dataset(files, schema=pa.unify_schemas([first.schema, *(pq.read_schema(f) for f in files)]), **options)
     con.register(f"_ds_{name}", dataset)
     return f"_ds_{name}"
 
@@ -195,6 +199,8 @@ ADDED_COLUMNS = {
     "edition": "CASE WHEN decode_ok THEN 'csae53-2020' END",  # only the 2020 edition was decoded
     "relay": "NULL::VARCHAR",  # no platform's copies were kept apart
 }
+# Telemetry columns renamed since, old name to new: degrees say so in the name (``bsm.lat`` is raw).
+RENAMED_COLUMNS = {"lat": "lat_deg", "lon": "lon_deg"}
 
 
 def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", sandboxed: bool = False) -> None:
@@ -210,8 +216,15 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", 
     con.execute(f"CREATE VIEW {schema}._received AS SELECT * FROM {telemetry}")
     present = {row[0] for row in con.execute(f"DESCRIBE {schema}._received").fetchall()}
     missing = [f"{sql} AS {name}" for name, sql in ADDED_COLUMNS.items() if name not in present]
-    if missing:  # a run written before these columns existed
-        con.execute(f"CREATE OR REPLACE VIEW {schema}._received AS SELECT *, {', '.join(missing)} FROM {telemetry}")
+    old = [name for name in RENAMED_COLUMNS if name in present]
+    if missing or old:  # a run written before these columns existed or had these names
+        drop = old + [RENAMED_COLUMNS[n] for n in old if RENAMED_COLUMNS[n] in present]  # both: a run resumed after the rename
+        renamed = [
+            f"{f'coalesce({RENAMED_COLUMNS[n]}, {n})' if RENAMED_COLUMNS[n] in present else n} AS {RENAMED_COLUMNS[n]}"
+            for n in old
+        ]
+        columns = [f"* EXCLUDE ({', '.join(drop)})" if drop else "*", *renamed, *missing]
+        con.execute(f"CREATE OR REPLACE VIEW {schema}._received AS SELECT {', '.join(columns)} FROM {telemetry}")
     # the devices' own frames; a platform's copies of them (sources file, relay) apart
     con.execute(f"CREATE VIEW {schema}.messages AS SELECT * FROM _received WHERE relay IS NULL")
     con.execute(f"CREATE VIEW {schema}.relayed AS SELECT * FROM _received WHERE relay IS NOT NULL")
@@ -238,6 +251,7 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", 
     rows = _published_rows(run)
     if rows:
         con.executemany(f"INSERT INTO {schema}.published VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    annotate(con, schema)
 
 
 def _new_connection() -> duckdb.DuckDBPyConnection:
@@ -304,5 +318,6 @@ def connect_runs(run_dirs: list[Path], sandboxed: bool = False, time_zone: str =
     for view in VIEWS:
         union = " UNION ALL BY NAME ".join(f"SELECT 'run{k}' AS run, * FROM run{k}.{view}" for k in range(1, len(run_dirs) + 1))
         con.execute(f"CREATE VIEW main.{view} AS {union}")
+    annotate(con)
     create_macros(con, several_runs=True)
     return lock_down(con) if sandboxed else con

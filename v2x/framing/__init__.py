@@ -13,7 +13,7 @@ import enum
 
 
 class Framing(str, enum.Enum):
-    """How a source frames its messages (README "Sources and framings")."""
+    """How a source frames its messages (docs/operators.md, "Sources and framings")."""
 
     ENVELOPE = "envelope"  # the YD/T 3957 V2XSecData, as sent over PC5 (the harness's own devices)
     BARE_UPER = "bare-uper"  # the UPER MessageFrame alone: the RSU ended PC5 security itself

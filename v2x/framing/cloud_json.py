@@ -3,7 +3,7 @@
 
 Large commercial clouds take RSU uplinks as JSON in physical units.  Their format descriptions
 are not public (a vendor's topic layout is, compliance.md 6.6), so the document read and written
-here is ours (policy), documented in the README ("Cloud JSON")::
+here is ours (policy), documented in docs/operators.md ("Cloud JSON")::
 
     {"esn": "RSU-0001", "type": "spat", "time": "2026-12-01T08:16:49.123+08:00", "data": {...}}
 
