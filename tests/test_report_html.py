@@ -177,6 +177,7 @@ def _pixels(image: Image.Image, colour: str) -> int:
     return sum(n for n, pixel in image.convert("RGB").getcolors(maxcolors=1 << 22) if pixel == rgb)
 
 
+@pytest.mark.parametrize("pki", ["sm2-sm3"], indirect=True)  # the page, not the signature suite, is tested
 def test_the_pdf_report_opens_on_the_sign_off_page_and_prints_every_check(pki, tmp_path):
     """`v2x report --format pdf`: headless Chromium prints the page; the PDF is opened (pypdf for
     its text, pdfium for a picture of its first page)."""
@@ -208,6 +209,7 @@ def test_the_pdf_report_opens_on_the_sign_off_page_and_prints_every_check(pki, t
     assert _pixels(picture, "#2ca02c") == 0  # and no PASS badge
 
 
+@pytest.mark.parametrize("pki", ["sm2-sm3"], indirect=True)  # the page, not the signature suite, is tested
 def test_a_pdf_without_chromium_is_refused_with_the_reason(pki, tmp_path, monkeypatch):
     run = generated_run(tmp_path / "run", pki)
     monkeypatch.setenv("V2X_CHROMIUM", "no-such-browser")
@@ -215,6 +217,7 @@ def test_a_pdf_without_chromium_is_refused_with_the_reason(pki, tmp_path, monkey
     assert cli.exit_code == 2 and "a PDF needs Chromium" in cli.output and not (tmp_path / "r.pdf").exists()
 
 
+@pytest.mark.parametrize("pki", ["sm2-sm3"], indirect=True)  # the page, not the signature suite, is tested
 def test_markers_place_the_scenario_s_outages_and_the_ingest_s_events_and_ignore_what_is_not_theirs(pki, tmp_path):
     from v2x.rundir import RunDir, write_json_atomic
 

@@ -191,6 +191,7 @@ def test_ctrl_c_at_the_prompt_cancels_the_statement_being_typed():
     assert list(statements(lines, lambda _p: None)) == ["SELECT 1;", ".tables", "SELECT 2\n;"]
 
 
+@pytest.mark.slow  # 10 s: three CLI processes (.ci/run runs it with the slow tests)
 def test_times_show_in_the_time_zone_asked_for(run):
     base = [sys.executable, "-m", "v2x.cli", "sql", str(run), "SELECT min(received_at) AS t FROM messages", "--format", "csv"]
     utc = subprocess.run(base, capture_output=True, text=True)
@@ -200,6 +201,7 @@ def test_times_show_in_the_time_zone_asked_for(run):
     assert unknown.returncode == 2 and "unknown time zone 'Mars/Olympus'" in unknown.stderr
 
 
+@pytest.mark.slow  # 10 s: four CLI processes (.ci/run runs it with the slow tests)
 def test_every_command_that_prints_results_writes_them_with_output(run, tmp_path):
     """-o/--output on sql, report, diff and expect (one CLI grammar)."""
     out = tmp_path / "n.csv"
@@ -284,19 +286,34 @@ def test_a_run_written_with_the_old_position_names_reads_with_the_new(run, tmp_p
 
 
 def test_describe_shows_each_column_with_its_meaning(run):
-    base = [sys.executable, "-m", "v2x.cli", "sql", f"{run}/"]  # a run directory with its slash, as a shell completes it
-    proc = subprocess.run([*base, ".describe spat_phase_states"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("spat_phase_states: one row per phase state")
-    assert re.search(r"│ likely_end_time\s+│ BIGINT\s+│ TimeMark, 0\.1 s", proc.stdout)
-    as_csv = subprocess.run([*base, ".describe messages", "--format", "csv"], capture_output=True, text=True)
-    assert as_csv.stdout.splitlines()[
-        0
-    ] == "column,type,meaning" and "lat_deg,DOUBLE,BSM latitude, degrees" in as_csv.stdout.replace('"', "")
-    unknown = subprocess.run([*base, ".describe nope"], capture_output=True, text=True)
-    assert unknown.returncode == 1 and "no view or table 'nope'" in unknown.stdout
-    shell = subprocess.run(base, input=".describe run1.bsm\n.describe bsm\n", capture_output=True, text=True)
-    assert "no view or table 'run1.bsm'" in shell.stdout and "bsm: one row per BSM" in shell.stdout
+    import io
+
+    from pipeline.sql.shell import run_shell
+
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "v2x.cli",
+            "sql",
+            f"{run}/",
+            ".describe spat_phase_states",
+        ],  # with its slash, as a shell completes it
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("spat_phase_states: one row per phase state")
+    assert re.search(r"│ likely_end_time\s+│ BIGINT\s+│ TimeMark, 0\.1 s", cli.stdout)
+    con = connect(run, sandboxed=True)
+    as_csv = io.StringIO()
+    assert run_shell(con, [".describe messages\n"], as_csv, fmt="csv") == 0
+    assert as_csv.getvalue().splitlines()[0] == "column,type,meaning"
+    assert "lat_deg,DOUBLE,BSM latitude, degrees" in as_csv.getvalue().replace('"', "")
+    shell = io.StringIO()
+    assert run_shell(con, [".describe run1.bsm\n", ".describe nope\n", ".describe bsm\n"], shell) == 2
+    assert "no view or table 'run1.bsm'" in shell.getvalue() and "no view or table 'nope'" in shell.getvalue()
+    assert "bsm: one row per BSM" in shell.getvalue()
 
 
 def test_the_sql_reference_lists_every_view_and_column_as_the_code_describes_them(run):

@@ -109,13 +109,12 @@ def test_watch_tails_the_broker_decoded_verified_and_filtered(pki, mosquitto):
     assert [(r["sender_id"], r["msg_type"]) for r in records] == [("OBU-1", "BSM")]
 
 
-def test_watch_without_a_broker_says_so(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "v2x.cli", "watch", "--broker", "mqtt://127.0.0.1:9", "--duration", "2"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 1 and "error: broker mqtt://127.0.0.1:9" in proc.stderr and "Traceback" not in proc.stderr
-    bad = subprocess.run([sys.executable, "-m", "v2x.cli", "watch", "--broker", "http://x"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "mqtt://host:port" in bad.stderr
+def test_watch_without_a_broker_says_so():
+    from click.testing import CliRunner
+
+    from v2x.cli import main as v2x
+
+    gone = CliRunner().invoke(v2x, ["watch", "--broker", "mqtt://127.0.0.1:9", "--duration", "2"])
+    assert gone.exit_code == 1 and "error: broker mqtt://127.0.0.1:9" in gone.output and "Traceback" not in gone.output
+    bad = CliRunner().invoke(v2x, ["watch", "--broker", "http://x"])
+    assert bad.exit_code == 2 and "mqtt://host:port" in bad.output
