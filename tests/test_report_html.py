@@ -133,11 +133,7 @@ def test_demo_report_in_a_headless_browser_shows_the_charts_with_data(mosquitto,
 
     png = screenshot(html.as_uri(), tmp_path / "report.png")
     image = Image.open(png).convert("RGB")
-    colours = {tuple(int(c[k : k + 2], 16) for k in (1, 3, 5)): c for c in PALETTE[:5]}
-    drawn = dict.fromkeys(colours.values(), 0)
-    for pixel, n in ((p, n) for n, p in image.getcolors(maxcolors=1 << 20)):
-        if pixel in colours:
-            drawn[colours[pixel]] += n
+    drawn = {colour: _pixels(image, colour) for colour in PALETTE[:5]}
     # BSM, MAP, RSI, RSM, SPAT series (and the map's vehicles and RSUs) are on screen
     assert all(n > 100 for n in drawn.values()), drawn
 

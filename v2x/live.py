@@ -44,8 +44,7 @@ class LiveState:
 
     def __init__(self, run: RunDir, scenario: Scenario):
         self.run, self.scenario = run, scenario
-        fleet = [group.kind for group in scenario.fleet for _ in range(group.count)]
-        self.kinds = dict(zip(scenario.obu_ids(), fleet))
+        self.kinds = scenario.obu_kinds()
         self._lock = threading.Lock()
         self._progress: dict[str, Any] = {"phase": "starting", "elapsed_s": 0.0, "duration_s": scenario.duration_s}
 

@@ -293,12 +293,11 @@ def _device_requests(scenario: Scenario) -> list[DeviceRequest]:
     """The certificates the run's devices need: an application certificate per RSU, pseudonyms
     per vehicle, an identification certificate per emergency vehicle."""
     devices = [DeviceRequest(i.rsu_id, list(RSU_AIDS), kind="rsu") for i in scenario.intersections]
-    kinds = [g.kind for g in scenario.fleet for _ in range(g.count)]
     devices += [
         DeviceRequest(obu, list(EMERGENCY_VEHICLE_AIDS), kind="emergency_vehicle")
         if kind == "ambulance"
         else DeviceRequest(obu, list(VEHICLE_AIDS), kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates)
-        for obu, kind in zip(scenario.obu_ids(), kinds)
+        for obu, kind in scenario.obu_kinds().items()
     ]
     return devices
 

@@ -186,6 +186,11 @@ CLOSE_UP_M = 90  # policy: an intersection close-up shows this far around its no
 MAX_CLOSE_UPS = 6  # policy: intersection close-ups drawn in a report
 
 
+def _vehicle_marks(label: str, marks: list[tuple[str, float, float]], colour: str, marker: str = "dot") -> PointGroup:
+    """The positions (device, x, y) of some vehicles as one group, labelled with how many they are."""
+    return PointGroup(f"{label} ({len({m[0] for m in marks})})", [m[1] for m in marks], [m[2] for m in marks], colour, marker)
+
+
 def _map(charts: dict[str, Any]) -> str:
     """The zone from above: the roads of the MAP messages with their stop lines, each RSU and
     its coverage, the vehicles' positions by kind and the failing devices ringed; then a
@@ -208,20 +213,13 @@ def _map(charts: dict[str, Any]) -> str:
         return (lat - lat0) * 111_320.0
 
     kinds, worst = charts.get("kinds", {}), set(charts.get("worst", []))
-    by_kind: dict[str, list[tuple[float, float]]] = {}
+    by_kind: dict[str, list[tuple[str, float, float]]] = {}
     for device, lat, lon in vehicles:
-        by_kind.setdefault(kinds.get(device, "OBU"), []).append((x(lon), y(lat)))
-    counts: dict[str, set[str]] = {}
-    for device, _, _ in vehicles:
-        counts.setdefault(kinds.get(device, "OBU"), set()).add(device)
-    groups = [
-        PointGroup(f"{kind} ({len(counts[kind])})", [p[0] for p in pts], [p[1] for p in pts], KIND_COLOURS.get(kind, PALETTE[9]))
-        for kind, pts in sorted(by_kind.items())
-    ]
-    failing = [(x(lon), y(lat)) for device, lat, lon in vehicles if device in worst]
+        by_kind.setdefault(kinds.get(device, "OBU"), []).append((device, x(lon), y(lat)))
+    groups = [_vehicle_marks(kind, marks, KIND_COLOURS.get(kind, PALETTE[9])) for kind, marks in sorted(by_kind.items())]
+    failing = [mark for marks in by_kind.values() for mark in marks if mark[0] in worst]
     if failing:
-        names = sorted({d for d, _, _ in vehicles if d in worst})
-        groups.append(PointGroup(f"FAIL ({len(names)})", [p[0] for p in failing], [p[1] for p in failing], WORST_COLOUR, "ring"))
+        groups.append(_vehicle_marks("FAIL", failing, WORST_COLOUR, "ring"))
     placed = [r for r in rsus if r[1] is not None]
     if placed:
         groups.append(

@@ -51,10 +51,7 @@ def run_scenario_file(run: RunDir) -> tuple[Scenario, bytes] | None:
 
 def device_kinds(scenario: Scenario) -> dict[str, str]:
     """Each simulated device's kind: ``RSU``, or its fleet group's vehicle kind (car, bus, ambulance ...)."""
-    kinds = {i.rsu_id: "RSU" for i in scenario.intersections}
-    fleet = [group.kind for group in scenario.fleet for _ in range(group.count)]  # in fleet order, as obu_ids()
-    kinds.update(zip(scenario.obu_ids(), fleet))
-    return kinds
+    return {i.rsu_id: "RSU" for i in scenario.intersections} | scenario.obu_kinds()
 
 
 def _devices_of_scenario(run: RunDir) -> tuple[list[DeviceGroup], str | None, int | None, str | None]:

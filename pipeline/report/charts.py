@@ -237,7 +237,8 @@ def chart_data(run_dir: Path, report: Report) -> dict[str, Any]:
     tracks = con.execute(VEHICLE_TRACKS_SQL, {"bucket": map_bucket}).fetchall()
     rsus = con.execute(RSU_SQL).fetchall()
     devices = _device_rows(con, report)
-    found = run_scenario_file(RunDir(Path(run_dir)))
+    run = RunDir(Path(run_dir))
+    found = run_scenario_file(run)
     kinds = device_kinds(found[0]) if found else {}
     for d in devices:  # which vehicle is the ambulance: the scenario's kind, else the topic's OBU/RSU
         d["kind"] = kinds.get(d["device"], d["kind"])
@@ -247,7 +248,7 @@ def chart_data(run_dir: Path, report: Report) -> dict[str, Any]:
         "over_time": {
             "bucket_s": bucket / 1e6,
             "series": over_time,
-            "markers": _markers(RunDir(Path(run_dir)), report, start / 1e6),
+            "markers": _markers(run, report, start / 1e6),
         },
         "devices": devices,
         "positions": {"vehicles": [list(r) for r in tracks], "rsus": [list(r) for r in rsus]},

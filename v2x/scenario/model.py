@@ -411,6 +411,10 @@ class Scenario(_Strict):
         """Device ids of the fleet's OBUs, in fleet order (topic segment and PKI name)."""
         return [obu_id(i) for i in range(self.vehicle_count)]
 
+    def obu_kinds(self) -> dict[str, str]:
+        """Each OBU's vehicle kind (car, bus, ambulance ...), by device id."""
+        return dict(zip(self.obu_ids(), (group.kind for group in self.fleet for _ in range(group.count))))
+
 
 def obu_id(index: int) -> str:
     """Device id of the index-th vehicle of a scenario."""
