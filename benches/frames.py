@@ -76,5 +76,55 @@ def signed_rsu_frames(pki: Path, msg_type: MessageType, count: int = 200) -> lis
     return frames
 
 
+def signed_psms(pki: Path, count: int = 200) -> list[bytes]:
+    """The sanitation scenario's road workers' PSM (position, accuracy, the road-worker
+    extension) at 10 Hz, signed: what the VRUSP application carries."""
+    from vehicles.road_workers import psm_stream, road_workers
+
+    scenario = load_scenario("sanitation")
+    corridor = Traffic(scenario, np.random.default_rng(scenario.seed)).corridor
+    streams = [psm_stream(scenario, corridor, w, np.random.default_rng(k)) for k, w in enumerate(road_workers(scenario))]
+    signer = Signer(load_credential(pki, obu_id(0)))
+    t0 = clock.time64_from_unix_us(clock.now_unix_us())
+    frames = []
+    for k in range(count // len(streams)):
+        for stream in streams:
+            built = stream.build(k, clock.unix_us_from_time64(t0) + k * 100_000)
+            frames.append(signer.sign(built.frame, MessageType.PSM.aid, t0 + k * 100_000))
+    return frames
+
+
+def signed_ssms(pki: Path, count: int = 200) -> list[bytes]:
+    """The sanitation scenario's RSU sharing what its sensors see in SSM (the region watched,
+    up to 15 participants with their DetectedPTCType) at 10 Hz, signed: what SDS carries."""
+    scenario = load_scenario("sanitation")
+    sensing = RoadsideSensing(scenario, 0, Traffic(scenario, np.random.default_rng(scenario.seed)), np.random.default_rng(1))
+    signer = Signer(load_credential(pki, RSU))
+    t0 = clock.time64_from_unix_us(clock.now_unix_us())
+    frames = []
+    for k in range(count):
+        content = sensing.ssm(3.0 + 0.1 * k, k % 128, (k * 100) % 60000)
+        frames.append(signer.sign(messages.encode(MessageType.SSM, content), MessageType.SSM.aid, t0 + k * 100_000))
+    return frames
+
+
+def signed_virs(pki: Path, count: int = 200) -> list[bytes]:
+    """The bus-route scenario's buses' VIR (where they are, their behaviour, an open
+    signal-priority request) at 10 Hz, signed: what CHPVP carries."""
+    from vehicles.priority_requests import vir_stream
+
+    scenario = load_scenario("bus-route")
+    traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
+    streams = [vir_stream(traffic, i, n) for n, i in enumerate(traffic.priority.senders())]
+    signer = Signer(load_credential(pki, obu_id(0)))
+    t0 = clock.time64_from_unix_us(clock.now_unix_us())
+    frames = []
+    for k in range(30, 30 + count // len(streams)):  # from 3 s on: the buses have asked
+        for stream in streams:
+            built = stream.build(k, clock.unix_us_from_time64(t0) + k * 100_000)
+            frames.append(signer.sign(built.frame, MessageType.VIR.aid, t0 + k * 100_000))
+    return frames
+
+
 def repeat_to(frames: list[bytes], n: int) -> list[bytes]:
     return [frames[k % len(frames)] for k in range(n)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from v2x import messages
-from v2x.asn1 import compile_module
+from v2x.asn1 import MESSAGE_SET, compile_module
 from v2x.framing import cloud_json, openv2x
 from v2x.messages import MessageType
 
@@ -41,7 +41,7 @@ def in_physical_units(msg_type: MessageType, documents: list[bytes]) -> list[byt
 
 
 def lenient(msg_type: MessageType, documents: list[bytes]) -> list[bytes]:
-    jer = compile_module("XiqingDayI.asn", "jer")
+    jer = compile_module(MESSAGE_SET, "jer")
     member = msg_type.frame_choice.encode()
     return [messages.encode(msg_type, jer.decode("MessageFrame", b'{"' + member + b'":' + d + b"}")[1]) for d in documents]
 

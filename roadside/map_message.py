@@ -27,6 +27,16 @@ _STRAIGHT_RIGHT = (bytes([0b10100000, 0]), 12)  # maneuverStraightAllowed, maneu
 _VEHICLE_LANE = {"laneType": ("vehicle", (b"\x00", 8))}
 
 
+def neighbour_node(scenario: Scenario, index: int, k: int, arm: int) -> dict[str, int]:
+    """The NodeReferenceID at the far end of arm ``arm`` of intersection ``index``: intersection
+    ``k`` where the scenario has it, else a virtual node (60000 and up)."""
+    if 0 <= k < len(scenario.intersections):
+        other = scenario.intersections[k]
+        return _node_ref(other.region, other.id)
+    inter = scenario.intersections[index]
+    return _node_ref(inter.region, VIRTUAL_NODE_BASE + (index * 4 + arm) % 5000)
+
+
 def _node_ref(region: int, node_id: int) -> dict[str, int]:
     return {"region": region, "id": node_id}
 
@@ -41,13 +51,9 @@ def map_data(scenario: Scenario, corr: Corridor, index: int, msg_cnt: int, moy: 
     inter = scenario.intersections[index]
     centre, along, normal = roads.intersection_axes(corr, index)
     prev_pt, next_pt = corr.points[index], corr.points[index + 2]
-    n = len(scenario.intersections)
 
     def neighbour(k: int, arm: int) -> dict[str, int]:
-        if 0 <= k < n:
-            other = scenario.intersections[k]
-            return _node_ref(other.region, other.id)
-        return _node_ref(inter.region, VIRTUAL_NODE_BASE + (index * 4 + arm) % 5000)
+        return neighbour_node(scenario, index, k, arm)
 
     # (arm number, unit vector from centre to the upstream end, arm length, upstream node, downstream node, phase, limit)
     arms = [

@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from v2x import messages
+from v2x.dayii import ssm
 from v2x.messages import VEHICLE_CLASSES
 from v2x.scenario import roads
 from v2x.scenario.model import Scenario
 from v2x.scenario.roads import EARTH_RADIUS_M, LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
 
 from roadside.identity import rsu_octets
+from vehicles import road_workers
 from vehicles.traffic import TICK_S, Traffic
 
 MAX_DETECTED = 15
@@ -75,6 +77,7 @@ class RoadsideSensing:
         self.car_phase = rng.uniform(0, 1, s.unconnected_vehicles)
         self._ptc_ids: dict[str, int] = {}
         self._next_id = 1
+        self._workers = [w for w in road_workers.road_workers(scenario) if w.intersection == index]
 
     def _world(self, t_s: float) -> list[Participant]:
         s = self.inter.sensors
@@ -109,6 +112,9 @@ class RoadsideSensing:
                     vehicle_class=VEHICLE_CLASSES[self.scenario.vehicle_classes]["car"],
                 )
             )
+        for w in self._workers:
+            x, y, heading, speed = road_workers.position(self.scenario, self.corr, w, t_s)
+            out.append(Participant(f"worker{w.k}", "pedestrian", "video", x, y, speed, heading, 0.6, 0.6))
         snap = self.traffic.snapshot(round(t_s / TICK_S))
         for i in self._vehicles_near(snap.lat, snap.lon).tolist():
             x, y = self.corr.frame.to_local(float(snap.lat[i]), float(snap.lon[i]))
@@ -212,3 +218,51 @@ class RoadsideSensing:
             "refPos": messages.position3d(inter.lat, inter.lon),
             "participants": participants,
         }
+
+    def ssm(self, t_s: float, msg_cnt: int, dsecond: int) -> dict[str, Any]:
+        """The SSM at ``t_s``: what the RSM would report (the RSU's own entry left out: the SSM's
+        sensorPos says where the RSU is), each object with a DetectedPTCType, and the square of
+        ``range_m`` around the RSU as the region watched (T/CSAE 157-2020 SensorSharing)."""
+        inter = self.inter
+        reported = self.rsm(t_s, msg_cnt, dsecond)
+        dlat = inter.sensors.range_m / METRES_PER_DEGREE
+        dlon = dlat / math.cos(math.radians(inter.lat))
+        region = [
+            (inter.lat - dlat, inter.lon - dlon),
+            (inter.lat - dlat, inter.lon + dlon),
+            (inter.lat + dlat, inter.lon + dlon),
+            (inter.lat + dlat, inter.lon - dlon),
+        ]
+        return ssm.ssm(
+            msg_cnt=msg_cnt,
+            sender_id=reported["id"],
+            sec_mark=(dsecond - inter.sensors.latency_ms) % 60000,
+            lat_deg=inter.lat,
+            lon_deg=inter.lon,
+            region=region,
+            participants=[ssm.Detected(p, detected_type(p)) for p in reported["participants"][1:]],
+        )
+
+
+METRES_PER_DEGREE = 111_320.0
+
+
+def detected_type(participant: dict[str, Any]) -> str:
+    """The DetectedPTCType of an RSM participant: its ParticipantType, and for a motor vehicle
+    its BasicVehicleClass (public bus: T/CSAE 53 54, GB/T 45315 70-78; trucks and special-purpose
+    vehicles: 26, 30-46; light trucks and vans 20-29; otherwise a car)."""
+    kind = participant["ptcType"]
+    if kind == "pedestrian":
+        return "pedestrian"
+    if kind == "non-motor":
+        return "cyclist"
+    vehicle_class = participant.get("vehicleClass", {}).get("classification")
+    if vehicle_class is None:
+        return "unknown-movable"
+    if vehicle_class == 54 or 70 <= vehicle_class <= 78:
+        return "bus"
+    if vehicle_class == 26 or 30 <= vehicle_class <= 46:
+        return "truck"
+    if 20 <= vehicle_class <= 29:
+        return "van"
+    return "car"

@@ -1,4 +1,6 @@
-"""The RSUs of a scenario: one per intersection, MAP 1 Hz, SPAT 10 Hz, RSM 10 Hz, RSI 1 or 10 Hz.
+"""The RSUs of a scenario: one per intersection, MAP 1 Hz, SPAT 10 Hz, RSM 10 Hz, RSI 1 or 10 Hz;
+RSC where the intersection offers buses signal priority (20 Hz) or manages lanes (2 Hz)
+(:mod:`roadside.coordination`); SSM 10 Hz, beside or instead of RSM, where its sensors share in it.
 
 Rates (compliance.md 7 and 8): SPAT 10 Hz serves RLVW and RSM 10 Hz VRUCW (100 ms, T/CSAE 53);
 RSI goes out at 10 Hz when it carries a hazard event (HLW) and 1 Hz otherwise (SLW/IVS); MAP
@@ -24,6 +26,7 @@ from v2x.scenario.model import Scenario
 from v2x.scenario.network import device_link
 from v2x.security import Signer, load_credential
 
+from roadside.coordination import rsc_stream
 from roadside.map_message import map_data
 from roadside.rsi_message import rsi
 from roadside.sensing import RoadsideSensing
@@ -84,6 +87,12 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Tra
         dsecond = clock.dsecond(now)
         return encoded(MessageType.RSM, k, sensing.rsm(rsm_offset + k * RSM_PERIOD_S, (rsm_cnt0 + k) % 128, dsecond))
 
+    ssm_offset = (rsm_offset + RSM_PERIOD_S / 2) % RSM_PERIOD_S  # beside RSM: half a period apart
+
+    def build_ssm(k: int, now: int) -> bytes:
+        dsecond = clock.dsecond(now)
+        return encoded(MessageType.SSM, k, sensing.ssm(ssm_offset + k * RSM_PERIOD_S, (rsm_cnt0 + 64 + k) % 128, dsecond))
+
     def build_rsi(k: int, now: int) -> bytes:
         moy = clock.minute_of_the_year(now)
         return encoded(MessageType.RSI, k, rsi(scenario, corr, index, (rsi_cnt0 + k) % 128, moy, start_moy, end_moy))
@@ -91,10 +100,15 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Tra
     streams = [
         Stream(MessageType.MAP, MAP_PERIOD_S, map_offset, build_map),
         Stream(MessageType.SPAT, SPAT_PERIOD_S, spat_offset, build_spat),
-        Stream(MessageType.RSM, RSM_PERIOD_S, rsm_offset, build_rsm),
     ]
+    if inter.sensors.share in ("rsm", "both"):
+        streams.append(Stream(MessageType.RSM, RSM_PERIOD_S, rsm_offset, build_rsm))
+    if inter.sensors.share in ("ssm", "both"):
+        streams.append(Stream(MessageType.SSM, RSM_PERIOD_S, ssm_offset, build_ssm))
     if inter.traffic_info:
         streams.append(Stream(MessageType.RSI, rsi_period, rsi_offset, build_rsi))
+    if index in scenario.rsc_senders():
+        streams.append(rsc_stream(scenario, traffic, index))
     return streams
 
 

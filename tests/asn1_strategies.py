@@ -1,11 +1,13 @@
-"""hypothesis strategies for any type of the project's ASN.1 module, derived from its parse tree.
+"""hypothesis strategies for any type of the project's ASN.1 modules (the message set, Day-I and
+Day-II), derived from their parse trees.
 
 Every value generated satisfies the type's constraints, so it encodes; sizes and integers are
 drawn with their bounds favoured (SEQUENCE OF lengths at SIZE lower and upper bound, integers
 at min and max), and each OPTIONAL member is present or absent independently.  A SEQUENCE OF
 inside another is drawn at its upper bound only by chance, not by favour: nested upper bounds
 multiply (a SPAT at 32 intersections x 16 phases x 16 phase states is 8,192 elements), so
-tests cover an inner list's upper bound with a message built for it.
+tests cover an inner list's upper bound with a message built for it.  Nor is an upper bound above
+FAVOURED_UPPER (an SSM's 512 participants, a PathPlanning's 100 points).
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ from typing import Any
 import asn1tools
 from hypothesis import strategies as st
 
-from v2x.asn1 import ASN1_DIR
+from v2x.asn1 import ASN1_DIR, MESSAGE_SET
 
-MODULE = "XiqingDayI"
 MAX_LIST = 4  # SEQUENCE OF lengths above this are drawn only at the upper bound (keeps examples small)
+FAVOURED_UPPER = 64  # larger upper bounds are not favoured either
 
 
 @cache
 def _types() -> dict[str, Any]:
-    return asn1tools.parse_files([str(ASN1_DIR / "XiqingDayI.asn")])[MODULE]["types"]
+    return types_of([str(ASN1_DIR / name) for name in MESSAGE_SET])
 
 
 def types_of(files: list[str]) -> dict[str, Any]:
@@ -60,6 +62,17 @@ def strategy(type_name: str, types: dict[str, Any] | None = None) -> st.SearchSt
     return _strategy(types[type_name], types)
 
 
+def _members(t: dict[str, Any], types: dict[str, Any]) -> list[dict[str, Any]]:
+    """The members of a SEQUENCE or CHOICE to draw.  Of our own modules, the root ones: the
+    extension additions there are Day-II's (MessageFrame's msgFrameExt, MAP Node's inLinks-ex),
+    whose open-type octets and sections tests/test_dayii_conformance.py draws message by message.
+    Of another edition's modules, every member (as these strategies always drew them)."""
+    members = t["members"]
+    if types is _types() and None in members:
+        members = members[: members.index(None)]
+    return [m for m in members if m is not None]
+
+
 def _strategy(t: dict[str, Any], types: dict[str, Any], in_list: bool = False) -> st.SearchStrategy[Any]:
     """``in_list``: the value is (part of) an element of a SEQUENCE OF."""
     kind = t["type"]
@@ -88,12 +101,14 @@ def _strategy(t: dict[str, Any], types: dict[str, Any], in_list: bool = False) -
     if kind == "SEQUENCE OF":
         lo, hi = _bounds(t["size"])
         element = _strategy(t["element"], types, True)
-        return _sizes(lo, hi, favour_upper=not in_list).flatmap(lambda k: st.lists(element, min_size=k, max_size=k))
+        return _sizes(lo, hi, favour_upper=not in_list and hi <= FAVOURED_UPPER).flatmap(
+            lambda k: st.lists(element, min_size=k, max_size=k)
+        )
     if kind == "CHOICE":
-        members = [m for m in t["members"] if m is not None]
+        members = _members(t, types)
         return st.one_of([_strategy(m, types, in_list).map(lambda v, name=m["name"]: (name, v)) for m in members])
     if kind == "SEQUENCE":
-        members = [m for m in t["members"] if m is not None]
+        members = _members(t, types)
         parts = {m["name"]: (_strategy(m, types, in_list), m.get("optional", False)) for m in members}
 
         @st.composite

@@ -6,6 +6,7 @@ import glob
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import asn1tools
 import pytest
@@ -40,6 +41,32 @@ def compile_reference(ref: Path) -> dict[str, asn1tools.compiler.Specification]:
     }
 
 
+def compile_pycrate(ref: Path, out: Path) -> Any:
+    """The T/CSAE 53 + T/CSAE 157 reference copies compiled with pycrate, a second codec written
+    independently of asn1tools: the generated module's ``MsgFrame.MessageFrame`` decodes a
+    Day-II frame's open type by its messageId through the standard's information object class."""
+    import importlib.util
+
+    from pycrate_asn1c.asnproc import GLOBAL, PycrateGenerator, compile_text, generate_modules
+
+    folder = ref / "csae53-2020-dayI+csae157-2020-dayII_vss"
+    GLOBAL.clear()
+    compile_text([Path(f).read_text(encoding="latin-1") for f in sorted(glob.glob(str(folder / "*.asn")))])
+    target = out / "csae_reference.py"
+    generate_modules(PycrateGenerator, str(target))
+    spec = importlib.util.spec_from_file_location("csae_reference", target)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def pycrate_reference(reference_modules, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The reference copies compiled with pycrate (:func:`compile_pycrate`)."""
+    return compile_pycrate(reference_dir(), tmp_path_factory.mktemp("pycrate"))
+
+
 @pytest.fixture(scope="session")
 def reference_modules() -> dict[str, asn1tools.compiler.Specification]:
     """Independent reference copies of the standard modules, compiled with asn1tools.  Tests
@@ -56,7 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if os.environ.get("V2X_REFERENCE_ASN1"):
         raise pytest.UsageError(f"V2X_REFERENCE_ASN1={os.environ['V2X_REFERENCE_ASN1']} is not a folder")
-    needs = [item for item in items if "reference_modules" in getattr(item, "fixturenames", ())]
+    needs = [item for item in items if {"reference_modules", "pycrate_reference"} & set(getattr(item, "fixturenames", ()))]
     if needs:
         config.hook.pytest_deselected(items=needs)
         items[:] = [item for item in items if item not in needs]

@@ -157,3 +157,230 @@ def corpus() -> list[tuple[MessageType, dict[str, Any]]]:
     items += [(MessageType.SPAT, spat(SCENARIO.intersections[0], t, 9, 470000, 1234)) for t in (0.0, 21.5, 44.9)]
     items += [(MessageType.RSI, rsi()), (MessageType.RSM, rsm())]
     return items
+
+
+def day_ii_corpus() -> list[tuple[MessageType, dict[str, Any]]]:
+    """(type, content) pairs of every Day-II message the harness carries, built with the
+    project's builders (v2x.dayii) where one exists, and a MAP with the Day-II node additions."""
+    from v2x.dayii import pam, psm, rsc, rtcm, ssm, vir
+
+    lat, lon = 39.0851, 117.0561
+    bus_request = vir.DriveRequest(
+        7,
+        "request",
+        vir.SignalPriority(1101, region=1201, phase_id=2, turn="maneuverLeftTurn", eta_s=12.4, distance_m=96.3),
+        priority=5,
+        target_rsu=b"RSU-0001",
+        life_time_s=20.0,
+    )
+    parking = vir.DriveRequest(1, "comfirmed", vir.ParkingArea(10, ("enter", "park"), ("ordinary", "charging"), 17))
+    lane_change = vir.DriveRequest(255, "complete", vir.LaneChange(1101, 1102, 2, region=1201), life_time_s=655.35)
+    slots = tuple(
+        pam.ParkingSlot(
+            k,
+            f"B1{k:02d}",
+            ((lat + 1e-5 * k, lon), (lat + 1e-5 * k, lon + 2.5e-5), (lat + 1e-5 * k + 5e-5, lon)),
+            ("ordinary",) if k % 2 else ("charging", "mini"),
+        )
+        for k in range(1, 5)
+    )
+    lot = pam.ParkingLot(
+        3,
+        "Xiqing P+R",
+        (
+            pam.PamNode(1, lat, lon, floor=-1, attributes=("entrance",)),
+            pam.PamNode(2, lat + 2e-4, lon, floor=-1, drives=(pam.Drive(1, 6.0, slots, speed_limit_mps=2.8),)),
+            pam.PamNode(3, lat + 4e-4, lon, floor=-2, attributes=("exit", "toDownstair")),
+        ),
+        floors=2,
+    )
+    worker = psm.psm(
+        msg_cnt=0,
+        person_id=b"PSM-0001",
+        sec_mark=59999,
+        lat_deg=lat,
+        lon_deg=lon,
+        speed_mps=0.8,
+        heading_deg=271.0,
+        kind="aROADWORKER",
+        worker_type="constructionPersonnel",
+        activities=("workingOnRoad", "settingUpClosures"),
+    )
+    pedestrian = dict(
+        psm.psm(msg_cnt=127, person_id=b"\x00" * 8, sec_mark=0, lat_deg=lat, lon_deg=lon, speed_mps=1.4, heading_deg=0.0),
+        accelSet={"long": 10, "lat": 0, "vert": 0, "yaw": 0},
+        pathHistory={"crumbData": [{"llvOffset": {"offsetLL": messages.offset_ll(1e-5, 0)}, "timeOffset": 100}] * 2},
+    )
+    shared = ssm.ssm(
+        msg_cnt=12,
+        sender_id=b"RSU-0001",
+        sec_mark=30000,
+        lat_deg=lat,
+        lon_deg=lon,
+        region=((lat - 5e-4, lon - 5e-4), (lat - 5e-4, lon + 5e-4), (lat + 5e-4, lon + 5e-4), (lat + 5e-4, lon - 5e-4)),
+        participants=[
+            ssm.Detected(p, kind, tracking_s=30) for p, kind in zip(rsm()["participants"][1:], ("pedestrian", "cyclist", "bus"))
+        ],
+        obstacles=[
+            ssm.Obstacle(1, "trafficcone", lat + 1e-4, lon, 0.4, 0.4),
+            ssm.Obstacle(2, "traffic-roadblock", lat, lon + 1e-4, 2.0, 0.5),
+        ],
+    )
+    map_ext = {
+        "msgCnt": 4,
+        "nodes": [
+            {
+                "id": {"region": 1201, "id": 1101},
+                "refPos": messages.position3d(lat, lon),
+                "inLinks-ex": [
+                    {
+                        "upstreamNodeId": {"region": 1201, "id": 1102},
+                        "linkWidth": 1050,
+                        "refLine": [{"posOffset": {"offsetLL": messages.offset_ll(0, 1e-3 * k)}} for k in range(3)],
+                        "movements-ex": [
+                            {"remoteIntersection": {"id": 1103}, "phaseId": 2, "turn-direction": "maneuverLeftTurn"}
+                        ],
+                        "sections": [
+                            {
+                                "secId": 1,
+                                "lanes": [
+                                    {
+                                        "laneRefID": -1,
+                                        "laneWidth": 350,
+                                        "laneAttributes": {"laneType": ("vehicle", (b"\x10", 8))},  # restrictedToBusUse
+                                        "laneLineType": {"leftLaneLine": "yellowSolidLine", "rightLaneLine": "whiteDottedLine"},
+                                        "connectsTo-ex": [
+                                            {
+                                                "remoteIntersection": {"id": 1103},
+                                                "swl": {
+                                                    "laneWidth": 350,
+                                                    "points": [
+                                                        {"posOffset": {"offsetLL": messages.offset_ll(0, 1e-4 * k)}}
+                                                        for k in (1, 2)
+                                                    ],
+                                                    "allowedPhaseIds": [2],
+                                                },
+                                                "connectingLane": [
+                                                    {"target-section": 2, "target-lane": -2, "isolatedConnectingLane": True}
+                                                ],
+                                                "phaseId": 2,
+                                            }
+                                        ],
+                                    },
+                                    {
+                                        "laneRefID": 1,
+                                        "st-points": [{"s-axis": -1024, "t-axis": 175}, {"s-axis": 65535, "t-axis": -32768}],
+                                    },
+                                ],
+                            },
+                            {"secId": 2, "lanes": [{"laneRefID": -2}, {"laneRefID": -1}, {"laneRefID": 1}]},
+                        ],
+                    }
+                ],
+                "prohibitedzone": {
+                    "centralCircleProhibitedZone": [{"offsetLL": messages.offset_ll(1e-5 * k, 1e-5 * (k % 2))} for k in range(4)]
+                },
+            }
+        ],
+    }
+    return [
+        (
+            MessageType.VIR,
+            vir.vir(
+                msg_cnt=5,
+                vehicle_id=b"BUS00001",
+                sec_mark=42123,
+                lat_deg=lat,
+                lon_deg=lon,
+                speed_mps=9.7,
+                heading_deg=90.0,
+                requests=[bus_request],
+                behavior=("intersectionTurnLeft",),
+            ),
+        ),
+        (
+            MessageType.VIR,
+            vir.vir(
+                msg_cnt=6,
+                vehicle_id=b"TJ000001",
+                sec_mark=1,
+                lat_deg=lat,
+                lon_deg=lon,
+                speed_mps=1.2,
+                heading_deg=0.0,
+                requests=[parking, lane_change],
+            ),
+        ),
+        (
+            MessageType.VIR,
+            {"msgCnt": 0, "id": b"TJ000002", "secMark": 65535, "refPos": messages.position3d(lat, lon), "intAndReq": {}},
+        ),
+        (
+            MessageType.RSC,
+            rsc.rsc(
+                msg_cnt=9,
+                rsu_id=b"RSU-0001",
+                sec_mark=42200,
+                lat_deg=lat,
+                lon_deg=lon,
+                vehicles=[
+                    rsc.VehicleCoordination(b"BUS00001", ("intersectionTurnLeft",), 20.0, info=("signalPriority",)),
+                    rsc.VehicleCoordination(
+                        b"TJ000001", ("parking",), path=((lat, lon), (lat + 1e-4, lon), (lat + 1e-4, lon + 1e-4))
+                    ),
+                ],
+                lanes=[
+                    rsc.LaneCoordination(
+                        1102,
+                        1101,
+                        (1, 2),
+                        region=1201,
+                        info=("laneReservation",),
+                        speed_mps=5.0,
+                        behavior=("slow-down",),
+                        note="sanitation",
+                    )
+                ],
+            ),
+        ),
+        (
+            MessageType.PAM,
+            pam.pam(
+                msg_cnt=1,
+                lot=lot,
+                moy=470000,
+                status={1: "available", 2: "occupied", 3: "reserved"},
+                guidance=[pam.ParkingGuide(b"TJ000001", (1, 2), 1)],
+            ),
+        ),
+        (MessageType.PSM, worker),
+        (MessageType.PSM, pedestrian),
+        (MessageType.SSM, shared),
+        (
+            MessageType.SSM,
+            {"msgCnt": 1, "id": b"OBU-0001", "equipmentType": "obu", "secMark": 10, "sensorPos": messages.position3d(lat, lon)},
+        ),
+        (
+            MessageType.RTCM,
+            rtcm.rtcm(
+                msg_cnt=3,
+                corrections=[
+                    (1005, bytes.fromhex("d300133ed7d30202980edeef34b4bd62ac0941986f33360b98")),
+                    (1074, b"\xd3" + bytes(40)),
+                ],
+            ),
+        ),
+        (
+            MessageType.CLPMM,
+            {
+                "msgCnt": 2,
+                "id": b"TRK00001",
+                "secMark": 500,
+                "pid": b"PLATOON-000000001",
+                "role": "leader",
+                "status": "navigating",
+                "leadingExt": {"memberList": [{"vid": b"TRK00001"}, {"vid": b"TRK00002"}], "capacity": 4, "openToJoin": True},
+            },
+        ),
+        (MessageType.MAP, map_ext),
+    ]

@@ -4,7 +4,7 @@ conformance (``tests/test_golden_vectors.py``).
 
 They are made from the reference copies, never from our own modules:
 
-    python -m tests.golden_vectors          # needs ../shared/reference/asn1 or V2X_REFERENCE_ASN1
+    python -m tests.golden_vectors [NAME ...]   # needs ../shared/reference/asn1 or V2X_REFERENCE_ASN1
 
 and ``test_golden_vectors_are_what_the_reference_modules_make`` re-derives them whenever the
 reference copies are present, so a committed vector cannot drift from the standard.
@@ -25,6 +25,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 FRAMES = GOLDEN / "message_frames.json"
 SECURITY = GOLDEN / "security.json"
 OTHER_EDITIONS = GOLDEN / "other_editions.json"
+DAY_II_FRAMES = GOLDEN / "day_ii_frames.json"
 
 # Other editions of the message set, drawn from their own reference modules: the folder and the
 # message types of each (the 2017 copy's RSI is already of the 2020 shape).
@@ -85,6 +86,48 @@ def message_frames(reference_modules: dict[str, Any]) -> list[dict[str, Any]]:
                 "msg_type": msg_type.value,
                 "uper": encoded.hex(),
                 "value": to_json(reference_modules["ydt3709"].decode("MessageFrame", encoded)),
+            }
+        )
+    return out
+
+
+def reference_frame(reference_modules: dict[str, Any], msg_type: Any, content: Any) -> bytes:
+    """``content`` as a MessageFrame, encoded by the T/CSAE 53 + 157 reference copy: a Day-II
+    message is encoded on its own and put in msgFrameExt as the open type's octets."""
+    ref = reference_modules["csae53_vss"]
+    if not msg_type.day_ii:
+        return ref.encode("MessageFrame", (msg_type.frame_choice, content), check_constraints=True)
+    inner = ref.encode(msg_type.asn1_type, content, check_constraints=True)
+    return ref.encode("MessageFrame", ("msgFrameExt", {"messageId": msg_type.ext_id, "value": inner}), check_constraints=True)
+
+
+def reference_value(reference_modules: dict[str, Any], msg_type: Any, frame: bytes) -> Any:
+    """The reference copy's decode of ``frame``: the message's value (a Day-II message's decoded
+    from the open type's octets)."""
+    ref = reference_modules["csae53_vss"]
+    choice, value = ref.decode("MessageFrame", frame)
+    if choice != msg_type.frame_choice:
+        raise AssertionError(f"the reference decodes a {msg_type.value} frame as {choice}")
+    if msg_type.day_ii:
+        if value["messageId"] != msg_type.ext_id:
+            raise AssertionError(f"messageId {value['messageId']} for a {msg_type.value}")
+        return ref.decode(msg_type.asn1_type, value["value"])
+    return value
+
+
+def day_ii_frames(reference_modules: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each Day-II corpus message (``tests/corpus.py``, with the MAP of the Day-II additions) as
+    the T/CSAE 157 reference copy encodes it, with the reference decode of those bytes."""
+    from tests.corpus import day_ii_corpus
+
+    out = []
+    for msg_type, content in day_ii_corpus():
+        frame = reference_frame(reference_modules, msg_type, content)
+        out.append(
+            {
+                "msg_type": msg_type.value,
+                "uper": frame.hex(),
+                "value": to_json(reference_value(reference_modules, msg_type, frame)),
             }
         )
     return out
@@ -178,18 +221,32 @@ def load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Write the vector files; with names (``frames``, ``security``, ``other_editions``,
+    ``day_ii_frames``) only those (the security vectors hold fresh keys and times each time)."""
+    import sys
+
     from tests.conftest import compile_reference, reference_dir
 
     ref = reference_dir()
     if not ref.is_dir():
         raise SystemExit(f"reference ASN.1 modules not found at {ref}; set V2X_REFERENCE_ASN1")
     modules = compile_reference(ref)
+    makers = {
+        "frames": (FRAMES, message_frames),
+        "security": (SECURITY, security_vectors),
+        "other_editions": (OTHER_EDITIONS, other_editions),
+        "day_ii_frames": (DAY_II_FRAMES, day_ii_frames),
+    }
+    names = (sys.argv[1:] if argv is None else argv) or list(makers)
+    unknown = sorted(set(names) - set(makers))
+    if unknown:
+        raise SystemExit(f"unknown vector files {', '.join(unknown)}; known: {', '.join(makers)}")
     GOLDEN.mkdir(exist_ok=True)
-    FRAMES.write_text(json.dumps(message_frames(modules), indent=1) + "\n", encoding="utf-8")
-    SECURITY.write_text(json.dumps(security_vectors(modules), indent=1) + "\n", encoding="utf-8")
-    OTHER_EDITIONS.write_text(json.dumps(other_editions(modules), indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {FRAMES}, {SECURITY} and {OTHER_EDITIONS}")
+    for name in names:
+        path, make = makers[name]
+        path.write_text(json.dumps(make(modules), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -165,3 +165,28 @@ def test_a_run_interrupted_mid_way_says_so_and_cannot_pass_the_gate(tmp_path):
     assert manifest["interrupted"] == "KeyboardInterrupt" and "ended_at" not in manifest
     result = CliRunner().invoke(v2x, ["gate", str(tmp_path / "cut")])
     assert result.exit_code == 1 and "FAIL run.complete" in result.output
+
+
+def test_a_chosen_port_taken_before_the_broker_binds_it_is_chosen_again(tmp_path, monkeypatch):
+    """Several runs at once: the free port chosen for one can be taken by another before its
+    broker binds it.  The broker then starts on another port; a port the caller gave is kept."""
+    import socket
+
+    from v2x.mqtt import broker
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    ports = iter([busy, broker.free_port()])
+    monkeypatch.setattr(broker, "free_port", lambda host="127.0.0.1": next(ports))
+    try:
+        started = broker.start_broker(tmp_path / "b", kind="mosquitto")
+        try:
+            assert started.address.port != busy
+        finally:
+            started.stop()
+        with pytest.raises(broker.BrokerError, match="Address already in use"):
+            broker.start_broker(tmp_path / "c", port=busy, kind="mosquitto")
+    finally:
+        taken.close()

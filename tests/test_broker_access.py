@@ -33,11 +33,13 @@ def access(tmp_path_factory):
 def test_each_device_may_write_only_its_own_uplink_topics(access):
     acl = access.acl_file.read_text()
     blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in acl.split("\n\n") if b.startswith("user ")}
-    assert blocks["user OBU-1"] == ["topic write xiqing/V2X/OBU/OBU-1/BSM/UP"]
-    assert blocks["user RSU-1"] == [f"topic write xiqing/V2X/RSU/RSU-1/{t}/UP" for t in ("MAP", "RSI", "RSM", "SPAT")]
+    obu = ("BSM", "CLPMM", "PSM", "SSM", "VIR")  # Day-I and Day-II
+    assert blocks["user OBU-1"] == [f"topic write xiqing/V2X/OBU/OBU-1/{t}/UP" for t in obu]
+    rsu = ("MAP", "PAM", "RSC", "RSI", "RSM", "RTCM", "SPAT", "SSM")
+    assert blocks["user RSU-1"] == [f"topic write xiqing/V2X/RSU/RSU-1/{t}/UP" for t in rsu]
     assert blocks[f"user {INGEST_CLIENT}"] == ["topic read xiqing/V2X/#"]
     assert "pattern" not in acl  # no rule applies to every user: nothing is allowed by default
-    assert uplink_topics("OBU", "X") == ["V2X/OBU/X/BSM/UP"]
+    assert uplink_topics("OBU", "X") == [f"V2X/OBU/X/{t}/UP" for t in obu]
     assert acl_text({}, []).strip().startswith("#")
 
 

@@ -191,7 +191,7 @@ def _extended_message_set():
     for old, new in additions.items():
         assert old in text, old
         text = text.replace(old, new)
-    return asn1tools.compile_string(text, "uper")
+    return asn1tools.compile_string(text + "\n" + (ASN1_DIR / "XiqingDayII.asn").read_text(encoding="utf-8"), "uper")
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ PAGES = (
     "docs/operators.md",
     "docs/security.md",
     "docs/design.md",
+    "docs/day-ii.md",  # last: it points $RUN at a bus-route run
 )
 BLOCK = re.compile(r"^ *```(\w*)\n(.*?)^ *```", re.S | re.M)  # also a block indented in a list item
 RUN_AS = {"bash", "sql", "python"}

@@ -15,12 +15,13 @@ from v2x.security.certificates import security_types
 
 from pipeline.decode.reference import decode_frame
 
-from tests.corpus import corpus
-from tests.golden_vectors import FRAMES, SECURITY, from_json, load, message_frames
+from tests.corpus import corpus, day_ii_corpus
+from tests.golden_vectors import DAY_II_FRAMES, FRAMES, SECURITY, day_ii_frames, from_json, load, message_frames
 from tests.independent import verify_signed
 
 FRAME_VECTORS = load(FRAMES)
 SECURITY_VECTORS = load(SECURITY)
+DAY_II_VECTORS = load(DAY_II_FRAMES)
 
 
 @pytest.mark.parametrize("vector", FRAME_VECTORS, ids=[f"{v['msg_type']}-{i}" for i, v in enumerate(FRAME_VECTORS)])
@@ -37,11 +38,28 @@ def test_our_builders_make_the_golden_frames():
     shows here: re-make the vectors where the reference copies are)."""
     ours = [messages.encode(msg_type, content).hex() for msg_type, content in corpus()]
     assert ours == [v["uper"] for v in FRAME_VECTORS]
-    assert {v["msg_type"] for v in FRAME_VECTORS} == {t.value for t in MessageType}
+    assert {v["msg_type"] for v in FRAME_VECTORS} == {t.value for t in messages.DAY_I}
 
 
 def test_the_golden_frames_are_what_the_reference_modules_make(reference_modules):
     assert message_frames(reference_modules) == FRAME_VECTORS
+
+
+@pytest.mark.parametrize("vector", DAY_II_VECTORS, ids=[f"{v['msg_type']}-{i}" for i, v in enumerate(DAY_II_VECTORS)])
+def test_a_reference_encoded_day_ii_frame_decodes_and_encodes_like_the_reference(vector):
+    msg_type, data = MessageType(vector["msg_type"]), bytes.fromhex(vector["uper"])
+    value = from_json(vector["value"])
+    assert messages.decode(data, check_constraints=True) == (msg_type, value)
+    assert messages.encode(msg_type, value) == data
+
+
+def test_our_day_ii_builders_make_the_golden_day_ii_frames():
+    assert [messages.encode(t, c).hex() for t, c in day_ii_corpus()] == [v["uper"] for v in DAY_II_VECTORS]
+    assert {v["msg_type"] for v in DAY_II_VECTORS} >= {t.value for t in messages.DAY_II}
+
+
+def test_the_golden_day_ii_frames_are_what_the_reference_module_makes(reference_modules):
+    assert day_ii_frames(reference_modules) == DAY_II_VECTORS
 
 
 def test_the_golden_security_vectors_decode_so_with_the_reference_modules(reference_modules):

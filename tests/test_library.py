@@ -67,6 +67,12 @@ BROKEN: dict[str, tuple[Callable[[Scenario], Scenario], str]] = {
         lambda s: _edit(s, intersections=_no_priority(s)),
         "both intersections granted transit priority (SPAT signalPriorityIsActive)",
     ),
+    "bus-route-broken": (
+        lambda s: Scenario.model_validate(
+            s.model_dump() | {"faults": [f.model_dump() for f in s.faults if f.kind != "rsc_no_answer"]}
+        ),
+        "check VIR.request_answered is FAIL",
+    ),
     "congestion": (lambda s: _edit(s, intersections=_inter(s, 0, traffic_info=[])), "application TJW is PASS"),
     "corridor": (
         lambda s: _edit(s, network=[{"devices": "rsus", "msg_types": ["SPAT"], "latency": {"ms": 150}}]),

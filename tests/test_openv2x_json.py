@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from v2x import messages
-from v2x.asn1 import compile_module
+from v2x.asn1 import MESSAGE_SET, compile_module
 from v2x.device.uplink import Uplink
 from v2x.framing import Framing, openv2x, vendor_wrapper
 from v2x.framing.sources import Sources
@@ -54,7 +54,7 @@ def test_any_message_of_the_message_set_round_trips_and_reads_as_asn1tools_jer_r
     frame = messages.encode(msg_type, value)
     doc = openv2x.document(frame)
     assert openv2x.message_frame(msg_type, doc) == frame
-    jer = compile_module("XiqingDayI.asn", "jer")
+    jer = compile_module(MESSAGE_SET, "jer")
     assert messages.encode(msg_type, jer.decode("MessageFrame", b'{"%s":%s}' % (choice.encode(), doc))[1]) == frame
 
 

@@ -51,7 +51,7 @@ def test_cli_reports_bad_scenario_without_traceback(tmp_path):
     assert proc.returncode == 2  # an input that cannot be used, as everywhere in v2x
     assert "fleet.0.count" in proc.stderr and "Traceback" not in proc.stderr
     missing = subprocess.run([sys.executable, "-m", "v2x.cli", "run", "no-such-scenario"], capture_output=True, text=True)
-    assert missing.returncode == 2 and "built-in: attacks, bus-route, congestion, corridor" in missing.stderr
+    assert missing.returncode == 2 and "built-in: attacks, bus-route, bus-route-broken, congestion, corridor" in missing.stderr
 
 
 def test_the_reference_s_scenario_example_is_a_valid_scenario():

@@ -176,8 +176,9 @@ def test_hierarchy_root_eca_pca_aca_with_permissions(pki):
     cas = {stem: parse_certificate((pki / "ca" / f"{stem}.oer").read_bytes()) for stem in ("eca", "pca", "aca")}
     assert root.issuer == "self" and root.is_ca and root.issue_aids is None
     assert all(ca.issuer == root.hashed_id8.hex() and ca.is_ca for ca in cas.values())
-    assert cas["pca"].issue_aids == {111, 112, 113, 114}
-    assert cas["aca"].issue_aids == {3618, 3619, 3620, 3621, 3622, 3623, 113, 114}  # RSUs, and emergency vehicles' identification
+    assert cas["pca"].issue_aids == {111, 112, 113, 114, 3632, 3634, 3635}  # and Day-II VIR, PSM, CLPMM
+    # RSUs (Day-I and Day-II RTCM, RSC, SSM, PAM), and emergency vehicles' identification
+    assert cas["aca"].issue_aids == {3618, 3619, 3620, 3621, 3622, 3623, 3629, 3630, 3631, 3633, 113, 114}
     rsu = parse_certificate((pki / "devices" / "RSU-1" / "application.oer").read_bytes())
     assert rsu.issuer == cas["aca"].hashed_id8.hex() and rsu.app_aids == {3618, 3619, 3620, 3623}
     assert rsu.valid_until_us - rsu.valid_from_us == 168 * 3600 * 1_000_000

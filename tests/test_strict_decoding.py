@@ -67,7 +67,7 @@ def test_the_ingest_stores_a_frame_with_trailing_octets_as_a_reject_and_none_of_
 @pytest.mark.parametrize(
     ("aid", "reason"),
     [
-        (32, "header AID 32 is no Day-I message's AID, but the frame is a BSM"),  # an IEEE 1609.2 SPDU of a US BSM
+        (32, "header AID 32 is no message's AID, but the frame is a BSM"),  # an IEEE 1609.2 SPDU of a US BSM
         (3619, "header AID 3619 is the SPAT AID, but the frame is a BSM"),
         (111, None),
         (113, None),  # emergency vehicle (GB/T 45315 table 7)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from v2x import clock, messages
-from v2x.asn1 import ASN1_DIR
+from v2x.asn1 import ASN1_DIR, MESSAGE_SET
 from v2x.device import faults
 from v2x.messages import MessageType
 from v2x.run import run_scenario
@@ -121,7 +121,7 @@ def test_map_beyond_its_asn1_structure_limits_is_a_stored_reject():
     content = copy.deepcopy(next(c for t, c in corpus() if t is MessageType.MAP))
     link = content["nodes"][0]["inLinks"][0]
     link["points"] = [link["points"][0]] * 33
-    loose = asn1tools.compile_files([str(ASN1_DIR / "XiqingDayI.asn")], "uper")
+    loose = asn1tools.compile_files([str(ASN1_DIR / name) for name in MESSAGE_SET], "uper")
     frame = loose.encode("MessageFrame", ("mapFrame", content), check_constraints=False)
     out = BatchProcessor(None).process(received_frames([(MessageType.MAP, frame)]))
     rows = out.telemetry["MAP"].to_pylist()

@@ -13,13 +13,13 @@ import pytest
 
 from v2x import clock, messages
 from v2x.messages import MessageType
-from v2x.security import Signer, load_credentials
+from v2x.security import Signer, load_credentials, unsecured
 
 from pipeline.ingest.batch import Received
 from pipeline.ingest.trust import verifier_from_pki
 from pipeline.ingest.watch import Watch, WatchFilter, line
 
-from tests.corpus import corpus
+from tests.corpus import corpus, day_ii_corpus
 from tests.test_framings import SPAT
 
 pytestmark = pytest.mark.broker
@@ -118,3 +118,15 @@ def test_watch_without_a_broker_says_so():
     assert gone.exit_code == 1 and "error: broker mqtt://127.0.0.1:9" in gone.output and "Traceback" not in gone.output
     bad = CliRunner().invoke(v2x, ["watch", "--broker", "http://x"])
     assert bad.exit_code == 2 and "mqtt://host:port" in bad.output
+
+
+def test_a_day_ii_line_says_what_is_asked_and_answered():
+    batch = Received()
+    now = clock.now_unix_us()
+    for msg_type, content in day_ii_corpus()[:4]:  # the bus's, a car's and an empty VIR; an RSC
+        batch.add(f"V2X/OBU/X/{msg_type.value}/UP", unsecured(messages.encode(msg_type, content)), now)
+    summaries = [r["summary"] for r in Watch(None).judge(batch)]
+    assert summaries[0] == "reqID 7 request signalPriority at 1101"
+    assert summaries[1] == "reqID 1 comfirmed parking, reqID 255 complete laneChange"
+    assert summaries[2] == "no requests"
+    assert summaries[3].startswith(f"{b'BUS00001'.hex()} signalPriority intersectionTurnLeft, {b'TJ000001'.hex()} parking")

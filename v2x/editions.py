@@ -22,7 +22,7 @@ from typing import Any
 import asn1tools
 
 from v2x.asn1 import ASN1_DIR, decode_uper_whole
-from v2x.messages import MessageType, message_set
+from v2x.messages import DAY_I, DAY_II_CHOICE, MessageType, message_set
 
 
 class Edition(str, enum.Enum):
@@ -76,7 +76,8 @@ def specification(edition: Edition) -> asn1tools.compiler.Specification:
     """The compiled UPER specification of ``edition`` (compiled the first time a frame needs it)."""
     if edition is CURRENT:
         return message_set()
-    return asn1tools.compile_string(module_text(edition), "uper")
+    day_ii = (ASN1_DIR / "XiqingDayII.asn").read_text(encoding="utf-8")  # what the module imports
+    return asn1tools.compile_string(module_text(edition) + "\n" + day_ii, "uper")
 
 
 WRITTEN = (Edition.CSAE53_2020, Edition.CSAE53_2019_07)  # the editions a simulated RSU can send (same value shapes)
@@ -98,7 +99,9 @@ def decode(frame: bytes, edition: Edition) -> tuple[MessageType, dict[str, Any]]
     """A MessageFrame of ``edition``, decoded whole with its constraints, as a value of the 2020
     shape; raises what the decoder raises (:class:`v2x.asn1.TrailingOctets` for one that ends early)."""
     choice, content = decode_uper_whole(specification(edition), "MessageFrame", frame, check_constraints=True)
-    msg_type = next(t for t in MessageType if t.frame_choice == choice)
+    if choice == DAY_II_CHOICE:  # Day-II extends the 2020 edition; an older one has no msgFrameExt
+        raise ValueError(f"{edition.standard} has no Day-II messages")
+    msg_type = next(t for t in DAY_I if t.frame_choice == choice)
     if edition is Edition.CSAE53_2017 and msg_type is MessageType.SPAT:
         for intersection in content["intersections"]:
             for phase in intersection["phases"]:

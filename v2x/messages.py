@@ -1,45 +1,75 @@
-"""The Day-I message set (YD/T 3709-2020 / T/CSAE 53-2020) as UPER MessageFrames.
+"""The message set as UPER MessageFrames: Day-I (YD/T 3709-2020 / T/CSAE 53-2020) and Day-II
+(T/CSAE 157-2020).
 
 Builders take physical units (degrees, m/s, metres) and return the asn1tools value of the
-message; :func:`encode` wraps it in a MessageFrame.  :func:`read_bsm` turns a decoded BSM back
-into physical units.  The schema is our own module ``asn1/XiqingDayI.asn``.
+message; :func:`encode` wraps it in a MessageFrame.  A Day-I message is an alternative of the
+MessageFrame CHOICE; a Day-II message travels in the extension alternative ``msgFrameExt`` as
+``{messageId, value}``, ``value`` holding the message's own UPER encoding (T/CSAE 157-2020,
+MsgDayII), which :func:`encode` and :func:`decode` build and open.  The schema is our own
+modules ``asn1/XiqingDayI.asn`` and ``asn1/XiqingDayII.asn``.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import os
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import asn1tools
 
-from v2x.asn1 import compile_module, decode_uper_whole
+from v2x.asn1 import MESSAGE_SET, compile_module, decode_uper_whole
 
 
 class MessageType(str, enum.Enum):
-    """Day-I message types with their MessageFrame alternative, AID and topic segment."""
+    """Message types with their MessageFrame alternative, AID and topic segment: the five of
+    Day-I, then the Day-II ones in the order of their messageId."""
 
     BSM = "BSM"
     MAP = "MAP"
     SPAT = "SPAT"
     RSI = "RSI"
     RSM = "RSM"
+    RTCM = "RTCM"
+    RSC = "RSC"
+    SSM = "SSM"
+    VIR = "VIR"
+    PAM = "PAM"
+    PSM = "PSM"
+    CLPMM = "CLPMM"
 
     @property
     def frame_choice(self) -> str:
-        return _FRAME_CHOICE[self]
+        """The MessageFrame alternative: the message's own for Day-I, ``msgFrameExt`` for Day-II."""
+        return _FRAME_CHOICE.get(self, DAY_II_CHOICE)
+
+    @property
+    def day_ii(self) -> bool:
+        return self in DAY_II_IDS
+
+    @property
+    def ext_id(self) -> int | None:
+        """The Day-II messageId (ExtMsgID, T/CSAE 157-2020 MsgDayII); None for Day-I."""
+        return DAY_II_IDS.get(self)
+
+    @property
+    def asn1_type(self) -> str:
+        """The ASN.1 type of the message (``BasicSafetyMessage``, ``VehIntentionAndRequest`` …)."""
+        return _ASN1_TYPE[self]
 
     @property
     def aid(self) -> int:
         """AID of the regular (non-event) message: GB/T 45315 table 7 for BSM; MAP, SPAT,
-        RSI and RSM values as used by deployed stacks (compliance.md 3.8)."""
+        RSI and RSM values as used by deployed stacks (compliance.md 3.8); the Day-II defaults of
+        :data:`DAY_II_AIDS` (policy defaults: no standard we hold fixes them; :data:`DAY_II_AIDS_ENV`)."""
         return _AID[self]
 
     @property
     def frame_index(self) -> int:
-        """Index of the alternative in the MessageFrame CHOICE (UPER)."""
+        """The ingest's number of the type: the index of the alternative in the MessageFrame
+        CHOICE (UPER) for Day-I, 5 onwards in messageId order for Day-II."""
         return _FRAME_INDEX[self]
 
 
@@ -50,14 +80,86 @@ _FRAME_CHOICE = {
     MessageType.SPAT: "spatFrame",
     MessageType.RSI: "rsiFrame",
 }
-_FRAME_INDEX = {t: i for i, t in enumerate(_FRAME_CHOICE)}
+DAY_II_CHOICE = "msgFrameExt"
+# ExtMsgID of each Day-II message (T/CSAE 157-2020, MsgDayII; VPM 17 and TestMsg 0 not carried).
+DAY_II_IDS = {
+    MessageType.RTCM: 10,
+    MessageType.RSC: 11,
+    MessageType.SSM: 12,
+    MessageType.VIR: 13,
+    MessageType.PAM: 14,
+    MessageType.PSM: 15,
+    MessageType.CLPMM: 16,
+}
+DAY_II_BY_ID = {v: k for k, v in DAY_II_IDS.items()}
+DAY_I = tuple(_FRAME_CHOICE)
+DAY_II = tuple(DAY_II_IDS)
+_ASN1_TYPE = {
+    MessageType.BSM: "BasicSafetyMessage",
+    MessageType.MAP: "MapData",
+    MessageType.RSM: "RoadsideSafetyMessage",
+    MessageType.SPAT: "SPAT",
+    MessageType.RSI: "RoadSideInformation",
+    MessageType.RTCM: "RTCMcorrections",
+    MessageType.RSC: "RoadsideCoordination",
+    MessageType.SSM: "SensorSharingMsg",
+    MessageType.VIR: "VehIntentionAndRequest",
+    MessageType.PAM: "PAMData",
+    MessageType.PSM: "PersonalSafetyMessage",
+    MessageType.CLPMM: "CLPMM",
+}
+_FRAME_INDEX = {t: i for i, t in enumerate((*DAY_I, *DAY_II))}
 _BY_CHOICE = {v: k for k, v in _FRAME_CHOICE.items()}
+# The Day-II AIDs.  The standards we hold do not fix them (compliance.md 3.8: "Phase-2 AIDs: not
+# found"), so these defaults are policy: the numbers after the CRL's 3628, in messageId order,
+# chosen so that none collides with an AID the Day-I stacks use.  A zone that assigns others sets
+# them in the environment of every process, devices and ingest alike (docs/day-ii.md):
+# V2X_DAY_II_AIDS="VIR=4001,RSC=4002".
+DAY_II_AIDS_ENV = "V2X_DAY_II_AIDS"
+DAY_II_DEFAULT_AIDS = {
+    MessageType.RTCM: 3629,
+    MessageType.RSC: 3630,
+    MessageType.SSM: 3631,
+    MessageType.VIR: 3632,
+    MessageType.PAM: 3633,
+    MessageType.PSM: 3634,
+    MessageType.CLPMM: 3635,
+}
+_DAY_I_AIDS = (111, 112, 113, 114, 3618, 3619, 3620, 3621, 3622, 3623, 3628)  # BSM, MAP, SPAT, RSI, RSM, CRL
+
+
+def day_ii_aids(setting: str | None) -> dict[MessageType, int]:
+    """The Day-II AIDs: the defaults with the assignments of ``setting`` (``TYPE=AID,...``, the
+    value of :data:`DAY_II_AIDS_ENV`) in place.  A malformed entry, an unknown type, an AID out of
+    range or one already taken raises ValueError saying which."""
+    aids = dict(DAY_II_DEFAULT_AIDS)
+    for entry in (setting or "").split(","):
+        if not entry.strip():
+            continue
+        name, _, number = entry.partition("=")
+        msg_type = next((t for t in DAY_II_DEFAULT_AIDS if t.value == name.strip().upper()), None)
+        if msg_type is None or not number.strip().isdigit():
+            raise ValueError(
+                f"{DAY_II_AIDS_ENV}: {entry.strip()!r} is not TYPE=AID with TYPE one of {', '.join(t.value for t in DAY_II_DEFAULT_AIDS)}"
+            )
+        aid = int(number)
+        if not 1 <= aid <= 2**32 - 1:
+            raise ValueError(f"{DAY_II_AIDS_ENV}: AID {aid} of {msg_type.value} is outside 1..4294967295")
+        aids[msg_type] = aid
+    taken = [a for a in aids.values() if a in _DAY_I_AIDS or list(aids.values()).count(a) > 1]
+    if taken:
+        raise ValueError(f"{DAY_II_AIDS_ENV}: AID {taken[0]} would be used by two messages")
+    return aids
+
+
+DAY_II_AIDS = day_ii_aids(os.environ.get(DAY_II_AIDS_ENV))
 _AID = {
     MessageType.BSM: 111,
     MessageType.MAP: 3618,
     MessageType.SPAT: 3619,
     MessageType.RSI: 3620,
     MessageType.RSM: 3623,
+    **DAY_II_AIDS,
 }
 BSM_EVENT_AID = 112
 BSM_EMERGENCY_AID = 113  # GB/T 45315: emergency vehicle, regular BSM
@@ -68,6 +170,10 @@ RSI_AIDS = (3620, 3621, 3622)  # RSI sub-types 1..3 (compliance.md 3.8: which su
 VEHICLE_AIDS = (_AID[MessageType.BSM], BSM_EVENT_AID)
 EMERGENCY_VEHICLE_AIDS = (BSM_EMERGENCY_AID, BSM_EMERGENCY_EVENT_AID)
 RSU_AIDS = (_AID[MessageType.MAP], _AID[MessageType.SPAT], *RSI_AIDS, _AID[MessageType.RSM])
+# Day-II: what an RSU sends (RTCM, RSC, SSM, PAM), a vehicle (VIR, CLPMM) and a person's device (PSM).
+DAY_II_RSU_AIDS = tuple(DAY_II_AIDS[t] for t in (MessageType.RTCM, MessageType.RSC, MessageType.SSM, MessageType.PAM))
+DAY_II_VEHICLE_AIDS = tuple(DAY_II_AIDS[t] for t in (MessageType.VIR, MessageType.CLPMM))
+VRU_AIDS = (DAY_II_AIDS[MessageType.PSM],)
 MESSAGE_TYPE_BY_INDEX = {i: t for t, i in _FRAME_INDEX.items()}
 # The AIDs a signed message of each type may carry in its header (GB/T 45315 table 7 for BSM,
 # std; the roadside messages' values are second-hand, compliance.md 3.8).
@@ -77,6 +183,7 @@ AIDS_OF_TYPE: dict[MessageType, tuple[int, ...]] = {
     MessageType.SPAT: (_AID[MessageType.SPAT],),
     MessageType.RSI: RSI_AIDS,
     MessageType.RSM: (_AID[MessageType.RSM],),
+    **{t: (aid,) for t, aid in DAY_II_AIDS.items()},
 }
 
 
@@ -88,9 +195,14 @@ def aid_misfit(msg_type: MessageType, aid: int) -> str | None:
     if aid in allowed:
         return None
     owner = next((t for t, aids in AIDS_OF_TYPE.items() if aid in aids), None)
-    which = f"the {owner.value} AID" if owner is not None else "no Day-I message's AID"
+    which = f"the {owner.value} AID" if owner is not None else "no message's AID"
     listed = ", ".join(str(a) for a in allowed)
-    source = "GB/T 45315 table 7" if msg_type is MessageType.BSM else "compliance.md 3.8, second-hand"
+    if msg_type is MessageType.BSM:
+        source = "GB/T 45315 table 7"
+    elif msg_type.day_ii:
+        source = "policy default, T/CSAE 157-2020 fixes none"
+    else:
+        source = "compliance.md 3.8, second-hand"
     return f"header AID {aid} is {which}, but the frame is a {msg_type.value} (AIDs {listed}: {source})"
 
 
@@ -126,23 +238,45 @@ VEHICLE_CLASSES = {"csae53": VEHICLE_CLASS_CSAE53, "gbt45315": VEHICLE_CLASS_GBT
 
 @cache
 def message_set() -> asn1tools.compiler.Specification:
-    """The compiled Day-I message set (UPER)."""
-    return compile_module("XiqingDayI.asn", "uper")
+    """The compiled message set, Day-I and Day-II (UPER)."""
+    return compile_module(MESSAGE_SET, "uper")
 
 
 def encode(msg_type: MessageType, content: dict[str, Any], *, checked: bool = True) -> bytes:
-    """UPER-encode ``content`` as the ``msg_type`` alternative of a MessageFrame.  ``checked``
-    False skips asn1tools' type and constraint checks (about 45 % of the time), for content
-    builders the conformance tests already hold to the ASN.1 constraints."""
-    return message_set().encode("MessageFrame", (msg_type.frame_choice, content), check_types=checked, check_constraints=checked)
+    """UPER-encode ``content`` as the ``msg_type`` alternative of a MessageFrame (a Day-II
+    message inside ``msgFrameExt``).  ``checked`` False skips asn1tools' type and constraint
+    checks (about 45 % of the time), for content builders the conformance tests already hold to
+    the ASN.1 constraints."""
+    spec = message_set()
+    if msg_type.day_ii:
+        inner = spec.encode(msg_type.asn1_type, content, check_types=checked, check_constraints=checked)
+        content = {"messageId": msg_type.ext_id, "value": inner}
+    return spec.encode("MessageFrame", (msg_type.frame_choice, content), check_types=checked, check_constraints=checked)
+
+
+class UnknownMessage(ValueError):
+    """A MessageFrame that decodes but carries no message of the set: an extension alternative
+    after msgFrameExt, or a Day-II messageId this harness does not carry (VPM, TestMsg, a later one)."""
 
 
 def decode(frame: bytes, *, check_constraints: bool = False) -> tuple[MessageType, dict[str, Any]]:
     """Decode a UPER MessageFrame into its type and content.  The frame must end in its last
     octet (:func:`v2x.asn1.decode_uper_whole` raises :class:`v2x.asn1.TrailingOctets` when it
     does not: bytes of another edition or standard that happened to decode in part)."""
-    choice, content = decode_uper_whole(message_set(), "MessageFrame", frame, check_constraints=check_constraints)
+    spec = message_set()
+    choice, content = decode_uper_whole(spec, "MessageFrame", frame, check_constraints=check_constraints)
+    if choice == DAY_II_CHOICE:
+        ext_id = content["messageId"]
+        msg_type = DAY_II_BY_ID.get(ext_id)
+        if msg_type is None:
+            raise UnknownMessage(f"msgFrameExt messageId {ext_id} is not a Day-II message this harness carries ({DAY_II_NAMES})")
+        return msg_type, decode_uper_whole(spec, msg_type.asn1_type, content["value"], check_constraints=check_constraints)
+    if choice not in _BY_CHOICE:
+        raise UnknownMessage("MessageFrame carries an extension alternative after msgFrameExt, unknown to T/CSAE 157-2020")
     return _BY_CHOICE[choice], content
+
+
+DAY_II_NAMES = ", ".join(f"{t.value} {i}" for t, i in DAY_II_IDS.items())
 
 
 def latlon(deg: float) -> int:
@@ -303,7 +437,7 @@ def bsm(
 
 
 def msg_cnt_of(content: dict[str, Any]) -> int:
-    """msgCnt of any Day-I message (every one of the five carries it)."""
+    """msgCnt of any message of the set (every one carries it)."""
     return int(content["msgCnt"])
 
 

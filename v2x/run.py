@@ -26,13 +26,13 @@ from v2x.cache import FIRST_STARTUP_S, last_startup_s, record_startup_s
 from v2x.device import attacks, schedule
 from v2x.device.schedule import Pace
 from v2x.framing.sources import dump_sources
-from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
+from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS, VRU_AIDS, MessageType
 from v2x.mqtt.access import INGEST_CLIENT, create_broker_access
 from v2x.mqtt.broker import RunningBroker, start_broker
 from v2x.mqtt.transport import BrokerAddress
 from v2x.mqtt.wire import DISCONNECT, MqttError, open_connection
 from v2x.rundir import RunDir, write_json_atomic
-from v2x.scenario.model import Scenario, dump_scenario
+from v2x.scenario.model import Intersection, Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
 from v2x.security.pki import issue, suite_of
 
@@ -291,14 +291,30 @@ def run_scenario(
 
 def _device_requests(scenario: Scenario) -> list[DeviceRequest]:
     """The certificates the run's devices need: an application certificate per RSU, pseudonyms
-    per vehicle, an identification certificate per emergency vehicle."""
-    devices = [DeviceRequest(i.rsu_id, list(RSU_AIDS), kind="rsu") for i in scenario.intersections]
+    per vehicle, an identification certificate per emergency vehicle; each granting the AIDs of
+    what the device sends (Day-II: RSC where the intersection offers priority or manages lanes, SSM where it shares
+    perception, VIR for a bus that asks, PSM for a road worker's device)."""
+    coordinating = set(scenario.rsc_senders())
+
+    def rsu_aids(k: int, inter: Intersection) -> list[int]:
+        day_ii = [MessageType.RSC.aid] if k in coordinating else []
+        day_ii += [MessageType.SSM.aid] if inter.sensors.share != "rsm" else []
+        return [*RSU_AIDS, *day_ii]
+
+    devices = [DeviceRequest(i.rsu_id, rsu_aids(k, i), kind="rsu") for k, i in enumerate(scenario.intersections)]
+    asking = set(scenario.vir_senders())
     devices += [
         DeviceRequest(obu, list(EMERGENCY_VEHICLE_AIDS), kind="emergency_vehicle")
         if kind == "ambulance"
-        else DeviceRequest(obu, list(VEHICLE_AIDS), kind="vehicle", pseudonyms=scenario.security.pseudonyms.certificates)
+        else DeviceRequest(
+            obu,
+            [*VEHICLE_AIDS, *([MessageType.VIR.aid] if obu in asking else [])],
+            kind="vehicle",
+            pseudonyms=scenario.security.pseudonyms.certificates,
+        )
         for obu, kind in scenario.obu_kinds().items()
     ]
+    devices += [DeviceRequest(worker, list(VRU_AIDS), kind="vehicle", pseudonyms=1) for worker in scenario.worker_ids()]
     return devices
 
 

@@ -1,4 +1,6 @@
-"""The vehicles of a scenario: one OBU each, BSM every 100 ms (GB/T 45315 7.3.1).
+"""The vehicles of a scenario: one OBU each, BSM every 100 ms (GB/T 45315 7.3.1); a bus on a
+route whose signals offer priority also sends VIR every 100 ms (:mod:`vehicles.priority_requests`),
+and each road worker's device PSM every 100 ms (:mod:`vehicles.road_workers`).
 
 msgCnt starts at a random value and increments by one modulo 128 per BSM (GB/T 45315 7.3.2.1).
 Each OBU signs with one of its pseudonym certificates and changes it, with a new temporary id
@@ -26,6 +28,8 @@ from v2x.security import Credential, Signer, load_credentials
 
 from vehicles import bsm_encoder
 from vehicles.fleet_bsm import PATH_POINTS, FleetBsms
+from vehicles.priority_requests import vir_stream
+from vehicles.road_workers import psm_stream, road_workers
 from vehicles.traffic import TICK_S, Traffic
 
 
@@ -94,6 +98,7 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
     fleet = FleetBsms(traffic)
     bsm_encoder.warm_up()
     devices: list[Device] = []
+    vir_senders = {i: n for n, i in enumerate(traffic.priority.senders())}
     for i in range(len(traffic)):
         pseudonyms = load_credentials(run.pki, obu_id(i))
         if len(pseudonyms) < scenario.security.pseudonyms.certificates:
@@ -111,5 +116,18 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
             attack=AttackPlan.for_device(scenario.attacks, "vehicle", i, run.pki, run.root),
             network=device_link(scenario.network, traffic.kinds[i], scenario.seed, obu_id(i)),
         )
-        devices.append((uplink, [bsm_stream(fleet, i, signer, pseudonyms)]))
+        streams = [bsm_stream(fleet, i, signer, pseudonyms)]
+        if i in vir_senders:
+            streams.append(vir_stream(traffic, i, vir_senders[i]))
+        devices.append((uplink, streams))
+    rng = np.random.default_rng([scenario.seed, 159])
+    for worker in road_workers(scenario):
+        person = Uplink(
+            "OBU",
+            worker.device_id,
+            Signer(load_credentials(run.pki, worker.device_id)[0]),
+            scenario.zone.topic_prefix,
+            network=device_link(scenario.network, "road_workers", scenario.seed, worker.device_id),
+        )
+        devices.append((person, [psm_stream(scenario, traffic.corridor, worker, rng)]))
     return devices

@@ -27,6 +27,8 @@ from v2x.scenario import roads
 from v2x.scenario.model import Scenario
 from v2x.scenario.roads import LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M
 
+from vehicles.signal_priority import SignalPriority
+
 TICK_S = 0.1
 MAX_ACCEL = 2.0  # m/s^2
 MAX_DECEL = 4.0
@@ -125,6 +127,14 @@ class Traffic:
         self.signal_delay_s = np.zeros(len(scenario.intersections))  # green extensions granted so far
         self.priority_until_s = np.full(len(scenario.intersections), -1.0)  # run time the extension ends
         self._priority_cycle = np.full(len(scenario.intersections), np.iinfo(np.int64).min)  # cycle of the last grant
+        self.priority = SignalPriority(  # the buses' requests and the RSUs' answers (VIR / RSC)
+            kinds,
+            self.phase_offset_s,
+            [i.signal.bus_priority.detect_m if i.signal.bus_priority else None for i in scenario.intersections],
+            TICK_S,
+            np.random.default_rng([scenario.seed, 157]),
+        )
+        self._update_requests()
 
         # Pseudonyms: a generator of their own, so that changes do not disturb the motion draws.
         policy = scenario.security.pseudonyms
@@ -180,21 +190,29 @@ class Traffic:
         """Whether a bus priority green extension of intersection ``k`` is running at ``t_s``."""
         return bool(t_s < self.priority_until_s[k])
 
+    def stop_line_distances(self) -> np.ndarray:
+        """Distance of every vehicle (rows) to every intersection's stop line (columns) along
+        its direction of travel, m; negative once passed."""
+        stations = np.asarray(self.corridor.intersection_stations, dtype=float)
+        stop = stations[None, :] - self.direction[:, None] * STOP_LINE_SETBACK_M
+        return (stop - self.s[:, None]) * self.direction[:, None]
+
     def _grant_bus_priority(self, t_s: float) -> None:
-        """Extend the corridor green of each priority intersection whose green ends within this
-        tick while a bus approaches its stop line within ``detect_m`` (once per cycle)."""
+        """Extend the corridor green of each priority intersection whose green ends within this tick while
+        a bus it granted priority approaches its stop line within ``detect_m`` (once per cycle)."""
+        if not self.bus.any():
+            return
+        d = self.stop_line_distances()
         for k, inter in enumerate(self.corridor.intersections):
             priority = inter.signal.bus_priority
-            if priority is None or not self.bus.any():
+            if priority is None:
                 continue
             plan_t = self.signal_time_s(k, t_s)
             light, remaining = roads.light_at(inter.signal, MAIN_PHASE, plan_t)
             cycle = int((plan_t - inter.signal.offset_s) // inter.signal.cycle_s)
             if light != "protected-green" or remaining > TICK_S + 1e-6 or self._priority_cycle[k] == cycle:
                 continue
-            stop = self.corridor.intersection_stations[k] - self.direction * STOP_LINE_SETBACK_M
-            d = (stop - self.s) * self.direction
-            if np.any(self.bus & (d > 0) & (d < priority.detect_m)):
+            if self.priority.granted_near(k, t_s, d, priority.detect_m):
                 self.signal_delay_s[k] += priority.extend_s
                 self.priority_until_s[k] = t_s + remaining + priority.extend_s
                 self._priority_cycle[k] = cycle
@@ -237,6 +255,13 @@ class Traffic:
         self.events = self._events()
         self._change_pseudonyms(lat, lon)
         self._keep_snapshot()
+        self._update_requests()
+
+    def _update_requests(self) -> None:
+        """The buses' priority requests at this tick (:mod:`vehicles.signal_priority`): a request
+        opened now is in the VIR of this tick."""
+        if self.bus.any():
+            self.priority.update(self.tick, self.stop_line_distances(), self.v)
 
     def _events(self) -> np.ndarray:
         """VehicleEventFlags of every vehicle now, as bit masks (bit k = flag k)."""

@@ -3,12 +3,14 @@
 :func:`parse_frames` walks each YD/T 3957 ``V2XSecData`` (C-OER) without building Python
 objects: the envelope header (content, hashId, aid, generationTime, where the ToBeSignedData,
 payload, signer and signature lie), then the UPER MessageFrame's choice and the msgCnt every
-Day-I message starts with.  The message content is read by :mod:`pipeline.decode.content`.  Every
-frame ends with a status; frames with a structure the fast
-path does not walk (header extensions, encryption keys in the header) get ``FALLBACK`` and are
-decoded by :mod:`pipeline.decode.reference` with asn1tools.  A certificate signer is not walked: its
-span is found from the fixed-size signature that closes the frame, and the batch stage confirms
-that it decodes (once per distinct certificate).  Tests require both paths to agree.
+message starts with: a Day-I alternative, or the Day-II extension alternative ``msgFrameExt``,
+whose message lies inside two open-type lengths (``message_bit`` and ``message_end`` say where).
+The message content is read by :mod:`pipeline.decode.content` (Day-I) and the Day-II decoders
+(:mod:`pipeline.decode.psm`, :mod:`pipeline.decode.vir`, :mod:`pipeline.decode.ssm`).  Every frame
+ends with a status; frames with a structure the fast path does not walk (header extensions, encryption keys in the header) get ``FALLBACK`` and are decoded by
+:mod:`pipeline.decode.reference` with asn1tools.  A certificate signer is not walked: its span is
+found from the fixed-size signature that closes the frame, and the batch stage confirms that it
+decodes (once per distinct certificate).  Tests require both paths to agree.
 
 msgCnt continuity per sender is :mod:`pipeline.ingest.continuity`.
 """
@@ -70,6 +72,8 @@ class Parsed:
     s_start: np.ndarray
     msg_index: np.ndarray
     msg_cnt: np.ndarray
+    message_bit: np.ndarray
+    message_end: np.ndarray
 
     FIELDS: ClassVar[dict[str, type]] = {
         "status": np.int8,
@@ -89,6 +93,8 @@ class Parsed:
         "s_start": np.int64,
         "msg_index": np.int8,
         "msg_cnt": np.int16,
+        "message_bit": np.int64,
+        "message_end": np.int64,
     }
 
     def __init__(self, n: int):
@@ -130,24 +136,88 @@ def _bits(buf, base, limit_bits, pos, n):
     return v
 
 
+# Day-II (T/CSAE 157-2020 MsgDayII): messageIds 10.. in order, the ingest's type numbers from 5
+# (MessageType.frame_index), and how many optional members precede each one's msgCnt:
+# RTCM {}, RSC {coordinates, laneCoordinates}, SSM {detectedRegion, participants, obstacles,
+# rtes}, VIR {}, PAM {timeStamp, parkingAreaGuidance}, PSM {timeConfidence, accelSet,
+# pathHistory, path-Planning}, CLPMM {leadingExt}.
+DAY_II_FIRST_ID = 10
+DAY_II_FIRST_INDEX = 5
+DAY_II_OPTIONALS = (0, 2, 4, 0, 2, 4, 1)
+
+
+@nb.njit(inline="always")
+def _open_length(buf, base, limit, pos):
+    """UPER length determinant of an open type or unconstrained OCTET STRING (X.691 11.9.4.2,
+    unaligned): (octets, next bit); -1 past the end, -2 for a fragmented length (16K octets or more)."""
+    first = _bits(buf, base, limit, pos, 1)
+    if first < 0:
+        return np.int64(-1), pos
+    if first == 0:
+        n = _bits(buf, base, limit, pos + 1, 7)
+        return n, pos + 8
+    if _bits(buf, base, limit, pos + 1, 1) != 0:
+        return np.int64(-2), pos
+    n = _bits(buf, base, limit, pos + 2, 14)
+    return n, pos + 16
+
+
 @nb.njit(cache=True)
-def _parse_frame(buf, base, end, i, msg_index, msg_cnt):
-    """UPER MessageFrame header and the msgCnt every Day-I message starts with."""
+def _parse_frame(buf, base, end, i, msg_index, msg_cnt, message_bit, message_end):
+    """UPER MessageFrame header and the msgCnt every message starts with; where the message's
+    own encoding starts and ends (bits after ``base``)."""
     limit = (end - base) * 8
     ext = _bits(buf, base, limit, 0, 1)
     idx = _bits(buf, base, limit, 1, 3)
     if idx < 0:
         return UPER_TRUNCATED
-    if ext == 1 or idx > 4:
-        return UNKNOWN_MESSAGE
-    msg_index[i] = idx
-    # Extension bit plus the optional-field bitmap that precedes msgCnt: BSM {7 optional fields},
-    # MAP {timeStamp}, RSM {}, SPAT {moy, timeStamp, name}, RSI {moy, rtes, rtss}.
-    skip = 4 + 1 + (7, 1, 0, 3, 3)[idx]
-    c = _bits(buf, base, limit, skip, 7)
+    if ext == 0:
+        if idx > 4:
+            return UNKNOWN_MESSAGE
+        msg_index[i] = idx
+        # Extension bit plus the optional-field bitmap that precedes msgCnt: BSM {7 optional fields},
+        # MAP {timeStamp}, RSM {}, SPAT {moy, timeStamp, name}, RSI {moy, rtes, rtss}.
+        start = 4
+        stop = limit
+        skip = 1 + (7, 1, 0, 3, 3)[idx]
+    else:
+        # An extension alternative (X.691 23.8): its index as a normally small number (a 0 bit and
+        # 6 bits), then the alternative as an open type.  msgFrameExt is the first and only one.
+        small = _bits(buf, base, limit, 1, 7)
+        if small < 0:
+            return UPER_TRUNCATED
+        if small != 0:
+            return UNKNOWN_MESSAGE
+        outer, pos = _open_length(buf, base, limit, 8)
+        if outer == -2:
+            return FALLBACK
+        if outer < 0 or pos + outer * 8 > limit:
+            return UPER_TRUNCATED
+        outer_end = pos + outer * 8
+        # MessageFrameExt: extension bit, messageId (0..32767, 15 bits), value (OCTET STRING)
+        ext_ext = _bits(buf, base, outer_end, pos, 1)
+        ext_id = _bits(buf, base, outer_end, pos + 1, 15)
+        if ext_id < 0:
+            return UPER_TRUNCATED
+        if ext_ext == 1:
+            return FALLBACK  # an addition to MessageFrameExt: the reference decoder judges it
+        k = ext_id - DAY_II_FIRST_ID
+        if k < 0 or k >= len(DAY_II_OPTIONALS):
+            return UNKNOWN_MESSAGE
+        inner, start = _open_length(buf, base, outer_end, pos + 16)
+        if inner == -2:
+            return FALLBACK
+        if inner < 1 or start + inner * 8 > outer_end:
+            return UPER_TRUNCATED
+        msg_index[i] = DAY_II_FIRST_INDEX + k
+        stop = start + inner * 8
+        skip = 1 + DAY_II_OPTIONALS[k]
+    c = _bits(buf, base, limit, start + skip, 7)
     if c < 0:
         return UPER_TRUNCATED
     msg_cnt[i] = c
+    message_bit[i] = start
+    message_end[i] = stop
     return OK
 
 
@@ -172,6 +242,8 @@ def parse_frames(
     s_start,
     msg_index,
     msg_cnt,
+    message_bit,
+    message_end,
 ):
     """Parse frame i = buf[offsets[i]:offsets[i+1]] for every i (see module docstring)."""
     for i in range(offsets.size - 1):
@@ -347,7 +419,7 @@ def parse_frames(
         else:
             status[i] = UNSUPPORTED_CONTENT
             continue
-        status[i] = _parse_frame(buf, payload_start[i], payload_end[i], i, msg_index, msg_cnt)
+        status[i] = _parse_frame(buf, payload_start[i], payload_end[i], i, msg_index, msg_cnt, message_bit, message_end)
 
 
 def parse_batch(buf: np.ndarray, offsets: np.ndarray) -> Parsed:
@@ -365,6 +437,22 @@ def frames_to_buffer(frames: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum(lengths, out=offsets[1:])
     buf = np.frombuffer(b"".join(frames) + bytes(PADDING), dtype=np.uint8)
     return buf, offsets
+
+
+def _check_day_ii_numbers() -> None:
+    """The kernel's Day-II numbers are those of :mod:`v2x.messages` (an import-time check)."""
+    from v2x.messages import DAY_II_IDS
+
+    for k, (msg_type, ext_id) in enumerate(DAY_II_IDS.items()):
+        if (ext_id, msg_type.frame_index) != (DAY_II_FIRST_ID + k, DAY_II_FIRST_INDEX + k):
+            raise AssertionError(
+                f"{msg_type.value}: messageId {ext_id}, number {msg_type.frame_index} do not follow the kernel's"
+            )
+    if len(DAY_II_IDS) != len(DAY_II_OPTIONALS):
+        raise AssertionError("the kernel knows another number of Day-II messages than v2x.messages")
+
+
+_check_day_ii_numbers()
 
 
 def warm_up() -> None:

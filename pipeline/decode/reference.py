@@ -126,6 +126,8 @@ def decode_frame(data: bytes) -> DecodedFrame:
         raise FrameError(f"V2XSecData content {kind} is neither unsecuredData nor signedData")
     try:
         msg_type, content = messages.decode(out.payload, check_constraints=True)
+    except messages.UnknownMessage as exc:  # decodes, but as no message of the set: no edition has it either
+        raise FrameError(str(exc)) from None
     except Exception as exc:
         why = str(exc) if isinstance(exc, TrailingOctets) else f"MessageFrame does not decode: {exc}"
         try:

@@ -64,6 +64,46 @@ MAX_PARTICIPANTS = 16
 
 
 @nb.njit(cache=True)
+def participant(buf, base, limit, pos, parts, j, c):
+    """One ParticipantData into parts[j, c:]: the columns of PARTICIPANT_COLUMNS from ``ptc_type`` on
+    (shared with the SSM decoder, whose DetectedPTCData starts with one)."""
+    d = c - 2  # PARTICIPANT_COLUMNS puts ptc_type in column 2
+    pos = no_extension(buf, base, limit, pos)
+    opt, pos = bits(buf, base, limit, pos, 6)  # id, transmission, angle, motionCfd, accelSet, vehicleClass
+    parts[j, c], pos = extensible_enumerated(buf, base, limit, pos, 3, 5)
+    parts[j, c + 1], pos = bits(buf, base, limit, pos, 16)
+    parts[j, c + 2], pos = extensible_enumerated(buf, base, limit, pos, 3, 8)
+    if opt & 32:
+        pos = octets8(buf, base, limit, pos, parts, j, P_ID + d)
+    else:
+        parts[j, P_ID + d] = parts[j, P_ID + d + 1] = ABSENT
+    parts[j, P_SEC + d], pos = bits(buf, base, limit, pos, 16)
+    pos = offset_llv(buf, base, limit, pos, parts, j, P_OFFSET + d)
+    pos = position_confidence(buf, base, limit, pos, parts, j, P_PCONF + d)
+    parts[j, P_TRANS + d], pos = optional(buf, base, limit, pos, opt & 16, 3)
+    parts[j, P_TRANS + d + 1], pos = bits(buf, base, limit, pos, 13)
+    parts[j, P_TRANS + d + 2], pos = integer(buf, base, limit, pos, 15, 0, 28800)
+    parts[j, P_TRANS + d + 3] = ABSENT
+    if opt & 8:
+        parts[j, P_TRANS + d + 3], pos = integer(buf, base, limit, pos, 8, -126, 127)
+    if opt & 4:
+        pos = motion_confidence(buf, base, limit, pos, parts, j, P_MCONF + d)
+    else:
+        parts[j, P_MCONF + d] = parts[j, P_MCONF + d + 1] = parts[j, P_MCONF + d + 2] = ABSENT
+    if opt & 2:
+        pos = acceleration4way(buf, base, limit, pos, parts, j, P_ACCEL + d)
+    else:
+        for a in range(4):
+            parts[j, P_ACCEL + d + a] = ABSENT
+    pos = vehicle_size(buf, base, limit, pos, parts, j, P_SIZE + d)
+    if opt & 1:
+        pos = vehicle_class(buf, base, limit, pos, parts, j, P_CLASS + d)
+    else:
+        parts[j, P_CLASS + d] = parts[j, P_CLASS + d + 1] = ABSENT
+    return pos
+
+
+@nb.njit(cache=True)
 def _rsm(buf, base, limit, out, i, parts, n_parts):
     """Decode one RSM into out[i] and parts[n_parts:]; returns (pos, n_parts)."""
     ext, pos = flag(buf, base, limit, 4)
@@ -78,40 +118,9 @@ def _rsm(buf, base, limit, out, i, parts, n_parts):
         return pos, n_parts
     for k in range(n):
         j = n_parts
-        pos = no_extension(buf, base, limit, pos)
-        opt, pos = bits(buf, base, limit, pos, 6)  # id, transmission, angle, motionCfd, accelSet, vehicleClass
         parts[j, 0] = i
         parts[j, 1] = k
-        parts[j, 2], pos = extensible_enumerated(buf, base, limit, pos, 3, 5)
-        parts[j, 3], pos = bits(buf, base, limit, pos, 16)
-        parts[j, 4], pos = extensible_enumerated(buf, base, limit, pos, 3, 8)
-        if opt & 32:
-            pos = octets8(buf, base, limit, pos, parts, j, P_ID)
-        else:
-            parts[j, P_ID] = parts[j, P_ID + 1] = ABSENT
-        parts[j, P_SEC], pos = bits(buf, base, limit, pos, 16)
-        pos = offset_llv(buf, base, limit, pos, parts, j, P_OFFSET)
-        pos = position_confidence(buf, base, limit, pos, parts, j, P_PCONF)
-        parts[j, P_TRANS], pos = optional(buf, base, limit, pos, opt & 16, 3)
-        parts[j, P_TRANS + 1], pos = bits(buf, base, limit, pos, 13)
-        parts[j, P_TRANS + 2], pos = integer(buf, base, limit, pos, 15, 0, 28800)
-        parts[j, P_TRANS + 3] = ABSENT
-        if opt & 8:
-            parts[j, P_TRANS + 3], pos = integer(buf, base, limit, pos, 8, -126, 127)
-        if opt & 4:
-            pos = motion_confidence(buf, base, limit, pos, parts, j, P_MCONF)
-        else:
-            parts[j, P_MCONF] = parts[j, P_MCONF + 1] = parts[j, P_MCONF + 2] = ABSENT
-        if opt & 2:
-            pos = acceleration4way(buf, base, limit, pos, parts, j, P_ACCEL)
-        else:
-            for c in range(4):
-                parts[j, P_ACCEL + c] = ABSENT
-        pos = vehicle_size(buf, base, limit, pos, parts, j, P_SIZE)
-        if opt & 1:
-            pos = vehicle_class(buf, base, limit, pos, parts, j, P_CLASS)
-        else:
-            parts[j, P_CLASS] = parts[j, P_CLASS + 1] = ABSENT
+        pos = participant(buf, base, limit, pos, parts, j, 2)
         n_parts += 1
     return pos, n_parts
 

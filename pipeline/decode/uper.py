@@ -57,7 +57,7 @@ STATUS_TEXT = {
     BAD_SIGNATURE: "Signature malformed or of an unsupported kind",
     TRAILING_BYTES: "bytes after the end of V2XSecData",
     UPER_TRUNCATED: "MessageFrame truncated",
-    UNKNOWN_MESSAGE: "MessageFrame alternative is not a Day-I message",
+    UNKNOWN_MESSAGE: "MessageFrame carries no message of the Day-I or Day-II set",
     BAD_ENUM: "enumerated value out of range",
     BAD_LENGTH: "length determinant out of range",
     OUT_OF_RANGE: "integer outside its constraint",

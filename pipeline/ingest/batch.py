@@ -15,6 +15,7 @@ import gc
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -42,7 +43,7 @@ from v2x.security.replay import ReplayWindow
 from v2x.security.verifier import PendingSignature, Spdus
 from v2x.security.workers import SignatureBatch, SignatureWorkers
 
-from pipeline.decode import content, envelope, map_rsi, uper
+from pipeline.decode import content, day_ii, envelope, map_rsi, psm, ssm, uper, vir
 from pipeline.decode.bsm import BSM_COLUMNS
 from pipeline.decode.content import FAST_PATH, decode_contents, to_arrow
 from pipeline.decode.reference import DecodedFrame, FrameError, decode_frame
@@ -183,6 +184,9 @@ def warm_up() -> None:
     settings are not touched here: the ingest calls :func:`settle_collector` itself."""
     envelope.warm_up()
     content.warm_up()
+    psm.warm_up()
+    ssm.warm_up()
+    vir.warm_up()
     signer_rules.warm_up()
     continuity.warm_up()
     message_set()
@@ -743,7 +747,64 @@ class BatchProcessor:
         for name, records in (("map_links", links), ("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
             if records:
                 tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])
+        tables.update(self._day_ii_contents(buf, p, ok, fallback, rx_seq))
         return tables, bsm_frames, bsm_rows
+
+    @staticmethod
+    def _day_ii_contents(
+        buf: np.ndarray, p: envelope.Parsed, ok: np.ndarray, fallback: Fallback, rx_seq: np.ndarray
+    ) -> dict[str, pa.Table]:
+        """The Day-II content tables (:mod:`pipeline.decode.day_ii`) of the accepted Day-II
+        frames: PSM, VIR and SSM from their numba decoders (:mod:`pipeline.decode.psm`,
+        :mod:`pipeline.decode.vir`, :mod:`pipeline.decode.ssm`) where they read the message, everything else from the
+        asn1tools decode; a message whose rows cannot be made is rejected with why."""
+        tables: dict[str, pa.Table] = {}
+        fast = []
+        psms = np.flatnonzero(ok & (p.msg_index == MessageType.PSM.frame_index))
+        if psms.size:
+            rows, status = psm.decode_psms(buf, p.payload_start[psms], p.message_bit[psms], p.message_end[psms])
+            good = status == uper.OK
+            tables["psm"] = day_ii.psm_table(rows[good], rx_seq[psms[good]])
+            fast.append(psms[good])
+            _explain_day_ii(fallback, psms, status)
+        virs = np.flatnonzero(ok & (p.msg_index == MessageType.VIR.frame_index))
+        if virs.size:
+            rows, status, reqs = vir.decode_virs(buf, p.payload_start[virs], p.message_bit[virs], p.message_end[virs])
+            good = status == uper.OK
+            reqs = reqs[good[reqs[:, 0]]] if len(reqs) else reqs
+            reqs[:, 0] = (np.cumsum(good) - 1)[reqs[:, 0]]  # parents among the good rows
+            tables["vir"], tables["vir_requests"] = day_ii.vir_tables(rows[good], reqs, rx_seq[virs[good]])
+            fast.append(virs[good])
+            _explain_day_ii(fallback, virs, status)
+        ssms = np.flatnonzero(ok & (p.msg_index == MessageType.SSM.frame_index))
+        if ssms.size:
+            rows, status, objects = ssm.decode_ssms(buf, p.payload_start[ssms], p.message_bit[ssms], p.message_end[ssms])
+            good = status == uper.OK
+            objects = objects[good[objects[:, 0]]] if len(objects) else objects
+            objects[:, 0] = (np.cumsum(good) - 1)[objects[:, 0]]  # parents among the good rows
+            tables["ssm"], tables["ssm_objects"] = day_ii.ssm_tables(rows[good], objects, rx_seq[ssms[good]])
+            fast.append(ssms[good])
+            _explain_day_ii(fallback, ssms, status)
+        records: dict[str, list[dict[str, Any]]] = {}
+        read = np.concatenate(fast) if fast else np.zeros(0, dtype=np.int64)
+        slow = np.flatnonzero(ok & (p.msg_index >= envelope.DAY_II_FIRST_INDEX) & ~np.isin(np.arange(len(ok)), read))
+        for i in slow.tolist():
+            d = fallback.decode(i)
+            if d is None or d.msg_type is None:
+                continue
+            try:
+                rows_of = day_ii.rows_of(d.msg_type.value, d.message or {})
+            except (KeyError, TypeError, ValueError) as exc:
+                fallback.reject(i, f"{d.msg_type.value} content not understood: {exc!r}")
+                continue
+            seq = int(rx_seq[i])
+            for name, found in rows_of.items():
+                records.setdefault(name, []).extend({"rx_seq": seq, **r} for r in found)
+        for name, found in records.items():
+            if found:
+                table = pa.Table.from_pylist(found, schema=day_ii.SCHEMAS[name])
+                tables[name] = pa.concat_tables([tables[name], table]) if name in tables else table
+        return tables
 
     def _sent_in_older_editions(
         self, fast: np.ndarray, good: np.ndarray, fallback: Fallback, sender: list[str | None]
@@ -845,6 +906,15 @@ class BatchProcessor:
                 continue  # refuted by its signature check (e.g. an AID its certificate does not grant): that verdict stays
             v.auth[i], v.reason[i], v.signer[i] = Verdict.MALFORMED.value, reason, None
         return v
+
+
+def _explain_day_ii(fallback: Fallback, frames: np.ndarray, status: np.ndarray) -> None:
+    """Where a Day-II decoder refused a frame (not a step aside): asn1tools decodes it, to
+    name the reason, or the frame goes on to the asn1tools rows if it reads it after all."""
+    for k in np.flatnonzero((status != uper.OK) & (status != uper.FALLBACK)).tolist():
+        i = int(frames[k])
+        if fallback.decode(i) is None:
+            fallback.explain(i, uper.STATUS_TEXT[int(status[k])])
 
 
 def _stream_senders(sender: list[str | None], relay: list[str | None]) -> list[str | None]:

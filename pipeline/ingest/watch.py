@@ -108,7 +108,27 @@ def _rsi(row: Record, content: dict[str, dict[int, list[Record]]]) -> str:
     )
 
 
+def _vir(row: Record, content: dict[str, dict[int, list[Record]]]) -> str:
+    requests = content.get("vir_requests", {}).get(row["rx_seq"], [])
+    return (
+        ", ".join(
+            f"reqID {r['req_id']} {r['status']} {r['kind'] or 'no info'}"
+            + (f" at {r['intersection_id']}" if r.get("intersection_id") is not None else "")
+            for r in requests
+        )
+        or "no requests"
+    )
+
+
+def _rsc(row: Record, content: dict[str, dict[int, list[Record]]]) -> str:
+    answers = content.get("rsc_vehicles", {}).get(row["rx_seq"], [])
+    parts = [[a["vehicle_id"], "+".join(a["info"] or []), "+".join(a["suggestion"] or [])] for a in answers]
+    return ", ".join(" ".join(p for p in part if p) for part in parts) or "no vehicle coordinations"
+
+
 SUMMARIES: dict[str, Callable[[Record, dict[str, dict[int, list[Record]]]], str]] = {
+    "VIR": _vir,
+    "RSC": _rsc,
     "BSM": _bsm,
     "SPAT": _spat,
     "RSM": _rsm,

@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 from pydantic.json_schema import SkipJsonSchema
 
-REPORT_VERSION: Literal[5] = 5
+REPORT_VERSION: Literal[6] = 6
 HISTORY = (
     "3 = checks of kind field/security, security section; 4 = field-check scope 'stream' (signer and pseudonym rules judged "
     "in the ingest); 5 = rates counted from msgCnt (transmit rate: loss no longer lowers it), auth_success_rate over frames "
@@ -33,7 +33,7 @@ Basis = Literal["std", "derived", "harness", "policy", "unverified"]
 Op = Literal[">=", "<=", ">", "<"]
 CheckKind = Literal["field", "security", "application", "harness", "platform"]
 Scope = Literal["message", "stream", "run"]
-MsgType = Literal["BSM", "MAP", "SPAT", "RSI", "RSM", "UNKNOWN"]
+MsgType = Literal["BSM", "MAP", "SPAT", "RSI", "RSM", "RTCM", "RSC", "SSM", "VIR", "PAM", "PSM", "CLPMM", "UNKNOWN"]
 # Verification verdicts modelled on ETSI TS 102 723-8 table 27 (v2x.security.Verdict), plus not_verified.
 VerdictCode = Literal[
     "success",
@@ -401,7 +401,7 @@ class ReceiverStall(ReportPart):
 class Report(ReportPart):
     """The output of `v2x report RUN --format json` (pipeline.report.build.build_report)."""
 
-    report_version: Literal[5]
+    report_version: Literal[6]
     run: str = Field(description="the run directory")
     scenario: str | None = Field(description="scenario name from run.json; null for a run made by `v2x ingest`")
     profile: ProfileRef

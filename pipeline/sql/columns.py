@@ -116,7 +116,8 @@ _TELEMETRY = {
     "framing": "how the payload was read: envelope, bare-uper, vendor-wrapper, openv2x-json, cloud-json",
     "edition": "edition of the message set the frame decoded in: csae53-2020, csae53-2019-07, csae53-2017",
     "relay": "the platform whose copy this is; NULL for a device's own frame",
-    "msg_type": "BSM, MAP, SPAT, RSI, RSM (from the frame, else the topic, else UNKNOWN)",
+    "msg_type": "BSM, MAP, SPAT, RSI, RSM; Day-II RTCM, RSC, SSM, VIR, PAM, PSM, CLPMM (from the frame, else the topic, "
+    "else UNKNOWN)",
 }
 
 VIEWS: dict[str, str] = {
@@ -133,11 +134,204 @@ VIEWS: dict[str, str] = {
     "map_lanes": "one row per lane of every inbound link of every node of a MAP",
     "map_movements": "one row per movement of a link or connection of a lane of a MAP, with its phaseId",
     "rsi_items": "one row per traffic event (RTEData) or sign (RTSData) of an RSI",
+    "vir": "one row per VIR (VehIntentionAndRequest, T/CSAE 157-2020): a vehicle's intention and requests",
+    "vir_requests": "one row per DriveRequest of a VIR: reqID, status and what is asked (signal priority, parking, lane change …)",
+    "rsc": "one row per RSC (RoadsideCoordination, T/CSAE 157-2020)",
+    "rsc_vehicles": "one row per VehicleCoordination of an RSC: the roadside's answer or guidance to one vehicle",
+    "rsc_lanes": "one row per LaneCoordination of an RSC: a lane reserved, restricted or managed",
+    "pam": "one row per PAM (PAMData, T/CSAE 157-2020): a car park's map",
+    "pam_slots": "one row per parking slot of a PAM, with its status",
+    "pam_guidance": "one row per ParkingGuide of a PAM: a vehicle's path of PAM nodes and its target slot",
+    "psm": "one row per PSM (PersonalSafetyMessage, T/CSAE 157-2020): a pedestrian, cyclist or road worker",
+    "ssm": "one row per SSM (SensorSharingMsg, T/CSAE 157-2020): shared perception",
+    "ssm_objects": "one row per participant or obstacle an SSM reports",
+    "rtcm": "one row per RTCM message relayed in an RTCMcorrections (T/CSAE 157-2020)",
+    "clpmm": "one row per CLPMM (platooning management, T/CSAE 157-2020)",
     "violations": "one row per field-check violation: stored message and stream checks and run checks",
     "field_checks": "the named field checks, each with its basis and clause",
     "attacks": "the attack frames the scenario injected",
     "frame_security": "every frame of a device that carried an attack, with its class and expected and actual verdict",
     "published": "per simulated device and message type: what it generated and published",
+}
+
+# Day-II (T/CSAE 157-2020) content tables: pipeline.decode.day_ii.  Enumerations are their names,
+# named BIT STRINGs lists of the names of the bits set.
+_POS = {
+    "lat": "Latitude, 1e-7 degree; lat_deg is in degrees",
+    "lon": "Longitude, 1e-7 degree; lon_deg is in degrees",
+    "lat_deg": "latitude, degrees (WGS-84)",
+    "lon_deg": "longitude, degrees (WGS-84)",
+}
+_MOVING = {
+    "speed": _DE["speed"],
+    "heading": _DE["heading"],
+    "speed_mps": "speed, m/s (NULL when unavailable)",
+    "heading_deg": "heading, degrees from north (NULL when unavailable)",
+}
+_SENT = {"sec_mark": _DE["sec_mark"]}
+_DAY_II: dict[str, dict[str, str]] = {
+    "vir": _SENT
+    | _POS
+    | _MOVING
+    | {
+        "vehicle_id": "the vehicle's temporary id (its BSM id), hex",
+        "lat": "refPos Latitude, 1e-7 degree; lat_deg is in degrees",
+        "lon": "refPos Longitude, 1e-7 degree; lon_deg is in degrees",
+        "speed": "currentPos speed, " + _DE["speed"],
+        "heading": "currentPos heading, " + _DE["heading"],
+        "behavior": "currentBehavior: DriveBehavior bits set",
+        "path_points": "PathPlanning points shared",
+        "requests": "DriveRequests carried (rows in vir_requests)",
+    },
+    "vir_requests": _SENT
+    | {
+        "vehicle_id": "the requesting vehicle's temporary id, hex",
+        "req_id": "reqID 0..255: the same request keeps it across VIR messages",
+        "status": "ReqStatus: unknown, request, comfirmed (the standard's spelling), cancel, complete",
+        "priority": "reqPriority's top three bits, 0 lowest .. 7 highest",
+        "target_vehicle": "targetVeh, hex",
+        "target_rsu": "targetRSU, hex",
+        "life_time": "lifeTime, TimeOffset 10 ms after sec_mark; life_time_s in seconds",
+        "life_time_s": "lifeTime, seconds after sec_mark",
+        "kind": "ReqInfo alternative: laneChange, clearTheWay, signalPriority, sensorSharing, parking",
+        "intersection_region": "signalPriority intersectionId region",
+        "intersection_id": "signalPriority intersectionId id",
+        "phase_id": "signalPriority requiredMov phaseId",
+        "turn": "signalPriority requiredMov turn-direction (Maneuver)",
+        "eta": "signalPriority estimatedArrivalTime, 10 ms; eta_s in seconds",
+        "eta_s": "estimated arrival at the intersection, seconds after sec_mark",
+        "distance": "signalPriority distance2Intersection, 0.1 m; distance_m in metres",
+        "distance_m": "distance to the intersection, m",
+        "parking": "parking req: ParkingRequest bits set (enter, exit, park …)",
+        "parking_type": "parking parkingType: ParkingType bits set",
+        "slot_id": "parking expectedParkingSlotID",
+        "vehicle_class": "parking vehicleClass " + _DE["vehicle_class"],
+        "upstream_id": "laneChange / clearTheWay upstreamNode id",
+        "downstream_id": "laneChange / clearTheWay downstreamNode id",
+        "target_lane": "laneChange / clearTheWay targetLane",
+    },
+    "rsc": _SENT
+    | _POS
+    | {
+        "rsu_id": "the RSU's temporary id, hex",
+        "vehicles": "VehicleCoordinations (rows in rsc_vehicles)",
+        "lanes": "LaneCoordinations (rows in rsc_lanes)",
+    },
+    "rsc_vehicles": _SENT
+    | {
+        "rsu_id": "the RSU's temporary id, hex",
+        "vehicle_id": "vehId: the vehicle coordinated, hex",
+        "suggestion": "driveSuggestion: DriveBehavior bits set",
+        "life_time": "driveSuggestion lifeTime, TimeOffset 10 ms after sec_mark",
+        "life_time_s": "the suggestion's lifeTime, seconds after sec_mark",
+        "info": "CoordinationInfo bits set (signalPriority, laneReservation …)",
+        "path_points": "pathGuidance points",
+        "path_end_lat": "the guidance path's last point, Latitude 1e-7 degree",
+        "path_end_lon": "the guidance path's last point, Longitude 1e-7 degree",
+        "path_end_lat_deg": "the guidance path's last point, latitude in degrees",
+        "path_end_lon_deg": "the guidance path's last point, longitude in degrees",
+    },
+    "rsc_lanes": _SENT
+    | {
+        "rsu_id": "the RSU's temporary id, hex",
+        "upstream_region": "targetLane upstreamNodeId region",
+        "upstream_id": "targetLane upstreamNodeId id",
+        "downstream_region": "targetLane downstreamNodeId region",
+        "downstream_id": "targetLane downstreamNodeId id",
+        "lanes": "referenceLanes: the lane numbers (1..15)",
+        "info": "CoordinationInfo bits set (laneReservation, laneRestriction …)",
+        "recommended_speed": "recommendedSpeed, " + _DE["speed"],
+        "recommended_speed_mps": "recommended speed, m/s",
+        "recommended_behavior": "recommendedBehavior: DriveBehavior bits set",
+        "description": "description text",
+    },
+    "pam": {
+        "lot_id": "parkingLotInfo id",
+        "name": "parkingLotInfo name",
+        "time_stamp": "timeStamp, MinuteOfTheYear",
+        "slots_declared": "parkingLotInfo number: slots the lot says it has",
+        "slots": "slots the message lists (rows in pam_slots)",
+        "floors": "parkingLotInfo buildingLayerNum",
+        "avp_type": "AVPType p0 .. p5 (p4: roadside infrastructure and V2X, p5: dedicated AVP lot)",
+        "nodes": "PAMNodes",
+        "guidance": "ParkingGuides (rows in pam_guidance)",
+    },
+    "pam_slots": _POS
+    | {
+        "lot_id": "parkingLotInfo id",
+        "node_id": "the PAMNode whose drive lists the slot",
+        "floor": "the node's floor",
+        "upstream_node_id": "the drive's upstream PAMNode",
+        "slot_id": "slotID",
+        "sign": "the slot's sign, as painted",
+        "status": "SlotStatus: unknown, available, occupied, reserved",
+        "parking_type": "ParkingType bits set",
+        "theta": "ParkingSpaceTheta",
+        "lock": "ParkingLock",
+        "lat": "centre of the slot, Latitude 1e-7 degree",
+        "lon": "centre of the slot, Longitude 1e-7 degree",
+    },
+    "pam_guidance": {
+        "lot_id": "parkingLotInfo id",
+        "vehicle_id": "vehId, hex",
+        "path": "drivePath: PAMNode ids from origin to destination",
+        "target_slot": "targetParkingSlot",
+    },
+    "psm": _SENT
+    | _POS
+    | _MOVING
+    | {
+        "person_id": "the device's temporary id, hex",
+        "semi_major": _DE["semi_major"],
+        "radius": "overallRadius, 0.1 m (with cluster or attachment)",
+        "basic_type": "PersonalDeviceUserType: aPEDESTRIAN, aPEDALCYCLIST, aROADWORKER, anANIMAL",
+        "propulsion": "PropelledInformation as alternative:value (human:onFoot …)",
+        "worker_type": "roadWorkerExt workerType (RoadWorkerType)",
+        "activities": "roadWorkerExt activityType: RoadWorkerActivityType bits set",
+        "crossing": "personalReq crossing (PersonalCrossing)",
+        "path_points": "PathPlanning points shared",
+    },
+    "ssm": _SENT
+    | _POS
+    | {
+        "device_id": "the sender's temporary id, hex",
+        "equipment_type": "EquipmentType: rsu, obu, vru",
+        "lat": "sensorPos Latitude, 1e-7 degree; lat_deg is in degrees",
+        "lon": "sensorPos Longitude, 1e-7 degree; lon_deg is in degrees",
+        "regions": "detectedRegion polygons",
+        "participants": "participants reported",
+        "obstacles": "obstacles reported",
+        "events": "traffic events (RTEData) carried",
+    },
+    "ssm_objects": _POS
+    | _MOVING
+    | {
+        "device_id": "the sender's temporary id, hex",
+        "object": "participant or obstacle",
+        "object_id": "ptcId or obsId",
+        "type": "DetectedPTCType (car, bus, pedestrian …) or ObstacleType (trafficcone …)",
+        "ptc_type": "a participant's ParticipantType (motor, non-motor, pedestrian, rsu)",
+        "source": "SourceType: how it was detected (lidar, video, v2x …)",
+        "width": "width, 1 cm (participant VehicleWidth) or 10 cm (obstacle SizeValue)",
+        "length": "length, 1 cm (participant VehicleLength) or 10 cm (obstacle SizeValue)",
+        "tracking": "tracking time, s",
+    },
+    "rtcm": {
+        "correction": "position of the RTCMmsg in the message, from 0",
+        "revision": "RTCM-Revision (rtcmRev3-2 …)",
+        "rtcm_id": "RTCM-ID: the RTCM message number (1005, 1074 …)",
+        "payload_octets": "octets of the RTCM message",
+    },
+    "clpmm": _SENT
+    | {
+        "vehicle_id": "the vehicle's temporary id, hex",
+        "platoon_id": "pid, the platoon's id (17 octets), hex",
+        "role": "RoleInPlatooning",
+        "status": "StatusInPlatooning",
+        "members": "leadingExt memberList size",
+        "capacity": "leadingExt capacity",
+        "open_to_join": "leadingExt openToJoin",
+    },
 }
 
 COLUMNS: dict[str, dict[str, str]] = {
@@ -301,6 +495,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "reference_links": "referenceLinks given",
         "confidence": "eventConfidence, 0.5 %",
     },
+    **_DAY_II,
     "violations": {
         "rx_seq": "the violating message (messages.rx_seq)",
         "msg_type": "its type",

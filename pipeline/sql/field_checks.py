@@ -360,6 +360,103 @@ CHECKS: tuple[FieldCheck, ...] = (
     ),
 )
 
+# Day-II request / response flows (T/CSAE 157-2020 VIR and RSC).  A request is a vehicle's
+# (vehicle_id) DriveRequest of one kind for one target; only frames that may be believed count.
+_BELIEVED = "auth IN ('success', 'not_verified', 'unsigned_message')"
+_TARGET = (
+    "kind || coalesce(' ' || intersection_region || '/' || intersection_id, '') "
+    "|| coalesce(' ' || upstream_id || '-' || downstream_id, '')"
+)
+# The latency of each request kind's application (T/CSAE 157-2020 application table, compliance.md 1.2):
+# CHPVP signal priority and clear the way 100 ms, CLC lane change 50 ms, GSPA parking 100 ms, SDS 100 ms.
+ANSWER_WITHIN_MS = {"signalPriority": 100, "clearTheWay": 100, "laneChange": 50, "parking": 100, "sensorSharing": 100}
+_LIMITS = ", ".join(f"('{kind}', {ms})" for kind, ms in ANSWER_WITHIN_MS.items())
+PRIORITY_CLASSES = (
+    50,
+    78,
+)  # policy: BasicVehicleClass transit 50-59 and emergency 60-69 (T/CSAE 53), public bus 70-78 (GB/T 45315)
+
+DAY_II_CHECKS: tuple[FieldCheck, ...] = (
+    FieldCheck(
+        "VIR.req_id_kept",
+        "VIR",
+        "std",
+        "T/CSAE 157-2020 VIR DriveRequest: the same request in serial VIR messages keeps the same reqID (a request "
+        "of the same kind and target, open in the vehicle's previous VIR, under another reqID)",
+        "run",
+        ("vir", "vir_requests"),
+        f"WITH r AS (SELECT rx_seq, req_id, status, {_TARGET} AS target FROM vir_requests WHERE {_BELIEVED}), "
+        f"v AS (SELECT rx_seq, lag(rx_seq) OVER (PARTITION BY sender_id, vehicle_id ORDER BY received_at, rx_seq) AS prev FROM vir WHERE {_BELIEVED}) "
+        "SELECT DISTINCT r.rx_seq, r.target || ': reqID ' || p.req_id || ' -> ' || r.req_id AS detail "
+        "FROM r JOIN v USING (rx_seq) JOIN r p ON p.rx_seq = v.prev AND p.target = r.target "
+        "WHERE r.status IN ('request', 'comfirmed') AND p.status IN ('request', 'comfirmed') AND p.req_id <> r.req_id "
+        "AND NOT EXISTS (SELECT 1 FROM r q WHERE q.rx_seq = v.prev AND q.target = r.target AND q.req_id = r.req_id)",
+    ),
+    FieldCheck(
+        "VIR.request_answered",
+        "VIR",
+        "derived",
+        "T/CSAE 157-2020 application table: a request is answered (an RSC VehicleCoordination or a PAM ParkingGuide "
+        "for the vehicle) within its application's latency, from its first VIR: CHPVP 100 ms, CLC 50 ms, GSPA 100 ms, "
+        "SDS 100 ms (requests too near the end of the run to be answered in it are not judged)",
+        "run",
+        ("vir_requests", "rsc_vehicles", "pam_guidance", "messages"),
+        f"WITH q AS (SELECT r.vehicle_id, r.req_id, r.kind, min(m.generated_at) AS t0, arg_min(r.rx_seq, m.generated_at) AS rx_seq "
+        f"  FROM vir_requests r JOIN messages m USING (rx_seq) WHERE r.status = 'request' AND r.{_BELIEVED} GROUP BY ALL), "
+        f"a AS (SELECT c.vehicle_id, m.generated_at FROM rsc_vehicles c JOIN messages m USING (rx_seq) WHERE c.{_BELIEVED} "
+        f"  UNION ALL SELECT g.vehicle_id, m.generated_at FROM pam_guidance g JOIN messages m USING (rx_seq) WHERE g.{_BELIEVED}), "
+        f"l(kind, ms) AS (VALUES {_LIMITS}), "
+        "e AS (SELECT max(generated_at) AS t FROM messages) "
+        "SELECT q.rx_seq, q.kind || ' reqID ' || q.req_id || ': no answer within ' || l.ms || ' ms' AS detail "
+        "FROM q JOIN l USING (kind) CROSS JOIN e WHERE q.t0 + to_milliseconds(l.ms) <= e.t AND NOT EXISTS "
+        "(SELECT 1 FROM a WHERE a.vehicle_id = q.vehicle_id AND a.generated_at BETWEEN q.t0 AND q.t0 + to_milliseconds(l.ms))",
+    ),
+    FieldCheck(
+        "VIR.life_time",
+        "VIR",
+        "std",
+        "T/CSAE 157-2020 VIR DriveRequest lifeTime (from the secMark of its message): a request is not sent as request "
+        "or comfirmed after the lifeTime its first message gave it (10 ms allowed)",
+        "run",
+        ("vir_requests", "messages"),
+        f"WITH r AS (SELECT r.rx_seq, r.vehicle_id, r.req_id, {_TARGET} AS target, r.status, r.life_time, m.generated_at "
+        f"  FROM vir_requests r JOIN messages m USING (rx_seq) WHERE r.{_BELIEVED}), "
+        "f AS (SELECT vehicle_id, req_id, target, arg_min(generated_at + to_milliseconds(life_time * 10), generated_at) AS expires "
+        "  FROM r WHERE life_time IS NOT NULL GROUP BY ALL) "
+        "SELECT r.rx_seq, r.target || ' reqID ' || r.req_id || ' ' || r.status || ' ' "
+        "|| round(epoch_ms(r.generated_at) - epoch_ms(f.expires)) || ' ms after its lifeTime' AS detail "
+        "FROM r JOIN f USING (vehicle_id, req_id, target) "
+        "WHERE r.status IN ('request', 'comfirmed') AND r.generated_at > f.expires + to_milliseconds(10)",
+    ),
+    FieldCheck(
+        "RSC.priority_class",
+        "RSC",
+        "policy",
+        f"compliance profile: signal priority is granted (an RSC answer with info signalPriority whose suggestion is not "
+        f"stop-and-go) only to vehicles whose BSM vehicle class is transit or emergency ({PRIORITY_CLASSES[0]}-{PRIORITY_CLASSES[1]}: "
+        "T/CSAE 53 transit 50-59 and emergency 60-69, GB/T 45315 public bus 70-78)",
+        "run",
+        ("rsc_vehicles", "bsm"),
+        "SELECT DISTINCT c.rx_seq, 'vehicle ' || c.vehicle_id || ' of class ' || b.vehicle_class || ' granted priority' AS detail "
+        "FROM rsc_vehicles c JOIN (SELECT DISTINCT id, vehicle_class FROM bsm) b ON b.id = c.vehicle_id "
+        "WHERE list_contains(c.info, 'signalPriority') AND NOT list_contains(coalesce(c.suggestion, []), 'stop-and-go') "
+        f"AND b.vehicle_class NOT BETWEEN {PRIORITY_CLASSES[0]} AND {PRIORITY_CLASSES[1]}",
+    ),
+    FieldCheck(
+        "RSC.answer_requested",
+        "RSC",
+        "policy",
+        "T/CSAE 157-2020 RSC VehicleCoordination with info signalPriority: an answer to a vehicle that asked for signal "
+        "priority in a VIR of the run",
+        "run",
+        ("rsc_vehicles", "vir_requests"),
+        "SELECT DISTINCT rx_seq, 'vehicle ' || vehicle_id || ' never asked for signal priority' AS detail FROM rsc_vehicles "
+        "WHERE list_contains(info, 'signalPriority') "
+        "AND vehicle_id NOT IN (SELECT vehicle_id FROM vir_requests WHERE kind = 'signalPriority')",
+    ),
+)
+CHECKS = CHECKS + DAY_II_CHECKS
+
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 VIOLATIONS_SCHEMA = pa.schema([("rx_seq", pa.int64()), ("check_name", pa.string()), ("detail", pa.string())])
 

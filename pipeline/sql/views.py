@@ -8,6 +8,9 @@
 ``map_links``          one row per inbound link, with its node's refPos and its points (a map's geometry)
 ``map_lanes``          one row per lane; ``map_movements`` one row per movement/connection with phaseId
 ``rsi_items``          one row per traffic event or sign
+Day-II (T/CSAE 157-2020; :mod:`pipeline.decode.day_ii`): ``vir``, ``vir_requests``, ``rsc``,
+``rsc_vehicles``, ``rsc_lanes``, ``pam``, ``pam_slots``, ``pam_guidance``, ``psm``, ``ssm``,
+``ssm_objects``, ``rtcm``, ``clpmm``
 ``published``          per simulated device and message type: generated, published, failed, injected_loss
 ``field_checks``       the named field checks (:mod:`pipeline.sql.field_checks`): name, msg_type, basis, source, scope
 ``violations``         one row per violation: stored message and stream checks plus the run checks, with
@@ -32,7 +35,7 @@ import pyarrow.parquet as pq
 
 from v2x.rundir import RunDir
 
-from pipeline.decode import map_rsi
+from pipeline.decode import day_ii, map_rsi
 from pipeline.decode.content import FAST_PATH, to_arrow
 from pipeline.sql import fidelity
 from pipeline.sql.columns import annotate
@@ -72,6 +75,7 @@ CONTENT_TABLES = (
     "map_lanes",
     "map_movements",
     "rsi_items",
+    *day_ii.TABLES,
 )
 
 LIGHT_NAMES = [
@@ -93,6 +97,12 @@ def _names(values: list[str], column: str, alias: str) -> str:
     return f", {values!r}[c.{column} + 1] AS {alias}"
 
 
+_DEGREES = ", c.lat * 1e-7 AS lat_deg, c.lon * 1e-7 AS lon_deg"
+_MOTION = (
+    ", CASE WHEN c.speed < 8191 THEN c.speed * 0.02::DOUBLE END AS speed_mps, "
+    "CASE WHEN c.heading < 28800 THEN c.heading * 0.0125::DOUBLE END AS heading_deg"
+)
+
 # Physical units and enumeration names added by the views (YD/T 3709 units).
 DERIVED = {
     "bsm": ", c.lat * 1e-7 AS lat_deg, c.lon * 1e-7 AS lon_deg, CASE WHEN c.speed < 8191 THEN c.speed * 0.02::DOUBLE END AS speed_mps, "
@@ -103,6 +113,12 @@ DERIVED = {
     "rsm_participants": _names(PTC_TYPE_NAMES, "ptc_type", "ptc_type_name")
     + _names(_SOURCE, "source", "source_name")
     + ", CASE WHEN c.speed < 8191 THEN c.speed * 0.02::DOUBLE END AS speed_mps",
+    **dict.fromkeys(("vir", "psm", "ssm_objects"), _DEGREES + _MOTION),
+    **dict.fromkeys(("rsc", "ssm", "pam_slots"), _DEGREES),
+    "vir_requests": ", c.life_time / 100.0 AS life_time_s, c.eta / 100.0 AS eta_s, c.distance / 10.0 AS distance_m",
+    "rsc_vehicles": ", c.life_time / 100.0 AS life_time_s, c.path_end_lat * 1e-7 AS path_end_lat_deg, "
+    "c.path_end_lon * 1e-7 AS path_end_lon_deg",
+    "rsc_lanes": ", CASE WHEN c.recommended_speed < 8191 THEN c.recommended_speed * 0.02::DOUBLE END AS recommended_speed_mps",
 }
 
 
@@ -110,6 +126,8 @@ def empty_content_table(name: str) -> pa.Table:
     """A content table with no rows and the columns the ingest writes, for runs without that type."""
     if name in map_rsi.SCHEMAS:
         return map_rsi.SCHEMAS[name].empty_table()
+    if name in day_ii.SCHEMAS:
+        return day_ii.SCHEMAS[name].empty_table()
     for msg_type, dec in FAST_PATH.items():
         for table, columns in ((msg_type.value.lower(), dec.columns), (dec.child_table, dec.child_columns)):
             if table == name:

@@ -1,7 +1,8 @@
 """The project's ASN.1 modules and their compiled specifications.
 
-``XiqingDayI.asn`` is the Day-I message set (T/CSAE 53 / YD/T 3709, UPER) and
-``XiqingSecurity.asn`` the YD/T 3957 security types (C-OER).  asn1tools parses a module with
+``XiqingDayI.asn`` is the Day-I message set (T/CSAE 53 / YD/T 3709, UPER), ``XiqingDayII.asn``
+the Day-II messages and MAP additions it imports (T/CSAE 157-2020; :data:`MESSAGE_SET` names the
+two) and ``XiqingSecurity.asn`` the YD/T 3957 security types (C-OER).  asn1tools parses a module with
 pyparsing, a quarter to half a second of CPU, and every process of a run (the ingest, each
 simulator) needs both; so :func:`compile_module` keeps the compiled specification in asn1tools'
 own disk cache (``cache_dir``, keyed by the module's text and the codec), one per asn1tools
@@ -20,7 +21,17 @@ import asn1tools
 
 from v2x.cache import CACHE_ENV, cache_root
 
-__all__ = ["ASN1_DIR", "CACHE_ENV", "TrailingOctets", "cache_dir", "compile_module", "decode_uper_whole", "decode_with_octets"]
+__all__ = [
+    "ASN1_DIR",
+    "CACHE_ENV",
+    "MESSAGE_SET",
+    "TrailingOctets",
+    "cache_dir",
+    "compile_module",
+    "decode_uper_whole",
+    "decode_with_octets",
+]
+MESSAGE_SET = ("XiqingDayI.asn", "XiqingDayII.asn")  # the message set's modules, compiled together
 
 ASN1_DIR = resources.files(__package__)
 
@@ -31,18 +42,19 @@ def cache_dir() -> Path | None:
     return root / f"asn1tools-{asn1tools.__version__}" if root is not None else None
 
 
-def compile_module(filename: str, codec: str) -> asn1tools.compiler.Specification:
-    """The compiled ``filename`` of this package for ``codec``, from the cache when it holds it.
+def compile_module(filenames: str | tuple[str, ...], codec: str) -> asn1tools.compiler.Specification:
+    """The compiled ``filenames`` of this package (one module, or modules that import from each
+    other) for ``codec``, from the cache when it holds it.
     A cache that cannot be read or written (read-only home, a damaged entry) is passed over:
     the module is then compiled from its text, which is what the cache would hold."""
-    path = str(ASN1_DIR / filename)
+    paths = [str(ASN1_DIR / name) for name in ((filenames,) if isinstance(filenames, str) else filenames)]
     directory = cache_dir()
     if directory is not None:
         try:
-            return asn1tools.compile_files([path], codec, cache_dir=str(directory))
+            return asn1tools.compile_files(paths, codec, cache_dir=str(directory))
         except Exception:
             pass
-    return asn1tools.compile_files([path], codec)
+    return asn1tools.compile_files(paths, codec)
 
 
 class TrailingOctets(ValueError):
@@ -76,6 +88,8 @@ def decode_with_octets(
     except ErrorWithLocation as exc:
         exc.add_location(compiled._type)
         raise
+    except NotImplementedError as exc:  # e.g. an extension bitmap longer than 64 bits (X.691 11.9.3.4)
+        raise ValueError(f"{type_name}: the decoder cannot read this encoding ({exc})") from None
     if check_constraints:
         compiled.check_constraints(value)
     return value, (decoder.number_of_read_bits() + 7) // 8

@@ -30,10 +30,13 @@ EXPECTED_VERDICT = {
     "revoked_certificate": "revoked_certificate",
     "foreign_ca": "inconsistent_chain",
     "wrong_aid": "permission_denied",
+    "day_ii_not_permitted": "permission_denied",
     "clock_skew": "invalid_timestamp",
     "unsigned": "unsigned_message",
 }
 EXPIRED_ID, REVOKED_ID, FOREIGN_ID = "ATTACK-EXPIRED", "ATTACK-REVOKED", "ATTACK-FOREIGN"
+DAY_I_ONLY_ID = "ATTACK-DAY-I-ONLY"  # a certificate granting the Day-I AIDs only
+DAY_II_ONLY = frozenset({"day_ii_not_permitted"})  # attacks on Day-II messages: a device's other messages go out honest
 CLOCK_SKEW_US = 2_000_000  # generationTime 2 s ahead: outside [receive - 1 s, receive]
 REPLAY_DELAY_S = 0.3  # a replay goes out this long after the frame it copies (inside the 1 s window)
 WRONG_AID = {"vehicle": 3619, "rsu": 111}  # SPAT from a vehicle, BSM from an RSU
@@ -57,6 +60,9 @@ def prepare(pki: Path, run_root: Path, kinds: set[str]) -> None:
         revoke(pki, REVOKED_ID, reason="keyCompromise")
         revoke(pki, REVOKED_ID + "-RSU", reason="keyCompromise")
         write_crl(pki)
+    if "day_ii_not_permitted" in kinds:
+        issue(pki, DeviceRequest(DAY_I_ONLY_ID, list(VEHICLE_AIDS)))
+        issue(pki, DeviceRequest(DAY_I_ONLY_ID + "-RSU", aids[2:], kind="rsu"))
     if "foreign_ca" in kinds:
         create_pki(
             run_root / "foreign-pki",
@@ -86,14 +92,20 @@ class AttackPlan:
             ("expired_certificate", pki, EXPIRED_ID),
             ("revoked_certificate", pki, REVOKED_ID),
             ("foreign_ca", run_root / "foreign-pki", FOREIGN_ID),
+            ("day_ii_not_permitted", pki, DAY_I_ONLY_ID),
         ):
             if any(a.kind == kind for a in mine):
                 plan.signers[kind] = Signer(load_credential(directory, device + suffix))
         return plan
 
-    def due(self, k: int) -> list[str]:
-        """The attack kinds due on the device's k-th message (of any stream)."""
-        return [a.kind for a in self.attacks if k >= a.first and (k - a.first) % a.every == 0]
+    def due(self, k: int, day_ii: bool = True) -> list[str]:
+        """The attack kinds due on the device's k-th message (of any stream); ``day_ii``: whether
+        that message is a Day-II one (an attack of :data:`DAY_II_ONLY` lets the others pass)."""
+        return [
+            a.kind
+            for a in self.attacks
+            if k >= a.first and (k - a.first) % a.every == 0 and (day_ii or a.kind not in DAY_II_ONLY)
+        ]
 
     def record(self, kind: str, msg_type: str, spdu: bytes) -> None:
         self.ledger.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from v2x.dayii import bits
 from v2x.messages import MessageType
 
 Content = dict[str, Any]
@@ -74,6 +75,30 @@ def _priority_low_bits(c: Content) -> None:
         item["priority"] = bytes([item.get("priority", b"\x00")[0] | 0x01])
 
 
+# Day-II (T/CSAE 157-2020): faults of the request / response flows.  An OBU seen in the field
+# gives every VIR a new reqID; an RSU that never answers; an RSU answering a vehicle that never asked.
+UNREQUESTED_VEHICLE = b"\x7fNOBODY\x7f"  # a temporary id no simulated vehicle has (ids are drawn at random)
+
+
+def _req_id_per_message(c: Content, k: int) -> None:
+    for request in c["intAndReq"].get("reqs", []):
+        request["reqID"] = (request["reqID"] + k) % 256
+
+
+def _no_answer(c: Content) -> None:
+    c.pop("coordinates", None)
+
+
+def _unrequested(c: Content) -> None:
+    stray = {
+        "vehId": UNREQUESTED_VEHICLE,
+        "driveSuggestion": {"suggestion": bits("DriveBehavior", ("intersectionStraightThrough",))},
+        "info": bits("CoordinationInfo", ("signalPriority",)),
+    }
+    c["coordinates"] = [*c.get("coordinates", [])[:15], stray]
+
+
+_PER_MESSAGE: dict[str, Callable[[Content, int], None]] = {"vir_req_id_per_message": _req_id_per_message}
 FAULTS: dict[str, tuple[MessageType, Callable[[Content], None]]] = {
     "bsm_speed_unavailable": (MessageType.BSM, _set_speed_unavailable),
     "bsm_elevation": (MessageType.BSM, _add_elevation),
@@ -86,6 +111,9 @@ FAULTS: dict[str, tuple[MessageType, Callable[[Content], None]]] = {
     "rsi_priority_low_bits": (MessageType.RSI, _priority_low_bits),
     "map_duplicate_lane_id": (MessageType.MAP, _duplicate_lane_id),
     "map_unknown_connecting_lane": (MessageType.MAP, _unknown_connecting_lane),
+    "vir_req_id_per_message": (MessageType.VIR, lambda c: None),  # needs the message number: _PER_MESSAGE
+    "rsc_no_answer": (MessageType.RSC, _no_answer),
+    "rsc_unrequested": (MessageType.RSC, _unrequested),
 }
 
 
@@ -99,5 +127,8 @@ def inject(faults: list[Any], msg_type: MessageType, device_index: int, k: int, 
     for fault in faults:
         target, mutate = FAULTS[fault.kind]
         if target is msg_type and device_index < fault.devices and k % fault.every == 0:
-            mutate(content)
+            if fault.kind in _PER_MESSAGE:
+                _PER_MESSAGE[fault.kind](content, k)
+            else:
+                mutate(content)
     return content

@@ -98,7 +98,7 @@ class Uplink:
         generated_at_us = self.device_time_us(t_s) if generated_at_us is None else generated_at_us
         generation_time64 = clock.time64_from_unix_us(generated_at_us)
         aid = aid if aid is not None else msg_type.aid
-        due = self.attack.due(self._sent) if self.attack else []
+        due = self.attack.due(self._sent, msg_type.day_ii) if self.attack else []
         self._sent += 1
         forged = [kind for kind in due if kind != "replay"]
         if self.attack and forged:

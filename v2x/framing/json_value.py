@@ -26,7 +26,7 @@ from typing import Any
 import asn1tools
 
 from v2x import messages
-from v2x.asn1 import compile_module
+from v2x.asn1 import MESSAGE_SET, compile_module
 from v2x.messages import MessageType
 
 MAX_DOCUMENT = 4 * 1024 * 1024  # policy: the largest MAP we have seen is under 100 kB of JSON
@@ -75,7 +75,7 @@ def parse_json(payload: bytes) -> Any:
 
 @cache
 def _jer() -> asn1tools.compiler.Specification:
-    return compile_module("XiqingDayI.asn", "jer")
+    return compile_module(MESSAGE_SET, "jer")
 
 
 def message_type(msg_type: MessageType) -> Any:

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from v2x.mqtt import topics
-from v2x.mqtt.topics import OBU_MESSAGES, RSU_MESSAGES
+from v2x.mqtt.topics import UPLINKS
 
 INGEST_CLIENT = "xiqing-v2x-ingest"
 VALIDITY_DAYS = 30
@@ -144,8 +144,7 @@ def acl_text(device_topics: dict[str, list[str]], readers: Iterable[str], topic_
 
 def uplink_topics(device_kind: str, device_id: str, topic_prefix: str = "") -> list[str]:
     """The topics a device of ``device_kind`` ("RSU" or "OBU") may publish on."""
-    kinds = RSU_MESSAGES if device_kind == "RSU" else OBU_MESSAGES
-    return sorted(topics.uplink(device_kind, device_id, t, topic_prefix) for t in kinds)
+    return sorted(topics.uplink(device_kind, device_id, t, topic_prefix) for t in UPLINKS[device_kind])
 
 
 def create_broker_access(

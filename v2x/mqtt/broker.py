@@ -125,25 +125,47 @@ class RunningBroker:
                 self.process.wait()
 
 
+EXIT_GRACE_S = 0.05  # a broker that cannot bind its port exits within milliseconds
+
+
 def _wait_until_listening(address: BrokerAddress, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
+    """Until the port accepts connections and the process is still alive then: a port another
+    process holds accepts them too, while our broker exits because it could not bind it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BrokerError(f"broker exited with code {process.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
         with contextlib.suppress(OSError), socket.create_connection((address.host, address.port), timeout=0.2):
-            return
+            time.sleep(EXIT_GRACE_S)
+            if process.poll() is None:
+                return
+            continue
         time.sleep(0.01)
     process.kill()
     raise BrokerError(f"broker did not accept connections on {address.url} within {timeout_s} s")
+
+
+PORT_ATTEMPTS = 3  # a free port can be taken by another process between choosing and binding it
 
 
 def start_broker(
     workdir: Path, port: int | None = None, host: str = "127.0.0.1", kind: str | None = None, access: BrokerAccess | None = None
 ) -> RunningBroker:
     """Start a broker listening on ``host:port`` (a free port if None); logs go to ``workdir``.
-    With ``access`` (Mosquitto only) the listener is TLS with client certificates and an ACL."""
+    With ``access`` (Mosquitto only) the listener is TLS with client certificates and an ACL.
+    A port it chose itself that another process took before the broker bound it is chosen
+    again (up to :data:`PORT_ATTEMPTS` times); a port the caller gave is not."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start(workdir, port or free_port(host), host, kind, access)
+        except BrokerError as exc:
+            if port is not None or attempt == PORT_ATTEMPTS or "Address already in use" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start(workdir: Path, port: int, host: str, kind: str | None, access: BrokerAccess | None) -> RunningBroker:
     workdir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port(host)
     address = BrokerAddress(host, port, tls=access is not None)
     log_path = workdir / "broker.log"
     mosquitto = find_mosquitto()

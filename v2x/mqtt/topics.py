@@ -1,6 +1,7 @@
 """MQTT topics of the uplinks.
 
-``V2X/RSU/{rsuId}/{MAP|SPAT|RSI|RSM}/UP`` and ``V2X/OBU/{obuId}/BSM/UP``, optionally behind a
+``V2X/RSU/{rsuId}/{MAP|SPAT|RSI|RSM}/UP`` and ``V2X/OBU/{obuId}/BSM/UP`` (Day-II: an RSU's
+RTCM, RSC, SSM and PAM; a vehicle's or a person's VIR, PSM, SSM and CLPMM), optionally behind a
 zone prefix (``xiqing/V2X/...``): the topic names the OpenV2X platform uses for its roadside
 units.  What the payload holds depends on the source's framing (:mod:`v2x.framing`): the
 harness's own devices send the C-OER ``V2XSecData`` of YD/T 3957, OpenV2X's own RSUs a JSON
@@ -18,6 +19,10 @@ from v2x.messages import MessageType
 
 RSU_MESSAGES = frozenset({MessageType.MAP, MessageType.SPAT, MessageType.RSI, MessageType.RSM})
 OBU_MESSAGES = frozenset({MessageType.BSM})
+# Day-II (T/CSAE 157-2020): who sends what.  A person's device (PSM) is an OBU on the topics.
+RSU_DAY_II = frozenset({MessageType.RTCM, MessageType.RSC, MessageType.SSM, MessageType.PAM})
+OBU_DAY_II = frozenset({MessageType.VIR, MessageType.PSM, MessageType.SSM, MessageType.CLPMM})
+UPLINKS = {"RSU": RSU_MESSAGES | RSU_DAY_II, "OBU": OBU_MESSAGES | OBU_DAY_II}  # what each kind may publish
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,9 @@ def _join(prefix: str, rest: str) -> str:
 
 def uplink(device_kind: str, device_id: str, msg_type: MessageType, prefix: str = "") -> str:
     """The topic a device publishes ``msg_type`` on."""
-    allowed = RSU_MESSAGES if device_kind == "RSU" else OBU_MESSAGES if device_kind == "OBU" else frozenset()
+    allowed = (
+        RSU_MESSAGES | RSU_DAY_II if device_kind == "RSU" else OBU_MESSAGES | OBU_DAY_II if device_kind == "OBU" else frozenset()
+    )
     if msg_type not in allowed:
         raise ValueError(f"a {device_kind} does not publish {msg_type.value}")
     return _join(prefix, f"V2X/{device_kind}/{device_id}/{msg_type.value}/UP")

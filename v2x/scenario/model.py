@@ -29,6 +29,7 @@ VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van", "ambula
 
 DEVICE_FRAMINGS = INGESTED  # the simulated RSUs send every framing the ingest reads
 OUTSIDE_THE_ACL = (Framing.VENDOR_WRAPPER, Framing.CLOUD_JSON)  # framings on topics other than V2X/RSU/{rsuId}/...
+PRIORITY_REQUESTERS = frozenset({"bus"})  # the vehicle kinds that ask for signal priority (VIR, T/CSAE 157-2020)
 MAX_VEHICLES = 20_000  # policy: a whole zone's fleet many times over; larger runs belong on the distributed ingest
 
 
@@ -89,6 +90,39 @@ class RoadsideSensors(_Strict):
     latency_ms: int = Field(
         default=50, ge=0, le=1000, description="detection to RSM: participants are reported as seen this long ago (their secMark)"
     )
+    share: Literal["rsm", "ssm", "both"] = Field(
+        default="rsm",
+        description="what the RSU reports them in: RSM (Day-I), SSM (Day-II sensor sharing, with the region watched and a finer "
+        "object type; T/CSAE 157-2020), or both, each at 10 Hz",
+    )
+
+
+class LaneManagement(_Strict):
+    """The RSU reserves (``laneReservation``) or restricts (``laneRestriction``) the kerb lane of
+    the corridor's inbound links for a slow vehicle kind, and recommends ``speed_kmh`` there, in the
+    laneCoordinates of its RSC at 2 Hz (T/CSAE 157-2020 RSC; DLM needs at least 2 Hz).  Lanes are
+    numbered from the median, as the MAP's laneIDs are, so the kerb lane is ``lanes_per_direction``."""
+
+    mode: Literal["laneReservation", "laneRestriction"] = "laneReservation"
+    for_kind: VehicleKind = "sanitation_truck"
+    speed_kmh: float = Field(default=10.0, gt=0, le=130)
+
+
+WorkerActivity = Literal["workingOnRoad", "settingUpClosures", "respondingToEvents", "directingTraffic"]  # RoadWorkerActivityType
+
+
+class RoadWorkers(_Strict):
+    """People working in the kerb lane ``distance_m`` before the intersection on the corridor, each
+    with a device broadcasting PSM at 10 Hz with RoadWorkerExtensions (T/CSAE 157-2020 PSM; VRUSP).
+    They pace ``span_m`` to and fro, and the RSU's sensors see them too."""
+
+    count: int = Field(default=2, ge=1, le=16)
+    distance_m: float = Field(default=60.0, ge=10, le=1000)
+    span_m: float = Field(default=6.0, ge=0, le=50)
+    worker_type: Literal[
+        "trafficPolice", "constructionPersonnel", "policeOfficers", "trafficControlPersons", "emergencyOrganizationPersonnel"
+    ] = "constructionPersonnel"
+    activities: list[WorkerActivity] = Field(default_factory=lambda: list[WorkerActivity](["workingOnRoad"]), min_length=1)
 
 
 class TrafficInfo(_Strict):
@@ -127,6 +161,8 @@ class Intersection(_Strict):
     signal: SignalPlan = SignalPlan()
     sensors: RoadsideSensors = RoadsideSensors()
     traffic_info: list[TrafficInfo] = Field(default_factory=list, max_length=8)
+    lane_management: LaneManagement | None = None
+    road_workers: RoadWorkers | None = None
     uplink: Framing = Field(
         default=Framing.ENVELOPE,
         description="how the RSU sends its messages to the cloud (v2x.framing): the signed YD/T 3957 envelope, "
@@ -150,6 +186,25 @@ class Intersection(_Strict):
     @classmethod
     def _sent_by_devices(cls, value: Framing) -> Framing:
         return one_of(value, DEVICE_FRAMINGS, "is not a framing a simulated RSU sends")
+
+    @model_validator(mode="after")
+    def _day_ii_needs_a_binary_uplink(self) -> Intersection:
+        """RSC and SSM are Day-II messages: the JSON and vendor framings the simulated RSUs send carry Day-I only."""
+        uses = [
+            name
+            for name, used in (
+                ("signal.bus_priority", self.signal.bus_priority is not None),
+                ("lane_management", self.lane_management is not None),
+                ("sensors.share", self.sensors.share != "rsm"),
+            )
+            if used
+        ]
+        if uses and self.uplink not in (Framing.ENVELOPE, Framing.BARE_UPER):
+            raise ValueError(
+                f"{', '.join(uses)}: the RSU sends Day-II messages (RSC, SSM), which its {self.uplink.value} uplink "
+                "does not carry; use the envelope or bare-uper uplink"
+            )
+        return self
 
     @model_validator(mode="after")
     def _wrapper_id_fits(self) -> Intersection:
@@ -251,6 +306,9 @@ FaultKind = Literal[
     "rsi_priority_low_bits",
     "map_duplicate_lane_id",
     "map_unknown_connecting_lane",
+    "vir_req_id_per_message",
+    "rsc_no_answer",
+    "rsc_unrequested",
 ]
 
 
@@ -261,6 +319,7 @@ AttackKind = Literal[
     "revoked_certificate",
     "foreign_ca",
     "wrong_aid",
+    "day_ii_not_permitted",
     "clock_skew",
     "unsigned",
 ]
@@ -354,6 +413,20 @@ class Scenario(_Strict):
                     f"attack {a.kind!r} on the first {a.devices} RSUs: {', '.join(unsigned)} send a framing without "
                     "signatures (uplink), an attack on their signatures means nothing"
                 )
+        for a in self.attacks:
+            if a.kind != "day_ii_not_permitted":
+                continue
+            if a.target == "rsu":
+                senders = set(self.rsc_senders()) | {k for k, i in enumerate(self.intersections) if i.sensors.share != "rsm"}
+                silent = [i.rsu_id for k, i in enumerate(self.intersections[: a.devices]) if k not in senders]
+            else:
+                asking = set(self.vir_senders())
+                silent = [obu for obu in self.obu_ids()[: a.devices] if obu not in asking]
+            if silent:
+                raise ValueError(
+                    f"attack 'day_ii_not_permitted' on the first {a.devices} {a.target}s: {', '.join(silent)} send no Day-II "
+                    "message (an RSU needs bus_priority, lane_management or sensors.share; a vehicle must be a bus where priority is offered)"
+                )
         if self.broker.tls and self.platform is not None:
             raise ValueError("broker.tls with a platform: the topic ACL gives each RSU its own topics, not the platform's")
         outside = sorted({i.uplink.value for i in self.intersections if i.uplink in OUTSIDE_THE_ACL})
@@ -411,9 +484,33 @@ class Scenario(_Strict):
         """Device ids of the fleet's OBUs, in fleet order (topic segment and PKI name)."""
         return [obu_id(i) for i in range(self.vehicle_count)]
 
+    def priority_offered(self) -> list[int]:
+        """Indices of the intersections that offer buses signal priority (their RSUs answer VIR with RSC)."""
+        return [k for k, i in enumerate(self.intersections) if i.signal.bus_priority is not None]
+
+    def vir_senders(self) -> list[str]:
+        """Device ids of the vehicles that ask for signal priority in VIR: those of the
+        :data:`PRIORITY_REQUESTERS` kinds, where some intersection offers it."""
+        if not self.priority_offered():
+            return []
+        return [obu for obu, kind in self.obu_kinds().items() if kind in PRIORITY_REQUESTERS]
+
+    def worker_ids(self) -> list[str]:
+        """Device ids of the road workers' PSM devices (:class:`RoadWorkers`), intersection by intersection."""
+        return [worker_id(i.id, k) for i in self.intersections if i.road_workers for k in range(i.road_workers.count)]
+
+    def rsc_senders(self) -> list[int]:
+        """Indices of the intersections whose RSU sends RSC: it offers priority or manages lanes."""
+        return [k for k, i in enumerate(self.intersections) if i.signal.bus_priority is not None or i.lane_management is not None]
+
     def obu_kinds(self) -> dict[str, str]:
         """Each OBU's vehicle kind (car, bus, ambulance ...), by device id."""
         return dict(zip(self.obu_ids(), (group.kind for group in self.fleet for _ in range(group.count))))
+
+
+def worker_id(intersection_id: int, k: int) -> str:
+    """Device id of the k-th road worker at intersection ``intersection_id``."""
+    return f"WKR-{intersection_id}-{k + 1}"
 
 
 def obu_id(index: int) -> str:

@@ -27,8 +27,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DeviceClass = Literal["all", "vehicles", "rsus", "car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
-MessageName = Literal["BSM", "MAP", "SPAT", "RSI", "RSM"]
+DeviceClass = Literal["all", "vehicles", "rsus", "road_workers", "car", "bus", "sanitation_truck", "logistics_van", "ambulance"]
+MessageName = Literal["BSM", "MAP", "SPAT", "RSI", "RSM", "RTCM", "RSC", "SSM", "VIR", "PAM", "PSM", "CLPMM"]
 
 
 class _Strict(BaseModel):
@@ -118,8 +118,10 @@ class Impairment(_Strict):
         return self
 
     def covers(self, device_class: str) -> bool:
-        """Whether the entry is about devices of ``device_class`` (``rsus`` or a vehicle kind)."""
-        return self.devices in ("all", device_class) or (self.devices == "vehicles" and device_class != "rsus")
+        """Whether the entry is about devices of ``device_class`` (``rsus``, ``road_workers`` or a vehicle kind)."""
+        return self.devices in ("all", device_class) or (
+            self.devices == "vehicles" and device_class not in ("rsus", "road_workers")
+        )
 
     def applies_to(self, device_class: str, msg_type: str) -> bool:
         """Whether a frame of ``msg_type`` from a device of ``device_class`` takes this entry."""

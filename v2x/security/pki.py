@@ -27,16 +27,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from v2x import clock
-from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
+from v2x.messages import DAY_II_RSU_AIDS, DAY_II_VEHICLE_AIDS, EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS, VRU_AIDS
 from v2x.security.backend import BACKENDS, DEFAULT_SUITE, CryptoBackend
 from v2x.security.certificates import hashed_id8, hashed_id10, issue_certificate, parse_certificate, security_types
 from v2x.security.sign import Credential, sign_data
 
 ROOT_NAME = "root-ca"
 CA_NAMES = {"eca": "xiqing-eca", "pca": "xiqing-pca", "aca": "xiqing-aca"}
-# What each CA may grant: pseudonyms (PCA) any BSM AID; the ACA the RSUs' AIDs and the emergency
-# vehicles' (they sign with an identification certificate); the ECA enrols, granting no AID.
-CA_ISSUES = {"pca": VEHICLE_AIDS + EMERGENCY_VEHICLE_AIDS, "aca": RSU_AIDS + EMERGENCY_VEHICLE_AIDS, "eca": None}
+# What each CA may grant: pseudonyms (PCA) any BSM AID and the Day-II AIDs of vehicles and
+# personal devices; the ACA the RSUs' AIDs (Day-I and Day-II) and the emergency vehicles' (they
+# sign with an identification certificate); the ECA enrols, granting no AID.
+CA_ISSUES = {
+    "pca": VEHICLE_AIDS + EMERGENCY_VEHICLE_AIDS + DAY_II_VEHICLE_AIDS + VRU_AIDS,
+    "aca": RSU_AIDS + DAY_II_RSU_AIDS + EMERGENCY_VEHICLE_AIDS,
+    "eca": None,
+}
 CRL_AID = 3628  # YD/T 3957: CRL
 CRL_SERIES = 1
 CRL_VALIDITY_S = 7 * 24 * 3600  # nextCrl: a week (compliance profile: CRL age policy 7 d)

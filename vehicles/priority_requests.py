@@ -1,0 +1,55 @@
+"""A bus's VIR: its signal-priority requests as the world model has them (T/CSAE 157-2020 VIR;
+the CHPVP application, 10 Hz with the BSM).  The conversation itself is :mod:`vehicles.signal_priority`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from v2x import clock, messages
+from v2x.dayii import vir
+from v2x.device import faults
+from v2x.device.uplink import Payload, Stream
+from v2x.messages import MessageType
+from v2x.scenario.roads import MAIN_PHASE
+
+from vehicles.traffic import TICK_S, Traffic
+
+BUS_PRIORITY_LEVEL = 5  # policy: reqPriority of a scheduled bus (0 lowest .. 7 highest; an emergency vehicle would ask 7)
+
+
+def vir_content(traffic: Traffic, i: int, k: int, msg_cnt: int, sec_mark: int) -> dict[str, Any]:
+    """The VIR of vehicle ``i`` at tick ``k``: where it is, that it goes straight on, and its open requests."""
+    traffic.advance_to(k)
+    st = traffic.state(i)
+    requests = []
+    for r in traffic.priority.of_vehicle(i, k):
+        inter = traffic.scenario.intersections[r.intersection]
+        ask = vir.SignalPriority(inter.id, inter.region, MAIN_PHASE, "maneuverStraight", r.eta_s, r.distance_m)
+        requests.append(vir.DriveRequest(r.req_id, r.status, ask, priority=BUS_PRIORITY_LEVEL, life_time_s=r.life_time_s))
+    return vir.vir(
+        msg_cnt=msg_cnt,
+        vehicle_id=traffic.ids[i],
+        sec_mark=sec_mark,
+        lat_deg=st.lat_deg,
+        lon_deg=st.lon_deg,
+        speed_mps=st.speed_mps,
+        heading_deg=st.heading_deg,
+        requests=requests[:8],
+        behavior=("goStraightForward",),
+    )
+
+
+def vir_stream(traffic: Traffic, i: int, sender_index: int) -> Stream:
+    """The VIR stream of vehicle ``i``, the ``sender_index``-th VIR sender of the scenario (what
+    its faults count): message k at the vehicle's BSM times, describing tick k."""
+    cnt0 = int(traffic.priority.vir_cnt0[i])
+    scenario_faults = traffic.scenario.faults
+
+    def build(k: int, now: int) -> Payload:
+        content = vir_content(traffic, i, k, (cnt0 + k) % 128, clock.dsecond(now))
+        injected = faults.due(scenario_faults, MessageType.VIR, sender_index, k)
+        if injected:
+            content = faults.inject(scenario_faults, MessageType.VIR, sender_index, k, content)
+        return Payload(messages.encode(MessageType.VIR, content))
+
+    return Stream(MessageType.VIR, TICK_S, float(traffic.phase_offset_s[i]), build)
