@@ -94,12 +94,6 @@ def test_numba_psm(benchmark, batches, batch_size):
         assert day_ii.psm_table(rows[[i]], np.array([0])).to_pylist() == [{"rx_seq": 0, **reference[0]}]
 
 
-def test_asn1tools_psm(benchmark, batches, batch_size):
-    decoded = benchmark.pedantic(asn1tools_decode, args=(batches[MessageType.PSM],), rounds=1, warmup_rounds=0)
-    record(benchmark, "PSM signed", "asn1tools", batch_size)
-    assert len(decoded) == batch_size
-
-
 def numba_decode_ssm(buf: np.ndarray, offsets: np.ndarray):
     parsed = envelope.parse_batch(buf, offsets)
     return parsed, ssm.decode_ssms(buf, parsed.payload_start, parsed.message_bit, parsed.message_end)
@@ -120,12 +114,6 @@ def test_numba_ssm(benchmark, batches, batch_size):
         mine[:, 0] = 0
         table, kids = day_ii.ssm_tables(rows[[i]], mine, np.array([0]))
         assert table.to_pylist() == [{"rx_seq": 0, **head[0]}] and kids.to_pylist() == [{"rx_seq": 0, **r} for r in found]
-
-
-def test_asn1tools_ssm(benchmark, batches, batch_size):
-    decoded = benchmark.pedantic(asn1tools_decode, args=(batches[MessageType.SSM],), rounds=1, warmup_rounds=0)
-    record(benchmark, "SSM signed", "asn1tools", batch_size)
-    assert len(decoded) == batch_size
 
 
 def numba_decode_vir(buf: np.ndarray, offsets: np.ndarray):
@@ -150,7 +138,9 @@ def test_numba_vir(benchmark, batches, batch_size):
         assert table.to_pylist() == [{"rx_seq": 0, **head[0]}] and kids.to_pylist() == [{"rx_seq": 0, **r} for r in found]
 
 
-def test_asn1tools_vir(benchmark, batches, batch_size):
-    decoded = benchmark.pedantic(asn1tools_decode, args=(batches[MessageType.VIR],), rounds=1, warmup_rounds=0)
-    record(benchmark, "VIR signed", "asn1tools", batch_size)
+@pytest.mark.parametrize("msg_type", [MessageType.PSM, MessageType.VIR, MessageType.SSM], ids=lambda t: t.value)
+def test_asn1tools_day_ii(benchmark, batches, batch_size, msg_type):
+    """The baseline of test_numba_psm, _vir and _ssm: V2XSecData, the MessageFrame, then the message from the open type."""
+    decoded = benchmark.pedantic(asn1tools_decode, args=(batches[msg_type],), rounds=1, warmup_rounds=0)
+    record(benchmark, f"{msg_type.value} signed", "asn1tools", batch_size)
     assert len(decoded) == batch_size

@@ -152,16 +152,13 @@ def decode_psm(buf, bases, starts, ends, out, status):
 
 def decode_psms(buf: np.ndarray, bases: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, status) of the PSMs (see :func:`decode_psm`)."""
-    bases = np.ascontiguousarray(bases, dtype=np.int64)
-    buf = uper.padded(buf, int((bases + (ends + 7) // 8).max()) if bases.size else 0)
+    buf, bases, starts, ends = uper.message_spans(buf, bases, starts, ends)
     rows = np.empty((bases.size, len(PSM_COLUMNS)), dtype=np.int64)
     status = np.zeros(bases.size, dtype=np.int8)
-    decode_psm(buf, bases, np.ascontiguousarray(starts, dtype=np.int64), np.ascontiguousarray(ends, dtype=np.int64), rows, status)
+    decode_psm(buf, bases, starts, ends, rows, status)
     return rows, status
 
 
 def warm_up() -> None:
-    """Compile (or load from cache) the decoder, for a read-only and a writable buffer (see
-    :func:`pipeline.decode.content.warm_up`)."""
-    for buf in (np.frombuffer(bytes(64 + uper.PADDING), dtype=np.uint8), np.zeros(64 + uper.PADDING, dtype=np.uint8)):
-        decode_psms(buf, np.array([0]), np.array([0]), np.array([64]))
+    """Compile (or load from cache) the decoder (:func:`pipeline.decode.uper.warm_up_spans`)."""
+    uper.warm_up_spans(decode_psms)

@@ -220,10 +220,7 @@ def decode_ssms(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, status, objects) of the SSMs (see :func:`decode_ssm`); objects of a message whose
     status is not OK may be partly written: keep only those of OK rows."""
-    bases = np.ascontiguousarray(bases, dtype=np.int64)
-    starts = np.ascontiguousarray(starts, dtype=np.int64)
-    ends = np.ascontiguousarray(ends, dtype=np.int64)
-    buf = uper.padded(buf, int((bases + (ends + 7) // 8).max()) if bases.size else 0)
+    buf, bases, starts, ends = uper.message_spans(buf, bases, starts, ends)
     rows = np.empty((bases.size, len(SSM_COLUMNS)), dtype=np.int64)
     status = np.zeros(bases.size, dtype=np.int8)
     capacity = bases.size * 16 + MAX_OBJECTS
@@ -236,6 +233,5 @@ def decode_ssms(
 
 
 def warm_up() -> None:
-    """Compile (or load from cache) the decoder, for a read-only and a writable buffer."""
-    for buf in (np.frombuffer(bytes(64 + uper.PADDING), dtype=np.uint8), np.zeros(64 + uper.PADDING, dtype=np.uint8)):
-        decode_ssms(buf, np.array([0]), np.array([0]), np.array([64]))
+    """Compile (or load from cache) the decoder (:func:`pipeline.decode.uper.warm_up_spans`)."""
+    uper.warm_up_spans(decode_ssms)

@@ -21,6 +21,8 @@ extension or an error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba as nb
 import numpy as np
 
@@ -298,3 +300,25 @@ def vehicle_class(buf, base, limit, pos, out, i, c):
 
 def column_index(columns: tuple[str, ...]) -> dict[str, int]:
     return {name: k for k, name in enumerate(columns)}
+
+
+# --- Day-II messages: a message inside msgFrameExt, at a bit span after a byte -------------------
+
+
+def message_spans(
+    buf: np.ndarray, bases: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What a Day-II decoder takes: ``buf`` padded past the last message, and the byte bases and
+    the bit starts and ends of the messages (the envelope kernel's ``payload_start``,
+    ``message_bit``, ``message_end``) as contiguous int64 arrays."""
+    bases = np.ascontiguousarray(bases, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    return padded(buf, int((bases + (ends + 7) // 8).max()) if bases.size else 0), bases, starts, ends
+
+
+def warm_up_spans(decode: Callable[..., object]) -> None:
+    """Compile (or load from cache) a Day-II decoder for a read-only and a writable buffer (a
+    read-only array is a type of its own to numba: see :func:`pipeline.decode.content.warm_up`)."""
+    for buf in (np.frombuffer(bytes(64 + PADDING), dtype=np.uint8), np.zeros(64 + PADDING, dtype=np.uint8)):
+        decode(buf, np.array([0]), np.array([0]), np.array([64]))

@@ -276,18 +276,14 @@ def decode_virs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, status, requests) of the VIRs (see :func:`decode_vir`); requests of a message whose
     status is not OK may be partly written: keep only those of OK rows."""
-    bases = np.ascontiguousarray(bases, dtype=np.int64)
-    buf = uper.padded(buf, int((bases + (ends + 7) // 8).max()) if bases.size else 0)
+    buf, bases, starts, ends = uper.message_spans(buf, bases, starts, ends)
     rows = np.empty((bases.size, len(VIR_COLUMNS)), dtype=np.int64)
     status = np.zeros(bases.size, dtype=np.int8)
     reqs = np.empty((bases.size * MAX_REQUESTS, len(REQUEST_COLUMNS)), dtype=np.int64)
-    found = decode_vir(
-        buf, bases, np.ascontiguousarray(starts, dtype=np.int64), np.ascontiguousarray(ends, dtype=np.int64), rows, status, reqs
-    )
+    found = decode_vir(buf, bases, starts, ends, rows, status, reqs)
     return rows, status, reqs[:found]
 
 
 def warm_up() -> None:
-    """Compile (or load from cache) the decoder, for a read-only and a writable buffer."""
-    for buf in (np.frombuffer(bytes(64 + uper.PADDING), dtype=np.uint8), np.zeros(64 + uper.PADDING, dtype=np.uint8)):
-        decode_virs(buf, np.array([0]), np.array([0]), np.array([64]))
+    """Compile (or load from cache) the decoder (:func:`pipeline.decode.uper.warm_up_spans`)."""
+    uper.warm_up_spans(decode_virs)

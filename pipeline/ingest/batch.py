@@ -771,18 +771,14 @@ class BatchProcessor:
         if virs.size:
             rows, status, reqs = vir.decode_virs(buf, p.payload_start[virs], p.message_bit[virs], p.message_end[virs])
             good = status == uper.OK
-            reqs = reqs[good[reqs[:, 0]]] if len(reqs) else reqs
-            reqs[:, 0] = (np.cumsum(good) - 1)[reqs[:, 0]]  # parents among the good rows
-            tables["vir"], tables["vir_requests"] = day_ii.vir_tables(rows[good], reqs, rx_seq[virs[good]])
+            tables["vir"], tables["vir_requests"] = day_ii.vir_tables(rows[good], _kept(reqs, good), rx_seq[virs[good]])
             fast.append(virs[good])
             _explain_day_ii(fallback, virs, status)
         ssms = np.flatnonzero(ok & (p.msg_index == MessageType.SSM.frame_index))
         if ssms.size:
             rows, status, objects = ssm.decode_ssms(buf, p.payload_start[ssms], p.message_bit[ssms], p.message_end[ssms])
             good = status == uper.OK
-            objects = objects[good[objects[:, 0]]] if len(objects) else objects
-            objects[:, 0] = (np.cumsum(good) - 1)[objects[:, 0]]  # parents among the good rows
-            tables["ssm"], tables["ssm_objects"] = day_ii.ssm_tables(rows[good], objects, rx_seq[ssms[good]])
+            tables["ssm"], tables["ssm_objects"] = day_ii.ssm_tables(rows[good], _kept(objects, good), rx_seq[ssms[good]])
             fast.append(ssms[good])
             _explain_day_ii(fallback, ssms, status)
         records: dict[str, list[dict[str, Any]]] = {}
@@ -906,6 +902,14 @@ class BatchProcessor:
                 continue  # refuted by its signature check (e.g. an AID its certificate does not grant): that verdict stays
             v.auth[i], v.reason[i], v.signer[i] = Verdict.MALFORMED.value, reason, None
         return v
+
+
+def _kept(children: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """The nested rows of the messages a decoder read whole (``good``), their parent column
+    renumbered among those messages (a message it refused may have left rows half written)."""
+    kept = children[good[children[:, 0]]] if len(children) else children
+    kept[:, 0] = (np.cumsum(good) - 1)[kept[:, 0]]
+    return kept
 
 
 def _explain_day_ii(fallback: Fallback, frames: np.ndarray, status: np.ndarray) -> None:
