@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 
 from v2x import messages
+from v2x.device.identity import rsu_octets
 from v2x.scenario import roads
 from v2x.scenario.model import Scenario
 from v2x.scenario.roads import LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
-
-from roadside.identity import rsu_octets
 
 
 def _offset(corr: Corridor, ref_lat: float, ref_lon: float, xy: np.ndarray) -> dict[str, Any]:

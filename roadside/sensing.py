@@ -20,12 +20,12 @@ import numpy as np
 
 from v2x import messages
 from v2x.dayii import ssm
+from v2x.device.identity import rsu_octets
 from v2x.messages import VEHICLE_CLASSES
 from v2x.scenario import roads
 from v2x.scenario.model import Scenario
 from v2x.scenario.roads import EARTH_RADIUS_M, LANE_WIDTH_M, STOP_LINE_SETBACK_M, Corridor
 
-from roadside.identity import rsu_octets
 from vehicles import road_workers
 from vehicles.traffic import TICK_S, Traffic
 

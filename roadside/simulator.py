@@ -1,6 +1,7 @@
 """The RSUs of a scenario: one per intersection, MAP 1 Hz, SPAT 10 Hz, RSM 10 Hz, RSI 1 or 10 Hz;
-RSC where the intersection offers buses signal priority (20 Hz) or manages lanes (2 Hz)
-(:mod:`roadside.coordination`); SSM 10 Hz, beside or instead of RSM, where its sensors share in it.
+RSC where the intersection offers buses signal priority or guides valet parking (20 Hz) or manages
+lanes (2 Hz) (:mod:`roadside.coordination`); SSM 10 Hz, beside or instead of RSM, where its sensors
+share in it; PAM 2 Hz and RTCM 1 Hz where it has a car park (:mod:`roadside.car_park`).
 
 Rates (compliance.md 7 and 8): SPAT 10 Hz serves RLVW and RSM 10 Hz VRUCW (100 ms, T/CSAE 53);
 RSI goes out at 10 Hz when it carries a hazard event (HLW) and 1 Hz otherwise (SLW/IVS); MAP
@@ -26,6 +27,7 @@ from v2x.scenario.model import Scenario
 from v2x.scenario.network import device_link
 from v2x.security import Signer, load_credential
 
+from roadside.car_park import car_park_streams
 from roadside.coordination import rsc_stream
 from roadside.map_message import map_data
 from roadside.rsi_message import rsi
@@ -109,6 +111,8 @@ def rsu_streams(scenario: Scenario, index: int, rng: random.Random, traffic: Tra
         streams.append(Stream(MessageType.RSI, rsi_period, rsi_offset, build_rsi))
     if index in scenario.rsc_senders():
         streams.append(rsc_stream(scenario, traffic, index))
+    if index == traffic.valet.index:
+        streams += car_park_streams(scenario, traffic, index, np.random.default_rng([scenario.seed, index, 14]))
     return streams
 
 

@@ -159,6 +159,16 @@ def corpus() -> list[tuple[MessageType, dict[str, Any]]]:
     return items
 
 
+def _msm4_frame() -> bytes:
+    """A GPS MSM4 frame of the simulated reference station at a fixed time (the 1005 beside it is a published one)."""
+    import numpy as np
+
+    from roadside.reference_station import ReferenceStation
+
+    station = ReferenceStation(1601, 39.0851, 117.0561, 5.0, np.random.default_rng(4))
+    return dict(station.corrections(1_780_000_000_000, 0.0))[1074]
+
+
 def day_ii_corpus() -> list[tuple[MessageType, dict[str, Any]]]:
     """(type, content) pairs of every Day-II message the harness carries, built with the
     project's builders (v2x.dayii) where one exists, and a MAP with the Day-II node additions."""
@@ -366,7 +376,7 @@ def day_ii_corpus() -> list[tuple[MessageType, dict[str, Any]]]:
                 msg_cnt=3,
                 corrections=[
                     (1005, bytes.fromhex("d300133ed7d30202980edeef34b4bd62ac0941986f33360b98")),
-                    (1074, b"\xd3" + bytes(40)),
+                    (1074, _msm4_frame()),
                 ],
             ),
         ),

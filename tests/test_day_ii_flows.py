@@ -4,7 +4,6 @@ flow faults, the Day-II AIDs, and the flow checks judged on signed frames with c
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +13,13 @@ from v2x import clock, messages
 from v2x.dayii import rsc, vir
 from v2x.device import faults
 from v2x.messages import MessageType
-from v2x.rundir import RunDir
 from v2x.scenario.model import Fault, load_scenario
-from v2x.security import DeviceRequest, Signer, create_pki, load_credential
+from v2x.security import Signer
 
-from pipeline.ingest.batch import BatchProcessor, Received
-from pipeline.ingest.store import TelemetryWriter
 from pipeline.sql import views
 from vehicles.signal_priority import AIR_S, COMPLETE_S, RSC_PERIOD_S, SignalPriority
+
+from tests.signed_flows import flow_signers, signed_run
 
 # --- the conversation in the world model ---------------------------------------------------------
 
@@ -159,34 +157,7 @@ def test_day_ii_aids_are_configuration_with_defaults_and_clear_errors():
 
 @pytest.fixture(scope="module")
 def signers(tmp_path_factory) -> dict[str, Signer]:
-    d = tmp_path_factory.mktemp("pki-flows")
-    vir_aid, rsc_aid = MessageType.VIR.aid, MessageType.RSC.aid
-    create_pki(
-        d,
-        [
-            DeviceRequest("OBU-1", [111, vir_aid], kind="vehicle", pseudonyms=1),
-            DeviceRequest("RSU-1", [3618, rsc_aid], kind="rsu"),
-        ],
-        suite="ecdsa-p256-sha256",
-        valid_from_unix_s=time.time(),
-    )
-    return {name: Signer(load_credential(d, name)) for name in ("OBU-1", "RSU-1")}
-
-
-def _flow_run(root: Path, signers: dict[str, Signer], items: list[tuple[float, MessageType, dict]]) -> Path:
-    """A run of ``items`` (seconds from now, type, content), each signed with that generation time."""
-    start = clock.now_unix_us()
-    batch = Received()
-    for t_s, msg_type, content in sorted(items, key=lambda item: item[0]):
-        us = start + round(t_s * 1e6)
-        device = "OBU-1" if msg_type in (MessageType.VIR, MessageType.BSM) else "RSU-1"
-        kind = "OBU" if device == "OBU-1" else "RSU"
-        frame = signers[device].sign(messages.encode(msg_type, content), msg_type.aid, clock.time64_from_unix_us(us))
-        batch.add(f"V2X/{kind}/{device}/{msg_type.value}/UP", frame, us + 5000)
-    out = BatchProcessor(None).process(batch)
-    run = RunDir(root)
-    TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
-    return root
+    return flow_signers(tmp_path_factory.mktemp("pki-flows"), [111, MessageType.VIR.aid], [3618, MessageType.RSC.aid])
 
 
 def _answer(vehicle: bytes, msg_cnt: int = 0, suggestion: tuple[str, ...] = ("intersectionStraightThrough",)) -> dict:
@@ -211,7 +182,7 @@ def test_a_clean_conversation_breaks_no_flow_check(tmp_path, signers):
         (0.20, MessageType.VIR, _bus_vir(7, "complete", 2)),
         (0.40, MessageType.VIR, _bus_vir(0, "unknown", 3)),  # the run goes on past the answer window
     ]
-    assert _violations(_flow_run(tmp_path, signers, items)) == set()
+    assert _violations(signed_run(tmp_path, signers, items)) == set()
 
 
 def test_each_flow_check_flags_the_message_that_breaks_it(tmp_path, signers):
@@ -238,7 +209,7 @@ def test_each_flow_check_flags_the_message_that_breaks_it(tmp_path, signers):
         (2.82, MessageType.RSC, _answer(b"CAR00001", 2)),  # a car granted priority
         (3.00, MessageType.VIR, _bus_vir(0, "unknown", 4)),
     ]
-    found = _violations(_flow_run(tmp_path, signers, items))
+    found = _violations(signed_run(tmp_path, signers, items))
     assert found == {
         ("VIR.request_answered", "VIR 0"),
         ("VIR.req_id_kept", "VIR 1"),
@@ -345,3 +316,34 @@ def test_the_day_ii_permission_attack_falls_on_day_ii_messages_only_and_needs_a_
         with pytest.raises(ScenarioError, match="send no Day-II message"):
             with_changes(demo, attacks=[{"kind": "day_ii_not_permitted", "target": target}])
     assert with_changes(load_scenario("bus-route"), attacks=[{"kind": "day_ii_not_permitted", "devices": 6}]).attacks
+
+
+def _rsm_and_ssm_run(root: Path, omit: bool) -> list[tuple[str, int, str]]:
+    """Six RSMs of the sanitation RSU at 10 Hz and its SSMs 50 ms after each, the SSMs leaving out
+    their last participant if ``omit``: the SSM.covers_rsm violations."""
+    from roadside.sensing import RoadsideSensing
+    from vehicles.traffic import Traffic
+
+    signers = flow_signers(root / "pki", [111], [*messages.RSU_AIDS, MessageType.SSM.aid])
+    scenario = load_scenario("sanitation")
+    sensing = RoadsideSensing(scenario, 0, Traffic(scenario, np.random.default_rng(scenario.seed)), np.random.default_rng(1))
+    items: list[tuple[float, MessageType, dict]] = []
+    for k in range(6):
+        t = 3.0 + 0.1 * k
+        items.append((t, MessageType.RSM, sensing.rsm(t, k, 0)))
+        shared = sensing.ssm(t + 0.05, k, 0)
+        if omit:
+            shared = faults.inject([Fault(kind="ssm_omits_participant")], MessageType.SSM, 0, 0, shared)
+        items.append((t + 0.05, MessageType.SSM, shared))
+    con = views.connect(signed_run(root / "run", signers, items))
+    assert con.execute("SELECT count(*) FROM rsm_participants").fetchone()[0] > 12
+    return con.execute(
+        "SELECT m.msg_type, m.msg_cnt, v.detail FROM violations v JOIN messages m USING (rx_seq) WHERE v.check_name = 'SSM.covers_rsm'"
+    ).fetchall()
+
+
+def test_an_ssm_covering_the_rsm_beside_it_breaks_no_check_and_one_leaving_out_a_participant_does(tmp_path):
+    assert _rsm_and_ssm_run(tmp_path / "clean", omit=False) == []
+    found = _rsm_and_ssm_run(tmp_path / "omits", omit=True)
+    assert found and {t for t, _, _ in found} == {"SSM"}, found
+    assert all("in no SSM within 100 ms" in detail for _, _, detail in found)

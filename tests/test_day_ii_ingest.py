@@ -114,9 +114,11 @@ def test_people_perception_corrections_and_platoons(con):
         ("rsu", 3, 2, 1),
         ("obu", 0, 0, 0),
     ]
-    assert con.execute("SELECT rtcm_id, revision, payload_octets FROM rtcm ORDER BY correction").fetchall() == [
-        (1005, "rtcmRev3-2", 25),
-        (1074, "rtcmRev3-2", 41),
+    assert con.execute(
+        "SELECT rtcm_id, revision, payload_octets, message_number, frame_problem FROM rtcm ORDER BY correction"
+    ).fetchall() == [
+        (1005, "rtcmRev3-2", 25, 1005, None),
+        (1074, "rtcmRev3-2", 128, 1074, None),
     ]
     assert con.execute("SELECT role, members, capacity, open_to_join FROM clpmm").fetchone() == ("leader", 2, 4, True)
 

@@ -124,7 +124,8 @@ def test_any_bytes_in_msg_frame_ext_decode_whole_or_raise_a_value_error(msg_type
 
 def builtin_day_ii_frames(seconds: float = 3.0) -> list[tuple[str, bytes]]:
     """(scenario, frame) of every Day-II message the built-in scenarios' devices build in their
-    first ``seconds``: the RSUs' RSC and SSM, the buses' VIR, the road workers' PSM."""
+    first ``seconds``: the RSUs' RSC, SSM, PAM and RTCM, the buses' and valet cars' VIR, the road workers' PSM,
+    and the MAP of RSUs that carry the Day-II additions."""
     import random
 
     from v2x import clock
@@ -141,10 +142,11 @@ def builtin_day_ii_frames(seconds: float = 3.0) -> list[tuple[str, bytes]]:
         scenario = load_scenario(name)
         traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
         streams = [s for k in range(len(scenario.intersections)) for s in rsu_streams(scenario, k, random.Random(1), traffic)]
-        streams += [vir_stream(traffic, i, n) for n, i in enumerate(traffic.priority.senders())]
+        streams += [vir_stream(traffic, i, n) for n, i in enumerate(traffic.vir_senders())]
         streams += [psm_stream(scenario, traffic.corridor, w, np.random.default_rng(0)) for w in road_workers(scenario)]
+        map_additions = any(i.map_day_ii for i in scenario.intersections)
         for stream in streams:
-            if not stream.msg_type.day_ii:
+            if not (stream.msg_type.day_ii or (stream.msg_type is MessageType.MAP and map_additions)):
                 continue
             for k in range(int(seconds / stream.period_s)):
                 built = stream.build(k, now + int(k * stream.period_s * 1e6))
@@ -161,6 +163,11 @@ def test_every_day_ii_frame_of_the_builtin_scenarios_decodes_alike_in_all_three_
         ("sanitation", "SSM"),
         ("sanitation", "PSM"),
         ("sanitation", "RSC"),
+        ("valet-parking", "PAM"),
+        ("valet-parking", "RTCM"),
+        ("valet-parking", "VIR"),
+        ("valet-parking", "RSC"),
+        ("bus-route", "MAP"),
     } <= kinds
     codec = pycrate_reference.MsgFrame.MessageFrame
     for name, frame in frames:

@@ -101,7 +101,14 @@ BROKEN: dict[str, tuple[Callable[[Scenario], Scenario], str]] = {
         lambda s: _edit(s, fleet=_fleet(s, "sanitation_truck", hazard_lights=False)),
         "every sanitation-truck BSM carries eventHazardLights (special-purpose class 40-46)",
     ),
+    "sanitation-broken": (lambda s: _edit(s, faults=[]), "check SSM.covers_rsm is FAIL"),
     "valet-parking": (lambda s: _edit(s, fleet=_fleet(s, "car", speed_kmh=25)), "no car above 10 km/h in the car park"),
+    "valet-parking-broken": (
+        lambda s: Scenario.model_validate(
+            s.model_dump() | {"faults": [f.model_dump() for f in s.faults if f.kind != "pam_occupancy_lost"]}
+        ),
+        "check PAM.slot_status_parked is FAIL",
+    ),
 }
 
 

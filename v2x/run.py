@@ -292,13 +292,15 @@ def run_scenario(
 def _device_requests(scenario: Scenario) -> list[DeviceRequest]:
     """The certificates the run's devices need: an application certificate per RSU, pseudonyms
     per vehicle, an identification certificate per emergency vehicle; each granting the AIDs of
-    what the device sends (Day-II: RSC where the intersection offers priority or manages lanes, SSM where it shares
-    perception, VIR for a bus that asks, PSM for a road worker's device)."""
+    what the device sends (Day-II: RSC where the intersection offers priority, manages lanes or has a car park, SSM
+    where it shares perception, PAM and RTCM where it has a car park, VIR for a bus that asks and a valet car, PSM for
+    a road worker's device)."""
     coordinating = set(scenario.rsc_senders())
 
     def rsu_aids(k: int, inter: Intersection) -> list[int]:
         day_ii = [MessageType.RSC.aid] if k in coordinating else []
         day_ii += [MessageType.SSM.aid] if inter.sensors.share != "rsm" else []
+        day_ii += [MessageType.PAM.aid, MessageType.RTCM.aid] if inter.car_park is not None else []
         return [*RSU_AIDS, *day_ii]
 
     devices = [DeviceRequest(i.rsu_id, rsu_aids(k, i), kind="rsu") for k, i in enumerate(scenario.intersections)]

@@ -1,5 +1,7 @@
-"""A bus's VIR: its signal-priority requests as the world model has them (T/CSAE 157-2020 VIR;
-the CHPVP application, 10 Hz with the BSM).  The conversation itself is :mod:`vehicles.signal_priority`."""
+"""A vehicle's VIR, 10 Hz with its BSM (T/CSAE 157-2020 VIR): a bus's signal-priority requests
+(CHPVP; the conversation is :mod:`vehicles.signal_priority`) and a valet car's parking requests
+(GSPA; :mod:`vehicles.valet_parking`), as the world model has them.  Each request names the RSU it
+asks (``targetRSU``), so that the answer can be matched to the RSU that gives it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 from v2x import clock, messages
 from v2x.dayii import vir
 from v2x.device import faults
+from v2x.device.identity import rsu_octets
 from v2x.device.uplink import Payload, Stream
 from v2x.messages import MessageType
 from v2x.scenario.roads import MAIN_PHASE
@@ -15,17 +18,30 @@ from v2x.scenario.roads import MAIN_PHASE
 from vehicles.traffic import TICK_S, Traffic
 
 BUS_PRIORITY_LEVEL = 5  # policy: reqPriority of a scheduled bus (0 lowest .. 7 highest; an emergency vehicle would ask 7)
+PARKING_LEVEL = 2  # policy: reqPriority of a valet car's parking request
 
 
 def vir_content(traffic: Traffic, i: int, k: int, msg_cnt: int, sec_mark: int) -> dict[str, Any]:
     """The VIR of vehicle ``i`` at tick ``k``: where it is, that it goes straight on, and its open requests."""
     traffic.advance_to(k)
     st = traffic.state(i)
+    intersections = traffic.scenario.intersections
     requests = []
     for r in traffic.priority.of_vehicle(i, k):
-        inter = traffic.scenario.intersections[r.intersection]
+        inter = intersections[r.intersection]
         ask = vir.SignalPriority(inter.id, inter.region, MAIN_PHASE, "maneuverStraight", r.eta_s, r.distance_m)
-        requests.append(vir.DriveRequest(r.req_id, r.status, ask, priority=BUS_PRIORITY_LEVEL, life_time_s=r.life_time_s))
+        requests.append(
+            vir.DriveRequest(
+                r.req_id, r.status, ask, BUS_PRIORITY_LEVEL, target_rsu=rsu_octets(inter.rsu_id), life_time_s=r.life_time_s
+            )
+        )
+    behavior = ("goStraightForward",)
+    for p in traffic.valet.of_vehicle(i, k):
+        wants = ("enter", "park") if p.purpose == "park" else ("exit",)
+        ask_slot = vir.ParkingArea(int(traffic.vehicle_class[i]), wants, ("ordinary",), p.slot_id)
+        rsu = rsu_octets(intersections[traffic.valet.index].rsu_id)
+        requests.append(vir.DriveRequest(p.req_id, p.status, ask_slot, PARKING_LEVEL, target_rsu=rsu, life_time_s=p.life_time_s))
+        behavior = ("parking",) if p.purpose == "park" else behavior
     return vir.vir(
         msg_cnt=msg_cnt,
         vehicle_id=traffic.ids[i],
@@ -35,7 +51,7 @@ def vir_content(traffic: Traffic, i: int, k: int, msg_cnt: int, sec_mark: int) -
         speed_mps=st.speed_mps,
         heading_deg=st.heading_deg,
         requests=requests[:8],
-        behavior=("goStraightForward",),
+        behavior=behavior,
     )
 
 

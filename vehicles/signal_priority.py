@@ -83,6 +83,14 @@ class AnswerView:
     life_time_s: float
 
 
+def status_at(now_s: float, answered_s: float, ended_s: float | None, outcome: str | None) -> str:
+    """The status a request's VIR at ``now_s`` gives it: ``request`` until the vehicle hears the
+    answer (:data:`AIR_S` after it was sent), then ``comfirmed``; from its end, its outcome."""
+    if ended_s is not None and now_s >= ended_s:
+        return outcome or "complete"
+    return "comfirmed" if now_s >= answered_s + AIR_S else "request"
+
+
 def next_tick_at(offset_s: float, period_s: float, t_s: float) -> float:
     """The first time ``offset_s + m * period_s`` (m >= 0) at or after ``t_s``."""
     m = max(0, math.ceil((t_s - offset_s) / period_s - 1e-9))
@@ -171,12 +179,7 @@ class SignalPriority:
         for (vehicle, k), r in sorted(self.requests.items(), key=lambda item: item[0][1]):
             if vehicle != i or r.opened_tick > tick:
                 continue
-            if r.ended_s is not None and now >= r.ended_s:
-                status = r.outcome or "complete"
-            elif now >= r.answered_s + AIR_S:
-                status = "comfirmed"
-            else:
-                status = "request"
+            status = status_at(now, r.answered_s, r.ended_s, r.outcome)
             life = max(0.01, r.expires_s - now)
             out.append(RequestView(r.req_id, status, k, r.eta_s, r.distance_m, life))
         return out

@@ -1,5 +1,5 @@
 """The vehicles of a scenario: one OBU each, BSM every 100 ms (GB/T 45315 7.3.1); a bus on a
-route whose signals offer priority also sends VIR every 100 ms (:mod:`vehicles.priority_requests`),
+route whose signals offer priority, and a valet car, also send VIR every 100 ms (:mod:`vehicles.priority_requests`),
 and each road worker's device PSM every 100 ms (:mod:`vehicles.road_workers`).
 
 msgCnt starts at a random value and increments by one modulo 128 per BSM (GB/T 45315 7.3.2.1).
@@ -98,7 +98,7 @@ def build_vehicles(scenario: Scenario, run: RunDir) -> list[Device]:
     fleet = FleetBsms(traffic)
     bsm_encoder.warm_up()
     devices: list[Device] = []
-    vir_senders = {i: n for n, i in enumerate(traffic.priority.senders())}
+    vir_senders = {i: n for n, i in enumerate(traffic.vir_senders())}
     for i in range(len(traffic)):
         pseudonyms = load_credentials(run.pki, obu_id(i))
         if len(pseudonyms) < scenario.security.pseudonyms.certificates:

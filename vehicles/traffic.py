@@ -28,6 +28,7 @@ from v2x.scenario.model import Scenario
 from v2x.scenario.roads import LANE_WIDTH_M, MAIN_PHASE, STOP_LINE_SETBACK_M
 
 from vehicles.signal_priority import SignalPriority
+from vehicles.valet_parking import ValetParking
 
 TICK_S = 0.1
 MAX_ACCEL = 2.0  # m/s^2
@@ -110,6 +111,19 @@ class Traffic:
         self.v = self.desired * rng.uniform(0.3, 1.0, n)
         self.a = np.zeros(n)
         self.tick = 0
+        self.priority = SignalPriority(  # the buses' requests and the RSUs' answers (VIR / RSC)
+            kinds,
+            self.phase_offset_s,
+            [i.signal.bus_priority.detect_m if i.signal.bus_priority else None for i in scenario.intersections],
+            TICK_S,
+            np.random.default_rng([scenario.seed, 157]),
+        )
+        self.valet = ValetParking(  # the valet cars' requests and their car park RSU's answers (VIR / RSC, PAM)
+            scenario, self.phase_offset_s, TICK_S, self.priority.rsc_offset_s, np.random.default_rng([scenario.seed, 156])
+        )
+        self.in_car_park = np.isin(np.arange(n), self.valet.cars)  # valet cars: moved by self.valet, not the corridor
+        for i in self.valet.cars:
+            self.v[i] = self.valet.v[i]
         lat, lon, self.heading = self._locate()
         self._positions, self._positions_tick = (lat, lon, self.heading), 0
         self._snapshots: list[Snapshot] = []
@@ -127,13 +141,6 @@ class Traffic:
         self.signal_delay_s = np.zeros(len(scenario.intersections))  # green extensions granted so far
         self.priority_until_s = np.full(len(scenario.intersections), -1.0)  # run time the extension ends
         self._priority_cycle = np.full(len(scenario.intersections), np.iinfo(np.int64).min)  # cycle of the last grant
-        self.priority = SignalPriority(  # the buses' requests and the RSUs' answers (VIR / RSC)
-            kinds,
-            self.phase_offset_s,
-            [i.signal.bus_priority.detect_m if i.signal.bus_priority else None for i in scenario.intersections],
-            TICK_S,
-            np.random.default_rng([scenario.seed, 157]),
-        )
         self._update_requests()
 
         # Pseudonyms: a generator of their own, so that changes do not disturb the motion draws.
@@ -147,11 +154,17 @@ class Traffic:
     def __len__(self) -> int:
         return len(self.kinds)
 
+    def vir_senders(self) -> list[int]:
+        """The vehicles that send VIR: the buses where some intersection offers priority, and the valet cars."""
+        return sorted({*self.priority.senders(), *self.valet.cars})
+
     def _lane_offset(self) -> np.ndarray:
         return LANE_WIDTH_M * (self.lane + 0.5)
 
     def _locate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.corridor.locate(self.s, self.direction, self._lane_offset())
+        lat, lon, heading = self.corridor.locate(self.s, self.direction, self._lane_offset())
+        self.valet.place(lat, lon, heading)
+        return lat, lon, heading
 
     def _signal_limit(self, t_s: float) -> np.ndarray:
         """Speed that still allows stopping at the next stop line where the light is not green."""
@@ -174,8 +187,8 @@ class Traffic:
         limit = np.full(len(self), np.inf)
         key = self.direction * 10 + self.lane
         pos = self.s * self.direction
-        for group in np.unique(key):
-            idx = np.flatnonzero(key == group)
+        for group in np.unique(key[~self.in_car_park]):
+            idx = np.flatnonzero((key == group) & ~self.in_car_park)
             order = idx[np.argsort(pos[idx])]
             gaps = pos[order[1:]] - pos[order[:-1]] - self.length[order[1:]]
             limit[order[:-1]] = np.maximum(0.0, (gaps - STANDSTILL_GAP_M) / HEADWAY_S)
@@ -246,6 +259,9 @@ class Traffic:
         self.s = np.clip(self.s, 0.0, self.corridor.length)
         self.direction = np.where(turn, -self.direction, self.direction)
         self.tick += 1
+        self.valet.step(self.tick)
+        for i in self.valet.cars:
+            self.v[i], self.a[i] = self.valet.v[i], self.valet.a[i]
         self.prev_heading = self.heading
         lat, lon, self.heading = self._locate()
         self._positions, self._positions_tick = (lat, lon, self.heading), self.tick

@@ -12,6 +12,8 @@ One table per message and one per list inside it that a flow check or an analyst
 ``ssm`` / ``ssm_objects``        shared perception, and each participant or obstacle in it
 ``rtcm``                         each RTCM message relayed in RTCMcorrections
 ``clpmm``                        a platoon member's CLPMM
+``map_sections``                 the Day-II additions to MAP (Node inLinks-ex): each lane of each section of a link
+``map_waiting_areas``            each waiting area (SignalWaitingLane) of a lane's connection
 
 Integers are the raw ASN.1 values (the views add physical units); positions are absolute
 Latitude/Longitude in 1e-7 degree (an offset added to its reference position); enumerations are
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from v2x.dayii import names_of
+from v2x.dayii import names_of, rtcm
 
 from pipeline.decode.psm import PROPULSION_KINDS, C
 from pipeline.decode.uper import ABSENT
@@ -282,10 +284,22 @@ def ssm_rows(m: dict[str, Any]) -> tuple[list[Record], list[Record]]:
     return [head], objects
 
 
+def _rtcm3(c: dict[str, Any]) -> bool:
+    return str(c.get("rev", "")).startswith("rtcmRev3")
+
+
 def rtcm_rows(m: dict[str, Any]) -> list[Record]:
-    """One rtcm record per RTCMmsg of one RTCMcorrections."""
+    """One rtcm record per RTCMmsg of one RTCMcorrections; an RTCM 3 payload is checked to be one
+    whole transport frame (RTCM 10403.3, 4) and its message number read."""
     return [
-        {"correction": k, "revision": c.get("rev"), "rtcm_id": c.get("rtcmID"), "payload_octets": len(c["payload"])}
+        {
+            "correction": k,
+            "revision": c.get("rev"),
+            "rtcm_id": c.get("rtcmID"),
+            "payload_octets": len(c["payload"]),
+            "message_number": rtcm.rtcm3_number(c["payload"]) if _rtcm3(c) else None,
+            "frame_problem": rtcm.rtcm3_problem(c["payload"]) if _rtcm3(c) else None,
+        }
         for k, c in enumerate(m["corrections"])
     ]
 
@@ -311,6 +325,10 @@ def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
     return pa.schema([("rx_seq", _I), *fields])
 
 
+# A lane of a MAP's Day-II inLinks-ex: its node, the link (index and upstream node), its section and laneRefID.
+_MAP_LANE_KEY = tuple(
+    (name, _I) for name in ("node_region", "node_id", "link", "upstream_region", "upstream_id", "section_id", "lane_ref")
+)
 SCHEMAS: dict[str, pa.Schema] = {
     "vir": _schema(
         ("vehicle_id", _S),
@@ -440,7 +458,38 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("length", _I),
         ("tracking", _I),
     ),
-    "rtcm": _schema(("correction", _I), ("revision", _S), ("rtcm_id", _I), ("payload_octets", _I)),
+    "map_sections": _schema(
+        *_MAP_LANE_KEY,
+        ("lane_width", _I),
+        ("lane_type", _S),
+        ("vehicle_attributes", _LS),
+        ("shared_with", _LS),
+        ("maneuvers", _LS),
+        ("left_line", _S),
+        ("right_line", _S),
+        ("s_from", _I),
+        ("s_to", _I),
+        ("connections", _I),
+    ),
+    "map_waiting_areas": _schema(
+        *_MAP_LANE_KEY,
+        ("remote_region", _I),
+        ("remote_id", _I),
+        ("phase_id", _I),
+        ("turn", _S),
+        ("width", _I),
+        ("allowed_phases", _LI),
+        ("point_lat", _LI),
+        ("point_lon", _LI),
+    ),
+    "rtcm": _schema(
+        ("correction", _I),
+        ("revision", _S),
+        ("rtcm_id", _I),
+        ("payload_octets", _I),
+        ("message_number", _I),
+        ("frame_problem", _S),
+    ),
     "clpmm": _schema(
         ("vehicle_id", _S),
         ("sec_mark", _I),
@@ -453,6 +502,67 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
+
+def map_addition_rows(m: dict[str, Any]) -> tuple[list[Record], list[Record]]:
+    """(map_sections records, map_waiting_areas records) of one MapData's Day-II additions: the
+    ``inLinks-ex`` of each node (T/CSAE 157-2020 Map: LinkEx, Section, LaneEx, SignalWaitingLane).
+    A lane's ``s_from``/``s_to`` are the first and last s-axis of its st-points (0.1 m along the
+    link's reference line); a waiting area's points are absolute, as a link's in ``map_links``."""
+    sections: list[Record] = []
+    waiting: list[Record] = []
+    for node in m["nodes"]:
+        region, node_id = _node(node["id"])
+        ref = node["refPos"]
+        for k, link in enumerate(node.get("inLinks-ex", [])):
+            up_region, up_id = _node(link["upstreamNodeId"])
+            base = {"node_region": region, "node_id": node_id, "link": k, "upstream_region": up_region, "upstream_id": up_id}
+            for section in link["sections"]:
+                for lane in section["lanes"]:
+                    attributes = lane.get("laneAttributes")
+                    kind, kind_bits = attributes["laneType"] if attributes else (None, None)
+                    lines = lane.get("laneLineType", {})
+                    st = lane.get("st-points", [])
+                    sections.append(
+                        {
+                            **base,
+                            "section_id": section["secId"],
+                            "lane_ref": lane["laneRefID"],
+                            "lane_width": lane.get("laneWidth"),
+                            "lane_type": kind,
+                            "vehicle_attributes": _bits("LaneAttributes-Vehicle", kind_bits) if kind == "vehicle" else None,
+                            "shared_with": _bits("LaneSharing", attributes.get("shareWith")) if attributes else None,
+                            "maneuvers": _bits("AllowedManeuvers", lane.get("maneuvers")),
+                            "left_line": lines.get("leftLaneLine"),
+                            "right_line": lines.get("rightLaneLine"),
+                            "s_from": st[0]["s-axis"] if st else None,
+                            "s_to": st[-1]["s-axis"] if st else None,
+                            "connections": len(lane.get("connectsTo-ex", [])),
+                        }
+                    )
+                    for c in lane.get("connectsTo-ex", []):
+                        swl = c.get("swl")
+                        if swl is None:
+                            continue
+                        points = [_absolute(ref, p["posOffset"]) for p in swl["points"]]
+                        remote_region, remote_id = _node(c["remoteIntersection"])
+                        waiting.append(
+                            {
+                                **base,
+                                "section_id": section["secId"],
+                                "lane_ref": lane["laneRefID"],
+                                "remote_region": remote_region,
+                                "remote_id": remote_id,
+                                "phase_id": c.get("phaseId"),
+                                "turn": c.get("turn-direction"),
+                                "width": swl["laneWidth"],
+                                "allowed_phases": swl.get("allowedPhaseIds"),
+                                "point_lat": [lat for lat, _ in points],
+                                "point_lon": [lon for _, lon in points],
+                            }
+                        )
+    return sections, waiting
+
+
 # Per Day-II message type: the function of its decode and the tables its records go to, in order.
 ROWS: dict[str, tuple[Callable[[dict[str, Any]], Any], tuple[str, ...]]] = {
     "VIR": (vir_rows, ("vir", "vir_requests")),
@@ -463,7 +573,8 @@ ROWS: dict[str, tuple[Callable[[dict[str, Any]], Any], tuple[str, ...]]] = {
     "RTCM": (lambda m: (rtcm_rows(m),), ("rtcm",)),
     "CLPMM": (lambda m: (clpmm_rows(m),), ("clpmm",)),
 }
-TABLES = tuple(name for _, names in ROWS.values() for name in names)
+MAP_ADDITION_TABLES = ("map_sections", "map_waiting_areas")  # of MAP, a Day-I message: map_addition_rows
+TABLES = (*(name for _, names in ROWS.values() for name in names), *MAP_ADDITION_TABLES)
 
 
 def rows_of(msg_type: str, message: dict[str, Any]) -> dict[str, list[Record]]:

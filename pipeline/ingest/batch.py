@@ -715,7 +715,7 @@ class BatchProcessor:
             tables[msg_type.value.lower()] = to_arrow(dec.columns, rows_matrix, np.concatenate(seqs))
             tables[dec.child_table] = to_arrow(dec.child_columns, np.vstack(kids), np.concatenate(kid_seqs))
 
-        links, lanes, movements, items = [], [], [], []
+        links, lanes, movements, items, sections, waiting = [], [], [], [], [], []
         roadside = np.flatnonzero(
             ok & ((p.msg_index == MessageType.MAP.frame_index) | (p.msg_index == MessageType.RSI.frame_index))
         )
@@ -730,6 +730,7 @@ class BatchProcessor:
                 if d.msg_type is MessageType.MAP:
                     ls, ms = map_rsi.map_rows(d.message or {})
                     ks = map_rsi.map_links(d.message or {})
+                    ss, ws = day_ii.map_addition_rows(d.message or {})
                 else:
                     rs = map_rsi.rsi_rows(d.message or {})
             except (KeyError, TypeError, ValueError) as exc:
@@ -739,6 +740,8 @@ class BatchProcessor:
                 links += [{**seq, **r} for r in ks]
                 lanes += [{**seq, **r} for r in ls]
                 movements += [{**seq, **r} for r in ms]
+                sections += [{**seq, **r} for r in ss]
+                waiting += [{**seq, **r} for r in ws]
             else:
                 items += [{**seq, **r} for r in rs]
         for i, d in decoded.items():  # msgCnt sits after a preamble whose length depends on the edition
@@ -747,6 +750,9 @@ class BatchProcessor:
         for name, records in (("map_links", links), ("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
             if records:
                 tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])
+        for name, records in (("map_sections", sections), ("map_waiting_areas", waiting)):
+            if records:
+                tables[name] = pa.Table.from_pylist(records, schema=day_ii.SCHEMAS[name])
         tables.update(self._day_ii_contents(buf, p, ok, fallback, rx_seq))
         return tables, bsm_frames, bsm_rows
 

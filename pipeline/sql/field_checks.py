@@ -396,20 +396,24 @@ DAY_II_CHECKS: tuple[FieldCheck, ...] = (
         "VIR.request_answered",
         "VIR",
         "derived",
-        "T/CSAE 157-2020 application table: a request is answered (an RSC VehicleCoordination or a PAM ParkingGuide "
-        "for the vehicle) within its application's latency, from its first VIR: CHPVP 100 ms, CLC 50 ms, GSPA 100 ms, "
-        "SDS 100 ms (requests too near the end of the run to be answered in it are not judged)",
+        "T/CSAE 157-2020 application table: a request is answered (an RSC VehicleCoordination for the vehicle, from "
+        "the RSU the request names in targetRSU if it names one, or a PAM ParkingGuide for the vehicle) within its "
+        "application's latency, from its first VIR: CHPVP 100 ms, CLC 50 ms, GSPA 100 ms, SDS 100 ms (requests too near "
+        "the end of the run to be answered in it are not judged)",
         "run",
         ("vir_requests", "rsc_vehicles", "pam_guidance", "messages"),
-        f"WITH q AS (SELECT r.vehicle_id, r.req_id, r.kind, min(m.generated_at) AS t0, arg_min(r.rx_seq, m.generated_at) AS rx_seq "
+        f"WITH q AS (SELECT r.vehicle_id, r.req_id, r.kind, r.target_rsu, min(m.generated_at) AS t0, "
+        f"  arg_min(r.rx_seq, m.generated_at) AS rx_seq "
         f"  FROM vir_requests r JOIN messages m USING (rx_seq) WHERE r.status = 'request' AND r.{_BELIEVED} GROUP BY ALL), "
-        f"a AS (SELECT c.vehicle_id, m.generated_at FROM rsc_vehicles c JOIN messages m USING (rx_seq) WHERE c.{_BELIEVED} "
-        f"  UNION ALL SELECT g.vehicle_id, m.generated_at FROM pam_guidance g JOIN messages m USING (rx_seq) WHERE g.{_BELIEVED}), "
+        f"a AS (SELECT c.vehicle_id, c.rsu_id, m.generated_at FROM rsc_vehicles c JOIN messages m USING (rx_seq) WHERE c.{_BELIEVED} "
+        f"  UNION ALL SELECT g.vehicle_id, NULL, m.generated_at FROM pam_guidance g JOIN messages m USING (rx_seq) WHERE g.{_BELIEVED}), "
         f"l(kind, ms) AS (VALUES {_LIMITS}), "
         "e AS (SELECT max(generated_at) AS t FROM messages) "
-        "SELECT q.rx_seq, q.kind || ' reqID ' || q.req_id || ': no answer within ' || l.ms || ' ms' AS detail "
+        "SELECT q.rx_seq, q.kind || ' reqID ' || q.req_id || ': no answer within ' || l.ms || ' ms' "
+        "|| coalesce(' from RSU ' || q.target_rsu, '') AS detail "
         "FROM q JOIN l USING (kind) CROSS JOIN e WHERE q.t0 + to_milliseconds(l.ms) <= e.t AND NOT EXISTS "
-        "(SELECT 1 FROM a WHERE a.vehicle_id = q.vehicle_id AND a.generated_at BETWEEN q.t0 AND q.t0 + to_milliseconds(l.ms))",
+        "(SELECT 1 FROM a WHERE a.vehicle_id = q.vehicle_id AND a.generated_at BETWEEN q.t0 AND q.t0 + to_milliseconds(l.ms) "
+        "AND (q.target_rsu IS NULL OR a.rsu_id IS NULL OR a.rsu_id = q.target_rsu))",
     ),
     FieldCheck(
         "VIR.life_time",
@@ -455,7 +459,119 @@ DAY_II_CHECKS: tuple[FieldCheck, ...] = (
         "AND vehicle_id NOT IN (SELECT vehicle_id FROM vir_requests WHERE kind = 'signalPriority')",
     ),
 )
-CHECKS = CHECKS + DAY_II_CHECKS
+SSM_RSM_PAIR_MS = 100  # policy: an RSU's SSM and RSM of the same moment are at most one 10 Hz period apart
+SSM_CHECKS: tuple[FieldCheck, ...] = (
+    FieldCheck(
+        "SSM.covers_rsm",
+        "SSM",
+        "std",
+        "T/CSAE 157-2020 SSM: an RSU's SSM fully covers the information of its RSM (and may replace it): every "
+        f"participant of an RSM (not the RSU's own entry) is among the participants of an SSM of the RSU within "
+        f"{SSM_RSM_PAIR_MS} ms of it (policy: one 10 Hz period, so that an object entering or leaving view between the "
+        "two is not counted); RSMs with no SSM of the RSU that near are not judged",
+        "run",
+        ("rsm_participants", "ssm", "ssm_objects", "messages"),
+        f"WITH r AS (SELECT p.rx_seq, p.ptc_id, m.sender_id, m.generated_at FROM rsm_participants p JOIN messages m "
+        f"  USING (rx_seq) WHERE p.ptc_type <> 4 AND p.{_BELIEVED}), "
+        "rs AS (SELECT DISTINCT rx_seq, sender_id, generated_at FROM r), "
+        f"s AS (SELECT s.rx_seq, m.sender_id, m.generated_at FROM ssm s JOIN messages m USING (rx_seq) "
+        f"  WHERE s.equipment_type = 'rsu' AND s.{_BELIEVED}), "
+        "pair AS (SELECT rs.rx_seq AS rsm_seq, s.rx_seq AS ssm_seq FROM rs JOIN s ON s.sender_id = rs.sender_id "
+        f"  AND abs(epoch_ms(s.generated_at) - epoch_ms(rs.generated_at)) <= {SSM_RSM_PAIR_MS}), "
+        "o AS (SELECT pair.rsm_seq, min(pair.ssm_seq) AS ssm_seq, list(DISTINCT x.object_id) AS ids FROM pair "
+        "  LEFT JOIN ssm_objects x ON x.rx_seq = pair.ssm_seq AND x.object = 'participant' GROUP BY pair.rsm_seq) "
+        "SELECT DISTINCT o.ssm_seq AS rx_seq, 'ptcId ' || r.ptc_id || ' of RSM rx_seq ' || r.rx_seq || ' in no SSM within "
+        f"{SSM_RSM_PAIR_MS} ms' AS detail "
+        "FROM o JOIN r ON r.rx_seq = o.rsm_seq WHERE NOT list_contains(o.ids, r.ptc_id)",
+    ),
+)
+
+# Valet parking (GSPA): a PAM's guidance and its slots' status against the cars' requests.
+PAM_SETTLE_MS = 1500  # policy: a car that parked shows as occupied in the PAMs from 1.5 s on (sensing, two 2 Hz PAMs)
+PARKING_CHECKS: tuple[FieldCheck, ...] = (
+    FieldCheck(
+        "PAM.guidance_to_free_slot",
+        "PAM",
+        "derived",
+        "T/CSAE 157-2020 PAM ParkingGuide: the targetParkingSlot lies beside the path's last drive (the drive from its "
+        "second-last node into its last); GSPA: the path ends at a free slot, so the first PAM giving a vehicle a slot "
+        "shows it available or reserved",
+        "run",
+        ("pam_guidance", "pam_slots", "messages"),
+        f"WITH g AS (SELECT g.rx_seq, g.lot_id, g.vehicle_id, g.path, g.target_slot, m.generated_at "
+        f"  FROM pam_guidance g JOIN messages m USING (rx_seq) WHERE g.target_slot IS NOT NULL AND g.{_BELIEVED}), "
+        "f AS (SELECT lot_id, vehicle_id, target_slot, arg_min(rx_seq, generated_at) AS rx_seq, "
+        "  arg_min(path, generated_at) AS path FROM g GROUP BY ALL) "
+        "SELECT f.rx_seq, 'vehicle ' || f.vehicle_id || ' guided to slot ' || f.target_slot || CASE "
+        "  WHEN s.slot_id IS NULL THEN ', which the PAM does not list' "
+        "  WHEN s.status NOT IN ('available', 'reserved') THEN ', which the PAM shows ' || s.status "
+        "  ELSE ' on the drive ' || s.upstream_node_id || '->' || s.node_id || ', not beside the path''s last drive "
+        "' || array_to_string(f.path[-2:], '->') END AS detail "
+        "FROM f LEFT JOIN pam_slots s ON s.rx_seq = f.rx_seq AND s.slot_id = f.target_slot "
+        "WHERE s.slot_id IS NULL OR s.status NOT IN ('available', 'reserved') OR len(f.path) < 2 "
+        "OR s.node_id <> f.path[-1] OR s.upstream_node_id <> f.path[-2]",
+    ),
+    FieldCheck(
+        "PAM.slot_status_parked",
+        "PAM",
+        "derived",
+        "T/CSAE 157-2020 PAM SlotStatus; GSPA: the slot status agrees with the cars that parked: a slot a car was guided "
+        "to and parked in (its VIR parking request complete, with the slot as expectedParkingSlotID) is occupied in every "
+        f"PAM of that car park from {PAM_SETTLE_MS} ms after (policy) until the car asks again",
+        "run",
+        ("vir_requests", "pam_guidance", "pam_slots", "messages"),
+        f"WITH p AS (SELECT r.vehicle_id, r.req_id, r.slot_id, min(m.generated_at) AS parked_at "
+        f"  FROM vir_requests r JOIN messages m USING (rx_seq) WHERE r.status = 'complete' AND list_contains(r.parking, 'park') "
+        f"  AND r.slot_id IS NOT NULL AND r.{_BELIEVED} GROUP BY ALL), "
+        "lot AS (SELECT DISTINCT vehicle_id, target_slot AS slot_id, lot_id FROM pam_guidance WHERE target_slot IS NOT NULL), "
+        "nxt AS (SELECT p.vehicle_id, p.req_id, min(m.generated_at) AS t FROM p JOIN vir_requests r "
+        "  ON r.vehicle_id = p.vehicle_id AND r.req_id <> p.req_id AND r.status = 'request' JOIN messages m ON m.rx_seq = r.rx_seq "
+        "  WHERE m.generated_at > p.parked_at GROUP BY ALL), "
+        f"s AS (SELECT s.rx_seq, s.lot_id, s.slot_id, s.status, m.generated_at FROM pam_slots s JOIN messages m USING (rx_seq) "
+        f"  WHERE s.{_BELIEVED}) "
+        "SELECT s.rx_seq, 'slot ' || s.slot_id || ' ' || s.status || ' ' || round(epoch_ms(s.generated_at) - epoch_ms(p.parked_at)) "
+        "|| ' ms after vehicle ' || p.vehicle_id || ' parked in it' AS detail "
+        "FROM p JOIN lot USING (vehicle_id, slot_id) LEFT JOIN nxt USING (vehicle_id, req_id) "
+        "JOIN s ON s.lot_id = lot.lot_id AND s.slot_id = p.slot_id "
+        f"WHERE s.generated_at >= p.parked_at + to_milliseconds({PAM_SETTLE_MS}) AND (nxt.t IS NULL OR s.generated_at < nxt.t) "
+        "AND s.status <> 'occupied'",
+    ),
+    FieldCheck(
+        "RTCM.frame",
+        "RTCM",
+        "std",
+        "RTCM 10403.3 4 and T/CSAE 157-2020 RTCMmsg: an RTCM 3 payload is one whole transport frame (preamble 0xD3, "
+        "length, CRC-24Q) and its message number (DF002) is the rtcmID",
+        "message",
+        ("rtcm",),
+        "SELECT rx_seq, 'correction ' || correction || ': ' || coalesce(frame_problem, 'rtcmID ' || rtcm_id || ', but the "
+        "frame holds message ' || message_number) AS detail FROM rtcm "
+        "WHERE frame_problem IS NOT NULL OR message_number <> rtcm_id",
+    ),
+)
+# The Day-II additions to MAP (T/CSAE 157-2020 Map: LinkEx, Section).
+MAP_ADDITION_CHECKS: tuple[FieldCheck, ...] = (
+    FieldCheck(
+        "MAP.section_ids",
+        "MAP",
+        "std",
+        "T/CSAE 157-2020 Map Section: secId is given from upstream to downstream 1, 2, 3 ... in sequence, so a link's "
+        "sections are numbered 1..n without gaps and, where their lanes give st-points, each starts where the one "
+        "before it ends or later along the reference line",
+        "message",
+        ("map_sections",),
+        "WITH s AS (SELECT rx_seq, node_id, link, section_id, min(s_from) AS s_from, max(s_to) AS s_to FROM map_sections "
+        "  GROUP BY ALL), "
+        "l AS (SELECT rx_seq, node_id, link, list(section_id ORDER BY section_id) AS ids, "
+        "  list(s_from ORDER BY section_id) AS starts, list(s_to ORDER BY section_id) AS ends FROM s GROUP BY ALL) "
+        "SELECT rx_seq, 'node ' || node_id || ' link ' || link || ': ' || CASE WHEN ids <> range(1, len(ids) + 1) "
+        "  THEN 'sections numbered ' || array_to_string(ids, ',') ELSE 'a section starts before the one upstream of it ends' "
+        "  END AS detail FROM l "
+        "WHERE ids <> range(1, len(ids) + 1) "
+        "OR len(list_filter(range(2, len(ids) + 1), lambda k: starts[k] < ends[k - 1])) > 0",
+    ),
+)
+CHECKS = CHECKS + DAY_II_CHECKS + SSM_CHECKS + PARKING_CHECKS + MAP_ADDITION_CHECKS
 
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 VIOLATIONS_SCHEMA = pa.schema([("rx_seq", pa.int64()), ("check_name", pa.string()), ("detail", pa.string())])

@@ -10,7 +10,7 @@
 ``rsi_items``          one row per traffic event or sign
 Day-II (T/CSAE 157-2020; :mod:`pipeline.decode.day_ii`): ``vir``, ``vir_requests``, ``rsc``,
 ``rsc_vehicles``, ``rsc_lanes``, ``pam``, ``pam_slots``, ``pam_guidance``, ``psm``, ``ssm``,
-``ssm_objects``, ``rtcm``, ``clpmm``
+``ssm_objects``, ``rtcm``, ``clpmm``; the Day-II additions to MAP: ``map_sections``, ``map_waiting_areas``
 ``published``          per simulated device and message type: generated, published, failed, injected_loss
 ``field_checks``       the named field checks (:mod:`pipeline.sql.field_checks`): name, msg_type, basis, source, scope
 ``violations``         one row per violation: stored message and stream checks plus the run checks, with
@@ -119,6 +119,9 @@ DERIVED = {
     "rsc_vehicles": ", c.life_time / 100.0 AS life_time_s, c.path_end_lat * 1e-7 AS path_end_lat_deg, "
     "c.path_end_lon * 1e-7 AS path_end_lon_deg",
     "rsc_lanes": ", CASE WHEN c.recommended_speed < 8191 THEN c.recommended_speed * 0.02::DOUBLE END AS recommended_speed_mps",
+    "map_sections": ", c.lane_width / 100.0 AS lane_width_m, c.s_from / 10.0 AS s_from_m, c.s_to / 10.0 AS s_to_m",
+    "map_waiting_areas": ", c.width / 100.0 AS width_m, list_transform(c.point_lat, lambda v: v * 1e-7) AS point_lat_deg, "
+    "list_transform(c.point_lon, lambda v: v * 1e-7) AS point_lon_deg",
 }
 
 

@@ -76,7 +76,9 @@ def _priority_low_bits(c: Content) -> None:
 
 
 # Day-II (T/CSAE 157-2020): faults of the request / response flows.  An OBU seen in the field
-# gives every VIR a new reqID; an RSU that never answers; an RSU answering a vehicle that never asked.
+# gives every VIR a new reqID; an RSU that never answers; an RSU answering a vehicle that never asked;
+# a car park whose PAM slot status stops following the cars, or that guides cars to taken slots; an
+# SSM that covers less than the RSM beside it; RTCM frames damaged on the way.
 UNREQUESTED_VEHICLE = b"\x7fNOBODY\x7f"  # a temporary id no simulated vehicle has (ids are drawn at random)
 
 
@@ -98,6 +100,39 @@ def _unrequested(c: Content) -> None:
     c["coordinates"] = [*c.get("coordinates", [])[:15], stray]
 
 
+def _occupancy_lost(c: Content) -> None:
+    """A car park whose occupancy detection is down: every slot is reported available."""
+    for node in c["pamNodes"]:
+        for drive in node.get("inDrives", []):
+            for slot in drive.get("parkingSlots", []):
+                slot["status"] = "available"
+
+
+def _guide_to_occupied(c: Content) -> None:
+    """A car park that guides cars to slots its own map shows taken."""
+    targets = {g["targetParkingSlot"] for g in c.get("parkingAreaGuidance", []) if "targetParkingSlot" in g}
+    for node in c["pamNodes"]:
+        for drive in node.get("inDrives", []):
+            for slot in drive.get("parkingSlots", []):
+                if slot["slotID"] in targets:
+                    slot["status"] = "occupied"
+
+
+def _omits_participant(c: Content) -> None:
+    """An SSM that leaves out the last participant its RSM reports."""
+    kept = c.get("participants", [])[:-1]
+    if kept:
+        c["participants"] = kept
+    else:
+        c.pop("participants", None)
+
+
+def _bad_crc(c: Content) -> None:
+    """RTCM corrections whose first frame's CRC-24Q is off (a relay that damages the frames)."""
+    first = c["corrections"][0]
+    first["payload"] = first["payload"][:-1] + bytes([first["payload"][-1] ^ 0x01])
+
+
 _PER_MESSAGE: dict[str, Callable[[Content, int], None]] = {"vir_req_id_per_message": _req_id_per_message}
 FAULTS: dict[str, tuple[MessageType, Callable[[Content], None]]] = {
     "bsm_speed_unavailable": (MessageType.BSM, _set_speed_unavailable),
@@ -114,6 +149,10 @@ FAULTS: dict[str, tuple[MessageType, Callable[[Content], None]]] = {
     "vir_req_id_per_message": (MessageType.VIR, lambda c: None),  # needs the message number: _PER_MESSAGE
     "rsc_no_answer": (MessageType.RSC, _no_answer),
     "rsc_unrequested": (MessageType.RSC, _unrequested),
+    "ssm_omits_participant": (MessageType.SSM, _omits_participant),
+    "rtcm_bad_crc": (MessageType.RTCM, _bad_crc),
+    "pam_occupancy_lost": (MessageType.PAM, _occupancy_lost),
+    "pam_guide_to_occupied": (MessageType.PAM, _guide_to_occupied),
 }
 
 

@@ -29,6 +29,7 @@ VehicleKind = Literal["car", "bus", "sanitation_truck", "logistics_van", "ambula
 
 DEVICE_FRAMINGS = INGESTED  # the simulated RSUs send every framing the ingest reads
 OUTSIDE_THE_ACL = (Framing.VENDOR_WRAPPER, Framing.CLOUD_JSON)  # framings on topics other than V2X/RSU/{rsuId}/...
+VALET_KINDS = frozenset({"car", "logistics_van"})  # policy: what a valet car park's slots (ordinary, 2.5 m x 5 m) take
 PRIORITY_REQUESTERS = frozenset({"bus"})  # the vehicle kinds that ask for signal priority (VIR, T/CSAE 157-2020)
 MAX_VEHICLES = 20_000  # policy: a whole zone's fleet many times over; larger runs belong on the distributed ingest
 
@@ -108,6 +109,41 @@ class LaneManagement(_Strict):
     speed_kmh: float = Field(default=10.0, gt=0, le=130)
 
 
+class MapAdditions(_Strict):
+    """The Day-II additions to the RSU's MAP (T/CSAE 157-2020 Map): beside the Day-I ``inLinks``, the
+    node's ``inLinks-ex`` describes each inbound link by sections, a new section where the lane count
+    changes, with every lane's lines.  ``bus_lane_m`` > 0: on the corridor approaches a bus lane is
+    added on the kerb side for the last ``bus_lane_m`` before the stop line (a second section with one
+    lane more; LaneAttributes-Vehicle restrictedToBusUse, yellow dashed line, GB 5768.3).
+    ``waiting_area_m`` > 0: the median lane of each corridor approach has a left-turn waiting area
+    that long beyond its stop line (SignalWaitingLane, entered on the corridor phase)."""
+
+    bus_lane_m: float = Field(default=0.0, ge=0, le=500)
+    waiting_area_m: float = Field(default=0.0, ge=0, le=50)
+
+
+class CarPark(_Strict):
+    """An automated valet car park beside the intersection, served by its RSU (T/CSAE 157-2020 PAM,
+    VIR and RSC; the GSPA application), laid out from these numbers (:mod:`vehicles.valet_parking`):
+    an entrance ``distance_m`` north of the intersection, a main drive north with ``aisles`` aisles
+    east off it, ``slots_per_side`` slots on each side of an aisle, a return drive south to the exit.
+    ``occupied`` of the slots hold cars parked before the run (not connected).  The RSU broadcasts
+    PAM at 2 Hz, answers each parking request in RSC with a guidance path at 20 Hz, and relays RTCM
+    corrections at 1 Hz (DDS: GSPA needs positions to 0.5 m)."""
+
+    lot_id: int = Field(default=1, ge=0, le=65535)
+    name: str = Field(default="car park", min_length=1, max_length=32, pattern=r"^[\x20-\x7e]+$")
+    distance_m: float = Field(default=40.0, ge=10, le=500)
+    aisles: int = Field(default=2, ge=1, le=8)
+    slots_per_side: int = Field(default=6, ge=1, le=20)
+    occupied: float = Field(default=0.5, ge=0, le=1)
+    speed_kmh: float = Field(default=9.0, gt=0, le=25, description="the cars' speed in the car park (GSPA: 0-25 km/h)")
+
+    @property
+    def slots(self) -> int:
+        return 2 * self.aisles * self.slots_per_side
+
+
 WorkerActivity = Literal["workingOnRoad", "settingUpClosures", "respondingToEvents", "directingTraffic"]  # RoadWorkerActivityType
 
 
@@ -163,6 +199,8 @@ class Intersection(_Strict):
     traffic_info: list[TrafficInfo] = Field(default_factory=list, max_length=8)
     lane_management: LaneManagement | None = None
     road_workers: RoadWorkers | None = None
+    car_park: CarPark | None = None
+    map_day_ii: MapAdditions | None = None
     uplink: Framing = Field(
         default=Framing.ENVELOPE,
         description="how the RSU sends its messages to the cloud (v2x.framing): the signed YD/T 3957 envelope, "
@@ -196,14 +234,22 @@ class Intersection(_Strict):
                 ("signal.bus_priority", self.signal.bus_priority is not None),
                 ("lane_management", self.lane_management is not None),
                 ("sensors.share", self.sensors.share != "rsm"),
+                ("car_park", self.car_park is not None),
+                ("map_day_ii", self.map_day_ii is not None),
             )
             if used
         ]
         if uses and self.uplink not in (Framing.ENVELOPE, Framing.BARE_UPER):
             raise ValueError(
-                f"{', '.join(uses)}: the RSU sends Day-II messages (RSC, SSM), which its {self.uplink.value} uplink "
+                f"{', '.join(uses)}: the RSU sends Day-II messages (RSC, SSM, PAM, RTCM), which its {self.uplink.value} uplink "
                 "does not carry; use the envelope or bare-uper uplink"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _map_additions_need_the_current_edition(self) -> Intersection:
+        if self.map_day_ii is not None and self.edition is not editions.CURRENT:
+            raise ValueError(f"map_day_ii: the {self.edition.value} edition's MAP has no Day-II additions (inLinks-ex)")
         return self
 
     @model_validator(mode="after")
@@ -244,6 +290,12 @@ class FleetGroup(_Strict):
     hazard_lights: bool = False
     speed_kmh: float | None = Field(default=None, gt=0, le=130)
     lane: Literal["any", "kerb", "median"] = "any"
+    valet: Literal["none", "arrive", "depart"] = Field(
+        default="none",
+        description="automated valet parking in the scenario's car park (Intersection.car_park): 'arrive' cars queue at "
+        "its entrance, ask to enter and park (VIR), are guided to a slot (RSC, PAM) and park there; 'depart' cars start "
+        "parked and ask to leave",
+    )
 
 
 class BusStop(_Strict):
@@ -309,6 +361,10 @@ FaultKind = Literal[
     "vir_req_id_per_message",
     "rsc_no_answer",
     "rsc_unrequested",
+    "ssm_omits_participant",
+    "rtcm_bad_crc",
+    "pam_occupancy_lost",
+    "pam_guide_to_occupied",
 ]
 
 
@@ -425,7 +481,8 @@ class Scenario(_Strict):
             if silent:
                 raise ValueError(
                     f"attack 'day_ii_not_permitted' on the first {a.devices} {a.target}s: {', '.join(silent)} send no Day-II "
-                    "message (an RSU needs bus_priority, lane_management or sensors.share; a vehicle must be a bus where priority is offered)"
+                    "message (an RSU needs bus_priority, lane_management, sensors.share or a car_park; a vehicle must be a bus where priority "
+                    "is offered, or a valet car)"
                 )
         if self.broker.tls and self.platform is not None:
             raise ValueError("broker.tls with a platform: the topic ACL gives each RSU its own topics, not the platform's")
@@ -435,6 +492,32 @@ class Scenario(_Strict):
                 f"broker.tls with a {' and a '.join(outside)} uplink: the topic ACL gives each RSU its own "
                 "V2X/RSU/{rsuId}/... topics, and these framings travel on other topics"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _valet_needs_a_car_park(self) -> Scenario:
+        """Valet cars park in the scenario's car park (the only intersection with ``car_park``); departing cars start in
+        its occupied slots.  More cars may arrive than there are free slots: those the car park has no slot for are denied."""
+        valet = sum(g.count for g in self.fleet if g.valet != "none")
+        depart = sum(g.count for g in self.fleet if g.valet == "depart")
+        if not valet:
+            return self
+        parks = [i for i in self.intersections if i.car_park is not None]
+        if not parks:
+            raise ValueError("fleet: valet cars need an intersection with a car_park")
+        if len(parks) > 1:
+            raise ValueError(
+                f"intersections {', '.join(str(i.id) for i in parks)} each have a car_park; a scenario has at most one"
+            )
+        park = parks[0].car_park
+        assert park is not None
+        taken = round(park.occupied * park.slots)
+        if depart > taken:
+            raise ValueError(
+                f"fleet: {depart} valet cars depart, but only {taken} of the car park's {park.slots} slots are occupied"
+            )
+        if any(g.kind not in VALET_KINDS for g in self.fleet if g.valet != "none"):
+            raise ValueError(f"fleet: valet parking is for {', '.join(sorted(VALET_KINDS))}")
         return self
 
     @model_validator(mode="after")
@@ -489,23 +572,35 @@ class Scenario(_Strict):
         return [k for k, i in enumerate(self.intersections) if i.signal.bus_priority is not None]
 
     def vir_senders(self) -> list[str]:
-        """Device ids of the vehicles that ask for signal priority in VIR: those of the
-        :data:`PRIORITY_REQUESTERS` kinds, where some intersection offers it."""
-        if not self.priority_offered():
-            return []
-        return [obu for obu, kind in self.obu_kinds().items() if kind in PRIORITY_REQUESTERS]
+        """Device ids of the vehicles that send VIR: those of the :data:`PRIORITY_REQUESTERS` kinds,
+        where some intersection offers signal priority, and the valet cars."""
+        asking = self.priority_offered()
+        valet = {obu for obu, group in zip(self.obu_ids(), self.obu_groups()) if group.valet != "none"}
+        return [obu for obu, kind in self.obu_kinds().items() if (asking and kind in PRIORITY_REQUESTERS) or obu in valet]
+
+    def car_park_index(self) -> int | None:
+        """Index of the intersection with the car park, if any."""
+        return next((k for k, i in enumerate(self.intersections) if i.car_park is not None), None)
 
     def worker_ids(self) -> list[str]:
         """Device ids of the road workers' PSM devices (:class:`RoadWorkers`), intersection by intersection."""
         return [worker_id(i.id, k) for i in self.intersections if i.road_workers for k in range(i.road_workers.count)]
 
     def rsc_senders(self) -> list[int]:
-        """Indices of the intersections whose RSU sends RSC: it offers priority or manages lanes."""
-        return [k for k, i in enumerate(self.intersections) if i.signal.bus_priority is not None or i.lane_management is not None]
+        """Indices of the intersections whose RSU sends RSC: it offers priority, manages lanes or guides valet parking."""
+        return [
+            k
+            for k, i in enumerate(self.intersections)
+            if i.signal.bus_priority is not None or i.lane_management is not None or i.car_park is not None
+        ]
+
+    def obu_groups(self) -> list[FleetGroup]:
+        """Each OBU's fleet group, in fleet order."""
+        return [group for group in self.fleet for _ in range(group.count)]
 
     def obu_kinds(self) -> dict[str, str]:
         """Each OBU's vehicle kind (car, bus, ambulance ...), by device id."""
-        return dict(zip(self.obu_ids(), (group.kind for group in self.fleet for _ in range(group.count))))
+        return dict(zip(self.obu_ids(), (group.kind for group in self.obu_groups())))
 
 
 def worker_id(intersection_id: int, k: int) -> str:
