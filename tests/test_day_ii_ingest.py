@@ -144,3 +144,20 @@ def test_a_day_ii_message_the_harness_does_not_carry_or_cut_short_is_a_reject_wi
     assert any("messageId 17" in r for r in reasons)
     assert any("trailing" in r or "ends after" in r for r in reasons)
     assert all(not t.num_rows for name, t in out.tables.items() if name == "psm")
+
+
+# Fuzzed open-type octets under PAM's messageId that asn1tools cannot decode at all: it raises
+# NotImplementedError (an extension bitmap longer than it reads, X.691 11.9.3.4), not its own error.
+UNREADABLE_PAM = bytes.fromhex("911ab6a736a2d4fc9244481f107bdaa3fd7b1658cc1169e526054b6dc46adf1e0b9a9dc20b")
+
+
+def test_an_encoding_the_decoder_cannot_read_is_a_clear_error_and_a_recorded_reject():
+    with pytest.raises(NotImplementedError):
+        messages.message_set().decode("PAMData", UNREADABLE_PAM)  # what asn1tools itself does
+    with pytest.raises(ValueError, match="PAMData: the decoder cannot read this encoding"):
+        messages.decode(_ext(14, UNREADABLE_PAM))
+    good = messages.encode(MessageType.PAM, next(c for t, c in day_ii_corpus() if t is MessageType.PAM))
+    out = BatchProcessor(None).process(received_frames([(MessageType.PAM, _ext(14, UNREADABLE_PAM)), (MessageType.PAM, good)]))
+    reasons = [r for t in out.telemetry.values() for r in t.column("reject_reason").to_pylist()]
+    assert len(reasons) == 2 and "cannot read this encoding" in (reasons[0] or "") and reasons[1] is None, reasons
+    assert out.tables["pam"].num_rows == 1  # storage goes on with the next frame
