@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from v2x import clock, messages
+from v2x import clock
 from v2x.dayii import pam, rtcm
 from v2x.device import faults
 from v2x.device.uplink import Payload, Stream
@@ -47,10 +47,7 @@ def car_park_streams(scenario: Scenario, traffic: Traffic, index: int, rng: np.r
 
     def encoded(msg_type: MessageType, k: int, content: dict) -> Payload:
         # the only PAM and RTCM sender of a scenario (one car park): device 0 for the faults
-        injected = faults.due(scenario.faults, msg_type, 0, k)
-        if injected:
-            content = faults.inject(scenario.faults, msg_type, 0, k, content)
-        return Payload(messages.encode(msg_type, content, checked=injected))
+        return Payload(faults.encoded(scenario.faults, msg_type, 0, k, content, checked=False))
 
     def build_pam(k: int, now: int) -> Payload:
         content = pam_content(traffic, pam_offset + k * PAM_PERIOD_S, (pam_cnt0 + k) % 128, clock.minute_of_the_year(now))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from v2x import clock, messages
+from v2x import clock
 from v2x.dayii import rsc
 from v2x.device import faults
 from v2x.device.identity import rsu_octets
@@ -115,8 +115,6 @@ def rsc_stream(scenario: Scenario, traffic: Traffic, index: int) -> Stream:
 
     def build(k: int, now: int) -> Payload:
         content = rsc_content(scenario, traffic, index, offset + k * period, (cnt0 + k) % 128, clock.dsecond(now))
-        if faults.due(scenario.faults, MessageType.RSC, index, k):
-            content = faults.inject(scenario.faults, MessageType.RSC, index, k, content)
-        return Payload(messages.encode(MessageType.RSC, content))
+        return Payload(faults.encoded(scenario.faults, MessageType.RSC, index, k, content))
 
     return Stream(MessageType.RSC, period, offset, build)

@@ -44,3 +44,18 @@ def signed_run(root: Path, signers: dict[str, Signer], items: list[tuple[float, 
     run = RunDir(root)
     TelemetryWriter(run.telemetry, run.tables).write(out.telemetry, out.tables)
     return root
+
+
+def flagged(run: Path, *message_types: str) -> set[tuple[str, str]]:
+    """(check, "TYPE msgCnt") of every violation of a check of ``message_types`` in ``run``."""
+    from pipeline.sql import views
+
+    wanted = " OR ".join(f"v.check_name LIKE '{t}.%'" for t in message_types)
+    rows = (
+        views.connect(run)
+        .execute(
+            f"SELECT v.check_name, m.msg_type || ' ' || m.msg_cnt FROM violations v JOIN messages m USING (rx_seq) WHERE {wanted}"
+        )
+        .fetchall()
+    )
+    return set(rows)

@@ -19,7 +19,7 @@ from v2x.security import Signer
 from pipeline.sql import views
 from vehicles.signal_priority import AIR_S, COMPLETE_S, RSC_PERIOD_S, SignalPriority
 
-from tests.signed_flows import flow_signers, signed_run
+from tests.signed_flows import flagged, flow_signers, signed_run
 
 # --- the conversation in the world model ---------------------------------------------------------
 
@@ -166,12 +166,7 @@ def _answer(vehicle: bytes, msg_cnt: int = 0, suggestion: tuple[str, ...] = ("in
 
 
 def _violations(run: Path) -> set[tuple[str, str]]:
-    con = views.connect(run)
-    rows = con.execute(
-        "SELECT v.check_name, m.msg_type || ' ' || m.msg_cnt FROM violations v JOIN messages m USING (rx_seq) "
-        "WHERE v.check_name LIKE 'VIR.%' OR v.check_name LIKE 'RSC.%'"
-    ).fetchall()
-    return set(rows)
+    return flagged(run, "VIR", "RSC")
 
 
 def test_a_clean_conversation_breaks_no_flow_check(tmp_path, signers):

@@ -29,7 +29,7 @@ from vehicles.priority_requests import vir_content
 from vehicles.traffic import TICK_S, Traffic
 from vehicles.valet_parking import AIR_S, COMPLETE_S, DETECT_S, RSC_PERIOD_S
 
-from tests.signed_flows import flow_signers, signed_run
+from tests.signed_flows import flagged, flow_signers, signed_run
 
 # --- the car park's layout -----------------------------------------------------------------------
 
@@ -286,13 +286,7 @@ def _pam(cnt: int, status: dict[int, str], slot: int | None = None, leaving: int
 
 
 def _violations(run: Path) -> set[tuple[str, str]]:
-    con = views.connect(run)
-    return set(
-        con.execute(
-            "SELECT v.check_name, m.msg_type || ' ' || m.msg_cnt FROM violations v JOIN messages m USING (rx_seq) "
-            "WHERE v.check_name LIKE 'PAM.%' OR v.check_name LIKE 'RTCM.%' OR v.check_name LIKE 'VIR.%'"
-        ).fetchall()
-    )
+    return flagged(run, "PAM", "RTCM", "VIR")
 
 
 def test_a_clean_parking_conversation_breaks_no_parking_check(tmp_path, signers):

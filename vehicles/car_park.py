@@ -111,7 +111,7 @@ class CarParkLayout:
 
     def by_distance(self) -> list[int]:
         """Slot ids nearest the entrance (along the drives) first."""
-        return sorted(self.slots, key=lambda s: (_length(self.entry_points(s, self.nodes[ENTRANCE])), s))
+        return sorted(self.slots, key=lambda s: (path_length(self.entry_points(s, self.nodes[ENTRANCE])), s))
 
     def latlon(self, xy: tuple[float, float]) -> tuple[float, float]:
         lat, lon = self.frame.to_latlon(xy[0], xy[1])
@@ -149,5 +149,6 @@ class CarParkLayout:
         return pam.ParkingSlot(slot.slot_id, f"A{slot.aisle}-{side}{slot.index + 1:02d}", corners)
 
 
-def _length(points: np.ndarray) -> float:
-    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+def path_length(points: np.ndarray) -> float:
+    """Length of a polyline (local metres); 0 for a single point or none."""
+    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum()) if len(points) > 1 else 0.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from v2x import clock, messages
+from v2x import clock
 from v2x.dayii import vir
 from v2x.device import faults
 from v2x.device.identity import rsu_octets
@@ -63,9 +63,6 @@ def vir_stream(traffic: Traffic, i: int, sender_index: int) -> Stream:
 
     def build(k: int, now: int) -> Payload:
         content = vir_content(traffic, i, k, (cnt0 + k) % 128, clock.dsecond(now))
-        injected = faults.due(scenario_faults, MessageType.VIR, sender_index, k)
-        if injected:
-            content = faults.inject(scenario_faults, MessageType.VIR, sender_index, k, content)
-        return Payload(messages.encode(MessageType.VIR, content))
+        return Payload(faults.encoded(scenario_faults, MessageType.VIR, sender_index, k, content))
 
     return Stream(MessageType.VIR, TICK_S, float(traffic.phase_offset_s[i]), build)

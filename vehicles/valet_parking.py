@@ -34,7 +34,7 @@ import numpy as np
 
 from v2x.scenario.model import Scenario
 
-from vehicles.car_park import ENTRANCE, EXIT, CarParkLayout
+from vehicles.car_park import ENTRANCE, EXIT, CarParkLayout, path_length
 from vehicles.signal_priority import AIR_S, COMPLETE_S, RSC_PERIOD_S, next_tick_at, status_at
 
 REQUEST_M = 15.0  # policy: a car asks this far before the entrance
@@ -140,7 +140,7 @@ class ValetParking:
     def _move(self, i: int) -> None:
         """Drive car ``i`` along its path (the way to the entrance barrier until it is answered),
         braking to stop at its end."""
-        length = _length(self.path[i])
+        length = path_length(self.path[i])
         remaining = max(0.0, length - self.s[i])
         target = min(self.speed, math.sqrt(2 * ACCEL_MPS2 * max(0.0, remaining - PARKED_M)))
         v = self.v[i]
@@ -176,14 +176,14 @@ class ValetParking:
         if i in self.home:
             if now >= self.depart_at[i]:
                 self._open(i, tick, "exit")
-        elif _length(self.path[i]) - self.s[i] <= REQUEST_M:
+        elif path_length(self.path[i]) - self.s[i] <= REQUEST_M:
             self._open(i, tick, "park")
 
     def _arrived(self, i: int, r: ValetRequest) -> bool:
         if self.path[i] is not r.path_xy:
             return False
         if r.purpose == "park":
-            return self.v[i] == 0.0 and _length(r.path_xy) - self.s[i] <= PARKED_M
+            return self.v[i] == 0.0 and path_length(r.path_xy) - self.s[i] <= PARKED_M
         assert self.layout is not None
         exit_y = self.layout.nodes[EXIT][1]
         return self._xy(i)[1] <= exit_y  # past the exit
@@ -203,7 +203,7 @@ class ValetParking:
         else:
             slot = self.home[i]
             path_xy, nodes = self.layout.exit_points(slot), self.layout.exit_path(slot)
-        drive_s = (_length(path_xy) if path_xy.size else 0.0) / self.speed
+        drive_s = path_length(path_xy) / self.speed
         r = ValetRequest(
             i, purpose, self.next_req_id[i], sent, answered, slot, sent + drive_s + LIFETIME_MARGIN_S, nodes, path_xy
         )
@@ -276,10 +276,6 @@ class ValetParking:
     def statuses(self, t_s: float) -> dict[int, str]:
         assert self.layout is not None
         return {slot: self.status(slot, t_s) for slot in self.layout.slots}
-
-
-def _length(points: np.ndarray) -> float:
-    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum()) if len(points) > 1 else 0.0
 
 
 def _segment(points: np.ndarray, s: float) -> tuple[int, float]:

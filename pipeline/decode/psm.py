@@ -17,12 +17,11 @@ import numpy as np
 from pipeline.decode import uper
 from pipeline.decode.uper import (
     ABSENT,
-    ERR,
     FALLBACK,
     OK,
-    TRAILING_OCTETS,
     acceleration4way,
     bits,
+    ended_at,
     enumerated,
     extensible_enumerated,
     fail,
@@ -144,9 +143,7 @@ def decode_psm(buf, bases, starts, ends, out, status):
     encoding ends at bit ``ends[i]`` (buf padded) into ``out`` and ``status``."""
     for i in range(bases.size):
         pos = _psm(buf, bases[i], ends[i], starts[i], out, i)
-        if pos < ERR and ((pos - starts[i] + 7) >> 3) < ((ends[i] - starts[i]) >> 3):
-            pos = ERR + TRAILING_OCTETS
-        status[i] = status_of(pos)
+        status[i] = status_of(ended_at(pos, starts[i], ends[i]))
     return OK
 
 

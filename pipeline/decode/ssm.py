@@ -22,10 +22,10 @@ from pipeline.decode.uper import (
     ABSENT,
     ERR,
     FALLBACK,
-    TRAILING_OCTETS,
     acceleration4way,
     bits,
     count,
+    ended_at,
     enumerated,
     extensible_enumerated,
     fail,
@@ -209,9 +209,7 @@ def decode_ssm(buf, bases, starts, ends, out, status, objects):
         else:
             pos, extra = _ssm(buf, bases[i], ends[i], starts[i], out, i, objects, spare, scratch)
             n_objects += extra - spare
-        if pos < ERR and ((pos - starts[i] + 7) >> 3) < ((ends[i] - starts[i]) >> 3):
-            pos = ERR + TRAILING_OCTETS
-        status[i] = status_of(pos)
+        status[i] = status_of(ended_at(pos, starts[i], ends[i]))
     return n_objects
 
 

@@ -98,7 +98,14 @@ def ended(pos, limit):
     whole octets are left after it: a complete UPER encoding is padded to the octet (ITU-T
     X.691, complete encoding), so a decode that stops earlier read bytes of another edition or
     standard.  The padding bits themselves are not judged."""
-    if pos < ERR and ((pos + 7) >> 3) < (limit >> 3):
+    return ended_at(pos, 0, limit)
+
+
+@nb.njit(cache=True)
+def ended_at(pos, start, end):
+    """:func:`ended` for an encoding that starts at bit ``start`` of the buffer and whose octets
+    end at bit ``end``: a Day-II message inside the open type of msgFrameExt."""
+    if pos < ERR and ((pos - start + 7) >> 3) < ((end - start) >> 3):
         return ERR + TRAILING_OCTETS
     return pos
 

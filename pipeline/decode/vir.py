@@ -20,10 +20,10 @@ from pipeline.decode.uper import (
     ABSENT,
     ERR,
     FALLBACK,
-    TRAILING_OCTETS,
     acceleration4way,
     bits,
     count,
+    ended_at,
     extensible_enumerated,
     fail,
     flag,
@@ -265,9 +265,7 @@ def decode_vir(buf, bases, starts, ends, out, status, reqs):
     scratch = np.empty((1, 5), dtype=np.int64)
     for i in range(bases.size):
         pos, n_reqs = _vir(buf, bases[i], ends[i], starts[i], out, i, reqs, n_reqs, scratch)
-        if pos < ERR and ((pos - starts[i] + 7) >> 3) < ((ends[i] - starts[i]) >> 3):
-            pos = ERR + TRAILING_OCTETS
-        status[i] = status_of(pos)
+        status[i] = status_of(ended_at(pos, starts[i], ends[i]))
     return n_reqs
 
 

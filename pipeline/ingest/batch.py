@@ -747,12 +747,16 @@ class BatchProcessor:
         for i, d in decoded.items():  # msgCnt sits after a preamble whose length depends on the edition
             if d.edition is not editions.CURRENT and d.msg_cnt is not None:
                 p.msg_cnt[i] = d.msg_cnt
-        for name, records in (("map_links", links), ("map_lanes", lanes), ("map_movements", movements), ("rsi_items", items)):
+        for name, records in (
+            ("map_links", links),
+            ("map_lanes", lanes),
+            ("map_movements", movements),
+            ("rsi_items", items),
+            ("map_sections", sections),  # the Day-II additions to MAP
+            ("map_waiting_areas", waiting),
+        ):
             if records:
-                tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS[name])
-        for name, records in (("map_sections", sections), ("map_waiting_areas", waiting)):
-            if records:
-                tables[name] = pa.Table.from_pylist(records, schema=day_ii.SCHEMAS[name])
+                tables[name] = pa.Table.from_pylist(records, schema=map_rsi.SCHEMAS.get(name) or day_ii.SCHEMAS[name])
         tables.update(self._day_ii_contents(buf, p, ok, fallback, rx_seq))
         return tables, bsm_frames, bsm_rows
 

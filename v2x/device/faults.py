@@ -8,9 +8,10 @@ nothing else, so exactly one named check should flag the message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from v2x import messages
 from v2x.dayii import bits
 from v2x.messages import MessageType
 
@@ -100,22 +101,24 @@ def _unrequested(c: Content) -> None:
     c["coordinates"] = [*c.get("coordinates", [])[:15], stray]
 
 
-def _occupancy_lost(c: Content) -> None:
-    """A car park whose occupancy detection is down: every slot is reported available."""
+def _pam_slots(c: Content) -> Iterator[dict[str, Any]]:
     for node in c["pamNodes"]:
         for drive in node.get("inDrives", []):
-            for slot in drive.get("parkingSlots", []):
-                slot["status"] = "available"
+            yield from drive.get("parkingSlots", [])
+
+
+def _occupancy_lost(c: Content) -> None:
+    """A car park whose occupancy detection is down: every slot is reported available."""
+    for slot in _pam_slots(c):
+        slot["status"] = "available"
 
 
 def _guide_to_occupied(c: Content) -> None:
     """A car park that guides cars to slots its own map shows taken."""
     targets = {g["targetParkingSlot"] for g in c.get("parkingAreaGuidance", []) if "targetParkingSlot" in g}
-    for node in c["pamNodes"]:
-        for drive in node.get("inDrives", []):
-            for slot in drive.get("parkingSlots", []):
-                if slot["slotID"] in targets:
-                    slot["status"] = "occupied"
+    for slot in _pam_slots(c):
+        if slot["slotID"] in targets:
+            slot["status"] = "occupied"
 
 
 def _omits_participant(c: Content) -> None:
@@ -159,6 +162,18 @@ FAULTS: dict[str, tuple[MessageType, Callable[[Content], None]]] = {
 def due(faults: list[Any], msg_type: MessageType, device_index: int, k: int) -> bool:
     """Whether any fault of ``faults`` is due for message ``k`` of device ``device_index``."""
     return any(FAULTS[f.kind][0] is msg_type and device_index < f.devices and k % f.every == 0 for f in faults)
+
+
+def encoded(
+    faults: list[Any], msg_type: MessageType, device_index: int, k: int, content: Content, *, checked: bool = True
+) -> bytes:
+    """The frame of message ``k`` of device ``device_index`` with the faults due for it injected;
+    a faulted value is always checked against the ASN.1 constraints, others as ``checked`` says
+    (:func:`v2x.messages.encode`)."""
+    injected = due(faults, msg_type, device_index, k)
+    if injected:
+        content = inject(faults, msg_type, device_index, k, content)
+    return messages.encode(msg_type, content, checked=checked or injected)
 
 
 def inject(faults: list[Any], msg_type: MessageType, device_index: int, k: int, content: Content) -> Content:
