@@ -34,6 +34,8 @@ SUBSCRIBE_RATE: dict[str, float] = {}
 SCALE: dict[tuple[str, str], object] = {}
 # (what, messages in the run) -> seconds (best round), filled by test_report.
 REPORT_SECONDS: dict[tuple[str, int], float] = {}
+# (measure, path) -> value, filled by test_cluster.
+CLUSTER: dict[tuple[str, str], object] = {}
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +99,28 @@ def _scale_summary(terminalreporter) -> None:
         terminalreporter.write_line(f"{pace:<9} {what:<28} {value}")
 
 
+def _cluster_summary(terminalreporter) -> None:
+    if not CLUSTER:
+        return
+    terminalreporter.section("Mosquitto and a 3-node NATS cluster, same frames (best round)")
+    base = CLUSTER.get(("frames/s", "mosquitto, 1 ingest"))
+    for (measure, what), value in sorted(CLUSTER.items()):
+        if isinstance(value, float):
+            ratio = (
+                f"  {value / base:5.2f}x mosquitto" if base and measure == "frames/s" and what != "mosquitto, 1 ingest" else ""
+            )
+            terminalreporter.write_line(f"{measure:<34} {what:<22} {value:10,.0f}{ratio}")
+        else:
+            terminalreporter.write_line(f"{measure:<34} {what:<22} {value}")
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     _client_rates(terminalreporter, "publishing to Mosquitto, QoS 1 (same process, best round)", PUBLISH_RATE, "paho-mqtt")
     _client_rates(
         terminalreporter, "receiving from Mosquitto, QoS 1 (receiving thread's CPU, best round)", SUBSCRIBE_RATE, "aiomqtt"
     )
     _scale_summary(terminalreporter)
+    _cluster_summary(terminalreporter)
     _generate_summary(terminalreporter)
     _verify_summary(terminalreporter)
     _report_summary(terminalreporter)

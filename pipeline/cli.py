@@ -47,6 +47,7 @@ from pipeline.ingest.receiver import client_tls
 from pipeline.ingest.replay import ReplayError, replay
 from pipeline.ingest.session import CLIENT_ID_PATTERN
 from pipeline.ingest.session import ingest as run_ingest
+from pipeline.ingest.stream_receiver import stream_source
 from pipeline.ingest.summary import IngestStats, Progress, progress_line
 from pipeline.ingest.trust import verifier_from_files, verifier_from_pki
 from pipeline.ingest.watch import Watch, WatchFilter, line
@@ -540,6 +541,18 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sou
     default=None,
     help="instead of a broker: the frames of a run directory or a capture file (JSON Lines), with their receive times",
 )
+@click.option(
+    "--nats",
+    "nats_servers",
+    default=None,
+    help="instead of a broker: nats://host:port,... of a NATS JetStream cluster; this ingest is one worker of it",
+)
+@click.option("--partitions", default=None, help="with --nats: the partitions this worker owns (0-3,6)")
+@click.option(
+    "--partition-count", type=click.IntRange(1, 1024), default=8, show_default=True, help="with --nats: the zone's partitions"
+)
+@click.option("--strays", is_flag=True, help="with --nats: also read the uplinks of no partition (one worker of the zone)")
+@click.option("--worker", default=None, help="with --nats: this worker's name in OUT (default: from its partitions, p0-3)")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="run directory to write")
 @zone_options
 @click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
@@ -575,6 +588,11 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sou
 def ingest(
     broker: str | None,
     replay_source: Path | None,
+    nats_servers: str | None,
+    partitions: str | None,
+    partition_count: int,
+    strays: bool,
+    worker: str | None,
     out: Path,
     prefix: str,
     sources_file: Path | None,
@@ -602,12 +620,24 @@ def ingest(
     through today's decoders and verifier with their original receive times into the new OUT
     (trust: --pki/--trust, else the source run's own pki/).
 
+    With --nats instead of --broker: one worker of a NATS JetStream cluster, reading the partitions
+    it owns (--partitions, --strays); workers on several hosts write one OUT, read as one run
+    (docs/operators.md: A NATS JetStream cluster for a whole zone).
+
     With --metrics-port, Prometheus metrics are served while it runs (docs/operators.md).
 
     Exit codes: 0 a clean stop; 1 a stage failed, or the ingest never subscribed at its broker;
     2 the options, sources file or trust store cannot be used."""
-    if (broker is None) == (replay_source is None):
-        raise click.UsageError("give either --broker or --replay")
+    if sum(x is not None for x in (broker, replay_source, nats_servers)) != 1:
+        raise click.UsageError("give one of --broker, --nats or --replay")
+    stream = None
+    if nats_servers is not None:
+        try:
+            stream = stream_source(nats_servers, partitions, partition_count, strays, worker)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--nats/--partitions/--worker") from None
+    elif partitions or strays or worker:
+        raise click.UsageError("--partitions, --strays and --worker go with --nats")
     if verbose:
         stage_logger("ingest", "pipeline.ingest")
     if replay_source is not None and pki is None and not trust and (replay_source / "pki").is_dir():
@@ -616,10 +646,10 @@ def ingest(
     if replay_source is not None:
         _replay(replay_source, out, verifier, prefix, sources)
         return
-    assert broker is not None
-    address, tls = _broker(broker, tls_ca, tls_cert, tls_key)
+    address, tls = _broker(broker, tls_ca, tls_cert, tls_key) if broker is not None else (None, None)
     if client_id is not None and not CLIENT_ID_PATTERN.fullmatch(client_id):
         raise click.BadParameter("1 to 64 characters of 0-9 A-Z a-z _ - (MQTT 3.1.1 3.1.3.1)", param_hint="--client-id")
+    where = address.url if address is not None else f"{stream.where} as worker {stream.worker}" if stream else ""
     warm_up()
     settle_collector()  # process-wide: the garbage collector tuned for batches (pipeline.ingest.batch)
 
@@ -645,12 +675,13 @@ def ingest(
             verifier=verifier,
             topic_prefix=prefix,
             stop=stop,
-            on_ready=lambda: click.echo(f"subscribed to {address.url}; Ctrl-C to stop", err=True),
+            on_ready=lambda: click.echo(f"subscribed to {where}; Ctrl-C to stop", err=True),
             verify_workers=verify_workers,
             tls=tls,
             stats=stats,
             client_id=client_id,
             sources=sources,
+            stream=stream,
         )
         await shown
         if server is not None:

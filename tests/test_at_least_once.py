@@ -328,22 +328,15 @@ def test_a_failed_stage_stops_receiving_and_acknowledging_and_a_restart_gets_eve
     ).fetchone() == (400, 400)
 
 
-def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pki, tmp_path):
-    """A digest-signed BSM 450 ms or more after its certificate's last full certificate is a
-    violation (GB/T 45315 7.4.3.5) also when the ingest restarted in between."""
+def signed_bsms(signer, start_us: int, n: int) -> list[tuple[bytes, int]]:
+    """``n`` BSMs of one vehicle at 10 Hz from ``start_us``, signed by ``signer``, each with its
+    receive time 20 ms after generation."""
     from v2x import clock, messages
     from v2x.messages import MessageType
-    from v2x.security import Signer, load_credentials
 
-    from pipeline.ingest.batch import BatchProcessor, Received
-    from pipeline.ingest.resume import stored_tail
-    from pipeline.ingest.trust import verifier_from_pki
-
-    signer = Signer(load_credentials(pki, "OBU-1")[0], full_certificate_interval_us=2_000_000)  # too rare: digests go late
-    start = clock.now_unix_us() - 3_000_000
-    frames = []
-    for k in range(20):
-        gen = start + k * 100_000
+    out = []
+    for k in range(n):
+        gen = start_us + k * 100_000
         content = messages.bsm(
             msg_cnt=k,
             vehicle_id=b"\x02" * 8,
@@ -356,12 +349,23 @@ def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pk
             length_m=4.7,
             vehicle_class=10,
         )
-        frames.append(
-            (
-                signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen)),
-                gen + 20_000,
-            )
-        )
+        frame = signer.sign(messages.encode(MessageType.BSM, content), MessageType.BSM.aid, clock.time64_from_unix_us(gen))
+        out.append((frame, gen + 20_000))
+    return out
+
+
+def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pki, tmp_path):
+    """A digest-signed BSM 450 ms or more after its certificate's last full certificate is a
+    violation (GB/T 45315 7.4.3.5) also when the ingest restarted in between."""
+    from v2x import clock
+    from v2x.security import Signer, load_credentials
+
+    from pipeline.ingest.batch import BatchProcessor, Received
+    from pipeline.ingest.resume import stored_tail
+    from pipeline.ingest.trust import verifier_from_pki
+
+    signer = Signer(load_credentials(pki, "OBU-1")[0], full_certificate_interval_us=2_000_000)  # too rare: digests go late
+    frames = signed_bsms(signer, clock.now_unix_us() - 3_000_000, 20)
 
     def batch(part):
         b = Received()
@@ -384,6 +388,37 @@ def test_a_restart_takes_up_the_signer_rules_where_the_last_session_left_them(pk
     resumed.resume(*stored_tail(reopened))
     assert late_digests(resumed.process(batch(frames[3:]))) == whole
     assert late_digests(BatchProcessor(verifier).process(batch(frames[3:]))) == 0  # without resuming: none seen
+
+
+def test_a_restart_knows_the_certificates_the_last_session_received(pki, tmp_path):
+    """After a restart (a new process, a new trust store) a device's digest-signed frames resolve
+    from the certificate it sent before the restart, instead of failing as 'never received'
+    until its next certificate-signed frame."""
+    from v2x import clock
+    from v2x.security import Signer, load_credentials
+
+    from pipeline.ingest.batch import BatchProcessor, Received
+    from pipeline.ingest.resume import stored_certificate_frames
+    from pipeline.ingest.trust import verifier_from_pki
+
+    signer = Signer(load_credentials(pki, "OBU-1")[0], full_certificate_interval_us=5_000_000)
+    batch = Received()
+    for frame, received_us in signed_bsms(signer, clock.now_unix_us() - 1_000_000, 6):
+        batch.add("V2X/OBU/OBU-1/BSM/UP", frame, received_us)
+    run = RunDir(tmp_path / "run").create()
+    first = BatchProcessor(verifier_from_pki(pki)).process(batch.part(0, 2))  # the certificate, then a digest
+    assert first.telemetry["BSM"].column("signer_kind").to_pylist() == ["certificate", "digest"]
+    TelemetryWriter(run.telemetry, run.tables).write(first.telemetry, first.tables)
+    reopened = TelemetryWriter(run.telemetry, run.tables)
+
+    def auth_after_restart(remember: bool) -> list[str]:
+        processor = BatchProcessor(verifier_from_pki(pki), first_rx_seq=reopened.next_rx_seq)  # a new process's trust store
+        if remember:
+            assert processor.remember_certificates(stored_certificate_frames(reopened)) == 1
+        return processor.process(batch.part(2, 6)).telemetry["BSM"].column("auth").to_pylist()
+
+    assert auth_after_restart(remember=True) == ["success"] * 4
+    assert auth_after_restart(remember=False) == ["signer_certificate_not_found"] * 4
 
 
 @pytest.mark.broker

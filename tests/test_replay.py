@@ -112,7 +112,7 @@ def test_replay_refuses_an_output_that_holds_telemetry_and_needs_one_source(pki,
     assert again.exit_code == 2 and "already holds telemetry" in again.output
     both = runner.invoke(v2x, ["ingest", "--replay", str(source), "--broker", "mqtt://127.0.0.1:1", "--out", str(tmp_path / "o")])
     neither = runner.invoke(v2x, ["ingest", "--out", str(tmp_path / "o")])
-    assert both.exit_code == neither.exit_code == 2 and "either --broker or --replay" in both.output + neither.output
+    assert both.exit_code == neither.exit_code == 2 and "give one of --broker, --nats or --replay" in both.output + neither.output
     (tmp_path / "empty").mkdir()
     nothing = runner.invoke(v2x, ["ingest", "--replay", str(tmp_path / "empty"), "--out", str(tmp_path / "o2")])
     assert nothing.exit_code == 2 and "no stored frames" in nothing.output

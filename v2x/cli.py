@@ -19,6 +19,7 @@ from rich.table import Table
 from v2x.live import LiveState, serve_live
 from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
 from v2x.mqtt.broker import BrokerError
+from v2x.nats.cli import nats as nats_commands
 from v2x.run import RunError, RunProgress, new_run_dir, run_scenario
 from v2x.run_progress import RunProgressBars
 from v2x.scenario.model import ScenarioError, builtin_scenarios, load_scenario, with_changes
@@ -194,6 +195,9 @@ def run(
         ctx.invoke(report, run=result.run.root, fmt="html", output=page, profile=None)
         console.print(f"HTML report with charts: {page}")
     ctx.invoke(judge, run=result.run.root, scenario_name=str(result.run.root / "scenario.yaml"), profile=None, fmt="terminal")
+
+
+main.add_command(nats_commands)
 
 
 @main.group()

@@ -13,8 +13,10 @@ import os
 import platform
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,11 +30,13 @@ from v2x.device.schedule import Pace
 from v2x.framing.sources import dump_sources
 from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS, VRU_AIDS, MessageType
 from v2x.mqtt.access import INGEST_CLIENT, create_broker_access
-from v2x.mqtt.broker import RunningBroker, start_broker
+from v2x.mqtt.broker import BrokerError, RunningBroker, start_broker
 from v2x.mqtt.transport import BrokerAddress
 from v2x.mqtt.wire import DISCONNECT, MqttError, open_connection
+from v2x.nats.cluster import RunningCluster, start_cluster
+from v2x.nats.uplink import create_uplink_consumers, uplink_leader
 from v2x.rundir import RunDir, write_json_atomic
-from v2x.scenario.model import Intersection, Scenario, dump_scenario
+from v2x.scenario.model import ClusterFault, Intersection, Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
 from v2x.security.pki import issue, suite_of
 
@@ -246,14 +250,24 @@ def run_scenario(
 
     stages = _Stages(run, manifest)
     with stages:
-        url, ingest_tls = _broker(run, scenario, devices, broker_url, stages, status)
-        manifest["broker"] = {
-            "url": url,
-            "started_by_run": stages.broker is not None,
-            "kind": stages.broker.kind if stages.broker else "external",
-        }
+        broker: dict[str, Any]
+        if scenario.broker.kind == "nats-cluster":
+            if broker_url is not None:
+                raise RunError("a scenario with a nats-cluster broker runs on the cluster it starts, not on --broker")
+            broker = _cluster(run, scenario, stages, status)
+            ingests = _worker_commands(run, scenario, stages)
+        else:
+            url, ingest_tls = _broker(run, scenario, devices, broker_url, stages, status)
+            broker = {
+                "url": url,
+                "started_by_run": stages.broker is not None,
+                "kind": stages.broker.kind if stages.broker else "external",
+            }
+            ingests = {"ingest": (_ingest_command(run, scenario, ["--broker", url, *ingest_tls]), run.logs / "ingest.log")}
+        manifest["broker"] = broker
         write_json_atomic(run.manifest, manifest)
-        ingest, sims = _start_stages(run, scenario, url, pace, ingest_tls, stages)
+        stages.ingests = ingests
+        sims = _start_stages(run, scenario, _simulator_brokers(broker), pace, stages)
         last = last_startup_s()
         if last is None:
             low, high = FIRST_STARTUP_S
@@ -266,7 +280,7 @@ def run_scenario(
         estimate = last or float(FIRST_STARTUP_S[1])
         began = time.monotonic()
         _await_ready(
-            {"ingest": (ingest, run.logs / "ingest.log")}
+            {name: (stages.running[name], log) for name, (_, log) in ingests.items()}
             | {f"{name} simulator": (proc, run.logs / f"{name}.log") for name, proc in sims.items()},
             READY_TIMEOUT_S,
             lambda: _broker_seen_by_ingest(run),
@@ -277,10 +291,17 @@ def run_scenario(
         manifest["go_at"] = start_at  # the devices' common start: what a scenario's times (offline at_s ...) count from
         status(f"running {scenario.name} for {scenario.duration_s:g} s" + (" as fast as possible" if pace == "max" else ""))
         report = _Reporter(run, scenario, pace, start_at, progress)
+        faults = ClusterFaults(scenario.broker.faults, start_at, stages, status, broker.get("device_nodes"))
+        faults.start()
         _wait_for_simulators(run, scenario, pace, sims, report)
+        faults.join()
+        if faults.applied:
+            broker["faults"] = faults.applied
+        if faults.error:
+            raise RunError(f"broker.faults: {faults.error}")
         published = _published_total(run)
         status(f"draining: {published} frames published")
-        _drain(run, ingest, published, report)
+        _drain(run, stages, published, report)
         summary = run.ingest_summary()
     manifest["ended_at"] = time.time()
     manifest["counts"] = {"published": published, "received": summary["received"], "stored": summary["stored"]}
@@ -329,6 +350,15 @@ class _Stages:
         self.run, self.manifest = run, manifest
         self.processes: list[subprocess.Popen[bytes]] = []
         self.broker: RunningBroker | None = None
+        self.cluster: RunningCluster | None = None
+        self.ingests: dict[str, tuple[list[str], Path]] = {}  # name: command line, log
+        self.running: dict[str, subprocess.Popen[bytes]] = {}  # name: the ingest process now
+
+    def start_ingest(self, name: str) -> subprocess.Popen[bytes]:
+        command, log = self.ingests[name]
+        self.running[name] = proc = _spawn(command, log, INGEST_NICENESS)
+        self.processes.append(proc)
+        return proc
 
     def __enter__(self) -> _Stages:
         return self
@@ -345,6 +375,8 @@ class _Stages:
                     proc.wait()
             if self.broker:
                 self.broker.stop()
+            if self.cluster:
+                self.cluster.stop()
 
 
 def _broker(
@@ -384,35 +416,89 @@ def _broker(
     return stages.broker.address.url, ingest_tls
 
 
-def _start_stages(
-    run: RunDir, scenario: Scenario, url: str, pace: Pace, ingest_tls: list[str], stages: _Stages
-) -> tuple[subprocess.Popen[bytes], dict[str, subprocess.Popen[bytes]]]:
-    """The ingest and the simulators, started together; none publishes before GO (:func:`_go`)."""
-    ingest = _spawn(
-        [
-            "-m",
-            "pipeline.ingest",
-            "--run",
-            str(run.root),
-            "--broker",
-            url,
-            "--prefix",
-            scenario.zone.topic_prefix,
-            "--verify-workers",
-            str(scenario.security.verify_workers),
-            *(["--sources", str(run.sources)] if run.sources.exists() else []),
-            *ingest_tls,
-        ],
-        run.logs / "ingest.log",
-        INGEST_NICENESS,
+def _ingest_command(run: RunDir, scenario: Scenario, source: list[str]) -> list[str]:
+    """The command line of an ingest process reading ``source`` (``--broker URL`` or ``--nats ...``)."""
+    return [
+        "-m",
+        "pipeline.ingest",
+        "--run",
+        str(run.root),
+        *source,
+        "--prefix",
+        scenario.zone.topic_prefix,
+        "--verify-workers",
+        str(scenario.security.verify_workers),
+        *(["--sources", str(run.sources)] if run.sources.exists() else []),
+    ]
+
+
+def _cluster(run: RunDir, scenario: Scenario, stages: _Stages, status: Callable[[str], None]) -> dict[str, Any]:
+    """Start the scenario's NATS JetStream cluster and its partitioned uplink stream; the broker's record for run.json."""
+    settings = scenario.broker
+    try:
+        stages.cluster = cluster = start_cluster(
+            run.root / "broker", nodes=settings.nodes, partitions=settings.partitions, topic_prefix=scenario.zone.topic_prefix
+        )
+        create_uplink_consumers(cluster.servers, scenario.zone.topic_prefix, settings.nodes, settings.partitions)
+    except (BrokerError, OSError, ValueError) as exc:
+        raise RunError(f"NATS cluster: {exc}; see {run.root / 'broker'}") from None
+    mqtt = [cluster.mqtt(k).url for k in range(settings.nodes)]
+    leader = uplink_leader(cluster.servers)
+    first = cluster.names.index(leader) if leader in cluster.names else 0
+    status(
+        f"started a NATS JetStream cluster of {settings.nodes} node(s) (MQTT {', '.join(mqtt)}), "
+        f"uplinks in {settings.partitions} partitions, {settings.workers} ingest worker(s)"
     )
-    stages.processes.append(ingest)
+    return {
+        "url": mqtt[0],
+        "started_by_run": True,
+        "kind": "nats-cluster",
+        "mqtt": mqtt,
+        "device_nodes": [(first + k) % settings.nodes for k in range(min(len(SIMULATORS), settings.nodes))],
+        "servers": cluster.servers,
+        "partitions": settings.partitions,
+        "workers": settings.workers,
+    }
+
+
+def _worker_commands(run: RunDir, scenario: Scenario, stages: _Stages) -> dict[str, tuple[list[str], Path]]:
+    """The ingest workers of a cluster run: worker k owns its share of the partitions, the first also the strays."""
+    assert stages.cluster is not None
+    settings = scenario.broker
+    out = {}
+    for k, (first, last) in enumerate(settings.worker_partitions()):
+        source = ["--nats", ",".join(stages.cluster.servers), "--partitions", f"{first}-{last}"]
+        source += ["--partition-count", str(settings.partitions), "--worker", f"w{k}", *(["--strays"] if k == 0 else [])]
+        out[f"ingest worker {k}"] = (_ingest_command(run, scenario, source), run.logs / f"ingest-w{k}.log")
+    return out
+
+
+def _simulator_brokers(broker: dict[str, Any]) -> dict[str, str]:
+    """The broker URL(s) each simulator publishes to: on a cluster, simulator k starts on node
+    ``device_nodes[k]`` (the node leading the uplink stream first, so that a follower carries no
+    device: ``which: follower`` faults) and fails over to the others in turn."""
+    urls = list(broker.get("mqtt") or [broker["url"]])
+    nodes = list(broker.get("device_nodes") or [0])
+    out = {}
+    for k, name in enumerate(SIMULATORS):
+        start = nodes[k % len(nodes)]
+        out[name] = ",".join(urls[start:] + urls[:start])
+    return out
+
+
+def _start_stages(
+    run: RunDir, scenario: Scenario, brokers: dict[str, str], pace: Pace, stages: _Stages
+) -> dict[str, subprocess.Popen[bytes]]:
+    """The ingest process(es) (``stages.ingests``) and the simulators, started together; none
+    publishes before GO (:func:`_go`).  Returns the simulators."""
+    for name in stages.ingests:
+        stages.start_ingest(name)
     sims = {
-        name: _spawn(["-m", name, "--run", str(run.root), "--broker", url, "--pace", pace], run.logs / f"{name}.log")
+        name: _spawn(["-m", name, "--run", str(run.root), "--broker", brokers[name], "--pace", pace], run.logs / f"{name}.log")
         for name in SIMULATORS
     }
     stages.processes.extend(sims.values())
-    return ingest, sims
+    return sims
 
 
 def _go(sims: dict[str, subprocess.Popen[bytes]]) -> float:
@@ -476,37 +562,111 @@ def _wait_for_simulators(
             raise RunError(f"{name} simulator exited with {proc.returncode}; see {run.logs / (name + '.log')}")
 
 
-def _drain(run: RunDir, ingest: subprocess.Popen[bytes], published: int, report: _Reporter) -> None:
-    """Wait while the ingest receives what was published, then stop it and wait while it keeps
-    storing what it holds (at max pace that backlog can take minutes).  RunError if it stalls
-    or fails."""
+def _drain(run: RunDir, stages: _Stages, published: int, report: _Reporter) -> None:
+    """Wait while the ingest (every worker of it) receives what was published, then stop it and
+    wait while it keeps storing what it holds (at max pace that backlog can take minutes).
+    RunError if it stalls or fails."""
+    ingests = stages.running
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     received = _progress(run)["received"]
-    while received < published and time.monotonic() < deadline and ingest.poll() is None:
+    while received < published and time.monotonic() < deadline and all(p.poll() is None for p in ingests.values()):
         time.sleep(0.1)
         now_received = _progress(run)["received"]
         if now_received > received:
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
         received = now_received
         report("draining")
-    ingest.terminate()
+    for proc in ingests.values():
+        if proc.poll() is None:
+            proc.terminate()
     stored, quiet_since = _progress(run)["stored"], time.monotonic()
-    while ingest.poll() is None:
+    while any(p.poll() is None for p in ingests.values()):
         try:
-            ingest.wait(timeout=PROGRESS_EVERY_S)
-        except subprocess.TimeoutExpired:
+            next(p for p in ingests.values() if p.poll() is None).wait(timeout=PROGRESS_EVERY_S)
+        except (subprocess.TimeoutExpired, StopIteration):
             pass
         now_stored = _progress(run)["stored"]
         if now_stored > stored:
             stored, quiet_since = now_stored, time.monotonic()
         elif time.monotonic() - quiet_since > STORE_TIMEOUT_S:
-            ingest.kill()
-            ingest.wait()
+            for proc in ingests.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
             raise RunError(
                 f"the ingest stored nothing for {STORE_TIMEOUT_S:g} s while draining ({stored} of {published} "
-                f"frames stored); see {run.logs / 'ingest.log'}"
+                f"frames stored); see {run.logs}"
             )
         report("draining")
     report("done")
-    if ingest.returncode != 0:
-        raise RunError(f"ingest exited with {ingest.returncode}; see {run.logs / 'ingest.log'}")
+    for name, proc in ingests.items():
+        if proc.returncode != 0:
+            raise RunError(f"{name} exited with {proc.returncode}; see {stages.ingests[name][1]}")
+
+
+class ClusterFaults(threading.Thread):
+    """The scenario's ``broker.faults``, each at its time after the start: kill -9 a node of the
+    cluster, or an ingest worker (restarted after ``restart_after_s`` if given).  ``applied``
+    says what was done and when; ``error`` what could not be."""
+
+    def __init__(
+        self,
+        faults: list[ClusterFault],
+        start_at: float,
+        stages: _Stages,
+        status: Callable[[str], None],
+        device_nodes: list[int] | None = None,
+    ):
+        super().__init__(name="cluster-faults", daemon=True)
+        self.faults, self.start_at, self.stages, self.status = faults, start_at, stages, status
+        self.device_nodes = device_nodes or []
+        self.applied: list[dict[str, Any]] = []
+        self.error: str | None = None
+
+    def _at(self, offset_s: float) -> None:
+        time.sleep(max(0.0, self.start_at + offset_s - time.time()))
+
+    def run(self) -> None:
+        events = sorted(
+            [(f.at_s, "kill", f) for f in self.faults]
+            + [(f.at_s + f.restart_after_s, "restart", f) for f in self.faults if f.restart_after_s is not None],
+            key=lambda e: e[0],
+        )
+        try:
+            for at_s, action, fault in events:
+                self._at(at_s)
+                what = f"{action} {fault.kill} {fault.index}"
+                if fault.kill == "node":
+                    cluster = self.stages.cluster
+                    assert cluster is not None
+                    victim, leader = self._node(cluster, fault)
+                    cluster.kill(victim)
+                    what = f"kill node {victim} ({cluster.names[victim]}, {fault.which}; the uplink stream's leader was {leader})"
+                else:
+                    name = list(self.stages.ingests)[fault.index]
+                    if action == "kill":
+                        proc = self.stages.running[name]
+                        proc.send_signal(signal.SIGKILL)
+                        proc.wait()
+                    else:
+                        self.stages.start_ingest(name)
+                self.applied.append({"at_s": round(time.time() - self.start_at, 3), "what": what})
+                self.status(f"fault: {what} at {time.time() - self.start_at:.1f} s")
+        except (OSError, subprocess.SubprocessError, AssertionError, RunError) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _node(self, cluster: RunningCluster, fault: ClusterFault) -> tuple[int, str]:
+        """The node a fault kills, and the node leading the uplink stream just before."""
+        alive = [k for k in range(len(cluster.names)) if k not in cluster.killed]
+        leader = uplink_leader([cluster.servers[k] for k in alive]) or "unknown"
+        if fault.which == "index":
+            return fault.index, leader
+        leading = cluster.names.index(leader) if leader in cluster.names else None
+        if fault.which == "leader":
+            if leading is None:
+                raise RunError("no node leads the uplink stream to be killed")
+            return leading, leader
+        quiet = [k for k in alive if k != leading and k not in self.device_nodes]
+        if not quiet:
+            raise RunError(f"no node is a follower without devices (the leader is {leader}, devices on {self.device_nodes})")
+        return quiet[0], leader

@@ -9,6 +9,7 @@ RUN/published/<sim>.json     what each simulator generated and published, per de
 RUN/attacks/<sim>.json       every injected attack frame: device, kind, expected verdict, SHA-256
 RUN/ingest/progress.json     received/stored counts, rewritten after every batch
 RUN/ingest/summary.json      final ingest counts and broker events
+RUN/ingest/workers/<w>/      the same records of each stream worker writing one destination
 RUN/telemetry/msg_type=X/    Parquet, one row per received frame, one file per flushed batch
 RUN/tables/<table>/          Parquet, message content (BSM fields, SPAT phase states, ...),
                              joined to telemetry by rx_seq
@@ -110,13 +111,29 @@ class RunDir:
         """``run.json`` ({} before the run wrote it)."""
         return read_object(self.manifest)
 
+    def worker_records(self) -> dict[str, dict[str, Any]]:
+        """Each stream worker's latest record (``ingest/workers/<worker>/``: its summary or its
+        progress, whichever it wrote last), by worker name; {} for a single ingest's output."""
+        folder = self.ingest / "workers"
+        out: dict[str, dict[str, Any]] = {}
+        for worker in sorted(folder.iterdir() if folder.is_dir() else []):
+            records = [read_object(worker / name) for name in ("summary.json", "progress.json")]
+            records = [r for r in records if r]
+            if records:
+                out[worker.name] = max(records, key=lambda r: _seconds(r.get("updated_at")))
+        return out
+
     def ingest_summary(self) -> dict[str, Any]:
-        """``ingest/summary.json``, written by the ingest at a clean end ({} without one)."""
-        return read_object(self.ingest / "summary.json")
+        """``ingest/summary.json``, written by the ingest at a clean end ({} without one); for a
+        destination stream workers wrote, their records as one (:func:`merge_worker_records`)."""
+        workers = self.worker_records()
+        return merge_worker_records(workers) if workers else read_object(self.ingest / "summary.json")
 
     def ingest_progress(self) -> dict[str, Any]:
-        """``ingest/progress.json``, rewritten after every batch ({} before the first)."""
-        return read_object(self.ingest / "progress.json")
+        """``ingest/progress.json``, rewritten after every batch ({} before the first); for stream
+        workers, their records as one."""
+        workers = self.worker_records()
+        return merge_worker_records(workers) if workers else read_object(self.ingest / "progress.json")
 
     def publish_records(self, *, in_progress: bool = False) -> list[PublishRecord]:
         """``published/<simulator>.json`` of each simulator that finished (or, ``in_progress``,
@@ -145,6 +162,63 @@ def read_json_file(path: Path) -> Any:
         return read_json(path)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunFileError(f"{path} is not JSON: {exc}") from None
+
+
+def _seconds(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def merge_worker_records(workers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The records of the stream workers that wrote one destination, as one ingest summary:
+    counts summed, events of all in time order (each naming its worker), the sessions of all.
+    A worker whose last session did not end with a clean stop (killed and not restarted, still
+    running, failed) makes the whole a ``failure`` naming it: a destination is only as complete
+    as its least complete worker."""
+    by_type: dict[str, int] = {}
+    events: list[dict[str, Any]] = []
+    sessions: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for name, record in workers.items():
+        stored_by_type = record.get("stored_by_type")
+        for msg_type, n in (stored_by_type if isinstance(stored_by_type, dict) else {}).items():
+            by_type[str(msg_type)] = by_type.get(str(msg_type), 0) + _count(n)
+        raw_events = record.get("events")
+        for event in raw_events if isinstance(raw_events, list) else []:
+            if isinstance(event, dict):
+                events.append({**event, "detail": f"worker {name}: {event.get('detail', '')}"})
+        raw_sessions = record.get("sessions")
+        mine = [{**s, "worker": name} for s in (raw_sessions if isinstance(raw_sessions, list) else []) if isinstance(s, dict)]
+        sessions += mine
+        cause = mine[-1].get("cause") if mine else None
+        if record.get("failure"):
+            failures.append(f"worker {name}: {record['failure']}")
+        elif cause == "running":
+            failures.append(f"worker {name}: its last session did not stop cleanly (killed, crashed, or still running)")
+        elif cause != "stopped":
+            failures.append(f"worker {name}: its last session ended: {cause or 'unknown'}")
+    started = [_seconds(r.get("started_at")) for r in workers.values() if _seconds(r.get("started_at"))]
+    crl = next((r["crl"] for r in workers.values() if r.get("crl")), None)
+    return {
+        "received": sum(_count(r.get("received")) for r in workers.values()),
+        "stored": sum(_count(r.get("stored")) for r in workers.values()),
+        "stored_by_type": by_type,
+        "rejected": sum(_count(r.get("rejected")) for r in workers.values()),
+        "acknowledged": sum(_count(s.get("acknowledged")) for s in sessions),
+        "events": sorted(events, key=lambda e: str(e.get("at", ""))),
+        "crl": crl,
+        "started_at": min(started) if started else None,
+        "updated_at": max((_seconds(r.get("updated_at")) for r in workers.values()), default=None),
+        "failure": "; ".join(failures) or None,
+        "sessions": sorted(sessions, key=lambda s: _seconds(s.get("started_at"))),
+        "workers": {
+            name: {k: r.get(k) for k in ("received", "stored", "rejected", "source", "stream_delay_ms", "failure")}
+            for name, r in workers.items()
+        },
+    }
 
 
 def read_object(path: Path) -> dict[str, Any]:

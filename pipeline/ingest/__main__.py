@@ -1,4 +1,5 @@
-"""``python -m pipeline.ingest --run RUN --broker mqtt://host:port``: the ingest as a process.  It
+"""``python -m pipeline.ingest --run RUN --broker mqtt://host:port`` (or ``--nats URLS --partitions
+0-3``, a stream worker): the ingest as a process.  It
 prints ``READY`` once subscribed and stops cleanly (final batch flushed) on SIGTERM or SIGINT."""
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from pathlib import Path
 
 from v2x.framing.sources import ENVELOPE_ONLY, SourcesError, load_sources
 from v2x.mqtt.transport import BrokerAddress
+from v2x.nats.uplink import PARTITIONS
 from v2x.rundir import RunDir, exit_stage
 from v2x.stage_log import stage_logger
 
 from pipeline.ingest.batch import settle_collector, warm_up
 from pipeline.ingest.receiver import client_tls
 from pipeline.ingest.session import ingest
+from pipeline.ingest.stream_receiver import stream_source
 from pipeline.ingest.summary import IngestStats
 from pipeline.ingest.trust import verifier_from_files, verifier_from_pki
 
@@ -24,7 +27,12 @@ from pipeline.ingest.trust import verifier_from_files, verifier_from_pki
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.ingest", description="Ingest V2X uplinks into a run directory")
     parser.add_argument("--run", required=True, type=Path, help="run directory to write")
-    parser.add_argument("--broker", required=True, help="mqtt://host:port")
+    parser.add_argument("--broker", default=None, help="mqtt://host:port")
+    parser.add_argument("--nats", default=None, help="instead of --broker: nats://host:port,... of a JetStream cluster")
+    parser.add_argument("--partitions", default=None, help="with --nats: the stream partitions this worker owns (0-3,6)")
+    parser.add_argument("--partition-count", type=int, default=PARTITIONS, help="with --nats: the stream's partitions")
+    parser.add_argument("--strays", action="store_true", help="with --nats: also read the uplinks no partition holds")
+    parser.add_argument("--worker", default=None, help="with --nats: this worker's name (default: from its partitions)")
     parser.add_argument("--prefix", default="", help="zone topic prefix")
     parser.add_argument("--trust", action="append", type=Path, default=[], help="trusted root certificate (COER); repeatable")
     parser.add_argument(
@@ -39,8 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-cert", type=Path, help="the ingest's client certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="its private key (PEM)")
     args = parser.parse_args(argv)
+    if (args.broker is None) == (args.nats is None):
+        parser.error("give either --broker or --nats")
+    try:
+        stream = stream_source(args.nats, args.partitions, args.partition_count, args.strays, args.worker) if args.nats else None
+    except ValueError as exc:
+        parser.error(str(exc))
     log = stage_logger("ingest", "pipeline.ingest")  # RUN/logs/ingest.log: the session's events
-    log.info("run %s, broker %s, sources %s", args.run, args.broker, args.sources or "envelope only")
+    log.info("run %s, broker %s, sources %s", args.run, args.broker or args.nats, args.sources or "envelope only")
     run = RunDir(args.run)
     try:
         verifier = (
@@ -56,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except SourcesError as exc:
         print(f"ingest: sources: {exc}", file=sys.stderr)
         return 2
-    address = BrokerAddress.parse(args.broker)
+    address = BrokerAddress.parse(args.broker) if args.broker else None
     warm_up()
     settle_collector()  # process-wide: the garbage collector tuned for batches (pipeline.ingest.batch)
 
@@ -78,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             tls=client_tls(args.tls_ca, args.tls_cert, args.tls_key),
             client_id=args.client_id,
             sources=sources,
+            stream=stream,
         )
 
     stats = asyncio.run(_main())

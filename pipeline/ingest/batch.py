@@ -393,19 +393,45 @@ class BatchProcessor:
                 out += self.process_isolating(half, exc)
         return out
 
+    def remember_certificates(self, frames: list[bytes]) -> int:
+        """Admit the certificates that signed ``frames`` (stored by an earlier session on this
+        output) to the trust store, as if they had just been received: after a restart, a device's
+        digest-signed frames resolve at once instead of waiting for its next certificate-signed
+        one (YD/T 3957: a signer sends its certificate at least once a second).  Returns how many."""
+        if self.verifier is None or not frames:
+            return 0
+        buf, offsets = envelope.frames_to_buffer(frames)
+        p = envelope.parse_batch(buf, offsets)
+        raw = buf.tobytes()
+        certificates = {
+            raw[p.signer_start[i] : p.signer_end[i]]
+            for i in np.flatnonzero((p.status == envelope.OK) & (p.signer_kind == envelope.SIGNER_CERTIFICATE)).tolist()
+            if p.signer_end[i] - p.signer_start[i] <= MAX_CERTIFICATE_BYTES
+        }
+        for certificate in certificates:
+            self.verifier.store.admit(certificate)
+        return len(certificates)
+
     def forget_unchecked(self) -> None:
         """After a failure: the batches waiting for their message field checks are not checked
         (a table that made the batch fail must not fail every later check); counted in
         ``unchecked_after_error``."""
         self.unchecked_after_error += self._unchecked.clear()
 
+    def _number(self, batch: Received) -> np.ndarray:
+        """The ``rx_seq`` of each frame: the batch's own numbers (from a stream), else the next ones."""
+        if batch.rx_seq:
+            return np.asarray(batch.rx_seq, dtype=np.int64)
+        n = len(batch)
+        self.next_rx_seq += n
+        return np.arange(self.next_rx_seq - n, self.next_rx_seq, dtype=np.int64)
+
     def rejected(self, batch: Received, reason: str, sizes: list[int] | None = None) -> BatchOutput:
         """Reject rows for every frame of ``batch`` (``malformed``, with ``reason``): the type
         and sender come from the topic alone.  ``sizes``: the frames' sizes where only their
         start was kept."""
         n = len(batch)
-        rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
-        self.next_rx_seq += n
+        rx_seq = self._number(batch)
         framing = [self.sources.framing_of(t).value for t in batch.topics]
         relay = [self.sources.relay_of(t) for t in batch.topics]
         parsed = [
@@ -449,8 +475,7 @@ class BatchProcessor:
         adapted = adapt(batch, self.sources)  # the messages of each payload, by its source's framing
         batch = adapted.received
         n = len(batch)
-        rx_seq = np.arange(self.next_rx_seq, self.next_rx_seq + n, dtype=np.int64)
-        self.next_rx_seq += n
+        rx_seq = self._number(batch)
         buf, offsets = envelope.frames_to_buffer(batch.frames)
         p = envelope.parse_batch(buf, offsets)
         fallback = Fallback(batch.frames)

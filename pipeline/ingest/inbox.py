@@ -81,12 +81,12 @@ class Inbox:
         received_us: list[int],
         acks: list[tuple[int, int]] | None = None,
         sizes: list[int] | None = None,
+        rx_seq: list[int] | None = None,
     ) -> int:
-        """Add frames in arrival order with what each is owed; returns how many are waiting."""
+        """Add frames in arrival order with what each is owed (and their numbers, from a
+        stream); returns how many are waiting."""
         with self._lock:
-            self._batch.topics += topics
-            self._batch.frames += frames
-            self._batch.received_us += received_us
+            self._batch.extend(Received(topics, frames, received_us, rx_seq or []))
             self._acks += acks if acks is not None else [(0, 0)] * len(frames)
             self._sizes += sizes if sizes is not None else [len(f) for f in frames]
             return len(self._batch)
@@ -104,8 +104,7 @@ class Inbox:
                 return None
             k = len(self._batch) if limit is None else min(limit, len(self._batch))
             b = self._batch
-            frames = Received(b.topics[:k], b.frames[:k], b.received_us[:k])
-            self._batch = Received(b.topics[k:], b.frames[k:], b.received_us[k:])
+            frames, self._batch = b.part(0, k), b.part(k, len(b))
             acks, self._acks = self._acks[:k], self._acks[k:]
             sizes, self._sizes = self._sizes[:k], self._sizes[k:]
             acks += [ack for at, ack in self._ack_only if at <= k]

@@ -83,7 +83,7 @@ class Receiver:
                 self.stopping.wait(RECONNECT_DELAY_S)
                 continue
             if stats.events and stats.events[-1]["event"] == "broker_disconnected":
-                session.broker_event("broker_reconnected", session.address.url)
+                session.broker_event("broker_reconnected", session.where)
             was_connected = True
             if not ready_sent:
                 ready_sent = True

@@ -4,6 +4,7 @@ rules, and the frames stored but not known to be acknowledged."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,19 +15,25 @@ from pipeline.ingest.inbox import frame_digest
 from pipeline.ingest.store import Commit, TelemetryWriter
 
 
-def _part_tables(
-    writer: TelemetryWriter, commits: list[Commit], prefix: str, columns: list[str]
-) -> Iterator[tuple[str, pa.Table]]:
+def _part_tables(run_root: Path, commits: list[Commit], prefix: str, columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
     """(path in the run, ``columns`` of it that it has) for each file of ``commits`` under
     ``prefix``; a file that cannot be read is passed over."""
     for commit in commits:
         for relative in commit.files:
             if relative.startswith(prefix):
                 try:
-                    present = set(pq.read_schema(writer.run_root / relative).names)
-                    yield relative, pq.read_table(writer.run_root / relative, columns=[c for c in columns if c in present])
+                    present = set(pq.read_schema(run_root / relative).names)
+                    yield relative, pq.read_table(run_root / relative, columns=[c for c in columns if c in present])
                 except (OSError, pa.ArrowException):
                     continue
+
+
+def stored_rx_seqs(run_root: Path, commits: list[Commit]) -> list[int]:
+    """The ``rx_seq`` of every telemetry row of ``commits`` (a file that cannot be read is passed over)."""
+    out: list[int] = []
+    for _, table in _part_tables(run_root, commits, "telemetry/", ["rx_seq"]):
+        out += table.column("rx_seq").to_pylist()
+    return out
 
 
 def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
@@ -39,7 +46,7 @@ def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
         through, unconfirmed = 0, set()
     commits = [c for c in writer.commits if c.part > through or c.part in unconfirmed]
     digests: list[bytes] = []
-    for _, table in _part_tables(writer, commits, "telemetry/", ["topic", "frame"]):
+    for _, table in _part_tables(writer.run_root, commits, "telemetry/", ["topic", "frame"]):
         digests += [
             frame_digest(t or "", f or b"") for t, f in zip(table.column("topic").to_pylist(), table.column("frame").to_pylist())
         ]
@@ -76,12 +83,27 @@ def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> tuple[pa.
         table.append_column(
             "msg_type", pa.array([relative.split("/")[1].removeprefix("msg_type=")] * table.num_rows, pa.string())
         )
-        for relative, table in _part_tables(writer, tail, "telemetry/msg_type=", RESUME_COLUMNS)
+        for relative, table in _part_tables(writer.run_root, tail, "telemetry/msg_type=", RESUME_COLUMNS)
     ]
-    bsm = [table for _, table in _part_tables(writer, tail, "tables/bsm/", RESUME_BSM_COLUMNS)]
+    bsm = [table for _, table in _part_tables(writer.run_root, tail, "tables/bsm/", RESUME_BSM_COLUMNS)]
     if not tables:
         return pa.table({}), None
     return (
         pa.concat_tables(tables, promote_options="permissive").sort_by("rx_seq"),
         pa.concat_tables(bsm, promote_options="permissive") if bsm else None,
     )
+
+
+def stored_certificate_frames(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> list[bytes]:
+    """The last frame each signer signed with its full certificate in the last ``parts``
+    committed parts (what :meth:`~pipeline.ingest.batch.BatchProcessor.remember_certificates` takes)."""
+    last: dict[str, bytes] = {}
+    for _, table in _part_tables(writer.run_root, writer.commits[-parts:], "telemetry/", ["signer", "signer_kind", "frame"]):
+        if "signer_kind" not in table.column_names or "frame" not in table.column_names:
+            continue
+        for signer, kind, frame in zip(
+            table.column("signer").to_pylist(), table.column("signer_kind").to_pylist(), table.column("frame").to_pylist()
+        ):
+            if kind == "certificate" and signer and frame:
+                last[signer] = frame
+    return list(last.values())

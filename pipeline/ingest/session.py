@@ -26,6 +26,10 @@ A receiver thread reads the broker in bulk and takes each frame's receipt time f
 (:mod:`v2x.mqtt.subscribe`); the flusher turns what it received into batches every
 ``FLUSH_INTERVAL_S`` (:mod:`pipeline.ingest.batch`, one batch ahead) and commits Parquet.
 
+As a worker of a NATS JetStream cluster (``stream``), the same session reads the partitions the
+worker owns instead (:mod:`pipeline.ingest.stream_receiver`), with the same commits and the same
+acknowledgement after them; its records are under ``ingest/workers/<worker>/``.
+
 Run as a process: ``python -m pipeline.ingest --run RUN --broker mqtt://host:port``.  It prints
 ``READY`` once subscribed and stops cleanly (final batch flushed) on SIGTERM or SIGINT."""
 
@@ -57,9 +61,10 @@ from v2x.stage_log import PROGRESS_EVERY_S
 from pipeline.ingest.batch import BatchInProgress, BatchOutput, BatchProcessor, Received
 from pipeline.ingest.inbox import MAX_BATCH, Inbox, Redeliveries, Taken
 from pipeline.ingest.receiver import MAX_FRAME_BYTES, Receiver
-from pipeline.ingest.resume import stored_tail, unacknowledged_tail
+from pipeline.ingest.resume import stored_certificate_frames, stored_tail, unacknowledged_tail
 from pipeline.ingest.sources import Framings
 from pipeline.ingest.store import TelemetryWriter
+from pipeline.ingest.stream_receiver import StreamReceiver, StreamSource
 from pipeline.ingest.summary import IngestStats, earlier_sessions, event_time
 
 LOG = logging.getLogger("pipeline.ingest")  # RUN/logs/ingest.log in a run; `v2x ingest --verbose`
@@ -94,7 +99,7 @@ class IngestSession:
 
     def __init__(
         self,
-        address: BrokerAddress,
+        address: BrokerAddress | None,
         run: RunDir,
         *,
         verifier: Verifier | None,
@@ -107,18 +112,31 @@ class IngestSession:
         stats: IngestStats,
         max_frame_bytes: int,
         sources: Framings = ENVELOPE_ONLY,
+        stream: StreamSource | None = None,
     ):
-        if address.tls and tls is None:
+        if (address is None) == (stream is None):
+            raise ValueError("an ingest reads either a broker or a stream")
+        if address is not None and address.tls and tls is None:
             raise ValueError(f"{address.url} needs TLS client credentials (CA, certificate, key)")
-        self.address, self.rundir, self.stop_event, self.on_ready, self.stats = address, run, stop, on_ready, stats
-        self.filters = list(dict.fromkeys([topics.subscription(topic_prefix), *sources.filters()]))
+        if stream is not None and not sources.envelope_only():
+            raise ValueError("a stream worker reads the envelope uplinks only (framed sources go through an MQTT broker)")
+        self.rundir, self.stop_event, self.on_ready, self.stats = run, stop, on_ready, stats
+        self.where = address.url if address is not None else stream.where if stream is not None else ""
+        self.filters = (
+            list(dict.fromkeys([topics.subscription(topic_prefix), *sources.filters()]))
+            if stream is None
+            else stream.subjects(topic_prefix)
+        )
         self.max_frame_bytes = max_frame_bytes
         run.create()
-        stats.earlier = earlier_sessions(run)
-        stats.client_id = ingest_client_id(run, client_id)
-        self.writer = TelemetryWriter(run.telemetry, run.tables)
-        redeliveries = Redeliveries()
-        redeliveries.expect(unacknowledged_tail(self.writer, run))
+        self.state = run.ingest if stream is None else stream.state(run.ingest)  # this ingest's own records
+        stats.earlier = earlier_sessions(self.state)
+        if stream is None:
+            stats.client_id = ingest_client_id(run, client_id)
+            self.writer = TelemetryWriter(run.telemetry, run.tables)
+        else:
+            stats.source = stream.describe()
+            self.writer = TelemetryWriter(run.telemetry, run.tables, self.state / "commits.jsonl", worker=stream.worker)
         self.signature_workers = SignatureWorkers(verify_workers if verifier else 0)
         self.verifier = verifier
         self.processor = BatchProcessor(
@@ -129,23 +147,31 @@ class IngestSession:
             sources=sources,
         )
         self.processor.resume(*stored_tail(self.writer))
+        self.processor.remember_certificates(stored_certificate_frames(self.writer))
         crl = verifier.store.crl if verifier else None
         stats.crl = dataclasses.asdict(crl) if crl else None
         self.inbox = Inbox()
         self.flushed = threading.Event()  # the flusher has stored its last batch (or failed)
         self._progress_lock = threading.Lock()  # the flusher and the receiver thread both report progress
-        connection = SubscribeConnection(
-            address.host,
-            address.port,
-            stats.client_id,
-            self.filters,
-            qos=1,
-            clean_session=False,
-            tls=tls.context() if address.tls and tls else None,
-            defer_acks=True,
-            max_payload=max_frame_bytes,
-        )
-        self.receiver = Receiver(self, connection, redeliveries)
+        self.receiver: Receiver | StreamReceiver
+        if address is not None:
+            redeliveries = Redeliveries()
+            redeliveries.expect(unacknowledged_tail(self.writer, run))
+            connection = SubscribeConnection(
+                address.host,
+                address.port,
+                stats.client_id,
+                self.filters,
+                qos=1,
+                clean_session=False,
+                tls=tls.context() if address.tls and tls else None,
+                defer_acks=True,
+                max_payload=max_frame_bytes,
+            )
+            self.receiver = Receiver(self, connection, redeliveries)
+        else:
+            assert stream is not None
+            self.receiver = StreamReceiver(self, stream, topic_prefix)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._arrived: asyncio.Event | None = None
         self.subscribed = False  # whether the receiver ever subscribed at the broker
@@ -154,7 +180,7 @@ class IngestSession:
     # -- called from either thread -------------------------------------------------------
     def ready(self) -> None:
         if not self.subscribed:
-            LOG.info("subscribed at %s to %s", self.address.url, ", ".join(self.filters))
+            LOG.info("subscribed at %s to %s", self.where, ", ".join(self.filters))
         self.subscribed = True
         if self.on_ready and self._loop:
             self._loop.call_soon_threadsafe(self.on_ready)
@@ -165,7 +191,7 @@ class IngestSession:
 
     def write_progress(self) -> None:
         with self._progress_lock:
-            write_json_atomic(self.rundir.ingest / "progress.json", self.stats.as_dict())
+            write_json_atomic(self.state / "progress.json", self.stats.as_dict())
             if time.monotonic() - self._logged_at >= PROGRESS_EVERY_S:
                 self._logged_at = time.monotonic()
                 s = self.stats
@@ -178,7 +204,7 @@ class IngestSession:
                 )
 
     def write_acked(self, through: int, unconfirmed: list[int]) -> None:
-        write_json_atomic(self.rundir.ingest / "acked.json", {"through": through, "unconfirmed": unconfirmed})
+        write_json_atomic(self.state / "acked.json", {"through": through, "unconfirmed": unconfirmed})
 
     def broker_event(self, event: str, detail: str) -> None:
         with self._progress_lock:
@@ -228,7 +254,10 @@ class IngestSession:
             outputs.append(self.processor.rejected(frames.part(i, i + 1), reason, [taken.sizes[i]]))
         small = [i for i in range(len(frames)) if i not in set(big)]
         return Received(
-            [frames.topics[i] for i in small], [frames.frames[i] for i in small], [frames.received_us[i] for i in small]
+            [frames.topics[i] for i in small],
+            [frames.frames[i] for i in small],
+            [frames.received_us[i] for i in small],
+            [frames.rx_seq[i] for i in small] if frames.rx_seq else [],
         ), outputs
 
     def _begin(self, batch: Received) -> tuple[BatchInProgress | None, Exception | None]:
@@ -315,10 +344,10 @@ class IngestSession:
         stats.ended_at = time.time()
         if not self.subscribed and stats.failure is None:  # a wrong host or port: nothing was ever listened to
             last = next((e["detail"] for e in reversed(stats.events) if e["event"] == "broker_disconnected"), "no answer")
-            self.fail(f"never subscribed at the broker {self.address.url}: {last}")
+            self.fail(f"never subscribed at the broker {self.where}: {last}")
         if stats.failure is None and stats.end_cause == "running":
             stats.end_cause = "stopped"
-        write_json_atomic(self.rundir.ingest / "summary.json", stats.as_dict())
+        write_json_atomic(self.state / "summary.json", stats.as_dict())
         self.write_progress()
         LOG.info(
             "done (%s): received %d, stored %d, rejected %d, acknowledged %d",
@@ -332,7 +361,7 @@ class IngestSession:
 
 
 async def ingest(
-    address: BrokerAddress,
+    address: BrokerAddress | None,
     run: RunDir,
     *,
     verifier: Verifier | None,
@@ -345,8 +374,13 @@ async def ingest(
     stats: IngestStats | None = None,
     max_frame_bytes: int = MAX_FRAME_BYTES,
     sources: Framings = ENVELOPE_ONLY,
+    stream: StreamSource | None = None,
 ) -> IngestStats:
     """Ingest until ``stop`` is set, then flush what was received and return the counts.
+
+    From an MQTT broker at ``address``, or, with ``address`` None, as a worker of a NATS
+    JetStream cluster's uplink stream (``stream``: its servers and partitions,
+    :mod:`pipeline.ingest.stream_receiver`).
 
     ``client_id``: the MQTT client id (default: the one this output used before, else a new
     random one; see :func:`ingest_client_id`).  ``verify_workers`` > 0 verifies signatures in
@@ -368,5 +402,6 @@ async def ingest(
         stats=stats if stats is not None else IngestStats(),
         max_frame_bytes=max_frame_bytes,
         sources=sources,
+        stream=stream,
     )
     return await session.run()

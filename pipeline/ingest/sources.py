@@ -14,7 +14,7 @@ from typing import Protocol
 from v2x.framing import Framing
 
 from pipeline.decode.framing import unwrap
-from pipeline.ingest.received import Received
+from pipeline.ingest.received import MESSAGES_PER_FRAME, Received
 
 
 class Framings(Protocol):
@@ -72,15 +72,20 @@ def adapt(batch: Received, sources: Framings) -> Adapted:
     if sources.envelope_only():
         return Adapted(batch, batch.frames, [Framing.ENVELOPE.value] * n, [None] * n, [None] * n, [-1] * n, [None] * n)
     out = Adapted(Received(), [], [], [], [], [], [])
-    for topic, payload, received_us in zip(batch.topics, batch.frames, batch.received_us):
+    numbers: list[int | None] = list(batch.rx_seq) or [None] * n
+    for topic, payload, received_us, rx_seq in zip(batch.topics, batch.frames, batch.received_us, numbers):
         framing = sources.framing_of(topic)
         relay = sources.relay_of(topic)
-        for message in unwrap(framing, payload, topic):
-            out.received.add(topic, message.frame, received_us)
+        messages = unwrap(framing, payload, topic)
+        for k, message in enumerate(messages[:MESSAGES_PER_FRAME] if rx_seq is not None else messages):
+            problem = message.problem
+            if rx_seq is not None and k == MESSAGES_PER_FRAME - 1 and len(messages) > MESSAGES_PER_FRAME:
+                problem = f"{len(messages)} messages in one payload; more than {MESSAGES_PER_FRAME} cannot be numbered (policy)"
+            out.received.add(topic, message.frame, received_us, None if rx_seq is None else rx_seq + k)
             out.stored.append(payload)
             out.framing.append(framing.value)
             out.sender.append(message.sender)
-            out.problem.append(message.problem)
+            out.problem.append(problem)
             out.sent_us.append(-1 if message.sent_us is None else message.sent_us)
             out.relay.append(relay)
     return out

@@ -12,7 +12,11 @@ point), then the files are renamed into place.  A writer opened on a run that al
 Parquet recovers first: the files of committed parts still under their ``.tmp`` names are
 renamed into place, the ``.tmp`` files of a part that never committed are removed, and part
 numbers and ``rx_seq`` continue after the last commit.  The ingest acknowledges a frame to the
-broker only once the part holding it has committed (:mod:`pipeline.ingest.service`).
+broker only once the part holding it has committed (:mod:`pipeline.ingest.session`).
+
+Several ingest workers (:mod:`pipeline.ingest.stream_receiver`) may write one destination: each
+names its parts ``part-<worker>-000001.parquet``, keeps its own commit log
+(``RUN/ingest/workers/<worker>/commits.jsonl``) and recovers only its own files.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ DICTIONARY_COLUMNS = [
     "reject_reason",
     "vehicle_id",
 ]
-_PART = re.compile(r"part-(\d+)\.parquet$")
+WORKER_NAME = re.compile(r"[a-z0-9_-]{1,40}")
 TMP_SUFFIX = ".tmp"
 
 
@@ -96,7 +100,18 @@ class TelemetryWriter:
     """Writes batches as committed parts (module docstring); ``durable`` flushes every file to
     disk before its commit (off only for generated benchmark data)."""
 
-    def __init__(self, telemetry_dir: Path, tables_dir: Path | None = None, journal: Path | None = None, durable: bool = True):
+    def __init__(
+        self,
+        telemetry_dir: Path,
+        tables_dir: Path | None = None,
+        journal: Path | None = None,
+        durable: bool = True,
+        worker: str | None = None,
+    ):
+        if worker is not None and not WORKER_NAME.fullmatch(worker):
+            raise ValueError(f"worker name {worker!r}: 1 to 40 of a-z 0-9 _ - (it names files)")
+        self.stem = f"part-{worker}-" if worker else "part-"  # a worker's parts are its own among others
+        self._part = re.compile(re.escape(self.stem) + r"(\d+)\.parquet$")
         self.root = telemetry_dir
         self.run_root = telemetry_dir.parent
         self.tables = tables_dir if tables_dir is not None else self.run_root / "tables"
@@ -124,24 +139,25 @@ class TelemetryWriter:
                     os.replace(tmp, final)
                     forward += 1
         for directory in (self.root, self.tables):
-            for tmp in directory.glob(f"*/part-*.parquet{TMP_SUFFIX}"):
-                tmp.unlink()
-                back += 1
-        existing = list(self.root.glob("msg_type=*/part-*.parquet")) + list(self.tables.glob("*/part-*.parquet"))
+            for tmp in directory.glob(f"*/{self.stem}*.parquet{TMP_SUFFIX}"):
+                if self._part.match(tmp.name.removesuffix(TMP_SUFFIX)):
+                    tmp.unlink()
+                    back += 1
+        existing = list(self.root.glob(f"msg_type=*/{self.stem}*.parquet")) + list(self.tables.glob(f"*/{self.stem}*.parquet"))
         self.sequence = max(
-            [c.part for c in commits] + [int(m.group(1)) for p in existing if (m := _PART.search(p.name))], default=0
+            [c.part for c in commits] + [int(m.group(1)) for p in existing if (m := self._part.match(p.name))], default=0
         )
         if commits:
             self.next_rx_seq = 1 + max(c.rx_seq_max for c in commits)
         else:  # a run written before the commit log: continue after what is there
-            self.next_rx_seq = 1 + max((_max_rx_seq(p) for p in self.root.glob("msg_type=*/part-*.parquet")), default=-1)
+            self.next_rx_seq = 1 + max((_max_rx_seq(p) for p in self.root.glob(f"msg_type=*/{self.stem}*.parquet")), default=-1)
         return {"rolled_forward": forward, "rolled_back": back, "commits": len(commits)}
 
     def write(self, telemetry: dict[str, pa.Table], tables: dict[str, pa.Table] | None = None) -> int:
         """Commit one batch (telemetry rows per message type and the content tables) as one
         part; returns its number.  Nothing of it is visible under a final name before the commit."""
         self.sequence += 1
-        name = f"part-{self.sequence:06d}.parquet"
+        name = f"{self.stem}{self.sequence:06d}.parquet"
         targets = [(table, self.tables / table_name / name) for table_name, table in (tables or {}).items() if table.num_rows]
         targets += [(table, self.root / f"msg_type={msg_type}" / name) for msg_type, table in telemetry.items()]
         pending = [(_write_pending(table, final, self.durable), final) for table, final in targets]

@@ -8,12 +8,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from v2x.rundir import RunDir, read_json
+from v2x.rundir import read_json
 
 
 @dataclass
@@ -36,6 +37,10 @@ class IngestStats:
     end_cause: str = "running"
     failure: str | None = None
     on_part: Callable[[dict[str, pa.Table]], None] | None = None  # told of each committed part (metrics)
+    source: dict[str, object] = field(default_factory=dict)  # a stream worker: servers, worker, partitions
+    # A stream worker: how long frames waited in the cluster before the worker read them (ms,
+    # p50/p99/max of the session): the delay the ingest adds, apart from the devices' latency.
+    stream_delay_ms: dict[str, float] | None = None
 
     def count_part(self, telemetry: dict[str, pa.Table], rows_written: int) -> None:
         """Count a committed part: its rows per message type and its rejects (``decode_ok`` false)."""
@@ -78,6 +83,8 @@ class IngestStats:
             "updated_at": time.time(),
             "failure": self.failure,
             "unchecked_after_error": self.unchecked_after_error,
+            **({"source": self.source} if self.source else {}),
+            **({"stream_delay_ms": self.stream_delay_ms} if self.stream_delay_ms is not None else {}),
             "sessions": [*self.earlier, {**self.session(), "stored_by_type": dict(self.by_type)}],
         }
 
@@ -88,14 +95,15 @@ def event_time() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def earlier_sessions(run: RunDir) -> list[dict[str, object]]:
-    """The sessions of earlier ingests on ``run``, from the last record any of them left
-    (``progress.json`` is rewritten after every batch, ``summary.json`` at a clean end): one
-    still marked running ended without a clean stop (killed or crashed)."""
+def earlier_sessions(state: Path) -> list[dict[str, object]]:
+    """The sessions of earlier ingests with their records in ``state`` (``RUN/ingest``, or a
+    worker's folder under it), from the last record any of them left (``progress.json`` is
+    rewritten after every batch, ``summary.json`` at a clean end): one still marked running
+    ended without a clean stop (killed or crashed)."""
     records = []
     for name in ("summary.json", "progress.json"):
         try:
-            data = read_json(run.ingest / name)
+            data = read_json(state / name)
             records.append(data)
         except (OSError, ValueError):
             continue

@@ -11,7 +11,9 @@ driven from the simulator's own thread: :meth:`Publisher.service` runs while the
 waits.  A frame counts as published when the broker acknowledged it (PUBACK, QoS 1) or when it
 was written to the socket (QoS 0).  A frame due while its connection is down is counted as
 failed and not queued: a V2X frame delivered seconds late is not a frame the device sent on
-time.  A lost connection is retried every :data:`RECONNECT_DELAY_S`.
+time.  A lost connection is retried every :data:`RECONNECT_DELAY_S`; given other addresses of the
+same broker (the nodes of a cluster), a connection that cannot be opened, or is lost, is tried
+next on the following address, as a device behind a load balancer fails over.
 """
 
 from __future__ import annotations
@@ -48,8 +50,15 @@ class Publisher:
     the TLS credentials it presents (None: plain MQTT).  :meth:`publish` sends a frame on a
     named connection; :meth:`service` writes, reads acknowledgements and reconnects."""
 
-    def __init__(self, address: BrokerAddress, groups: dict[str, ClientTls | None], qos: int = 1):
+    def __init__(
+        self,
+        address: BrokerAddress,
+        groups: dict[str, ClientTls | None],
+        qos: int = 1,
+        fallbacks: list[BrokerAddress] | None = None,
+    ):
         self.address = address
+        self.addresses = [address, *(fallbacks or [])]
         self.qos = qos
         self.connections: dict[str, Connection] = {}
         for name, tls in groups.items():
@@ -60,12 +69,19 @@ class Publisher:
                 name, PublishConnection(address.host, address.port, name, qos=qos, keepalive_s=KEEPALIVE_S, tls=context)
             )
 
+    def _fail_over(self, conn: Connection) -> None:
+        """The next address for a connection that failed (itself again when there is one)."""
+        now = next((k for k, a in enumerate(self.addresses) if (a.host, a.port) == (conn.mqtt.host, conn.mqtt.port)), 0)
+        following = self.addresses[(now + 1) % len(self.addresses)]
+        conn.mqtt.host, conn.mqtt.port = following.host, following.port
+        conn.retry_at = time.monotonic() + RECONNECT_DELAY_S
+
     def _open(self, conn: Connection) -> None:
         try:
             conn.mqtt.connect()
         except MqttError as exc:
             conn.note(str(exc))
-            conn.retry_at = time.monotonic() + RECONNECT_DELAY_S
+            self._fail_over(conn)
             return
         if conn.ever_connected:
             conn.note("reconnected")
@@ -97,7 +113,7 @@ class Publisher:
             lost = conn.mqtt.service(share)
             if lost is not None:
                 conn.note(f"connection lost: {lost}")
-                conn.retry_at = time.monotonic() + RECONNECT_DELAY_S
+                self._fail_over(conn)
 
     def wait_until(self, unix_s: float) -> None:
         """Service the connections until the wall clock reaches ``unix_s``."""

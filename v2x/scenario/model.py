@@ -307,20 +307,85 @@ class BusStop(_Strict):
     dwell_s: float = Field(default=10.0, gt=0, le=300)
 
 
-class BrokerSettings(_Strict):
-    """``url`` None: ``v2x run`` starts a broker for the run.  ``tls``: that broker listens
-    with TLS only, each device and the ingest connect with their own client certificate, and a
-    topic ACL lets a device publish only on its own uplink topics (v2x.mqtt.access)."""
+class ClusterFault(_Strict):
+    """A fault the zone will see, injected into a run on a NATS cluster ``at_s`` seconds after its
+    start.  ``kill: node`` sends SIGKILL to a node (its replicas go; the other nodes keep the
+    stream): ``which: index`` node ``index``; ``which: leader`` the node leading the uplink stream
+    then (its devices lose their connection, and the cluster stops acknowledging until a new leader
+    is elected); ``which: follower`` a node that neither leads it nor carries a simulator's
+    connection (nothing the devices notice).  ``kill: worker`` sends SIGKILL to ingest worker
+    ``index`` and, with ``restart_after_s``, starts it again on the same destination that long after."""
 
+    at_s: float = Field(ge=0)
+    kill: Literal["node", "worker"]
+    which: Literal["index", "leader", "follower"] = "index"
+    index: int = Field(default=0, ge=0)
+    restart_after_s: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _restart_workers_only(self) -> ClusterFault:
+        if self.kill == "node" and self.restart_after_s is not None:
+            raise ValueError("restart_after_s restarts a worker; a killed node stays down for the rest of the run")
+        if self.kill == "worker" and self.which != "index":
+            raise ValueError("which: leader or follower chooses a node; a worker is chosen by index")
+        return self
+
+
+class BrokerSettings(_Strict):
+    """``kind: mosquitto`` (the default): ``url`` None: ``v2x run`` starts a Mosquitto broker for
+    the run; ``tls``: that broker listens with TLS only, each device and the ingest connect with
+    their own client certificate, and a topic ACL lets a device publish only on its own uplink
+    topics (v2x.mqtt.access).
+
+    ``kind: nats-cluster``: the run starts a NATS JetStream cluster of ``nodes`` (v2x.nats.cluster),
+    devices publish MQTT to its nodes (simulator k to node k mod ``nodes``), the uplink stream
+    holds ``partitions`` partitions by sender (v2x.nats.uplink) and ``workers`` ingest workers
+    share them (the first also reads the strays); ``faults`` kill nodes and workers during the run."""
+
+    kind: Literal["mosquitto", "nats-cluster"] = "mosquitto"
     url: str | None = Field(default=None, pattern=r"^mqtts?://[^:/]+(:\d+)?/?$")
     qos: Literal[0, 1] = 1
     tls: bool = False
+    nodes: int = Field(default=3, ge=1, le=5)
+    workers: int = Field(default=1, ge=1, le=8)
+    partitions: int = Field(default=8, ge=1, le=64)
+    faults: list[ClusterFault] = Field(default_factory=list, max_length=16)
 
     @model_validator(mode="after")
     def _tls_needs_own_broker(self) -> BrokerSettings:
         if self.tls and self.url is not None:
             raise ValueError("broker.tls sets up the broker v2x run starts; it cannot be combined with broker.url")
         return self
+
+    @model_validator(mode="after")
+    def _cluster_settings(self) -> BrokerSettings:
+        if self.kind == "mosquitto":
+            if self.faults:
+                raise ValueError("broker.faults kill nodes and workers of a nats-cluster broker")
+            return self
+        if self.url is not None or self.tls:
+            raise ValueError("a nats-cluster broker is started by the run, on loopback without TLS: no url, no tls")
+        if self.qos != 1:
+            raise ValueError("a nats-cluster broker keeps frames its devices published at QoS 1 (qos: 1)")
+        if self.workers > self.partitions:
+            raise ValueError(f"{self.workers} workers for {self.partitions} partitions: a worker owns at least one")
+        for fault in self.faults:
+            if fault.kill == "node" and fault.index >= self.nodes:
+                raise ValueError(f"broker.faults: node {fault.index} of {self.nodes} (numbered from 0)")
+            if fault.kill == "node" and self.nodes < 3:
+                raise ValueError("broker.faults: killing a node needs nodes: 3 or more (the stream keeps 3 replicas)")
+            if fault.kill == "worker" and fault.index >= self.workers:
+                raise ValueError(f"broker.faults: worker {fault.index} of {self.workers} (numbered from 0)")
+        if sum(f.kill == "node" for f in self.faults) > (self.nodes - 1) // 2:
+            raise ValueError(
+                f"broker.faults: a cluster of {self.nodes} keeps its stream with at most {(self.nodes - 1) // 2} node(s) lost"
+            )
+        return self
+
+    def worker_partitions(self) -> list[tuple[int, int]]:
+        """(first, last) partition of each worker: the partitions split as evenly as they go."""
+        edges = [round(k * self.partitions / self.workers) for k in range(self.workers + 1)]
+        return [(edges[k], edges[k + 1] - 1) for k in range(self.workers)]
 
 
 class Pseudonyms(_Strict):
@@ -491,6 +556,23 @@ class Scenario(_Strict):
             raise ValueError(
                 f"broker.tls with a {' and a '.join(outside)} uplink: the topic ACL gives each RSU its own "
                 "V2X/RSU/{rsuId}/... topics, and these framings travel on other topics"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_broker(self) -> Scenario:
+        """Faults on a NATS cluster happen within the run; its workers read the envelope uplinks."""
+        if self.broker.kind != "nats-cluster":
+            return self
+        for fault in self.broker.faults:
+            if fault.at_s + (fault.restart_after_s or 0.0) >= self.duration_s:
+                raise ValueError(
+                    f"broker.faults: {fault.kill} fault at {fault.at_s:g} s does not end within the run ({self.duration_s:g} s)"
+                )
+        if self.platform is not None or not self.uplink_sources().envelope_only():
+            raise ValueError(
+                "a nats-cluster broker: its ingest workers read the envelope uplinks only; a platform or a framed "
+                "uplink needs the mosquitto broker"
             )
         return self
 

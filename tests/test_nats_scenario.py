@@ -1,0 +1,76 @@
+"""A scenario end to end on a 3-node NATS JetStream cluster started by ``v2x run`` with 2 ingest
+workers, a node and a worker killed during the run (the worker restarted): every frame the devices
+published is stored once, and the report's verdict is the one the same scenario gets through
+Mosquitto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from v2x.run import RunError, run_scenario
+from v2x.rundir import RunDir
+from v2x.scenario.model import load_scenario, with_changes
+
+from pipeline.report.build import build_report
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]  # whole scenario runs, two of them: with the slow ones in CI
+
+CLUSTER = {
+    "kind": "nats-cluster",
+    "nodes": 3,
+    "workers": 2,
+    # a node that neither leads the stream nor carries a device: nothing the devices notice
+    "faults": [{"at_s": 3, "kill": "node", "which": "follower"}, {"at_s": 4, "kill": "worker", "index": 1, "restart_after_s": 1}],
+}
+
+
+def _verdicts(run: Path) -> tuple[str, dict[str, str]]:
+    report = build_report(run)
+    return report.verdict, {c.id: c.verdict for c in report.checks}
+
+
+def _stored(run: Path) -> tuple[int, int, int]:
+    telemetry = f"read_parquet('{run}/telemetry/**/*.parquet', hive_partitioning = true)"
+    row = duckdb.connect().execute(f"SELECT count(*), count(DISTINCT rx_seq), count(DISTINCT frame) FROM {telemetry}").fetchone()
+    assert row is not None
+    return row
+
+
+@pytest.mark.broker
+def test_a_scenario_through_a_cluster_with_a_node_and_a_worker_killed_matches_mosquitto(tmp_path, mosquitto):
+    scenario = with_changes(load_scenario("demo"), duration_s=8.0)
+    on_cluster = run_scenario(with_changes(scenario, broker=CLUSTER), tmp_path, run_dir=tmp_path / "cluster")
+    on_mosquitto = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url, run_dir=tmp_path / "mosquitto")
+
+    manifest = json.loads((on_cluster.run.root / "run.json").read_text())
+    applied = [f["what"] for f in manifest["broker"]["faults"]]
+    assert applied[0].startswith("kill node") and ", follower;" in applied[0]
+    assert applied[1:] == ["kill worker 1", "restart worker 1"]
+    assert on_cluster.published == on_cluster.received == on_cluster.stored > 1000
+    rows, rx_seqs, frames = _stored(on_cluster.run.root)
+    assert rows == rx_seqs == frames == on_cluster.published  # no duplicate row, none lost
+    summary = RunDir(on_cluster.run.root).ingest_summary()
+    assert summary["failure"] is None and set(summary["workers"]) == {"w0", "w1"}
+    assert next(s["cause"] for s in summary["sessions"] if s["worker"] == "w1").startswith("ended without a clean stop")
+
+    verdict, checks = _verdicts(on_cluster.run.root)
+    assert (verdict, checks) == _verdicts(on_mosquitto.run.root)
+    assert verdict == "PASS" and checks["run.ingest"] == checks["run.delivery"] == "PASS"
+
+
+def test_a_worker_killed_and_not_restarted_fails_the_run(tmp_path):
+    scenario = with_changes(
+        load_scenario("demo"),
+        duration_s=5.0,
+        broker={"kind": "nats-cluster", "nodes": 1, "workers": 2, "faults": [{"at_s": 2, "kill": "worker", "index": 0}]},
+    )
+    with pytest.raises(RunError, match="ingest worker 0 exited with -9"):
+        run_scenario(scenario, tmp_path, run_dir=tmp_path / "run")
+    verdict, checks = _verdicts(tmp_path / "run")
+    assert verdict == "FAIL" and checks["run.ingest"] == checks["run.delivery"] == checks["run.complete"] == "FAIL"
+    summary = RunDir(tmp_path / "run").ingest_summary()
+    assert "worker w0: its last session did not stop cleanly" in summary["failure"]
