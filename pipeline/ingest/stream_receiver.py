@@ -381,7 +381,11 @@ class StreamReceiver:
                 session.wake()
 
     async def _send_acks(self) -> None:
-        """Acknowledge the frames of committed parts (the flusher's :meth:`acknowledge`)."""
+        """Acknowledge the frames of committed parts (the flusher's :meth:`acknowledge`).  An
+        acknowledgement the connection cannot take is given up: the frame is stored, and when the
+        cluster delivers it again it is recognised by its sequence and acknowledged then."""
+        from nats.errors import Error as NatsError
+
         sent = 0
         while True:
             try:
@@ -394,8 +398,11 @@ class StreamReceiver:
                 if consumer is not None:
                     consumer.stored.add(seq)
                 if message is not None:
-                    await message.ack()
-                    sent += 1
+                    try:
+                        await message.ack()
+                        sent += 1
+                    except (NatsError, OSError):
+                        continue
         if sent:
             self.session.stats.acknowledged += sent
             self.session.write_progress()
