@@ -167,6 +167,28 @@ def test_a_worker_that_did_not_stop_cleanly_makes_the_destination_fail(tmp_path:
     assert "worker p0-7-strays: its last session did not stop cleanly" in summary["failure"]
 
 
+def test_a_worker_that_falls_behind_catches_up_from_the_cluster(tmp_path: Path):
+    """A worker stopped (SIGSTOP) while devices publish finds every frame waiting in the cluster
+    when it runs again, stamped with the time the cluster received it, not when it was read."""
+    out = tmp_path / "dest"
+    frames = [(f"V2X/OBU/OBU-{k % 5}/BSM/UP", good_bsm(k)) for k in range(2_000)]
+    with start_cluster(tmp_path / "cluster", nodes=3) as cluster:
+        worker = start_worker(cluster, out, "0-7", "--strays")
+        worker.send_signal(signal.SIGSTOP)
+        published_at = time.time()
+        assert all(publish(cluster, [0], "dev", frames, 2_000.0))
+        time.sleep(2.0)  # the frames wait in the cluster, not in a broker queue that could drop them
+        worker.send_signal(signal.SIGCONT)
+        assert wait_stored(out, len(frames)) == len(frames)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    con = connect(out)
+    first, last = con.execute("SELECT min(epoch(received_at)), max(epoch(received_at)) FROM messages").fetchone()
+    assert published_at - 1 <= first and last < published_at + 2.0  # received when the cluster stored them
+    delay = RunDir(out).ingest_summary()["workers"]["p0-7-strays"]["stream_delay_ms"]
+    assert delay["max"] >= 2_000  # the wait is the worker's, reported apart
+
+
 def test_a_worker_refuses_a_stream_partitioned_otherwise(tmp_path: Path):
     async def make(servers: list[str]) -> None:
         import nats
