@@ -46,6 +46,15 @@ class Received:
         """Frames ``start`` to ``stop`` of the batch."""
         return Received(self.topics[start:stop], self.frames[start:stop], self.received_us[start:stop], self.rx_seq[start:stop])
 
+    def pick(self, indices: list[int]) -> Received:
+        """The frames at ``indices``, in that order."""
+        return Received(
+            [self.topics[i] for i in indices],
+            [self.frames[i] for i in indices],
+            [self.received_us[i] for i in indices],
+            [self.rx_seq[i] for i in indices] if self.rx_seq else [],
+        )
+
     def extend(self, other: Received) -> None:
         """Add ``other``'s frames after these (both numbered, or neither)."""
         if bool(self.rx_seq) != bool(other.rx_seq) and len(self) and len(other):

@@ -15,15 +15,21 @@ from pipeline.ingest.inbox import frame_digest
 from pipeline.ingest.store import Commit, TelemetryWriter
 
 
-def _part_tables(run_root: Path, commits: list[Commit], prefix: str, columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
+def _part_tables(
+    run_root: Path, commits: list[Commit], prefix: str, columns: list[str], where: tuple[str, str] | None = None
+) -> Iterator[tuple[str, pa.Table]]:
     """(path in the run, ``columns`` of it that it has) for each file of ``commits`` under
-    ``prefix``; a file that cannot be read is passed over."""
+    ``prefix``, only the rows whose column ``where[0]`` equals ``where[1]`` if given (a file
+    without that column is passed over); a file that cannot be read is passed over."""
     for commit in commits:
         for relative in commit.files:
             if relative.startswith(prefix):
                 try:
                     present = set(pq.read_schema(run_root / relative).names)
-                    yield relative, pq.read_table(run_root / relative, columns=[c for c in columns if c in present])
+                    if where is not None and where[0] not in present:
+                        continue
+                    rows = [(where[0], "=", where[1])] if where is not None else None
+                    yield relative, pq.read_table(run_root / relative, columns=[c for c in columns if c in present], filters=rows)
                 except (OSError, pa.ArrowException):
                     continue
 
@@ -94,16 +100,22 @@ def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> tuple[pa.
     )
 
 
-def stored_certificate_frames(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> list[bytes]:
+# Policy: the parts read back for the certificates devices sent before a restart.  A device sends
+# its certificate at least once a second (YD/T 3957); 20 parts are 10 s at the flush interval and
+# still seconds of a zone's traffic in a backlog, without reading the frames of all RESUME_PARTS.
+CERTIFICATE_PARTS = 20
+
+
+def stored_certificate_frames(writer: TelemetryWriter, parts: int = CERTIFICATE_PARTS) -> list[bytes]:
     """The last frame each signer signed with its full certificate in the last ``parts``
-    committed parts (what :meth:`~pipeline.ingest.batch.BatchProcessor.remember_certificates` takes)."""
+    committed parts (what :meth:`~pipeline.ingest.batch.BatchProcessor.remember_certificates` takes);
+    only those rows are read."""
     last: dict[str, bytes] = {}
-    for _, table in _part_tables(writer.run_root, writer.commits[-parts:], "telemetry/", ["signer", "signer_kind", "frame"]):
-        if "signer_kind" not in table.column_names or "frame" not in table.column_names:
+    where = ("signer_kind", "certificate")
+    for _, table in _part_tables(writer.run_root, writer.commits[-parts:], "telemetry/", ["signer", "frame"], where):
+        if "frame" not in table.column_names:
             continue
-        for signer, kind, frame in zip(
-            table.column("signer").to_pylist(), table.column("signer_kind").to_pylist(), table.column("frame").to_pylist()
-        ):
-            if kind == "certificate" and signer and frame:
+        for signer, frame in zip(table.column("signer").to_pylist(), table.column("frame").to_pylist()):
+            if signer and frame:
                 last[signer] = frame
     return list(last.values())

@@ -253,12 +253,7 @@ class IngestSession:
             reason = f"frame of {taken.sizes[i]} octets exceeds the ingest's limit of {self.max_frame_bytes} (policy); first 256 octets kept"
             outputs.append(self.processor.rejected(frames.part(i, i + 1), reason, [taken.sizes[i]]))
         small = [i for i in range(len(frames)) if i not in set(big)]
-        return Received(
-            [frames.topics[i] for i in small],
-            [frames.frames[i] for i in small],
-            [frames.received_us[i] for i in small],
-            [frames.rx_seq[i] for i in small] if frames.rx_seq else [],
-        ), outputs
+        return frames.pick(small), outputs
 
     def _begin(self, batch: Received) -> tuple[BatchInProgress | None, Exception | None]:
         if not len(batch):

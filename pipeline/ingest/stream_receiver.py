@@ -92,7 +92,6 @@ class StreamSource:
     partition_count: int
     worker: str
     strays: bool = False
-    replicas: int = 3
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -153,7 +152,7 @@ def stored_stream_seqs(ingest: Path, above: int) -> set[int]:
     run_root = ingest.parent
     for journal in sorted(ingest.glob("workers/*/commits.jsonl")):
         commits = [c for c in read_commits(journal) if stream_seq_of(c.rx_seq_max) > above]
-        out.update(stream_seq_of(r) for r in stored_rx_seqs(run_root, commits) if stream_seq_of(r) > above)
+        out.update(seq for seq in map(stream_seq_of, stored_rx_seqs(run_root, commits)) if seq > above)
     return out
 
 
@@ -272,7 +271,7 @@ class StreamReceiver:
         await ensure_uplink_consumers(
             js,
             self.topic_prefix,
-            nodes=min(self.source.replicas, len(self.source.servers)),
+            nodes=len(self.source.servers),
             partitions=self.source.partition_count,
         )
         floors = []
@@ -376,7 +375,6 @@ class StreamReceiver:
         stats.received += len(messages)
         if frames:
             self.delays.add([(now_us - r) / 1000 for r in received])
-            stats.stream_delay_ms = self.delays.summary()
             if session.inbox.add_many(topics, frames, received, acks, [len(f) for f in frames], numbers) >= MAX_BATCH:
                 session.wake()
 
@@ -405,6 +403,7 @@ class StreamReceiver:
                         continue
         if sent:
             self.session.stats.acknowledged += sent
+            self.session.stats.stream_delay_ms = self.delays.summary()  # with each progress record, not each fetch
             self.session.write_progress()
 
     async def _floors(self, js: Any) -> None:

@@ -28,7 +28,10 @@ receives them from ``$MQTT_msgs`` (their stored subjects moved), at QoS 0 it sti
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 STREAM = "$MQTT_msgs"  # the MQTT listener's stream of QoS 1 and 2 messages, read by the workers
 SUBJECT_PREFIX = "$MQTT.msgs."
@@ -164,41 +167,37 @@ async def ensure_uplink_consumers(js: Any, topic_prefix: str = "", nodes: int = 
     return info
 
 
-def create_uplink_consumers(servers: list[str], topic_prefix: str = "", nodes: int = 3, partitions: int = PARTITIONS) -> Any:
-    """:func:`ensure_uplink_consumers` on the cluster at ``servers``, from code that is not async
-    (``v2x run``, an operator's command)."""
+def _on_cluster(servers: list[str], work: Callable[[Any], Awaitable[T]], timeout_s: float) -> T:
+    """Run ``work(jetstream)`` on a connection to the cluster at ``servers``, from code that is not async."""
     import asyncio
 
-    async def make() -> Any:
+    async def main() -> T:
         import nats
 
-        nc = await nats.connect(servers, connect_timeout=5, allow_reconnect=False)
+        nc = await nats.connect(servers, connect_timeout=timeout_s, allow_reconnect=False)
         try:
-            return await ensure_uplink_consumers(nc.jetstream(timeout=10), topic_prefix, nodes, partitions)
+            return await work(nc.jetstream(timeout=timeout_s))
         finally:
             await nc.close()
 
-    return asyncio.run(make())
+    return asyncio.run(main())
+
+
+def create_uplink_consumers(servers: list[str], topic_prefix: str = "", nodes: int = 3, partitions: int = PARTITIONS) -> Any:
+    """:func:`ensure_uplink_consumers` on the cluster at ``servers``, from code that is not async
+    (``v2x run``, an operator's command)."""
+    return _on_cluster(servers, lambda js: ensure_uplink_consumers(js, topic_prefix, nodes, partitions), 10.0)
 
 
 def uplink_leader(servers: list[str]) -> str | None:
     """The name of the node leading the uplink stream now (None if it cannot be asked)."""
-    import asyncio
+    from nats.errors import Error as NatsError
 
-    async def ask() -> str | None:
-        import nats
-        from nats.errors import Error as NatsError
+    async def ask(js: Any) -> str | None:
+        info = await js.stream_info(STREAM)
+        return info.cluster.leader if info.cluster else None
 
-        try:
-            nc = await nats.connect(servers, connect_timeout=2, allow_reconnect=False)
-        except (NatsError, OSError, TimeoutError):
-            return None
-        try:
-            info = await nc.jetstream(timeout=2).stream_info(STREAM)
-            return info.cluster.leader if info.cluster else None
-        except (NatsError, OSError, TimeoutError):
-            return None
-        finally:
-            await nc.close()
-
-    return asyncio.run(ask())
+    try:
+        return _on_cluster(servers, ask, 2.0)
+    except (NatsError, OSError, TimeoutError):
+        return None
