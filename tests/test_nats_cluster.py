@@ -133,5 +133,8 @@ def test_node_configuration_and_subjects():
     assert f'mappings = {{ "{mapping[0]}": "{mapping[1]}" }}' in node_config("n1", mine, [mine], Path("/d"), mapping=mapping)
     assert topic_of("$MQTT.msgs.part.3.xiqing.test.V2X.OBU.O-1.BSM.UP") == "xiqing/test/V2X/OBU/O-1/BSM/UP"
     assert topic_of("$MQTT.msgs.V2X.odd") == "V2X/odd"
+    # as the MQTT listener stores a dot within a level and an empty level (seen on nats-server 2.15.1)
+    assert topic_of("$MQTT.msgs.part.2.V2X.OBU.a//b.BSM.UP") == "V2X/OBU/a.b/BSM/UP"
+    assert topic_of("$MQTT.msgs.part.4.V2X.OBU./.BSM.UP") == "V2X/OBU//BSM/UP"
     with pytest.raises(ValueError, match="partitions"):
         partition_mapping("", 0)

@@ -106,6 +106,7 @@ def test_two_workers_a_worker_killed_and_a_node_killed_lose_nothing_and_duplicat
     leading the stream is killed while they publish: every acknowledged frame is stored once."""
     out = tmp_path / "dest"
     frames = [("V2X/OBU/odd-one/BSM/UP/extra", good_bsm(90_000 + k)) for k in range(20)]  # no partition holds these
+    frames += [("V2X/OBU/OBU.dotted/BSM/UP", good_bsm(95_000 + k)) for k in range(20)]  # stored as OBU//dotted: read back as sent
     frames += [(f"V2X/OBU/OBU-{k % DEVICES:04d}/BSM/UP", good_bsm(k)) for k in range(3_000)]
     with start_cluster(tmp_path / "cluster", nodes=3) as cluster:
         a = start_worker(cluster, out, "0-3", "--strays")
@@ -124,7 +125,7 @@ def test_two_workers_a_worker_killed_and_a_node_killed_lose_nothing_and_duplicat
         cluster.kill(leader)  # kill -9 the node leading the stream mid-run
         sender.join()
         acknowledged = [f for f, ok in zip(frames, acked, strict=True) if ok]
-        assert len(acknowledged) >= 1_000
+        assert len(acknowledged) >= 500  # at least half a second of frames before the node was lost
         assert wait_stored(out, len(acknowledged)) >= len(acknowledged)
         time.sleep(1.0)  # a frame stored but not acknowledged to its device comes too
         for worker in (a, b):

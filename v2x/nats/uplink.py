@@ -97,11 +97,28 @@ def partition_consumer(partition: int) -> str:
 
 def topic_of(subject: str) -> str:
     """The MQTT topic a stored subject was published on (the stream's prefix and the partition
-    token taken off)."""
+    token taken off).  The MQTT listener writes a topic's ``/`` as ``.``, a ``.`` in a level as
+    ``//`` and an empty level as ``/`` (nats-server ``mqttToNATSSubjectConversion``); this undoes
+    it, so that a device id with a dot is read as it was sent, not as two levels."""
     subject = subject.removeprefix(SUBJECT_PREFIX)
     if subject.startswith(PARTITION_TOKEN + "."):
         subject = subject.split(".", 2)[2]
-    return subject.replace(".", "/")
+    topic: list[str] = []
+    i = 0
+    while i < len(subject):
+        c = subject[i]
+        if c == "/":
+            following = subject[i + 1 : i + 2]
+            if following == ".":  # an empty level
+                topic.append("/")
+                i += 1
+            elif following == "/":  # a dot within a level
+                topic.append(".")
+                i += 1
+        else:
+            topic.append("/" if c == "." else c)
+        i += 1
+    return "".join(topic)
 
 
 def consumer_partitions(config: Any) -> int | None:
