@@ -106,3 +106,36 @@ def test_a_scenario_file_that_is_not_utf8_is_a_clear_error(tmp_path, encoding):
     path.write_bytes("name: café\nduration_s: 5\n".encode(encoding))
     with pytest.raises(ScenarioError, match="not UTF-8 text"):
         load_scenario(path)
+
+
+CLUSTER_BASE = "name: c\nduration_s: 10\nintersections: [{id: 1, region: 1, name: X, lat: 39.08, lon: 117.05, rsu_id: RSU-1}]\n"
+
+
+@pytest.mark.parametrize(
+    ("broker", "message"),
+    [
+        ("{kind: nats-cluster, url: 'mqtt://a:1883'}", "no url, no tls"),
+        ("{kind: nats-cluster, qos: 0}", "(qos: 1)"),
+        ("{kind: nats-cluster, workers: 9, partitions: 8}", "workers"),
+        ("{kind: nats-cluster, workers: 4, partitions: 2}", "4 workers for 2 partitions"),
+        ("{kind: nats-cluster, nodes: 3, faults: [{at_s: 1, kill: node, index: 3}]}", "node 3 of 3"),
+        ("{kind: nats-cluster, nodes: 1, faults: [{at_s: 1, kill: node}]}", "nodes: 3 or more"),
+        ("{kind: nats-cluster, nodes: 3, faults: [{at_s: 1, kill: node}, {at_s: 2, kill: node, index: 1}]}", "at most 1 node"),
+        ("{kind: nats-cluster, faults: [{at_s: 1, kill: worker, index: 1}]}", "worker 1 of 1"),
+        ("{kind: nats-cluster, faults: [{at_s: 1, kill: worker, which: leader}]}", "a worker is chosen by index"),
+        ("{kind: nats-cluster, faults: [{at_s: 1, kill: node, restart_after_s: 1}]}", "a killed node stays down"),
+        (
+            "{kind: nats-cluster, workers: 2, faults: [{at_s: 9, kill: worker, restart_after_s: 2}]}",
+            "does not end within the run",
+        ),
+        ("{faults: [{at_s: 1, kill: worker}]}", "of a nats-cluster broker"),
+    ],
+)
+def test_hostile_cluster_settings_are_errors_naming_the_problem(broker, message):
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        parse_scenario(CLUSTER_BASE + f"broker: {broker}\n")
+
+
+def test_cluster_workers_share_the_partitions():
+    scenario = parse_scenario(CLUSTER_BASE + "broker: {kind: nats-cluster, workers: 3, partitions: 8}\n")
+    assert scenario.broker.worker_partitions() == [(0, 2), (3, 4), (5, 7)]
