@@ -36,6 +36,7 @@ SCALE: dict[tuple[str, str], object] = {}
 REPORT_SECONDS: dict[tuple[str, int], float] = {}
 # (measure, path) -> value, filled by test_cluster.
 CLUSTER: dict[tuple[str, str], object] = {}
+STORAGE: dict[tuple[str, str], float] = {}  # (measure, what) -> seconds, test_object_storage.py
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +104,23 @@ def _cluster_summary(terminalreporter) -> None:
     if not CLUSTER:
         return
     terminalreporter.section("Mosquitto and a 3-node NATS cluster, same frames (best round)")
-    base = CLUSTER.get(("frames/s", "mosquitto, 1 ingest"))
     for (measure, what), value in sorted(CLUSTER.items()):
         if isinstance(value, float):
-            ratio = (
-                f"  {value / base:5.2f}x mosquitto" if base and measure == "frames/s" and what != "mosquitto, 1 ingest" else ""
-            )
+            base = CLUSTER.get((measure, "mosquitto, 1 ingest"))  # the baseline of rates: the one-machine path
+            ratio = f"  {value / base:5.2f}x mosquitto" if isinstance(base, float) and what != "mosquitto, 1 ingest" else ""
             terminalreporter.write_line(f"{measure:<34} {what:<22} {value:10,.0f}{ratio}")
         else:
             terminalreporter.write_line(f"{measure:<34} {what:<22} {value}")
+
+
+def _storage_summary(terminalreporter) -> None:
+    if not STORAGE:
+        return
+    terminalreporter.section("telemetry in a folder and in an S3 bucket, same rows (best round)")
+    for (measure, what), seconds in STORAGE.items():
+        base = STORAGE.get((measure, "folder, DuckDB reader")) or STORAGE.get((measure, "folder"))
+        ratio = f"  {seconds / base:5.2f}x the folder" if base and not what.startswith("folder") else ""
+        terminalreporter.write_line(f"{measure:<20} {what:<34} {seconds:8.3f} s{ratio}")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -121,6 +130,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     )
     _scale_summary(terminalreporter)
     _cluster_summary(terminalreporter)
+    _storage_summary(terminalreporter)
     _generate_summary(terminalreporter)
     _verify_summary(terminalreporter)
     _report_summary(terminalreporter)

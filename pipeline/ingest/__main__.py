@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partition-count", type=int, default=PARTITIONS, help="with --nats: the stream's partitions")
     parser.add_argument("--strays", action="store_true", help="with --nats: also read the uplinks no partition holds")
     parser.add_argument("--worker", default=None, help="with --nats: this worker's name (default: from its partitions)")
+    parser.add_argument("--telemetry", default=None, help="s3://bucket/prefix to write instead of the run directory")
     parser.add_argument("--prefix", default="", help="zone topic prefix")
     parser.add_argument("--trust", action="append", type=Path, default=[], help="trusted root certificate (COER); repeatable")
     parser.add_argument(
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     log = stage_logger("ingest", "pipeline.ingest")  # RUN/logs/ingest.log: the session's events
     log.info("run %s, broker %s, sources %s", args.run, args.broker or args.nats, args.sources or "envelope only")
-    run = RunDir(args.run)
+    run = RunDir(args.run, args.telemetry)
     try:
         verifier = (
             verifier_from_files(args.trust, args.ca, args.crl)

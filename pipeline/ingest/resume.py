@@ -4,19 +4,29 @@ rules, and the frames stored but not known to be acknowledged."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from v2x.rundir import RunDir, read_json
+from v2x.records import Records
 
 from pipeline.ingest.inbox import frame_digest
-from pipeline.ingest.store import Commit, TelemetryWriter
+from pipeline.ingest.store import Commit
+
+
+class StoredParts(Protocol):
+    """Where a writer's parts are read back: a folder (:class:`~pipeline.ingest.store.TelemetryWriter`)
+    or a bucket (:class:`~pipeline.ingest.bucket_store.BucketTelemetryWriter`)."""
+
+    filesystem: pafs.FileSystem
+    base: str
+    commits: list[Commit]
 
 
 def _part_tables(
-    run_root: Path, commits: list[Commit], prefix: str, columns: list[str], where: tuple[str, str] | None = None
+    parts: StoredParts, commits: list[Commit], prefix: str, columns: list[str], where: tuple[str, str] | None = None
 ) -> Iterator[tuple[str, pa.Table]]:
     """(path in the run, ``columns`` of it that it has) for each file of ``commits`` under
     ``prefix``, only the rows whose column ``where[0]`` equals ``where[1]`` if given (a file
@@ -24,35 +34,42 @@ def _part_tables(
     for commit in commits:
         for relative in commit.files:
             if relative.startswith(prefix):
+                path = f"{parts.base}/{relative}"
                 try:
-                    present = set(pq.read_schema(run_root / relative).names)
+                    present = set(pq.read_schema(path, filesystem=parts.filesystem).names)
                     if where is not None and where[0] not in present:
                         continue
                     rows = [(where[0], "=", where[1])] if where is not None else None
-                    yield relative, pq.read_table(run_root / relative, columns=[c for c in columns if c in present], filters=rows)
+                    wanted = [c for c in columns if c in present]
+                    yield relative, pq.read_table(path, columns=wanted, filters=rows, filesystem=parts.filesystem)
                 except (OSError, pa.ArrowException):
                     continue
 
 
-def stored_rx_seqs(run_root: Path, commits: list[Commit]) -> list[int]:
+def stored_rx_seqs(parts: StoredParts, commits: list[Commit]) -> list[int]:
     """The ``rx_seq`` of every telemetry row of ``commits`` (a file that cannot be read is passed over)."""
     out: list[int] = []
-    for _, table in _part_tables(run_root, commits, "telemetry/", ["rx_seq"]):
+    for _, table in _part_tables(parts, commits, "telemetry/", ["rx_seq"]):
         out += table.column("rx_seq").to_pylist()
     return out
 
 
-def unacknowledged_tail(writer: TelemetryWriter, run: RunDir) -> list[bytes]:
+def _msg_type(relative: str) -> str:
+    """The message type of a telemetry file from its Hive path (``.../msg_type=BSM/part-....parquet``)."""
+    return next((p.removeprefix("msg_type=") for p in relative.split("/") if p.startswith("msg_type=")), "")
+
+
+def unacknowledged_tail(writer: StoredParts, records: Records) -> list[bytes]:
     """Digests of the frames in the parts an earlier session committed without confirming that
     all their acknowledgements were sent (``ingest/acked.json``): the broker redelivers those."""
     try:
-        acked = read_json(run.ingest / "acked.json")
+        acked = records.read("acked.json")
         through, unconfirmed = int(acked["through"]), {int(p) for p in acked.get("unconfirmed", [])}
     except (OSError, ValueError, KeyError, TypeError):
         through, unconfirmed = 0, set()
     commits = [c for c in writer.commits if c.part > through or c.part in unconfirmed]
     digests: list[bytes] = []
-    for _, table in _part_tables(writer.run_root, commits, "telemetry/", ["topic", "frame"]):
+    for _, table in _part_tables(writer, commits, "telemetry/", ["topic", "frame"]):
         digests += [
             frame_digest(t or "", f or b"") for t, f in zip(table.column("topic").to_pylist(), table.column("frame").to_pylist())
         ]
@@ -80,18 +97,16 @@ RESUME_COLUMNS = [
 RESUME_BSM_COLUMNS = ["rx_seq", "id", "lat", "lon", "events"]
 
 
-def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> tuple[pa.Table, pa.Table | None]:
+def stored_tail(writer: StoredParts, parts: int = RESUME_PARTS) -> tuple[pa.Table, pa.Table | None]:
     """The telemetry rows of the last ``parts`` committed parts, in ``rx_seq`` order, with
     ``msg_type``, and the BSM content of those parts: what
     :meth:`~pipeline.ingest.batch.BatchProcessor.resume` takes up.  A part that cannot be read is passed over."""
     tail = writer.commits[-parts:]
     tables = [
-        table.append_column(
-            "msg_type", pa.array([relative.split("/")[1].removeprefix("msg_type=")] * table.num_rows, pa.string())
-        )
-        for relative, table in _part_tables(writer.run_root, tail, "telemetry/msg_type=", RESUME_COLUMNS)
+        table.append_column("msg_type", pa.array([_msg_type(relative)] * table.num_rows, pa.string()))
+        for relative, table in _part_tables(writer, tail, "telemetry/", RESUME_COLUMNS)
     ]
-    bsm = [table for _, table in _part_tables(writer.run_root, tail, "tables/bsm/", RESUME_BSM_COLUMNS)]
+    bsm = [table for _, table in _part_tables(writer, tail, "tables/bsm/", RESUME_BSM_COLUMNS)]
     if not tables:
         return pa.table({}), None
     return (
@@ -106,13 +121,13 @@ def stored_tail(writer: TelemetryWriter, parts: int = RESUME_PARTS) -> tuple[pa.
 CERTIFICATE_PARTS = 20
 
 
-def stored_certificate_frames(writer: TelemetryWriter, parts: int = CERTIFICATE_PARTS) -> list[bytes]:
+def stored_certificate_frames(writer: StoredParts, parts: int = CERTIFICATE_PARTS) -> list[bytes]:
     """The last frame each signer signed with its full certificate in the last ``parts``
     committed parts (what :meth:`~pipeline.ingest.batch.BatchProcessor.remember_certificates` takes);
     only those rows are read."""
     last: dict[str, bytes] = {}
     where = ("signer_kind", "certificate")
-    for _, table in _part_tables(writer.run_root, writer.commits[-parts:], "telemetry/", ["signer", "frame"], where):
+    for _, table in _part_tables(writer, writer.commits[-parts:], "telemetry/", ["signer", "frame"], where):
         if "frame" not in table.column_names:
             continue
         for signer, frame in zip(table.column("signer").to_pylist(), table.column("frame").to_pylist()):

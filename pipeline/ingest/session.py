@@ -53,12 +53,13 @@ from v2x.mqtt import topics
 from v2x.mqtt.access import ClientTls
 from v2x.mqtt.subscribe import SubscribeConnection
 from v2x.mqtt.transport import BrokerAddress
-from v2x.rundir import RunDir, write_json_atomic
+from v2x.rundir import RunDir
 from v2x.security import Verifier
 from v2x.security.workers import SignatureWorkers
 from v2x.stage_log import PROGRESS_EVERY_S
 
 from pipeline.ingest.batch import BatchInProgress, BatchOutput, BatchProcessor, Received
+from pipeline.ingest.bucket_store import BucketTelemetryWriter
 from pipeline.ingest.inbox import MAX_BATCH, Inbox, Redeliveries, Taken
 from pipeline.ingest.receiver import MAX_FRAME_BYTES, Receiver
 from pipeline.ingest.resume import stored_certificate_frames, stored_tail, unacknowledged_tail
@@ -129,14 +130,24 @@ class IngestSession:
         )
         self.max_frame_bytes = max_frame_bytes
         run.create()
-        self.state = run.ingest if stream is None else stream.state(run.ingest)  # this ingest's own records
+        bucket = run.bucket
+        records = run.ingest_records()
+        self.state = records if stream is None else stream.state(records)  # this ingest's own records
         stats.earlier = earlier_sessions(self.state)
-        if stream is None:
-            stats.client_id = ingest_client_id(run, client_id)
+        worker = stream.worker if stream is not None else None
+        self.writer: TelemetryWriter | BucketTelemetryWriter
+        if bucket is not None:
+            self.writer = BucketTelemetryWriter(bucket, worker, on_outage=self.storage_event)
+        elif stream is None:
             self.writer = TelemetryWriter(run.telemetry, run.tables)
         else:
+            self.writer = TelemetryWriter(
+                run.telemetry, run.tables, run.ingest / "workers" / str(worker) / "commits.jsonl", worker=worker
+            )
+        if stream is None:
+            stats.client_id = ingest_client_id(run, client_id)
+        else:
             stats.source = stream.describe()
-            self.writer = TelemetryWriter(run.telemetry, run.tables, self.state / "commits.jsonl", worker=stream.worker)
         self.signature_workers = SignatureWorkers(verify_workers if verifier else 0)
         self.verifier = verifier
         self.processor = BatchProcessor(
@@ -156,7 +167,7 @@ class IngestSession:
         self.receiver: Receiver | StreamReceiver
         if address is not None:
             redeliveries = Redeliveries()
-            redeliveries.expect(unacknowledged_tail(self.writer, run))
+            redeliveries.expect(unacknowledged_tail(self.writer, self.state))
             connection = SubscribeConnection(
                 address.host,
                 address.port,
@@ -191,7 +202,7 @@ class IngestSession:
 
     def write_progress(self) -> None:
         with self._progress_lock:
-            write_json_atomic(self.state / "progress.json", self.stats.as_dict())
+            self.state.write("progress.json", self.stats.as_dict())
             if time.monotonic() - self._logged_at >= PROGRESS_EVERY_S:
                 self._logged_at = time.monotonic()
                 s = self.stats
@@ -204,13 +215,20 @@ class IngestSession:
                 )
 
     def write_acked(self, through: int, unconfirmed: list[int]) -> None:
-        write_json_atomic(self.state / "acked.json", {"through": through, "unconfirmed": unconfirmed})
+        self.state.write("acked.json", {"through": through, "unconfirmed": unconfirmed})
 
     def broker_event(self, event: str, detail: str) -> None:
         with self._progress_lock:
             self.stats.events.append({"at": event_time(), "event": event, "detail": detail})
         LOG.log(logging.INFO if event.endswith("reconnected") else logging.WARNING, "%s: %s", event, detail)
         self.write_progress()
+
+    def storage_event(self, event: str, detail: str) -> None:
+        """The destination's bucket stopped answering, or answers again: recorded with the next
+        progress record (not written now: the record goes to that bucket)."""
+        with self._progress_lock:
+            self.stats.events.append({"at": event_time(), "event": event, "detail": detail})
+        LOG.log(logging.INFO if event == "storage_back" else logging.WARNING, "%s: %s", event, detail)
 
     def fail(self, reason: str, details: str = "") -> None:
         """A stage failed: stop receiving and acknowledging at once, record it and say so."""
@@ -335,6 +353,7 @@ class IngestSession:
             self.flushed.set()
             await receive_task
             self.signature_workers.close()
+            self.writer.close()
         stats = self.stats
         stats.ended_at = time.time()
         if not self.subscribed and stats.failure is None:  # a wrong host or port: nothing was ever listened to
@@ -342,7 +361,7 @@ class IngestSession:
             self.fail(f"never subscribed at the broker {self.where}: {last}")
         if stats.failure is None and stats.end_cause == "running":
             stats.end_cause = "stopped"
-        write_json_atomic(self.state / "summary.json", stats.as_dict())
+        self.state.write("summary.json", stats.as_dict())
         self.write_progress()
         LOG.info(
             "done (%s): received %d, stored %d, rejected %d, acknowledged %d",

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 # Dictionary-encode only low-cardinality columns (limits.md 4: faster and smaller).
@@ -59,11 +60,16 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
+def write_parquet(table: pa.Table, where: str | Path | pa.NativeFile) -> None:
+    """``table`` as Parquet, zstd, the low-cardinality columns dictionary-encoded."""
+    pq.write_table(table, where, compression="zstd", use_dictionary=[c for c in DICTIONARY_COLUMNS if c in table.column_names])
+
+
 def _write_pending(table: pa.Table, final: Path, durable: bool) -> Path:
     """Write ``table`` under ``final``'s ``.tmp`` name (flushed to disk when ``durable``)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(final.name + TMP_SUFFIX)
-    pq.write_table(table, tmp, compression="zstd", use_dictionary=[c for c in DICTIONARY_COLUMNS if c in table.column_names])
+    write_parquet(table, tmp)
     if durable:
         _sync(tmp)
     return tmp
@@ -79,6 +85,20 @@ class Commit:
     rows: int
 
 
+def parse_commit(entry: object) -> Commit:
+    """A commit from its JSON entry; ValueError (or KeyError, TypeError) if it is not one."""
+    if not isinstance(entry, dict):
+        raise ValueError("not an object")
+    files = entry["files"]
+    if not isinstance(files, list):
+        raise ValueError("files is not a list")
+    return Commit(int(entry["part"]), tuple(str(f) for f in files), int(entry["rx_seq_max"]), int(entry["rows"]))
+
+
+def commit_entry(commit: Commit) -> dict[str, object]:
+    return {"part": commit.part, "files": list(commit.files), "rx_seq_max": commit.rx_seq_max, "rows": commit.rows}
+
+
 def read_commits(journal: Path) -> list[Commit]:
     """The commits in ``journal``; a last line torn by a crash (no newline, or not JSON) is not
     a commit."""
@@ -87,10 +107,7 @@ def read_commits(journal: Path) -> list[Commit]:
     out = []
     for line in journal.read_bytes().split(b"\n")[:-1]:  # the text after the last newline never committed
         try:
-            entry = json.loads(line)
-            out.append(
-                Commit(int(entry["part"]), tuple(str(f) for f in entry["files"]), int(entry["rx_seq_max"]), int(entry["rows"]))
-            )
+            out.append(parse_commit(json.loads(line)))
         except (ValueError, KeyError, TypeError):
             continue
     return out
@@ -118,7 +135,14 @@ class TelemetryWriter:
         self.journal = journal if journal is not None else self.run_root / "ingest" / "commits.jsonl"
         self.durable = durable
         self.rows_written = 0
+        self.filesystem: pafs.FileSystem = pafs.LocalFileSystem()  # where the parts are read back (resume)
+        self.base = str(self.run_root)
         self.recovered = self._recover()
+
+    def destination_commits(self) -> dict[str, list[Commit]]:
+        """The commits of every worker writing this destination (``ingest/workers/<w>/commits.jsonl``), by worker."""
+        workers = self.run_root / "ingest" / "workers"
+        return {journal.parent.name: read_commits(journal) for journal in sorted(workers.glob("*/commits.jsonl"))}
 
     def _inside(self, relative: str) -> Path:
         path = (self.run_root / relative).resolve()
@@ -165,24 +189,22 @@ class TelemetryWriter:
         rx_seq_max = max(
             (int(pc.max(t.column("rx_seq")).as_py()) for t in telemetry.values() if t.num_rows), default=self.next_rx_seq - 1
         )
-        entry = {
-            "part": self.sequence,
-            "files": [str(final.relative_to(self.run_root)) for _, final in pending],
-            "rx_seq_max": rx_seq_max,
-            "rows": rows,
-        }
+        commit = Commit(self.sequence, tuple(str(final.relative_to(self.run_root)) for _, final in pending), rx_seq_max, rows)
         self.journal.parent.mkdir(parents=True, exist_ok=True)
         with open(self.journal, "ab") as f:
-            f.write(json.dumps(entry).encode() + b"\n")
+            f.write(json.dumps(commit_entry(commit)).encode() + b"\n")
             f.flush()
             if self.durable:
                 os.fsync(f.fileno())
         for tmp, final in pending:
             os.replace(tmp, final)
-        self.commits.append(Commit(self.sequence, tuple(entry["files"]), rx_seq_max, rows))
+        self.commits.append(commit)
         self.next_rx_seq = max(self.next_rx_seq, rx_seq_max + 1)
         self.rows_written += rows
         return self.sequence
+
+    def close(self) -> None:
+        """Nothing to release: every commit is complete when :meth:`write` returns."""
 
 
 def _max_rx_seq(path: Path) -> int:

@@ -33,8 +33,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -47,11 +46,12 @@ from v2x.nats.uplink import (
     partition_subject,
     topic_of,
 )
+from v2x.records import Records
 
 from pipeline.ingest.inbox import MAX_BATCH
 from pipeline.ingest.received import stream_rx_seq, stream_seq_of
-from pipeline.ingest.resume import stored_rx_seqs
-from pipeline.ingest.store import WORKER_NAME, read_commits
+from pipeline.ingest.resume import StoredParts, stored_rx_seqs
+from pipeline.ingest.store import WORKER_NAME, Commit
 
 if TYPE_CHECKING:  # the session owns the receiver; imported for the annotation only
     from pipeline.ingest.session import IngestSession
@@ -116,9 +116,9 @@ class StreamSource:
         """The stored subjects the worker's consumers read."""
         return [partition_subject(p, topic_prefix) for p in self.consumers]
 
-    def state(self, ingest: Path) -> Path:
-        """The worker's records under the destination's ``ingest`` folder."""
-        return ingest / "workers" / self.worker
+    def state(self, ingest: Records) -> Records:
+        """The worker's records among the destination's ingest records."""
+        return ingest.child("workers").child(self.worker)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -129,6 +129,12 @@ class StreamSource:
             "partition_count": self.partition_count,
             "strays": self.strays,
         }
+
+
+class DestinationParts(StoredParts, Protocol):
+    """A writer that also reads the commits of the other workers of its destination."""
+
+    def destination_commits(self) -> dict[str, list[Commit]]: ...
 
 
 def default_worker_name(partitions: Iterable[int], strays: bool) -> str:
@@ -145,14 +151,13 @@ def default_worker_name(partitions: Iterable[int], strays: bool) -> str:
     return "-".join(n for n in (owned, "strays" if strays else "") if n)
 
 
-def stored_stream_seqs(ingest: Path, above: int) -> set[int]:
+def stored_stream_seqs(parts: DestinationParts, above: int) -> set[int]:
     """The stream sequences above ``above`` that parts committed in this destination hold, by
-    any worker (each worker's commit log under ``ingest/workers``)."""
+    any worker (each worker's commits, in the folder or the bucket)."""
     out: set[int] = set()
-    run_root = ingest.parent
-    for journal in sorted(ingest.glob("workers/*/commits.jsonl")):
-        commits = [c for c in read_commits(journal) if stream_seq_of(c.rx_seq_max) > above]
-        out.update(seq for seq in map(stream_seq_of, stored_rx_seqs(run_root, commits)) if seq > above)
+    for commits in parts.destination_commits().values():
+        later = [c for c in commits if stream_seq_of(c.rx_seq_max) > above]
+        out.update(seq for seq in map(stream_seq_of, stored_rx_seqs(parts, later)) if seq > above)
     return out
 
 
@@ -282,7 +287,7 @@ class StreamReceiver:
             await self._reset(name)
             subscription = await js.pull_subscribe_bind(name, stream=STREAM)
             self._consumers[partition] = _Consumer(partition, subscription)
-        self._earlier = await asyncio.to_thread(stored_stream_seqs, self.session.rundir.ingest, min(floors, default=0))
+        self._earlier = await asyncio.to_thread(stored_stream_seqs, self.session.writer, min(floors, default=0))
 
     async def _reset(self, consumer: str) -> None:
         """Deliver again, in stream order, everything after the consumer's acknowledgement floor

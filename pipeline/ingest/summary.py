@@ -8,13 +8,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from v2x.rundir import read_json
+from v2x.records import Records
 
 
 @dataclass
@@ -95,18 +94,19 @@ def event_time() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def earlier_sessions(state: Path) -> list[dict[str, object]]:
+def earlier_sessions(state: Records) -> list[dict[str, object]]:
     """The sessions of earlier ingests with their records in ``state`` (``RUN/ingest``, or a
-    worker's folder under it), from the last record any of them left (``progress.json`` is
-    rewritten after every batch, ``summary.json`` at a clean end): one still marked running
-    ended without a clean stop (killed or crashed)."""
+    worker's folder under it, in the folder or the bucket), from the last record any of them
+    left (``progress.json`` is rewritten after every batch, ``summary.json`` at a clean end):
+    one still marked running ended without a clean stop (killed or crashed)."""
     records = []
     for name in ("summary.json", "progress.json"):
         try:
-            data = read_json(state / name)
-            records.append(data)
+            data = state.read(name)
         except (OSError, ValueError):
             continue
+        if data is not None:
+            records.append(data)
     if not records:
         return []
     records = [d for d in records if isinstance(d, dict)]

@@ -64,6 +64,7 @@ from pipeline.sql.judged import (
     pdr_excusing_stalls,
 )
 from pipeline.sql.views import connect
+from pipeline.sql.window import Window
 
 __all__ = ["REPORT_VERSION", "Report", "build_report", "to_json"]
 
@@ -330,7 +331,7 @@ def _harness(
             delivered,
         )
     ]
-    ingest_ran = (run.ingest / "progress.json").exists()  # written by the ingest when it starts
+    ingest_ran = run.ingest_started()
     clean = None
     note = ""
     if ingest or ingest_ran:
@@ -525,9 +526,17 @@ def _overall_auth(types: list[MessageTypeMetrics]) -> float | None:
 
 
 def build_report(
-    run_dir: Path, profile_path: Path | None = None, receivers_path: Path | None = None, applications: list[str] | None = None
+    run_dir: Path,
+    profile_path: Path | None = None,
+    receivers_path: Path | None = None,
+    applications: list[str] | None = None,
+    *,
+    window: Window | None = None,
 ) -> Report:
     """Everything `v2x report` shows, as a typed model (the JSON format is :meth:`Report.to_json`).
+
+    ``window``: the frames received in that test window only (:func:`pipeline.sql.views.attach`);
+    what the simulators published is the whole run's.
 
     ``receivers_path``: positions range-aware checks measure from (default: the run's RSUs);
     ``applications``: the Day-1 applications to grade (default: those the run declares, else
@@ -535,7 +544,7 @@ def build_report(
     run = RunDir(Path(run_dir))
     profile = load_profile(profile_path)
     published, injected, injected_dup = _published(run)
-    con = connect(run.root)
+    con = connect(run.root, window=window)
     ingest = run.ingest_summary()
     stalls = _receiver_stalls(con, ingest)  # first: the metrics leave the stalled seconds' frames out
     cur = con.execute(judging(con, METRICS_SQL), {"edition": profile.edition.value})

@@ -28,6 +28,7 @@ from pipeline.sql.judged import (
     pdr_excusing_stalls,
 )
 from pipeline.sql.views import connect
+from pipeline.sql.window import Window
 
 VERDICT_ORDER = {"FAIL": 0, "WARN": 1, "N/A": 2, "PASS": 3}
 
@@ -164,7 +165,7 @@ def _device_rows(con: Any, report: Report) -> list[dict[str, Any]]:
     return rows
 
 
-MARKED_EVENTS = ("broker_disconnected", "broker_reconnected", "receiver_stalled")
+MARKED_EVENTS = ("broker_disconnected", "broker_reconnected", "receiver_stalled", "storage_unreachable", "storage_back")
 
 
 def _event_unix_s(at: str) -> float | None:
@@ -215,9 +216,9 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def chart_data(run_dir: Path, report: Report) -> dict[str, Any]:
-    """Everything the charts plot, from the run's views (plain data, JSON-serialisable)."""
-    con = connect(Path(run_dir))
+def chart_data(run_dir: Path, report: Report, window: Window | None = None) -> dict[str, Any]:
+    """Everything the charts plot, from the run's views (in ``window`` if given; plain data, JSON-serialisable)."""
+    con = connect(Path(run_dir), window=window)
     mark_stalled_seconds(con, [s.epoch_s for s in report.receiver_stalls if s.epoch_s is not None])
     cdf = {msg_type: q for msg_type, q in con.execute(judging(con, LATENCY_CDF_SQL)).fetchall() if q is not None}
     start, bucket, span = _time_bucket_us(con)

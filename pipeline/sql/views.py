@@ -25,22 +25,29 @@ add their names (``light_name``, ``ptc_type_name``, ``source_name``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from v2x.objectstore.bucket import Bucket
 from v2x.rundir import RunDir
 
 from pipeline.decode import day_ii, map_rsi
 from pipeline.decode.content import FAST_PATH, to_arrow
+from pipeline.ingest.bucket_store import destination_commits
 from pipeline.sql import fidelity
 from pipeline.sql.columns import annotate
 from pipeline.sql.field_checks import CHECKS, union_sql
 from pipeline.sql.macros import create_macros
+from pipeline.sql.window import Window
 
 
 def _published_rows(run: RunDir) -> list[tuple[str, str, str, int, int, int, int]]:
@@ -138,7 +145,7 @@ def empty_content_table(name: str) -> pa.Table:
     raise KeyError(name)
 
 
-def _violations(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str, sandboxed: bool) -> None:
+def _violations(con: duckdb.DuckDBPyConnection, parquet: _Parquet, schema: str) -> None:
     con.execute(
         f"CREATE TABLE {schema}.field_checks (name VARCHAR, msg_type VARCHAR, basis VARCHAR, source VARCHAR, scope VARCHAR)"
     )
@@ -146,9 +153,8 @@ def _violations(con: duckdb.DuckDBPyConnection, run: RunDir, schema: str, sandbo
         f"INSERT INTO {schema}.field_checks VALUES (?, ?, ?, ?, ?)",
         [(c.name, c.msg_type, c.basis, c.source, c.scope) for c in CHECKS],
     )
-    folder = run.tables / VIOLATIONS_TABLE
-    if any(folder.glob("*.parquet")):
-        source = _parquet(con, folder, f"{schema}_{VIOLATIONS_TABLE}", sandboxed)
+    if parquet.has(VIOLATIONS_TABLE):
+        source = parquet.source(con, VIOLATIONS_TABLE, f"{schema}_{VIOLATIONS_TABLE}")
         stored = f"SELECT rx_seq, check_name, detail FROM {source}"
     else:
         stored = "SELECT NULL::BIGINT AS rx_seq, NULL::VARCHAR AS check_name, NULL::VARCHAR AS detail WHERE false"
@@ -199,19 +205,81 @@ def _table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
         con.unregister("_arrow_in")
 
 
-def _parquet(con: duckdb.DuckDBPyConnection, folder: Path, name: str, sandboxed: bool, hive: bool = False) -> str:
-    """The SQL source of the Parquet parts under ``folder``: DuckDB's own reader, or, sandboxed,
-    an Arrow dataset registered as ``name`` (DuckDB then reads no file itself)."""
-    if not sandboxed:
-        pattern = str(folder / ("**" if hive else "") / "*.parquet").replace("'", "''")
-        return f"read_parquet('{pattern}', union_by_name = true{', hive_partitioning = true' if hive else ''})"
-    files = sorted(str(p) for p in folder.glob("msg_type=*/part-*.parquet" if hive else "part-*.parquet"))
-    options = {"format": "parquet", "partitioning": ds.partitioning(flavor="hive") if hive else None}
-    options["partition_base_dir"] = str(folder) if hive else None
+def _register(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    files: list[str],
+    base: str,
+    hive: ds.Partitioning | None,
+    fs: pafs.FileSystem | None,
+) -> str:
+    """An Arrow dataset of ``files`` registered as ``_ds_<name>`` (DuckDB then reads no file itself,
+    and pushes its filters, partition columns included, into the dataset's scan)."""
+    options: dict[str, Any] = {"format": "parquet", "filesystem": fs, "partitioning": hive}
+    options["partition_base_dir"] = base if hive else None
     first = ds.dataset(files, **options)  # its schema is the first part's: parts from before a column was added differ
-    dataset = ds.dataset(files, schema=pa.unify_schemas([first.schema, *(pq.read_schema(f) for f in files)]), **options)
+    with ThreadPoolExecutor(SCHEMA_READS) as pool:  # one request each in a bucket
+        schemas = list(pool.map(lambda f: pq.read_schema(f, filesystem=fs), files))
+    dataset = ds.dataset(files, schema=pa.unify_schemas([first.schema, *schemas]), **options)
     con.register(f"_ds_{name}", dataset)
     return f"_ds_{name}"
+
+
+SCHEMA_READS = 8
+# The Hive partitions of a destination in a bucket (pipeline.ingest.bucket_store)
+HOUR_PARTITIONS = [("day", pa.string()), ("hour", pa.int32())]
+
+
+@dataclass
+class _Parquet:
+    """Where a run's Parquet is: its folder (DuckDB's own reader, or, ``sandboxed``, Arrow
+    datasets), or the files committed in its bucket (Arrow datasets over pyarrow's S3 filesystem)."""
+
+    run: RunDir
+    sandboxed: bool
+    window: Window | None = None  # only the files that may hold its rows
+    committed: dict[str, list[str]] | None = None  # in a bucket: "telemetry" or a table name -> files
+    bucket: Bucket | None = None
+
+    def __post_init__(self) -> None:
+        bucket = self.bucket = self.run.bucket
+        if bucket is None:
+            return
+        self.committed = {}
+        for commits in destination_commits(bucket).values():
+            for commit in commits:
+                for relative in commit.files:
+                    top, _, rest = relative.partition("/")
+                    key = "telemetry" if top == "telemetry" else rest.partition("/")[0] if top == "tables" else ""
+                    if key and relative.endswith(".parquet") and (self.window is None or self.window.holds_file(relative)):
+                        self.committed.setdefault(key, []).append(bucket.path(relative))
+
+    def has(self, table: str) -> bool:
+        """Whether the run has Parquet of ``table`` (``telemetry``, or a content table)."""
+        if self.committed is not None:
+            return bool(self.committed.get(table))
+        if table == "telemetry":
+            return any(self.run.telemetry.glob("msg_type=*/*.parquet"))
+        return any((self.run.tables / table).glob("*.parquet"))
+
+    def where(self) -> str:
+        return self.bucket.url if self.bucket else str(self.run.root)
+
+    def source(self, con: duckdb.DuckDBPyConnection, table: str, name: str) -> str:
+        """The SQL source of ``table``'s Parquet, registered under ``name`` if it is a dataset."""
+        hive = table == "telemetry"
+        bucket = self.bucket
+        if bucket is not None and self.committed is not None:
+            base = bucket.path("telemetry" if hive else f"tables/{table}")
+            fields = HOUR_PARTITIONS + ([("msg_type", pa.string())] if hive else [])
+            partitioning = ds.partitioning(pa.schema(fields), flavor="hive")
+            return _register(con, name, sorted(self.committed[table]), base, partitioning, bucket.filesystem)
+        folder = self.run.telemetry if hive else self.run.tables / table
+        if not self.sandboxed:
+            pattern = str(folder / ("**" if hive else "") / "*.parquet").replace("'", "''")
+            return f"read_parquet('{pattern}', union_by_name = true{', hive_partitioning = true' if hive else ''})"
+        files = sorted(str(p) for p in folder.glob("msg_type=*/part-*.parquet" if hive else "part-*.parquet"))
+        return _register(con, name, files, str(folder), ds.partitioning(flavor="hive") if hive else None, None)
 
 
 # Telemetry columns added after the first runs were written, with what they were then.
@@ -224,16 +292,24 @@ ADDED_COLUMNS = {
 RENAMED_COLUMNS = {"lat": "lat_deg", "lon": "lon_deg"}
 
 
-def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", sandboxed: bool = False) -> None:
+def attach(
+    con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", sandboxed: bool = False, window: Window | None = None
+) -> None:
     """Create the views of the run in ``run_dir`` in ``schema`` of ``con`` (views resolve the
     names they read in their own schema, so several runs live side by side, one schema each).
     ``sandboxed``: the views read Arrow datasets, so that the connection can be locked away from
-    the file system (:func:`lock_down`).  Raises FileNotFoundError if the directory has no telemetry."""
+    the file system (:func:`lock_down`).  ``window``: ``messages`` and the views joined to it keep
+    the frames received in it, and in a bucket only the files of its hours are read.  Raises
+    FileNotFoundError if the directory has no telemetry (in the window)."""
     run = RunDir(Path(run_dir))
-    if not any(run.telemetry.glob("msg_type=*/*.parquet")):
-        raise FileNotFoundError(f"{run.root} has no telemetry Parquet (not a run directory, or nothing was received)")
+    parquet = _Parquet(run, sandboxed, window)
+    if not parquet.has("telemetry"):
+        within = f" in {window}" if window else ""
+        raise FileNotFoundError(
+            f"{parquet.where()} has no telemetry Parquet{within} (not a run directory, or nothing was received)"
+        )
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    telemetry = _parquet(con, run.telemetry, f"{schema}_messages", sandboxed, hive=True)
+    telemetry = parquet.source(con, "telemetry", f"{schema}_messages")
     con.execute(f"CREATE VIEW {schema}._received AS SELECT * FROM {telemetry}")
     present = {row[0] for row in con.execute(f"DESCRIBE {schema}._received").fetchall()}
     missing = [f"{sql} AS {name}" for name, sql in ADDED_COLUMNS.items() if name not in present]
@@ -247,12 +323,12 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", 
         columns = [f"* EXCLUDE ({', '.join(drop)})" if drop else "*", *renamed, *missing]
         con.execute(f"CREATE OR REPLACE VIEW {schema}._received AS SELECT {', '.join(columns)} FROM {telemetry}")
     # the devices' own frames; a platform's copies of them (sources file, relay) apart
-    con.execute(f"CREATE VIEW {schema}.messages AS SELECT * FROM _received WHERE relay IS NULL")
-    con.execute(f"CREATE VIEW {schema}.relayed AS SELECT * FROM _received WHERE relay IS NOT NULL")
+    inside = f" AND {window.sql()}" if window else ""
+    con.execute(f"CREATE VIEW {schema}.messages AS SELECT * FROM _received WHERE relay IS NULL{inside}")
+    con.execute(f"CREATE VIEW {schema}.relayed AS SELECT * FROM _received WHERE relay IS NOT NULL{inside}")
     for name in CONTENT_TABLES:
-        folder = run.tables / name
-        if any(folder.glob("*.parquet")):
-            source = _parquet(con, folder, f"{schema}_{name}", sandboxed)
+        if parquet.has(name):
+            source = parquet.source(con, name, f"{schema}_{name}")
         else:  # keep every view defined, empty and with its columns, on a run without that type
             _table(con, f"{schema}._empty_{name}", empty_content_table(name))
             source = f"_empty_{name}"
@@ -263,7 +339,7 @@ def attach(con: duckdb.DuckDBPyConnection, run_dir: Path, schema: str = "main", 
             f"FROM {source} c JOIN messages m USING (rx_seq)"
         )
     fidelity.attach(con, schema, {name: empty_content_table(name).column_names for name in CONTENT_TABLES})
-    _violations(con, run, schema, sandboxed)
+    _violations(con, parquet, schema)
     _security(con, run, schema)
     con.execute(
         f"CREATE TABLE {schema}.published (simulator VARCHAR, device_id VARCHAR, msg_type VARCHAR, generated BIGINT, "
@@ -299,13 +375,16 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connect(run_dir: Path, sandboxed: bool = False, time_zone: str = "UTC") -> duckdb.DuckDBPyConnection:
+def connect(
+    run_dir: Path, sandboxed: bool = False, time_zone: str = "UTC", window: Window | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the run's views and the macros (:mod:`pipeline.sql.macros`);
     ``sandboxed``: locked away from the file system (:func:`lock_down`); times in ``time_zone``
-    (:func:`set_time_zone`).  Raises FileNotFoundError if it has no telemetry."""
+    (:func:`set_time_zone`); ``window``: the frames received in it (:func:`attach`).  Raises
+    FileNotFoundError if it has no telemetry."""
     con = _new_connection()
     set_time_zone(con, time_zone)
-    attach(con, run_dir, sandboxed=sandboxed)
+    attach(con, run_dir, sandboxed=sandboxed, window=window)
     create_macros(con)
     return lock_down(con) if sandboxed else con
 
@@ -323,19 +402,22 @@ VIEWS = (
 )
 
 
-def connect_runs(run_dirs: list[Path], sandboxed: bool = False, time_zone: str = "UTC") -> duckdb.DuckDBPyConnection:
+def connect_runs(
+    run_dirs: list[Path], sandboxed: bool = False, time_zone: str = "UTC", window: Window | None = None
+) -> duckdb.DuckDBPyConnection:
     """Views over several runs: run k (from 1) in schema ``run<k>`` with every view of
     :func:`connect`, and in the main schema each view over all runs with a ``run`` column
     (``run1``, ``run2``, ...; the table ``runs`` maps them to directories).  ``rx_seq`` is
     per run, so join the all-runs views on ``(run, rx_seq)``.  One run: same as :func:`connect`."""
     if len(run_dirs) == 1:
-        return connect(run_dirs[0], sandboxed, time_zone)
+        return connect(run_dirs[0], sandboxed, time_zone, window)
     con = _new_connection()
     set_time_zone(con, time_zone)
     con.execute("CREATE TABLE runs (run VARCHAR, directory VARCHAR, name VARCHAR)")
     for k, run_dir in enumerate(run_dirs, start=1):
-        attach(con, run_dir, f"run{k}", sandboxed)
-        con.execute("INSERT INTO runs VALUES (?, ?, ?)", [f"run{k}", str(Path(run_dir).resolve()), Path(run_dir).name])
+        attach(con, run_dir, f"run{k}", sandboxed, window)
+        where = RunDir(Path(run_dir).resolve()).where
+        con.execute("INSERT INTO runs VALUES (?, ?, ?)", [f"run{k}", where, Path(where).name])
     for view in VIEWS:
         union = " UNION ALL BY NAME ".join(f"SELECT 'run{k}' AS run, * FROM run{k}.{view}" for k in range(1, len(run_dirs) + 1))
         con.execute(f"CREATE VIEW main.{view} AS {union}")
