@@ -3,10 +3,12 @@ rules, and the frames stored but not known to be acknowledged."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -134,3 +136,38 @@ def stored_certificate_frames(writer: StoredParts, parts: int = CERTIFICATE_PART
             if signer and frame:
                 last[signer] = frame
     return list(last.values())
+
+
+def uncounted_parts(parts: StoredParts, recorded_rows: int) -> tuple[dict[str, int], int]:
+    """Rows per message type and rejects of the committed parts beyond the first
+    ``recorded_rows`` rows: what a session killed between a commit and its next progress record
+    stored without counting it.  The commit log is the truth of what is stored; the records
+    catch up with it here, so that a restart recognising those frames as already stored (and not
+    counting them again) does not make the totals fall short."""
+    counted, tail = 0, []
+    for commit in parts.commits:
+        if counted >= recorded_rows:
+            tail.append(commit)
+        counted += commit.rows
+    by_type: dict[str, int] = {}
+    rejected = 0
+    for relative, table in _part_tables(parts, tail, "telemetry/", ["decode_ok"]):
+        by_type[_msg_type(relative)] = by_type.get(_msg_type(relative), 0) + table.num_rows
+        if "decode_ok" in table.column_names:
+            rejected += table.num_rows - int(pc.sum(table.column("decode_ok").cast(pa.int64())).as_py() or 0)
+    return by_type, rejected
+
+
+def catch_up_records(earlier: list[dict[str, Any]], parts: StoredParts) -> None:
+    """Add to the last of the ``earlier`` sessions (:func:`pipeline.ingest.summary.earlier_sessions`)
+    the parts it committed after its last record (:func:`uncounted_parts`), noting how many rows
+    were counted from the commit log."""
+    if not earlier:
+        return
+    by_type, rejected = uncounted_parts(parts, sum(int(s["stored"]) for s in earlier))
+    if by_type:
+        last = earlier[-1]
+        last["stored"] = int(last["stored"]) + sum(by_type.values())
+        last["rejected"] = int(last["rejected"]) + rejected
+        last["stored_by_type"] = dict(Counter(last.get("stored_by_type") or {}) + Counter(by_type))
+        last["counted_from_commits"] = sum(by_type.values())

@@ -62,7 +62,7 @@ from pipeline.ingest.batch import BatchInProgress, BatchOutput, BatchProcessor, 
 from pipeline.ingest.bucket_store import BucketTelemetryWriter
 from pipeline.ingest.inbox import MAX_BATCH, Inbox, Redeliveries, Taken
 from pipeline.ingest.receiver import MAX_FRAME_BYTES, Receiver
-from pipeline.ingest.resume import stored_certificate_frames, stored_tail, unacknowledged_tail
+from pipeline.ingest.resume import catch_up_records, stored_certificate_frames, stored_tail, unacknowledged_tail
 from pipeline.ingest.sources import Framings
 from pipeline.ingest.store import TelemetryWriter
 from pipeline.ingest.stream_receiver import StreamReceiver, StreamSource
@@ -144,6 +144,7 @@ class IngestSession:
             self.writer = TelemetryWriter(
                 run.telemetry, run.tables, run.ingest / "workers" / str(worker) / "commits.jsonl", worker=worker
             )
+        catch_up_records(stats.earlier, self.writer)
         if stream is None:
             stats.client_id = ingest_client_id(run, client_id)
         else:

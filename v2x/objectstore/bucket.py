@@ -115,6 +115,12 @@ class Bucket:
             "region": os.environ.get("AWS_REGION", "us-east-1"),
             "connect_timeout": CONNECT_TIMEOUT_S,
             "request_timeout": REQUEST_TIMEOUT_S,
+            # one PutObject per object at close instead of a multipart upload (3 requests): 2.5x
+            # faster per part file on SeaweedFS here
+            "allow_delayed_open": True,
+            # no retries inside the SDK: :meth:`retrying` sees every failure, so an outage is
+            # recorded (the SDK's own retries hid a 3 s restart in a single call)
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=1),
         }
         if endpoint is not None:
             options.update(scheme=endpoint[0], endpoint_override=endpoint[1])
