@@ -26,7 +26,7 @@ from pipeline.ingest.bucket_store import BucketTelemetryWriter
 from pipeline.sql.views import connect
 from pipeline.sql.window import Window
 
-pytestmark = [pytest.mark.broker, pytest.mark.s3]
+pytestmark = [pytest.mark.broker, pytest.mark.s3, pytest.mark.slow]  # a scenario run and its copy: with the slow ones in CI
 
 URL = "s3://telemetry/zone"
 SHIFT = timedelta(hours=1)

@@ -27,7 +27,7 @@ from v2x.nats.uplink import (
 
 from tests.nats_devices import publish
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]  # two clusters with a node killed under load: with the slow ones in CI
 
 
 def _frames(first: int, n: int) -> list[tuple[str, bytes]]:
