@@ -7,6 +7,7 @@ import os
 import random
 
 import numpy as np
+import pytest
 
 from v2x import clock, messages
 from v2x.security import Signer, load_credential, unsecured
@@ -81,6 +82,7 @@ def test_fast_path_equals_asn1tools_on_corpus(pki):
     assert (p.status == envelope.OK).all()
 
 
+@pytest.mark.slow  # 30 s of fuzzing over both suites: with the slow ones in CI
 def test_truncated_and_random_frames_never_crash_and_are_flagged(pki):
     rng = random.Random(7)
     frames = []

@@ -35,6 +35,7 @@ def _publish(mqtt_url: str, frames: list[tuple[str, bytes]]) -> int:
     return sum(acked)
 
 
+@pytest.mark.slow  # a 3-node cluster and a worker as processes: with the slow ones in CI
 def test_a_cluster_and_a_worker_from_the_command_line(tmp_path: Path):
     cluster = subprocess.Popen(
         [*V2X, "nats", "cluster", str(tmp_path / "cluster"), "--nodes", "3", "--duration", "120"],
