@@ -7,7 +7,6 @@ They are registered with the `v2x` CLI through the ``v2x.commands`` entry-point 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import signal
 import sys
@@ -763,9 +762,6 @@ def ingest(
     sys.exit(EXIT_FAIL if stats.failure else EXIT_PASS)  # a failure was said on stderr when it happened
 
 
-BUCKET_CHECK_S = 10.0  # policy: how long the ingest waits for its bucket to answer before it starts
-
-
 def _destination(destination: str, replaying: bool) -> tuple[Path, str | None]:
     """(run directory, bucket URL) of ``--out``: a folder; or a bucket, reachable, with an empty
     local directory for the run's other files."""
@@ -774,8 +770,7 @@ def _destination(destination: str, replaying: bool) -> tuple[Path, str | None]:
     if replaying:
         raise click.BadParameter("a replay writes a run directory, not a bucket", param_hint="--out")
     try:
-        bucket = dataclasses.replace(Bucket.parse(destination), outage_s=BUCKET_CHECK_S)
-        bucket.check()
+        bucket = Bucket.reachable(destination)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--out") from None
     except OSError as exc:

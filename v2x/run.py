@@ -36,7 +36,7 @@ from v2x.mqtt.transport import BrokerAddress
 from v2x.mqtt.wire import DISCONNECT, MqttError, open_connection
 from v2x.nats.cluster import RunningCluster, start_cluster
 from v2x.nats.uplink import create_uplink_consumers, uplink_leader
-from v2x.objectstore.bucket import Bucket
+from v2x.objectstore.bucket import START_WAIT_S, Bucket
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario.model import ClusterFault, Intersection, Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
@@ -215,21 +215,17 @@ def prepare_pki(run: RunDir, scenario: Scenario, devices: list[DeviceRequest]) -
             issue(run.pki, device)
 
 
-CHECK_OUTAGE_S = 10.0  # policy: how long a run waits for its telemetry destination to answer before it starts
-
-
 def check_new_destination(url: str) -> Bucket:
     """The bucket destination of a new run: reachable with the environment's settings
     (:mod:`v2x.objectstore.bucket`) and holding no run yet; RunError saying why not."""
     try:
-        bucket = dataclasses.replace(Bucket.parse(url), outage_s=CHECK_OUTAGE_S)
-        bucket.check()
-        held = bucket.folders()
+        bucket = Bucket.reachable(url)
+        held = dataclasses.replace(bucket, outage_s=START_WAIT_S).folders()
     except (ValueError, OSError) as exc:
         raise RunError(f"telemetry destination {url}: {exc}") from None
     if held:
         raise RunError(f"telemetry destination {url} already holds {', '.join(held)}/: give each run a prefix of its own")
-    return Bucket.parse(url)
+    return bucket
 
 
 def run_scenario(

@@ -36,12 +36,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from v2x.objectstore.bucket import Bucket
 
-from pipeline.ingest.store import WORKER_NAME, Commit, StoreError, commit_entry, parse_commit, write_parquet
+from pipeline.ingest.store import Commit, StoreError, commit_entry, highest_rx_seq, parse_commit, part_stem, write_parquet
 
 US_PER_HOUR = 3_600_000_000
 UPLOADS = 8  # files of one part PUT at once (the S3 requests wait on the network, not the GIL)
@@ -102,15 +101,12 @@ class BucketTelemetryWriter:
     def __init__(self, bucket: Bucket, worker: str | None = None, on_outage: Callable[[str, str], None] | None = None):
         """``on_outage``: told when the bucket stops answering and when it answers again
         (:attr:`v2x.objectstore.bucket.Bucket.on_outage`)."""
-        if worker is not None and not WORKER_NAME.fullmatch(worker):
-            raise ValueError(f"worker name {worker!r}: 1 to 40 of a-z 0-9 _ - (it names files)")
+        self.stem = part_stem(worker)
         self.bucket = dataclasses.replace(bucket, on_outage=on_outage) if on_outage else bucket
-        bucket = self.bucket
         self.worker = worker or ""
-        self.stem = f"part-{worker}-" if worker else "part-"
         self.state = f"ingest/workers/{worker}" if worker else "ingest"
-        self.filesystem: pafs.FileSystem = bucket.filesystem
-        self.base = bucket.path()
+        self.filesystem: pafs.FileSystem = self.bucket.filesystem
+        self.base = self.bucket.path()
         self.rows_written = 0
         self._pool = ThreadPoolExecutor(UPLOADS, thread_name_prefix="s3-put")
         self.recovered = self._recover()
@@ -181,9 +177,7 @@ class BucketTelemetryWriter:
         self.bucket.put(f"{self.state}/writing.json", json.dumps({"part": self.sequence, "files": list(files)}).encode())
         list(self._pool.map(self._put_parquet, targets))
         rows = sum(t.num_rows for t in telemetry.values())
-        rx_seq_max = max(
-            (int(pc.max(t.column("rx_seq")).as_py()) for t in telemetry.values() if t.num_rows), default=self.next_rx_seq - 1
-        )
+        rx_seq_max = highest_rx_seq(telemetry, self.next_rx_seq - 1)
         commit = Commit(self.sequence, files, rx_seq_max, rows)
         self.bucket.put(f"{self.state}/commits/{self.sequence:09d}.json", json.dumps(commit_entry(commit)).encode())
         self.commits.append(commit)

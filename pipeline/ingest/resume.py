@@ -152,7 +152,8 @@ def uncounted_parts(parts: StoredParts, recorded_rows: int) -> tuple[dict[str, i
     by_type: dict[str, int] = {}
     rejected = 0
     for relative, table in _part_tables(parts, tail, "telemetry/", ["decode_ok"]):
-        by_type[_msg_type(relative)] = by_type.get(_msg_type(relative), 0) + table.num_rows
+        msg_type = _msg_type(relative)
+        by_type[msg_type] = by_type.get(msg_type, 0) + table.num_rows
         if "decode_ok" in table.column_names:
             rejected += table.num_rows - int(pc.sum(table.column("decode_ok").cast(pa.int64())).as_py() or 0)
     return by_type, rejected

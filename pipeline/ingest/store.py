@@ -113,6 +113,19 @@ def read_commits(journal: Path) -> list[Commit]:
     return out
 
 
+def part_stem(worker: str | None) -> str:
+    """The start of a writer's part names: ``part-`` alone, ``part-<worker>-`` for a stream
+    worker (its parts are its own among others'); ValueError for a name that cannot name files."""
+    if worker is not None and not WORKER_NAME.fullmatch(worker):
+        raise ValueError(f"worker name {worker!r}: 1 to 40 of a-z 0-9 _ - (it names files)")
+    return f"part-{worker}-" if worker else "part-"
+
+
+def highest_rx_seq(telemetry: dict[str, pa.Table], default: int) -> int:
+    """The highest ``rx_seq`` of a batch's telemetry rows (``default`` for a batch without any)."""
+    return max((int(pc.max(t.column("rx_seq")).as_py()) for t in telemetry.values() if t.num_rows), default=default)
+
+
 class TelemetryWriter:
     """Writes batches as committed parts (module docstring); ``durable`` flushes every file to
     disk before its commit (off only for generated benchmark data)."""
@@ -125,9 +138,7 @@ class TelemetryWriter:
         durable: bool = True,
         worker: str | None = None,
     ):
-        if worker is not None and not WORKER_NAME.fullmatch(worker):
-            raise ValueError(f"worker name {worker!r}: 1 to 40 of a-z 0-9 _ - (it names files)")
-        self.stem = f"part-{worker}-" if worker else "part-"  # a worker's parts are its own among others
+        self.stem = part_stem(worker)
         self._part = re.compile(re.escape(self.stem) + r"(\d+)\.parquet$")
         self.root = telemetry_dir
         self.run_root = telemetry_dir.parent
@@ -186,9 +197,7 @@ class TelemetryWriter:
         targets += [(table, self.root / f"msg_type={msg_type}" / name) for msg_type, table in telemetry.items()]
         pending = [(_write_pending(table, final, self.durable), final) for table, final in targets]
         rows = sum(t.num_rows for t in telemetry.values())
-        rx_seq_max = max(
-            (int(pc.max(t.column("rx_seq")).as_py()) for t in telemetry.values() if t.num_rows), default=self.next_rx_seq - 1
-        )
+        rx_seq_max = highest_rx_seq(telemetry, self.next_rx_seq - 1)
         commit = Commit(self.sequence, tuple(str(final.relative_to(self.run_root)) for _, final in pending), rx_seq_max, rows)
         self.journal.parent.mkdir(parents=True, exist_ok=True)
         with open(self.journal, "ab") as f:

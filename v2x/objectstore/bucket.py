@@ -13,6 +13,7 @@ in the bucket, so the frames wait in the stream meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -27,6 +28,7 @@ import pyarrow.fs as pafs
 
 SCHEME = "s3://"
 OUTAGE_S = 120.0  # policy: how long a destination may be unreachable before the ingest gives up
+START_WAIT_S = 10.0  # policy: how long a run or an ingest waits for its bucket to answer before it starts
 RETRY_S = 0.5
 CONNECT_TIMEOUT_S = 2.0
 REQUEST_TIMEOUT_S = 10.0
@@ -164,6 +166,15 @@ class Bucket:
         info = self.retrying("looking up the bucket", lambda: self.filesystem.get_file_info(self.name))
         if info.type != pafs.FileType.Directory:
             raise BucketError(f"{self.url}: no bucket {self.name!r} at {os.environ.get('AWS_ENDPOINT_URL') or 'AWS'}")
+
+    @classmethod
+    def reachable(cls, url: str, wait_s: float = START_WAIT_S) -> Bucket:
+        """The bucket of ``url`` once it answers (waiting up to ``wait_s``, not :data:`OUTAGE_S`:
+        a stage that has not started yet says at once that it cannot); ValueError for a bad URL,
+        BucketError if the bucket is missing, refuses us or does not answer."""
+        bucket = cls.parse(url)
+        dataclasses.replace(bucket, outage_s=wait_s).check()
+        return bucket
 
     def put(self, relative: str, data: bytes) -> None:
         """Store ``data`` as ``relative``: an S3 PUT is atomic, readers see the old object or the new one."""
