@@ -123,3 +123,16 @@ def test_an_outage_longer_than_allowed_is_an_error(s3_alone):
     with pytest.raises(BucketError, match="s3://telemetry/zone: reading x.json: .*NETWORK_CONNECTION"):
         dataclasses.replace(bucket, outage_s=2.0).get("x.json")
     assert time.monotonic() - began >= 2.0  # retried for the whole outage allowed
+
+
+def test_a_run_refuses_a_destination_that_holds_another_run_or_cannot_be_used(s3_url, tmp_path):
+    from v2x.run import RunError, check_new_destination
+
+    assert check_new_destination(s3_url).url == s3_url  # empty: a run may write there
+    Bucket.parse(s3_url).put("telemetry/day=2026-12-01/hour=16/msg_type=BSM/part-000001.parquet", b"PAR1")
+    with pytest.raises(RunError, match=f"{s3_url} already holds telemetry/: give each run a prefix of its own"):
+        check_new_destination(s3_url)
+    with pytest.raises(RunError, match="s3://no-such-bucket/run: .*no bucket 'no-such-bucket'"):
+        check_new_destination("s3://no-such-bucket/run")
+    with pytest.raises(RunError, match="give a prefix"):
+        check_new_destination("s3://telemetry")
