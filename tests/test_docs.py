@@ -96,7 +96,7 @@ def script(work: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.long  # about 8 minutes: every command of the docs, the demo four times among them
+@pytest.mark.long  # 8 to 9 minutes here (the timeout allows for a machine three times as loaded)
 @pytest.mark.broker
 def test_every_block_of_the_readme_and_the_docs_runs_in_a_fresh_virtual_environment(tmp_path):
     source = tmp_path / "source"
@@ -116,7 +116,7 @@ def test_every_block_of_the_readme_and_the_docs_runs_in_a_fresh_virtual_environm
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "V2X_BROKER", "V2X_TIME_ZONE", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}:/usr/sbin:/sbin"
-    proc = subprocess.run(["bash", "-c", script(work)], cwd=work, env=env, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(["bash", "-c", script(work)], cwd=work, env=env, capture_output=True, text=True, timeout=3000)
     done = re.findall(r"^=== (.*)$", proc.stderr, re.M)
     assert proc.returncode == 0, f"failed in {done[-1] if done else '?'}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     runnable = [f"{page}:{line}" for page in PAGES for lang, line, _ in blocks(page) if lang in RUN_AS]

@@ -109,6 +109,26 @@ def test_the_signers_concatenated_coer_equals_asn1tools(aid, pki):
         assert prefix + r + middle + s + suffix == spec.encode("Signature", backend.signature_value(r, s))
 
 
+@pytest.mark.parametrize("length", [0, 1, 127, 128, 255, 256, 1500, 70_000])
+def test_the_signers_unrolled_hot_path_writes_what_asn1tools_writes(length, pki, reference_modules, tmp_path):
+    """Signer.sign concatenates prepared pieces; the reference modules decode it and re-encode
+    the same bytes (C-OER is canonical), for frame lengths around each length-determinant form."""
+    cred = load_credential(pki, "OBU-1")
+    signer = Signer(cred)
+    frame = bytes(range(256)) * (length // 256) + bytes(range(length % 256))
+    ref = reference_modules["ydt3957"]
+    for k, aid in enumerate([111, 3618, 111]):  # the full certificate, then digests; a second AID
+        t64 = now64() + k * 100_000
+        spdu = signer.sign(frame, aid, t64)
+        sec = ref.decode("V2XSecData", spdu)
+        assert ref.encode("V2XSecData", sec) == spdu
+        tbs = sec["content"][1]["tbsData"]
+        assert tbs["payload"]["data"]["content"] == ("unsecuredData", frame)
+        assert tbs["headerInfo"] == {"aid": aid, "generationTime": t64}
+        assert sec["content"][1]["signer"][0] == ("certificate" if k == 0 else "digest")
+        assert verify_spdu(spdu, cred.certificate, reference_modules, tmp_path)
+
+
 def test_sm2_interoperates_with_openssl_both_ways(tmp_path):
     pki = tmp_path / "pki"
     create_pki(pki, [DeviceRequest("OBU-1", [111])], suite="sm2-sm3", valid_from_unix_s=time.time())

@@ -183,10 +183,13 @@ class FleetBsms:
             np.cumsum(counts, out=start[1:])
             take = np.repeat(self._start[idx] - start[:-1], counts) + np.arange(int(start[-1]))
             out, lengths = encode_bsms(rows, self._points[take], start)
-            event = rows[:, _F["events"]] != NO_EVENTS
-            emergency = rows[:, _F["emergency"]] != 0
-            for j, i in enumerate(idx.tolist()):
-                self._prepared[(i, int(k))] = EncodedBsm(out[j, : lengths[j]].tobytes(), bool(event[j]), bool(emergency[j]))
+            event = (rows[:, _F["events"]] != NO_EVENTS).tolist()
+            emergency = (rows[:, _F["emergency"]] != 0).tolist()
+            # one bytes object for the whole matrix, sliced: a numpy slice per frame costs more
+            encoded, width, tick = out.tobytes(), out.shape[1], int(k)
+            for j, (i, length) in enumerate(zip(idx.tolist(), lengths.tolist())):
+                at = j * width
+                self._prepared[(i, tick)] = EncodedBsm(encoded[at : at + length], event[j], emergency[j])
 
     def bsm(self, i: int, k: int, sec_mark: int) -> EncodedBsm:
         """Vehicle ``i``'s BSM k (describing tick k), stamped ``sec_mark``, with the flags of

@@ -76,7 +76,7 @@ def bsm_stream(fleet: FleetBsms, i: int, signer: Signer | None = None, pseudonym
 
     def build(k: int, now: int) -> Payload:
         sec_mark = clock.dsecond(now)
-        if faults.due(scenario_faults, MessageType.BSM, i, k):
+        if scenario_faults and faults.due(scenario_faults, MessageType.BSM, i, k):
             traffic.advance_to(k)
             content = bsm_content(traffic, i, int(traffic.msg_cnt0[i] + k) % 128, sec_mark)
             frame = messages.encode(MessageType.BSM, faults.inject(scenario_faults, MessageType.BSM, i, k, content))

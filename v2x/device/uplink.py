@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -157,10 +157,10 @@ def framed(framing: Framing, device_id: str, frame: bytes, generated_at_us: int)
     raise ValueError(f"a device does not send the {framing.value} framing")
 
 
-@dataclass(frozen=True)
-class Payload:
+class Payload(NamedTuple):
     """A UPER frame with how to sign it: the header AID (None: the message type's) and whether
-    an event flag is set (full certificate, GB/T 45315 7.4.3.5)."""
+    an event flag is set (full certificate, GB/T 45315 7.4.3.5).  A named tuple: one is made
+    for every frame a simulator sends."""
 
     frame: bytes
     aid: int | None = None

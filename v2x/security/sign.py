@@ -10,7 +10,7 @@ HashedId8 digest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from v2x.security.backend import CryptoBackend
@@ -123,11 +123,18 @@ class Signer:
     def use(self, credential: Credential) -> None:
         """Sign with ``credential`` from now on; its first message carries the full certificate
         (GB/T 45315 7.4.3.5, first message after a pseudonym change)."""
+        backend = credential.backend
         self.credential = credential
         self._last_full_certificate_us: int | None = None
         self._signer_certificate = signer_identifier(credential, True)
         self._signer_digest = signer_identifier(credential, False)
-        self._certificate_hash = credential.backend.hash(credential.certificate)
+        self._certificate_hash = backend.hash(credential.certificate)
+        # what every SPDU of this credential shares, so that a frame costs a few concatenations
+        self._hash = backend.hash
+        self._sign = partial(backend.sign, credential.private_key)
+        self._head = spdu_head(backend)
+        self._prefix, self._middle, self._suffix = signature_pieces(backend)
+        self._tbs: dict[int, tuple[bytes, bytes]] = {}
 
     def needs_certificate(self, generation_time64: int, event: bool) -> bool:
         """GB/T 45315 7.4.3.5: first message, >= 450 ms since the last full certificate, or an event."""
@@ -136,9 +143,19 @@ class Signer:
 
     def sign(self, frame: bytes, aid: int, generation_time64: int, *, event: bool = False) -> bytes:
         """Return the COER V2XSecData (signedData) for a UPER MessageFrame."""
-        if self.needs_certificate(generation_time64, event):
+        last = self._last_full_certificate_us  # needs_certificate, inlined
+        if event or last is None or generation_time64 - last >= self.full_certificate_interval_us:
             signer = self._signer_certificate
             self._last_full_certificate_us = generation_time64
         else:
             signer = self._signer_digest
-        return _signed(self.credential, frame, aid, generation_time64, signer, self._certificate_hash)
+        # _signed, unrolled for the hot path (tests/test_security.py compares the two)
+        pieces = self._tbs.get(aid)
+        if pieces is None:
+            pieces = self._tbs[aid] = tbs_pieces(aid)
+        n = len(frame)
+        tbs = b"".join(
+            (pieces[0], bytes((n,)) if n < 128 else coer_length(n), frame, pieces[1], generation_time64.to_bytes(8, "big"))
+        )
+        r, s = self._sign(self._hash(tbs) + self._certificate_hash)
+        return b"".join((self._head, tbs, signer, self._prefix, r, self._middle, s, self._suffix))

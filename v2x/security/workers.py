@@ -4,13 +4,13 @@ The verify service (:mod:`v2x.security.verifier`) does every check that needs st
 store, CRL, replay window) in the caller, in frame order, and leaves each frame that passes them
 one stateless job: does this signature verify with this public key.  :class:`SignatureWorkers`
 runs those jobs in parallel, in worker processes fed chunks of ``CHUNK`` jobs so that the
-inter-process transfer stays small against the verifies.
+inter-process transfer stays small against the verifies.  Within a chunk each suite's jobs
+go to the C verifier in one call (:mod:`v2x.security.ec_verify`).
 
-Processes, not threads, for both suites.  gmalglib holds the GIL during an SM2 verify.
-pyca/cryptography releases it during an ECDSA verify, and its threads alone scale (0.96 of the
-raw rate per thread with 2), but in the ingest they share the GIL with the batch stage's own
-Python work: each verify waits to take it back, and a third of a core went idle (0.71 per
-worker with 2 threads against 0.82 with 2 processes, ``benches/test_verify.py``).
+Processes, not threads, for both suites.  The C verifier releases the GIL, but a thread must
+take it back for each chunk's Python part (keys, hashes) from a batch stage that is busy with
+Python work, and in the ingest 2 threads and 2 processes came out even (within the machine's
+noise, ``benches/README.md``); processes also kept the earlier libraries' verifies parallel.
 ``mode="threads"`` remains for callers that do nothing else meanwhile.
 
 ``workers=0`` verifies inline in the caller.  Each worker keeps the public keys it has loaded,
@@ -30,7 +30,9 @@ from v2x.security.curve_point import from_sec1
 # (suite name, SEC 1 public key, data = IEEE 1609.2 5.3.1 signing input, r, s)
 SignatureJob = tuple[str, bytes, bytes, bytes, bytes]
 
-CHUNK = 256  # jobs per task sent to a worker: 17 ms of ECDSA or 130 ms of SM2 verifies against ~0.3 ms of IPC
+CHUNK = 2048  # jobs per task sent to a worker: ~50 ms of verifies against ~2 ms of IPC.  Smaller chunks
+# left the worker idle: the executor's thread in the ingest process waits up to the interpreter's 5 ms
+# switch interval for the GIL before it sends the next chunk (256 jobs gave 0.5 of the raw rate).
 _KEYS: dict[tuple[str, bytes], Any] = {}  # per process (shared by its threads; dict ops are atomic)
 
 
@@ -45,15 +47,21 @@ def _public_key(suite: str, point: bytes) -> Any:
 
 
 def verify_jobs(jobs: Sequence[SignatureJob]) -> list[bool]:
-    """Verify each job's signature in this thread; a key that does not load fails its job."""
-    out = []
-    for suite, point, data, r, s in jobs:
+    """Verify each job's signature in this thread, each suite's in one call; a key that does
+    not load fails its job."""
+    out = [False] * len(jobs)
+    by_suite: dict[str, tuple[list[int], list[tuple[Any, bytes, bytes, bytes]]]] = {}
+    for i, (suite, point, data, r, s) in enumerate(jobs):
         try:
             key = _public_key(suite, point)
         except ValueError:
-            out.append(False)
             continue
-        out.append(BACKENDS[suite].verify(key, data, r, s))
+        at, items = by_suite.setdefault(suite, ([], []))
+        at.append(i)
+        items.append((key, data, r, s))
+    for suite, (at, items) in by_suite.items():
+        for i, ok in zip(at, BACKENDS[suite].verify_many(items)):
+            out[i] = ok
     return out
 
 
