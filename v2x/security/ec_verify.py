@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import gmalglib
 
-from v2x.security import _ec_verify
+from v2x.security._ec_verify import key_table
+from v2x.security._ec_verify import verify as verify_in_c
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class KeyTables:
         key.uses += 1
         if key.uses < self.after_uses:
             return key.xy
-        table = _ec_verify.key_table(key.curve.index, key.xy, self.window)
+        table = key_table(key.curve.index, key.xy, self.window)
         self.built += 1
         self._tables[ident] = table
         self._bytes += len(table)
@@ -133,7 +134,7 @@ def _verify(curve: CurveParameters, scheme: int, keys: list[bytes], ers: list[by
     verifies then read the same table, which stays in the CPU's cache (tables of 20 signers
     interleaved ran 35 % slower, ``benches/README.md``)."""
     order = sorted(range(len(keys)), key=lambda i: id(keys[i]))
-    verdicts = _ec_verify.verify(curve.index, scheme, [keys[i] for i in order], b"".join([ers[i] for i in order]))
+    verdicts = verify_in_c(curve.index, scheme, [keys[i] for i in order], b"".join([ers[i] for i in order]))
     out = [False] * len(keys)
     for i, verdict in zip(order, verdicts):
         out[i] = verdict == 1
