@@ -9,10 +9,14 @@ broker, the ingest and both simulators on this machine, ECDSA P-256.
   vehicle simulator measured in the same run (same library, same key, one core).
 
 Without ``--benchmark-enable`` both run at 20 vehicles and 2 RSUs for 2 s and only their
-accounting is checked.
+accounting is checked.  ``V2X_SCALE_VEHICLES``, ``V2X_SCALE_RSUS`` and ``V2X_SCALE_SUITE``
+(``ecdsa-p256-sha256`` or ``sm2-sm3``) change the measuring run's fleet and suite: the
+real-time capacity of this machine is the largest fleet whose run passes (benches/README.md).
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -23,14 +27,19 @@ from pipeline.report.build import build_report
 from benches.conftest import SCALE
 from benches.scale import nominal_rate, scale_scenario
 
-FULL = {"vehicles": 1000, "rsus": 50, "duration_s": 60.0}
+FULL = {
+    "vehicles": int(os.environ.get("V2X_SCALE_VEHICLES", 1000)),
+    "rsus": int(os.environ.get("V2X_SCALE_RSUS", 50)),
+    "duration_s": 60.0,
+}
 SMOKE = {"vehicles": 20, "rsus": 2, "duration_s": 2.0}
+SUITE = os.environ.get("V2X_SCALE_SUITE", "ecdsa-p256-sha256")
 
 
 @pytest.mark.parametrize("pace", ["realtime", "max"])
 def test_scale_run(benchmark, benchmark_enabled, tmp_path, pace):
     size = FULL if benchmark_enabled else SMOKE
-    scenario = scale_scenario(**size, name=f"scale-{pace}")
+    scenario = scale_scenario(**size, suite=SUITE, name=f"scale-{pace}")
     results = []
     benchmark.pedantic(lambda: results.append(run_scenario(scenario, tmp_path, pace=pace)), rounds=1, iterations=1)
     result = results[0]
@@ -46,7 +55,7 @@ def test_scale_run(benchmark, benchmark_enabled, tmp_path, pace):
         assert report["overall"]["auth_success_rate"] == 1.0
     SCALE[(pace, "auth success (ingest)")] = report["overall"]["auth_success_rate"]
     SCALE[(pace, "BSM latency p50 ms (ingest)")] = bsm["latency_p50_ms"]
-    label = f"{size['vehicles']} OBUs + {size['rsus']} RSUs, {size['duration_s']:g} s"
+    label = f"{size['vehicles']} OBUs + {size['rsus']} RSUs, {size['duration_s']:g} s, {SUITE}"
     SCALE[(pace, "scenario")] = label
     if pace == "realtime":
         SCALE[(pace, "nominal frames/s")] = kept["nominal_per_s"]

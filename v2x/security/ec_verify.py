@@ -16,6 +16,7 @@ against a second implementation.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,25 +105,29 @@ class KeyTables:
         self.window = window
         self._tables: OrderedDict[tuple[int, bytes], bytes] = OrderedDict()
         self._bytes = 0
-        self.built = 0  # tables built, for the benchmarks
+        self._lock = threading.Lock()
+        self.built = 0  # tables built, for the benchmarks and tests
 
     def key(self, key: PublicKey) -> bytes:
         """What the C extension takes for ``key``: its table, or its point while it has none."""
         ident = (key.curve.index, key.xy)
-        table = self._tables.get(ident)
-        if table is not None:
-            self._tables.move_to_end(ident)
-            return table
-        key.uses += 1
-        if key.uses < self.after_uses:
-            return key.xy
+        with self._lock:  # verifying threads share the tables of their process
+            table = self._tables.get(ident)
+            if table is not None:
+                self._tables.move_to_end(ident)
+                return table
+            key.uses += 1
+            if key.uses < self.after_uses:
+                return key.xy
         table = key_table(key.curve.index, key.xy, self.window)
-        self.built += 1
-        self._tables[ident] = table
-        self._bytes += len(table)
-        while self._bytes > self.memory and len(self._tables) > 1:
-            _, dropped = self._tables.popitem(last=False)
-            self._bytes -= len(dropped)
+        with self._lock:
+            self.built += 1
+            if ident not in self._tables:
+                self._tables[ident] = table
+                self._bytes += len(table)
+            while self._bytes > self.memory and len(self._tables) > 1:
+                _, dropped = self._tables.popitem(last=False)
+                self._bytes -= len(dropped)
         return table
 
 
