@@ -97,10 +97,12 @@ def _versions() -> dict[str, str]:
 
 
 def _spawn(args: list[str], log: Path, niceness: int = 0) -> subprocess.Popen[bytes]:
-    """Start ``python ARGS``: stdin/stdout are the READY/GO handshake, stderr goes to ``log``;
-    ``niceness`` lowers its CPU priority."""
+    """Start ``python -P ARGS``: stdin/stdout are the READY/GO handshake, stderr goes to ``log``;
+    ``niceness`` lowers its CPU priority.  ``-P``: the stage imports the installed package, not
+    a source folder that happens to be the current directory (which lacks the compiled
+    extension of a regular install)."""
     return subprocess.Popen(
-        [sys.executable, *args],
+        [sys.executable, "-P", *args],
         stdout=subprocess.PIPE,
         stderr=log.open("ab"),
         stdin=subprocess.PIPE,
