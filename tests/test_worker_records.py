@@ -72,3 +72,35 @@ def test_the_run_directory_reads_each_worker_from_its_latest_record(tmp_path: Pa
     assert "worker w0: its last session did not stop cleanly" in run.ingest_summary()["failure"]
     assert run.ingest_progress()["stored"] == 6
     assert RunDir(tmp_path / "single").ingest_summary() == {}  # no workers, no summary: as before
+
+
+class _ReplacingBucket:
+    """A bucket whose object is being replaced: the first reads get the start of the new version."""
+
+    url = "s3://telemetry/zone"
+
+    def __init__(self, versions: list[bytes]):
+        self.versions = versions
+        self.reads = 0
+
+    def get(self, relative: str) -> bytes | None:
+        self.reads += 1
+        return self.versions[min(self.reads, len(self.versions)) - 1]
+
+
+def test_a_torn_read_of_a_record_being_replaced_is_read_again():
+    from v2x.records import TORN_READ_ATTEMPTS, BucketRecords, RecordError
+
+    whole = json.dumps({"stored": 12, "events": []}, indent=2).encode()
+    bucket = _ReplacingBucket([whole[: len(whole) // 2], whole[:-1], whole])
+    assert BucketRecords(bucket, "ingest/workers/w0").read("progress.json") == {"stored": 12, "events": []}
+    assert bucket.reads == 3
+    # a record that is really not JSON is reported, after a few reads, naming it
+    broken = _ReplacingBucket([b'{"stored": 1'])
+    try:
+        BucketRecords(broken, "ingest/workers/w0").read("progress.json")
+    except RecordError as exc:
+        assert "s3://telemetry/zone/ingest/workers/w0/progress.json is not JSON" in str(exc)
+    else:
+        raise AssertionError("a record that is not JSON was read")
+    assert broken.reads == TORN_READ_ATTEMPTS

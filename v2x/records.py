@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, sort_keys=True, default=str)
     os.replace(tmp, path)
+
+
+TORN_READ_ATTEMPTS = 4  # reads of a bucket record before it is called not JSON (policy)
+TORN_READ_PAUSE_S = 0.05  # ... waiting 0.05, 0.1, 0.15 s between them
 
 
 class RecordError(ValueError):
@@ -97,8 +102,23 @@ class BucketRecords:
         self.bucket.put(f"{self.folder}/{name}", json.dumps(data, indent=2, sort_keys=True, default=str).encode())
 
     def read(self, name: str) -> Any:
-        raw = self.bucket.get(f"{self.folder}/{name}")
-        return None if raw is None else _decode(raw, f"{self.where}/{name}")
+        """The record, read again when it does not parse: a reader of a record being replaced
+        can get a torn copy (pyarrow asks the object's size, then GETs that many bytes, which
+        may be the start of the newer, longer version; seen in a test).  A record is a JSON
+        object, so a torn copy never parses; a record that is really not JSON fails after
+        ``TORN_READ_ATTEMPTS`` reads."""
+        where = f"{self.where}/{name}"
+        for attempt in range(TORN_READ_ATTEMPTS):
+            raw = self.bucket.get(f"{self.folder}/{name}")
+            if raw is None:
+                return None
+            try:
+                return _decode(raw, where)
+            except RecordError:
+                if attempt == TORN_READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(TORN_READ_PAUSE_S * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def child(self, folder: str) -> BucketRecords:
         return BucketRecords(self.bucket, f"{self.folder}/{folder}")
