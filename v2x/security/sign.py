@@ -134,7 +134,6 @@ class Signer:
         self._sign = partial(backend.sign, credential.private_key)
         self._head = spdu_head(backend)
         self._prefix, self._middle, self._suffix = signature_pieces(backend)
-        self._tbs: dict[int, tuple[bytes, bytes]] = {}
 
     def needs_certificate(self, generation_time64: int, event: bool) -> bool:
         """GB/T 45315 7.4.3.5: first message, >= 450 ms since the last full certificate, or an event."""
@@ -143,16 +142,13 @@ class Signer:
 
     def sign(self, frame: bytes, aid: int, generation_time64: int, *, event: bool = False) -> bytes:
         """Return the COER V2XSecData (signedData) for a UPER MessageFrame."""
-        last = self._last_full_certificate_us  # needs_certificate, inlined
-        if event or last is None or generation_time64 - last >= self.full_certificate_interval_us:
+        if self.needs_certificate(generation_time64, event):
             signer = self._signer_certificate
             self._last_full_certificate_us = generation_time64
         else:
             signer = self._signer_digest
         # _signed, unrolled for the hot path (tests/test_security.py compares the two)
-        pieces = self._tbs.get(aid)
-        if pieces is None:
-            pieces = self._tbs[aid] = tbs_pieces(aid)
+        pieces = tbs_pieces(aid)
         n = len(frame)
         tbs = b"".join(
             (pieces[0], bytes((n,)) if n < 128 else coer_length(n), frame, pieces[1], generation_time64.to_bytes(8, "big"))

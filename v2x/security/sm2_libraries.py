@@ -45,6 +45,11 @@ def _der(r: bytes, s: bytes) -> bytes:
     return encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
 
 
+def _split(signature: bytes) -> tuple[bytes, bytes]:
+    """(r, s) of a raw 64-byte r || s signature."""
+    return signature[:32], signature[32:]
+
+
 def _default_id_only(uid: bytes) -> None:
     if uid != SM2_USER_ID:
         raise ValueError("this library takes only the default distinguishing ID")
@@ -73,8 +78,7 @@ class Gmalglib:
         return SM2(sk=secret, pk=point, uid=uid)
 
     def sign(self, key: Any, data: bytes) -> tuple[bytes, bytes]:
-        signature = key.sign(data)
-        return signature[:32], signature[32:]
+        return _split(key.sign(data))
 
 
 class Tongsuo:
@@ -168,8 +172,7 @@ class GmsslFast:
         return gmssl_fast.SM2(private_key=secret.hex(), public_key=point.hex())
 
     def sign(self, key: Any, data: bytes) -> tuple[bytes, bytes]:
-        signature = key.sign(data)
-        return signature[:32], signature[32:]
+        return _split(key.sign(data))
 
 
 class OpenSsl:
