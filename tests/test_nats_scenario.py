@@ -114,6 +114,7 @@ def test_the_s3_server_restarted_mid_run_costs_a_pause_not_a_frame(tmp_path, s3_
     rows, rx_seqs, frames = _stored(result.run.root)
     assert rows == rx_seqs == frames == result.published
     verdict, checks = _verdicts(result.run.root)
-    assert verdict == "PASS" and checks["run.ingest"] == checks["run.delivery"] == "PASS"
+    assert verdict == "PASS", [check for check, v in checks.items() if v == "FAIL"]
+    assert checks["run.ingest"] == checks["run.delivery"] == "PASS"
     events = [e["event"] for e in RunDir(result.run.root).ingest_summary()["events"]]
     assert events.count("storage_unreachable") == events.count("storage_back") == 1  # the pause, on record

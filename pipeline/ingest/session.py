@@ -62,6 +62,7 @@ from pipeline.ingest.batch import BatchInProgress, BatchOutput, BatchProcessor, 
 from pipeline.ingest.bucket_store import BucketTelemetryWriter
 from pipeline.ingest.inbox import MAX_BATCH, Inbox, Redeliveries, Taken
 from pipeline.ingest.receiver import MAX_FRAME_BYTES, Receiver
+from pipeline.ingest.record_writer import RecordWriter
 from pipeline.ingest.resume import catch_up_records, stored_certificate_frames, stored_tail, unacknowledged_tail
 from pipeline.ingest.sources import Framings
 from pipeline.ingest.store import TelemetryWriter
@@ -164,7 +165,7 @@ class IngestSession:
         stats.crl = dataclasses.asdict(crl) if crl else None
         self.inbox = Inbox()
         self.flushed = threading.Event()  # the flusher has stored its last batch (or failed)
-        self._progress_lock = threading.Lock()  # the flusher and the receiver thread both report progress
+        self._progress_lock = threading.Lock()  # the flusher and the receiver thread both count and report progress
         self.receiver: Receiver | StreamReceiver
         if address is not None:
             redeliveries = Redeliveries()
@@ -188,6 +189,7 @@ class IngestSession:
         self._arrived: asyncio.Event | None = None
         self.subscribed = False  # whether the receiver ever subscribed at the broker
         self._logged_at = time.monotonic()
+        self.records = RecordWriter(self.state, on_error=self.fail)  # progress.json and acked.json, in the background
 
     # -- called from either thread -------------------------------------------------------
     def ready(self) -> None:
@@ -203,7 +205,7 @@ class IngestSession:
 
     def write_progress(self) -> None:
         with self._progress_lock:
-            self.state.write("progress.json", self.stats.as_dict())
+            self.records.post("progress.json", self.stats.as_dict())
             if time.monotonic() - self._logged_at >= PROGRESS_EVERY_S:
                 self._logged_at = time.monotonic()
                 s = self.stats
@@ -216,7 +218,7 @@ class IngestSession:
                 )
 
     def write_acked(self, through: int, unconfirmed: list[int]) -> None:
-        self.state.write("acked.json", {"through": through, "unconfirmed": unconfirmed})
+        self.records.post("acked.json", {"through": through, "unconfirmed": list(unconfirmed)})
 
     def broker_event(self, event: str, detail: str) -> None:
         with self._progress_lock:
@@ -226,7 +228,7 @@ class IngestSession:
 
     def storage_event(self, event: str, detail: str) -> None:
         """The destination's bucket stopped answering, or answers again: recorded with the next
-        progress record (not written now: the record goes to that bucket)."""
+        progress record."""
         with self._progress_lock:
             self.stats.events.append({"at": event_time(), "event": event, "detail": detail})
         LOG.log(logging.INFO if event == "storage_back" else logging.WARNING, "%s: %s", event, detail)
@@ -355,6 +357,7 @@ class IngestSession:
             await receive_task
             self.signature_workers.close()
             self.writer.close()
+            self.records.close()
         stats = self.stats
         stats.ended_at = time.time()
         if not self.subscribed and stats.failure is None:  # a wrong host or port: nothing was ever listened to

@@ -75,7 +75,7 @@ class IngestStats:
             "stored": stored_before + self.stored,
             "stored_by_type": dict(by_type),
             "rejected": sum(int(s["rejected"]) for s in self.earlier) + self.rejected,
-            "events": self.events,
+            "events": list(self.events),  # a copy: the record is written on another thread
             "crl": self.crl,
             "client_id": self.client_id,
             "started_at": self.started_at,
