@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from v2x.objectstore.bucket import Bucket, BucketError, endpoint_from_environment, is_bucket_url
+from v2x.objectstore.bucket import OUTAGE_S, Bucket, BucketError, endpoint_from_environment, is_bucket_url
 from v2x.records import BucketRecords, RecordError
 
 pytestmark = pytest.mark.s3
@@ -31,6 +31,17 @@ pytestmark = pytest.mark.s3
 def test_a_bad_destination_url_is_refused_with_the_reason(url, reason):
     with pytest.raises(ValueError, match=reason.replace("?", r"\?").replace("(", r"\(")):
         Bucket.parse(url)
+
+
+def test_the_outage_limit_is_the_policy_unless_the_operator_sets_a_sane_one(monkeypatch):
+    monkeypatch.delenv("V2X_STORAGE_OUTAGE_S", raising=False)
+    assert Bucket.parse("s3://telemetry/zone").outage_s == OUTAGE_S == 120.0
+    monkeypatch.setenv("V2X_STORAGE_OUTAGE_S", " 600 ")
+    assert Bucket.parse("s3://telemetry/zone").outage_s == 600.0
+    for bad in ("0.5", "86401", "nan", "inf", "-5", "2 min", "1e3x"):
+        monkeypatch.setenv("V2X_STORAGE_OUTAGE_S", bad)
+        with pytest.raises(ValueError, match=r"V2X_STORAGE_OUTAGE_S=.*: expected seconds, 1 to 86400"):
+            Bucket.parse("s3://telemetry/zone")
 
 
 def test_a_destination_url_names_bucket_and_prefix():

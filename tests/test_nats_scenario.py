@@ -1,11 +1,15 @@
 """A scenario end to end on a 3-node NATS JetStream cluster started by ``v2x run`` with 2 ingest
 workers writing an S3 bucket, a node and a worker killed during the run (the worker restarted):
 every frame the devices published is stored once, and the report's verdict is the one the same
-scenario gets through Mosquitto into a folder.  And the S3 server killed and restarted mid-run."""
+scenario gets through Mosquitto into a folder.  And the S3 server killed and restarted mid-run, or
+killed for longer than the ingest waits for it."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -43,16 +47,18 @@ def _stored(run: Path) -> tuple[int, int, int]:
     return row
 
 
-def _restart_when_parts_commit(s3, bucket: Bucket, down_s: float) -> threading.Thread:
-    """Kill the S3 server once the ingest has committed parts into ``bucket``, start it again ``down_s`` later."""
+def _restart_when_parts_commit(s3, bucket: Bucket, down_s: float | None) -> threading.Thread:
+    """Kill the S3 server once the ingest has committed parts into ``bucket``, start it again
+    ``down_s`` later (None: leave it down)."""
 
     def fault() -> None:
         deadline = time.monotonic() + 120
         while not [f for f in bucket.files("ingest") if "/commits/" in f] and time.monotonic() < deadline:
             time.sleep(0.2)
         s3.kill()
-        time.sleep(down_s)
-        s3.restart()
+        if down_s is not None:
+            time.sleep(down_s)
+            s3.restart()
 
     thread = threading.Thread(target=fault, daemon=True)
     thread.start()
@@ -118,3 +124,35 @@ def test_the_s3_server_restarted_mid_run_costs_a_pause_not_a_frame(tmp_path, s3_
     assert checks["run.ingest"] == checks["run.delivery"] == "PASS"
     events = [e["event"] for e in RunDir(result.run.root).ingest_summary()["events"]]
     assert events.count("storage_unreachable") == events.count("storage_back") == 1  # the pause, on record
+
+
+@pytest.mark.broker
+@pytest.mark.s3
+def test_a_bucket_away_longer_than_the_ingest_waits_fails_the_run_and_its_gate(tmp_path, s3_alone):
+    """Past its outage limit (V2X_STORAGE_OUTAGE_S, here 4 s instead of the 120 s policy) the
+    ingest stops acknowledging and fails; ``v2x run`` says so without a traceback, and once the
+    server is back the gate fails the run: what was stored is there once, and no more is claimed."""
+    s3 = s3_alone
+    bucket = Bucket.parse("s3://telemetry/away")
+    fault = _restart_when_parts_commit(s3, bucket, down_s=None)
+    env = {**os.environ, "V2X_STORAGE_OUTAGE_S": "4"}
+    command = [sys.executable, "-m", "v2x.cli", "run", "demo", "--duration", "8", "--runs-dir", str(tmp_path / "runs")]
+    proc = subprocess.run(
+        [*command, "--telemetry", bucket.url, "--no-report"], capture_output=True, text=True, env=env, timeout=300
+    )
+    fault.join(timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert "the run's telemetry destination stopped answering: s3://telemetry/away" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert "storage_unreachable: s3://telemetry/away" in (run / "logs" / "ingest.log").read_text()
+
+    s3.restart()
+    rows, rx_seqs, frames = _stored(run)
+    assert 0 < rows == rx_seqs == frames
+    verdict, checks = _verdicts(run)
+    assert verdict == "FAIL" and checks["run.complete"] == checks["run.ingest"] == checks["run.delivery"] == "FAIL"
+    gate = subprocess.run(
+        [sys.executable, "-m", "v2x.cli", "gate", str(run)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert gate.returncode == 1, gate.stdout + gate.stderr

@@ -61,7 +61,7 @@ def test_a_failed_write_is_reported_and_the_next_version_is_written():
     writer = RecordWriter(records, on_error=errors.append)  # type: ignore[arg-type]
     writer.post("acked.json", {"through": 1})
     writer.drain()
-    assert errors == ["writing memory://records/acked.json: OSError: the server is away"] and records.written == []
+    assert errors == ["writing the record acked.json: OSError: the server is away"] and records.written == []
     writer.post("acked.json", {"through": 2})
     writer.close()
     assert records.written == [("acked.json", {"through": 2})]

@@ -19,7 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from v2x.mqtt.transport import BrokerAddress
 from v2x.mqtt.wire import DISCONNECT, MqttError, open_connection
 from v2x.nats.cluster import RunningCluster, start_cluster
 from v2x.nats.uplink import create_uplink_consumers, uplink_leader
-from v2x.objectstore.bucket import START_WAIT_S, Bucket
+from v2x.objectstore.bucket import START_WAIT_S, Bucket, BucketError
 from v2x.rundir import RunDir, write_json_atomic
 from v2x.scenario.model import ClusterFault, Intersection, Scenario, dump_scenario
 from v2x.security import DeviceRequest, create_pki
@@ -59,6 +60,19 @@ GO_LEAD_S = 0.25  # simulation time 0 is this long after GO is sent, so every si
 
 class RunError(RuntimeError):
     """A stage of the run failed; the message names it and points at its log."""
+
+
+@contextmanager
+def _storage_outage_ends_the_run(run: RunDir) -> Iterator[None]:
+    """A bucket that stays unreachable past its outage limit ends the run (as it ends the ingest,
+    which stops acknowledging): RunError naming it, and the run directory is left incomplete,
+    so its report fails ``run.complete``."""
+    try:
+        yield
+    except BucketError as exc:
+        raise RunError(
+            f"the run's telemetry destination stopped answering: {exc} (the ingest's log: {run.logs / 'ingest.log'})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -272,7 +286,7 @@ def run_scenario(
         attacks.prepare(run.pki, run.root, {a.kind for a in scenario.attacks})
 
     stages = _Stages(run, manifest)
-    with stages:
+    with stages, _storage_outage_ends_the_run(run):
         broker: dict[str, Any]
         if scenario.broker.kind == "nats-cluster":
             if broker_url is not None:

@@ -64,7 +64,7 @@ class RecordWriter:
                     try:
                         self.records.write(name, data)
                     except Exception as exc:  # reported, and the next version is tried again
-                        self.on_error(f"writing {self.records.where}/{name}: {type(exc).__name__}: {exc}")
+                        self.on_error(f"writing the record {name}: {type(exc).__name__}: {exc}")
             finally:
                 with self._changed:
                     self._writing = False

@@ -6,9 +6,10 @@ Where the server is and who we are come from the environment, as for every AWS S
 ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION``.  Credentials never go into a URL, a scenario file or
 a command line, where process lists and logs would show them.
 
-Every request is retried until :data:`OUTAGE_S` has passed, so that a server restarted mid-run
-costs a pause, not the run: nothing is acknowledged to the cluster before its part has committed
-in the bucket, so the frames wait in the stream meanwhile.
+Every request is retried until :data:`OUTAGE_S` has passed (``V2X_STORAGE_OUTAGE_S`` sets
+another), so that a server restarted mid-run costs a pause, not the run: nothing is acknowledged
+to the cluster before its part has committed in the bucket, so the frames wait in the stream
+meanwhile.  Past it, the ingest fails and stops acknowledging.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import pyarrow.fs as pafs
 
 SCHEME = "s3://"
 OUTAGE_S = 120.0  # policy: how long a destination may be unreachable before the ingest gives up
+OUTAGE_VARIABLE = "V2X_STORAGE_OUTAGE_S"  # the operator's own limit instead (1 s to 1 day)
+OUTAGE_RANGE_S = (1.0, 86_400.0)
 START_WAIT_S = 10.0  # policy: how long a run or an ingest waits for its bucket to answer before it starts
 RETRY_S = 0.5
 CONNECT_TIMEOUT_S = 2.0
@@ -64,6 +67,22 @@ def is_bucket_url(text: str | os.PathLike[str]) -> bool:
     return str(text).startswith(SCHEME)
 
 
+def outage_from_environment() -> float:
+    """How long a request is retried through an outage: ``V2X_STORAGE_OUTAGE_S`` if set, else
+    :data:`OUTAGE_S`; ValueError saying what is wrong with the variable."""
+    text = os.environ.get(OUTAGE_VARIABLE, "").strip()
+    if not text:
+        return OUTAGE_S
+    low, high = OUTAGE_RANGE_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{OUTAGE_VARIABLE}={text!r}: expected seconds, {low:g} to {high:g}") from None
+    if not low <= seconds <= high:  # also refuses nan
+        raise ValueError(f"{OUTAGE_VARIABLE}={text!r}: expected seconds, {low:g} to {high:g}")
+    return seconds
+
+
 def endpoint_from_environment() -> tuple[str, str] | None:
     """(scheme, host:port) of ``AWS_ENDPOINT_URL``, or None for AWS itself; ValueError if malformed."""
     url = os.environ.get("AWS_ENDPOINT_URL", "").strip()
@@ -81,7 +100,8 @@ class Bucket:
 
     name: str
     prefix: str
-    outage_s: float = OUTAGE_S  # how long a request is retried while the server is unreachable
+    # how long a request is retried while the server is unreachable
+    outage_s: float = field(default_factory=outage_from_environment)
     # told ("storage_unreachable" | "storage_back", detail) when a request starts failing and when it goes through again
     on_outage: Callable[[str, str], None] | None = field(default=None, compare=False, repr=False)
 
