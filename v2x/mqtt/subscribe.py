@@ -10,7 +10,7 @@ Receipt time is what latency is measured from (GB/T 45315 table 6, compliance.md
 not depend on when the ingest gets round to reading.  On a plain TCP connection the kernel
 stamps the time the data arrived (``SO_TIMESTAMPNS``, Linux) and each read carries it: a frame
 gets the stamp of the newest data in its read, which is never earlier than its own arrival and
-at most a few milliseconds later (reads are 32 KiB).  Over TLS the stamp is taken when the read
+at most a few milliseconds later (reads are 32 KiB), and never earlier than the frame before it.  Over TLS the stamp is taken when the read
 returns.
 
 Packets (OASIS MQTT 3.1.1): CONNECT/CONNACK (3.1, 3.2), PUBLISH in (3.3) at QoS 0 and 1,
@@ -124,6 +124,7 @@ class SubscribeConnection:
         )
         self.sock: socket.socket | None = None
         self.kernel_stamps = False  # receipt stamped by the kernel (plain TCP on Linux)
+        self._last_stamp_us = 0  # the newest receipt stamp given on this connection
         self._in = bytearray()
         self._early = False
         self._last_write = 0.0
@@ -232,6 +233,9 @@ class SubscribeConnection:
                 break
             if not chunk:
                 raise MqttError("the broker closed the connection")
+            # A frame is whole once every byte before its end has arrived, so stamps follow the
+            # stream's order; the kernel's may not, by a few µs (segments stamped on two CPUs).
+            received_us = self._last_stamp_us = max(received_us, self._last_stamp_us)
             self._in += chunk
             self._deliver(out, received_us, acks)
             if len(chunk) < READ_SIZE and not (self.tls is not None and sock.pending()):  # type: ignore[attr-defined]
