@@ -85,3 +85,18 @@ def test_the_mapping_line_for_a_node_configuration():
         'mappings = { "$MQTT.msgs.xq.V2X.*.*.*.*": '
         '"$MQTT.msgs.part.{{partition(16,1,2)}}.xq.V2X.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{wildcard(4)}}" }'
     )
+
+
+def test_a_cluster_that_does_not_answer_is_one_line_not_a_traceback():
+    """The NATS client logs every refused connection with its traceback unless told otherwise;
+    an operator's command (and ``v2x nats cluster`` while its nodes start) says why in one line."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run(
+        [*V2X, "nats", "consumers", "--nats", f"nats://127.0.0.1:{port}"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"Error: nats://127.0.0.1:{port}: ") and proc.stderr.count("\n") == 1, proc.stderr

@@ -45,6 +45,7 @@ from v2x.nats.uplink import (
     partition_consumer,
     partition_subject,
     topic_of,
+    unreported,
 )
 from v2x.records import Records
 
@@ -247,9 +248,6 @@ class StreamReceiver:
             url = self._nc.connected_url.netloc if self._nc and self._nc.connected_url else self.source.where
             session.broker_event("broker_reconnected", url)
 
-        async def error(exc: Exception) -> None:
-            pass  # each loss is said by disconnected(); the client retries on its own
-
         said = False
         while not self.stopping.is_set():
             try:
@@ -261,7 +259,7 @@ class StreamReceiver:
                     allow_reconnect=True,
                     disconnected_cb=disconnected,
                     reconnected_cb=reconnected,
-                    error_cb=error,
+                    error_cb=unreported,  # each loss is said by disconnected(); the client retries on its own
                 )
             except (TimeoutError, NatsError, OSError) as exc:
                 if not said:

@@ -45,12 +45,14 @@ def mapping(partitions: int, prefix: str) -> None:
 def consumers(servers: str, partitions: int, prefix: str, replicas: int) -> None:
     """Make the durable consumer of every partition and of the strays, before devices publish (a
     partition without its consumer loses its frames); checks the ones there."""
+    from nats.errors import Error as NatsError
+
     urls = [u.strip() for u in servers.split(",") if u.strip()]
     try:
         info = create_uplink_consumers(urls, prefix, replicas, partitions)
     except StreamMismatch as exc:
         raise click.ClickException(str(exc)) from None
-    except (OSError, TimeoutError, ValueError) as exc:
+    except (NatsError, OSError, TimeoutError, ValueError) as exc:
         raise click.ClickException(f"{servers}: {type(exc).__name__}: {exc}") from None
     click.echo(
         f"{partitions} partitions and the strays have their consumers on {info.config.name} ({info.config.num_replicas} replicas)"

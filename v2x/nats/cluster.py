@@ -23,7 +23,7 @@ from pathlib import Path
 
 from v2x.mqtt.broker import BrokerError, free_port
 from v2x.mqtt.transport import BrokerAddress
-from v2x.nats.uplink import PARTITIONS, partition_mapping
+from v2x.nats.uplink import PARTITIONS, partition_mapping, unreported
 
 CLUSTER_NAME = "xiqing"
 READY_TIMEOUT_S = 30.0  # policy: a 3-node cluster elects its JetStream meta leader in about a second here
@@ -154,7 +154,7 @@ async def _wait_until_ready(cluster: RunningCluster) -> None:
             if process.poll() is not None:
                 raise BrokerError(f"nats-server {name} exited with {process.returncode}; see {cluster.workdir / name}.log")
             with contextlib.suppress(NatsError, OSError, asyncio.TimeoutError):
-                nc = await nats.connect(url, connect_timeout=1, allow_reconnect=False)
+                nc = await nats.connect(url, connect_timeout=1, allow_reconnect=False, error_cb=unreported)
                 try:
                     await nc.jetstream(timeout=1).account_info()
                     break
@@ -173,7 +173,7 @@ async def _wait_for_placement(cluster: RunningCluster, deadline: float) -> None:
     from nats.errors import Error as NatsError
     from nats.js.api import StorageType, StreamConfig
 
-    nc = await nats.connect(cluster.servers, connect_timeout=2)
+    nc = await nats.connect(cluster.servers, connect_timeout=2, error_cb=unreported)
     try:
         js = nc.jetstream(timeout=2)
         while True:

@@ -184,6 +184,14 @@ async def ensure_uplink_consumers(js: Any, topic_prefix: str = "", nodes: int = 
     return info
 
 
+CONNECT_ATTEMPTS = 3  # policy: an operator's command tries each node 3 times, 0.5 s apart, before it says none answers
+
+
+async def unreported(exc: Exception) -> None:
+    """The error callback of a connection whose failures are raised to its caller: without it,
+    the NATS client logs every refused or lost connection with its traceback on stderr."""
+
+
 def _on_cluster(servers: list[str], work: Callable[[Any], Awaitable[T]], timeout_s: float) -> T:
     """Run ``work(jetstream)`` on a connection to the cluster at ``servers``, from code that is not async."""
     import asyncio
@@ -191,7 +199,14 @@ def _on_cluster(servers: list[str], work: Callable[[Any], Awaitable[T]], timeout
     async def main() -> T:
         import nats
 
-        nc = await nats.connect(servers, connect_timeout=timeout_s, allow_reconnect=False)
+        nc = await nats.connect(
+            servers,
+            connect_timeout=timeout_s,
+            allow_reconnect=False,
+            max_reconnect_attempts=CONNECT_ATTEMPTS,  # the client's default tries each server for 2 minutes
+            reconnect_time_wait=0.5,
+            error_cb=unreported,
+        )
         try:
             return await work(nc.jetstream(timeout=timeout_s))
         finally:
