@@ -9,9 +9,9 @@ PUBLISH packets out of it and acknowledges the QoS 1 ones in one write.
 Receipt time is what latency is measured from (GB/T 45315 table 6, compliance.md), so it must
 not depend on when the ingest gets round to reading.  On a plain TCP connection the kernel
 stamps the time the data arrived (``SO_TIMESTAMPNS``, Linux) and each read carries it: a frame
-gets the stamp of the newest data in its read, which is never earlier than its own arrival and
-at most a few milliseconds later (reads are 32 KiB), and never earlier than the frame before it.  Over TLS the stamp is taken when the read
-returns.
+gets the stamp of the newest data in its read, which is never earlier than its own arrival (nor
+than the frame before it) and at most a few milliseconds later (reads are 32 KiB).  Over TLS the
+stamp is taken when the read returns.
 
 Packets (OASIS MQTT 3.1.1): CONNECT/CONNACK (3.1, 3.2), PUBLISH in (3.3) at QoS 0 and 1,
 PUBACK (3.4), SUBSCRIBE/SUBACK (3.8, 3.9), PINGREQ/PINGRESP (3.12, 3.13), DISCONNECT (3.14).
